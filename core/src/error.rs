@@ -1,0 +1,172 @@
+//! One rich error inside, a small public kind with stable codes outside.
+//! Messages never carry a PIN, key, full PAN or track data.
+
+use std::fmt;
+
+/// Public error kinds. `code()` is the stable snake_case string of the JSON API; `number()` the stable
+/// integer the C ABI uses (grouped by domain, never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    // 1xx request / state
+    InvalidJson,
+    InvalidRequest,
+    NotActivated,
+    NotSignedIn,
+    OriginalNotFound,
+    InvalidState,
+    Cancelled,
+    // 2xx host / transport
+    HostUnreachable,
+    HostTimeout,
+    InvalidResponse,
+    HostRejected,
+    // 3xx security
+    KeyCheckFailed,
+    Security,
+    // 4xx devices (HAL)
+    Device,
+    // 5xx storage / internal
+    Journal,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidJson => "invalid_json",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::NotActivated => "not_activated",
+            ErrorKind::NotSignedIn => "not_signed_in",
+            ErrorKind::OriginalNotFound => "original_not_found",
+            ErrorKind::InvalidState => "invalid_state",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::HostUnreachable => "host_unreachable",
+            ErrorKind::HostTimeout => "host_timeout",
+            ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::HostRejected => "host_rejected",
+            ErrorKind::KeyCheckFailed => "key_check_failed",
+            ErrorKind::Security => "security",
+            ErrorKind::Device => "device",
+            ErrorKind::Journal => "journal",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Stable number for the C ABI (`pos_result`). 0 is success and is not an error kind.
+    pub fn number(self) -> i32 {
+        match self {
+            ErrorKind::InvalidJson => 100,
+            ErrorKind::InvalidRequest => 101,
+            ErrorKind::NotActivated => 102,
+            ErrorKind::NotSignedIn => 103,
+            ErrorKind::OriginalNotFound => 104,
+            ErrorKind::InvalidState => 105,
+            ErrorKind::Cancelled => 106,
+            ErrorKind::HostUnreachable => 200,
+            ErrorKind::HostTimeout => 201,
+            ErrorKind::InvalidResponse => 202,
+            ErrorKind::HostRejected => 203,
+            ErrorKind::KeyCheckFailed => 300,
+            ErrorKind::Security => 301,
+            ErrorKind::Device => 400,
+            ErrorKind::Journal => 500,
+            ErrorKind::Internal => 501,
+        }
+    }
+
+    pub const ALL: [ErrorKind; 16] = [
+        ErrorKind::InvalidJson,
+        ErrorKind::InvalidRequest,
+        ErrorKind::NotActivated,
+        ErrorKind::NotSignedIn,
+        ErrorKind::OriginalNotFound,
+        ErrorKind::InvalidState,
+        ErrorKind::Cancelled,
+        ErrorKind::HostUnreachable,
+        ErrorKind::HostTimeout,
+        ErrorKind::InvalidResponse,
+        ErrorKind::HostRejected,
+        ErrorKind::KeyCheckFailed,
+        ErrorKind::Security,
+        ErrorKind::Device,
+        ErrorKind::Journal,
+        ErrorKind::Internal,
+    ];
+}
+
+/// The error every core operation returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    /// Readable message without secrets.
+    pub message: String,
+    /// The request field at fault, when there is one (`amount`, `card.pan`, `stan`, ...).
+    pub field: Option<String>,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into(), field: None }
+    }
+    pub fn field(kind: ErrorKind, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into(), field: Some(field.into()) }
+    }
+    /// Bad input for a named request field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::field(ErrorKind::InvalidRequest, field, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Internal, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{} ({}): {}", self.kind.code(), field, self.message),
+            None => write!(f, "{}: {}", self.kind.code(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::crypto::CryptoError> for Error {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        Error::new(ErrorKind::Security, e.to_string())
+    }
+}
+
+impl From<crate::iso8583::CodecError> for Error {
+    fn from(e: crate::iso8583::CodecError) -> Self {
+        let msg = match e.field {
+            Some(f) => format!("field {f}: {:?}", e.kind),
+            None => format!("{:?}", e.kind),
+        };
+        Error::new(ErrorKind::InvalidResponse, msg)
+    }
+}
+
+impl From<crate::tlv::TlvError> for Error {
+    fn from(e: crate::tlv::TlvError) -> Self {
+        Error::new(ErrorKind::InvalidResponse, format!("TLV: {e:?}"))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn numbers_and_codes_are_unique() {
+        let mut nums: Vec<i32> = ErrorKind::ALL.iter().map(|k| k.number()).collect();
+        nums.sort();
+        nums.dedup();
+        assert_eq!(nums.len(), ErrorKind::ALL.len());
+        let mut codes: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), ErrorKind::ALL.len());
+    }
+}

@@ -1,0 +1,1 @@
+//! Transactions as data, run by one executor. OWNER: engine helper.

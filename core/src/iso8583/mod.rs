@@ -1,0 +1,10 @@
+//! ISO 8583 (CUP profile, PROTOCOL.md §1-2). OWNER: codec helper.
+pub mod codec;
+pub mod frame;
+pub mod mask;
+pub mod message;
+pub mod profile;
+
+pub use codec::{decode_body, encode_body, CodecError, CodecErrorKind};
+pub use frame::{decode_frame, encode_frame, mac_span, Frame, Header, Tpdu, MAX_FRAME};
+pub use message::{Message, Mti};

@@ -1,0 +1,1 @@
+//! Receipt lines (merchant copy) from a result. OWNER: engine helper.

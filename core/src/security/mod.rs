@@ -1,0 +1,110 @@
+//! Security module: key slots (TMK, PIK, MAK, TDK), key installation with check values, PIN block, MAC,
+//! track encryption. OWNER: platform helper. The trait is the contract; `software` is the default module
+//! (keys sealed at rest under a platform-supplied key); a hardware PIN pad can replace it.
+
+pub mod software;
+
+use crate::crypto::rsa::HostPublicKey;
+use crate::crypto::CryptoError;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeySlot {
+    Tmk,
+    Pik,
+    Mak,
+    Tdk,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityError {
+    /// A received key's check value did not match.
+    KeyCheck(KeySlot),
+    /// The slot is empty (or the TMK is not yet activated).
+    MissingKey(KeySlot),
+    /// No TMK download in progress.
+    NoTransportKey,
+    Crypto(CryptoError),
+    /// Sealed key store could not be read or written.
+    Storage(String),
+}
+
+impl fmt::Display for SecurityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecurityError::KeyCheck(s) => write!(f, "check value of the {s:?} does not match"),
+            SecurityError::MissingKey(s) => write!(f, "no {s:?} loaded"),
+            SecurityError::NoTransportKey => write!(f, "no master-key download in progress"),
+            SecurityError::Crypto(e) => write!(f, "{e}"),
+            SecurityError::Storage(m) => write!(f, "key store: {m}"),
+        }
+    }
+}
+impl std::error::Error for SecurityError {}
+
+impl From<CryptoError> for SecurityError {
+    fn from(e: CryptoError) -> Self {
+        SecurityError::Crypto(e)
+    }
+}
+
+impl From<SecurityError> for crate::Error {
+    fn from(e: SecurityError) -> Self {
+        let kind = match e {
+            SecurityError::KeyCheck(_) => crate::ErrorKind::KeyCheckFailed,
+            SecurityError::MissingKey(crate::security::KeySlot::Tmk) => crate::ErrorKind::NotActivated,
+            SecurityError::MissingKey(_) => crate::ErrorKind::NotSignedIn,
+            _ => crate::ErrorKind::Security,
+        };
+        crate::Error::new(kind, e.to_string())
+    }
+}
+
+/// What the terminal sends in the TMK download request (DF23, DF24).
+#[derive(Debug, Clone)]
+pub struct TmkTransport {
+    /// RSA-PKCS#1 v1.5(host key, R)
+    pub encrypted_key: Vec<u8>,
+    /// Check value of R
+    pub check_value: [u8; 4],
+}
+
+/// One working key as field 62 of the sign-in response carries it: 16 bytes under the TMK + 4-byte CV.
+#[derive(Clone)]
+pub struct EncryptedKey {
+    pub encrypted: Vec<u8>,
+    pub check_value: [u8; 4],
+}
+
+impl fmt::Debug for EncryptedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptedKey(cv={})", hex::encode_upper(self.check_value))
+    }
+}
+
+pub trait SecurityModule: Send {
+    /// Start a TMK download: generate a random transport key R, return RSA(host, R) and CV(R).
+    fn begin_tmk_download(&mut self, host_key: &HostPublicKey) -> Result<TmkTransport, SecurityError>;
+    /// Decrypt DF21 = TDES(R, TMK), verify DF22, keep it as the *pending* TMK (unusable until activated).
+    /// Returns the TMK's check value for the activation request.
+    fn receive_tmk(&mut self, encrypted_tmk: &[u8], check_value: &[u8]) -> Result<[u8; 4], SecurityError>;
+    /// The host approved 351: the pending TMK becomes the active TMK (working keys are cleared).
+    fn activate_tmk(&mut self) -> Result<(), SecurityError>;
+    /// Install PIK, MAK, TDK (each under the active TMK) after verifying every check value: all or none.
+    fn install_working_keys(
+        &mut self,
+        pik: &EncryptedKey,
+        mak: &EncryptedKey,
+        tdk: &EncryptedKey,
+    ) -> Result<(), SecurityError>;
+    fn has_key(&self, slot: KeySlot) -> bool;
+    fn check_value(&self, slot: KeySlot) -> Option<[u8; 4]>;
+    /// ISO 9564 format-0 block under the PIK.
+    fn pin_block(&mut self, pin: &str, pan: &str) -> Result<[u8; 8], SecurityError>;
+    /// CUP-ECB MAC under the MAK: the 8 ASCII bytes of field 64.
+    fn mac(&mut self, data: &[u8]) -> Result<[u8; 8], SecurityError>;
+    /// TDES-ECB(TDK, block) for track encryption.
+    fn encrypt_track_block(&mut self, block: &[u8; 8]) -> Result<[u8; 8], SecurityError>;
+    /// Forget PIK/MAK/TDK (the terminal must sign in again).
+    fn clear_working_keys(&mut self) -> Result<(), SecurityError>;
+}

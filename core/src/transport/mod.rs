@@ -1,0 +1,3 @@
+//! Default transport: TCP. OWNER: platform helper.
+pub mod tcp;
+pub use tcp::TcpTransport;
