@@ -1,0 +1,1 @@
+//! possdk-host: acquirer host simulator (library; the binary is a thin wrapper).
