@@ -16,8 +16,8 @@ use jni::objects::{JByteArray, JIntArray, JObject, JObjectArray, JString, JThrow
 use jni::refs::Global;
 use jni::{jni_sig, jni_str, Env, JValue, JavaVM};
 use possdk_core::hal::{
-    AidParams, Capk, CardData, CardReader, CardRequest, ChipCompletion, ChipOutcome, EntryMode, Event, EventSink, HalError,
-    PinEntry, PinPad, PinRequest, QrRequest, QrScanner,
+    AidParams, Capk, CardData, CardReader, CardRequest, ChipCompletion, ChipOutcome, EntryMode,
+    Event, EventSink, HalError, PinEntry, PinPad, PinRequest, QrRequest, QrScanner,
 };
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
@@ -53,7 +53,11 @@ impl Bridge {
 
     /// Run `f` with an attached env and the bridge object; map a thrown Java exception to a `HalError` and
     /// keep it as the cause for the operation's error.
-    fn call<T>(&self, what: &'static str, f: impl FnOnce(&mut Env, &JObject) -> Step<T>) -> Result<T, HalError> {
+    fn call<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&mut Env, &JObject) -> Step<T>,
+    ) -> Result<T, HalError> {
         self.call_with(what, true, f)
     }
 
@@ -63,11 +67,14 @@ impl Bridge {
         remember: bool,
         f: impl FnOnce(&mut Env, &JObject) -> Step<T>,
     ) -> Result<T, HalError> {
-        let vm = JavaVM::singleton().map_err(|e| HalError::Device(format!("{what}: no Java VM ({e})")))?;
+        let vm = JavaVM::singleton()
+            .map_err(|e| HalError::Device(format!("{what}: no Java VM ({e})")))?;
         let out = vm.attach_current_thread(|env| -> Step<Result<T, HalError>> {
             match f(env, &self.obj) {
                 Ok(v) => Ok(Ok(v)),
-                Err(jni::errors::Error::JavaException) => Ok(Err(take_exception(env, what, remember))),
+                Err(jni::errors::Error::JavaException) => {
+                    Ok(Err(take_exception(env, what, remember)))
+                }
                 Err(e) => {
                     // A JNI failure that left an exception behind still must not leak into the next call.
                     if env.exception_check() {
@@ -166,7 +173,10 @@ fn byte_array<'l>(env: &mut Env<'l>, bytes: &[u8]) -> Step<JByteArray<'l>> {
 }
 
 /// `byte[][]` from slices, freeing each element reference as it goes.
-fn byte_arrays<'l, 'a>(env: &mut Env<'l>, items: impl ExactSizeIterator<Item = &'a [u8]>) -> Step<JObjectArray<'l, JByteArray<'l>>> {
+fn byte_arrays<'l, 'a>(
+    env: &mut Env<'l>,
+    items: impl ExactSizeIterator<Item = &'a [u8]>,
+) -> Step<JObjectArray<'l, JByteArray<'l>>> {
     let arr = JObjectArray::<JByteArray>::new(env, items.len(), JByteArray::null())?;
     for (i, item) in items.enumerate() {
         let el = env.byte_array_from_slice(item)?;
@@ -176,7 +186,10 @@ fn byte_arrays<'l, 'a>(env: &mut Env<'l>, items: impl ExactSizeIterator<Item = &
     Ok(arr)
 }
 
-fn string_array<'l, 'a>(env: &mut Env<'l>, items: impl ExactSizeIterator<Item = &'a str>) -> Step<JObjectArray<'l, JString<'l>>> {
+fn string_array<'l, 'a>(
+    env: &mut Env<'l>,
+    items: impl ExactSizeIterator<Item = &'a str>,
+) -> Step<JObjectArray<'l, JString<'l>>> {
     let arr = JObjectArray::<JString>::new(env, items.len(), JString::null())?;
     for (i, item) in items.enumerate() {
         let el = env.new_string(item)?;
@@ -193,13 +206,19 @@ fn entry_from_name(name: &str) -> Result<EntryMode, HalError> {
         "chip" => EntryMode::Chip,
         "contactless" => EntryMode::Contactless,
         "fallback" => EntryMode::Fallback,
-        _ => return Err(HalError::Device("CardReader returned an unknown entry mode".into())),
+        _ => {
+            return Err(HalError::Device(
+                "CardReader returned an unknown entry mode".into(),
+            ))
+        }
     })
 }
 
 fn hex_decode(field: &str, s: &str) -> Result<Vec<u8>, HalError> {
     if !s.len().is_multiple_of(2) {
-        return Err(HalError::Device(format!("CardReader returned odd-length hex in {field}")));
+        return Err(HalError::Device(format!(
+            "CardReader returned odd-length hex in {field}"
+        )));
     }
     (0..s.len())
         .step_by(2)
@@ -253,9 +272,12 @@ impl CardReader for JavaCardReader {
             Ok(Some(out))
         })?;
         let Some(mut f) = fields else {
-            return Err(HalError::Device("CardReader.readCard returned no card".into()));
+            return Err(HalError::Device(
+                "CardReader.readCard returned no card".into(),
+            ));
         };
-        let take = |f: &mut Vec<Option<Zeroizing<String>>>, i: usize| f.get_mut(i).and_then(Option::take);
+        let take =
+            |f: &mut Vec<Option<Zeroizing<String>>>, i: usize| f.get_mut(i).and_then(Option::take);
         let entry = take(&mut f, 0).map(|e| entry_from_name(&e)).transpose()?;
         let pan = take(&mut f, 1);
         let track2 = take(&mut f, 2);
@@ -263,7 +285,15 @@ impl CardReader for JavaCardReader {
         let expiry = take(&mut f, 4).map(|s| s.to_string());
         let sequence = take(&mut f, 5).map(|s| s.to_string());
         let icc = take(&mut f, 6).map(|h| hex_decode("icc", &h)).transpose()?;
-        Ok(CardData { entry, pan, track2, track3, expiry, sequence, icc })
+        Ok(CardData {
+            entry,
+            pan,
+            track2,
+            track3,
+            expiry,
+            sequence,
+            icc,
+        })
     }
 
     fn complete_chip(&mut self, completion: &ChipCompletion) -> Result<ChipOutcome, HalError> {
@@ -275,7 +305,11 @@ impl CardReader for JavaCardReader {
                     bridge,
                     jni_str!("completeChip"),
                     jni_sig!("(Ljava/lang/String;[BZ)[B"),
-                    &[JValue::from(&rc), JValue::from(&icc), JValue::Bool(completion.host_answered)],
+                    &[
+                        JValue::from(&rc),
+                        JValue::from(&icc),
+                        JValue::Bool(completion.host_answered),
+                    ],
                 )?
                 .l()?;
             if v.is_null() {
@@ -285,12 +319,17 @@ impl CardReader for JavaCardReader {
             Ok(Some(env.convert_byte_array(&arr)?))
         })?;
         let Some(answer) = answer else {
-            return Err(HalError::Device("CardReader.completeChip returned nothing".into()));
+            return Err(HalError::Device(
+                "CardReader.completeChip returned nothing".into(),
+            ));
         };
-        let (flag, scripts) = answer
-            .split_first()
-            .ok_or_else(|| HalError::Device("CardReader.completeChip returned an empty answer".into()))?;
-        Ok(ChipOutcome { approved: *flag == 1, script_results: (!scripts.is_empty()).then(|| scripts.to_vec()) })
+        let (flag, scripts) = answer.split_first().ok_or_else(|| {
+            HalError::Device("CardReader.completeChip returned an empty answer".into())
+        })?;
+        Ok(ChipOutcome {
+            approved: *flag == 1,
+            script_results: (!scripts.is_empty()).then(|| scripts.to_vec()),
+        })
     }
 
     fn load_emv_parameters(&mut self, aids: &[AidParams], capks: &[Capk]) -> Result<(), HalError> {
@@ -368,9 +407,11 @@ impl PinPad for JavaPinPad {
         match bytes.split_first() {
             Some((&PIN_BYPASS, [])) => Ok(PinEntry::Bypass),
             Some((&PIN_BLOCK, block)) => {
-                let block: [u8; 8] = block
-                    .try_into()
-                    .map_err(|_| HalError::Device("PinPad.getPin returned a PIN block that is not 8 bytes".into()))?;
+                let block: [u8; 8] = block.try_into().map_err(|_| {
+                    HalError::Device(
+                        "PinPad.getPin returned a PIN block that is not 8 bytes".into(),
+                    )
+                })?;
                 Ok(PinEntry::Block(block))
             }
             Some((&PIN_CLEAR, digits)) => {
@@ -378,13 +419,17 @@ impl PinPad for JavaPinPad {
                 for &d in digits {
                     if !d.is_ascii_digit() {
                         pin.zeroize();
-                        return Err(HalError::Device("PinPad.getPin returned a PIN with a non-digit".into()));
+                        return Err(HalError::Device(
+                            "PinPad.getPin returned a PIN with a non-digit".into(),
+                        ));
                     }
                     pin.push(char::from(d));
                 }
                 Ok(PinEntry::Clear(pin))
             }
-            _ => Err(HalError::Device("PinPad.getPin returned an unknown answer".into())),
+            _ => Err(HalError::Device(
+                "PinPad.getPin returned an unknown answer".into(),
+            )),
         }
     }
 }
@@ -404,7 +449,11 @@ impl QrScanner for JavaQrScanner {
                     bridge,
                     jni_str!("scanQr"),
                     jni_sig!("(Ljava/lang/String;JJ)Ljava/lang/String;"),
-                    &[JValue::from(&transaction), JValue::Long(opt_amount(request.amount)), JValue::Long(millis(request.timeout))],
+                    &[
+                        JValue::from(&transaction),
+                        JValue::Long(opt_amount(request.amount)),
+                        JValue::Long(millis(request.timeout)),
+                    ],
                 )?
                 .l()?;
             opt_string(env, v)
@@ -425,11 +474,18 @@ impl EventSink for JavaEvents {
                 return;
             }
         };
-        let r = self.0.call_with("EventListener.onEvent", false, |env, bridge| {
-            let s = env.new_string(&json)?;
-            env.call_method(bridge, jni_str!("onEvent"), jni_sig!("(Ljava/lang/String;)V"), &[JValue::from(&s)])?
+        let r = self
+            .0
+            .call_with("EventListener.onEvent", false, |env, bridge| {
+                let s = env.new_string(&json)?;
+                env.call_method(
+                    bridge,
+                    jni_str!("onEvent"),
+                    jni_sig!("(Ljava/lang/String;)V"),
+                    &[JValue::from(&s)],
+                )?
                 .v()
-        });
+            });
         if let Err(e) = r {
             log::warn!("EventListener.onEvent failed: {e}");
         }

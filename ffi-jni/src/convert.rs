@@ -24,7 +24,9 @@ pub fn cache_bridge_class(env: &mut Env) -> jni::errors::Result<()> {
 }
 
 pub fn bridge_class() -> jni::errors::Result<&'static Global<JClass<'static>>> {
-    BRIDGE_CLASS.get().ok_or(jni::errors::Error::UninitializedJavaVM)
+    BRIDGE_CLASS
+        .get()
+        .ok_or(jni::errors::Error::UninitializedJavaVM)
 }
 
 thread_local! {
@@ -122,7 +124,10 @@ pub fn throw_pos(env: &mut Env, error: &Error, cause: Option<Global<JThrowable<'
         Err(e) => {
             env.exception_clear();
             log::error!("could not build a PosException ({e}); throwing IllegalStateException");
-            let _ = env.throw_new(jni_str!("java/lang/IllegalStateException"), jni::strings::JNIString::from(error.to_string()));
+            let _ = env.throw_new(
+                jni_str!("java/lang/IllegalStateException"),
+                jni::strings::JNIString::from(error.to_string()),
+            );
         }
     }
 }
@@ -163,13 +168,20 @@ impl<T: Default> jni::errors::ErrorPolicy<T, BridgeError> for ThrowPos {
         payload: Box<dyn std::any::Any + Send + 'static>,
     ) -> jni::errors::Result<T> {
         // Only a literal panic message is shown: a formatted one could carry data we must not leak.
-        let what = payload.downcast_ref::<&'static str>().copied().unwrap_or("see the log");
+        let what = payload
+            .downcast_ref::<&'static str>()
+            .copied()
+            .unwrap_or("see the log");
         log::error!("panic in possdk native code: {what}");
         // Dropping an arbitrary payload could itself panic: leak it instead.
         std::mem::forget(payload);
         let cause = take_thrown();
         env.exception_clear();
-        throw_pos(env, &Error::internal(format!("internal error in native code (panic: {what})")), cause);
+        throw_pos(
+            env,
+            &Error::internal(format!("internal error in native code (panic: {what})")),
+            cause,
+        );
         Ok(T::default())
     }
 }

@@ -25,10 +25,17 @@ use std::ffi::c_void;
 /// # Safety
 /// Called by the JVM with a valid `JavaVM` pointer.
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn JNI_OnLoad(vm: *mut jni::sys::JavaVM, _reserved: *mut c_void) -> jint {
+pub unsafe extern "system" fn JNI_OnLoad(
+    vm: *mut jni::sys::JavaVM,
+    _reserved: *mut c_void,
+) -> jint {
     let r = std::panic::catch_unwind(|| {
         #[cfg(target_os = "android")]
-        android_logger::init_once(android_logger::Config::default().with_max_level(log::LevelFilter::Info).with_tag("possdk"));
+        android_logger::init_once(
+            android_logger::Config::default()
+                .with_max_level(log::LevelFilter::Info)
+                .with_tag("possdk"),
+        );
         if vm.is_null() {
             return JNI_ERR;
         }
@@ -46,7 +53,9 @@ pub unsafe extern "system" fn JNI_OnLoad(vm: *mut jni::sys::JavaVM, _reserved: *
 }
 
 fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<Hal, BridgeError> {
-    let flags = env.call_method(bridge, jni_str!("flags"), jni_sig!("()I"), &[])?.i()?;
+    let flags = env
+        .call_method(bridge, jni_str!("flags"), jni_sig!("()I"), &[])?
+        .i()?;
     let global = env.new_global_ref(bridge)?;
     let bridge = Bridge::new(global);
     let mut hal = Hal::default();
@@ -84,10 +93,14 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_create<'l>(
         .with_env(|env| -> Result<jlong, BridgeError> {
             let json = required_string(env, &config_json, "config")?;
             let config = Config::from_json(&json)?;
-            let hal = if bridge.is_null() { Hal::default() } else { build_hal(env, &bridge)? };
+            let hal = if bridge.is_null() {
+                Hal::default()
+            } else {
+                build_hal(env, &bridge)?
+            };
             let terminal = Terminal::new(config, hal)?;
-            let handle = handle::register(terminal);
-            log::info!("terminal opened ({} live)", handle::live_count());
+            let handle = handle::TERMINALS.register(terminal);
+            log::info!("terminal opened ({} live)", handle::TERMINALS.len());
             Ok(handle)
         })
         .resolve::<ThrowPos>()
@@ -105,9 +118,9 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_call<'l>(
         .with_env(|env| -> Result<JString<'l>, BridgeError> {
             drop(convert::take_thrown());
             let json = required_string(env, &request_json, "request")?;
-            let guard = handle::enter(handle)?;
+            let guard = handle::TERMINALS.enter(handle)?;
             let request = Request::from_json(&json)?;
-            let result = guard.terminal().execute(request);
+            let result = guard.value().execute(request);
             drop(guard);
             let value = result?;
             // Success: a callback may still have thrown something the core recovered from.
@@ -126,7 +139,7 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_cancel<'l>(
 ) {
     unowned
         .with_env(|_env| -> Result<(), BridgeError> {
-            handle::cancel(handle);
+            handle::TERMINALS.cancel(handle);
             Ok(())
         })
         .resolve::<ThrowPos>()
@@ -141,9 +154,13 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_close<'l>(
 ) -> jboolean {
     unowned
         .with_env(|_env| -> Result<jboolean, BridgeError> {
-            let closed = handle::close(handle);
+            let closed = handle::TERMINALS.close(handle);
             if closed != handle::CloseOutcome::WasClosed {
-                log::info!("terminal closed ({:?}, {} live)", closed, handle::live_count());
+                log::info!(
+                    "terminal closed ({:?}, {} live)",
+                    closed,
+                    handle::TERMINALS.len()
+                );
             }
             Ok(closed != handle::CloseOutcome::WasClosed)
         })
@@ -157,7 +174,9 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_version<'l>(
     _class: JClass<'l>,
 ) -> JString<'l> {
     unowned
-        .with_env(|env| -> Result<JString<'l>, BridgeError> { Ok(env.new_string(possdk_core::SDK_VERSION)?) })
+        .with_env(|env| -> Result<JString<'l>, BridgeError> {
+            Ok(env.new_string(possdk_core::SDK_VERSION)?)
+        })
         .resolve::<ThrowPos>()
 }
 
@@ -168,6 +187,8 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_liveTerminals<'l>(
     _class: JClass<'l>,
 ) -> jint {
     unowned
-        .with_env(|_env| -> Result<jint, BridgeError> { Ok(jint::try_from(handle::live_count()).unwrap_or(jint::MAX)) })
+        .with_env(|_env| -> Result<jint, BridgeError> {
+            Ok(jint::try_from(handle::TERMINALS.len()).unwrap_or(jint::MAX))
+        })
         .resolve::<ThrowPos>()
 }

@@ -3,7 +3,7 @@
 //! (tests/jvm/DayTest.kt), starts `possdk_host::Host` in-process, and runs a terminal day through
 //! `libpossdk_jni` with Kotlin device callbacks, plus the failure paths (see DayTest.kt).
 //!
-//! Needs `kotlinc` and a JDK (`java`) on PATH: Debian packages `kotlin` and `default-jdk-headless`
+//! Needs `kotlinc` and a JDK (`java`) on PATH: Debian packages `kotlin` and `openjdk-17-jdk-headless`
 //! (`.ci/run` installs them). The test fails, with that message, when they are missing.
 
 use std::path::{Path, PathBuf};
@@ -12,11 +12,15 @@ use std::time::SystemTime;
 
 fn on_path(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
 }
 
 fn newest(dir: &Path, newest_so_far: &mut SystemTime) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -34,20 +38,31 @@ fn newest(dir: &Path, newest_so_far: &mut SystemTime) {
 /// `target/<profile>/` of this test binary (`target/<profile>/deps/jvm_day-<hash>`).
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target/<profile> directory").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile> directory")
+        .to_path_buf()
 }
 
 #[test]
 fn jvm_terminal_day() {
     let (Some(kotlinc), Some(java)) = (on_path("kotlinc"), on_path("java")) else {
-        panic!("kotlinc and java are needed on PATH: apt-get install -y kotlin default-jdk-headless");
+        panic!("kotlinc and java are needed on PATH: apt-get install -y kotlin openjdk-17-jdk-headless");
     };
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let api_src = manifest.join("../android-demo/possdk/src/main/kotlin");
     let harness = manifest.join("tests/jvm");
     let lib_dir = profile_dir();
-    let lib = lib_dir.join(format!("{}possdk_jni{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
-    assert!(lib.is_file(), "{} is missing: cargo builds it with `cargo test -p possdk-jni`", lib.display());
+    let lib = lib_dir.join(format!(
+        "{}possdk_jni{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(
+        lib.is_file(),
+        "{} is missing: cargo builds it with `cargo test -p possdk-jni`",
+        lib.display()
+    );
 
     // Compile the Kotlin API + harness into one jar (with the Kotlin runtime), unless it is up to date.
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("jvm-day");
@@ -56,7 +71,10 @@ fn jvm_terminal_day() {
     let mut src_time = SystemTime::UNIX_EPOCH;
     newest(&api_src, &mut src_time);
     newest(&harness, &mut src_time);
-    let fresh = jar.metadata().and_then(|m| m.modified()).is_ok_and(|t| t > src_time);
+    let fresh = jar
+        .metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t > src_time);
     if !fresh {
         let status = Command::new(&kotlinc)
             .arg(&api_src)
@@ -72,7 +90,11 @@ fn jvm_terminal_day() {
     let work = out.join(format!("run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("create the work directory");
-    let host = possdk_host::Host::start(possdk_host::HostConfig::new("127.0.0.1:0", work.join("host.db"))).expect("start possdk-host");
+    let host = possdk_host::Host::start(possdk_host::HostConfig::new(
+        "127.0.0.1:0",
+        work.join("host.db"),
+    ))
+    .expect("start possdk-host");
     let addr = host.addr().to_string();
 
     let output = Command::new(&java)
@@ -91,8 +113,18 @@ fn jvm_terminal_day() {
     println!("{stdout}");
     eprintln!("{stderr}");
     // -Xcheck:jni reports misuse (pending exceptions, local reference overflow) as warnings on stderr.
-    assert!(!stderr.contains("WARNING in native method"), "JNI misuse reported by -Xcheck:jni");
-    assert!(output.status.success(), "JVM harness failed ({})", output.status);
-    assert!(stdout.contains(" passed, 0 failed"), "harness summary missing");
+    assert!(
+        !stderr.contains("WARNING in native method"),
+        "JNI misuse reported by -Xcheck:jni"
+    );
+    assert!(
+        output.status.success(),
+        "JVM harness failed ({})",
+        output.status
+    );
+    assert!(
+        stdout.contains(" passed, 0 failed"),
+        "harness summary missing"
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

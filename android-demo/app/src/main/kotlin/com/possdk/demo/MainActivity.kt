@@ -18,6 +18,7 @@ import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.MainScope
+import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
@@ -101,7 +102,8 @@ class MainActivity : Activity() {
         try {
             demo.run(terminal)
         } finally {
-            withContext(Dispatchers.IO) { terminal.close() }
+            // close() waits for a cancelled operation to return; it must run even though we are cancelled.
+            withContext(NonCancellable + Dispatchers.IO) { terminal.close() }
         }
     }
 
