@@ -26,6 +26,7 @@ import com.possdk.PosTerminal
 import com.possdk.QrRequest
 import com.possdk.QrScanner
 import com.possdk.RequestException
+import com.possdk.TransactionResult
 import com.possdk.internal.Json
 import com.possdk.internal.NativeBridge
 import java.io.File
@@ -130,6 +131,13 @@ fun config(host: String, dir: File, name: String) = PosConfig(
     deviceModel = "jvm-test"
 )
 
+/** MMDD of a result's local date-time (`YYYY-MM-DDThh:mm:ss`). */
+fun mmdd(r: TransactionResult) = r.datetime.substring(5, 7) + r.datetime.substring(8, 10)
+
+/** The reference to an original pre-authorisation. */
+fun original(r: TransactionResult) =
+    OriginalRef(reference = r.reference, authCode = r.authCode, date = mmdd(r), batch = r.batch, stan = r.stan, voucher = r.voucher)
+
 /** Run [body] on another thread; the returned reference holds its result or what it threw. */
 fun inBackground(body: () -> Any?): Pair<Thread, AtomicReference<Any?>> {
     val out = AtomicReference<Any?>(null)
@@ -176,8 +184,6 @@ fun main(args: Array<String>) {
     val scanner = SimQrScanner()
     val events = Recorder()
     val terminal = PosTerminal(config(host, dir, "day"), reader, pinPad, scanner, events)
-    var saleStan = 0L
-    var saleRef: String? = null
     try {
         check("activate, master key, sign in, parameters") {
             val a = terminal.activate("TOKEN0001")
@@ -192,7 +198,7 @@ fun main(args: Array<String>) {
             expect(terminal.status().signedIn) { "not signed in" }
         }
 
-        check("sale with the Kotlin card reader and PIN pad") {
+        check("sale with the Kotlin card reader and PIN pad, then its void") {
             events.events.clear()
             val r = terminal.sale(12_345)
             expect(r.approved && r.responseCode == "00") { "sale $r" }
@@ -201,18 +207,19 @@ fun main(args: Array<String>) {
             expect(pinPad.asked > 0) { "PIN pad not asked" }
             expect(events.events.contains(PosEvent.WaitingForCard)) { "events ${events.events}" }
             expect(events.events.any { it is PosEvent.Done && it.approved }) { "events ${events.events}" }
-            saleStan = r.stan
-            saleRef = r.reference
+            val v = terminal.void(r.stan)
+            expect(v.approved && v.kind.contains("void")) { "void $v" }
         }
 
-        check("QR sale with the Kotlin scanner") {
-            val r = terminal.sale(800, Payment.FromQrScanner)
-            expect(r.approved && r.voucher != null) { "qr sale $r" }
-        }
-
-        check("void of the sale") {
-            val r = terminal.void(saleStan)
-            expect(r.approved) { "void $r" }
+        check("sale, tip, tip void, refund") {
+            val s = terminal.sale(10_000)
+            expect(s.approved) { "sale $s" }
+            val tip = terminal.tip(s.stan, 1_500)
+            expect(tip.approved) { "tip $tip" }
+            val tv = terminal.tipVoid(tip.stan)
+            expect(tv.approved) { "tip void $tv" }
+            val r = terminal.refund(3_000, OriginalRef(reference = s.reference, date = mmdd(s)))
+            expect(r.approved) { "refund $r" }
         }
 
         check("balance inquiry") {
@@ -220,22 +227,37 @@ fun main(args: Array<String>) {
             expect(r.approved && r.balance != null) { "balance $r" }
         }
 
-        check("second sale, refund against it") {
-            val s = terminal.sale(5_000)
-            expect(s.approved) { "sale $s" }
-            val date = s.datetime.substring(5, 7) + s.datetime.substring(8, 10)
-            val r = terminal.refund(1_000, OriginalRef(reference = s.reference, date = date))
-            expect(r.approved) { "refund $r" }
+        check("pre-auth, completion, completion void") {
+            val pa = terminal.preauth(20_000)
+            expect(pa.approved && pa.authCode != null) { "pre-auth $pa" }
+            val c = terminal.preauthComplete(23_000, original(pa))
+            expect(c.approved) { "completion $c" }
+            val cv = terminal.preauthCompleteVoid(c.stan)
+            expect(cv.approved) { "completion void $cv" }
         }
 
-        check("decline is a result, not an exception") {
+        check("QR sale with the Kotlin scanner, then its void") {
+            val r = terminal.sale(8_800, Payment.FromQrScanner)
+            expect(r.approved && r.voucher != null) { "QR sale $r" }
+            val v = terminal.void(r.stan)
+            expect(v.approved) { "QR void $v" }
+        }
+
+        check("declines are results, not exceptions") {
             reader.pan = "6225881111111111" // balance 100 fen
             pinPad.pin = "111111"
             try {
-                val r = terminal.sale(99_999)
-                expect(!r.approved && r.responseCode != "00") { "expected a decline, got $r" }
+                val r = terminal.sale(50_000)
+                expect(!r.approved && r.responseCode == "51") { "expected a 51 decline, got $r" }
             } finally {
                 reader.pan = "6225880123456789"
+                pinPad.pin = "123456"
+            }
+            pinPad.pin = "000000"
+            try {
+                val r = terminal.sale(1_000)
+                expect(!r.approved && r.responseCode == "55") { "expected a 55 decline, got $r" }
+            } finally {
                 pinPad.pin = "123456"
             }
         }
@@ -248,6 +270,8 @@ fun main(args: Array<String>) {
             val st = terminal.settle()
             expect(st.balanced) { "settle $st" }
             expect(st.nextBatch != st.batch) { "batch did not move: $st" }
+            val status = terminal.status()
+            expect(status.pendingReversal == null && status.batch == st.nextBatch) { "status $status" }
         }
 
         check("a callback that throws becomes DeviceException with the cause attached") {

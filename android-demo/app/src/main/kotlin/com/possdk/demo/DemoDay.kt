@@ -10,8 +10,8 @@ import com.possdk.await
 
 /**
  * The terminal day of the CLI demo (`./build.sh demo`), step by step against [hostAddress]: activation, master
- * key, sign-in, EMV parameters, a card sale, a QR sale, a void, a balance inquiry, a refund, the detail query
- * and the settlement. [say] receives one line per step (masked PANs only).
+ * key, sign-in, EMV parameters, sale and void, sale with tip, tip void and refund, balance inquiry, pre-auth
+ * with completion and completion void, QR sale and void, the detail query and the settlement. [say] receives one line per step (masked PANs only).
  */
 class DemoDay(private val hostAddress: String, private val journalPath: String, private val say: (String) -> Unit) {
 
@@ -32,6 +32,11 @@ class DemoDay(private val hostAddress: String, private val journalPath: String, 
         say("$what ${fen(r.amount)}: $verdict, STAN ${r.stan}, ${r.maskedPan ?: r.voucher ?: ""}")
     }
 
+    private fun mmdd(r: TransactionResult) = r.datetime.substring(5, 7) + r.datetime.substring(8, 10)
+
+    private fun original(r: TransactionResult) =
+        OriginalRef(reference = r.reference, authCode = r.authCode, date = mmdd(r), batch = r.batch, stan = r.stan, voucher = r.voucher)
+
     suspend fun run(terminal: PosTerminal) {
         val a = terminal.await { activate("TOKEN0001") }
         say("activated: ${a.merchantName}, batch ${a.batch}")
@@ -47,21 +52,27 @@ class DemoDay(private val hostAddress: String, private val journalPath: String, 
         val sale = terminal.await { sale(12_345) }
         line("sale", sale)
         sale.receipt.forEach { say("  | $it") }
+        line("void of STAN ${sale.stan}", terminal.await { void(sale.stan) })
 
-        val qr = terminal.await { sale(800, Payment.FromQrScanner) }
-        line("QR sale", qr)
-
-        val void = terminal.await { void(sale.stan) }
-        line("void of STAN ${sale.stan}", void)
+        val sale2 = terminal.await { sale(10_000) }
+        line("sale", sale2)
+        val tip = terminal.await { tip(sale2.stan, 1_500) }
+        line("tip", tip)
+        line("tip void", terminal.await { tipVoid(tip.stan) })
+        line("refund", terminal.await { refund(3_000, OriginalRef(reference = sale2.reference, date = mmdd(sale2))) })
 
         val bal = terminal.await { balance() }
         say("balance: ${bal.balance?.let { fen(it) } ?: "-"}")
 
-        val second = terminal.await { sale(5_000) }
-        line("sale", second)
-        val mmdd = second.datetime.substring(5, 7) + second.datetime.substring(8, 10)
-        val refund = terminal.await { refund(1_000, OriginalRef(reference = second.reference, date = mmdd)) }
-        line("refund", refund)
+        val pa = terminal.await { preauth(20_000) }
+        line("pre-auth", pa)
+        val completion = terminal.await { preauthComplete(23_000, original(pa)) }
+        line("completion", completion)
+        line("completion void", terminal.await { preauthCompleteVoid(completion.stan) })
+
+        val qr = terminal.await { sale(8_800, Payment.FromQrScanner) }
+        line("QR sale", qr)
+        line("QR void", terminal.await { void(qr.stan) })
 
         val details = terminal.await { queryDetails() }
         say("host detail query: ${details.records.size} records")
