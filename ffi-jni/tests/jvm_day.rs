@@ -1,4 +1,4 @@
-//! The JNI bridge on the host JVM: builds nothing itself but the Kotlin side. Compiles the Kotlin API
+//! The JNI bridge on the host JVM. Builds the host `libpossdk_jni` (cargo), compiles the Kotlin API
 //! (android-demo/possdk/src/main/kotlin, the one copy the Android library uses) with the test harness
 //! (tests/jvm/DayTest.kt), starts `possdk_host::Host` in-process, and runs a terminal day through
 //! `libpossdk_jni` with Kotlin device callbacks, plus the failure paths (see DayTest.kt).
@@ -53,6 +53,21 @@ fn jvm_terminal_day() {
     let api_src = manifest.join("../android-demo/possdk/src/main/kotlin");
     let harness = manifest.join("tests/jvm");
     let lib_dir = profile_dir();
+    // Integration tests do not make cargo build a cdylib: build it (a no-op when fresh) into the same
+    // target directory and profile as this test.
+    let profile = match lib_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "possdk-jni", "--lib", "--profile", &profile])
+        .current_dir(manifest)
+        .status()
+        .expect("run cargo build");
+    assert!(
+        status.success(),
+        "cargo build -p possdk-jni failed ({status})"
+    );
     let lib = lib_dir.join(format!(
         "{}possdk_jni{}",
         std::env::consts::DLL_PREFIX,
@@ -60,7 +75,7 @@ fn jvm_terminal_day() {
     ));
     assert!(
         lib.is_file(),
-        "{} is missing: cargo builds it with `cargo test -p possdk-jni`",
+        "{} is missing after cargo build",
         lib.display()
     );
 
@@ -114,7 +129,10 @@ fn jvm_terminal_day() {
     eprintln!("{stderr}");
     // -Xcheck:jni reports misuse (pending exceptions, local reference overflow) as warnings on stderr.
     assert!(
-        !stderr.contains("WARNING in native method"),
+        !stderr
+            .lines()
+            .chain(stdout.lines())
+            .any(|l| l.starts_with("WARNING") || l.contains("FATAL ERROR in native method")),
         "JNI misuse reported by -Xcheck:jni"
     );
     assert!(
