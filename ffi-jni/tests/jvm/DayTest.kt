@@ -4,7 +4,9 @@
 // Prints one line per check and "N passed, M failed" last; exits 1 on any failure.
 package possdk.jvmtest
 
+import com.possdk.AidParams
 import com.possdk.CancelledException
+import com.possdk.Capk
 import com.possdk.CardData
 import com.possdk.CardReader
 import com.possdk.CardRequest
@@ -66,6 +68,15 @@ class SimCardReader : CardReader {
 
     override fun completeChip(completion: ChipCompletion): ChipOutcome =
         ChipOutcome(completion.hostAnswered && completion.responseCode == "00")
+
+    @Volatile var aids: List<AidParams> = emptyList()
+    @Volatile var capks: List<Capk> = emptyList()
+
+    override fun loadEmvParameters(aids: List<AidParams>, capks: List<Capk>) {
+        // The core loads the whole set after each download; keep the latest of each.
+        if (aids.isNotEmpty()) this.aids = aids
+        if (capks.isNotEmpty()) this.capks = capks
+    }
 }
 
 class SimPinPad : PinPad {
@@ -85,8 +96,10 @@ class SimQrScanner : QrScanner {
 
 class Recorder : EventListener {
     val events: MutableList<PosEvent> = Collections.synchronizedList(ArrayList())
+    @Volatile var explode = false
     override fun onEvent(event: PosEvent) {
         events.add(event)
+        if (explode) throw RuntimeException("listener bug (simulated)")
     }
 }
 
@@ -195,6 +208,11 @@ fun main(args: Array<String>) {
             val c = terminal.downloadCapks()
             val d = terminal.downloadAids()
             expect(c.count > 0 && d.count > 0) { "capks $c aids $d" }
+            // Handed to the Kotlin reader through the JNI arrays, element by element.
+            expect(reader.capks.size.toLong() == c.count) { "reader got ${reader.capks.size} CAPKs of ${c.count}" }
+            expect(reader.aids.size.toLong() == d.count) { "reader got ${reader.aids.size} AIDs of ${d.count}" }
+            expect(reader.capks.all { it.rid.size == 5 && it.checksum.size == 20 && it.modulus.isNotEmpty() }) { "CAPK fields" }
+            expect(reader.aids.all { it.aid.size in 5..16 }) { "AID fields" }
             expect(terminal.status().signedIn) { "not signed in" }
         }
 
@@ -222,9 +240,14 @@ fun main(args: Array<String>) {
             expect(r.approved) { "refund $r" }
         }
 
-        check("balance inquiry") {
-            val r = terminal.balance()
-            expect(r.approved && r.balance != null) { "balance $r" }
+        check("balance inquiry (with an event listener that throws: ignored)") {
+            events.explode = true
+            try {
+                val r = terminal.balance()
+                expect(r.approved && r.balance != null) { "balance $r" }
+            } finally {
+                events.explode = false
+            }
         }
 
         check("pre-auth, completion, completion void") {
