@@ -358,6 +358,24 @@ fun main(args: Array<String>) {
         expect(!NativeBridge.close(0x1234)) { "closing a forged handle" }
     }
 
+    check("close() from inside a callback: no deadlock, freed when the call returns") {
+        val holder = AtomicReference<PosTerminal?>(null)
+        val closing = object : CardReader {
+            override fun readCard(request: CardRequest): CardData {
+                holder.get()?.close()
+                expect(request.isCancelled()) { "close() did not cancel the operation" }
+                throw CancelledException("closed while reading")
+            }
+        }
+        val t3 = PosTerminal(config(host, dir, "day"), closing, SimPinPad(), null, null)
+        holder.set(t3)
+        val live = NativeBridge.liveTerminals()
+        val e = expectThrows<PosException> { t3.sale(500) }
+        expect(e is CancelledException) { "got $e" }
+        expect(t3.isClosed) { "not closed" }
+        expect(NativeBridge.liveTerminals() == live - 1) { "not freed after the call returned" }
+    }
+
     check("no terminal left open") {
         expect(NativeBridge.liveTerminals() == 0) { "${NativeBridge.liveTerminals()} still open" }
     }
