@@ -4,7 +4,9 @@
 pub mod keys;
 pub mod mac;
 pub mod pin_block;
+pub mod emv;
 pub mod rsa;
+pub mod sm4;
 pub mod tdes;
 
 pub use keys::DesKey;
