@@ -1,9 +1,8 @@
 //! Key material: zeroized on drop, Debug shows only the check value.
 use super::CryptoError;
-use cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
-use des::Des;
+use super::fast_des::{self, Schedule as Des};
 
-/// Cached key schedules (the `des` crate zeroizes them on drop through its `zeroize` feature).
+/// Cached key schedules (zeroized on drop).
 enum Schedule {
     /// 8-byte key: single DES.
     Single(Des),
@@ -20,23 +19,19 @@ pub struct DesKey {
 fn des_of(part: &[u8]) -> Des {
     let mut k = [0u8; 8];
     k.copy_from_slice(part);
-    let d = Des::new(&k.into());
+    let d = Des::new(&k);
     zeroize::Zeroize::zeroize(&mut k);
     d
 }
 
 #[inline(always)]
 fn enc(d: &Des, block: &mut [u8; 8]) {
-    let mut b = (*block).into();
-    d.encrypt_block(&mut b);
-    *block = b.into();
+    *block = fast_des::des_encrypt(d, u64::from_be_bytes(*block)).to_be_bytes();
 }
 
 #[inline(always)]
 fn dec(d: &Des, block: &mut [u8; 8]) {
-    let mut b = (*block).into();
-    d.decrypt_block(&mut b);
-    *block = b.into();
+    *block = fast_des::des_decrypt(d, u64::from_be_bytes(*block)).to_be_bytes();
 }
 
 impl DesKey {
@@ -93,9 +88,7 @@ impl DesKey {
         match &self.schedule {
             Schedule::Single(d) => enc(d, block),
             Schedule::Triple(k1, k2, k3) => {
-                enc(k1, block);
-                dec(k2, block);
-                enc(k3, block);
+                *block = fast_des::tdes_encrypt(k1, k2, k3, u64::from_be_bytes(*block)).to_be_bytes();
             }
         }
     }
@@ -106,9 +99,7 @@ impl DesKey {
         match &self.schedule {
             Schedule::Single(d) => dec(d, block),
             Schedule::Triple(k1, k2, k3) => {
-                dec(k3, block);
-                enc(k2, block);
-                dec(k1, block);
+                *block = fast_des::tdes_decrypt(k1, k2, k3, u64::from_be_bytes(*block)).to_be_bytes();
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod keys;
 pub mod mac;
 pub mod pin_block;
 pub mod emv;
+mod fast_des;
 pub mod rsa;
 pub mod sm4;
 pub mod tdes;
