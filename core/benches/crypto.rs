@@ -5,7 +5,8 @@ use std::hint::black_box;
 
 fn messages() -> serde_json::Value {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/messages.json");
-    serde_json::from_str(&std::fs::read_to_string(p).expect("messages.json")).expect("messages.json parses")
+    serde_json::from_str(&std::fs::read_to_string(p).expect("messages.json"))
+        .expect("messages.json parses")
 }
 
 fn benches(c: &mut Criterion) {
@@ -13,14 +14,27 @@ fn benches(c: &mut Criterion) {
     let keys = &m["keys"];
     let mak = DesKey::from_hex(keys["mak"].as_str().expect("mak")).expect("mak key");
     let pik = DesKey::from_hex(keys["pik"].as_str().expect("pik")).expect("pik key");
-    let frame = hex::decode(m["sale_swipe_pin_request"]["frame"].as_str().expect("frame")).expect("frame hex");
+    let frame = hex::decode(
+        m["sale_swipe_pin_request"]["frame"]
+            .as_str()
+            .expect("frame"),
+    )
+    .expect("frame hex");
     let span = &frame[13..frame.len() - 8];
     // The bench measures the real thing: the span's MAC is the frame's field 64.
     assert_eq!(&mac::cup_ecb(&mak, span)[..], &frame[frame.len() - 8..]);
 
-    c.bench_function("mac/cup_ecb", |b| b.iter(|| mac::cup_ecb(black_box(&mak), black_box(span))));
+    c.bench_function("mac/cup_ecb", |b| {
+        b.iter(|| mac::cup_ecb(black_box(&mak), black_box(span)))
+    });
     c.bench_function("pin/iso0", |b| {
-        b.iter(|| pin_block::iso0_encrypt(black_box(&pik), black_box("123456"), black_box("6225880123456789")))
+        b.iter(|| {
+            pin_block::iso0_encrypt(
+                black_box(&pik),
+                black_box("123456"),
+                black_box("6225880123456789"),
+            )
+        })
     });
 }
 

@@ -15,12 +15,20 @@ pub enum TlvValue {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlvError {
-    Truncated { offset: usize },
-    BadTag { offset: usize },
-    BadLength { offset: usize },
+    Truncated {
+        offset: usize,
+    },
+    BadTag {
+        offset: usize,
+    },
+    BadLength {
+        offset: usize,
+    },
     TooDeep,
     /// A value holds a byte not allowed there (field 59 ASCII TLV: printable ASCII only).
-    BadValue { offset: usize },
+    BadValue {
+        offset: usize,
+    },
 }
 
 /// Deepest nesting of constructed tags that `decode` accepts.
@@ -52,11 +60,17 @@ impl std::fmt::Debug for TlvValue {
 
 impl Tlv {
     pub fn primitive(tag: u32, value: impl Into<Vec<u8>>) -> Self {
-        Tlv { tag, value: TlvValue::Primitive(value.into()) }
+        Tlv {
+            tag,
+            value: TlvValue::Primitive(value.into()),
+        }
     }
 
     pub fn constructed(tag: u32, children: Vec<Tlv>) -> Self {
-        Tlv { tag, value: TlvValue::Constructed(children) }
+        Tlv {
+            tag,
+            value: TlvValue::Constructed(children),
+        }
     }
 
     /// Primitive value bytes (None for constructed).
@@ -89,7 +103,9 @@ fn tag_bytes(tag: u32) -> Vec<u8> {
 
 fn read_tag(data: &[u8], pos: &mut usize) -> Result<(u32, bool), TlvError> {
     let start = *pos;
-    let first = *data.get(start).ok_or(TlvError::Truncated { offset: start })?;
+    let first = *data
+        .get(start)
+        .ok_or(TlvError::Truncated { offset: start })?;
     if first == 0x00 {
         return Err(TlvError::BadTag { offset: start });
     }
@@ -115,7 +131,9 @@ fn read_tag(data: &[u8], pos: &mut usize) -> Result<(u32, bool), TlvError> {
 
 fn read_len(data: &[u8], pos: &mut usize) -> Result<usize, TlvError> {
     let start = *pos;
-    let first = *data.get(start).ok_or(TlvError::Truncated { offset: start })?;
+    let first = *data
+        .get(start)
+        .ok_or(TlvError::Truncated { offset: start })?;
     *pos += 1;
     if first < 0x80 {
         return Ok(first as usize);
@@ -125,7 +143,9 @@ fn read_len(data: &[u8], pos: &mut usize) -> Result<usize, TlvError> {
         // 0x80 (indefinite) is not allowed in EMV; more than 3 length bytes is absurd for a message field.
         return Err(TlvError::BadLength { offset: start });
     }
-    let bytes = data.get(*pos..*pos + n).ok_or(TlvError::Truncated { offset: start })?;
+    let bytes = data
+        .get(*pos..*pos + n)
+        .ok_or(TlvError::Truncated { offset: start })?;
     *pos += n;
     Ok(bytes.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize))
 }
@@ -141,8 +161,12 @@ fn decode_at(data: &[u8], base: usize, depth: usize) -> Result<Vec<Tlv>, TlvErro
         let (tag, constructed) = read_tag(data, &mut pos).map_err(|e| shift(e, base))?;
         let len_start = pos;
         let len = read_len(data, &mut pos).map_err(|e| shift(e, base))?;
-        let end = pos.checked_add(len).ok_or(TlvError::BadLength { offset: base + len_start })?;
-        let value = data.get(pos..end).ok_or(TlvError::Truncated { offset: base + tag_start })?;
+        let end = pos.checked_add(len).ok_or(TlvError::BadLength {
+            offset: base + len_start,
+        })?;
+        let value = data.get(pos..end).ok_or(TlvError::Truncated {
+            offset: base + tag_start,
+        })?;
         let item = if constructed {
             Tlv::constructed(tag, decode_at(value, base + pos, depth + 1)?)
         } else {
@@ -156,10 +180,18 @@ fn decode_at(data: &[u8], base: usize, depth: usize) -> Result<Vec<Tlv>, TlvErro
 
 fn shift(e: TlvError, base: usize) -> TlvError {
     match e {
-        TlvError::Truncated { offset } => TlvError::Truncated { offset: offset + base },
-        TlvError::BadTag { offset } => TlvError::BadTag { offset: offset + base },
-        TlvError::BadLength { offset } => TlvError::BadLength { offset: offset + base },
-        TlvError::BadValue { offset } => TlvError::BadValue { offset: offset + base },
+        TlvError::Truncated { offset } => TlvError::Truncated {
+            offset: offset + base,
+        },
+        TlvError::BadTag { offset } => TlvError::BadTag {
+            offset: offset + base,
+        },
+        TlvError::BadLength { offset } => TlvError::BadLength {
+            offset: offset + base,
+        },
+        TlvError::BadValue { offset } => TlvError::BadValue {
+            offset: offset + base,
+        },
         TlvError::TooDeep => TlvError::TooDeep,
     }
 }
@@ -259,14 +291,22 @@ pub mod ascii59 {
         let mut out = Vec::new();
         let mut pos = 0usize;
         while pos < b.len() {
-            let tag = b.get(pos..pos + 2).ok_or(TlvError::Truncated { offset: pos })?;
+            let tag = b
+                .get(pos..pos + 2)
+                .ok_or(TlvError::Truncated { offset: pos })?;
             check_tag(tag, pos)?;
-            let len_digits = b.get(pos + 2..pos + 5).ok_or(TlvError::Truncated { offset: pos + 2 })?;
+            let len_digits = b
+                .get(pos + 2..pos + 5)
+                .ok_or(TlvError::Truncated { offset: pos + 2 })?;
             if !len_digits.iter().all(u8::is_ascii_digit) {
                 return Err(TlvError::BadLength { offset: pos + 2 });
             }
-            let len = len_digits.iter().fold(0usize, |acc, d| acc * 10 + (d - b'0') as usize);
-            let value = b.get(pos + 5..pos + 5 + len).ok_or(TlvError::Truncated { offset: pos + 5 })?;
+            let len = len_digits
+                .iter()
+                .fold(0usize, |acc, d| acc * 10 + (d - b'0') as usize);
+            let value = b
+                .get(pos + 5..pos + 5 + len)
+                .ok_or(TlvError::Truncated { offset: pos + 5 })?;
             check_value(value, pos + 5)?;
             // Both slices are printable ASCII, so they are valid UTF-8 on their own.
             let tag_s = String::from_utf8_lossy(tag).into_owned();
@@ -290,7 +330,13 @@ mod tests {
         let items = vec![
             Tlv::primitive(0x9F06, vec![0xA0, 0, 0, 3, 0x33, 1, 1]),
             Tlv::primitive(0xDF41, long.clone()),
-            Tlv::constructed(0xFF01, vec![Tlv::primitive(0x95, vec![0; 5]), Tlv::primitive(0xDF8101, big.clone())]),
+            Tlv::constructed(
+                0xFF01,
+                vec![
+                    Tlv::primitive(0x95, vec![0; 5]),
+                    Tlv::primitive(0xDF8101, big.clone()),
+                ],
+            ),
         ];
         let enc = encode(&items);
         assert_eq!(&enc[..3], &[0x9F, 0x06, 0x07]);
@@ -303,7 +349,10 @@ mod tests {
         assert!(ff01.bytes().is_none());
         assert_eq!(get(ff01.children(), 0xDF8101), Some(&big[..]));
         // 0x82 length form was used for 300 bytes.
-        let pos = enc.windows(3).position(|w| w == [0xDF, 0x81, 0x01]).unwrap();
+        let pos = enc
+            .windows(3)
+            .position(|w| w == [0xDF, 0x81, 0x01])
+            .unwrap();
         assert_eq!(&enc[pos + 3..pos + 6], &[0x82, 0x01, 0x2C]);
         assert!(is_constructed_tag(0xFF01));
         assert!(is_constructed_tag(0x70));
@@ -312,10 +361,16 @@ mod tests {
 
     #[test]
     fn known_field55() {
-        let f55 = hex::decode("9F260811223344556677889F2701809F101307010103A00000010A010000000000ABCDEF12").unwrap();
+        let f55 = hex::decode(
+            "9F260811223344556677889F2701809F101307010103A00000010A010000000000ABCDEF12",
+        )
+        .unwrap();
         let t = decode(&f55).unwrap();
         assert_eq!(t.len(), 3);
-        assert_eq!(get(&t, 0x9F26), Some(&hex::decode("1122334455667788").unwrap()[..]));
+        assert_eq!(
+            get(&t, 0x9F26),
+            Some(&hex::decode("1122334455667788").unwrap()[..])
+        );
         assert_eq!(get(&t, 0x9F27), Some(&[0x80][..]));
         assert_eq!(get(&t, 0x9F10).map(<[u8]>::len), Some(19));
         assert_eq!(encode(&t), f55);
@@ -324,18 +379,48 @@ mod tests {
     #[test]
     fn strict_errors() {
         assert_eq!(decode(&[0x9F]), Err(TlvError::Truncated { offset: 1 }));
-        assert_eq!(decode(&[0x9F, 0x26]), Err(TlvError::Truncated { offset: 2 }));
-        assert_eq!(decode(&[0x95, 0x05, 0, 0]), Err(TlvError::Truncated { offset: 0 }));
-        assert_eq!(decode(&[0x95, 0x80]), Err(TlvError::BadLength { offset: 1 }));
-        assert_eq!(decode(&[0x95, 0x84, 0, 0, 0, 1, 0]), Err(TlvError::BadLength { offset: 1 }));
-        assert_eq!(decode(&[0x95, 0x82, 0x01]), Err(TlvError::Truncated { offset: 1 }));
-        assert_eq!(decode(&[0x00, 0x01, 0x00]), Err(TlvError::BadTag { offset: 0 }));
-        assert_eq!(decode(&[0x9F, 0x80, 0x01, 0x01, 0x00]), Err(TlvError::BadTag { offset: 0 }));
-        assert_eq!(decode(&[0x9F, 0x81, 0x81, 0x81, 0x01, 0x00]), Err(TlvError::BadTag { offset: 0 }));
+        assert_eq!(
+            decode(&[0x9F, 0x26]),
+            Err(TlvError::Truncated { offset: 2 })
+        );
+        assert_eq!(
+            decode(&[0x95, 0x05, 0, 0]),
+            Err(TlvError::Truncated { offset: 0 })
+        );
+        assert_eq!(
+            decode(&[0x95, 0x80]),
+            Err(TlvError::BadLength { offset: 1 })
+        );
+        assert_eq!(
+            decode(&[0x95, 0x84, 0, 0, 0, 1, 0]),
+            Err(TlvError::BadLength { offset: 1 })
+        );
+        assert_eq!(
+            decode(&[0x95, 0x82, 0x01]),
+            Err(TlvError::Truncated { offset: 1 })
+        );
+        assert_eq!(
+            decode(&[0x00, 0x01, 0x00]),
+            Err(TlvError::BadTag { offset: 0 })
+        );
+        assert_eq!(
+            decode(&[0x9F, 0x80, 0x01, 0x01, 0x00]),
+            Err(TlvError::BadTag { offset: 0 })
+        );
+        assert_eq!(
+            decode(&[0x9F, 0x81, 0x81, 0x81, 0x01, 0x00]),
+            Err(TlvError::BadTag { offset: 0 })
+        );
         // Trailing garbage after a good item.
-        assert_eq!(decode(&[0x9C, 0x01, 0x00, 0x5F]), Err(TlvError::Truncated { offset: 4 }));
+        assert_eq!(
+            decode(&[0x9C, 0x01, 0x00, 0x5F]),
+            Err(TlvError::Truncated { offset: 4 })
+        );
         // Error inside a constructed value carries the absolute offset.
-        assert_eq!(decode(&[0x70, 0x03, 0x95, 0x05, 0x00]), Err(TlvError::Truncated { offset: 2 }));
+        assert_eq!(
+            decode(&[0x70, 0x03, 0x95, 0x05, 0x00]),
+            Err(TlvError::Truncated { offset: 2 })
+        );
         // Depth limit.
         let mut nested = vec![0x95, 0x00];
         for _ in 0..=MAX_DEPTH {
@@ -357,39 +442,73 @@ mod tests {
     #[test]
     fn ascii59_round_trip_and_errors() {
         let v = ascii59::decode("A3018134567890123456789").unwrap();
-        assert_eq!(v, vec![("A3".to_string(), "134567890123456789".to_string())]);
+        assert_eq!(
+            v,
+            vec![("A3".to_string(), "134567890123456789".to_string())]
+        );
         let s = ascii59::encode(&[("A3", "134567890123456789"), ("B1", "")]).unwrap();
         assert_eq!(s, "A3018134567890123456789B1000");
         assert_eq!(ascii59::decode(&s).unwrap().len(), 2);
-        assert_eq!(ascii59::decode("A301813456"), Err(TlvError::Truncated { offset: 5 }));
-        assert_eq!(ascii59::decode("A30"), Err(TlvError::Truncated { offset: 2 }));
+        assert_eq!(
+            ascii59::decode("A301813456"),
+            Err(TlvError::Truncated { offset: 5 })
+        );
+        assert_eq!(
+            ascii59::decode("A30"),
+            Err(TlvError::Truncated { offset: 2 })
+        );
         assert_eq!(ascii59::decode("A"), Err(TlvError::Truncated { offset: 0 }));
-        assert_eq!(ascii59::decode("A30x1"), Err(TlvError::BadLength { offset: 2 }));
-        assert_eq!(ascii59::decode("!3001x"), Err(TlvError::BadTag { offset: 0 }));
-        assert_eq!(ascii59::decode("A3002é"), Err(TlvError::BadValue { offset: 5 }));
-        assert_eq!(ascii59::encode(&[("A", "x")]), Err(TlvError::BadTag { offset: 0 }));
+        assert_eq!(
+            ascii59::decode("A30x1"),
+            Err(TlvError::BadLength { offset: 2 })
+        );
+        assert_eq!(
+            ascii59::decode("!3001x"),
+            Err(TlvError::BadTag { offset: 0 })
+        );
+        assert_eq!(
+            ascii59::decode("A3002é"),
+            Err(TlvError::BadValue { offset: 5 })
+        );
+        assert_eq!(
+            ascii59::encode(&[("A", "x")]),
+            Err(TlvError::BadTag { offset: 0 })
+        );
         let long = "1".repeat(1000);
-        assert_eq!(ascii59::encode(&[("A3", &long)]), Err(TlvError::BadLength { offset: 2 }));
+        assert_eq!(
+            ascii59::encode(&[("A3", &long)]),
+            Err(TlvError::BadLength { offset: 2 })
+        );
     }
 
     fn arb_tag(constructed: bool) -> impl Strategy<Value = u32> {
         let c = if constructed { 0x20u32 } else { 0 };
         prop_oneof![
             // one byte, low bits not 11111
-            (0u32..0x1F, 0u32..4).prop_map(move |(low, class)| (class << 6) | c | low).prop_filter("nonzero", |t| *t != 0),
+            (0u32..0x1F, 0u32..4)
+                .prop_map(move |(low, class)| (class << 6) | c | low)
+                .prop_filter("nonzero", |t| *t != 0),
             // two bytes
             (0u32..4, 1u32..0x80).prop_map(move |(class, b)| (((class << 6) | c | 0x1F) << 8) | b),
             // three bytes
-            (0u32..4, 1u32..0x80, 0u32..0x80)
-                .prop_map(move |(class, b, d)| (((class << 6) | c | 0x1F) << 16) | ((b | 0x80) << 8) | d),
+            (0u32..4, 1u32..0x80, 0u32..0x80).prop_map(move |(class, b, d)| (((class << 6)
+                | c
+                | 0x1F)
+                << 16)
+                | ((b | 0x80) << 8)
+                | d),
         ]
     }
 
     fn arb_tlv() -> impl Strategy<Value = Tlv> {
-        let leaf = (arb_tag(false), proptest::collection::vec(any::<u8>(), 0..300))
+        let leaf = (
+            arb_tag(false),
+            proptest::collection::vec(any::<u8>(), 0..300),
+        )
             .prop_map(|(t, v)| Tlv::primitive(t, v));
         leaf.prop_recursive(4, 32, 4, |inner| {
-            (arb_tag(true), proptest::collection::vec(inner, 0..4)).prop_map(|(t, c)| Tlv::constructed(t, c))
+            (arb_tag(true), proptest::collection::vec(inner, 0..4))
+                .prop_map(|(t, c)| Tlv::constructed(t, c))
         })
     }
 

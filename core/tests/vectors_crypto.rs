@@ -5,7 +5,10 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("tests").join("vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("tests")
+        .join("vectors")
 }
 
 fn load(name: &str) -> Value {
@@ -15,7 +18,8 @@ fn load(name: &str) -> Value {
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or_else(|| panic!("missing string {k}"))
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("missing string {k}"))
 }
 
 fn h(v: &Value, k: &str) -> Vec<u8> {
@@ -40,7 +44,10 @@ fn kcv_all_forms() {
         assert_eq!(up(&k.check_block()), s(v, "enc_zero_block"));
         assert_eq!(up(&k.kcv()), s(v, "kcv4"));
         assert_eq!(up(&k.kcv()[..3]), s(v, "kcv3"));
-        assert_eq!(up(&tdes::encrypt_ecb(&k, &[0u8; 8]).unwrap()), s(v, "enc_zero_block"));
+        assert_eq!(
+            up(&tdes::encrypt_ecb(&k, &[0u8; 8]).unwrap()),
+            s(v, "enc_zero_block")
+        );
         assert_eq!(format!("{k:?}"), format!("DesKey(kcv={})", s(v, "kcv4")));
     }
 }
@@ -57,19 +64,32 @@ fn pinblock_iso0() {
     // pin_field XOR pan_field = clear block.
     let pin_field = h(v, "pin_field");
     let pan_field = h(v, "pan_field");
-    let x: Vec<u8> = pin_field.iter().zip(&pan_field).map(|(a, b)| a ^ b).collect();
+    let x: Vec<u8> = pin_field
+        .iter()
+        .zip(&pan_field)
+        .map(|(a, b)| a ^ b)
+        .collect();
     assert_eq!(x, clear[..].to_vec());
     let enc = pin_block::iso0_encrypt(&pik, pin, pan).unwrap();
     assert_eq!(up(&enc), s(v, "encrypted_block"));
-    assert_eq!(pin_block::iso0_decrypt(&pik, &enc, pan).unwrap().as_str(), pin);
+    assert_eq!(
+        pin_block::iso0_decrypt(&pik, &enc, pan).unwrap().as_str(),
+        pin
+    );
     assert_eq!(pin_block::iso0_parse(&clear, pan).unwrap().as_str(), pin);
 
     let e = &d["pinblock_iso0_extra"];
     let (pin, pan) = (s(e, "pin"), s(e, "pan"));
-    assert_eq!(up(&pin_block::iso0_clear(pin, pan).unwrap()[..]), s(e, "clear_block"));
+    assert_eq!(
+        up(&pin_block::iso0_clear(pin, pan).unwrap()[..]),
+        s(e, "clear_block")
+    );
     let enc = pin_block::iso0_encrypt(&pik, pin, pan).unwrap();
     assert_eq!(up(&enc), s(e, "encrypted_block"));
-    assert_eq!(pin_block::iso0_decrypt(&pik, &enc, pan).unwrap().as_str(), pin);
+    assert_eq!(
+        pin_block::iso0_decrypt(&pik, &enc, pan).unwrap().as_str(),
+        pin
+    );
 }
 
 #[test]
@@ -87,11 +107,17 @@ fn x919_x99_alg1() {
         assert_eq!(up(&mac::x9_19(&k, &data).unwrap()), s(v, "mac"));
         if v.get("x99_key_left_half_only").is_some() {
             assert_eq!(up(&mac::x9_9(&k, &data)), s(v, "x99_key_left_half_only"));
-            assert_eq!(up(&mac::x9_9(&k.left_half(), &data)), s(v, "x99_key_left_half_only"));
+            assert_eq!(
+                up(&mac::x9_9(&k.left_half(), &data)),
+                s(v, "x99_key_left_half_only")
+            );
             x99_seen += 1;
         }
         if v.get("tdes_cbc_mac_alg1").is_some() {
-            assert_eq!(up(&mac::tdes_cbc_mac_alg1(&k, &data)), s(v, "tdes_cbc_mac_alg1"));
+            assert_eq!(
+                up(&mac::tdes_cbc_mac_alg1(&k, &data)),
+                s(v, "tdes_cbc_mac_alg1")
+            );
             alg1_seen += 1;
         }
     }
@@ -131,7 +157,10 @@ fn external_tak_under_tmk() {
     let tmk = key(v, "tmk");
     let clear = tdes::decrypt_ecb(&tmk, &h(v, "tak_encrypted")).unwrap();
     assert_eq!(up(&clear), s(v, "tak_clear"));
-    assert_eq!(up(&tdes::encrypt_ecb(&tmk, &clear).unwrap()), s(v, "tak_encrypted"));
+    assert_eq!(
+        up(&tdes::encrypt_ecb(&tmk, &clear).unwrap()),
+        s(v, "tak_encrypted")
+    );
     let tak = DesKey::from_bytes(&clear).unwrap();
     assert_eq!(up(&tak.check_block()), s(v, "tak_kcv"));
 }
@@ -166,19 +195,28 @@ fn emv_arqc_arpc() {
     assert_eq!(up(mk.as_bytes()), s(v, "icc_mk_ac(optionA, parity adj)"));
     let atc: [u8; 2] = h(v, "atc").try_into().unwrap();
     let sk = emv::common_session_key(&mk, atc).unwrap();
-    assert_eq!(up(sk.as_bytes()), s(v, "sk_ac(common SK, R=ATC||000000000000)"));
+    assert_eq!(
+        up(sk.as_bytes()),
+        s(v, "sk_ac(common SK, R=ATC||000000000000)")
+    );
     let cdol1 = h(v, "cdol1_data");
     let arqc = emv::arqc(&sk, &cdol1).unwrap();
     assert_eq!(up(&arqc), s(v, "arqc"));
     let arc: [u8; 2] = h(v, "arpc_rc").try_into().unwrap();
-    assert_eq!(up(&emv::arpc_method1(&sk, &arqc, arc)), s(v, "arpc_method1"));
+    assert_eq!(
+        up(&emv::arpc_method1(&sk, &arqc, arc)),
+        s(v, "arpc_method1")
+    );
 
     // The same CDOL1 data built from field-55 TLVs (the 9F10 of the sample 0200 carries the CVR at offset 3).
     let take = |off: usize, n: usize| cdol1[off..off + n].to_vec();
     let mut tlvs = vec![
         tlv::Tlv::primitive(0x9F26, arqc.to_vec()),
         tlv::Tlv::primitive(0x9F27, vec![0x80]),
-        tlv::Tlv::primitive(0x9F10, hex::decode("07010103A00000010A010000000000ABCDEF12").unwrap()),
+        tlv::Tlv::primitive(
+            0x9F10,
+            hex::decode("07010103A00000010A010000000000ABCDEF12").unwrap(),
+        ),
     ];
     let mut off = 0;
     for (tag, len) in emv::CDOL1_TAGS {
@@ -198,7 +236,10 @@ fn emv_arqc_arpc() {
             *t = tlv::Tlv::primitive(0x9F26, vec![0u8; 8]);
         }
     }
-    assert_eq!(emv::verify_arqc_and_make_arpc(&imk, s(v, "pan"), s(v, "psn"), &bad, arc).unwrap(), None);
+    assert_eq!(
+        emv::verify_arqc_and_make_arpc(&imk, s(v, "pan"), s(v, "psn"), &bad, arc).unwrap(),
+        None
+    );
 }
 
 mod rsa_vectors {
@@ -250,7 +291,10 @@ mod rsa_vectors {
         assert_eq!(up(&ct), s(&j["ciphertexts"], "pkcs1v15"));
         let pt = pk.pkcs1v15_decrypt(&ct).unwrap();
         assert_eq!(pt, tmk);
-        assert_eq!(up(&DesKey::from_bytes(&pt).unwrap().kcv()[..3]), s(&j, "tmk_kcv"));
+        assert_eq!(
+            up(&DesKey::from_bytes(&pt).unwrap().kcv()[..3]),
+            s(&j, "tmk_kcv")
+        );
 
         let ct2 = hk.encrypt_pkcs1v15(&tmk).unwrap();
         assert_eq!(ct2.len(), 256);
@@ -264,10 +308,15 @@ mod rsa_vectors {
         let tmk = h(&j, "tmk");
         let pk = private_key();
         let c = &j["ciphertexts"];
-        let a = pk.oaep_decrypt::<sha2::Sha256>(&h(c, "oaep_sha256_mgf1sha256")).unwrap();
+        let a = pk
+            .oaep_decrypt::<sha2::Sha256>(&h(c, "oaep_sha256_mgf1sha256"))
+            .unwrap();
         assert_eq!(a, tmk);
         let b = pk
-            .decrypt(Oaep::<sha2::Sha256, sha1::Sha1>::new_with_mgf_hash(), &h(c, "oaep_sha256_mgf1sha1"))
+            .decrypt(
+                Oaep::<sha2::Sha256, sha1::Sha1>::new_with_mgf_hash(),
+                &h(c, "oaep_sha256_mgf1sha1"),
+            )
             .unwrap();
         assert_eq!(b, tmk);
         let d = pk.oaep_decrypt::<sha1::Sha1>(&h(c, "oaep_sha1")).unwrap();
@@ -285,6 +334,9 @@ mod rsa_vectors {
         let em = m.to_be_bytes();
         let mut full = vec![0u8; 256usize.saturating_sub(em.len())];
         full.extend_from_slice(&em);
-        assert_eq!(up(&full[full.len() - 256..]), s(&j, "pkcs1v15_decrypted_em"));
+        assert_eq!(
+            up(&full[full.len() - 256..]),
+            s(&j, "pkcs1v15_decrypted_em")
+        );
     }
 }

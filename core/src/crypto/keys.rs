@@ -1,8 +1,10 @@
 //! Key material: zeroized on drop, Debug shows only the check value.
-use super::CryptoError;
 use super::fast_des::{self, Schedule as Des};
+use super::CryptoError;
 
 /// Cached key schedules (zeroized on drop).
+// Inline (no Box): a key is built once and lives long; keeping the schedules inline avoids a pointer chase per block.
+#[allow(clippy::large_enum_variant)]
 enum Schedule {
     /// 8-byte key: single DES.
     Single(Des),
@@ -38,11 +40,22 @@ impl DesKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let schedule = match bytes.len() {
             8 => Schedule::Single(des_of(bytes)),
-            16 => Schedule::Triple(des_of(&bytes[..8]), des_of(&bytes[8..16]), des_of(&bytes[..8])),
-            24 => Schedule::Triple(des_of(&bytes[..8]), des_of(&bytes[8..16]), des_of(&bytes[16..24])),
+            16 => Schedule::Triple(
+                des_of(&bytes[..8]),
+                des_of(&bytes[8..16]),
+                des_of(&bytes[..8]),
+            ),
+            24 => Schedule::Triple(
+                des_of(&bytes[..8]),
+                des_of(&bytes[8..16]),
+                des_of(&bytes[16..24]),
+            ),
             n => return Err(CryptoError::KeyLength(n)),
         };
-        Ok(DesKey { bytes: zeroize::Zeroizing::new(bytes.to_vec()), schedule })
+        Ok(DesKey {
+            bytes: zeroize::Zeroizing::new(bytes.to_vec()),
+            schedule,
+        })
     }
 
     pub fn from_hex(hex: &str) -> Result<Self, CryptoError> {
@@ -88,7 +101,8 @@ impl DesKey {
         match &self.schedule {
             Schedule::Single(d) => enc(d, block),
             Schedule::Triple(k1, k2, k3) => {
-                *block = fast_des::tdes_encrypt(k1, k2, k3, u64::from_be_bytes(*block)).to_be_bytes();
+                *block =
+                    fast_des::tdes_encrypt(k1, k2, k3, u64::from_be_bytes(*block)).to_be_bytes();
             }
         }
     }
@@ -99,7 +113,8 @@ impl DesKey {
         match &self.schedule {
             Schedule::Single(d) => dec(d, block),
             Schedule::Triple(k1, k2, k3) => {
-                *block = fast_des::tdes_decrypt(k1, k2, k3, u64::from_be_bytes(*block)).to_be_bytes();
+                *block =
+                    fast_des::tdes_decrypt(k1, k2, k3, u64::from_be_bytes(*block)).to_be_bytes();
             }
         }
     }
@@ -150,8 +165,14 @@ mod tests {
 
     #[test]
     fn lengths_and_debug() {
-        assert_eq!(DesKey::from_bytes(&[0u8; 7]).unwrap_err(), CryptoError::KeyLength(7));
-        assert_eq!(DesKey::from_bytes(&[0u8; 32]).unwrap_err(), CryptoError::KeyLength(32));
+        assert_eq!(
+            DesKey::from_bytes(&[0u8; 7]).unwrap_err(),
+            CryptoError::KeyLength(7)
+        );
+        assert_eq!(
+            DesKey::from_bytes(&[0u8; 32]).unwrap_err(),
+            CryptoError::KeyLength(32)
+        );
         assert_eq!(DesKey::from_hex("zz").unwrap_err(), CryptoError::Hex);
         let k = DesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
         assert_eq!(format!("{k:?}"), "DesKey(kcv=08D7B4FB)");

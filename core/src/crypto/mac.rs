@@ -58,7 +58,13 @@ pub fn cup_ecb_steps(mak: &DesKey, data: &[u8]) -> CupEcbSteps {
     mak.encrypt_block(&mut enc2);
     let mut mac = [0u8; 8];
     mac.copy_from_slice(&hex_expand(&enc2)[..8]);
-    CupEcbSteps { xor_result, enc1, enc1_xor_right, enc2, mac }
+    CupEcbSteps {
+        xor_result,
+        enc1,
+        enc1_xor_right,
+        enc2,
+        mac,
+    }
 }
 
 /// CUP-ECB MAC (PROTOCOL.md §7): returns the 8 upper-case ASCII hex characters that go into field 64.

@@ -1,11 +1,11 @@
 //! Payment cryptography: TDES, check values, MACs, PIN blocks, RSA key transport, hashes.
 //! OWNER: crypto helper. The signatures below are the contract other modules code against.
 
+pub mod emv;
+mod fast_des;
 pub mod keys;
 pub mod mac;
 pub mod pin_block;
-pub mod emv;
-mod fast_des;
 pub mod rsa;
 pub mod sm4;
 pub mod tdes;

@@ -74,7 +74,11 @@ pub fn iso0_parse(clear: &[u8; 8], pan: &str) -> Result<Zeroizing<String>, Crypt
 }
 
 /// Decrypt a field-52 block under the PIK and recover the PIN (host side).
-pub fn iso0_decrypt(pik: &DesKey, block: &[u8; 8], pan: &str) -> Result<Zeroizing<String>, CryptoError> {
+pub fn iso0_decrypt(
+    pik: &DesKey,
+    block: &[u8; 8],
+    pan: &str,
+) -> Result<Zeroizing<String>, CryptoError> {
     let mut clear = Zeroizing::new(*block);
     pik.decrypt_block(&mut clear);
     iso0_parse(&clear, pan)
@@ -89,11 +93,23 @@ mod tests {
     #[test]
     fn strict_inputs() {
         assert_eq!(iso0_clear("123", PAN).unwrap_err(), CryptoError::PinFormat);
-        assert_eq!(iso0_clear("1234567890123", PAN).unwrap_err(), CryptoError::PinFormat);
+        assert_eq!(
+            iso0_clear("1234567890123", PAN).unwrap_err(),
+            CryptoError::PinFormat
+        );
         assert_eq!(iso0_clear("12a4", PAN).unwrap_err(), CryptoError::PinFormat);
-        assert_eq!(iso0_clear("1234", "622588012345").unwrap_err(), CryptoError::PanFormat);
-        assert_eq!(iso0_clear("1234", "62258801234567890123").unwrap_err(), CryptoError::PanFormat);
-        assert_eq!(iso0_clear("1234", "622588012345678X").unwrap_err(), CryptoError::PanFormat);
+        assert_eq!(
+            iso0_clear("1234", "622588012345").unwrap_err(),
+            CryptoError::PanFormat
+        );
+        assert_eq!(
+            iso0_clear("1234", "62258801234567890123").unwrap_err(),
+            CryptoError::PanFormat
+        );
+        assert_eq!(
+            iso0_clear("1234", "622588012345678X").unwrap_err(),
+            CryptoError::PanFormat
+        );
     }
 
     #[test]
@@ -103,19 +119,31 @@ mod tests {
         // Wrong control nibble.
         let mut b = *good;
         b[0] ^= 0x10;
-        assert_eq!(iso0_parse(&b, PAN).unwrap_err(), CryptoError::PinBlockFormat);
+        assert_eq!(
+            iso0_parse(&b, PAN).unwrap_err(),
+            CryptoError::PinBlockFormat
+        );
         // Length 3.
         let mut b = *good;
         b[0] ^= 0x06 ^ 0x03;
-        assert_eq!(iso0_parse(&b, PAN).unwrap_err(), CryptoError::PinBlockFormat);
+        assert_eq!(
+            iso0_parse(&b, PAN).unwrap_err(),
+            CryptoError::PinBlockFormat
+        );
         // Bad padding nibble.
         let mut b = *good;
         b[7] ^= 0x01;
-        assert_eq!(iso0_parse(&b, PAN).unwrap_err(), CryptoError::PinBlockFormat);
+        assert_eq!(
+            iso0_parse(&b, PAN).unwrap_err(),
+            CryptoError::PinBlockFormat
+        );
         // Non-decimal PIN digit.
         let mut b = *good;
         b[1] ^= 0xA0 ^ 0x10; // first digit 1 -> A
-        assert_eq!(iso0_parse(&b, PAN).unwrap_err(), CryptoError::PinBlockFormat);
+        assert_eq!(
+            iso0_parse(&b, PAN).unwrap_err(),
+            CryptoError::PinBlockFormat
+        );
         // Wrong PAN.
         assert!(iso0_parse(&good, "6225880123456779").is_err());
     }
@@ -124,6 +152,9 @@ mod tests {
     fn twelve_digit_round_trip() {
         let pik = DesKey::from_hex("7AC2B361CD68EA5D868CBC85F7AEC454").unwrap();
         let blk = iso0_encrypt(&pik, "123456789012", PAN).unwrap();
-        assert_eq!(iso0_decrypt(&pik, &blk, PAN).unwrap().as_str(), "123456789012");
+        assert_eq!(
+            iso0_decrypt(&pik, &blk, PAN).unwrap().as_str(),
+            "123456789012"
+        );
     }
 }

@@ -24,7 +24,10 @@ impl HostPublicKey {
         if e.is_empty() || e.len() > 8 {
             return Err(CryptoError::Rsa("exponent is empty or too long".into()));
         }
-        let key = HostPublicKey { modulus: m.to_vec(), exponent: e.to_vec() };
+        let key = HostPublicKey {
+            modulus: m.to_vec(),
+            exponent: e.to_vec(),
+        };
         // Validate now (size 1024..=8192 bits, odd modulus, exponent range) so later encryption cannot fail on the key.
         key.public_key()?;
         Ok(key)
@@ -61,13 +64,19 @@ impl HostPublicKey {
     /// RSAES-PKCS1-v1_5 encryption with OS randomness.
     pub fn encrypt_pkcs1v15(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let pk = self.public_key()?;
-        pk.pkcs1v15_encrypt(data).map_err(|e| CryptoError::Rsa(format!("encrypt: {e}")))
+        pk.pkcs1v15_encrypt(data)
+            .map_err(|e| CryptoError::Rsa(format!("encrypt: {e}")))
     }
 }
 
 impl std::fmt::Debug for HostPublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HostPublicKey(bits={}, sha256={})", self.bits(), hex::encode_upper(&self.fingerprint()[..8]))
+        write!(
+            f,
+            "HostPublicKey(bits={}, sha256={})",
+            self.bits(),
+            hex::encode_upper(&self.fingerprint()[..8])
+        )
     }
 }
 

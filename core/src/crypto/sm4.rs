@@ -10,7 +10,9 @@ pub struct Sm4Key {
 
 impl Sm4Key {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; 16] = bytes.try_into().map_err(|_| CryptoError::KeyLength(bytes.len()))?;
+        let arr: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| CryptoError::KeyLength(bytes.len()))?;
         let bytes = zeroize::Zeroizing::new(arr);
         let cipher = ::sm4::Sm4::new(&(*bytes).into());
         Ok(Sm4Key { bytes, cipher })
@@ -59,7 +61,7 @@ impl std::fmt::Debug for Sm4Key {
 }
 
 fn ecb(data: &[u8], mut f: impl FnMut(&mut [u8; 16])) -> Result<Vec<u8>, CryptoError> {
-    if data.len() % 16 != 0 {
+    if !data.len().is_multiple_of(16) {
         return Err(CryptoError::DataLength(data.len()));
     }
     let mut out = data.to_vec();
@@ -93,8 +95,14 @@ mod tests {
         let ct = encrypt_ecb(&k, &pt).unwrap();
         assert_eq!(hex::encode_upper(&ct), "681EDF34D206965E86B3E94F536E4246");
         assert_eq!(decrypt_ecb(&k, &ct).unwrap(), pt);
-        assert_eq!(encrypt_ecb(&k, &pt[..15]).unwrap_err(), CryptoError::DataLength(15));
-        assert_eq!(Sm4Key::from_bytes(&[0; 8]).unwrap_err(), CryptoError::KeyLength(8));
+        assert_eq!(
+            encrypt_ecb(&k, &pt[..15]).unwrap_err(),
+            CryptoError::DataLength(15)
+        );
+        assert_eq!(
+            Sm4Key::from_bytes(&[0; 8]).unwrap_err(),
+            CryptoError::KeyLength(8)
+        );
         assert_eq!(format!("{k:?}"), "Sm4Key(kcv=2677F46B)");
     }
 }

@@ -2,7 +2,7 @@
 use super::{CryptoError, DesKey};
 
 fn ecb(data: &[u8], mut f: impl FnMut(&mut [u8; 8])) -> Result<Vec<u8>, CryptoError> {
-    if data.len() % 8 != 0 {
+    if !data.len().is_multiple_of(8) {
         return Err(CryptoError::DataLength(data.len()));
     }
     let mut out = data.to_vec();
@@ -42,7 +42,10 @@ mod tests {
         let c = encrypt_ecb(&k, &data).unwrap();
         assert_eq!(c.len(), 24);
         assert_eq!(decrypt_ecb(&k, &c).unwrap(), data);
-        assert_eq!(encrypt_ecb(&k, &data[..7]).unwrap_err(), CryptoError::DataLength(7));
+        assert_eq!(
+            encrypt_ecb(&k, &data[..7]).unwrap_err(),
+            CryptoError::DataLength(7)
+        );
         assert_eq!(encrypt_ecb(&k, &[]).unwrap(), Vec::<u8>::new());
     }
 }
