@@ -2,7 +2,8 @@
 //!
 //! The bit permutations (IP, FP, PC-1, PC-2, E, P), the key schedule and the S-box layout are taken from the
 //! RustCrypto `des` crate 0.9 (MIT OR Apache-2.0). What differs: the eight S-boxes and the P permutation are
-//! folded into eight precomputed 64-entry "SP" tables (P is linear, so P(S1|..|S8) = P(S1) ^ .. ^ P(S8)), and a
+//! folded into eight precomputed 64-entry "SP" tables (P is linear, so P(S1|..|S8) = P(S1) ^ .. ^ P(S8)), the E
+//! expansion is replaced by two rotations against a pre-split round key, and a
 //! TDES-EDE block runs IP and FP once instead of three times (FP then IP cancel between the stages). Together
 //! this makes the CUP-ECB MAC (six DES passes) several times faster. The `des` crate stays the reference: the
 //! unit tests check this core against it on random keys and blocks.
@@ -126,24 +127,6 @@ fn ip(mut message: u64) -> u64 {
     delta_swap(message, 24, 0x000000FF000000FF)
 }
 
-/// Swap bits using the E table
-fn e(block: u64) -> u64 {
-    const BLOCK_LEN: usize = 32;
-    const RESULT_LEN: usize = 48;
-
-    let b1 = (block << (BLOCK_LEN - 1)) & 0x8000000000000000;
-    let b2 = (block >> 1) & 0x7C00000000000000;
-    let b3 = (block >> 3) & 0x03F0000000000000;
-    let b4 = (block >> 5) & 0x000FC00000000000;
-    let b5 = (block >> 7) & 0x00003F0000000000;
-    let b6 = (block >> 9) & 0x000000FC00000000;
-    let b7 = (block >> 11) & 0x00000003F0000000;
-    let b8 = (block >> 13) & 0x000000000FC00000;
-    let b9 = (block >> 15) & 0x00000000003E0000;
-    let b10 = (block >> (RESULT_LEN - 1)) & 0x0000000000010000;
-    b1 | b2 | b3 | b4 | b5 | b6 | b7 | b8 | b9 | b10
-}
-
 /// Swap bits using the P table
 const fn p(block: u64) -> u64 {
     let block = block.rotate_left(44);
@@ -207,50 +190,81 @@ const SP: [[u64; 64]; 8] = {
     t
 };
 
+/// The SP tables narrowed to the 32 bits that the Feistel function yields.
+const SP32: [[u32; 64]; 8] = {
+    let mut t = [[0u32; 64]; 8];
+    let mut i = 0;
+    while i < 8 {
+        let mut v = 0;
+        while v < 64 {
+            t[i][v] = (SP[i][v] >> 32) as u32;
+            v += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Feistel function. With `rot = R >>> 1`, the E expansion's 6-bit group i is the top 6 bits of
+/// `rot <<< 4i`: groups 0, 2, 4, 6 sit at bits 31..26, 23..18, 15..10, 7..2 of `rot`, groups 1, 3, 5, 7 at the
+/// same places of `rot <<< 4`. The round key is pre-split into those two layouts (`ka`, `kb`).
 #[inline(always)]
-fn f(r: u64, key: u64) -> u64 {
-    let v = e(r) ^ key;
-    SP[0][((v >> 58) & 0x3F) as usize]
-        ^ SP[1][((v >> 52) & 0x3F) as usize]
-        ^ SP[2][((v >> 46) & 0x3F) as usize]
-        ^ SP[3][((v >> 40) & 0x3F) as usize]
-        ^ SP[4][((v >> 34) & 0x3F) as usize]
-        ^ SP[5][((v >> 28) & 0x3F) as usize]
-        ^ SP[6][((v >> 22) & 0x3F) as usize]
-        ^ SP[7][((v >> 16) & 0x3F) as usize]
+fn f(r: u32, ka: u32, kb: u32) -> u32 {
+    let a = r.rotate_right(1) ^ ka;
+    let b = r.rotate_left(3) ^ kb;
+    SP32[0][(a >> 26) as usize & 0x3F]
+        ^ SP32[2][(a >> 18) as usize & 0x3F]
+        ^ SP32[4][(a >> 10) as usize & 0x3F]
+        ^ SP32[6][(a >> 2) as usize & 0x3F]
+        ^ SP32[1][(b >> 26) as usize & 0x3F]
+        ^ SP32[3][(b >> 18) as usize & 0x3F]
+        ^ SP32[5][(b >> 10) as usize & 0x3F]
+        ^ SP32[7][(b >> 2) as usize & 0x3F]
 }
 
-#[inline(always)]
-fn round(input: u64, key: u64) -> u64 {
-    let l = input & (0xFFFF_FFFF << 32);
-    let r = input << 32;
-    r | ((f(r, key) ^ l) >> 32)
-}
-
-/// The 16 round keys of one DES key. Zeroized on drop.
+/// The 16 round keys of one DES key, split for `f`. Zeroized on drop.
 #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
-pub(crate) struct Schedule([u64; 16]);
+pub(crate) struct Schedule {
+    ka: [u32; 16],
+    kb: [u32; 16],
+}
 
 impl Schedule {
     pub(crate) fn new(key: &[u8; 8]) -> Self {
-        Schedule(gen_keys(u64::from_be_bytes(*key)))
+        let mut keys = gen_keys(u64::from_be_bytes(*key));
+        let mut ka = [0u32; 16];
+        let mut kb = [0u32; 16];
+        for (n, k) in keys.iter().enumerate() {
+            // 6-bit group i of the 48-bit round key sits at bits 63-6i..58-6i.
+            let g = |i: u32| ((k >> (58 - 6 * i)) & 0x3F) as u32;
+            ka[n] = g(0) << 26 | g(2) << 18 | g(4) << 10 | g(6) << 2;
+            kb[n] = g(1) << 26 | g(3) << 18 | g(5) << 10 | g(7) << 2;
+        }
+        zeroize::Zeroize::zeroize(&mut keys);
+        Schedule { ka, kb }
     }
 
     /// 16 rounds forward, on a block already through IP; ends with the L/R swap.
     #[inline(always)]
-    fn enc_rounds(&self, mut d: u64) -> u64 {
-        for k in &self.0 {
-            d = round(d, *k);
+    fn enc_rounds(&self, d: u64) -> u64 {
+        let (mut l, mut r) = ((d >> 32) as u32, d as u32);
+        for n in 0..16 {
+            let t = l ^ f(r, self.ka[n], self.kb[n]);
+            l = r;
+            r = t;
         }
-        d.rotate_right(32)
+        ((r as u64) << 32) | l as u64
     }
 
     #[inline(always)]
-    fn dec_rounds(&self, mut d: u64) -> u64 {
-        for k in self.0.iter().rev() {
-            d = round(d, *k);
+    fn dec_rounds(&self, d: u64) -> u64 {
+        let (mut l, mut r) = ((d >> 32) as u32, d as u32);
+        for n in (0..16).rev() {
+            let t = l ^ f(r, self.ka[n], self.kb[n]);
+            l = r;
+            r = t;
         }
-        d.rotate_right(32)
+        ((r as u64) << 32) | l as u64
     }
 }
 
