@@ -41,6 +41,9 @@ android {
 kotlin {
     compilerOptions {
         jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17)
+        // Interface defaults (CardReader.completeChip / loadEmvParameters) as real Java default methods,
+        // so Java apps can implement the device interfaces without writing them.
+        freeCompilerArgs.add("-Xjvm-default=all")
     }
 }
 
