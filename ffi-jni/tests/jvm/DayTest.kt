@@ -328,6 +328,28 @@ fun main(args: Array<String>) {
             expect(after.approved) { "terminal unusable after cancel: $after" }
         }
 
+        check("round-trip cost through the bridge (informational)") {
+            fun median(n: Int, body: () -> Unit): Long {
+                repeat(20) { body() }
+                val times = LongArray(n)
+                for (i in 0 until n) {
+                    val t0 = System.nanoTime()
+                    body()
+                    times[i] = System.nanoTime() - t0
+                }
+                times.sort()
+                return times[n / 2]
+            }
+            val status = median(300) { terminal.status() }
+            val refused = median(300) {
+                try {
+                    terminal.callJson("{\"op\":\"no_such_op\"}")
+                } catch (e: RequestException) {
+                }
+            }
+            println("info status() median ${status / 1000} us; refused request (exception path) median ${refused / 1000} us")
+        }
+
         check("invalid request names the problem") {
             val e = expectThrows<RequestException> { terminal.callJson("{\"op\":\"no_such_op\"}") }
             expect(e.code == "invalid_request" || e.code == "invalid_json") { "code ${e.code}" }
