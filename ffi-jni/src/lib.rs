@@ -18,6 +18,7 @@ use possdk_core::api::Request;
 use possdk_core::hal::Hal;
 use possdk_core::{Config, Error, Terminal};
 use std::ffi::c_void;
+use zeroize::Zeroizing;
 
 /// Cache the JavaVM and the bridge class (with the app's class loader: this runs on the thread that called
 /// `System.loadLibrary`, inside the app's loader).
@@ -91,7 +92,8 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_create<'l>(
 ) -> jlong {
     unowned
         .with_env(|env| -> Result<jlong, BridgeError> {
-            let json = required_string(env, &config_json, "config")?;
+            // The config may carry the seal key.
+            let json = Zeroizing::new(required_string(env, &config_json, "config")?);
             let config = Config::from_json(&json)?;
             let hal = if bridge.is_null() {
                 Hal::default()
@@ -117,7 +119,8 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_call<'l>(
     unowned
         .with_env(|env| -> Result<JString<'l>, BridgeError> {
             drop(convert::take_thrown());
-            let json = required_string(env, &request_json, "request")?;
+            // Inline card data (PAN, track, PIN) may be in the request: wipe our copy after parsing.
+            let json = Zeroizing::new(required_string(env, &request_json, "request")?);
             let guard = handle::TERMINALS.enter(handle)?;
             let request = Request::from_json(&json)?;
             let result = guard.value().execute(request);
