@@ -320,11 +320,20 @@ impl Shared {
         };
 
         let mut db = lock(&self.db);
+        // One SQLite transaction per request: the ledger change, the replay entry and the message log
+        // commit together (or not at all).
+        if let Err(e) = db.store.conn.execute_batch("BEGIN IMMEDIATE") {
+            warn!("storage error: {e}");
+        }
         let result = self.dispatch(&mut db, &frame, raw, &now, &pre);
         let mut reply = match result {
             Ok(r) => r,
             Err(e) => {
                 warn!("storage error: {e}");
+                if !db.store.conn.is_autocommit() {
+                    let _ = db.store.conn.execute_batch("ROLLBACK");
+                }
+                db.keys.clear();
                 mgmt_reply(req, "96")
             }
         };
@@ -407,6 +416,15 @@ impl Shared {
         }
         if let Err(e) = db.store.log_message(&now.stamp(), tid.as_deref(), &masked_req, &masked_resp) {
             warn!("message log: {e}");
+        }
+        if !db.store.conn.is_autocommit() {
+            if let Err(e) = db.store.conn.execute_batch("COMMIT") {
+                // Nothing was answered yet: the terminal sees no response and reverses.
+                warn!("storage error on commit: {e}");
+                let _ = db.store.conn.execute_batch("ROLLBACK");
+                db.keys.clear();
+                return Outcome::default();
+            }
         }
         drop(db);
         debug!("-> {masked_resp}");
@@ -992,7 +1010,6 @@ impl Shared {
             FaultKind::Decline(c) => Some(c.clone()),
             _ => None,
         });
-        let tx = db.store.conn.unchecked_transaction()?;
         let mut t = Txn {
             tid: tid.to_string(),
             batch: fin.batch,
@@ -1077,7 +1094,6 @@ impl Shared {
                 info!("{tid}: {:?} batch {:06} STAN {:06} declined {rc} ({})", fin.kind, fin.batch, fin.stan, t.pan_masked);
             }
         }
-        tx.commit()?;
         resp.set_str(39, &t.rc);
         resp.set_str(63, &t.org);
         if let Some(v) = &chip {
@@ -1178,7 +1194,8 @@ impl Shared {
             let mut o = None;
             if let Some((b, s, _)) = f61v {
                 if s != 0 {
-                    o = db(store.txn_by_stan(&fin.tid, b, s))?;
+                    // 61 names the original: no other way to find it.
+                    o = Some(db(store.txn_by_stan(&fin.tid, b, s))?.ok_or("25")?);
                 }
             }
             if o.is_none() {
@@ -1391,7 +1408,6 @@ impl Shared {
             return Ok(reply(&prev.rc));
         }
         let orig = db.store.txn_by_stan(tid, batch, stan)?.filter(|o| o.mti != 220);
-        let tx = db.store.conn.unchecked_transaction()?;
         let mut rv = Txn {
             tid: tid.to_string(),
             batch,
@@ -1432,7 +1448,6 @@ impl Shared {
             rv.state = "declined".into();
         }
         db.store.insert_txn(&rv)?;
-        tx.commit()?;
         Ok(reply(rc))
     }
 
