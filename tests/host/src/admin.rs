@@ -19,7 +19,10 @@ impl AdminClient {
     pub fn connect(addr: SocketAddr) -> std::io::Result<AdminClient> {
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
-        Ok(AdminClient { reader: BufReader::new(s.try_clone()?), writer: s })
+        Ok(AdminClient {
+            reader: BufReader::new(s.try_clone()?),
+            writer: s,
+        })
     }
 
     /// Send one request, read its one-line answer.
@@ -29,9 +32,13 @@ impl AdminClient {
         self.writer.write_all(line.as_bytes())?;
         let mut answer = String::new();
         if self.reader.read_line(&mut answer)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "admin connection closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "admin connection closed",
+            ));
         }
-        serde_json::from_str(&answer).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        serde_json::from_str(&answer)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 }
 
@@ -66,14 +73,21 @@ fn err(msg: impl Into<String>) -> Value {
 }
 
 fn str_field<'a>(req: &'a Value, name: &str) -> Result<&'a str, Value> {
-    req.get(name).and_then(Value::as_str).ok_or_else(|| err(format!("{name}: missing or not a string")))
+    req.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| err(format!("{name}: missing or not a string")))
 }
 
 fn u64_field(req: &Value, name: &str) -> Result<Option<u64>, Value> {
     match req.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| err(format!("{name}: not a whole number"))),
-        Some(Value::String(s)) => num(s).map(Some).ok_or_else(|| err(format!("{name}: not digits"))),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| err(format!("{name}: not a whole number"))),
+        Some(Value::String(s)) => num(s)
+            .map(Some)
+            .ok_or_else(|| err(format!("{name}: not digits"))),
         _ => Err(err(format!("{name}: not a number"))),
     }
 }
@@ -95,7 +109,9 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
             let tid = str_field(req, "tid")?;
             let count = u64_field(req, "count")?.unwrap_or(1).min(1_000_000) as u32;
             let kind = match str_field(req, "fault")? {
-                "delay" => FaultKind::Delay(u64_field(req, "ms")?.ok_or_else(|| err("ms: required for delay"))?),
+                "delay" => FaultKind::Delay(
+                    u64_field(req, "ms")?.ok_or_else(|| err("ms: required for delay"))?,
+                ),
                 "no_answer" => FaultKind::NoAnswer,
                 "garbage" => FaultKind::Garbage,
                 "wrong_mac" => FaultKind::WrongMac,
@@ -112,12 +128,20 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
                 other => return Err(err(format!("fault: unknown fault {other:?}"))),
             };
             info!("admin: fault {} x{count} for {tid}", kind.name());
-            shared.faults.lock().unwrap_or_else(|p| p.into_inner()).add(tid, kind, count);
+            shared
+                .faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(tid, kind, count);
             Ok(json!({"ok": true}))
         }
         "clear_faults" => {
             let tid = str_field(req, "tid")?;
-            shared.faults.lock().unwrap_or_else(|p| p.into_inner()).clear(tid);
+            shared
+                .faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear(tid);
             Ok(json!({"ok": true}))
         }
         "faults" => {
@@ -135,14 +159,22 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
         "totals" => {
             let tid = str_field(req, "tid")?;
             let db = lock_db();
-            let term = db.store.terminal(tid).map_err(dbe)?.ok_or_else(|| err("tid: unknown terminal"))?;
-            let batch = u64_field(req, "batch")?.map(|b| b as u32).unwrap_or(term.batch);
+            let term = db
+                .store
+                .terminal(tid)
+                .map_err(dbe)?
+                .ok_or_else(|| err("tid: unknown terminal"))?;
+            let batch = u64_field(req, "batch")?
+                .map(|b| b as u32)
+                .unwrap_or(term.batch);
             let t = db.store.totals(tid, batch).map_err(dbe)?;
             let side = |s: &crate::store::Side| {
                 json!({"debit": {"count": s.debit_count, "amount": s.debit_amount},
                        "credit": {"count": s.credit_count, "amount": s.credit_amount}})
             };
-            Ok(json!({"ok": true, "batch": batch, "domestic": side(&t.domestic), "foreign": side(&t.foreign)}))
+            Ok(
+                json!({"ok": true, "batch": batch, "domestic": side(&t.domestic), "foreign": side(&t.foreign)}),
+            )
         }
         "tx" => {
             let tid = str_field(req, "tid")?;
@@ -189,7 +221,10 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
                 other => return Err(err(format!("what: capk|aid|sign_in, not {other:?}"))),
             };
             let db = lock_db();
-            db.store.terminal(tid).map_err(dbe)?.ok_or_else(|| err("tid: unknown terminal"))?;
+            db.store
+                .terminal(tid)
+                .map_err(dbe)?
+                .ok_or_else(|| err("tid: unknown terminal"))?;
             db.store.set_flag(tid, flag, true).map_err(dbe)?;
             Ok(json!({"ok": true}))
         }

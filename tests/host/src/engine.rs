@@ -8,7 +8,9 @@ use crate::store::{self, Card, DbResult, Store, Txn};
 use crate::util::{digits, frame_head, num, Now};
 use log::{debug, info, warn};
 use possdk_core::crypto::{mac, pin_block, tdes, DesKey};
-use possdk_core::iso8583::{self, decode_frame, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu};
+use possdk_core::iso8583::{
+    self, decode_frame, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu,
+};
 use possdk_core::tlv::{self, Tlv};
 use std::collections::HashMap;
 use std::io::Write;
@@ -55,7 +57,10 @@ pub struct Db {
 
 impl Db {
     pub fn new(store: Store) -> Db {
-        Db { store, keys: HashMap::new() }
+        Db {
+            store,
+            keys: HashMap::new(),
+        }
     }
 
     fn work_keys(&mut self, tid: &str) -> DbResult<Option<Arc<WorkKeys>>> {
@@ -66,8 +71,11 @@ impl Db {
         let (Some(pik), Some(mak), Some(tdk)) = (&row.pik, &row.mak, &row.tdk) else {
             return Ok(None);
         };
-        let (Ok(pik), Ok(mak), Ok(tdk)) = (DesKey::from_bytes(pik), DesKey::from_bytes(mak), DesKey::from_bytes(tdk))
-        else {
+        let (Ok(pik), Ok(mak), Ok(tdk)) = (
+            DesKey::from_bytes(pik),
+            DesKey::from_bytes(mak),
+            DesKey::from_bytes(tdk),
+        ) else {
             return Ok(None);
         };
         let k = Arc::new(WorkKeys { pik, mak, tdk });
@@ -100,7 +108,12 @@ struct Reply {
 
 impl Reply {
     fn new(msg: Message) -> Reply {
-        Reply { msg, mac: false, processing: 0, replay: None }
+        Reply {
+            msg,
+            mac: false,
+            processing: 0,
+            replay: None,
+        }
     }
 }
 
@@ -116,7 +129,11 @@ fn f60(msg: &Message) -> Option<(String, u32, String)> {
     if s.len() < 11 || !digits(s) {
         return None;
     }
-    Some((s[0..2].to_string(), num(&s[2..8])? as u32, s[8..11].to_string()))
+    Some((
+        s[0..2].to_string(),
+        num(&s[2..8])? as u32,
+        s[8..11].to_string(),
+    ))
 }
 
 fn mac_of(mak: &DesKey, raw: &[u8]) -> Option<[u8; 8]> {
@@ -144,7 +161,11 @@ fn amount_n12(v: i64) -> String {
 }
 
 fn body_hash(raw: &[u8], has_mac: bool) -> Vec<u8> {
-    let end = if has_mac { raw.len().saturating_sub(8) } else { raw.len() };
+    let end = if has_mac {
+        raw.len().saturating_sub(8)
+    } else {
+        raw.len()
+    };
     possdk_core::crypto::sha256(raw.get(13..end).unwrap_or(&[])).to_vec()
 }
 
@@ -262,7 +283,10 @@ pub fn parse59(data: &[u8]) -> Option<Vec<(String, String)>> {
 }
 
 pub fn build59(items: &[(&str, &str)]) -> String {
-    items.iter().map(|(t, v)| format!("{t}{:03}{v}", v.len())).collect()
+    items
+        .iter()
+        .map(|(t, v)| format!("{t}{:03}{v}", v.len()))
+        .collect()
 }
 
 /// Original reference from field 61: (batch, STAN, MMDD).
@@ -273,7 +297,11 @@ fn f61(msg: &Message) -> Option<(u32, u32, Option<String>)> {
     }
     let b = num(&s[0..6])? as u32;
     let st = num(&s[6..12])? as u32;
-    let d = if s.len() >= 16 { Some(s[12..16].to_string()) } else { None };
+    let d = if s.len() >= 16 {
+        Some(s[12..16].to_string())
+    } else {
+        None
+    };
     Some((b, st, d))
 }
 
@@ -354,8 +382,10 @@ impl Shared {
             if processing == 0 {
                 if post.contains(&FaultKind::SignInAgain) {
                     processing = 3;
-                } else if !matches!(f60(req).map(|f| f.2).as_deref(), Some("370" | "371" | "372" | "380" | "381" | "382"))
-                {
+                } else if !matches!(
+                    f60(req).map(|f| f.2).as_deref(),
+                    Some("370" | "371" | "372" | "380" | "381" | "382")
+                ) {
                     if let Ok(Some(term)) = db.store.terminal(t) {
                         processing = if term.need_signin {
                             3
@@ -386,7 +416,10 @@ impl Shared {
         }
         let resp = Frame {
             tpdu: frame.tpdu.swapped(),
-            header: Header { processing, ..Header::default() },
+            header: Header {
+                processing,
+                ..Header::default()
+            },
             message: reply.msg,
         };
         let mut bytes = match encode_frame(&resp) {
@@ -414,7 +447,10 @@ impl Shared {
                 }
             }
         }
-        if let Err(e) = db.store.log_message(&now.stamp(), tid.as_deref(), &masked_req, &masked_resp) {
+        if let Err(e) =
+            db.store
+                .log_message(&now.stamp(), tid.as_deref(), &masked_req, &masked_resp)
+        {
             warn!("message log: {e}");
         }
         if !db.store.conn.is_autocommit() {
@@ -435,7 +471,10 @@ impl Shared {
             bytes[n - 1] ^= 0x01;
             bytes[n - 2] = if bytes[n - 2] == b'0' { b'1' } else { b'0' };
         }
-        let mut out = Outcome { response: Some(bytes), ..Outcome::default() };
+        let mut out = Outcome {
+            response: Some(bytes),
+            ..Outcome::default()
+        };
         for f in post {
             match f {
                 FaultKind::Delay(ms) => out.delay_ms = ms,
@@ -450,7 +489,11 @@ impl Shared {
 
     /// A frame that does not decode: answer `30` when the MTI is readable, else close.
     fn malformed(&self, raw: &[u8], e: &iso8583::CodecError, now: &Now) -> Outcome {
-        let note = format!("undecodable frame ({} bytes, head {}): {e:?}", raw.len(), frame_head(raw));
+        let note = format!(
+            "undecodable frame ({} bytes, head {}): {e:?}",
+            raw.len(),
+            frame_head(raw)
+        );
         warn!("{note}");
         self.wire("<-", &note);
         let mti = match (raw.get(13), raw.get(14)) {
@@ -467,7 +510,9 @@ impl Shared {
         // Only requests (third digit even) are answered.
         let Some(mti) = mti.filter(|m| (m / 10) % 2 == 0 && *m < 9990) else {
             if let Ok(db) = self.db.lock() {
-                let _ = db.store.log_message(&now.stamp(), None, &note, "(connection closed)");
+                let _ = db
+                    .store
+                    .log_message(&now.stamp(), None, &note, "(connection closed)");
             }
             return Outcome::default();
         };
@@ -475,7 +520,11 @@ impl Shared {
         tp.copy_from_slice(&raw[2..7]);
         let mut m = Message::new(Mti(mti).response());
         m.set_str(39, "30");
-        let resp = Frame { tpdu: Tpdu(tp).swapped(), header: Header::default(), message: m };
+        let resp = Frame {
+            tpdu: Tpdu(tp).swapped(),
+            header: Header::default(),
+            message: m,
+        };
         match encode_frame(&resp) {
             Ok(b) => {
                 let masked = iso8583::mask::masked(&resp.message);
@@ -483,13 +532,23 @@ impl Shared {
                 if let Ok(db) = self.db.lock() {
                     let _ = db.store.log_message(&now.stamp(), None, &note, &masked);
                 }
-                Outcome { response: Some(b), ..Outcome::default() }
+                Outcome {
+                    response: Some(b),
+                    ..Outcome::default()
+                }
             }
             Err(_) => Outcome::default(),
         }
     }
 
-    fn dispatch(&self, db: &mut Db, frame: &Frame, raw: &[u8], now: &Now, pre: &[FaultKind]) -> DbResult<Reply> {
+    fn dispatch(
+        &self,
+        db: &mut Db,
+        frame: &Frame,
+        raw: &[u8],
+        now: &Now,
+        pre: &[FaultKind],
+    ) -> DbResult<Reply> {
         let req = &frame.message;
         let dest = frame.tpdu.destination();
         if dest != 3 && dest != 5 {
@@ -510,7 +569,8 @@ impl Shared {
             return Ok(mgmt_reply(req, "03"));
         }
         let mti = req.mti.0;
-        let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620) || (mti == 800 && nmc == "397");
+        let maced =
+            matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620) || (mti == 800 && nmc == "397");
         if maced {
             let keys = db.work_keys(&tid)?;
             let Some(keys) = keys else {
@@ -519,9 +579,15 @@ impl Shared {
                 r.processing = 3;
                 return Ok(r);
             };
-            let ok = req.get(64).is_some_and(|m| mac_of(&keys.mak, raw).is_some_and(|c| c[..] == m[..]));
+            let ok = req
+                .get(64)
+                .is_some_and(|m| mac_of(&keys.mak, raw).is_some_and(|c| c[..] == m[..]));
             if !ok {
-                info!("{tid}: request MAC invalid ({} STAN {:?})", req.mti, req.get_str(11));
+                info!(
+                    "{tid}: request MAC invalid ({} STAN {:?})",
+                    req.mti,
+                    req.get_str(11)
+                );
                 let mut r = self.error_reply(req, "A0");
                 r.processing = 3;
                 r.mac = mti == 400;
@@ -586,7 +652,9 @@ impl Shared {
             }
         }
         db.store.mark_activated(&term.tid)?;
-        let fp = possdk_core::crypto::sha256(&[self.rsa_modulus.as_slice(), self.rsa_exponent.as_slice()].concat());
+        let fp = possdk_core::crypto::sha256(
+            &[self.rsa_modulus.as_slice(), self.rsa_exponent.as_slice()].concat(),
+        );
         let out = tlv::encode(&[
             Tlv::primitive(0xDF51, term.merchant_name.as_bytes().to_vec()),
             Tlv::primitive(0xDF52, term.timeout_s.to_string().into_bytes()),
@@ -618,7 +686,8 @@ impl Shared {
         let Some(items) = req.get(62).and_then(|d| tlv::decode(d).ok()) else {
             return Ok(mgmt_reply(req, "30"));
         };
-        if tlv::get(&items, 0x9F06) != Some(&HOST_KEY_RID[..]) || tlv::get(&items, 0x9F22) != Some(&[HOST_KEY_INDEX][..])
+        if tlv::get(&items, 0x9F06) != Some(&HOST_KEY_RID[..])
+            || tlv::get(&items, 0x9F22) != Some(&[HOST_KEY_INDEX][..])
         {
             info!("{tid}: TMK download names an unknown host key");
             return Ok(mgmt_reply(req, "A7"));
@@ -656,18 +725,28 @@ impl Shared {
         let mut r = mgmt_reply(req, "00");
         r.msg.set(
             62,
-            tlv::encode(&[Tlv::primitive(0xDF21, wrapped), Tlv::primitive(0xDF22, tmk_des.kcv().to_vec())]),
+            tlv::encode(&[
+                Tlv::primitive(0xDF21, wrapped),
+                Tlv::primitive(0xDF22, tmk_des.kcv().to_vec()),
+            ]),
         );
         Ok(r)
     }
 
     fn tmk_activate(&self, db: &mut Db, req: &Message, tid: &str) -> DbResult<Reply> {
-        let cv = req.get(62).and_then(|d| tlv::decode(d).ok()).and_then(|i| tlv::get(&i, 0xDF22).map(|v| v.to_vec()));
+        let cv = req
+            .get(62)
+            .and_then(|d| tlv::decode(d).ok())
+            .and_then(|i| tlv::get(&i, 0xDF22).map(|v| v.to_vec()));
         let Some(cv) = cv else {
             return Ok(mgmt_reply(req, "30"));
         };
         let row = db.store.keys(tid)?;
-        let Some(pending) = row.pending_tmk.as_ref().and_then(|k| DesKey::from_bytes(k).ok()) else {
+        let Some(pending) = row
+            .pending_tmk
+            .as_ref()
+            .and_then(|k| DesKey::from_bytes(k).ok())
+        else {
             info!("{tid}: TMK activation without a downloaded TMK");
             return Ok(mgmt_reply(req, "A7"));
         };
@@ -680,7 +759,13 @@ impl Shared {
         Ok(mgmt_reply(req, "00"))
     }
 
-    fn sign_in(&self, db: &mut Db, req: &Message, term: &store::Terminal, now: &Now) -> DbResult<Reply> {
+    fn sign_in(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+        now: &Now,
+    ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
         let row = db.store.keys(tid)?;
         let Some(tmk) = row.tmk.as_ref().and_then(|k| DesKey::from_bytes(k).ok()) else {
@@ -704,7 +789,13 @@ impl Shared {
             f62.extend_from_slice(&enc);
             f62.extend_from_slice(&kd.kcv());
         }
-        db.store.set_working_keys(tid, &fresh[0..16], &fresh[16..32], &fresh[32..48], &now.stamp())?;
+        db.store.set_working_keys(
+            tid,
+            &fresh[0..16],
+            &fresh[16..32],
+            &fresh[32..48],
+            &now.stamp(),
+        )?;
         db.keys.remove(tid);
         db.store.set_flag(tid, "need_signin", false)?;
         let seq = self.next_seq();
@@ -782,7 +873,9 @@ impl Shared {
         let Some((exp, modulus, exponent)) = db.store.capk(rid, idx[0])? else {
             return Ok(mgmt_reply(req, "25"));
         };
-        let sum = possdk_core::crypto::sha1(&[rid, idx, modulus.as_slice(), exponent.as_slice()].concat());
+        let sum = possdk_core::crypto::sha1(
+            &[rid, idx, modulus.as_slice(), exponent.as_slice()].concat(),
+        );
         let mut out = b"1".to_vec();
         out.extend(tlv::encode(&[
             Tlv::primitive(0x9F06, rid.to_vec()),
@@ -800,12 +893,20 @@ impl Shared {
     }
 
     fn aid_query(&self, db: &mut Db, req: &Message) -> DbResult<Reply> {
-        let entries = db.store.aid_list()?.into_iter().map(|aid| tlv::encode(&[Tlv::primitive(0x9F06, aid)])).collect();
+        let entries = db
+            .store
+            .aid_list()?
+            .into_iter()
+            .map(|aid| tlv::encode(&[Tlv::primitive(0x9F06, aid)]))
+            .collect();
         Ok(Self::page(req, entries))
     }
 
     fn aid_download(&self, db: &mut Db, req: &Message) -> DbResult<Reply> {
-        let aid = req.get(62).and_then(|d| tlv::decode(d).ok()).and_then(|i| tlv::get(&i, 0x9F06).map(|v| v.to_vec()));
+        let aid = req
+            .get(62)
+            .and_then(|d| tlv::decode(d).ok())
+            .and_then(|i| tlv::get(&i, 0x9F06).map(|v| v.to_vec()));
         let Some(aid) = aid else {
             return Ok(mgmt_reply(req, "30"));
         };
@@ -899,11 +1000,23 @@ impl Shared {
 
     fn parse_fin<'a>(&self, req: &'a Message, tid: &str, keys: &WorkKeys) -> Flow<Fin<'a>> {
         let (t60, batch, _) = f60(req).ok_or("30")?;
-        let stan = req.get_str(11).and_then(num).filter(|s| (1..=999_999).contains(s)).ok_or("30")? as u32;
-        let pcode = req.get_str(3).filter(|s| s.len() == 6 && digits(s)).ok_or("30")?.to_string();
+        let stan = req
+            .get_str(11)
+            .and_then(num)
+            .filter(|s| (1..=999_999).contains(s))
+            .ok_or("30")? as u32;
+        let pcode = req
+            .get_str(3)
+            .filter(|s| s.len() == 6 && digits(s))
+            .ok_or("30")?
+            .to_string();
         let cond = req.get_str(25).ok_or("30")?;
         let kind = Kind::classify(req.mti.0, &pcode, cond, &t60).ok_or("30")?;
-        let entry = req.get_str(22).filter(|s| s.len() == 3 && digits(s)).ok_or("30")?.to_string();
+        let entry = req
+            .get_str(22)
+            .filter(|s| s.len() == 3 && digits(s))
+            .ok_or("30")?
+            .to_string();
         if req.get_str(49) != Some("156") {
             return Err("30");
         }
@@ -932,13 +1045,17 @@ impl Shared {
                 return Err("30");
             }
         } else {
-            let encrypted = req.get_str(53).is_some_and(|s| s.as_bytes().get(2) == Some(&b'1'));
+            let encrypted = req
+                .get_str(53)
+                .is_some_and(|s| s.as_bytes().get(2) == Some(&b'1'));
             let track2 = match req.get_str(35) {
                 Some(t) if encrypted => Some(decrypt_track(&keys.tdk, t).ok_or("30")?),
                 Some(t) => Some(t.to_string()),
                 None => None,
             };
-            let from_track = track2.as_ref().and_then(|t| t.split(['D', '=']).next().map(str::to_string));
+            let from_track = track2
+                .as_ref()
+                .and_then(|t| t.split(['D', '=']).next().map(str::to_string));
             pan = match (req.get_str(2), from_track) {
                 (Some(p), Some(t)) if p != t => return Err("30"),
                 (Some(p), _) => Some(p.to_string()),
@@ -987,7 +1104,11 @@ impl Shared {
         };
         let mti = req.mti.0;
         // Duplicates and 0220 replays.
-        if db.store.txn_by_key(tid, fin.batch, fin.stan, mti)?.is_some() {
+        if db
+            .store
+            .txn_by_key(tid, fin.batch, fin.stan, mti)?
+            .is_some()
+        {
             if mti == 220 {
                 let hash = body_hash(raw, true);
                 if let Some((h, body)) = db.store.replay(tid, fin.batch, fin.stan, mti)? {
@@ -998,12 +1119,20 @@ impl Shared {
                                 m.set(2, p.to_vec());
                             }
                             let mac = m.get_str(39) == Some("00");
-                            return Ok(Reply { msg: m, mac, processing: 0, replay: None });
+                            return Ok(Reply {
+                                msg: m,
+                                mac,
+                                processing: 0,
+                                replay: None,
+                            });
                         }
                     }
                 }
             }
-            info!("{tid}: duplicate {} batch {:06} STAN {:06}", req.mti, fin.batch, fin.stan);
+            info!(
+                "{tid}: duplicate {} batch {:06} STAN {:06}",
+                req.mti, fin.batch, fin.stan
+            );
             return Ok(self.error_reply(req, "94"));
         }
         let decline = pre.iter().find_map(|f| match f {
@@ -1023,7 +1152,11 @@ impl Shared {
             date: now.mmdd(),
             stamp: now.stamp(),
             org: "CUP".into(),
-            pan_masked: fin.pan.as_deref().map(possdk_core::mask_pan).unwrap_or_default(),
+            pan_masked: fin
+                .pan
+                .as_deref()
+                .map(possdk_core::mask_pan)
+                .unwrap_or_default(),
             ..Txn::default()
         };
         let mut chip: Option<issuer::Verified> = None;
@@ -1033,7 +1166,9 @@ impl Shared {
                 info!("{tid}: injected decline {code}");
                 Err(static_code(&code))
             }
-            None => self.check_and_apply(&db.store, &fin, &keys, term, now, &mut t, &mut card, &mut chip),
+            None => self.check_and_apply(
+                &db.store, &fin, &keys, term, now, &mut t, &mut card, &mut chip,
+            ),
         };
         let seq = self.next_seq();
         let mut resp = Message::new(req.mti.response());
@@ -1054,8 +1189,17 @@ impl Shared {
                     Kind::Tip | Kind::TipVoid => req.get_str(38).unwrap_or("").to_string(),
                     _ => format!("{:06}", seq % 1_000_000),
                 };
-                if fin.qr && matches!(fin.kind, Kind::Sale | Kind::PreAuth | Kind::Completion | Kind::Refund) {
-                    t.voucher = Some(format!("{}{:012}", &now.stamp()[2..10], seq % 1_000_000_000_000));
+                if fin.qr
+                    && matches!(
+                        fin.kind,
+                        Kind::Sale | Kind::PreAuth | Kind::Completion | Kind::Refund
+                    )
+                {
+                    t.voucher = Some(format!(
+                        "{}{:012}",
+                        &now.stamp()[2..10],
+                        seq % 1_000_000_000_000
+                    ));
                 } else if fin.qr {
                     t.voucher = fin.voucher_ref.clone();
                 }
@@ -1091,7 +1235,10 @@ impl Shared {
                 t.delta = 0;
                 t.orig_id = None;
                 t.id = db.store.insert_txn(&t)?;
-                info!("{tid}: {:?} batch {:06} STAN {:06} declined {rc} ({})", fin.kind, fin.batch, fin.stan, t.pan_masked);
+                info!(
+                    "{tid}: {:?} batch {:06} STAN {:06} declined {rc} ({})",
+                    fin.kind, fin.batch, fin.stan, t.pan_masked
+                );
             }
         }
         resp.set_str(39, &t.rc);
@@ -1130,7 +1277,11 @@ impl Shared {
         let mut card = None;
         if let Some(pan) = &fin.pan {
             let c = store.card_by_pan(pan).map_err(|_| "96")?.ok_or("14")?;
-            t.org = if c.org.is_empty() { org_from_bin(pan).to_string() } else { c.org.clone() };
+            t.org = if c.org.is_empty() {
+                org_from_bin(pan).to_string()
+            } else {
+                c.org.clone()
+            };
             match c.status.as_str() {
                 "lost" => return Err("41"),
                 "stolen" => return Err("43"),
@@ -1158,7 +1309,10 @@ impl Shared {
                 None => {}
             }
             if let Some(f55) = req.get(55) {
-                let psn = req.get_str(23).map(|s| s[s.len().saturating_sub(2)..].to_string()).unwrap_or("00".into());
+                let psn = req
+                    .get_str(23)
+                    .map(|s| s[s.len().saturating_sub(2)..].to_string())
+                    .unwrap_or("00".into());
                 match issuer::verify_arqc(f55, pan, &psn) {
                     Ok(v) => *chip = Some(v),
                     Err(e) => {
@@ -1169,7 +1323,10 @@ impl Shared {
             }
             card = Some(c);
         } else if let Some(code) = &fin.qr_code {
-            if code.len() != 18 || !digits(code) || !(code.starts_with("13") || code.starts_with("28")) {
+            if code.len() != 18
+                || !digits(code)
+                || !(code.starts_with("13") || code.starts_with("28"))
+            {
                 return Err("14");
             }
             if code.ends_with("0051") {
@@ -1180,7 +1337,10 @@ impl Shared {
         let balance = card.as_ref().map(|c| c.balance).unwrap_or(i64::MAX);
         let same_holder = |o: &Txn| -> bool {
             match (&fin.pan, &fin.voucher_ref) {
-                (Some(p), _) => o.card_id == card.as_ref().map(|c| c.id) && o.pan_masked == possdk_core::mask_pan(p),
+                (Some(p), _) => {
+                    o.card_id == card.as_ref().map(|c| c.id)
+                        && o.pan_masked == possdk_core::mask_pan(p)
+                }
                 (None, Some(v)) => o.voucher.as_deref() == Some(v.as_str()),
                 (None, None) => false,
             }
@@ -1256,13 +1416,18 @@ impl Shared {
                 if fin.amount != o.amount + o.tip {
                     return Err("64");
                 }
-                t.delta = if fin.kind == Kind::Void { o.amount + o.tip } else { -o.delta };
+                t.delta = if fin.kind == Kind::Void {
+                    o.amount + o.tip
+                } else {
+                    -o.delta
+                };
                 t.orig_id = Some(o.id);
                 t.orig_prev_state = Some(o.state.clone());
                 o.state = "voided".into();
                 if fin.kind == Kind::CompletionVoid {
                     // Reopen the pre-authorisation with its hold.
-                    if let Some(mut p) = o.orig_id.and_then(|id| store.txn_by_id(id).ok().flatten()) {
+                    if let Some(mut p) = o.orig_id.and_then(|id| store.txn_by_id(id).ok().flatten())
+                    {
                         p.state = "approved".into();
                         p.hold = o.orig_refund;
                         fx.originals.push(p);
@@ -1367,7 +1532,10 @@ impl Shared {
                 if tipt.batch != fin.batch || tipt.state != "approved" {
                     return Err("12");
                 }
-                let mut sale = tipt.orig_id.and_then(|id| store.txn_by_id(id).ok().flatten()).ok_or("25")?;
+                let mut sale = tipt
+                    .orig_id
+                    .and_then(|id| store.txn_by_id(id).ok().flatten())
+                    .ok_or("25")?;
                 if tip != tipt.tip || fin.amount != sale.amount {
                     return Err("64");
                 }
@@ -1390,7 +1558,13 @@ impl Shared {
 
     // ---------------------------------------------------------------- reversal
 
-    fn reversal(&self, db: &mut Db, req: &Message, term: &store::Terminal, now: &Now) -> DbResult<Reply> {
+    fn reversal(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+        now: &Now,
+    ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
         let reply = |rc: &str| {
             let mut r = self.error_reply(req, rc);
@@ -1407,7 +1581,10 @@ impl Shared {
             info!("{tid}: repeated reversal of STAN {stan:06}: {}", prev.rc);
             return Ok(reply(&prev.rc));
         }
-        let orig = db.store.txn_by_stan(tid, batch, stan)?.filter(|o| o.mti != 220);
+        let orig = db
+            .store
+            .txn_by_stan(tid, batch, stan)?
+            .filter(|o| o.mti != 220);
         let mut rv = Txn {
             tid: tid.to_string(),
             batch,
@@ -1421,7 +1598,10 @@ impl Shared {
             date: now.mmdd(),
             stamp: now.stamp(),
             org: "CUP".into(),
-            pan_masked: req.get_str(2).map(possdk_core::mask_pan).unwrap_or_default(),
+            pan_masked: req
+                .get_str(2)
+                .map(possdk_core::mask_pan)
+                .unwrap_or_default(),
             ..Txn::default()
         };
         let rc = match orig {
@@ -1436,7 +1616,10 @@ impl Shared {
                         if let (Some(c), true) = (o.card_id, delta != 0) {
                             db.store.adjust_balance(c, delta)?;
                         }
-                        info!("{tid}: reversed {} STAN {stan:06} (balance {delta:+})", o.kind);
+                        info!(
+                            "{tid}: reversed {} STAN {stan:06} (balance {delta:+})",
+                            o.kind
+                        );
                         "00"
                     }
                     Err(rc) => rc,
@@ -1478,7 +1661,9 @@ impl Shared {
                 }
             }
             "23" | "21" | "11" => {
-                let Some(mut orig) = get(o.orig_id) else { return Err("12") };
+                let Some(mut orig) = get(o.orig_id) else {
+                    return Err("12");
+                };
                 if orig.state != "voided" {
                     return Err("12");
                 }
@@ -1505,7 +1690,14 @@ impl Shared {
 
     // ---------------------------------------------------------------- settlement
 
-    fn settlement(&self, db: &mut Db, req: &Message, term: &store::Terminal, now: &Now, pre: &[FaultKind]) -> DbResult<Reply> {
+    fn settlement(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+        now: &Now,
+        pre: &[FaultKind],
+    ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
         let Some((_, batch, _)) = f60(req) else {
             return Ok(mgmt_reply(req, "30"));
@@ -1515,7 +1707,13 @@ impl Shared {
         };
         let host = db.store.totals(tid, batch)?;
         let side_str = |s: &store::Side| {
-            format!("{:012}{:03}{:012}{:03}", s.debit_amount, s.debit_count % 1000, s.credit_amount, s.credit_count % 1000)
+            format!(
+                "{:012}{:03}{:012}{:03}",
+                s.debit_amount,
+                s.debit_count % 1000,
+                s.credit_amount,
+                s.credit_count % 1000
+            )
         };
         let forced = pre.contains(&FaultKind::UnbalancedSettlement);
         let dom_ok = f48[0..30] == side_str(&host.domestic) && !forced;
@@ -1524,7 +1722,11 @@ impl Shared {
         out[30] = if dom_ok { b'1' } else { b'2' };
         out[61] = if for_ok { b'1' } else { b'2' };
         let out = String::from_utf8(out).unwrap_or_default();
-        let result = if dom_ok && for_ok { "balanced" } else { "not balanced" };
+        let result = if dom_ok && for_ok {
+            "balanced"
+        } else {
+            "not balanced"
+        };
         db.store.put_settlement(
             tid,
             batch,
@@ -1554,7 +1756,14 @@ impl Shared {
         Ok(())
     }
 
-    fn batch_upload(&self, db: &mut Db, req: &Message, term: &store::Terminal, now: &Now, nmc: &str) -> DbResult<Reply> {
+    fn batch_upload(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+        now: &Now,
+        nmc: &str,
+    ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
         let Some((_, batch, _)) = f60(req) else {
             return Ok(mgmt_reply(req, "30"));
@@ -1567,8 +1776,12 @@ impl Shared {
             let (Some((ob, os, _)), Some(amount)) = (f61(req), req.get_str(4).and_then(num)) else {
                 return Ok(mgmt_reply(req, "30"));
             };
-            let kind = req.get_str(60).map(|s| s[0..2].to_string()).unwrap_or_default();
-            db.store.put_upload(tid, batch, ob, os, amount as i64, &kind)?;
+            let kind = req
+                .get_str(60)
+                .map(|s| s[0..2].to_string())
+                .unwrap_or_default();
+            db.store
+                .put_upload(tid, batch, ob, os, amount as i64, &kind)?;
             echo(req, &mut r.msg, &[2, 3, 4, 37, 38, 59]);
             return Ok(r);
         }
@@ -1582,25 +1795,54 @@ impl Shared {
             .batch_txns(tid, batch)?
             .into_iter()
             .filter(store::counted)
-            .map(|t| (t.batch, t.stan, if store::is_debit(&t.kind) { t.amount + t.tip } else { t.amount }))
+            .map(|t| {
+                (
+                    t.batch,
+                    t.stan,
+                    if store::is_debit(&t.kind) {
+                        t.amount + t.tip
+                    } else {
+                        t.amount
+                    },
+                )
+            })
             .collect();
         let mut up = uploads.clone();
         host.sort();
         up.sort();
         let balanced = host == up && count as usize == up.len();
-        info!("{tid}: batch upload of {:06} ended ({} records): {}", batch, up.len(), if balanced { "balanced" } else { "still not balanced" });
+        info!(
+            "{tid}: batch upload of {:06} ended ({} records): {}",
+            batch,
+            up.len(),
+            if balanced {
+                "balanced"
+            } else {
+                "still not balanced"
+            }
+        );
         r.msg.set_str(48, if balanced { "1" } else { "2" });
         self.close_batch(db, term, batch)?;
         Ok(r)
     }
 
-    fn script_advice(&self, db: &mut Db, req: &Message, term: &store::Terminal, now: &Now) -> DbResult<Reply> {
+    fn script_advice(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+        now: &Now,
+    ) -> DbResult<Reply> {
         let mut r = self.error_reply(req, "00");
         echo(req, &mut r.msg, &[23, 32, 37, 38]);
         r.msg.set_str(12, &now.hhmmss());
         r.msg.set_str(13, &now.mmdd());
         r.mac = true;
-        info!("{}: script result advice for STAN {:?}", term.tid, req.get_str(11));
+        info!(
+            "{}: script result advice for STAN {:?}",
+            term.tid,
+            req.get_str(11)
+        );
         let _ = db;
         Ok(r)
     }
@@ -1615,9 +1857,9 @@ struct Effects {
 /// Response codes as static strings (fault `decline` takes any 2-character code).
 fn static_code(code: &str) -> &'static str {
     const CODES: [&str; 40] = [
-        "01", "03", "04", "05", "12", "13", "14", "15", "21", "22", "25", "30", "34", "38", "40", "41", "43", "51",
-        "54", "55", "57", "58", "59", "61", "62", "64", "65", "75", "90", "91", "92", "94", "96", "97", "98", "99",
-        "A0", "A7", "10", "A2",
+        "01", "03", "04", "05", "12", "13", "14", "15", "21", "22", "25", "30", "34", "38", "40",
+        "41", "43", "51", "54", "55", "57", "58", "59", "61", "62", "64", "65", "75", "90", "91",
+        "92", "94", "96", "97", "98", "99", "A0", "A7", "10", "A2",
     ];
     CODES.iter().find(|c| **c == code).copied().unwrap_or("05")
 }
@@ -1629,7 +1871,10 @@ mod tests {
     fn field59() {
         let s = build59(&[("A4", "12345678901234567890")]);
         assert_eq!(s, "A402012345678901234567890");
-        assert_eq!(parse59(b"A3018134567890123456789").unwrap(), vec![("A3".into(), "134567890123456789".into())]);
+        assert_eq!(
+            parse59(b"A3018134567890123456789").unwrap(),
+            vec![("A3".into(), "134567890123456789".into())]
+        );
         assert!(parse59(b"A3099123").is_none());
         assert!(parse59(b"A").is_none());
     }
@@ -1637,6 +1882,9 @@ mod tests {
     fn kinds() {
         assert_eq!(Kind::classify(200, "000000", "00", "22"), Some(Kind::Sale));
         assert_eq!(Kind::classify(200, "000000", "06", "22"), None);
-        assert_eq!(Kind::classify(220, "200000", "00", "35"), Some(Kind::TipVoid));
+        assert_eq!(
+            Kind::classify(220, "200000", "00", "35"),
+            Some(Kind::TipVoid)
+        );
     }
 }

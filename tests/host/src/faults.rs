@@ -58,7 +58,10 @@ pub struct Faults {
 
 impl Faults {
     pub fn add(&mut self, tid: &str, kind: FaultKind, count: u32) {
-        self.by_tid.entry(tid.to_string()).or_default().push(Fault { kind, remaining: count.max(1) });
+        self.by_tid.entry(tid.to_string()).or_default().push(Fault {
+            kind,
+            remaining: count.max(1),
+        });
     }
 
     pub fn clear(&mut self, tid: &str) {
@@ -96,9 +99,17 @@ mod tests {
         let mut f = Faults::default();
         f.add("T1", FaultKind::Decline("05".into()), 2);
         f.add("T1", FaultKind::Garbage, 1);
-        assert_eq!(f.take("T1", |k| matches!(k, FaultKind::Decline(_))).len(), 1);
-        assert_eq!(f.take("T1", |k| matches!(k, FaultKind::Decline(_))).len(), 1);
-        assert!(f.take("T1", |k| matches!(k, FaultKind::Decline(_))).is_empty());
+        assert_eq!(
+            f.take("T1", |k| matches!(k, FaultKind::Decline(_))).len(),
+            1
+        );
+        assert_eq!(
+            f.take("T1", |k| matches!(k, FaultKind::Decline(_))).len(),
+            1
+        );
+        assert!(f
+            .take("T1", |k| matches!(k, FaultKind::Decline(_)))
+            .is_empty());
         assert_eq!(f.take("T1", |_| true), vec![FaultKind::Garbage]);
         assert!(f.active("T1").is_empty());
         assert!(f.take("T2", |_| true).is_empty());

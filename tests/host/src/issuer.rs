@@ -79,7 +79,7 @@ pub fn retail_mac(sk: &[u8; 16], data: &[u8]) -> [u8; 8] {
     let k2 = key(&sk[8..]);
     let mut padded = data.to_vec();
     padded.push(0x80);
-    while padded.len() % 8 != 0 {
+    while !padded.len().is_multiple_of(8) {
         padded.push(0);
     }
     let mut x = [0u8; 8];

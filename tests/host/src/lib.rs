@@ -42,7 +42,13 @@ pub struct HostConfig {
 
 impl HostConfig {
     pub fn new(listen: &str, db: impl Into<PathBuf>) -> HostConfig {
-        HostConfig { listen: listen.into(), db: db.into(), provision: None, fixed_keys: false, wire_log: None }
+        HostConfig {
+            listen: listen.into(),
+            db: db.into(),
+            provision: None,
+            fixed_keys: false,
+            wire_log: None,
+        }
     }
 }
 
@@ -97,12 +103,18 @@ static GENERATED: OnceLock<rsa::PrivateKey> = OnceLock::new();
 fn host_rsa_key(store: &store::Store, fixed: bool) -> Result<rsa::PrivateKey, HostError> {
     use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
     use rsa::pkcs8::DecodePrivateKey;
-    let slot = if fixed { "rsa_fixed_pkcs1" } else { "rsa_pkcs1" };
+    let slot = if fixed {
+        "rsa_fixed_pkcs1"
+    } else {
+        "rsa_pkcs1"
+    };
     if let Some(der) = store.meta(slot)? {
-        return rsa::PrivateKey::from_pkcs1_der(&der).map_err(|e| HostError::Rsa(format!("stored key: {e}")));
+        return rsa::PrivateKey::from_pkcs1_der(&der)
+            .map_err(|e| HostError::Rsa(format!("stored key: {e}")));
     }
     let key = if fixed {
-        rsa::PrivateKey::from_pkcs8_der(TEST_RSA_PKCS8).map_err(|e| HostError::Rsa(format!("test key: {e}")))?
+        rsa::PrivateKey::from_pkcs8_der(TEST_RSA_PKCS8)
+            .map_err(|e| HostError::Rsa(format!("test key: {e}")))?
     } else {
         GENERATED
             .get_or_init(|| {
@@ -111,7 +123,9 @@ fn host_rsa_key(store: &store::Store, fixed: bool) -> Result<rsa::PrivateKey, Ho
             })
             .clone()
     };
-    let der = key.to_pkcs1_der().map_err(|e| HostError::Rsa(format!("encode: {e}")))?;
+    let der = key
+        .to_pkcs1_der()
+        .map_err(|e| HostError::Rsa(format!("encode: {e}")))?;
     store.set_meta(slot, der.as_bytes())?;
     Ok(key)
 }
@@ -122,11 +136,14 @@ impl Host {
         let store = store::Store::open(&config.db)?;
         let provision = match &config.provision {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| HostError::Config(format!("provision file {}: {e}", p.display())))?;
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    HostError::Config(format!("provision file {}: {e}", p.display()))
+                })?;
                 Some(provision::Provision::from_json(&text).map_err(HostError::Config)?)
             }
-            None if store.meta("provisioned")?.is_none() => Some(provision::Provision::default_set()),
+            None if store.meta("provisioned")?.is_none() => {
+                Some(provision::Provision::default_set())
+            }
             None => None,
         };
         if let Some(p) = &provision {
@@ -134,7 +151,8 @@ impl Host {
             store.set_meta("provisioned", b"1")?;
         }
         if config.fixed_keys {
-            let tmk = hex::decode(engine::FIXED_TMK).map_err(|e| HostError::Config(e.to_string()))?;
+            let tmk =
+                hex::decode(engine::FIXED_TMK).map_err(|e| HostError::Config(e.to_string()))?;
             let mut st = store.conn.prepare("SELECT tid FROM terminals")?;
             let tids: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             drop(st);
@@ -145,9 +163,19 @@ impl Host {
             }
         }
         let rsa = host_rsa_key(&store, config.fixed_keys)?;
-        let seq0: i64 = store.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| r.get(0))?;
+        let seq0: i64 =
+            store
+                .conn
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                    r.get(0)
+                })?;
         let wire_log = match &config.wire_log {
-            Some(p) => Some(Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?)),
+            Some(p) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)?,
+            )),
             None => None,
         };
         let shared = Arc::new(Shared {
@@ -170,11 +198,22 @@ impl Host {
         let threads = Arc::new(Mutex::new(Vec::new()));
         let mut acceptors = Vec::new();
         for (l, is_admin) in [(listener, false), (admin_listener, true)] {
-            let (stop, conns, threads, shared) = (stop.clone(), conns.clone(), threads.clone(), shared.clone());
-            acceptors.push(std::thread::spawn(move || accept_loop(l, is_admin, stop, conns, threads, shared)));
+            let (stop, conns, threads, shared) =
+                (stop.clone(), conns.clone(), threads.clone(), shared.clone());
+            acceptors.push(std::thread::spawn(move || {
+                accept_loop(l, is_admin, stop, conns, threads, shared)
+            }));
         }
         info!("possdk-host listening on {addr} (admin {admin_addr})");
-        Ok(Host { addr, admin_addr, stop, conns, threads, acceptors, shared })
+        Ok(Host {
+            addr,
+            admin_addr,
+            stop,
+            conns,
+            threads,
+            acceptors,
+            shared,
+        })
     }
 
     /// The gateway + management platform port.
@@ -274,7 +313,10 @@ fn accept_loop(
 
 /// One terminal connection: frames in, responses out, in order.
 fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     loop {
         let mut len = [0u8; 2];
         if stream.read_exact(&mut len).is_err() {

@@ -23,7 +23,9 @@ fn main() {
         match a.as_str() {
             "--listen" => listen = Some(args.next().unwrap_or_else(|| usage())),
             "--db" => db = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
-            "--provision" => provision = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
+            "--provision" => {
+                provision = Some(PathBuf::from(args.next().unwrap_or_else(|| usage())))
+            }
             "--wire-log" => wire_log = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
             "--fixed-keys" => fixed_keys = true,
             "-h" | "--help" => usage(),
@@ -33,8 +35,16 @@ fn main() {
             }
         }
     }
-    let (Some(listen), Some(db)) = (listen, db) else { usage() };
-    let host = match Host::start(HostConfig { listen, db, provision, fixed_keys, wire_log }) {
+    let (Some(listen), Some(db)) = (listen, db) else {
+        usage()
+    };
+    let host = match Host::start(HostConfig {
+        listen,
+        db,
+        provision,
+        fixed_keys,
+        wire_log,
+    }) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("possdk-host: {e}");

@@ -137,20 +137,20 @@ pub fn org_from_bin(pan: &str) -> &'static str {
 /// Default AID parameters (tag -> value) per docs/HOST.md.
 pub fn default_aid_params() -> Vec<(u32, Vec<u8>)> {
     vec![
-        (0xDF01, vec![0x00]),                                 // partial match allowed
-        (0x9F08, vec![0x00, 0x30]),                           // app version
-        (0xDF11, vec![0xD8, 0x40, 0x00, 0xA8, 0x00]),         // TAC default
-        (0xDF12, vec![0xD8, 0x40, 0x04, 0xF8, 0x00]),         // TAC online
-        (0xDF13, vec![0x00, 0x10, 0x00, 0x00, 0x00]),         // TAC denial
-        (0x9F1B, vec![0x00, 0x00, 0x00, 0x00]),               // floor limit
-        (0xDF15, vec![0x00, 0x00, 0x00, 0x00]),               // threshold
-        (0xDF16, vec![0x99]),                                 // max target %
-        (0xDF17, vec![0x99]),                                 // target %
-        (0xDF14, vec![0x9F, 0x37, 0x04]),                     // default DDOL
-        (0xDF18, vec![0x01]),                                 // online PIN
-        (0xDF19, vec![0x00, 0x00, 0x00, 0x10, 0x00, 0x00]),   // contactless floor limit n12
-        (0xDF20, vec![0x00, 0x00, 0x00, 0x10, 0x00, 0x00]),   // contactless transaction limit
-        (0xDF21, vec![0x00, 0x00, 0x00, 0x03, 0x00, 0x00]),   // CVM limit
+        (0xDF01, vec![0x00]),                               // partial match allowed
+        (0x9F08, vec![0x00, 0x30]),                         // app version
+        (0xDF11, vec![0xD8, 0x40, 0x00, 0xA8, 0x00]),       // TAC default
+        (0xDF12, vec![0xD8, 0x40, 0x04, 0xF8, 0x00]),       // TAC online
+        (0xDF13, vec![0x00, 0x10, 0x00, 0x00, 0x00]),       // TAC denial
+        (0x9F1B, vec![0x00, 0x00, 0x00, 0x00]),             // floor limit
+        (0xDF15, vec![0x00, 0x00, 0x00, 0x00]),             // threshold
+        (0xDF16, vec![0x99]),                               // max target %
+        (0xDF17, vec![0x99]),                               // target %
+        (0xDF14, vec![0x9F, 0x37, 0x04]),                   // default DDOL
+        (0xDF18, vec![0x01]),                               // online PIN
+        (0xDF19, vec![0x00, 0x00, 0x00, 0x10, 0x00, 0x00]), // contactless floor limit n12
+        (0xDF20, vec![0x00, 0x00, 0x00, 0x10, 0x00, 0x00]), // contactless transaction limit
+        (0xDF21, vec![0x00, 0x00, 0x00, 0x03, 0x00, 0x00]), // CVM limit
     ]
 }
 
@@ -202,26 +202,75 @@ impl Provision {
                 reversal_attempts: 3,
                 max_tip_percent: 20,
             }],
-            devices: vec![DeviceDef { sn: "SN0001".into(), token: "TOKEN0001".into(), tid: "12345678".into() }],
+            devices: vec![DeviceDef {
+                sn: "SN0001".into(),
+                token: "TOKEN0001".into(),
+                tid: "12345678".into(),
+            }],
             cards: vec![
-                card("6225880123456789", "123456", "3012", "101", 1_000_000, "active"),
+                card(
+                    "6225880123456789",
+                    "123456",
+                    "3012",
+                    "101",
+                    1_000_000,
+                    "active",
+                ),
                 card("6225881111111111", "111111", "3012", "101", 100, "active"),
-                card("6225882222222222", "222222", "2001", "101", 1_000_000, "active"),
-                card("6225883333333333", "333333", "3012", "101", 1_000_000, "lost"),
-                card("6225884444444444", "444444", "3012", "201", 500_000, "active"),
-                card("4761340000000019", "1234", "3012", "201", 1_000_000, "active"),
+                card(
+                    "6225882222222222",
+                    "222222",
+                    "2001",
+                    "101",
+                    1_000_000,
+                    "active",
+                ),
+                card(
+                    "6225883333333333",
+                    "333333",
+                    "3012",
+                    "101",
+                    1_000_000,
+                    "lost",
+                ),
+                card(
+                    "6225884444444444",
+                    "444444",
+                    "3012",
+                    "201",
+                    500_000,
+                    "active",
+                ),
+                card(
+                    "4761340000000019",
+                    "1234",
+                    "3012",
+                    "201",
+                    1_000_000,
+                    "active",
+                ),
             ],
-            aids: ["A000000333010101", "A000000333010102", "A000000333010103", "A0000000031010", "A0000000041010"]
-                .iter()
-                .map(|a| AidDef { aid: (*a).into(), params: BTreeMap::new() })
-                .collect(),
+            aids: [
+                "A000000333010101",
+                "A000000333010102",
+                "A000000333010103",
+                "A0000000031010",
+                "A0000000041010",
+            ]
+            .iter()
+            .map(|a| AidDef {
+                aid: (*a).into(),
+                params: BTreeMap::new(),
+            })
+            .collect(),
             capks: vec![],
             generated_capks: 30,
         }
     }
 
     pub fn from_json(text: &str) -> Result<Provision, String> {
-        let p: Provision = serde_json::from_str(text).map_err(|e| format!("provisioning JSON: {e}"))?;
+        let p: Provision =
+            serde_json::from_str(text).map_err(|e| format!("provisioning JSON: {e}"))?;
         p.validate()?;
         Ok(p)
     }
@@ -237,10 +286,16 @@ impl Provision {
         let d = crate::util::digits;
         for t in &self.terminals {
             if t.tid.len() != 8 || !t.tid.is_ascii() {
-                return Err(format!("terminals.tid: must be 8 ASCII characters ({:?})", t.tid));
+                return Err(format!(
+                    "terminals.tid: must be 8 ASCII characters ({:?})",
+                    t.tid
+                ));
             }
             if t.mid.len() != 15 || !t.mid.is_ascii() {
-                return Err(format!("terminals.mid: must be 15 ASCII characters ({:?})", t.mid));
+                return Err(format!(
+                    "terminals.mid: must be 15 ASCII characters ({:?})",
+                    t.mid
+                ));
             }
             if t.batch == 0 || t.batch > 999_999 {
                 return Err(format!("terminals.batch: 1..999999 ({})", t.batch));
@@ -271,12 +326,15 @@ impl Provision {
             }
         }
         for a in &self.aids {
-            let ok = hex::decode(&a.aid).map(|b| (5..=16).contains(&b.len())).unwrap_or(false);
+            let ok = hex::decode(&a.aid)
+                .map(|b| (5..=16).contains(&b.len()))
+                .unwrap_or(false);
             if !ok {
                 return Err(format!("aids.aid: 5 to 16 bytes of hex ({:?})", a.aid));
             }
             for (tag, val) in &a.params {
-                let t = u32::from_str_radix(tag, 16).map_err(|_| format!("aids.params: tag {tag:?} not hex"))?;
+                let t = u32::from_str_radix(tag, 16)
+                    .map_err(|_| format!("aids.params: tag {tag:?} not hex"))?;
                 if tag.len() % 2 != 0 || t == 0 || tag.len() > 4 {
                     return Err(format!("aids.params: tag {tag:?} not 1 or 2 bytes of hex"));
                 }
@@ -290,10 +348,16 @@ impl Provision {
             if !d(&k.expiry) || k.expiry.len() != 8 {
                 return Err(format!("capks.expiry: YYYYMMDD ({:?})", k.expiry));
             }
-            if hex::decode(&k.modulus).map(|b| b.is_empty() || b.len() > 248).unwrap_or(true) {
+            if hex::decode(&k.modulus)
+                .map(|b| b.is_empty() || b.len() > 248)
+                .unwrap_or(true)
+            {
                 return Err("capks.modulus: 1 to 248 bytes of hex".into());
             }
-            if hex::decode(&k.exponent).map(|b| b.is_empty() || b.len() > 3).unwrap_or(true) {
+            if hex::decode(&k.exponent)
+                .map(|b| b.is_empty() || b.len() > 3)
+                .unwrap_or(true)
+            {
                 return Err("capks.exponent: 1 to 3 bytes of hex".into());
             }
         }
@@ -302,7 +366,10 @@ impl Provision {
         }
         for dv in &self.devices {
             if !self.terminals.iter().any(|t| t.tid == dv.tid) {
-                return Err(format!("devices.tid: {:?} is not a provisioned terminal", dv.tid));
+                return Err(format!(
+                    "devices.tid: {:?} is not a provisioned terminal",
+                    dv.tid
+                ));
             }
         }
         Ok(())
@@ -323,13 +390,17 @@ mod tests {
     }
     #[test]
     fn bad_file_names_the_field() {
-        let e = Provision::from_json(r#"{"terminals":[{"tid":"123","mid":"123456789012345"}]}"#).unwrap_err();
+        let e = Provision::from_json(r#"{"terminals":[{"tid":"123","mid":"123456789012345"}]}"#)
+            .unwrap_err();
         assert!(e.contains("terminals.tid"), "{e}");
         let e = Provision::from_json(
             r#"{"terminals":[{"tid":"12345678","mid":"123456789012345"}],
                "cards":[{"pan":"6225880123456789","pin":"12","expiry":"3012","balance":1}]}"#,
         )
         .unwrap_err();
-        assert!(e.contains("cards.pin") && !e.contains("6225880123456789"), "{e}");
+        assert!(
+            e.contains("cards.pin") && !e.contains("6225880123456789"),
+            "{e}"
+        );
     }
 }

@@ -98,9 +98,15 @@ pub struct KeyRow {
 impl Drop for KeyRow {
     fn drop(&mut self) {
         use zeroize::Zeroize;
-        for k in [&mut self.tmk, &mut self.pending_tmk, &mut self.pik, &mut self.mak, &mut self.tdk]
-            .into_iter()
-            .flatten()
+        for k in [
+            &mut self.tmk,
+            &mut self.pending_tmk,
+            &mut self.pik,
+            &mut self.mak,
+            &mut self.tdk,
+        ]
+        .into_iter()
+        .flatten()
         {
             k.zeroize();
         }
@@ -221,8 +227,12 @@ pub fn is_credit(kind: &str) -> bool {
 }
 /// Counted in settlement: an approved (or tipped / completed) debit or credit.
 pub fn counted(t: &Txn) -> bool {
-    (is_debit(&t.kind) || is_credit(&t.kind)) && matches!(t.state.as_str(), "approved" | "tipped" | "completed")
+    (is_debit(&t.kind) || is_credit(&t.kind))
+        && matches!(t.state.as_str(), "approved" | "tipped" | "completed")
 }
+
+/// (expiry YYYYMMDD, modulus, exponent) of a CAPK.
+pub type CapkRow = (String, Vec<u8>, Vec<u8>);
 
 pub struct Store {
     pub conn: Connection,
@@ -268,15 +278,30 @@ impl Store {
         }
         tx.execute("DELETE FROM devices", [])?;
         for d in &p.devices {
-            tx.execute("INSERT INTO devices (sn, token, tid) VALUES (?1, ?2, ?3)", params![d.sn, d.token, d.tid])?;
+            tx.execute(
+                "INSERT INTO devices (sn, token, tid) VALUES (?1, ?2, ?3)",
+                params![d.sn, d.token, d.tid],
+            )?;
         }
         tx.execute("DELETE FROM cards", [])?;
         for c in &p.cards {
-            let org = c.org.clone().unwrap_or_else(|| org_from_bin(&c.pan).to_string());
+            let org = c
+                .org
+                .clone()
+                .unwrap_or_else(|| org_from_bin(&c.pan).to_string());
             tx.execute(
                 "INSERT INTO cards (pan, pin, expiry, service_code, org, balance, status, psn)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![c.pan, c.pin, c.expiry, c.service_code, org, c.balance, c.status, c.psn],
+                params![
+                    c.pan,
+                    c.pin,
+                    c.expiry,
+                    c.service_code,
+                    org,
+                    c.balance,
+                    c.status,
+                    c.psn
+                ],
             )?;
         }
         tx.execute("DELETE FROM aids", [])?;
@@ -291,8 +316,10 @@ impl Store {
                     None => params_.push((t, v)),
                 }
             }
-            let items: Vec<possdk_core::tlv::Tlv> =
-                params_.into_iter().map(|(t, v)| possdk_core::tlv::Tlv::primitive(t, v)).collect();
+            let items: Vec<possdk_core::tlv::Tlv> = params_
+                .into_iter()
+                .map(|(t, v)| possdk_core::tlv::Tlv::primitive(t, v))
+                .collect();
             tx.execute(
                 "INSERT INTO aids (aid, params, seq) VALUES (?1, ?2, ?3)",
                 params![aid, possdk_core::tlv::encode(&items), seq as i64],
@@ -339,7 +366,10 @@ impl Store {
     }
 
     pub fn set_batch(&self, tid: &str, batch: u32) -> DbResult<()> {
-        self.conn.execute("UPDATE terminals SET batch = ?2 WHERE tid = ?1", params![tid, batch])?;
+        self.conn.execute(
+            "UPDATE terminals SET batch = ?2 WHERE tid = ?1",
+            params![tid, batch],
+        )?;
         Ok(())
     }
 
@@ -350,19 +380,24 @@ impl Store {
             "need_capk" => "need_capk",
             _ => "need_aid",
         };
-        self.conn
-            .execute(&format!("UPDATE terminals SET {col} = ?2 WHERE tid = ?1"), params![tid, on as i64])?;
+        self.conn.execute(
+            &format!("UPDATE terminals SET {col} = ?2 WHERE tid = ?1"),
+            params![tid, on as i64],
+        )?;
         Ok(())
     }
 
     pub fn mark_activated(&self, tid: &str) -> DbResult<()> {
-        self.conn.execute("UPDATE terminals SET activated = 1 WHERE tid = ?1", [tid])?;
+        self.conn
+            .execute("UPDATE terminals SET activated = 1 WHERE tid = ?1", [tid])?;
         Ok(())
     }
 
     pub fn device(&self, sn: &str) -> DbResult<Option<(String, String)>> {
         self.conn
-            .query_row("SELECT token, tid FROM devices WHERE sn = ?1", [sn], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT token, tid FROM devices WHERE sn = ?1", [sn], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
     }
 
@@ -371,7 +406,13 @@ impl Store {
             .conn
             .prepare_cached("SELECT tmk, pending_tmk, pik, mak, tdk FROM keys WHERE tid = ?1")?
             .query_row([tid], |r| {
-                Ok(KeyRow { tmk: r.get(0)?, pending_tmk: r.get(1)?, pik: r.get(2)?, mak: r.get(3)?, tdk: r.get(4)? })
+                Ok(KeyRow {
+                    tmk: r.get(0)?,
+                    pending_tmk: r.get(1)?,
+                    pik: r.get(2)?,
+                    mak: r.get(3)?,
+                    tdk: r.get(4)?,
+                })
             })
             .optional()?
             .unwrap_or_default())
@@ -404,7 +445,14 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_working_keys(&self, tid: &str, pik: &[u8], mak: &[u8], tdk: &[u8], stamp: &str) -> DbResult<()> {
+    pub fn set_working_keys(
+        &self,
+        tid: &str,
+        pik: &[u8],
+        mak: &[u8],
+        tdk: &[u8],
+        stamp: &str,
+    ) -> DbResult<()> {
         self.conn.execute(
             "UPDATE keys SET pik = ?2, mak = ?3, tdk = ?4, signed_in = ?5 WHERE tid = ?1",
             params![tid, pik, mak, tdk, stamp],
@@ -436,12 +484,18 @@ impl Store {
     }
 
     pub fn balance_of(&self, pan: &str) -> DbResult<Option<i64>> {
-        self.conn.query_row("SELECT balance FROM cards WHERE pan = ?1", [pan], |r| r.get(0)).optional()
+        self.conn
+            .query_row("SELECT balance FROM cards WHERE pan = ?1", [pan], |r| {
+                r.get(0)
+            })
+            .optional()
     }
 
     fn one_txn(&self, sql_where: &str, p: impl rusqlite::Params) -> DbResult<Option<Txn>> {
         self.conn
-            .prepare_cached(&format!("SELECT {TXN_COLS} FROM txns WHERE {sql_where} ORDER BY id DESC LIMIT 1"))?
+            .prepare_cached(&format!(
+                "SELECT {TXN_COLS} FROM txns WHERE {sql_where} ORDER BY id DESC LIMIT 1"
+            ))?
             .query_row(p, txn_from_row)
             .optional()
     }
@@ -451,7 +505,10 @@ impl Store {
     }
 
     pub fn txn_by_key(&self, tid: &str, batch: u32, stan: u32, mti: u16) -> DbResult<Option<Txn>> {
-        self.one_txn("tid = ?1 AND batch = ?2 AND stan = ?3 AND mti = ?4", params![tid, batch, stan, mti])
+        self.one_txn(
+            "tid = ?1 AND batch = ?2 AND stan = ?3 AND mti = ?4",
+            params![tid, batch, stan, mti],
+        )
     }
 
     /// A 0100/0200 financial transaction by (TID, batch, STAN).
@@ -464,15 +521,24 @@ impl Store {
 
     /// Latest transaction with a given STAN in any batch (admin `tx` without a batch).
     pub fn txn_by_stan_any(&self, tid: &str, stan: u32) -> DbResult<Option<Txn>> {
-        self.one_txn("tid = ?1 AND stan = ?2 AND mti IN (100, 200, 220)", params![tid, stan])
+        self.one_txn(
+            "tid = ?1 AND stan = ?2 AND mti IN (100, 200, 220)",
+            params![tid, stan],
+        )
     }
 
     pub fn txn_by_rrn(&self, tid: &str, rrn: &str) -> DbResult<Option<Txn>> {
-        self.one_txn("tid = ?1 AND rrn = ?2 AND state <> 'declined'", params![tid, rrn])
+        self.one_txn(
+            "tid = ?1 AND rrn = ?2 AND state <> 'declined'",
+            params![tid, rrn],
+        )
     }
 
     pub fn txn_by_auth(&self, tid: &str, auth: &str, kind: &str) -> DbResult<Option<Txn>> {
-        self.one_txn("tid = ?1 AND auth = ?2 AND kind = ?3 AND state <> 'declined'", params![tid, auth, kind])
+        self.one_txn(
+            "tid = ?1 AND auth = ?2 AND kind = ?3 AND state <> 'declined'",
+            params![tid, auth, kind],
+        )
     }
 
     pub fn txn_by_voucher(&self, tid: &str, voucher: &str) -> DbResult<Option<Txn>> {
@@ -526,15 +592,17 @@ impl Store {
     /// Write back the mutable part of a transaction (state, tip, refunded, hold).
     pub fn update_txn(&self, t: &Txn) -> DbResult<()> {
         self.conn
-            .prepare_cached("UPDATE txns SET state = ?2, tip = ?3, refunded = ?4, hold = ?5 WHERE id = ?1")?
+            .prepare_cached(
+                "UPDATE txns SET state = ?2, tip = ?3, refunded = ?4, hold = ?5 WHERE id = ?1",
+            )?
             .execute(params![t.id, t.state, t.tip, t.refunded, t.hold])?;
         Ok(())
     }
 
     pub fn batch_txns(&self, tid: &str, batch: u32) -> DbResult<Vec<Txn>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("SELECT {TXN_COLS} FROM txns WHERE tid = ?1 AND batch = ?2 ORDER BY id"))?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {TXN_COLS} FROM txns WHERE tid = ?1 AND batch = ?2 ORDER BY id"
+        ))?;
         let rows = st.query_map(params![tid, batch], txn_from_row)?;
         rows.collect()
     }
@@ -547,7 +615,11 @@ impl Store {
                 continue;
             }
             let domestic = x.org == "CUP" || x.voucher.is_some();
-            let side = if domestic { &mut t.domestic } else { &mut t.foreign };
+            let side = if domestic {
+                &mut t.domestic
+            } else {
+                &mut t.foreign
+            };
             if is_debit(&x.kind) {
                 side.debit_count += 1;
                 side.debit_amount += x.amount + x.tip;
@@ -560,43 +632,72 @@ impl Store {
     }
 
     pub fn ledger_count(&self, tid: &str) -> DbResult<i64> {
-        self.conn.query_row("SELECT COUNT(*) FROM txns WHERE tid = ?1 AND moved = 1", [tid], |r| r.get(0))
+        self.conn.query_row(
+            "SELECT COUNT(*) FROM txns WHERE tid = ?1 AND moved = 1",
+            [tid],
+            |r| r.get(0),
+        )
     }
 
-    pub fn replay(&self, tid: &str, batch: u32, stan: u32, mti: u16) -> DbResult<Option<(Vec<u8>, Vec<u8>)>> {
+    pub fn replay(
+        &self,
+        tid: &str,
+        batch: u32,
+        stan: u32,
+        mti: u16,
+    ) -> DbResult<Option<(Vec<u8>, Vec<u8>)>> {
         self.conn
             .prepare_cached("SELECT body_hash, response FROM replay WHERE tid = ?1 AND batch = ?2 AND stan = ?3 AND mti = ?4")?
             .query_row(params![tid, batch, stan, mti], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
     }
 
-    pub fn put_replay(&self, tid: &str, batch: u32, stan: u32, mti: u16, hash: &[u8], response: &[u8]) -> DbResult<()> {
+    pub fn put_replay(
+        &self,
+        tid: &str,
+        batch: u32,
+        stan: u32,
+        mti: u16,
+        hash: &[u8],
+        response: &[u8],
+    ) -> DbResult<()> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO replay (tid, batch, stan, mti, body_hash, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
             .execute(params![tid, batch, stan, mti, hash, response])?;
         Ok(())
     }
 
-    pub fn log_message(&self, stamp: &str, tid: Option<&str>, request: &str, response: &str) -> DbResult<()> {
+    pub fn log_message(
+        &self,
+        stamp: &str,
+        tid: Option<&str>,
+        request: &str,
+        response: &str,
+    ) -> DbResult<()> {
         self.conn
-            .prepare_cached("INSERT INTO messages (stamp, tid, request, response) VALUES (?1, ?2, ?3, ?4)")?
+            .prepare_cached(
+                "INSERT INTO messages (stamp, tid, request, response) VALUES (?1, ?2, ?3, ?4)",
+            )?
             .execute(params![stamp, tid, request, response])?;
         Ok(())
     }
 
     pub fn message_count(&self) -> DbResult<i64> {
-        self.conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        self.conn
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
     }
 
     /// CAPK list entries (RID, index, expiry) in provisioning order.
     pub fn capk_list(&self) -> DbResult<Vec<(Vec<u8>, u8, String)>> {
-        let mut st = self.conn.prepare_cached("SELECT rid, idx, expiry FROM capks ORDER BY seq")?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT rid, idx, expiry FROM capks ORDER BY seq")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect()
     }
 
     /// (expiry, modulus, exponent) of one CAPK.
-    pub fn capk(&self, rid: &[u8], idx: u8) -> DbResult<Option<(String, Vec<u8>, Vec<u8>)>> {
+    pub fn capk(&self, rid: &[u8], idx: u8) -> DbResult<Option<CapkRow>> {
         self.conn
             .query_row(
                 "SELECT expiry, modulus, exponent FROM capks WHERE rid = ?1 AND idx = ?2",
@@ -607,16 +708,30 @@ impl Store {
     }
 
     pub fn aid_list(&self) -> DbResult<Vec<Vec<u8>>> {
-        let mut st = self.conn.prepare_cached("SELECT aid FROM aids ORDER BY seq")?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT aid FROM aids ORDER BY seq")?;
         let rows = st.query_map([], |r| r.get(0))?;
         rows.collect()
     }
 
     pub fn aid_params(&self, aid: &[u8]) -> DbResult<Option<Vec<u8>>> {
-        self.conn.query_row("SELECT params FROM aids WHERE aid = ?1", [aid], |r| r.get(0)).optional()
+        self.conn
+            .query_row("SELECT params FROM aids WHERE aid = ?1", [aid], |r| {
+                r.get(0)
+            })
+            .optional()
     }
 
-    pub fn put_upload(&self, tid: &str, batch: u32, ob: u32, os: u32, amount: i64, kind: &str) -> DbResult<()> {
+    pub fn put_upload(
+        &self,
+        tid: &str,
+        batch: u32,
+        ob: u32,
+        os: u32,
+        amount: i64,
+        kind: &str,
+    ) -> DbResult<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO uploads (tid, batch, orig_batch, orig_stan, amount, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![tid, batch, ob, os, amount, kind],
@@ -626,14 +741,24 @@ impl Store {
 
     /// Uploaded (orig batch, orig STAN, amount) of a batch.
     pub fn uploads(&self, tid: &str, batch: u32) -> DbResult<Vec<(u32, u32, i64)>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT orig_batch, orig_stan, amount FROM uploads WHERE tid = ?1 AND batch = ?2")?;
-        let rows = st.query_map(params![tid, batch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let mut st = self.conn.prepare(
+            "SELECT orig_batch, orig_stan, amount FROM uploads WHERE tid = ?1 AND batch = ?2",
+        )?;
+        let rows = st.query_map(params![tid, batch], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
         rows.collect()
     }
 
-    pub fn put_settlement(&self, tid: &str, batch: u32, stamp: &str, term: &str, host: &str, result: &str) -> DbResult<()> {
+    pub fn put_settlement(
+        &self,
+        tid: &str,
+        batch: u32,
+        stamp: &str,
+        term: &str,
+        host: &str,
+        result: &str,
+    ) -> DbResult<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO settlements (tid, batch, stamp, terminal_totals, host_totals, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![tid, batch, stamp, term, host, result],

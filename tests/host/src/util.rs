@@ -15,7 +15,10 @@ pub struct Now {
 
 impl Now {
     pub fn current() -> Now {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         Now::from_unix(secs)
     }
 
@@ -57,7 +60,13 @@ impl Now {
     }
     /// YYYYMMDDhhmmss (detail query DF76).
     pub fn stamp(&self) -> String {
-        format!("{:04}{:02}{:02}{}", self.year, self.month, self.day, self.hhmmss())
+        format!(
+            "{:04}{:02}{:02}{}",
+            self.year,
+            self.month,
+            self.day,
+            self.hhmmss()
+        )
     }
 }
 
@@ -91,7 +100,14 @@ mod tests {
     fn civil_dates() {
         assert_eq!(
             Now::from_unix(0),
-            Now { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0 }
+            Now {
+                year: 1970,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0
+            }
         );
         // 2026-11-25 18:22:31 UTC
         let n = Now::from_unix(1_795_630_951);

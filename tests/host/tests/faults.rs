@@ -64,17 +64,27 @@ fn faults_over_tcp() {
     }
     let (_, f) = sale_frame(&mut s, 10);
     c.write_all(&f).unwrap();
-    assert_eq!(decode_frame(&read_frame(&mut c).unwrap()).unwrap().message.get_str(39), Some("00"));
+    assert_eq!(
+        decode_frame(&read_frame(&mut c).unwrap())
+            .unwrap()
+            .message
+            .get_str(39),
+        Some("00")
+    );
     assert_eq!(s.balance(PAN), start - 40);
 
     // no_answer: the money moves, nothing comes back.
     call(json!({"cmd": "fault", "tid": TID, "fault": "no_answer"}));
     let (st, f) = sale_frame(&mut s, 10);
     c.write_all(&f).unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     assert!(read_frame(&mut c).is_err());
     assert_eq!(s.balance(PAN), start - 50);
-    assert_eq!(call(json!({"cmd": "tx", "tid": TID, "stan": st}))["state"], "approved");
+    assert_eq!(
+        call(json!({"cmd": "tx", "tid": TID, "stan": st}))["state"],
+        "approved"
+    );
     drop(c);
 
     // wrong_mac: field 64 does not verify.
@@ -84,7 +94,10 @@ fn faults_over_tcp() {
     c.write_all(&f).unwrap();
     let raw = read_frame(&mut c).unwrap();
     let r = decode_frame(&raw).unwrap();
-    let good = possdk_core::crypto::mac::cup_ecb(s.mak.as_ref().unwrap(), possdk_core::iso8583::mac_span(&raw).unwrap());
+    let good = possdk_core::crypto::mac::cup_ecb(
+        s.mak.as_ref().unwrap(),
+        possdk_core::iso8583::mac_span(&raw).unwrap(),
+    );
     assert_ne!(r.message.get(64), Some(&good[..]));
 
     // garbage: a valid length prefix around bytes that do not decode.
@@ -98,7 +111,13 @@ fn faults_over_tcp() {
     call(json!({"cmd": "fault", "tid": TID, "fault": "sign_in_again"}));
     let (_, f) = sale_frame(&mut s, 10);
     c.write_all(&f).unwrap();
-    assert_eq!(decode_frame(&read_frame(&mut c).unwrap()).unwrap().header.processing, 3);
+    assert_eq!(
+        decode_frame(&read_frame(&mut c).unwrap())
+            .unwrap()
+            .header
+            .processing,
+        3
+    );
 
     // delay.
     call(json!({"cmd": "fault", "tid": TID, "fault": "delay", "ms": 300}));
@@ -120,9 +139,14 @@ fn faults_over_tcp() {
     // clear_faults and the unknown-fault error.
     call(json!({"cmd": "fault", "tid": TID, "fault": "decline"}));
     call(json!({"cmd": "clear_faults", "tid": TID}));
-    assert_eq!(call(json!({"cmd": "faults", "tid": TID}))["faults"], json!([]));
+    assert_eq!(
+        call(json!({"cmd": "faults", "tid": TID}))["faults"],
+        json!([])
+    );
     let mut admin2 = AdminClient::connect(s.host().admin_addr()).unwrap();
-    let r = admin2.call(json!({"cmd": "fault", "tid": TID, "fault": "nope"})).unwrap();
+    let r = admin2
+        .call(json!({"cmd": "fault", "tid": TID, "fault": "nope"}))
+        .unwrap();
     assert_eq!(r["ok"], json!(false));
     let r = admin2.call(json!({"cmd": "what"})).unwrap();
     assert_eq!(r["ok"], json!(false));
@@ -142,7 +166,9 @@ fn malformed_frames_answered_30_or_closed() {
     assert_eq!(r.message.mti.0, 210);
     // Unreadable MTI: the connection is closed without an answer.
     let mut c = connect(&s);
-    let junk = [0x00, 0x10, 0x60, 0, 3, 0, 0, 0x60, 0x31, 0, 0, 0, 0, 0xFF, 0xFF, 1, 2, 3];
+    let junk = [
+        0x00, 0x10, 0x60, 0, 3, 0, 0, 0x60, 0x31, 0, 0, 0, 0, 0xFF, 0xFF, 1, 2, 3,
+    ];
     c.write_all(&junk).unwrap();
     let mut buf = Vec::new();
     let _ = c.read_to_end(&mut buf);
@@ -156,7 +182,13 @@ fn malformed_frames_answered_30_or_closed() {
     assert_eq!((s.ledger(), s.balance(PAN)), before);
     // Still serving.
     let (_, f) = sale_frame(&mut s, 10);
-    assert_eq!(decode_frame(&s.host().process_frame(&f).unwrap()).unwrap().message.get_str(39), Some("00"));
+    assert_eq!(
+        decode_frame(&s.host().process_frame(&f).unwrap())
+            .unwrap()
+            .message
+            .get_str(39),
+        Some("00")
+    );
 }
 
 proptest! {

@@ -19,14 +19,20 @@ fn golden_frames_sign_in_sale_qr_void_settlement() {
     // Sign-in: field 62 is exactly the vector's keys under the TMK.
     let r = s.raw(&frame_of(&v, "signin_request")).message;
     assert_eq!(rc(&r), "00");
-    assert_eq!(hex::encode_upper(r.get(62).unwrap()), v["signin_response"]["fields"]["62"].as_str().unwrap());
+    assert_eq!(
+        hex::encode_upper(r.get(62).unwrap()),
+        v["signin_response"]["fields"]["62"].as_str().unwrap()
+    );
     assert_eq!(r.get_str(60), Some("00000001004"));
     assert_eq!(r.get_str(11), Some("000001"));
     s.mak = Some(DesKey::from_hex(MAK).unwrap());
 
     // Sale: approved, response MAC valid (checked by Sim::raw), echo fields.
     let before = s.balance(PAN);
-    let raw = s.host().process_frame(&frame_of(&v, "sale_swipe_pin_request")).unwrap();
+    let raw = s
+        .host()
+        .process_frame(&frame_of(&v, "sale_swipe_pin_request"))
+        .unwrap();
     let f = decode_frame(&raw).unwrap();
     let m = &f.message;
     assert_eq!(rc(m), "00");
@@ -34,7 +40,11 @@ fn golden_frames_sign_in_sale_qr_void_settlement() {
     assert_eq!(m.get(64), Some(&c[..]));
     let want = &v["sale_swipe_pin_response"]["fields"];
     for fld in [2u8, 3, 4, 11, 14, 25, 41, 42, 49, 60] {
-        assert_eq!(m.get_str(fld), want[fld.to_string()].as_str(), "field {fld}");
+        assert_eq!(
+            m.get_str(fld),
+            want[fld.to_string()].as_str(),
+            "field {fld}"
+        );
     }
     for fld in [12u8, 13, 15, 37, 38] {
         assert!(m.has(fld), "field {fld}");
@@ -56,8 +66,12 @@ fn golden_frames_sign_in_sale_qr_void_settlement() {
     assert_eq!(rc(&vd), "25");
     assert_eq!(s.balance(PAN), before - 1234);
     // The same void with our 37/38 is approved and restores the balance.
-    let mut vm = decode_frame(&frame_of(&v, "void_swipe_request")).unwrap().message;
-    vm.set_str(11, "000006").set_str(37, &sale_rrn).set_str(38, &sale_auth);
+    let mut vm = decode_frame(&frame_of(&v, "void_swipe_request"))
+        .unwrap()
+        .message;
+    vm.set_str(11, "000006")
+        .set_str(37, &sale_rrn)
+        .set_str(38, &sale_auth);
     let vr = s.send(vm, 3, true);
     assert_eq!(rc(&vr), "00");
     assert_eq!(s.balance(PAN), before);
@@ -74,7 +88,7 @@ fn golden_frames_sign_in_sale_qr_void_settlement() {
 }
 
 #[test]
-fn golden_void_after_golden_sale_in_fresh_rrn_space_is_rejected_with_mismatched_reference() {
+fn wrong_request_mac_is_a0_and_changes_nothing() {
     // A request MAC under the wrong key: A0, header nibble 3, nothing moves.
     let v = vectors();
     let mut s = Sim::start("badmac");
@@ -120,7 +134,8 @@ fn card_rules() {
 
 fn void_msg(s: &mut Sim, orig_stan: u32, sale: &Message, amount: u64) -> Message {
     let mut m = s.card_msg(200, "200000", "00", "23", PAN, Some(amount), None);
-    m.set_str(37, sale.get_str(37).unwrap()).set_str(38, sale.get_str(38).unwrap());
+    m.set_str(37, sale.get_str(37).unwrap())
+        .set_str(38, sale.get_str(38).unwrap());
     m.set_str(61, &format!("{:06}{:06}", s.batch, orig_stan));
     m
 }
@@ -133,7 +148,11 @@ fn void_rules() {
     let (st, sale) = s.sale(PAN, "123456", 500);
     assert_eq!(rc(&sale), "00");
     let m = void_msg(&mut s, st, &sale, 400);
-    assert_eq!(rc(&s.send(m, 3, true)), "64", "amount must be the original's");
+    assert_eq!(
+        rc(&s.send(m, 3, true)),
+        "64",
+        "amount must be the original's"
+    );
     let m = void_msg(&mut s, st, &sale, 500);
     assert_eq!(rc(&s.send(m, 3, true)), "00");
     assert_eq!(s.balance(PAN), start);
@@ -147,12 +166,28 @@ fn void_rules() {
 fn tip_msg(s: &mut Sim, sale_stan: u32, sale: &Message, sale_amount: u64, tip: u64) -> Message {
     let mut m = Message::new(Mti(220));
     let stan = s.next_stan();
-    m.set_str(2, PAN).set_str(3, "000000").set_str(4, &format!("{:012}", sale_amount + tip));
-    m.set_str(11, &format!("{stan:06}")).set_str(22, "021").set_str(25, "00");
-    m.set_str(37, sale.get_str(37).unwrap()).set_str(38, sale.get_str(38).unwrap());
-    m.set_str(41, TID).set_str(42, MID).set_str(48, &format!("{tip:012}")).set_str(49, "156");
+    m.set_str(2, PAN)
+        .set_str(3, "000000")
+        .set_str(4, &format!("{:012}", sale_amount + tip));
+    m.set_str(11, &format!("{stan:06}"))
+        .set_str(22, "021")
+        .set_str(25, "00");
+    m.set_str(37, sale.get_str(37).unwrap())
+        .set_str(38, sale.get_str(38).unwrap());
+    m.set_str(41, TID)
+        .set_str(42, MID)
+        .set_str(48, &format!("{tip:012}"))
+        .set_str(49, "156");
     m.set_str(60, &s.f60("34"));
-    m.set_str(61, &format!("{:06}{:06}{}", s.batch, sale_stan, sale.get_str(13).unwrap()));
+    m.set_str(
+        61,
+        &format!(
+            "{:06}{:06}{}",
+            s.batch,
+            sale_stan,
+            sale.get_str(13).unwrap()
+        ),
+    );
     m
 }
 
@@ -177,7 +212,9 @@ fn tips_replays_and_refunds() {
     assert_eq!(s.balance(PAN), start - 1200);
     // Same key, different content: 94.
     let mut changed = m.clone();
-    changed.set_str(48, "000000000100").set_str(4, "000000001100");
+    changed
+        .set_str(48, "000000000100")
+        .set_str(4, "000000001100");
     assert_eq!(rc(&s.send(changed, 3, true)), "94");
     // A second tip on the same sale: 12.
     let m2 = tip_msg(&mut s, st, &sale, 1000, 100);
@@ -190,7 +227,10 @@ fn tips_replays_and_refunds() {
     let refund = |s: &mut Sim, amount: u64| {
         let mut m = s.card_msg(220, "200000", "00", "25", PAN, Some(amount), None);
         m.set_str(37, sale.get_str(37).unwrap()).set_str(63, "CUP");
-        m.set_str(61, &format!("{:06}{:06}{}", s.batch, st, sale.get_str(13).unwrap()));
+        m.set_str(
+            61,
+            &format!("{:06}{:06}{}", s.batch, st, sale.get_str(13).unwrap()),
+        );
         s.send(m, 3, true)
     };
     assert_eq!(rc(&refund(&mut s, 700)), "00");
@@ -213,7 +253,10 @@ fn preauth_completion_rules() {
     let completion = |s: &mut Sim, amount: u64| {
         let mut m = s.card_msg(200, "000000", "06", "20", PAN, Some(amount), None);
         m.set_str(38, pa.get_str(38).unwrap());
-        m.set_str(61, &format!("{:06}{:06}{}", s.batch, pa_stan, pa.get_str(13).unwrap()));
+        m.set_str(
+            61,
+            &format!("{:06}{:06}{}", s.batch, pa_stan, pa.get_str(13).unwrap()),
+        );
         (s.stan, s.send(m, 3, true))
     };
     assert_eq!(rc(&completion(&mut s, 11_501).1), "13", "over 115%");
@@ -225,18 +268,26 @@ fn preauth_completion_rules() {
     // Pre-auth void of a completed pre-auth: 12.
     let mut m = s.card_msg(100, "200000", "06", "11", PAN, Some(10_000), None);
     m.set_str(38, pa.get_str(38).unwrap());
-    m.set_str(61, &format!("{:06}{:06}{}", s.batch, pa_stan, pa.get_str(13).unwrap()));
+    m.set_str(
+        61,
+        &format!("{:06}{:06}{}", s.batch, pa_stan, pa.get_str(13).unwrap()),
+    );
     assert_eq!(rc(&s.send(m.clone(), 3, true)), "12");
     // Completion void reopens it.
     let mut cv = s.card_msg(200, "200000", "06", "21", PAN, Some(11_500), None);
-    cv.set_str(37, c.get_str(37).unwrap()).set_str(38, c.get_str(38).unwrap());
+    cv.set_str(37, c.get_str(37).unwrap())
+        .set_str(38, c.get_str(38).unwrap());
     cv.set_str(61, &format!("{:06}{:06}", s.batch, c_stan));
     assert_eq!(rc(&s.send(cv, 3, true)), "00");
     assert_eq!(s.tx(pa_stan)["state"], "approved");
     assert_eq!(s.balance(PAN), start - 10_000);
     let stan = s.next_stan();
     m.set_str(11, &format!("{stan:06}"));
-    assert_eq!(rc(&s.send(m, 3, true)), "00", "pre-auth void after the completion void");
+    assert_eq!(
+        rc(&s.send(m, 3, true)),
+        "00",
+        "pre-auth void after the completion void"
+    );
     assert_eq!(s.balance(PAN), start);
 }
 
@@ -248,7 +299,9 @@ fn reversals_undo_and_unknown_is_25() {
     let (st, sale) = s.sale(PAN, "123456", 700);
     assert_eq!(rc(&sale), "00");
     let mut rv = s.card_msg(400, "000000", "00", "22", PAN, Some(700), None);
-    rv.set_str(11, &format!("{st:06}")).set_str(39, "98").remove(35);
+    rv.set_str(11, &format!("{st:06}"))
+        .set_str(39, "98")
+        .remove(35);
     let r = s.send(rv.clone(), 3, true);
     assert_eq!(rc(&r), "00");
     assert!(r.has(64), "0410 always MAC'd");
@@ -280,12 +333,22 @@ fn reversals_undo_and_unknown_is_25() {
 fn unknown_terminal_and_not_signed_in() {
     let s = Sim::start("unknown");
     let mut m = Message::new(Mti(800));
-    m.set_str(11, "000001").set_str(41, "87654321").set_str(42, MID).set_str(60, "00000001004");
+    m.set_str(11, "000001")
+        .set_str(41, "87654321")
+        .set_str(42, MID)
+        .set_str(60, "00000001004");
     assert_eq!(rc(&s.send(m, 3, false)), "97");
     // A financial request before sign-in: A0.
     let mut m = Message::new(Mti(200));
-    m.set_str(3, "000000").set_str(4, "000000000100").set_str(11, "000002").set_str(22, "021");
-    m.set_str(25, "00").set_str(41, TID).set_str(42, MID).set_str(49, "156").set_str(60, "22000001000500000");
+    m.set_str(3, "000000")
+        .set_str(4, "000000000100")
+        .set_str(11, "000002")
+        .set_str(22, "021");
+    m.set_str(25, "00")
+        .set_str(41, TID)
+        .set_str(42, MID)
+        .set_str(49, "156")
+        .set_str(60, "22000001000500000");
     m.set(64, b"00000000".to_vec());
     let r = s.send(m, 3, false);
     assert_eq!(rc(&r), "A0");
@@ -346,8 +409,14 @@ fn qr_void_and_refund_by_voucher() {
     let qr = |s: &mut Sim, t: &str, pcode: &str, mti: u16, amount: u64, f59: &str| {
         let mut m = Message::new(Mti(mti));
         let stan = s.next_stan();
-        m.set_str(3, pcode).set_str(4, &format!("{amount:012}")).set_str(11, &format!("{stan:06}"));
-        m.set_str(22, "032").set_str(25, "00").set_str(41, TID).set_str(42, MID).set_str(49, "156");
+        m.set_str(3, pcode)
+            .set_str(4, &format!("{amount:012}"))
+            .set_str(11, &format!("{stan:06}"));
+        m.set_str(22, "032")
+            .set_str(25, "00")
+            .set_str(41, TID)
+            .set_str(42, MID)
+            .set_str(49, "156");
         m.set_str(59, f59).set_str(60, &s.f60(t));
         (stan, m)
     };
@@ -360,11 +429,17 @@ fn qr_void_and_refund_by_voucher() {
     assert_eq!(rc(&r), "00");
     let voucher = r.get_str(59).unwrap()[5..].to_string();
     let (_, mut m) = qr(&mut s, "25", "200000", 220, 300, &format!("A4020{voucher}"));
-    m.set_str(37, r.get_str(37).unwrap()).set_str(61, &format!("{:06}{:06}0000", s.batch, st));
+    m.set_str(37, r.get_str(37).unwrap())
+        .set_str(61, &format!("{:06}{:06}0000", s.batch, st));
     assert_eq!(rc(&s.send(m, 3, true)), "00");
     let (_, mut m) = qr(&mut s, "23", "200000", 200, 800, &format!("A4020{voucher}"));
-    m.set_str(37, r.get_str(37).unwrap()).set_str(61, &format!("{:06}{:06}", s.batch, st));
-    assert_eq!(rc(&s.send(m, 3, true)), "12", "a refunded sale cannot be voided");
+    m.set_str(37, r.get_str(37).unwrap())
+        .set_str(61, &format!("{:06}{:06}", s.batch, st));
+    assert_eq!(
+        rc(&s.send(m, 3, true)),
+        "12",
+        "a refunded sale cannot be voided"
+    );
     let t = s.admin(json!({"cmd": "totals", "tid": TID}));
     assert_eq!(t["domestic"]["debit"], json!({"count": 1, "amount": 800}));
     assert_eq!(t["domestic"]["credit"], json!({"count": 1, "amount": 300}));
@@ -375,7 +450,10 @@ fn activation_rsa_tmk_download_and_sign_in() {
     let mut s = Sim::start("init");
     let mgmt = |s: &Sim, nmc: &str, f62: Option<Vec<u8>>| {
         let mut m = Message::new(Mti(800));
-        m.set_str(11, "000001").set_str(41, TID).set_str(42, MID).set_str(60, &format!("00000001{nmc}"));
+        m.set_str(11, "000001")
+            .set_str(41, TID)
+            .set_str(42, MID)
+            .set_str(60, &format!("00000001{nmc}"));
         if let Some(v) = f62 {
             m.set(62, v);
         }
@@ -398,7 +476,11 @@ fn activation_rsa_tmk_download_and_sign_in() {
 
     let r = mgmt(&s, "352", None);
     let items = tlv::decode(r.get(62).unwrap()).unwrap();
-    let key = HostPublicKey::new(tlv::get(&items, 0xDF02).unwrap(), tlv::get(&items, 0xDF04).unwrap()).unwrap();
+    let key = HostPublicKey::new(
+        tlv::get(&items, 0xDF02).unwrap(),
+        tlv::get(&items, 0xDF04).unwrap(),
+    )
+    .unwrap();
     assert_eq!(key.fingerprint().to_vec(), fp);
     let rid = tlv::get(&items, 0x9F06).unwrap().to_vec();
     let idx = tlv::get(&items, 0x9F22).unwrap().to_vec();
@@ -415,11 +497,29 @@ fn activation_rsa_tmk_download_and_sign_in() {
     assert_eq!(rc(&r), "00");
     let items = tlv::decode(r.get(62).unwrap()).unwrap();
     let tmk = tdes::decrypt_ecb(&r_key, tlv::get(&items, 0xDF21).unwrap()).unwrap();
-    assert_eq!(hex::encode_upper(&tmk), TMK, "--fixed-keys: the vectors' TMK");
+    assert_eq!(
+        hex::encode_upper(&tmk),
+        TMK,
+        "--fixed-keys: the vectors' TMK"
+    );
     let cv = tlv::get(&items, 0xDF22).unwrap().to_vec();
     assert_eq!(cv, DesKey::from_bytes(&tmk).unwrap().kcv().to_vec());
-    assert_eq!(rc(&mgmt(&s, "351", Some(tlv::encode(&[Tlv::primitive(0xDF22, vec![0, 0, 0, 0])])))), "A7");
-    assert_eq!(rc(&mgmt(&s, "351", Some(tlv::encode(&[Tlv::primitive(0xDF22, cv)])))), "00");
+    assert_eq!(
+        rc(&mgmt(
+            &s,
+            "351",
+            Some(tlv::encode(&[Tlv::primitive(0xDF22, vec![0, 0, 0, 0])]))
+        )),
+        "A7"
+    );
+    assert_eq!(
+        rc(&mgmt(
+            &s,
+            "351",
+            Some(tlv::encode(&[Tlv::primitive(0xDF22, cv)]))
+        )),
+        "00"
+    );
     s.sign_in();
     let (_, r) = s.sale(PAN, "123456", 100);
     assert_eq!(rc(&r), "00");
@@ -430,7 +530,10 @@ fn capk_and_aid_paging() {
     let s = Sim::start("emv");
     let query = |mti: u16, nmc: &str, start: usize| {
         let mut m = Message::new(Mti(mti));
-        m.set_str(11, "000001").set_str(41, TID).set_str(42, MID).set_str(60, &format!("00000001{nmc}"));
+        m.set_str(11, "000001")
+            .set_str(41, TID)
+            .set_str(42, MID)
+            .set_str(60, &format!("00000001{nmc}"));
         m.set(62, format!("1{start:02}").into_bytes());
         s.send(m, 5, false)
     };
@@ -460,8 +563,17 @@ fn capk_and_aid_paging() {
     // Download one and check its checksum.
     let (rid, idx) = &all[17];
     let mut m = Message::new(Mti(800));
-    m.set_str(11, "000002").set_str(41, TID).set_str(42, MID).set_str(60, "00000001370");
-    m.set(62, tlv::encode(&[Tlv::primitive(0x9F06, rid.clone()), Tlv::primitive(0x9F22, vec![*idx])]));
+    m.set_str(11, "000002")
+        .set_str(41, TID)
+        .set_str(42, MID)
+        .set_str(60, "00000001370");
+    m.set(
+        62,
+        tlv::encode(&[
+            Tlv::primitive(0x9F06, rid.clone()),
+            Tlv::primitive(0x9F22, vec![*idx]),
+        ]),
+    );
     let r = s.send(m, 5, false);
     let f62 = r.get(62).unwrap();
     assert_eq!(f62[0], b'1');
@@ -475,11 +587,18 @@ fn capk_and_aid_paging() {
     // `require` sets the header nibble until the download ends.
     s.admin(json!({"cmd": "require", "tid": TID, "what": "capk"}));
     let mut m = Message::new(Mti(800));
-    m.set_str(11, "000003").set_str(41, TID).set_str(42, MID).set_str(60, "00000001004").set_str(63, "01 ");
+    m.set_str(11, "000003")
+        .set_str(41, TID)
+        .set_str(42, MID)
+        .set_str(60, "00000001004")
+        .set_str(63, "01 ");
     let f = s.raw(&s.frame(m.clone(), 3, false));
     assert_eq!(f.header.processing, 4);
     let mut end = Message::new(Mti(800));
-    end.set_str(11, "000004").set_str(41, TID).set_str(42, MID).set_str(60, "00000001371");
+    end.set_str(11, "000004")
+        .set_str(41, TID)
+        .set_str(42, MID)
+        .set_str(60, "00000001371");
     assert_eq!(rc(&s.send(end, 5, false)), "00");
     m.set_str(11, "000005");
     assert_eq!(s.raw(&s.frame(m, 3, false)).header.processing, 0);
@@ -498,8 +617,14 @@ fn detail_query_pages() {
     loop {
         let mut m = Message::new(Mti(800));
         let stan = s.next_stan();
-        m.set_str(11, &format!("{stan:06}")).set_str(41, TID).set_str(42, MID).set_str(60, "00000001397");
-        m.set(62, tlv::encode(&[Tlv::primitive(0xDF62, got.to_string().into_bytes())]));
+        m.set_str(11, &format!("{stan:06}"))
+            .set_str(41, TID)
+            .set_str(42, MID)
+            .set_str(60, "00000001397");
+        m.set(
+            62,
+            tlv::encode(&[Tlv::primitive(0xDF62, got.to_string().into_bytes())]),
+        );
         let r = s.send(m, 5, true);
         assert_eq!(rc(&r), "00");
         assert!(r.has(64));
@@ -507,7 +632,10 @@ fn detail_query_pages() {
         let recs = tlv::decode(&f62[1..]).unwrap();
         assert!(recs.iter().all(|t| t.tag == 0xFF01));
         assert_eq!(tlv::get(recs[0].children(), 0xDF77), Some(&b"A"[..]));
-        assert_eq!(tlv::get(recs[0].children(), 0xDF73), Some(&b"622588******6789"[..]));
+        assert_eq!(
+            tlv::get(recs[0].children(), 0xDF73),
+            Some(&b"622588******6789"[..])
+        );
         got += recs.len();
         pages += 1;
         if f62[0] == b'1' {
@@ -523,27 +651,43 @@ fn detail_query_pages() {
 fn unbalanced_settlement_and_batch_upload() {
     let mut s = Sim::start("settle");
     s.sign_in();
-    let (st, r) = s.sale(PAN, "123456", 1234);
-    assert_eq!(rc(&r), "00");
+    let (st, sale) = s.sale(PAN, "123456", 1234);
+    assert_eq!(rc(&sale), "00");
     s.admin(json!({"cmd": "fault", "tid": TID, "fault": "unbalanced_settlement"}));
     let f48 = format!("{:012}{:03}{:012}{:03}0{}", 1234, 1, 0, 0, "0".repeat(31));
     let mut m = Message::new(Mti(500));
     let stan = s.next_stan();
-    m.set_str(11, &format!("{stan:06}")).set_str(41, TID).set_str(42, MID).set_str(48, &f48);
-    m.set_str(49, "156").set_str(60, "00000001201").set_str(63, "01 ");
+    m.set_str(11, &format!("{stan:06}"))
+        .set_str(41, TID)
+        .set_str(42, MID)
+        .set_str(48, &f48);
+    m.set_str(49, "156")
+        .set_str(60, "00000001201")
+        .set_str(63, "01 ");
     let r = s.send(m, 5, true);
     assert_eq!(&r.get_str(48).unwrap()[30..31], "2");
     // Upload the one sale, then the end.
     let mut u = Message::new(Mti(320));
     let stan = s.next_stan();
-    u.set_str(2, PAN).set_str(3, "000000").set_str(4, "000000001234").set_str(11, &format!("{stan:06}"));
-    u.set_str(22, "021").set_str(37, r.get_str(12).map(|_| "000000000000").unwrap()).set_str(38, "000000");
-    u.set_str(41, TID).set_str(42, MID).set_str(49, "156").set_str(60, "22000001201");
+    u.set_str(2, PAN)
+        .set_str(3, "000000")
+        .set_str(4, "000000001234")
+        .set_str(11, &format!("{stan:06}"));
+    u.set_str(22, "021")
+        .set_str(37, sale.get_str(37).unwrap())
+        .set_str(38, sale.get_str(38).unwrap());
+    u.set_str(41, TID)
+        .set_str(42, MID)
+        .set_str(49, "156")
+        .set_str(60, "22000001201");
     u.set_str(61, &format!("000001{st:06}0000"));
     assert_eq!(rc(&s.send(u, 5, true)), "00");
     let mut e = Message::new(Mti(320));
     let stan = s.next_stan();
-    e.set_str(11, &format!("{stan:06}")).set_str(41, TID).set_str(42, MID).set_str(48, "0001");
+    e.set_str(11, &format!("{stan:06}"))
+        .set_str(41, TID)
+        .set_str(42, MID)
+        .set_str(48, "0001");
     e.set_str(60, "00000001202");
     let r = s.send(e, 5, true);
     assert_eq!(r.get_str(48), Some("1"));

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use possdk_core::crypto::{mac, pin_block, tdes, DesKey};
-use possdk_core::iso8583::{decode_frame, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu};
+use possdk_core::iso8583::{
+    decode_frame, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu,
+};
 use possdk_host::{Host, HostConfig};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -68,7 +70,15 @@ impl Sim {
         cfg.fixed_keys = true;
         f(&mut cfg);
         let host = Host::start(cfg).unwrap();
-        Sim { host: Some(host), dir, mak: None, pik: None, tdk: None, stan: 100, batch: 1 }
+        Sim {
+            host: Some(host),
+            dir,
+            mak: None,
+            pik: None,
+            tdk: None,
+            stan: 100,
+            batch: 1,
+        }
     }
 
     pub fn host(&self) -> &Host {
@@ -92,7 +102,11 @@ impl Sim {
             msg.set(64, vec![0u8; 8]);
         }
         let d = dest.to_be_bytes();
-        let f = Frame { tpdu: Tpdu([0x60, d[0], d[1], 0, 0]), header: Header::default(), message: msg };
+        let f = Frame {
+            tpdu: Tpdu([0x60, d[0], d[1], 0, 0]),
+            header: Header::default(),
+            message: msg,
+        };
         let mut bytes = encode_frame(&f).unwrap();
         if with_mac {
             let m = mac::cup_ecb(self.mak.as_ref().unwrap(), mac_span(&bytes).unwrap());
@@ -120,13 +134,19 @@ impl Sim {
     pub fn sign_in(&mut self) -> Message {
         let mut m = Message::new(Mti(800));
         let stan = self.next_stan();
-        m.set_str(11, &format!("{stan:06}")).set_str(41, TID).set_str(42, MID);
-        m.set_str(60, &format!("00{:06}004", self.batch)).set_str(63, "01 ");
+        m.set_str(11, &format!("{stan:06}"))
+            .set_str(41, TID)
+            .set_str(42, MID);
+        m.set_str(60, &format!("00{:06}004", self.batch))
+            .set_str(63, "01 ");
         let r = self.send(m, 3, false);
         assert_eq!(r.get_str(39), Some("00"));
         let f62 = r.get(62).unwrap().to_vec();
         let tmk = DesKey::from_hex(TMK).unwrap();
-        let k = |i: usize| DesKey::from_bytes(&tdes::decrypt_ecb(&tmk, &f62[i * 20..i * 20 + 16]).unwrap()).unwrap();
+        let k = |i: usize| {
+            DesKey::from_bytes(&tdes::decrypt_ecb(&tmk, &f62[i * 20..i * 20 + 16]).unwrap())
+                .unwrap()
+        };
         self.pik = Some(k(0));
         self.mak = Some(k(1));
         self.tdk = Some(k(2));
@@ -140,7 +160,16 @@ impl Sim {
 
     /// A swipe card request skeleton (2 3 4 11 14 22 25 35 41 42 49 53 60) with an optional PIN.
     #[allow(clippy::too_many_arguments)]
-    pub fn card_msg(&mut self, mti: u16, pcode: &str, cond: &str, t: &str, pan: &str, amount: Option<u64>, pin: Option<&str>) -> Message {
+    pub fn card_msg(
+        &mut self,
+        mti: u16,
+        pcode: &str,
+        cond: &str,
+        t: &str,
+        pan: &str,
+        amount: Option<u64>,
+        pin: Option<&str>,
+    ) -> Message {
         let mut m = Message::new(Mti(mti));
         let stan = self.next_stan();
         m.set_str(2, pan).set_str(3, pcode);
@@ -148,7 +177,8 @@ impl Sim {
             m.set_str(4, &format!("{a:012}"));
         }
         m.set_str(11, &format!("{stan:06}")).set_str(14, "3012");
-        m.set_str(22, if pin.is_some() { "021" } else { "022" }).set_str(25, cond);
+        m.set_str(22, if pin.is_some() { "021" } else { "022" })
+            .set_str(25, cond);
         m.set_str(35, &format!("{pan}D3012101123456789"));
         m.set_str(41, TID).set_str(42, MID).set_str(49, "156");
         match pin {
@@ -172,11 +202,15 @@ impl Sim {
     }
 
     pub fn balance(&self, pan: &str) -> i64 {
-        self.admin(json!({"cmd": "balance", "pan": pan}))["balance"].as_i64().unwrap()
+        self.admin(json!({"cmd": "balance", "pan": pan}))["balance"]
+            .as_i64()
+            .unwrap()
     }
 
     pub fn ledger(&self) -> i64 {
-        self.admin(json!({"cmd": "ledger_count", "tid": TID}))["count"].as_i64().unwrap()
+        self.admin(json!({"cmd": "ledger_count", "tid": TID}))["count"]
+            .as_i64()
+            .unwrap()
     }
 
     pub fn tx(&self, stan: u32) -> Value {
