@@ -1189,19 +1189,18 @@ impl Shared {
                     Kind::Tip | Kind::TipVoid => req.get_str(38).unwrap_or("").to_string(),
                     _ => format!("{:06}", seq % 1_000_000),
                 };
-                if fin.qr
-                    && matches!(
-                        fin.kind,
-                        Kind::Sale | Kind::PreAuth | Kind::Completion | Kind::Refund
-                    )
-                {
-                    t.voucher = Some(format!(
-                        "{}{:012}",
-                        &now.stamp()[2..10],
-                        seq % 1_000_000_000_000
-                    ));
-                } else if fin.qr {
-                    t.voucher = fin.voucher_ref.clone();
+                // A QR completion keeps its pre-authorisation's voucher; other QR kinds that
+                // create value get a new one; voids carry the original's.
+                if fin.qr && t.voucher.is_none() {
+                    t.voucher = if matches!(fin.kind, Kind::Sale | Kind::PreAuth | Kind::Refund) {
+                        Some(format!(
+                            "{}{:012}",
+                            &now.stamp()[2..10],
+                            seq % 1_000_000_000_000
+                        ))
+                    } else {
+                        fin.voucher_ref.clone()
+                    };
                 }
                 t.moved = fin.kind != Kind::Balance;
                 t.id = db.store.insert_txn(&t)?;
@@ -1352,15 +1351,22 @@ impl Shared {
         // Find an original in this terminal by 61 (batch + STAN), else by 37 / 38 / the QR voucher.
         let find = |kinds: &[&str]| -> Flow<Txn> {
             let mut o = None;
+            let mut by_stan = false;
             if let Some((b, s, _)) = f61v {
                 if s != 0 {
                     // 61 names the original: no other way to find it.
                     o = Some(db(store.txn_by_stan(&fin.tid, b, s))?.ok_or("25")?);
+                    by_stan = true;
                 }
             }
             if o.is_none() {
                 if let Some(v) = &fin.voucher_ref {
-                    o = db(store.txn_by_voucher(&fin.tid, v))?;
+                    for k in kinds {
+                        o = db(store.txn_by_voucher(&fin.tid, v, k))?;
+                        if o.is_some() {
+                            break;
+                        }
+                    }
                 }
             }
             if o.is_none() {
@@ -1382,7 +1388,8 @@ impl Shared {
             if !kinds.contains(&o.kind.as_str()) || o.state == "declined" || !same_holder(&o) {
                 return Err("25");
             }
-            if let Some((_, _, Some(d))) = &f61v {
+            // Found without a STAN (by 37 / 38 / voucher): the date of 61 must match too.
+            if let (false, Some((_, _, Some(d)))) = (by_stan, &f61v) {
                 if d != "0000" && *d != o.date {
                     return Err("25");
                 }
@@ -1470,6 +1477,7 @@ impl Shared {
                 }
                 t.delta = o.hold - fin.amount;
                 t.orig_refund = o.hold;
+                t.voucher = o.voucher.clone();
                 t.orig_id = Some(o.id);
                 t.orig_prev_state = Some(o.state.clone());
                 o.state = "completed".into();

@@ -541,10 +541,10 @@ impl Store {
         )
     }
 
-    pub fn txn_by_voucher(&self, tid: &str, voucher: &str) -> DbResult<Option<Txn>> {
+    pub fn txn_by_voucher(&self, tid: &str, voucher: &str, kind: &str) -> DbResult<Option<Txn>> {
         self.one_txn(
-            "tid = ?1 AND voucher = ?2 AND state <> 'declined' AND kind IN ('22', '10', '20')",
-            params![tid, voucher],
+            "tid = ?1 AND voucher = ?2 AND kind = ?3 AND state <> 'declined'",
+            params![tid, voucher, kind],
         )
     }
 

@@ -693,3 +693,62 @@ fn unbalanced_settlement_and_batch_upload() {
     assert_eq!(r.get_str(48), Some("1"));
     assert_eq!(s.admin(json!({"cmd": "totals", "tid": TID}))["batch"], 2);
 }
+
+#[test]
+fn qr_preauth_completion_and_completion_void() {
+    let mut s = Sim::start("qrpa");
+    s.sign_in();
+    let qr = |s: &mut Sim, t: &str, pcode: &str, mti: u16, amount: u64, f59: &str| {
+        let mut m = Message::new(Mti(mti));
+        let stan = s.next_stan();
+        m.set_str(3, pcode)
+            .set_str(4, &format!("{amount:012}"))
+            .set_str(11, &format!("{stan:06}"));
+        m.set_str(22, "032")
+            .set_str(25, "06")
+            .set_str(41, TID)
+            .set_str(42, MID)
+            .set_str(49, "156");
+        m.set_str(59, f59).set_str(60, &s.f60(t));
+        (stan, m)
+    };
+    let (pa_stan, m) = qr(&mut s, "10", "030000", 100, 1000, "A3018284567890123456789");
+    let pa = s.send(m, 3, true);
+    assert_eq!(rc(&pa), "00");
+    let voucher = pa.get_str(59).unwrap()[5..].to_string();
+    // Completion without 61's STAN: found by the voucher (and 38), date 0000.
+    let (c_stan, mut m) = qr(
+        &mut s,
+        "20",
+        "000000",
+        200,
+        1100,
+        &format!("A4020{voucher}"),
+    );
+    m.set_str(38, pa.get_str(38).unwrap())
+        .set_str(61, "0000000000000000");
+    let c = s.send(m, 3, true);
+    assert_eq!(rc(&c), "00");
+    assert_eq!(
+        c.get_str(59).unwrap()[5..],
+        voucher,
+        "a completion keeps the pre-auth's voucher"
+    );
+    assert_eq!(s.tx(pa_stan)["state"], "completed");
+    let (_, mut m) = qr(
+        &mut s,
+        "21",
+        "200000",
+        200,
+        1100,
+        &format!("A4020{voucher}"),
+    );
+    m.set_str(37, c.get_str(37).unwrap())
+        .set_str(38, c.get_str(38).unwrap());
+    m.set_str(61, &format!("{:06}{c_stan:06}", s.batch));
+    assert_eq!(rc(&s.send(m, 3, true)), "00");
+    assert_eq!(s.tx(pa_stan)["state"], "approved");
+    assert_eq!(s.tx(c_stan)["state"], "voided");
+    let t = s.admin(json!({"cmd": "totals", "tid": TID}));
+    assert_eq!(t["domestic"]["debit"]["count"], 0);
+}
