@@ -50,9 +50,14 @@ impl KeySet {
     }
 
     fn entries(&self) -> impl Iterator<Item = (u8, &DesKey)> {
-        [(b'T', &self.tmk), (b'P', &self.pik), (b'M', &self.mak), (b'D', &self.tdk)]
-            .into_iter()
-            .filter_map(|(tag, k)| k.as_ref().map(|k| (tag, k)))
+        [
+            (b'T', &self.tmk),
+            (b'P', &self.pik),
+            (b'M', &self.mak),
+            (b'D', &self.tdk),
+        ]
+        .into_iter()
+        .filter_map(|(tag, k)| k.as_ref().map(|k| (tag, k)))
     }
 
     fn serialize(&self) -> Zeroizing<Vec<u8>> {
@@ -78,13 +83,18 @@ impl KeySet {
             let Some(bytes) = data.get(i + 2..i + 2 + len) else {
                 return Err(SecurityError::Storage("key record truncated".into()));
             };
-            let key = DesKey::from_bytes(bytes).map_err(|e| SecurityError::Storage(format!("stored key: {e}")))?;
+            let key = DesKey::from_bytes(bytes)
+                .map_err(|e| SecurityError::Storage(format!("stored key: {e}")))?;
             let slot = match tag {
                 b'T' => &mut set.tmk,
                 b'P' => &mut set.pik,
                 b'M' => &mut set.mak,
                 b'D' => &mut set.tdk,
-                _ => return Err(SecurityError::Storage(format!("unknown key record tag {tag:#04x}"))),
+                _ => {
+                    return Err(SecurityError::Storage(format!(
+                        "unknown key record tag {tag:#04x}"
+                    )))
+                }
             };
             if slot.replace(key).is_some() {
                 return Err(SecurityError::Storage("duplicate key record".into()));
@@ -110,11 +120,21 @@ impl SoftwareSecurityModule {
                     keys
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => KeySet::default(),
-                Err(e) => return Err(SecurityError::Storage(format!("cannot read the key store: {e}"))),
+                Err(e) => {
+                    return Err(SecurityError::Storage(format!(
+                        "cannot read the key store: {e}"
+                    )))
+                }
             },
             None => KeySet::default(),
         };
-        Ok(SoftwareSecurityModule { store, seal_key, keys, pending_tmk: None, transport_key: None })
+        Ok(SoftwareSecurityModule {
+            store,
+            seal_key,
+            keys,
+            pending_tmk: None,
+            transport_key: None,
+        })
     }
 
     /// Seal and write `keys` to the store (no-op without a store).
@@ -155,9 +175,16 @@ impl fmt::Debug for SoftwareSecurityModule {
 }
 
 /// Decrypt a 16-byte key under `kek` (TDES-ECB) and verify its check value.
-fn unwrap_key(kek: &DesKey, encrypted: &[u8], check_value: &[u8], slot: KeySlot) -> Result<DesKey, SecurityError> {
+fn unwrap_key(
+    kek: &DesKey,
+    encrypted: &[u8],
+    check_value: &[u8],
+    slot: KeySlot,
+) -> Result<DesKey, SecurityError> {
     if encrypted.len() != WIRE_KEY_LEN {
-        return Err(SecurityError::Crypto(CryptoError::KeyLength(encrypted.len())));
+        return Err(SecurityError::Crypto(CryptoError::KeyLength(
+            encrypted.len(),
+        )));
     }
     let clear = Zeroizing::new(tdes::decrypt_ecb(kek, encrypted)?);
     let key = DesKey::from_bytes(&clear)?;
@@ -175,12 +202,19 @@ fn check_value_matches(key: &DesKey, check_value: &[u8]) -> bool {
 }
 
 fn seal(seal_key: &[u8; 32], plain: &[u8]) -> Result<Vec<u8>, SecurityError> {
-    let cipher = Aes256Gcm::new_from_slice(seal_key).map_err(|_| SecurityError::Storage("seal key".into()))?;
+    let cipher = Aes256Gcm::new_from_slice(seal_key)
+        .map_err(|_| SecurityError::Storage("seal key".into()))?;
     let mut nonce = [0u8; NONCE_LEN];
     crate::crypto::random_bytes(&mut nonce)?;
     let nonce_arr = Nonce::from(nonce);
     let ct = cipher
-        .encrypt(&nonce_arr, Payload { msg: plain, aad: MAGIC })
+        .encrypt(
+            &nonce_arr,
+            Payload {
+                msg: plain,
+                aad: MAGIC,
+            },
+        )
         .map_err(|_| SecurityError::Storage("sealing failed".into()))?;
     let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + ct.len());
     out.extend_from_slice(MAGIC);
@@ -196,11 +230,22 @@ fn unseal(seal_key: &[u8; 32], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Secu
     let (nonce, ct) = sealed[MAGIC.len()..].split_at(NONCE_LEN);
     let mut nonce_arr = [0u8; NONCE_LEN];
     nonce_arr.copy_from_slice(nonce);
-    let cipher = Aes256Gcm::new_from_slice(seal_key).map_err(|_| SecurityError::Storage("seal key".into()))?;
+    let cipher = Aes256Gcm::new_from_slice(seal_key)
+        .map_err(|_| SecurityError::Storage("seal key".into()))?;
     cipher
-        .decrypt(&Nonce::from(nonce_arr), Payload { msg: ct, aad: MAGIC })
+        .decrypt(
+            &Nonce::from(nonce_arr),
+            Payload {
+                msg: ct,
+                aad: MAGIC,
+            },
+        )
         .map(Zeroizing::new)
-        .map_err(|_| SecurityError::Storage("key store failed authentication (tampered, or another seal key)".into()))
+        .map_err(|_| {
+            SecurityError::Storage(
+                "key store failed authentication (tampered, or another seal key)".into(),
+            )
+        })
 }
 
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory.
@@ -220,9 +265,13 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), SecurityError> {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&tmp).map_err(|e| io("cannot create the key store", e))?;
-        f.write_all(data).map_err(|e| io("cannot write the key store", e))?;
-        f.sync_all().map_err(|e| io("cannot sync the key store", e))?;
+        let mut f = opts
+            .open(&tmp)
+            .map_err(|e| io("cannot create the key store", e))?;
+        f.write_all(data)
+            .map_err(|e| io("cannot write the key store", e))?;
+        f.sync_all()
+            .map_err(|e| io("cannot sync the key store", e))?;
     }
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
@@ -230,7 +279,11 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), SecurityError> {
     }
     #[cfg(unix)]
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         if let Ok(d) = fs::File::open(dir) {
             if let Err(e) = d.sync_all() {
                 log::debug!("key store directory sync failed: {e}");
@@ -241,7 +294,10 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), SecurityError> {
 }
 
 impl SecurityModule for SoftwareSecurityModule {
-    fn begin_tmk_download(&mut self, host_key: &HostPublicKey) -> Result<TmkTransport, SecurityError> {
+    fn begin_tmk_download(
+        &mut self,
+        host_key: &HostPublicKey,
+    ) -> Result<TmkTransport, SecurityError> {
         let mut r = Zeroizing::new([0u8; WIRE_KEY_LEN]);
         crate::crypto::random_bytes(&mut r[..])?;
         let key = DesKey::from_bytes(&r[..])?;
@@ -250,23 +306,42 @@ impl SecurityModule for SoftwareSecurityModule {
         self.transport_key = Some(key);
         self.pending_tmk = None;
         log::debug!("TMK download started");
-        Ok(TmkTransport { encrypted_key, check_value })
+        Ok(TmkTransport {
+            encrypted_key,
+            check_value,
+        })
     }
 
-    fn receive_tmk(&mut self, encrypted_tmk: &[u8], check_value: &[u8]) -> Result<[u8; 4], SecurityError> {
+    fn receive_tmk(
+        &mut self,
+        encrypted_tmk: &[u8],
+        check_value: &[u8],
+    ) -> Result<[u8; 4], SecurityError> {
         // R is single use: consumed whatever the outcome.
-        let r = self.transport_key.take().ok_or(SecurityError::NoTransportKey)?;
+        let r = self
+            .transport_key
+            .take()
+            .ok_or(SecurityError::NoTransportKey)?;
         let tmk = unwrap_key(&r, encrypted_tmk, check_value, KeySlot::Tmk)?;
         let cv = tmk.kcv();
         self.pending_tmk = Some(tmk);
-        log::debug!("TMK received (pending activation, cv {})", hex::encode_upper(cv));
+        log::debug!(
+            "TMK received (pending activation, cv {})",
+            hex::encode_upper(cv)
+        );
         Ok(cv)
     }
 
     fn activate_tmk(&mut self) -> Result<(), SecurityError> {
-        let tmk = self.pending_tmk.take().ok_or(SecurityError::NoTransportKey)?;
+        let tmk = self
+            .pending_tmk
+            .take()
+            .ok_or(SecurityError::NoTransportKey)?;
         let cv = tmk.kcv();
-        let mut keys = KeySet { tmk: Some(tmk), ..KeySet::default() };
+        let mut keys = KeySet {
+            tmk: Some(tmk),
+            ..KeySet::default()
+        };
         if let Err(e) = self.persist(&keys) {
             // Not persisted: nothing changed and the TMK stays pending, so activation can be retried.
             self.pending_tmk = keys.tmk.take();
@@ -288,7 +363,12 @@ impl SecurityModule for SoftwareSecurityModule {
         let new_mak = unwrap_key(tmk, &mak.encrypted, &mak.check_value, KeySlot::Mak)?;
         let new_tdk = unwrap_key(tmk, &tdk.encrypted, &tdk.check_value, KeySlot::Tdk)?;
         let tmk_copy = DesKey::from_bytes(tmk.as_bytes())?;
-        self.commit(KeySet { tmk: Some(tmk_copy), pik: Some(new_pik), mak: Some(new_mak), tdk: Some(new_tdk) })?;
+        self.commit(KeySet {
+            tmk: Some(tmk_copy),
+            pik: Some(new_pik),
+            mak: Some(new_mak),
+            tdk: Some(new_tdk),
+        })?;
         log::info!("working keys installed");
         Ok(())
     }
@@ -323,7 +403,10 @@ impl SecurityModule for SoftwareSecurityModule {
             Some(k) => Some(DesKey::from_bytes(k.as_bytes())?),
             None => None,
         };
-        self.commit(KeySet { tmk, ..KeySet::default() })?;
+        self.commit(KeySet {
+            tmk,
+            ..KeySet::default()
+        })?;
         log::debug!("working keys cleared");
         Ok(())
     }
@@ -372,7 +455,11 @@ mod tests {
         use rsa::pkcs8::DecodePrivateKey;
         let der = fs::read(vectors_dir().join("rsa/rsa_priv_pkcs8.der")).expect("private key");
         let private = rsa::PrivateKey::from_pkcs8_der(&der).expect("pkcs8");
-        let r = Zeroizing::new(private.pkcs1v15_decrypt(&transport.encrypted_key).expect("rsa decrypt"));
+        let r = Zeroizing::new(
+            private
+                .pkcs1v15_decrypt(&transport.encrypted_key)
+                .expect("rsa decrypt"),
+        );
         assert_eq!(r.len(), 16, "R is 16 bytes");
         let r_key = DesKey::from_bytes(&r).expect("R");
         assert_eq!(r_key.kcv(), transport.check_value, "DF24 is the CV of R");
@@ -396,7 +483,10 @@ mod tests {
             let chunk = &f62[i * 20..i * 20 + 20];
             let mut cv = [0u8; 4];
             cv.copy_from_slice(&chunk[16..]);
-            EncryptedKey { encrypted: chunk[..16].to_vec(), check_value: cv }
+            EncryptedKey {
+                encrypted: chunk[..16].to_vec(),
+                check_value: cv,
+            }
         };
         (part(0), part(1), part(2))
     }
@@ -431,10 +521,18 @@ mod tests {
         assert!(!sm.has_key(KeySlot::Tmk));
         assert_eq!(sm.check_value(KeySlot::Tmk), None);
         let (pik, mak, tdk) = signin_keys();
-        assert_eq!(sm.install_working_keys(&pik, &mak, &tdk), Err(SecurityError::MissingKey(KeySlot::Tmk)));
+        assert_eq!(
+            sm.install_working_keys(&pik, &mak, &tdk),
+            Err(SecurityError::MissingKey(KeySlot::Tmk))
+        );
         sm.activate_tmk().expect("activate");
         assert!(sm.has_key(KeySlot::Tmk));
-        assert_eq!(sm.check_value(KeySlot::Tmk).map(hex::encode_upper).as_deref(), Some("72E689DF"));
+        assert_eq!(
+            sm.check_value(KeySlot::Tmk)
+                .map(hex::encode_upper)
+                .as_deref(),
+            Some("72E689DF")
+        );
         // The pending slot was consumed.
         assert_eq!(sm.activate_tmk(), Err(SecurityError::NoTransportKey));
     }
@@ -442,13 +540,19 @@ mod tests {
     #[test]
     fn transport_key_is_fresh_and_single_use() {
         let mut sm = SoftwareSecurityModule::open(None, &SEAL).expect("open");
-        assert_eq!(sm.receive_tmk(&[0u8; 16], &[0u8; 4]), Err(SecurityError::NoTransportKey));
+        assert_eq!(
+            sm.receive_tmk(&[0u8; 16], &[0u8; 4]),
+            Err(SecurityError::NoTransportKey)
+        );
         let a = sm.begin_tmk_download(&host_key()).expect("begin");
         let b = sm.begin_tmk_download(&host_key()).expect("begin");
         assert_ne!(a.check_value, b.check_value, "R must be random");
         let (df21, df22) = host_wraps_tmk(&b, TMK);
         sm.receive_tmk(&df21, &df22).expect("receive");
-        assert_eq!(sm.receive_tmk(&df21, &df22), Err(SecurityError::NoTransportKey));
+        assert_eq!(
+            sm.receive_tmk(&df21, &df22),
+            Err(SecurityError::NoTransportKey)
+        );
     }
 
     #[test]
@@ -457,28 +561,46 @@ mod tests {
         let transport = sm.begin_tmk_download(&host_key()).expect("begin");
         let (df21, mut df22) = host_wraps_tmk(&transport, TMK);
         df22[3] ^= 0x01;
-        assert_eq!(sm.receive_tmk(&df21, &df22), Err(SecurityError::KeyCheck(KeySlot::Tmk)));
+        assert_eq!(
+            sm.receive_tmk(&df21, &df22),
+            Err(SecurityError::KeyCheck(KeySlot::Tmk))
+        );
         assert_eq!(sm.activate_tmk(), Err(SecurityError::NoTransportKey));
         assert!(!sm.has_key(KeySlot::Tmk));
         // Wrong length of DF21 is a typed error too.
         sm.begin_tmk_download(&host_key()).expect("begin");
-        assert!(matches!(sm.receive_tmk(&df21[..8], &df22), Err(SecurityError::Crypto(_))));
+        assert!(matches!(
+            sm.receive_tmk(&df21[..8], &df22),
+            Err(SecurityError::Crypto(_))
+        ));
     }
 
     #[test]
     fn working_keys_match_the_vectors() {
         let mut sm = signed_in(None);
         let keys = &json("messages.json")["keys"];
-        for (slot, name) in [(KeySlot::Pik, "pik"), (KeySlot::Mak, "mak"), (KeySlot::Tdk, "tdk")] {
-            let expected = DesKey::from_hex(keys[name].as_str().expect("key")).expect("key").kcv();
+        for (slot, name) in [
+            (KeySlot::Pik, "pik"),
+            (KeySlot::Mak, "mak"),
+            (KeySlot::Tdk, "tdk"),
+        ] {
+            let expected = DesKey::from_hex(keys[name].as_str().expect("key"))
+                .expect("key")
+                .kcv();
             assert_eq!(sm.check_value(slot), Some(expected), "{slot:?}");
         }
         // PIN block (crypto.json pinblock_iso0 uses the same PIK).
         let pb = &json("crypto.json")["pinblock_iso0"];
         let block = sm
-            .pin_block(pb["pin"].as_str().expect("pin"), pb["pan"].as_str().expect("pan"))
+            .pin_block(
+                pb["pin"].as_str().expect("pin"),
+                pb["pan"].as_str().expect("pan"),
+            )
             .expect("pin block");
-        assert_eq!(hex::encode_upper(block), pb["encrypted_block"].as_str().expect("block"));
+        assert_eq!(
+            hex::encode_upper(block),
+            pb["encrypted_block"].as_str().expect("block")
+        );
         // CUP-ECB MAC with the double-length MAK 04F4...
         let cup = json("crypto.json")["cup_ecb_mac"]
             .as_array()
@@ -487,10 +609,19 @@ mod tests {
             .find(|v| v["mak"] == "04F4108A1C9B3DB0CD62FD264CABDA10")
             .cloned()
             .expect("vector");
-        let mac = sm.mac(&unhex(cup["data"].as_str().expect("data"))).expect("mac");
-        assert_eq!(hex::encode_upper(mac), cup["mac_hex"].as_str().expect("mac_hex"));
+        let mac = sm
+            .mac(&unhex(cup["data"].as_str().expect("data")))
+            .expect("mac");
+        assert_eq!(
+            hex::encode_upper(mac),
+            cup["mac_hex"].as_str().expect("mac_hex")
+        );
         // MAC of the golden sale frame: MTI .. field 63, field 64 is the last 8 bytes.
-        let frame = unhex(json("messages.json")["sale_swipe_pin_request"]["frame"].as_str().expect("frame"));
+        let frame = unhex(
+            json("messages.json")["sale_swipe_pin_request"]["frame"]
+                .as_str()
+                .expect("frame"),
+        );
         let mac = sm.mac(&frame[13..frame.len() - 8]).expect("mac");
         assert_eq!(mac[..], frame[frame.len() - 8..]);
         // Track block under the TDK 0123...3210: the zero block gives its check block.
@@ -503,20 +634,35 @@ mod tests {
         let mut sm = activated(None);
         let (pik, mut mak, tdk) = signin_keys();
         mak.check_value[0] ^= 0xFF;
-        assert_eq!(sm.install_working_keys(&pik, &mak, &tdk), Err(SecurityError::KeyCheck(KeySlot::Mak)));
+        assert_eq!(
+            sm.install_working_keys(&pik, &mak, &tdk),
+            Err(SecurityError::KeyCheck(KeySlot::Mak))
+        );
         for slot in [KeySlot::Pik, KeySlot::Mak, KeySlot::Tdk] {
             assert!(!sm.has_key(slot), "{slot:?} must not be installed");
         }
-        assert_eq!(sm.mac(b"data"), Err(SecurityError::MissingKey(KeySlot::Mak)));
-        assert_eq!(sm.pin_block("1234", "6225880123456789"), Err(SecurityError::MissingKey(KeySlot::Pik)));
-        assert_eq!(sm.encrypt_track_block(&[0u8; 8]), Err(SecurityError::MissingKey(KeySlot::Tdk)));
+        assert_eq!(
+            sm.mac(b"data"),
+            Err(SecurityError::MissingKey(KeySlot::Mak))
+        );
+        assert_eq!(
+            sm.pin_block("1234", "6225880123456789"),
+            Err(SecurityError::MissingKey(KeySlot::Pik))
+        );
+        assert_eq!(
+            sm.encrypt_track_block(&[0u8; 8]),
+            Err(SecurityError::MissingKey(KeySlot::Tdk))
+        );
 
         // With keys already installed, a bad set leaves the old ones in place.
         let (pik, mak, mut tdk) = signin_keys();
         sm.install_working_keys(&pik, &mak, &tdk).expect("install");
         let before = sm.check_value(KeySlot::Pik);
         tdk.encrypted[0] ^= 0x01;
-        assert_eq!(sm.install_working_keys(&pik, &mak, &tdk), Err(SecurityError::KeyCheck(KeySlot::Tdk)));
+        assert_eq!(
+            sm.install_working_keys(&pik, &mak, &tdk),
+            Err(SecurityError::KeyCheck(KeySlot::Tdk))
+        );
         assert_eq!(sm.check_value(KeySlot::Pik), before);
         assert!(sm.has_key(KeySlot::Tdk));
     }
@@ -526,7 +672,9 @@ mod tests {
         let mut sm = signed_in(None);
         sm.clear_working_keys().expect("clear");
         assert!(sm.has_key(KeySlot::Tmk));
-        assert!(!sm.has_key(KeySlot::Pik) && !sm.has_key(KeySlot::Mak) && !sm.has_key(KeySlot::Tdk));
+        assert!(
+            !sm.has_key(KeySlot::Pik) && !sm.has_key(KeySlot::Mak) && !sm.has_key(KeySlot::Tdk)
+        );
 
         let mut sm = signed_in(None);
         let transport = sm.begin_tmk_download(&host_key()).expect("begin");
@@ -534,9 +682,19 @@ mod tests {
         sm.receive_tmk(&df21, &df22).expect("receive");
         // Until activation the old TMK and working keys stay usable.
         assert!(sm.has_key(KeySlot::Mak));
-        assert_eq!(sm.check_value(KeySlot::Tmk).map(hex::encode_upper).as_deref(), Some("72E689DF"));
+        assert_eq!(
+            sm.check_value(KeySlot::Tmk)
+                .map(hex::encode_upper)
+                .as_deref(),
+            Some("72E689DF")
+        );
         sm.activate_tmk().expect("activate");
-        assert_eq!(sm.check_value(KeySlot::Tmk).map(hex::encode_upper).as_deref(), Some("08D7B4FB"));
+        assert_eq!(
+            sm.check_value(KeySlot::Tmk)
+                .map(hex::encode_upper)
+                .as_deref(),
+            Some("08D7B4FB")
+        );
         assert!(!sm.has_key(KeySlot::Mak));
     }
 
@@ -553,7 +711,10 @@ mod tests {
             sm.mac(b"0200 sample body").expect("mac")
         };
         let raw = fs::read(&path).expect("store");
-        assert!(!raw.windows(16).any(|w| w == unhex(TMK).as_slice()), "keys must not be stored in clear");
+        assert!(
+            !raw.windows(16).any(|w| w == unhex(TMK).as_slice()),
+            "keys must not be stored in clear"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -561,10 +722,22 @@ mod tests {
             assert_eq!(mode & 0o077, 0, "store must be private");
         }
         let mut sm = SoftwareSecurityModule::open(Some(path.clone()), &SEAL).expect("reopen");
-        assert_eq!(sm.check_value(KeySlot::Tmk).map(hex::encode_upper).as_deref(), Some("72E689DF"));
+        assert_eq!(
+            sm.check_value(KeySlot::Tmk)
+                .map(hex::encode_upper)
+                .as_deref(),
+            Some("72E689DF")
+        );
         assert_eq!(sm.mac(b"0200 sample body").expect("mac"), mac_before);
-        assert_eq!(sm.activate_tmk(), Err(SecurityError::NoTransportKey), "pending TMK is not persisted");
-        assert_eq!(sm.receive_tmk(&[0u8; 16], &[0u8; 4]), Err(SecurityError::NoTransportKey));
+        assert_eq!(
+            sm.activate_tmk(),
+            Err(SecurityError::NoTransportKey),
+            "pending TMK is not persisted"
+        );
+        assert_eq!(
+            sm.receive_tmk(&[0u8; 16], &[0u8; 4]),
+            Err(SecurityError::NoTransportKey)
+        );
 
         sm.clear_working_keys().expect("clear");
         let sm = SoftwareSecurityModule::open(Some(path.clone()), &SEAL).expect("reopen");
@@ -581,23 +754,42 @@ mod tests {
         let good = fs::read(&path).expect("store");
 
         let other_key = [0xA5u8; 32];
-        assert!(matches!(SoftwareSecurityModule::open(Some(path.clone()), &other_key), Err(SecurityError::Storage(_))));
+        assert!(matches!(
+            SoftwareSecurityModule::open(Some(path.clone()), &other_key),
+            Err(SecurityError::Storage(_))
+        ));
 
-        for i in [0, MAGIC.len(), MAGIC.len() + NONCE_LEN, good.len() / 2, good.len() - 1] {
+        for i in [
+            0,
+            MAGIC.len(),
+            MAGIC.len() + NONCE_LEN,
+            good.len() / 2,
+            good.len() - 1,
+        ] {
             let mut bad = good.clone();
             bad[i] ^= 0x01;
             fs::write(&path, &bad).expect("write");
             let r = SoftwareSecurityModule::open(Some(path.clone()), &SEAL);
             assert!(matches!(r, Err(SecurityError::Storage(_))), "flip at {i}");
         }
-        for bad in [Vec::new(), good[..20].to_vec(), b"not a key store at all, just text".to_vec()] {
+        for bad in [
+            Vec::new(),
+            good[..20].to_vec(),
+            b"not a key store at all, just text".to_vec(),
+        ] {
             fs::write(&path, &bad).expect("write");
-            assert!(matches!(SoftwareSecurityModule::open(Some(path.clone()), &SEAL), Err(SecurityError::Storage(_))));
+            assert!(matches!(
+                SoftwareSecurityModule::open(Some(path.clone()), &SEAL),
+                Err(SecurityError::Storage(_))
+            ));
         }
         // A sealed but malformed record set is refused as well.
         let sealed = seal(&SEAL, &[b'X', 16, 0, 0]).expect("seal");
         fs::write(&path, &sealed).expect("write");
-        assert!(matches!(SoftwareSecurityModule::open(Some(path.clone()), &SEAL), Err(SecurityError::Storage(_))));
+        assert!(matches!(
+            SoftwareSecurityModule::open(Some(path.clone()), &SEAL),
+            Err(SecurityError::Storage(_))
+        ));
         let _ = fs::remove_dir_all(&dir);
     }
 
@@ -617,7 +809,10 @@ mod tests {
         let keys = &json("messages.json")["keys"];
         for name in ["tmk", "pik", "mak", "tdk"] {
             let k = keys[name].as_str().expect("key");
-            assert!(!text.contains(k) && !text.contains(&k.to_lowercase()), "{name} leaked");
+            assert!(
+                !text.contains(k) && !text.contains(&k.to_lowercase()),
+                "{name} leaked"
+            );
         }
     }
 }

@@ -32,7 +32,12 @@ impl TcpTransport {
 }
 
 impl Transport for TcpTransport {
-    fn exchange(&mut self, endpoint: &Endpoint, frame: &[u8], cancel: &CancelToken) -> Result<Vec<u8>, TransportError> {
+    fn exchange(
+        &mut self,
+        endpoint: &Endpoint,
+        frame: &[u8],
+        cancel: &CancelToken,
+    ) -> Result<Vec<u8>, TransportError> {
         check_outgoing(frame)?;
         if cancel.is_cancelled() {
             return Err(TransportError::Cancelled { sent: false });
@@ -45,7 +50,11 @@ impl Transport for TcpTransport {
         send(&mut stream, endpoint, frame)?;
         log::debug!("tcp: sent {} bytes to {}", frame.len(), endpoint.address);
         let response = receive(&mut stream, endpoint.response_timeout, cancel)?;
-        log::debug!("tcp: received {} bytes from {}", response.len(), endpoint.address);
+        log::debug!(
+            "tcp: received {} bytes from {}",
+            response.len(),
+            endpoint.address
+        );
         Ok(response)
     }
 }
@@ -54,7 +63,10 @@ impl Transport for TcpTransport {
 /// it is reported as `Framing` (a programming error of the caller, conservatively "maybe sent").
 fn check_outgoing(frame: &[u8]) -> Result<(), TransportError> {
     if frame.len() < 3 {
-        return Err(TransportError::Framing(format!("request frame of {} bytes is too short", frame.len())));
+        return Err(TransportError::Framing(format!(
+            "request frame of {} bytes is too short",
+            frame.len()
+        )));
     }
     if frame.len() > MAX_FRAME {
         return Err(TransportError::Framing(format!(
@@ -79,7 +91,10 @@ fn connect(endpoint: &Endpoint, cancel: &CancelToken) -> Result<TcpStream, Trans
         .map_err(|e| TransportError::Connect(format!("cannot resolve {}: {e}", endpoint.address)))?
         .collect();
     if addrs.is_empty() {
-        return Err(TransportError::Connect(format!("{} resolves to no address", endpoint.address)));
+        return Err(TransportError::Connect(format!(
+            "{} resolves to no address",
+            endpoint.address
+        )));
     }
     let deadline = Instant::now() + endpoint.connect_timeout;
     let mut last_error = String::new();
@@ -125,13 +140,19 @@ fn send(stream: &mut TcpStream, endpoint: &Endpoint, frame: &[u8]) -> Result<(),
 }
 
 /// Read one frame (length prefix + body) before `timeout`, waking every `POLL_SLICE` to honour `cancel`.
-fn receive(stream: &mut TcpStream, timeout: Duration, cancel: &CancelToken) -> Result<Vec<u8>, TransportError> {
+fn receive(
+    stream: &mut TcpStream,
+    timeout: Duration,
+    cancel: &CancelToken,
+) -> Result<Vec<u8>, TransportError> {
     let deadline = Instant::now() + timeout;
     let mut frame = vec![0u8; 2];
     read_exact_until(stream, &mut frame, deadline, cancel)?;
     let len = usize::from(u16::from_be_bytes([frame[0], frame[1]]));
     if len > MAX_BODY {
-        return Err(TransportError::Framing(format!("response length {len} exceeds {MAX_BODY}")));
+        return Err(TransportError::Framing(format!(
+            "response length {len} exceeds {MAX_BODY}"
+        )));
     }
     if len == 0 {
         return Err(TransportError::Framing("response length is zero".into()));
@@ -169,7 +190,11 @@ fn read_exact_until(
                 )))
             }
             Ok(n) => filled += n,
-            Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted
+                ) => {}
             Err(e) => return Err(TransportError::Receive(e.to_string())),
         }
     }
@@ -221,7 +246,13 @@ mod tests {
             s.write_all(&frame(b"response body")).expect("write");
         });
         let mut t = TcpTransport::new();
-        let got = t.exchange(&endpoint(addr, 2000), &frame(b"request body"), &CancelToken::new()).expect("exchange");
+        let got = t
+            .exchange(
+                &endpoint(addr, 2000),
+                &frame(b"request body"),
+                &CancelToken::new(),
+            )
+            .expect("exchange");
         assert_eq!(got, frame(b"response body"));
         assert_eq!(h.join().expect("server"), b"request body");
     }
@@ -256,7 +287,10 @@ mod tests {
         let waited = start.elapsed();
         assert_eq!(err, TransportError::Timeout);
         assert!(err.maybe_sent());
-        assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(650), "{waited:?}");
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_millis(650),
+            "{waited:?}"
+        );
         h.join().expect("server");
     }
 
@@ -294,7 +328,11 @@ mod tests {
             s.write_all(&frame(&[7u8; MAX_BODY])).expect("write");
         });
         let got = TcpTransport::new()
-            .exchange(&endpoint(addr, 2000), &frame(&[9u8; MAX_BODY]), &CancelToken::new())
+            .exchange(
+                &endpoint(addr, 2000),
+                &frame(&[9u8; MAX_BODY]),
+                &CancelToken::new(),
+            )
             .expect("exchange");
         assert_eq!(got.len(), MAX_FRAME);
         assert_eq!(h.join().expect("server").len(), MAX_BODY);
@@ -317,7 +355,10 @@ mod tests {
             .exchange(&endpoint(addr, 10_000), &frame(b"req"), &cancel)
             .expect_err("must be cancelled");
         assert_eq!(err, TransportError::Cancelled { sent: true });
-        assert!(start.elapsed() < Duration::from_millis(1000), "cancel not honoured promptly");
+        assert!(
+            start.elapsed() < Duration::from_millis(1000),
+            "cancel not honoured promptly"
+        );
         canceller.join().expect("canceller");
         h.join().expect("server");
     }
@@ -328,7 +369,9 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let cancel = CancelToken::new();
         cancel.cancel();
-        let err = TcpTransport::new().exchange(&endpoint(addr, 1000), &frame(b"req"), &cancel).expect_err("cancelled");
+        let err = TcpTransport::new()
+            .exchange(&endpoint(addr, 1000), &frame(b"req"), &cancel)
+            .expect_err("cancelled");
         assert_eq!(err, TransportError::Cancelled { sent: false });
         assert!(!err.maybe_sent());
     }
@@ -354,7 +397,9 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
         };
-        let err = TcpTransport::new().exchange(&ep, &frame(b"req"), &CancelToken::new()).expect_err("bad address");
+        let err = TcpTransport::new()
+            .exchange(&ep, &frame(b"req"), &CancelToken::new())
+            .expect_err("bad address");
         assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
     }
 
@@ -368,7 +413,9 @@ mod tests {
             f.push(0);
             f
         }] {
-            let err = t.exchange(&endpoint(addr, 100), &bad, &c).expect_err("bad frame");
+            let err = t
+                .exchange(&endpoint(addr, 100), &bad, &c)
+                .expect_err("bad frame");
             assert!(matches!(err, TransportError::Framing(_)), "{err:?}");
         }
     }
