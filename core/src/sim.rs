@@ -598,7 +598,7 @@ pub mod issuer {
     pub fn arqc(sk: &DesKey, data: &[u8]) -> Result<[u8; 8], CryptoError> {
         let mut padded = data.to_vec();
         padded.push(0x80);
-        while padded.len() % 8 != 0 {
+        while !padded.len().is_multiple_of(8) {
             padded.push(0);
         }
         mac::x9_19(sk, &padded)
