@@ -1,14 +1,12 @@
 //! Software security module: keys in zeroizing memory, sealed at rest (AES-256-GCM) under a platform key.
 //! OWNER: platform helper.
 //!
-//! Sealed store layout: `MAGIC (8) || nonce (12) || AES-256-GCM(seal key, nonce, aad = MAGIC, records)`, where
+//! Sealed store layout: `MAGIC (8) || crypto::seal(seal key, records, aad = MAGIC)` (nonce 12 || ct || tag 16), where
 //! `records` is a sequence of `slot tag (1) || key length (1) || key bytes` (`T` TMK, `P` PIK, `M` MAK, `D` TDK).
 //! The file is replaced atomically (temp file, fsync, rename, directory fsync) on every key change. The pending
 //! TMK and the transport key R never leave memory.
 use super::*;
 use crate::crypto::{mac, pin_block, tdes, DesKey};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -202,24 +200,10 @@ fn check_value_matches(key: &DesKey, check_value: &[u8]) -> bool {
 }
 
 fn seal(seal_key: &[u8; 32], plain: &[u8]) -> Result<Vec<u8>, SecurityError> {
-    let cipher = Aes256Gcm::new_from_slice(seal_key)
-        .map_err(|_| SecurityError::Storage("seal key".into()))?;
-    let mut nonce = [0u8; NONCE_LEN];
-    crate::crypto::random_bytes(&mut nonce)?;
-    let nonce_arr = Nonce::from(nonce);
-    let ct = cipher
-        .encrypt(
-            &nonce_arr,
-            Payload {
-                msg: plain,
-                aad: MAGIC,
-            },
-        )
-        .map_err(|_| SecurityError::Storage("sealing failed".into()))?;
-    let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + ct.len());
+    let sealed = crate::crypto::seal::seal(seal_key, plain, MAGIC)?;
+    let mut out = Vec::with_capacity(MAGIC.len() + sealed.len());
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
+    out.extend_from_slice(&sealed);
     Ok(out)
 }
 
@@ -227,25 +211,11 @@ fn unseal(seal_key: &[u8; 32], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Secu
     if sealed.len() < MAGIC.len() + NONCE_LEN + TAG_LEN || &sealed[..MAGIC.len()] != MAGIC {
         return Err(SecurityError::Storage("not a possdk key store".into()));
     }
-    let (nonce, ct) = sealed[MAGIC.len()..].split_at(NONCE_LEN);
-    let mut nonce_arr = [0u8; NONCE_LEN];
-    nonce_arr.copy_from_slice(nonce);
-    let cipher = Aes256Gcm::new_from_slice(seal_key)
-        .map_err(|_| SecurityError::Storage("seal key".into()))?;
-    cipher
-        .decrypt(
-            &Nonce::from(nonce_arr),
-            Payload {
-                msg: ct,
-                aad: MAGIC,
-            },
+    crate::crypto::seal::open(seal_key, &sealed[MAGIC.len()..], MAGIC).map_err(|_| {
+        SecurityError::Storage(
+            "key store failed authentication (tampered, or another seal key)".into(),
         )
-        .map(Zeroizing::new)
-        .map_err(|_| {
-            SecurityError::Storage(
-                "key store failed authentication (tampered, or another seal key)".into(),
-            )
-        })
+    })
 }
 
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory.
