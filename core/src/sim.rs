@@ -1066,10 +1066,10 @@ mod tests {
         );
         let atc = u16::from_str_radix(&s("atc"), 16).expect("atc");
         let sk = issuer::common_session_key(&mk, atc).expect("sk");
-        assert_eq!(
-            hex::encode_upper(sk.as_bytes()),
-            s("sk_ac(common SK, R=ATC||000000000000)")
-        );
+        // The vector's session key is not parity adjusted: compare the key bits only.
+        let no_parity = |k: &[u8]| k.iter().map(|b| b & 0xFE).collect::<Vec<u8>>();
+        let expected_sk = hex::decode(s("sk_ac(common SK, R=ATC||000000000000)")).expect("hex");
+        assert_eq!(no_parity(sk.as_bytes()), no_parity(&expected_sk));
         let arqc = issuer::arqc(&sk, &hex::decode(s("cdol1_data")).expect("hex")).expect("arqc");
         assert_eq!(hex::encode_upper(arqc), s("arqc"));
         let arc: [u8; 2] = hex::decode(s("arpc_rc"))
