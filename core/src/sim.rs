@@ -974,6 +974,41 @@ impl Clock for SimClock {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// All together
+
+/// One handle per simulated device; `hal()` boxes clones of them, so the handles keep steering the devices.
+#[derive(Clone, Default)]
+pub struct SimDevices {
+    pub reader: SimCardReader,
+    pub pin_pad: SimPinPad,
+    pub qr: SimQrScanner,
+    pub device: SimDevice,
+    pub events: RecordingEvents,
+    /// None: the system clock (UTC+8).
+    pub clock: Option<SimClock>,
+}
+
+impl SimDevices {
+    /// Reader with no card queued, PIN pad entering each test card's PIN, QR scanner with the approved code.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A HAL over these devices (transport: None, i.e. the default TCP transport).
+    pub fn hal(&self) -> crate::hal::Hal {
+        crate::hal::Hal {
+            card_reader: Some(Box::new(self.reader.clone())),
+            pin_pad: Some(Box::new(self.pin_pad.clone())),
+            qr_scanner: Some(Box::new(self.qr.clone())),
+            device: Some(Box::new(self.device.clone())),
+            events: Some(Box::new(self.events.clone())),
+            clock: self.clock.clone().map(|c| Box::new(c) as Box<dyn Clock>),
+            transport: None,
+        }
+    }
+}
+
 /// Seconds since the UNIX epoch of a civil date-time (inverse of `DateTime::from_unix`).
 pub fn to_unix(t: &DateTime) -> i64 {
     let (m, d) = (i64::from(t.month), i64::from(t.day));
@@ -1504,6 +1539,30 @@ mod tests {
         for secs in [0i64, 951_782_400, 1_795_630_249, 4_102_444_799] {
             assert_eq!(to_unix(&DateTime::from_unix(secs)), secs);
         }
+    }
+
+    #[test]
+    fn sim_devices_build_a_hal_steered_by_the_handles() {
+        let devices = SimDevices {
+            clock: Some(SimClock::new(date())),
+            ..SimDevices::new()
+        };
+        let mut hal = devices.hal();
+        devices.reader.push(SimCard::swipe(&cards::CUP_LOW_BALANCE));
+        let reader = hal.card_reader.as_mut().expect("reader");
+        let d = reader.read_card(&request("sale", Some(1))).expect("card");
+        assert_eq!(
+            d.pan.as_deref().map(String::as_str),
+            Some(cards::CUP_LOW_BALANCE.pan)
+        );
+        assert_eq!(devices.reader.reads(), 1);
+        hal.events
+            .as_mut()
+            .expect("events")
+            .on_event(&Event::Connecting);
+        assert_eq!(devices.events.snapshot(), vec![Event::Connecting]);
+        assert_eq!(hal.clock.as_ref().expect("clock").now(), date());
+        assert!(hal.transport.is_none());
     }
 
     #[test]
