@@ -11,6 +11,8 @@
 use crate::hal::{CancelToken, Endpoint, Transport, TransportError};
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// Largest frame on the wire, length prefix included (PROTOCOL.md §1).
@@ -21,6 +23,8 @@ pub const MAX_BODY: usize = MAX_FRAME - 2;
 const POLL_SLICE: Duration = Duration::from_millis(100);
 /// Smallest timeout handed to the socket (a zero timeout means "block forever" to std).
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// Extra wait for the connect thread beyond the connect timeout (name resolution).
+const CONNECT_GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 pub struct TcpTransport {}
@@ -84,19 +88,61 @@ fn check_outgoing(frame: &[u8]) -> Result<(), TransportError> {
     Ok(())
 }
 
+/// Resolve and connect on a helper thread so that a cancel is honoured while the connect is pending (std has
+/// no non-blocking connect). A cancelled connect is abandoned: the thread drops the stream unused.
 fn connect(endpoint: &Endpoint, cancel: &CancelToken) -> Result<TcpStream, TransportError> {
-    let addrs: Vec<SocketAddr> = endpoint
-        .address
+    let (tx, rx) = mpsc::channel();
+    let address = endpoint.address.clone();
+    let timeout = endpoint.connect_timeout;
+    let thread_cancel = cancel.clone();
+    thread::Builder::new()
+        .name("possdk-tcp-connect".into())
+        .spawn(move || {
+            // The receiver is gone when the exchange was cancelled: the stream is then simply dropped.
+            let _ = tx.send(connect_blocking(&address, timeout, &thread_cancel));
+        })
+        .map_err(|e| TransportError::Connect(format!("cannot start the connect thread: {e}")))?;
+    // The thread bounds each attempt by the connect timeout; the grace covers a slow name resolution.
+    let deadline = Instant::now() + endpoint.connect_timeout + CONNECT_GRACE;
+    loop {
+        match rx.recv_timeout(POLL_SLICE) {
+            Ok(result) => return result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if cancel.is_cancelled() {
+                    log::debug!("tcp: cancelled while connecting, nothing sent");
+                    return Err(TransportError::Cancelled { sent: false });
+                }
+                if Instant::now() >= deadline {
+                    return Err(TransportError::Connect(format!(
+                        "{}: connect timeout",
+                        endpoint.address
+                    )));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(TransportError::Connect(
+                    "connect thread ended without a result".into(),
+                ))
+            }
+        }
+    }
+}
+
+fn connect_blocking(
+    address: &str,
+    timeout: Duration,
+    cancel: &CancelToken,
+) -> Result<TcpStream, TransportError> {
+    let addrs: Vec<SocketAddr> = address
         .to_socket_addrs()
-        .map_err(|e| TransportError::Connect(format!("cannot resolve {}: {e}", endpoint.address)))?
+        .map_err(|e| TransportError::Connect(format!("cannot resolve {address}: {e}")))?
         .collect();
     if addrs.is_empty() {
         return Err(TransportError::Connect(format!(
-            "{} resolves to no address",
-            endpoint.address
+            "{address} resolves to no address"
         )));
     }
-    let deadline = Instant::now() + endpoint.connect_timeout;
+    let deadline = Instant::now() + timeout;
     let mut last_error = String::new();
     for addr in addrs {
         if cancel.is_cancelled() {
@@ -122,7 +168,7 @@ fn connect(endpoint: &Endpoint, cancel: &CancelToken) -> Result<TcpStream, Trans
         }
     }
     if last_error.is_empty() {
-        last_error = format!("{}: connect timeout", endpoint.address);
+        last_error = format!("{address}: connect timeout");
     }
     Err(TransportError::Connect(last_error))
 }
