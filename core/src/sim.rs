@@ -9,7 +9,8 @@
 //! The test cards in [`cards`] are the host simulator's default provisioning (docs/PROTOCOL.md §6); chip
 //! cryptograms use the test issuer master key [`cards::IMK_AC`] (docs/PROTOCOL.md §5).
 
-use crate::crypto::{mac, tdes, CryptoError, DesKey};
+use crate::crypto::emv::{self, EmvError};
+use crate::crypto::DesKey;
 use crate::hal::{
     AidParams, CancelToken, Capk, CardData, CardReader, CardRequest, ChipCompletion, ChipOutcome,
     Clock, DateTime, DeviceInfo, EntryMode, Event, EventSink, HalError, PinEntry, PinPad,
@@ -448,32 +449,17 @@ impl ReaderState {
         let tvr = [0u8; 5];
         let aip = [0x7C, 0x00];
         let country = [0x01, 0x56];
-        let data = ArqcData {
-            amount: &amount,
-            other_amount: &[0u8; 6],
-            country: &country,
-            tvr: &tvr,
-            currency: &country,
-            date: &date,
-            tx_type: transaction_type(request.transaction),
-            un: &un,
-            aip: &aip,
-            atc: &atc.to_be_bytes(),
-            cvr: &IAD[3..7],
-        };
-        let session_key = issuer::session_key(&card.pan, &card.psn, atc).map_err(crypto_device)?;
-        let arqc = issuer::arqc(&session_key, &data.concat()).map_err(crypto_device)?;
+        let tx_type = transaction_type(request.transaction);
         let seq = self.sequence_counter;
-        let items = vec![
-            Tlv::primitive(0x9F26, arqc.to_vec()),
+        let mut items = vec![
             Tlv::primitive(0x9F27, vec![0x80]),
             Tlv::primitive(0x9F10, IAD.to_vec()),
             Tlv::primitive(0x9F37, un.to_vec()),
             Tlv::primitive(0x9F36, atc.to_be_bytes().to_vec()),
             Tlv::primitive(0x95, tvr.to_vec()),
             Tlv::primitive(0x9A, date.to_vec()),
-            Tlv::primitive(0x9C, vec![data.tx_type]),
-            Tlv::primitive(0x9F02, amount.clone()),
+            Tlv::primitive(0x9C, vec![tx_type]),
+            Tlv::primitive(0x9F02, amount),
             Tlv::primitive(0x5F2A, country.to_vec()),
             Tlv::primitive(0x82, aip.to_vec()),
             Tlv::primitive(0x9F1A, country.to_vec()),
@@ -486,132 +472,35 @@ impl ReaderState {
             Tlv::primitive(0x9F41, seq.to_be_bytes().to_vec()),
             Tlv::primitive(0x9F1E, b"12345678".to_vec()),
         ];
+        let session_key =
+            card_session_key(&card.pan, &card.psn, atc.to_be_bytes()).map_err(chip_error)?;
+        let input = emv::arqc_input(&items).map_err(chip_error)?;
+        let arqc = emv::arqc(&session_key, &input).map_err(chip_error)?;
+        items.insert(0, Tlv::primitive(0x9F26, arqc.to_vec()));
         self.session = Some(ChipSession { session_key, arqc });
         Ok(tlv::encode(&items))
     }
 }
 
-fn crypto_device(e: CryptoError) -> HalError {
+fn chip_error(e: EmvError) -> HalError {
     HalError::Device(format!("chip: {e}"))
 }
 
-/// The CDOL1 data the ARQC covers (docs/PROTOCOL.md §5).
-struct ArqcData<'a> {
-    amount: &'a [u8],
-    other_amount: &'a [u8],
-    country: &'a [u8],
-    tvr: &'a [u8],
-    currency: &'a [u8],
-    date: &'a [u8],
-    tx_type: u8,
-    un: &'a [u8],
-    aip: &'a [u8],
-    atc: &'a [u8],
-    cvr: &'a [u8],
-}
-
-impl ArqcData<'_> {
-    /// 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 CVR
-    fn concat(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(37);
-        for part in [
-            self.amount,
-            self.other_amount,
-            self.country,
-            self.tvr,
-            self.currency,
-            self.date,
-        ] {
-            v.extend_from_slice(part);
-        }
-        v.push(self.tx_type);
-        for part in [self.un, self.aip, self.atc, self.cvr] {
-            v.extend_from_slice(part);
-        }
-        v
+/// The 2 digits of the card sequence number that ICC master key derivation option A uses: the last two of
+/// the 3-digit field 23 value (`001` -> `01`), as the host simulator does.
+pub fn psn_digits(psn: &str) -> &str {
+    if psn.len() >= 2 && psn.is_char_boundary(psn.len() - 2) {
+        &psn[psn.len() - 2..]
+    } else {
+        "00"
     }
 }
 
-/// Issuer-side EMV key derivation and cryptograms of the simulated cards (test issuer only).
-pub mod issuer {
-    use super::*;
-
-    /// ICC master key, EMV option A: Y = rightmost 16 digits of PAN || 2-digit PSN;
-    /// MK = TDES(IMK, Y) || TDES(IMK, Y xor FF..FF).
-    pub fn icc_master_key(imk: &DesKey, pan: &str, psn: &str) -> Result<DesKey, CryptoError> {
-        if !(1..=19).contains(&pan.len()) || !pan.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CryptoError::PanFormat);
-        }
-        let psn2 = if psn.len() >= 2 {
-            &psn[psn.len() - 2..]
-        } else {
-            "00"
-        };
-        if !psn2.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CryptoError::PanFormat);
-        }
-        let digits = format!("{pan}{psn2}");
-        let y16 = if digits.len() >= 16 {
-            digits[digits.len() - 16..].to_string()
-        } else {
-            format!("{digits:0>16}")
-        };
-        let y = hex::decode(&y16).map_err(|_| CryptoError::Hex)?;
-        let mut left = [0u8; 8];
-        left.copy_from_slice(&y);
-        let mut right = left.map(|b| b ^ 0xFF);
-        tdes::encrypt_block(imk, &mut left);
-        tdes::encrypt_block(imk, &mut right);
-        let mut mk = Zeroizing::new([0u8; 16]);
-        mk[..8].copy_from_slice(&left);
-        mk[8..].copy_from_slice(&right);
-        for b in mk.iter_mut() {
-            // odd parity
-            if b.count_ones() % 2 == 0 {
-                *b ^= 0x01;
-            }
-        }
-        DesKey::from_bytes(&mk[..])
-    }
-
-    /// EMV common session key: SK = TDES(MK, ATC||F0||00*5) || TDES(MK, ATC||0F||00*5).
-    pub fn common_session_key(mk: &DesKey, atc: u16) -> Result<DesKey, CryptoError> {
-        let a = atc.to_be_bytes();
-        let mut left = [a[0], a[1], 0xF0, 0, 0, 0, 0, 0];
-        let mut right = [a[0], a[1], 0x0F, 0, 0, 0, 0, 0];
-        tdes::encrypt_block(mk, &mut left);
-        tdes::encrypt_block(mk, &mut right);
-        let mut sk = Zeroizing::new([0u8; 16]);
-        sk[..8].copy_from_slice(&left);
-        sk[8..].copy_from_slice(&right);
-        DesKey::from_bytes(&sk[..])
-    }
-
-    /// Session key of a test card for `atc` under [`cards::IMK_AC`].
-    pub fn session_key(pan: &str, psn: &str, atc: u16) -> Result<DesKey, CryptoError> {
-        let imk = DesKey::from_hex(cards::IMK_AC)?;
-        let mk = icc_master_key(&imk, pan, psn)?;
-        common_session_key(&mk, atc)
-    }
-
-    /// ARQC = ISO 9797-1 MAC algorithm 3 (padding method 2) under the session key.
-    pub fn arqc(sk: &DesKey, data: &[u8]) -> Result<[u8; 8], CryptoError> {
-        let mut padded = data.to_vec();
-        padded.push(0x80);
-        while !padded.len().is_multiple_of(8) {
-            padded.push(0);
-        }
-        mac::x9_19(sk, &padded)
-    }
-
-    /// ARPC method 1: TDES(SK, ARQC xor (ARC || 00*6)).
-    pub fn arpc(sk: &DesKey, arqc: &[u8; 8], arc: &[u8; 2]) -> [u8; 8] {
-        let mut block = *arqc;
-        block[0] ^= arc[0];
-        block[1] ^= arc[1];
-        tdes::encrypt_block(sk, &mut block);
-        block
-    }
+/// Session key of a test card (IMK-AC [`cards::IMK_AC`], option A, common session key from the ATC).
+pub fn card_session_key(pan: &str, psn: &str, atc: [u8; 2]) -> Result<DesKey, EmvError> {
+    let imk = DesKey::from_hex(cards::IMK_AC)?;
+    let mk = emv::derive_icc_mk_option_a(&imk, pan, psn_digits(psn))?;
+    emv::common_session_key(&mk, atc)
 }
 
 impl CardReader for SimCardReader {
@@ -681,7 +570,7 @@ impl CardReader for SimCardReader {
         let arpc_ok = match tlv::get(&items, 0x91) {
             Some(v) if v.len() >= 10 => {
                 let arc = [v[8], v[9]];
-                let expected = issuer::arpc(&session.session_key, &session.arqc, &arc);
+                let expected = emv::arpc_method1(&session.session_key, &session.arqc, arc);
                 expected[..] == v[..8] && &arc == b"00"
             }
             _ => false,
@@ -1054,72 +943,39 @@ mod tests {
         r
     }
 
-    /// The issuer's view: recompute the ARQC from field 55 alone, as the host simulator does.
+    /// The issuer's view: verify the ARQC from field 55 alone with `crypto::emv`; returns the session key
+    /// and the ARQC for building answers.
     fn issuer_check(pan: &str, psn: &str, icc: &[u8]) -> (DesKey, [u8; 8]) {
         let items = tlv::decode(icc).expect("field 55 decodes");
-        let get = |tag: u32| {
-            tlv::get(&items, tag)
-                .unwrap_or_else(|| panic!("tag {tag:X} missing"))
-                .to_vec()
-        };
-        let iad = get(0x9F10);
-        let mut data = Vec::new();
-        for tag in [
-            0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36,
-        ] {
-            data.extend_from_slice(&get(tag));
-        }
-        data.extend_from_slice(&iad[3..7]);
-        let atc = u16::from_be_bytes([get(0x9F36)[0], get(0x9F36)[1]]);
-        let sk = issuer::session_key(pan, psn, atc).expect("session key");
-        let arqc = issuer::arqc(&sk, &data).expect("arqc");
-        assert_eq!(arqc.to_vec(), get(0x9F26), "ARQC verifies");
+        let imk = DesKey::from_hex(cards::IMK_AC).expect("imk");
+        let arpc = emv::verify_arqc_and_make_arpc(&imk, pan, psn_digits(psn), &items, *b"00")
+            .expect("well-formed field 55");
+        assert!(arpc.is_some(), "ARQC verifies");
+        let atc = emv::atc(&items).expect("atc");
+        let sk = card_session_key(pan, psn, atc).expect("session key");
+        let arqc: [u8; 8] = tlv::get(&items, 0x9F26)
+            .expect("9F26")
+            .try_into()
+            .expect("8 bytes");
+        assert_eq!(arpc, Some(emv::arpc_method1(&sk, &arqc, *b"00")));
         (sk, arqc)
     }
 
     fn host_answer(sk: &DesKey, arqc: &[u8; 8], arc: &[u8; 2]) -> Vec<u8> {
-        let mut v = issuer::arpc(sk, arqc, arc).to_vec();
+        let mut v = emv::arpc_method1(sk, arqc, *arc).to_vec();
         v.extend_from_slice(arc);
         tlv::encode(&[Tlv::primitive(0x91, v), Tlv::primitive(0x8A, arc.to_vec())])
     }
 
     #[test]
-    fn issuer_derivations_match_the_vectors() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/vectors/crypto.json"
-        ))
-        .expect("crypto.json");
-        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-        let e = &v["emv_arqc"];
-        let s = |k: &str| e[k].as_str().expect(k).to_string();
-        let imk = DesKey::from_hex(&s("imk_ac")).expect("imk");
-        let mk = issuer::icc_master_key(&imk, &s("pan"), &s("psn")).expect("mk");
-        assert_eq!(
-            hex::encode_upper(mk.as_bytes()),
-            s("icc_mk_ac(optionA, parity adj)")
-        );
-        let atc = u16::from_str_radix(&s("atc"), 16).expect("atc");
-        let sk = issuer::common_session_key(&mk, atc).expect("sk");
-        // The vector's session key is not parity adjusted: compare the key bits only.
-        let no_parity = |k: &[u8]| k.iter().map(|b| b & 0xFE).collect::<Vec<u8>>();
-        let expected_sk = hex::decode(s("sk_ac(common SK, R=ATC||000000000000)")).expect("hex");
-        assert_eq!(no_parity(sk.as_bytes()), no_parity(&expected_sk));
-        let arqc = issuer::arqc(&sk, &hex::decode(s("cdol1_data")).expect("hex")).expect("arqc");
-        assert_eq!(hex::encode_upper(arqc), s("arqc"));
-        let arc: [u8; 2] = hex::decode(s("arpc_rc"))
-            .expect("hex")
-            .try_into()
-            .expect("2 bytes");
-        assert_eq!(
-            hex::encode_upper(issuer::arpc(&sk, &arqc, &arc)),
-            s("arpc_method1")
-        );
-        // PSN "001" of the test cards uses its last two digits.
-        let a = issuer::icc_master_key(&imk, cards::CUP_CHIP.pan, "001").expect("mk");
-        let b = issuer::icc_master_key(&imk, cards::CUP_CHIP.pan, "01").expect("mk");
+    fn psn_uses_the_last_two_digits() {
+        assert_eq!(psn_digits("001"), "01");
+        assert_eq!(psn_digits("01"), "01");
+        assert_eq!(psn_digits("1"), "00");
+        let a = card_session_key(cards::CUP_CHIP.pan, "001", [0, 1]).expect("sk");
+        let b = card_session_key(cards::CUP_CHIP.pan, "01", [0, 1]).expect("sk");
         assert_eq!(a.as_bytes(), b.as_bytes());
-        assert!(issuer::icc_master_key(&imk, "62258A", "01").is_err());
+        assert!(card_session_key("62258A", "001", [0, 1]).is_err());
     }
 
     #[test]
