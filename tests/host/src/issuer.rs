@@ -3,7 +3,7 @@
 //! method 1. Implemented here from the DES primitives of `possdk_core::crypto` so the host checks the
 //! terminal side independently.
 
-use possdk_core::crypto::{tdes, DesKey};
+use possdk_core::crypto::{emv, mac, tdes, DesKey};
 use possdk_core::tlv::{self, Tlv};
 use zeroize::Zeroizing;
 
@@ -136,7 +136,7 @@ pub fn arqc_input(items: &[Tlv]) -> Result<Vec<u8>, ChipError> {
 
 /// A verified request cryptogram, ready to answer with 91.
 pub struct Verified {
-    sk: Zeroizing<[u8; 16]>,
+    sk: DesKey,
     arqc: [u8; 8],
 }
 
@@ -144,25 +144,29 @@ impl Verified {
     /// Field-55 response TLVs: 91 = ARPC || ARC (`3030` approve, `3035` decline).
     pub fn response_55(&self, approved: bool) -> Vec<u8> {
         let arc = if approved { *b"00" } else { *b"05" };
-        let mut v = arpc(&self.sk, &self.arqc, arc).to_vec();
+        let mut v = emv::arpc_method1(&self.sk, &self.arqc, arc).to_vec();
         v.extend_from_slice(&arc);
         tlv::encode(&[Tlv::primitive(0x91, v)])
     }
 }
 
-/// Verify the ARQC (9F26) of a request's field 55 for `pan` / `psn` (2 digits).
+/// Verify the ARQC (9F26) of a request's field 55 for `pan` / `psn` (2 digits) with the production
+/// implementation in `possdk_core::crypto::emv` (the functions above are the independent test-card side).
 pub fn verify_arqc(field55: &[u8], pan: &str, psn: &str) -> Result<Verified, ChipError> {
     let items = tlv::decode(field55).map_err(|_| ChipError::Format)?;
-    let input = arqc_input(&items)?;
-    let arqc_v = fixed(&items, 0x9F26, 8)?;
-    let atc = fixed(&items, 0x9F36, 2)?;
-    let mk = icc_master_key(&IMK_AC, pan, psn).ok_or(ChipError::Cryptogram)?;
-    let sk = session_key(&mk, [atc[0], atc[1]]);
-    let mac = retail_mac(&sk, &input);
-    if mac[..] != arqc_v[..] {
+    // Named-tag errors first (a missing tag is reported as such).
+    arqc_input(&items)?;
+    let got = fixed(&items, 0x9F26, 8)?;
+    let imk = key(&IMK_AC);
+    let mk = emv::derive_icc_mk_option_a(&imk, pan, psn).map_err(|_| ChipError::Cryptogram)?;
+    let atc = emv::atc(&items).map_err(|_| ChipError::Missing(0x9F36))?;
+    let sk = emv::common_session_key(&mk, atc).map_err(|_| ChipError::Cryptogram)?;
+    let input = emv::arqc_input(&items).map_err(|_| ChipError::Format)?;
+    let expected = emv::arqc(&sk, &input).map_err(|_| ChipError::Cryptogram)?;
+    if !mac::mac_eq(&expected, &got) {
         return Err(ChipError::Cryptogram);
     }
-    Ok(Verified { sk, arqc: mac })
+    Ok(Verified { sk, arqc: expected })
 }
 
 #[cfg(test)]
