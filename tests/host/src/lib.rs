@@ -297,12 +297,12 @@ fn accept_loop(
             list.retain(|s| s.peer_addr().is_ok());
             list.push(c);
         }
-        let shared = shared.clone();
+        let (shared, stop) = (shared.clone(), stop.clone());
         let h = std::thread::spawn(move || {
             if is_admin {
                 admin::serve(shared, stream)
             } else {
-                serve(shared, stream)
+                serve(shared, stream, stop)
             }
         });
         let mut t = lock(&threads);
@@ -312,7 +312,7 @@ fn accept_loop(
 }
 
 /// One terminal connection: frames in, responses out, in order.
-fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
+fn serve(shared: Arc<Shared>, mut stream: TcpStream, stop: Arc<AtomicBool>) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -338,7 +338,11 @@ fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
             break;
         };
         if out.delay_ms > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(out.delay_ms));
+            // In slices, so a shutdown does not wait for a long injected delay.
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(out.delay_ms);
+            while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
         if out.no_answer {
             continue;

@@ -752,3 +752,46 @@ fn qr_preauth_completion_and_completion_void() {
     let t = s.admin(json!({"cmd": "totals", "tid": TID}));
     assert_eq!(t["domestic"]["debit"]["count"], 0);
 }
+
+#[test]
+fn chip_interop_with_the_simulated_card_reader() {
+    use possdk_core::hal::{CancelToken, CardModes, CardReader, CardRequest, ChipCompletion};
+    use possdk_core::sim::{cards, SimCard, SimCardReader};
+    let mut s = Sim::start("simchip");
+    s.sign_in();
+    for pan in ["6225884444444444", "4761340000000019"] {
+        let card = cards::by_pan(pan).unwrap();
+        let mut reader = SimCardReader::with_default(SimCard::chip(card));
+        let data = reader
+            .read_card(&CardRequest {
+                transaction: "sale",
+                amount: Some(500),
+                modes: CardModes::ALL,
+                timeout: std::time::Duration::from_secs(5),
+                cancel: CancelToken::new(),
+            })
+            .unwrap();
+        let mut m = s.card_msg(200, "000000", "00", "22", pan, Some(500), Some(card.pin));
+        m.set_str(22, "051").set(55, data.icc.clone().unwrap());
+        m.set_str(23, data.sequence.as_deref().unwrap_or("001"));
+        m.set_str(35, data.track2.as_deref().unwrap().as_str());
+        let r = s.send(m, 3, true);
+        assert_eq!(rc(&r), "00", "{pan}");
+        assert_eq!(
+            r.get_str(63),
+            Some(if pan.starts_with('4') { "VIS" } else { "CUP" })
+        );
+        let outcome = reader
+            .complete_chip(&ChipCompletion {
+                response_code: "00".into(),
+                icc_response: r.get(55).unwrap().to_vec(),
+                host_answered: true,
+            })
+            .unwrap();
+        assert!(outcome.approved, "the card accepts the host's ARPC ({pan})");
+    }
+    // Foreign card counted on the foreign side.
+    let t = s.admin(json!({"cmd": "totals", "tid": TID}));
+    assert_eq!(t["foreign"]["debit"], json!({"count": 1, "amount": 500}));
+    assert_eq!(t["domestic"]["debit"], json!({"count": 1, "amount": 500}));
+}
