@@ -1,7 +1,7 @@
 //! The admin port: one JSON object per line in, one per line out (docs/HOST.md).
 
 use crate::engine::Shared;
-use crate::faults::FaultKind;
+use crate::faults::{FaultKind, ANY_TID};
 use crate::util::num;
 use log::{info, warn};
 use serde_json::{json, Value};
@@ -78,6 +78,14 @@ fn str_field<'a>(req: &'a Value, name: &str) -> Result<&'a str, Value> {
         .ok_or_else(|| err(format!("{name}: missing or not a string")))
 }
 
+/// `tid` when given, else [`ANY_TID`].
+fn opt_tid(req: &Value) -> Result<&str, Value> {
+    match req.get("tid") {
+        None | Some(Value::Null) => Ok(ANY_TID),
+        Some(_) => str_field(req, "tid"),
+    }
+}
+
 fn u64_field(req: &Value, name: &str) -> Result<Option<u64>, Value> {
     match req.get(name) {
         None | Some(Value::Null) => Ok(None),
@@ -106,9 +114,17 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
     let dbe = |e: rusqlite::Error| err(format!("database: {e}"));
     match cmd {
         "fault" => {
-            let tid = str_field(req, "tid")?;
+            // Without a tid the fault applies to whichever terminal sends next.
+            let tid = opt_tid(req)?;
             let count = u64_field(req, "count")?.unwrap_or(1).min(1_000_000) as u32;
-            let kind = match str_field(req, "fault")? {
+            // The fault's name: `fault` (documented) or `kind` (accepted as an alias).
+            let name = match req.get("fault") {
+                Some(_) => str_field(req, "fault")?,
+                None => {
+                    str_field(req, "kind").map_err(|_| err("fault: missing or not a string"))?
+                }
+            };
+            let kind = match name {
                 "delay" => FaultKind::Delay(
                     u64_field(req, "ms")?.ok_or_else(|| err("ms: required for delay"))?,
                 ),
@@ -136,16 +152,19 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
             Ok(json!({"ok": true}))
         }
         "clear_faults" => {
-            let tid = str_field(req, "tid")?;
-            shared
-                .faults
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clear(tid);
+            let mut faults = shared.faults.lock().unwrap_or_else(|p| p.into_inner());
+            match req.get("tid") {
+                None => faults.clear_all(),
+                Some(_) => {
+                    let tid = str_field(req, "tid")?;
+                    faults.clear(tid);
+                    faults.clear(ANY_TID);
+                }
+            }
             Ok(json!({"ok": true}))
         }
         "faults" => {
-            let tid = str_field(req, "tid")?;
+            let tid = opt_tid(req)?;
             let list: Vec<Value> = shared
                 .faults
                 .lock()

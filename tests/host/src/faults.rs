@@ -51,6 +51,9 @@ pub struct RequestClass {
     pub response_has_mac: bool,
 }
 
+/// Key of faults that apply to whichever terminal sends the next requests (admin `fault` without a `tid`).
+pub const ANY_TID: &str = "*";
+
 #[derive(Default)]
 pub struct Faults {
     by_tid: HashMap<String, Vec<Fault>>,
@@ -72,22 +75,30 @@ impl Faults {
         self.by_tid.get(tid).cloned().unwrap_or_default()
     }
 
-    /// Take (consume one count of) every fault of `tid` that `pred` selects.
+    /// Take (consume one count of) every fault of `tid` (and every terminal-independent fault, added
+    /// under [`ANY_TID`]) that `pred` selects.
     pub fn take(&mut self, tid: &str, pred: impl Fn(&FaultKind) -> bool) -> Vec<FaultKind> {
         let mut out = Vec::new();
-        if let Some(list) = self.by_tid.get_mut(tid) {
-            for f in list.iter_mut() {
-                if f.remaining > 0 && pred(&f.kind) {
-                    f.remaining -= 1;
-                    out.push(f.kind.clone());
+        for key in [tid, ANY_TID] {
+            if let Some(list) = self.by_tid.get_mut(key) {
+                for f in list.iter_mut() {
+                    if f.remaining > 0 && pred(&f.kind) {
+                        f.remaining -= 1;
+                        out.push(f.kind.clone());
+                    }
                 }
-            }
-            list.retain(|f| f.remaining > 0);
-            if list.is_empty() {
-                self.by_tid.remove(tid);
+                list.retain(|f| f.remaining > 0);
+                if list.is_empty() {
+                    self.by_tid.remove(key);
+                }
             }
         }
         out
+    }
+
+    /// Drop every fault of every terminal.
+    pub fn clear_all(&mut self) {
+        self.by_tid.clear();
     }
 }
 
@@ -113,5 +124,8 @@ mod tests {
         assert_eq!(f.take("T1", |_| true), vec![FaultKind::Garbage]);
         assert!(f.active("T1").is_empty());
         assert!(f.take("T2", |_| true).is_empty());
+        f.add(ANY_TID, FaultKind::NoAnswer, 1);
+        assert_eq!(f.take("T3", |_| true), vec![FaultKind::NoAnswer]);
+        assert!(f.take("T1", |_| true).is_empty());
     }
 }
