@@ -1510,7 +1510,7 @@ impl Shared {
                 if !rrn_ok(&o) || !auth_ok(&o) {
                     return Err("25");
                 }
-                if o.batch != fin.batch || o.state != "approved" || o.refunded > 0 {
+                if o.batch != fin.batch || o.state != "approved" {
                     return Err("12");
                 }
                 if tip == 0 || fin.amount != o.amount + tip {
