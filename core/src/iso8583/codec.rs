@@ -97,38 +97,36 @@ pub(super) fn encode_body_into(
     Ok(())
 }
 
-#[inline]
-fn nibble_of(def: &FieldDef, c: u8) -> Result<u8, CodecError> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'D' | b'=' if def.format == Format::Z => Ok(0xD),
-        _ => Err(CodecError::at(def.number, CodecErrorKind::NotDigit)),
-    }
-}
-
-/// Pack `lead` zero nibbles, then `value`'s digits, then `trail` zero nibbles (total even).
+/// Pack `value`'s digits into `out` after `lead` zero nibbles, zero-filling to `total_nibbles`
+/// (even). One bounds-checked pass, a single error check at the end.
 fn pack(
     def: &FieldDef,
     lead: usize,
     value: &[u8],
-    trail: usize,
+    total_nibbles: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
-    let total = lead + value.len() + trail;
-    debug_assert!(total % 2 == 0);
-    let mut hi: Option<u8> = None;
-    let mut push = |nib: u8, out: &mut Vec<u8>| match hi.take() {
-        Some(h) => out.push(h << 4 | nib),
-        None => hi = Some(nib),
-    };
-    for _ in 0..lead {
-        push(0, out);
+    debug_assert!(total_nibbles % 2 == 0 && lead + value.len() <= total_nibbles);
+    let start = out.len();
+    out.resize(start + total_nibbles / 2, 0);
+    let dst = &mut out[start..];
+    let z = def.format == Format::Z;
+    let mut bad = false;
+    for (k, &c) in value.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        let nib = if d <= 9 {
+            d
+        } else if z && (c == b'D' || c == b'=') {
+            0xD
+        } else {
+            bad = true;
+            0
+        };
+        let pos = lead + k;
+        dst[pos / 2] |= if pos % 2 == 0 { nib << 4 } else { nib };
     }
-    for &c in value {
-        push(nibble_of(def, c)?, out);
-    }
-    for _ in 0..trail {
-        push(0, out);
+    if bad {
+        return Err(CodecError::at(def.number, CodecErrorKind::NotDigit));
     }
     Ok(())
 }
@@ -158,15 +156,12 @@ fn encode_field(def: &FieldDef, value: &[u8], out: &mut Vec<u8>) -> Result<(), C
             // goes in front (right-aligned) or behind (left-aligned, field 22).
             let zeros = def.max - len;
             let odd = def.max % 2;
-            if def.left_aligned {
-                pack(def, zeros, value, odd, out)
-            } else {
-                pack(def, zeros + odd, value, 0, out)
-            }
+            let lead = if def.left_aligned { zeros } else { zeros + odd };
+            pack(def, lead, value, def.max + odd, out)
         }
         (Format::N | Format::Z, _) => {
             write_prefix(def, len, out);
-            pack(def, 0, value, len % 2, out)
+            pack(def, 0, value, len + len % 2, out)
         }
         (Format::An | Format::Ans, Length::Fixed) => {
             check_text(def, value)?;
@@ -284,15 +279,6 @@ fn read_len(def: &FieldDef, r: &mut Reader<'_>) -> Result<usize, CodecError> {
     Ok(len)
 }
 
-#[inline]
-fn digit_of(def: &FieldDef, nib: u8) -> Result<u8, CodecError> {
-    match nib {
-        0..=9 => Ok(b'0' + nib),
-        0xD if def.format == Format::Z => Ok(b'D'),
-        _ => Err(CodecError::at(def.number, CodecErrorKind::NotDigit)),
-    }
-}
-
 fn decode_field(def: &FieldDef, r: &mut Reader<'_>, msg: &mut Message) -> Result<(), CodecError> {
     let n = def.number;
     let len = read_len(def, r)?;
@@ -309,16 +295,31 @@ fn decode_field(def: &FieldDef, r: &mut Reader<'_>, msg: &mut Message) -> Result
             if pad_last && bytes[bytes.len() - 1] & 0x0F != 0 {
                 return Err(CodecError::at(n, CodecErrorKind::BadPad));
             }
+            // Digit k of the value is nibble k + skip of the packed bytes.
+            let skip = usize::from(pad_first);
+            let z = def.format == Format::Z;
             msg.reserve(len);
             let start = msg.buf_mut().len();
             let buf = msg.buf_mut();
-            for (i, &b) in bytes.iter().enumerate() {
-                if !(pad_first && i == 0) {
-                    buf.push(digit_of(def, b >> 4)?);
-                }
-                if !(pad_last && i == bytes.len() - 1) {
-                    buf.push(digit_of(def, b & 0x0F)?);
-                }
+            buf.resize(start + len, 0);
+            let dst = &mut buf[start..];
+            let mut bad = false;
+            for (k, out) in dst.iter_mut().enumerate() {
+                let pos = k + skip;
+                let b = bytes[pos / 2];
+                let nib = if pos % 2 == 0 { b >> 4 } else { b & 0x0F };
+                *out = if nib <= 9 {
+                    b'0' + nib
+                } else if z && nib == 0xD {
+                    b'D'
+                } else {
+                    bad = true;
+                    b'?'
+                };
+            }
+            if bad {
+                // The half-decoded bytes stay below len, so dropping the message zeroizes them.
+                return Err(CodecError::at(n, CodecErrorKind::NotDigit));
             }
             msg.commit(n, start);
         }

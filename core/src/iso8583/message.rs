@@ -64,6 +64,7 @@ impl Message {
     /// 1..=64 cannot be stored: it is remembered and makes `encode_body` fail naming that field.
     pub fn set(&mut self, field: u8, value: impl Into<Vec<u8>>) -> &mut Self {
         let mut v: Vec<u8> = value.into();
+        // The caller's Vec is wiped once copied in.
         self.set_bytes(field, &v);
         v.zeroize();
         self
@@ -191,7 +192,8 @@ impl Eq for Message {}
 
 impl Drop for Message {
     fn drop(&mut self) {
-        self.buf.zeroize();
+        // Only bytes below len ever held a value (the buffer never shrinks; growth zeroizes).
+        self.buf.as_mut_slice().zeroize();
     }
 }
 
