@@ -98,7 +98,7 @@ pub(super) fn encode_body_into(
 }
 
 /// Pack `value`'s digits into `out` after `lead` zero nibbles, zero-filling to `total_nibbles`
-/// (even). One bounds-checked pass, a single error check at the end.
+/// (even). Whole output bytes are written (no read-modify-write); one error check at the end.
 fn pack(
     def: &FieldDef,
     lead: usize,
@@ -109,26 +109,62 @@ fn pack(
     debug_assert!(total_nibbles % 2 == 0 && lead + value.len() <= total_nibbles);
     let start = out.len();
     out.resize(start + total_nibbles / 2, 0);
-    let dst = &mut out[start..];
-    let z = def.format == Format::Z;
-    let mut bad = false;
-    for (k, &c) in value.iter().enumerate() {
-        let d = c.wrapping_sub(b'0');
-        let nib = if d <= 9 {
-            d
-        } else if z && (c == b'D' || c == b'=') {
-            0xD
-        } else {
-            bad = true;
-            0
-        };
-        let pos = lead + k;
-        dst[pos / 2] |= if pos % 2 == 0 { nib << 4 } else { nib };
-    }
+    let dst = &mut out[start + lead / 2..];
+    let bad = if def.format == Format::Z {
+        pack_digits(dst, lead % 2 == 1, value, |c| match c {
+            b'D' | b'=' => (0xD, false),
+            _ => {
+                let d = c.wrapping_sub(b'0');
+                (d & 0x0F, d > 9)
+            }
+        })
+    } else {
+        pack_digits(dst, lead % 2 == 1, value, |c| {
+            let d = c.wrapping_sub(b'0');
+            (d & 0x0F, d > 9)
+        })
+    };
     if bad {
         return Err(CodecError::at(def.number, CodecErrorKind::NotDigit));
     }
     Ok(())
+}
+
+/// Write `value` as nibbles into `dst`, starting at the low nibble of `dst[0]` when `odd_start`.
+/// `nib` maps a character to (nibble, invalid). Returns whether any character was invalid.
+#[inline(always)]
+fn pack_digits(
+    dst: &mut [u8],
+    odd_start: bool,
+    value: &[u8],
+    nib: impl Fn(u8) -> (u8, bool),
+) -> bool {
+    let mut bad = false;
+    let mut rest = value;
+    let mut i = 0;
+    if odd_start {
+        if let Some((&c, r)) = rest.split_first() {
+            let (n, b) = nib(c);
+            dst[0] = n;
+            bad |= b;
+            rest = r;
+            i = 1;
+        }
+    }
+    let mut pairs = rest.chunks_exact(2);
+    for (o, p) in dst[i..].iter_mut().zip(&mut pairs) {
+        let (h, bh) = nib(p[0]);
+        let (l, bl) = nib(p[1]);
+        *o = h << 4 | l;
+        bad |= bh | bl;
+        i += 1;
+    }
+    if let [c] = pairs.remainder() {
+        let (h, b) = nib(*c);
+        dst[i] = h << 4;
+        bad |= b;
+    }
+    bad
 }
 
 fn write_prefix(def: &FieldDef, len: usize, out: &mut Vec<u8>) {
@@ -279,6 +315,47 @@ fn read_len(def: &FieldDef, r: &mut Reader<'_>) -> Result<usize, CodecError> {
     Ok(len)
 }
 
+/// Expand packed nibbles into ASCII: `dst.len()` digits starting at nibble `skip` of `src`.
+/// `ch` maps a nibble to (character, invalid). Returns whether any nibble was invalid.
+#[inline(always)]
+fn unpack_digits(dst: &mut [u8], src: &[u8], skip: usize, ch: impl Fn(u8) -> (u8, bool)) -> bool {
+    let mut bad = false;
+    let mut src = src;
+    let out: &mut [u8] = if skip == 1 {
+        match (dst.split_first_mut(), src.split_first()) {
+            (Some((o, rest_out)), Some((&b, rest_src))) => {
+                let (c, e) = ch(b & 0x0F);
+                *o = c;
+                bad |= e;
+                src = rest_src;
+                rest_out
+            }
+            (split, _) => match split {
+                Some((_, rest_out)) => rest_out,
+                None => &mut [],
+            },
+        }
+    } else {
+        dst
+    };
+    let mut pairs = out.chunks_exact_mut(2);
+    let mut used = 0;
+    for (o, &b) in (&mut pairs).zip(src) {
+        let (h, eh) = ch(b >> 4);
+        let (l, el) = ch(b & 0x0F);
+        o[0] = h;
+        o[1] = l;
+        bad |= eh | el;
+        used += 1;
+    }
+    if let ([o], Some(&b)) = (pairs.into_remainder(), src.get(used)) {
+        let (h, e) = ch(b >> 4);
+        *o = h;
+        bad |= e;
+    }
+    bad
+}
+
 fn decode_field(def: &FieldDef, r: &mut Reader<'_>, msg: &mut Message) -> Result<(), CodecError> {
     let n = def.number;
     let len = read_len(def, r)?;
@@ -303,20 +380,15 @@ fn decode_field(def: &FieldDef, r: &mut Reader<'_>, msg: &mut Message) -> Result
             let buf = msg.buf_mut();
             buf.resize(start + len, 0);
             let dst = &mut buf[start..];
-            let mut bad = false;
-            for (k, out) in dst.iter_mut().enumerate() {
-                let pos = k + skip;
-                let b = bytes[pos / 2];
-                let nib = if pos % 2 == 0 { b >> 4 } else { b & 0x0F };
-                *out = if nib <= 9 {
-                    b'0' + nib
-                } else if z && nib == 0xD {
-                    b'D'
-                } else {
-                    bad = true;
-                    b'?'
-                };
-            }
+            let bad = if z {
+                unpack_digits(dst, bytes, skip, |n| match n {
+                    0..=9 => (b'0' + n, false),
+                    0xD => (b'D', false),
+                    _ => (b'?', true),
+                })
+            } else {
+                unpack_digits(dst, bytes, skip, |n| (b'0'.wrapping_add(n), n > 9))
+            };
             if bad {
                 // The half-decoded bytes stay below len, so dropping the message zeroizes them.
                 return Err(CodecError::at(n, CodecErrorKind::NotDigit));
