@@ -119,15 +119,100 @@ fn pack(
             }
         })
     } else {
-        pack_digits(dst, lead % 2 == 1, value, |c| {
-            let d = c.wrapping_sub(b'0');
-            (d & 0x0F, d > 9)
-        })
+        pack_n(dst, lead % 2 == 1, value)
     };
     if bad {
         return Err(CodecError::at(def.number, CodecErrorKind::NotDigit));
     }
     Ok(())
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// `pack_digits` for n fields, eight digits at a time (SWAR). Returns whether a non-digit was seen.
+fn pack_n(dst: &mut [u8], odd_start: bool, value: &[u8]) -> bool {
+    let mut bad = 0u64;
+    let mut o = 0;
+    let mut value = value;
+    if odd_start {
+        if let Some((&c, r)) = value.split_first() {
+            let d = c.wrapping_sub(b'0');
+            bad |= u64::from(d > 9);
+            dst[0] = d & 0x0F;
+            o = 1;
+            value = r;
+        }
+    }
+    let mut chunks = value.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let v = u64::from_le_bytes(a);
+        let d = v.wrapping_sub(0x30 * ONES);
+        // A byte is a digit iff it is < 0x80, did not borrow (high nibble of d clear) and d + 6 < 0x10.
+        bad |= (v & 0x80 * ONES) | (d & 0xF0 * ONES) | (d.wrapping_add(0x06 * ONES) & 0xF0 * ONES);
+        // Byte 2k of t = d[2k] << 4 | d[2k+1]; then gather the even bytes.
+        let mut t = ((d << 4) | (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+        t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
+        t = (t | (t >> 16)) & 0xFFFF_FFFF;
+        dst[o..o + 4].copy_from_slice(&(t as u32).to_le_bytes());
+        o += 4;
+    }
+    let mut nib = |c: u8| {
+        let d = c.wrapping_sub(b'0');
+        bad |= u64::from(d > 9);
+        d & 0x0F
+    };
+    let mut pairs = chunks.remainder().chunks_exact(2);
+    for p in &mut pairs {
+        dst[o] = nib(p[0]) << 4 | nib(p[1]);
+        o += 1;
+    }
+    if let [c] = pairs.remainder() {
+        dst[o] = nib(*c) << 4;
+    }
+    bad != 0
+}
+
+/// `unpack_digits` for n fields, four packed bytes at a time (SWAR). Returns whether a nibble was > 9.
+fn unpack_n(dst: &mut [u8], src: &[u8], skip: usize) -> bool {
+    let mut bad = 0u64;
+    let (mut o, mut s) = (0, 0);
+    if skip == 1 && !dst.is_empty() && !src.is_empty() {
+        let n = src[0] & 0x0F;
+        bad |= u64::from(n > 9);
+        dst[0] = b'0'.wrapping_add(n);
+        o = 1;
+        s = 1;
+    }
+    while o + 8 <= dst.len() && s + 4 <= src.len() {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(&src[s..s + 4]);
+        let mut t = u64::from(u32::from_le_bytes(a));
+        t = (t | (t << 16)) & 0x0000_FFFF_0000_FFFF;
+        t = (t | (t << 8)) & 0x00FF_00FF_00FF_00FF;
+        // Byte 2k = high nibble of packed byte k, byte 2k+1 = its low nibble.
+        let d = ((t >> 4) & 0x000F_000F_000F_000F) | ((t & 0x000F_000F_000F_000F) << 8);
+        bad |= d.wrapping_add(0x06 * ONES) & 0xF0 * ONES;
+        dst[o..o + 8].copy_from_slice(&d.wrapping_add(0x30 * ONES).to_le_bytes());
+        o += 8;
+        s += 4;
+    }
+    while o < dst.len() && s < src.len() {
+        let b = src[s];
+        let h = b >> 4;
+        bad |= u64::from(h > 9);
+        dst[o] = b'0' + h;
+        o += 1;
+        if o < dst.len() {
+            let l = b & 0x0F;
+            bad |= u64::from(l > 9);
+            dst[o] = b'0' + l;
+            o += 1;
+        }
+        s += 1;
+    }
+    bad != 0
 }
 
 /// Write `value` as nibbles into `dst`, starting at the low nibble of `dst[0]` when `odd_start`.
@@ -387,7 +472,7 @@ fn decode_field(def: &FieldDef, r: &mut Reader<'_>, msg: &mut Message) -> Result
                     _ => (b'?', true),
                 })
             } else {
-                unpack_digits(dst, bytes, skip, |n| (b'0'.wrapping_add(n), n > 9))
+                unpack_n(dst, bytes, skip)
             };
             if bad {
                 // The half-decoded bytes stay below len, so dropping the message zeroizes them.
@@ -507,6 +592,42 @@ mod tests {
         let mut m = Message::new(Mti(200));
         m.set_str(4, "12a");
         assert_eq!(encode_body(&m), Err(CodecError::at(4, NotDigit)));
+    }
+
+    #[test]
+    fn swar_paths_match_scalar() {
+        // Lengths crossing the 8-digit blocks, odd starts, and a bad character at each position.
+        for len in 0..=40usize {
+            for odd in [false, true] {
+                let value: Vec<u8> = (0..len).map(|i| b'0' + (i * 7 % 10) as u8).collect();
+                let nbytes = (len + usize::from(odd)).div_ceil(2);
+                let (mut a, mut b) = (vec![0u8; nbytes], vec![0u8; nbytes]);
+                let scalar = |c: u8| {
+                    let d = c.wrapping_sub(b'0');
+                    (d & 0x0F, d > 9)
+                };
+                assert!(!pack_n(&mut a, odd, &value));
+                assert!(!pack_digits(&mut b, odd, &value, scalar));
+                assert_eq!(a, b, "len {len} odd {odd}");
+                let mut back = vec![0u8; len];
+                assert!(!unpack_n(&mut back, &a, usize::from(odd)));
+                assert_eq!(back, value);
+                for i in 0..len {
+                    for bad in [b'/', b':', b'D', 0x80 | b'5', b' '] {
+                        let mut v = value.clone();
+                        v[i] = bad;
+                        assert!(pack_n(&mut a, odd, &v), "len {len} at {i} byte {bad:02X}");
+                    }
+                    let mut p = a.clone();
+                    let pos = i + usize::from(odd);
+                    p[pos / 2] |= if pos % 2 == 0 { 0xA0 } else { 0x0B };
+                    assert!(
+                        unpack_n(&mut back, &p, usize::from(odd)),
+                        "len {len} nibble {i}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
