@@ -21,8 +21,11 @@ fn value(def: &'static FieldDef) -> BoxedStrategy<Vec<u8>> {
     prop::collection::vec(byte, len).boxed()
 }
 
+/// One optional (field number, value) pair.
+type FieldStrategy = BoxedStrategy<Option<(u8, Vec<u8>)>>;
+
 fn message() -> impl Strategy<Value = Message> {
-    let fields: Vec<BoxedStrategy<Option<(u8, Vec<u8>)>>> = FIELDS
+    let fields: Vec<FieldStrategy> = FIELDS
         .iter()
         .map(|d| prop::option::weighted(0.4, value(d).prop_map(move |v| (d.number, v))).boxed())
         .collect();

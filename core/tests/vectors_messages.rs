@@ -127,9 +127,15 @@ fn field_64_is_cup_ecb_over_mac_span() {
     let mak = DesKey::from_hex(v["keys"]["mak"].as_str().expect("mak")).expect("MAK");
     let mut checked = 0;
     for (name, bytes, _) in frames() {
-        let Some(span) = mac_span(&bytes) else { continue };
+        let Some(span) = mac_span(&bytes) else {
+            continue;
+        };
         let frame = decode_frame(&bytes).expect("decode");
-        assert_eq!(Some(&cup_ecb(&mak, span)[..]), frame.message.get(64), "{name}");
+        assert_eq!(
+            Some(&cup_ecb(&mak, span)[..]),
+            frame.message.get(64),
+            "{name}"
+        );
         checked += 1;
     }
     assert!(checked >= 5, "MAC'd vectors checked: {checked}");

@@ -106,7 +106,7 @@ fn pack(
     total_nibbles: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
-    debug_assert!(total_nibbles % 2 == 0 && lead + value.len() <= total_nibbles);
+    debug_assert!(total_nibbles.is_multiple_of(2) && lead + value.len() <= total_nibbles);
     let start = out.len();
     out.resize(start + total_nibbles / 2, 0);
     let dst = &mut out[start + lead / 2..];
@@ -150,7 +150,9 @@ fn pack_n(dst: &mut [u8], odd_start: bool, value: &[u8]) -> bool {
         let v = u64::from_le_bytes(a);
         let d = v.wrapping_sub(0x30 * ONES);
         // A byte is a digit iff it is < 0x80, did not borrow (high nibble of d clear) and d + 6 < 0x10.
-        bad |= (v & 0x80 * ONES) | (d & 0xF0 * ONES) | (d.wrapping_add(0x06 * ONES) & 0xF0 * ONES);
+        bad |= (v & (0x80 * ONES))
+            | (d & (0xF0 * ONES))
+            | (d.wrapping_add(0x06 * ONES) & (0xF0 * ONES));
         // Byte 2k of t = d[2k] << 4 | d[2k+1]; then gather the even bytes.
         let mut t = ((d << 4) | (d >> 8)) & 0x00FF_00FF_00FF_00FF;
         t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
@@ -193,7 +195,7 @@ fn unpack_n(dst: &mut [u8], src: &[u8], skip: usize) -> bool {
         t = (t | (t << 8)) & 0x00FF_00FF_00FF_00FF;
         // Byte 2k = high nibble of packed byte k, byte 2k+1 = its low nibble.
         let d = ((t >> 4) & 0x000F_000F_000F_000F) | ((t & 0x000F_000F_000F_000F) << 8);
-        bad |= d.wrapping_add(0x06 * ONES) & 0xF0 * ONES;
+        bad |= d.wrapping_add(0x06 * ONES) & (0xF0 * ONES);
         dst[o..o + 8].copy_from_slice(&d.wrapping_add(0x30 * ONES).to_le_bytes());
         o += 8;
         s += 4;
