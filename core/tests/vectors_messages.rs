@@ -120,7 +120,6 @@ fn real_cup_capture_decodes() {
 
 /// CUP-ECB over each MAC'd frame's span equals its field 64 (vectors under `keys.mak`, capture under its MAK).
 #[test]
-#[ignore = "enable once crypto::mac::cup_ecb is implemented (merged from main)"]
 fn field_64_is_cup_ecb_over_mac_span() {
     use possdk_core::crypto::{mac::cup_ecb, DesKey};
     let v = vectors();
