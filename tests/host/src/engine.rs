@@ -1887,6 +1887,28 @@ mod tests {
         assert!(parse59(b"A").is_none());
     }
     #[test]
+    fn encrypted_track_round_trip() {
+        let tdk = DesKey::from_hex(FIXED_TDK).unwrap();
+        let clear = "6225880123456789D3012101123456789";
+        // Terminal side (PROTOCOL.md §7): pack, encrypt the 8 bytes before the last byte, unpack as hex.
+        let mut packed = hex::decode(format!("{clear}0")).unwrap();
+        let n = packed.len();
+        let mut block = [0u8; 8];
+        block.copy_from_slice(&packed[n - 9..n - 1]);
+        tdes::encrypt_block(&tdk, &mut block);
+        packed[n - 9..n - 1].copy_from_slice(&block);
+        let sent = &hex::encode_upper(&packed)[..clear.len()];
+        assert_ne!(sent, clear);
+        assert_eq!(decrypt_track(&tdk, sent).as_deref(), Some(clear));
+        // Under 18 digits: sent clear.
+        assert_eq!(
+            decrypt_track(&tdk, "6225880123456789").as_deref(),
+            Some("6225880123456789")
+        );
+        assert_eq!(decrypt_track(&tdk, "62258801234567890123X"), None);
+    }
+
+    #[test]
     fn kinds() {
         assert_eq!(Kind::classify(200, "000000", "00", "22"), Some(Kind::Sale));
         assert_eq!(Kind::classify(200, "000000", "06", "22"), None);

@@ -219,3 +219,32 @@ proptest! {
         })?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+    /// Any change to a valid MAC'd sale after the header (body or MAC) is refused and moves nothing.
+    #[test]
+    fn mutated_sale_frames_are_refused(pos in 13usize..200, xor in 1u8..=255) {
+        thread_local! {
+            static SIM: std::cell::RefCell<Option<Sim>> = const { std::cell::RefCell::new(None) };
+        }
+        SIM.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let s = slot.get_or_insert_with(|| {
+                let mut s = Sim::start("mutate");
+                s.sign_in();
+                s
+            });
+            let before = (s.ledger(), s.balance(PAN));
+            let (_, mut f) = sale_frame(s, 10);
+            let i = 13 + (pos - 13) % (f.len() - 13);
+            f[i] ^= xor;
+            if let Some(resp) = s.host().process_frame(&f) {
+                let r = decode_frame(&resp).unwrap();
+                prop_assert_ne!(r.message.get_str(39), Some("00"));
+            }
+            prop_assert_eq!((s.ledger(), s.balance(PAN)), before);
+            Ok(())
+        })?;
+    }
+}
