@@ -72,6 +72,10 @@ fn wire_log_is_masked() {
         !text.contains("D3012101123456789"),
         "track data in the wire log"
     );
+    assert!(
+        !text.contains("8AB37CAAF85310A8"),
+        "working keys (field 62) in the wire log"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
