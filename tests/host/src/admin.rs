@@ -141,6 +141,7 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
                 }
                 "sign_in_again" => FaultKind::SignInAgain,
                 "unbalanced_settlement" => FaultKind::UnbalancedSettlement,
+                "issuer_script" => FaultKind::IssuerScript,
                 other => return Err(err(format!("fault: unknown fault {other:?}"))),
             };
             info!("admin: fault {} x{count} for {tid}", kind.name());

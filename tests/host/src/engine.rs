@@ -371,7 +371,9 @@ impl Shared {
         let post: Vec<FaultKind> = match &tid {
             Some(t) => lock(&self.faults).take(t, |k| match k {
                 FaultKind::WrongMac => has_mac,
-                FaultKind::Decline(_) | FaultKind::UnbalancedSettlement => false,
+                FaultKind::Decline(_)
+                | FaultKind::UnbalancedSettlement
+                | FaultKind::IssuerScript => false,
                 _ => true,
             }),
             None => vec![],
@@ -1243,7 +1245,15 @@ impl Shared {
         resp.set_str(39, &t.rc);
         resp.set_str(63, &t.org);
         if let Some(v) = &chip {
-            resp.set(55, v.response_55(approved));
+            let mut f55 = v.response_55(approved);
+            let script = approved
+                && !lock(&self.faults)
+                    .take(tid, |k| *k == FaultKind::IssuerScript)
+                    .is_empty();
+            if script {
+                f55.extend(issuer::script_template(seq as u32));
+            }
+            resp.set(55, f55);
         }
         let mut r = Reply::new(resp);
         r.mac = approved;

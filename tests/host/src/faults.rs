@@ -20,6 +20,8 @@ pub enum FaultKind {
     SignInAgain,
     /// Answer the 0500 "not balanced" even when the totals agree.
     UnbalancedSettlement,
+    /// Add an issuer script template (72 with 9F18 and 86) to the next approved chip response.
+    IssuerScript,
 }
 
 impl FaultKind {
@@ -33,6 +35,7 @@ impl FaultKind {
             FaultKind::Decline(_) => "decline",
             FaultKind::SignInAgain => "sign_in_again",
             FaultKind::UnbalancedSettlement => "unbalanced_settlement",
+            FaultKind::IssuerScript => "issuer_script",
         }
     }
 }

@@ -134,6 +134,20 @@ pub fn arqc_input(items: &[Tlv]) -> Result<Vec<u8>, ChipError> {
     Ok(out)
 }
 
+/// An issuer script template 72: script id 9F18 and one command 86 (an APPLICATION UNBLOCK-style
+/// `84 24 00 00 08` with 8 bytes of MAC), for the card's second GENERATE AC to report in DF31.
+pub fn script_template(id: u32) -> Vec<u8> {
+    let mut cmd = vec![0x84, 0x24, 0x00, 0x00, 0x08];
+    cmd.extend_from_slice(&possdk_core::crypto::sha256(&id.to_be_bytes())[..8]);
+    tlv::encode(&[Tlv::constructed(
+        0x72,
+        vec![
+            Tlv::primitive(0x9F18, id.to_be_bytes().to_vec()),
+            Tlv::primitive(0x86, cmd),
+        ],
+    )])
+}
+
 /// A verified request cryptogram, ready to answer with 91.
 pub struct Verified {
     sk: DesKey,

@@ -759,6 +759,8 @@ fn chip_interop_with_the_simulated_card_reader() {
     use possdk_core::sim::{cards, SimCard, SimCardReader};
     let mut s = Sim::start("simchip");
     s.sign_in();
+    // The first approval carries an issuer script (72), which the card reports in DF31 -> 0620.
+    s.admin(json!({"cmd": "fault", "tid": TID, "fault": "issuer_script"}));
     for pan in ["6225884444444444", "4761340000000019"] {
         let card = cards::by_pan(pan).unwrap();
         let mut reader = SimCardReader::with_default(SimCard::chip(card));
@@ -789,6 +791,34 @@ fn chip_interop_with_the_simulated_card_reader() {
             })
             .unwrap();
         assert!(outcome.approved, "the card accepts the host's ARPC ({pan})");
+        if pan.starts_with('6') {
+            let results = outcome.script_results.expect("script results");
+            let mut a = Message::new(Mti(620));
+            let stan = s.next_stan();
+            a.set_str(2, pan)
+                .set_str(3, "000000")
+                .set_str(4, "000000000500");
+            a.set_str(11, &format!("{stan:06}"))
+                .set_str(22, "051")
+                .set_str(23, "001");
+            a.set_str(32, "00010000")
+                .set_str(37, r.get_str(37).unwrap())
+                .set_str(38, r.get_str(38).unwrap());
+            a.set_str(41, TID)
+                .set_str(42, MID)
+                .set_str(49, "156")
+                .set(55, results);
+            a.set_str(60, &format!("22{:06}951", s.batch));
+            a.set_str(
+                61,
+                &format!("{:06}{:06}{}", s.batch, s.stan - 1, r.get_str(13).unwrap()),
+            );
+            let ar = s.send(a, 3, true);
+            assert_eq!(rc(&ar), "00");
+            assert!(ar.has(64));
+        } else {
+            assert!(outcome.script_results.is_none(), "one script only");
+        }
     }
     // Foreign card counted on the foreign side.
     let t = s.admin(json!({"cmd": "totals", "tid": TID}));
