@@ -230,6 +230,51 @@ fn hex_decode(field: &str, s: &str) -> Result<Vec<u8>, HalError> {
         .collect()
 }
 
+/// Decode `getPin`'s answer: `[0]` bypass, `[1] + 8-byte block`, `[2] + ASCII digits`.
+fn pin_entry(bytes: &[u8]) -> Result<PinEntry, HalError> {
+    match bytes.split_first() {
+        Some((&PIN_BYPASS, [])) => Ok(PinEntry::Bypass),
+        Some((&PIN_BLOCK, block)) => {
+            let block: [u8; 8] = block.try_into().map_err(|_| {
+                HalError::Device("PinPad.getPin returned a PIN block that is not 8 bytes".into())
+            })?;
+            Ok(PinEntry::Block(block))
+        }
+        Some((&PIN_CLEAR, digits)) => {
+            let mut pin = Zeroizing::new(String::with_capacity(digits.len()));
+            for &d in digits {
+                if !d.is_ascii_digit() {
+                    pin.zeroize();
+                    return Err(HalError::Device(
+                        "PinPad.getPin returned a PIN with a non-digit".into(),
+                    ));
+                }
+                pin.push(char::from(d));
+            }
+            Ok(PinEntry::Clear(pin))
+        }
+        _ => Err(HalError::Device(
+            "PinPad.getPin returned an unknown answer".into(),
+        )),
+    }
+}
+
+/// Decode `completeChip`'s answer: `[approved 1/0] + script results`.
+fn chip_outcome(answer: &[u8]) -> Result<ChipOutcome, HalError> {
+    match answer.split_first() {
+        Some((&flag @ (0 | 1), scripts)) => Ok(ChipOutcome {
+            approved: flag == 1,
+            script_results: (!scripts.is_empty()).then(|| scripts.to_vec()),
+        }),
+        Some(_) => Err(HalError::Device(
+            "CardReader.completeChip returned an unknown flag".into(),
+        )),
+        None => Err(HalError::Device(
+            "CardReader.completeChip returned an empty answer".into(),
+        )),
+    }
+}
+
 /// The app's card reader.
 pub struct JavaCardReader(pub Bridge);
 
@@ -323,13 +368,7 @@ impl CardReader for JavaCardReader {
                 "CardReader.completeChip returned nothing".into(),
             ));
         };
-        let (flag, scripts) = answer.split_first().ok_or_else(|| {
-            HalError::Device("CardReader.completeChip returned an empty answer".into())
-        })?;
-        Ok(ChipOutcome {
-            approved: *flag == 1,
-            script_results: (!scripts.is_empty()).then(|| scripts.to_vec()),
-        })
+        chip_outcome(&answer)
     }
 
     fn load_emv_parameters(&mut self, aids: &[AidParams], capks: &[Capk]) -> Result<(), HalError> {
@@ -404,33 +443,7 @@ impl PinPad for JavaPinPad {
         let Some(bytes) = answer else {
             return Err(HalError::Device("PinPad.getPin returned nothing".into()));
         };
-        match bytes.split_first() {
-            Some((&PIN_BYPASS, [])) => Ok(PinEntry::Bypass),
-            Some((&PIN_BLOCK, block)) => {
-                let block: [u8; 8] = block.try_into().map_err(|_| {
-                    HalError::Device(
-                        "PinPad.getPin returned a PIN block that is not 8 bytes".into(),
-                    )
-                })?;
-                Ok(PinEntry::Block(block))
-            }
-            Some((&PIN_CLEAR, digits)) => {
-                let mut pin = Zeroizing::new(String::with_capacity(digits.len()));
-                for &d in digits {
-                    if !d.is_ascii_digit() {
-                        pin.zeroize();
-                        return Err(HalError::Device(
-                            "PinPad.getPin returned a PIN with a non-digit".into(),
-                        ));
-                    }
-                    pin.push(char::from(d));
-                }
-                Ok(PinEntry::Clear(pin))
-            }
-            _ => Err(HalError::Device(
-                "PinPad.getPin returned an unknown answer".into(),
-            )),
-        }
+        pin_entry(&bytes)
     }
 }
 
@@ -489,5 +502,78 @@ impl EventSink for JavaEvents {
         if let Err(e) = r {
             log::warn!("EventListener.onEvent failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_answers_decode() {
+        assert!(matches!(pin_entry(&[0]), Ok(PinEntry::Bypass)));
+        match pin_entry(&[1, 1, 2, 3, 4, 5, 6, 7, 8]) {
+            Ok(PinEntry::Block(b)) => assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8]),
+            other => panic!("{other:?}"),
+        }
+        match pin_entry(b"\x02123456") {
+            Ok(PinEntry::Clear(p)) => assert_eq!(p.as_str(), "123456"),
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &[][..],
+            &[0, 1][..],
+            &[1, 1, 2][..],
+            &b"\x0212a4"[..],
+            &[3][..],
+        ] {
+            assert!(
+                matches!(pin_entry(bad), Err(HalError::Device(_))),
+                "{bad:?}"
+            );
+        }
+        // The error never echoes the digits.
+        if let Err(HalError::Device(m)) = pin_entry(b"\x029876x") {
+            assert!(!m.contains("9876"), "{m}");
+        }
+    }
+
+    #[test]
+    fn chip_answers_decode() {
+        assert_eq!(
+            chip_outcome(&[1]).ok(),
+            Some(ChipOutcome {
+                approved: true,
+                script_results: None
+            })
+        );
+        assert_eq!(
+            chip_outcome(&[0, 0xDF, 0x31, 1, 0]).ok(),
+            Some(ChipOutcome {
+                approved: false,
+                script_results: Some(vec![0xDF, 0x31, 1, 0])
+            })
+        );
+        assert!(chip_outcome(&[]).is_err());
+        assert!(chip_outcome(&[7]).is_err());
+    }
+
+    #[test]
+    fn card_fields_decode() {
+        assert_eq!(entry_from_name("swipe").ok(), Some(EntryMode::Swipe));
+        assert_eq!(
+            entry_from_name("contactless").ok(),
+            Some(EntryMode::Contactless)
+        );
+        assert!(entry_from_name("SWIPE").is_err());
+        assert_eq!(
+            hex_decode("icc", "9F2608A1").ok(),
+            Some(vec![0x9F, 0x26, 0x08, 0xA1])
+        );
+        assert!(hex_decode("icc", "9F2").is_err());
+        assert!(hex_decode("icc", "9G").is_err());
+        assert_eq!(opt_amount(Some(5)), 5);
+        assert_eq!(opt_amount(None), -1);
+        assert_eq!(opt_amount(Some(u64::MAX)), -1);
     }
 }
