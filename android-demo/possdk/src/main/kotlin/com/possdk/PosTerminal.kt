@@ -78,8 +78,12 @@ class PosTerminal @JvmOverloads constructor(
     @JvmOverloads
     fun preauth(amount: Long, payment: Payment = Payment.FromCardReader): TransactionResult = paid("preauth", amount, payment)
 
-    /** Void a sale of the current batch by its STAN; [card] only without a card reader (card originals). */
+    /**
+     * Void a sale of the current batch by its STAN; [card] only without a card reader (card originals).
+     * `void` is a Java keyword: from Java this is `voidTransaction(stan)`.
+     */
     @JvmOverloads
+    @JvmName("voidTransaction")
     fun void(stan: Long, card: CardInput? = null): TransactionResult =
         Results.transaction(call("void", mapOf("stan" to stan, "card" to card?.toJsonMap())))
 
