@@ -174,7 +174,11 @@ pub struct PendingAdvice {
 
 impl std::fmt::Debug for PendingAdvice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PendingAdvice(tx {}, stan {}, attempts {})", self.tx_id, self.stan, self.attempts)
+        write!(
+            f,
+            "PendingAdvice(tx {}, stan {}, attempts {})",
+            self.tx_id, self.stan, self.attempts
+        )
     }
 }
 
@@ -184,50 +188,112 @@ pub struct Journal {
 
 impl Journal {
     /// Open (creating and migrating) the journal at `path`. `seal_key` seals PANs and pending messages.
-    pub fn open(path: &Path, seal_key: &[u8; 32]) -> JResult<Journal> { todo!() }
-    pub fn open_in_memory(seal_key: &[u8; 32]) -> JResult<Journal> { todo!() }
-    pub fn schema_version(&self) -> JResult<u32> { todo!() }
+    pub fn open(path: &Path, seal_key: &[u8; 32]) -> JResult<Journal> {
+        todo!()
+    }
+    pub fn open_in_memory(seal_key: &[u8; 32]) -> JResult<Journal> {
+        todo!()
+    }
+    pub fn schema_version(&self) -> JResult<u32> {
+        todo!()
+    }
 
     // ---- counters and settings ----
-    pub fn batch(&self) -> JResult<u32> { todo!() }
-    pub fn set_batch(&mut self, batch: u32) -> JResult<()> { todo!() }
+    pub fn batch(&self) -> JResult<u32> {
+        todo!()
+    }
+    pub fn set_batch(&mut self, batch: u32) -> JResult<()> {
+        todo!()
+    }
     /// The STAN the next request will use (000001..999999, wraps).
-    pub fn peek_stan(&self) -> JResult<u32> { todo!() }
+    pub fn peek_stan(&self) -> JResult<u32> {
+        todo!()
+    }
     /// Allocate a STAN durably and return it.
-    pub fn next_stan(&mut self) -> JResult<u32> { todo!() }
-    pub fn setting(&self, key: &str) -> JResult<Option<String>> { todo!() }
-    pub fn set_setting(&mut self, key: &str, value: &str) -> JResult<()> { todo!() }
-    pub fn delete_setting(&mut self, key: &str) -> JResult<()> { todo!() }
+    pub fn next_stan(&mut self) -> JResult<u32> {
+        todo!()
+    }
+    pub fn setting(&self, key: &str) -> JResult<Option<String>> {
+        todo!()
+    }
+    pub fn set_setting(&mut self, key: &str, value: &str) -> JResult<()> {
+        todo!()
+    }
+    pub fn delete_setting(&mut self, key: &str) -> JResult<()> {
+        todo!()
+    }
 
     // ---- transaction lifecycle ----
     /// Record a request before it is sent, in one durable SQLite transaction together with its pending
     /// reversal (0100/0200) or its advice frame (0220). Returns the row id.
-    pub fn record_request(&mut self, tx: &NewTx, reversal: Option<&PendingReversal>, advice: Option<&PendingAdvice>) -> JResult<i64> { todo!() }
+    pub fn record_request(
+        &mut self,
+        tx: &NewTx,
+        reversal: Option<&PendingReversal>,
+        advice: Option<&PendingAdvice>,
+    ) -> JResult<i64> {
+        todo!()
+    }
     /// Record the answer: update the row, apply `effects` to other rows, and clear the row's pending
     /// reversal / advice when `clear_pending` — all in one SQLite transaction.
-    pub fn record_outcome(&mut self, id: i64, outcome: &TxOutcome, effects: &[Effect], clear_pending: bool) -> JResult<()> { todo!() }
-    pub fn get(&self, id: i64) -> JResult<Option<TxRecord>> { todo!() }
+    pub fn record_outcome(
+        &mut self,
+        id: i64,
+        outcome: &TxOutcome,
+        effects: &[Effect],
+        clear_pending: bool,
+    ) -> JResult<()> {
+        todo!()
+    }
+    pub fn get(&self, id: i64) -> JResult<Option<TxRecord>> {
+        todo!()
+    }
     /// Latest row with this STAN in `batch`.
-    pub fn find_by_stan(&self, batch: u32, stan: u32) -> JResult<Option<TxRecord>> { todo!() }
+    pub fn find_by_stan(&self, batch: u32, stan: u32) -> JResult<Option<TxRecord>> {
+        todo!()
+    }
     /// The sealed PAN of a row, unsealed (for tips and batch upload). Never log it.
-    pub fn pan(&self, id: i64) -> JResult<Option<zeroize::Zeroizing<String>>> { todo!() }
+    pub fn pan(&self, id: i64) -> JResult<Option<zeroize::Zeroizing<String>>> {
+        todo!()
+    }
     /// Rows of a batch, oldest first.
-    pub fn list(&self, batch: u32) -> JResult<Vec<TxRecord>> { todo!() }
+    pub fn list(&self, batch: u32) -> JResult<Vec<TxRecord>> {
+        todo!()
+    }
 
     // ---- reversal ----
-    pub fn pending_reversal(&self) -> JResult<Option<PendingReversal>> { todo!() }
+    pub fn pending_reversal(&self) -> JResult<Option<PendingReversal>> {
+        todo!()
+    }
     /// Set the reason (and 38) once the outcome is known to be unknown/invalid.
-    pub fn arm_reversal(&mut self, tx_id: i64, reason: &str, auth_code: Option<&str>) -> JResult<()> { todo!() }
-    pub fn reversal_attempted(&mut self, tx_id: i64, flagged: bool) -> JResult<()> { todo!() }
+    pub fn arm_reversal(
+        &mut self,
+        tx_id: i64,
+        reason: &str,
+        auth_code: Option<&str>,
+    ) -> JResult<()> {
+        todo!()
+    }
+    pub fn reversal_attempted(&mut self, tx_id: i64, flagged: bool) -> JResult<()> {
+        todo!()
+    }
     /// The host answered the 0400 (`00` or `25`): delete it and mark the original `reversed`, applying
     /// `effects` (undo of what the original did) in the same SQLite transaction.
-    pub fn reversal_done(&mut self, tx_id: i64, effects: &[Effect]) -> JResult<()> { todo!() }
+    pub fn reversal_done(&mut self, tx_id: i64, effects: &[Effect]) -> JResult<()> {
+        todo!()
+    }
 
     // ---- advices ----
-    pub fn pending_advices(&self) -> JResult<Vec<PendingAdvice>> { todo!() }
-    pub fn advice_attempted(&mut self, tx_id: i64) -> JResult<()> { todo!() }
+    pub fn pending_advices(&self) -> JResult<Vec<PendingAdvice>> {
+        todo!()
+    }
+    pub fn advice_attempted(&mut self, tx_id: i64) -> JResult<()> {
+        todo!()
+    }
 
     // ---- batch ----
     /// Close the batch: set the new batch number (rows stay for reprint / query).
-    pub fn close_batch(&mut self, next_batch: u32) -> JResult<()> { todo!() }
+    pub fn close_batch(&mut self, next_batch: u32) -> JResult<()> {
+        todo!()
+    }
 }
