@@ -321,7 +321,7 @@ impl Terminal {
             serial,
         };
         engine.restore_parameters();
-        if let Ok(Some(rev)) = engine.journal.pending_reversal() {
+        if let Some(rev) = engine.journal.pending_reversals().ok().and_then(|v| v.into_iter().next()) {
             log::warn!(
                 "journal holds a pending reversal of {:06}: it goes before the next transaction",
                 rev.stan
@@ -603,7 +603,7 @@ impl Terminal {
     }
     pub fn status(&self) -> Result<StatusResult> {
         self.run(|e| {
-            let pending_reversal = e.journal.pending_reversal()?.map(|r| PendingReversalInfo {
+            let pending_reversal = e.journal.pending_reversals()?.into_iter().next().map(|r| PendingReversalInfo {
                 stan: r.stan,
                 reason: r.reason.clone(),
                 attempts: r.attempts,

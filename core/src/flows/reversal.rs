@@ -14,50 +14,69 @@ use crate::iso8583::{self, decode_body};
 use crate::journal::{PendingReversal, TxOutcome};
 
 impl Engine {
-    /// Try the pending reversal up to `tries` times now. `Ok(true)`: nothing is pending any more.
+    /// Try the oldest unflagged pending reversal(s) up to `tries` exchanges now. `Ok(true)`: no unflagged
+    /// reversal is pending any more (flagged ones wait for settlement).
     pub fn flush_reversal(&mut self, tries: u32) -> Result<bool> {
-        let limit = self.cfg.reversal_attempts.max(1);
         for _ in 0..tries.max(1) {
-            let Some(rev) = self.journal.pending_reversal()? else {
-                return Ok(true);
-            };
-            match self.send_reversal(&rev) {
-                Ok(rc) => {
-                    let row = self.journal.get(rev.tx_id)?;
-                    let undo = match &row {
-                        Some(r) => match kinds::by_name(&r.kind) {
-                            Some(def) => {
-                                let orig = match r.original_id {
-                                    Some(o) => self.journal.get(o)?,
-                                    None => None,
-                                };
-                                undo_effects(def, orig.as_ref())
-                            }
-                            None => Vec::new(),
-                        },
-                        None => Vec::new(),
-                    };
-                    self.journal.reversal_done(rev.tx_id, &undo)?;
-                    log::info!("reversal of {:06} accepted ({rc})", rev.stan);
-                    continue;
-                }
-                Err(e) => {
-                    let flagged = rev.attempts + 1 >= limit;
-                    self.journal.reversal_attempted(rev.tx_id, flagged)?;
-                    if flagged {
-                        log::error!(
-                            "reversal of {:06} still undelivered after {} attempts: flagged for attention ({})",
-                            rev.stan,
-                            rev.attempts + 1,
-                            e.message
-                        );
-                    } else {
-                        log::warn!("reversal of {:06} not delivered: {}", rev.stan, e.message);
-                    }
-                }
-            }
+            let Some(rev) = self.journal.pending_reversal()? else { return Ok(true) };
+            self.attempt_reversal(&rev)?;
         }
         Ok(self.journal.pending_reversal()?.is_none())
+    }
+
+    /// Every reversal owed, flagged ones included (before settlement). `Ok(true)` when none is left.
+    pub fn flush_all_reversals(&mut self) -> Result<bool> {
+        let limit = self.cfg.reversal_attempts.max(1);
+        for mut rev in self.journal.pending_reversals()? {
+            let tries = if rev.flagged { 1 } else { limit.saturating_sub(rev.attempts).max(1) };
+            for _ in 0..tries {
+                if self.attempt_reversal(&rev)? {
+                    break;
+                }
+                rev.attempts += 1;
+            }
+        }
+        Ok(self.journal.pending_reversals()?.is_empty())
+    }
+
+    /// One attempt; the journal records the result. `Ok(true)` when the host cleared it.
+    fn attempt_reversal(&mut self, rev: &PendingReversal) -> Result<bool> {
+        let limit = self.cfg.reversal_attempts.max(1);
+        match self.send_reversal(rev) {
+            Ok(rc) => {
+                let undo = match self.journal.get(rev.tx_id)? {
+                    Some(r) => match kinds::by_name(&r.kind) {
+                        Some(def) => {
+                            let orig = match r.original_id {
+                                Some(o) => self.journal.get(o)?,
+                                None => None,
+                            };
+                            undo_effects(def, orig.as_ref())
+                        }
+                        None => Vec::new(),
+                    },
+                    None => Vec::new(),
+                };
+                self.journal.reversal_done(rev.tx_id, &undo)?;
+                log::info!("reversal of {:06} accepted ({rc})", rev.stan);
+                Ok(true)
+            }
+            Err(e) => {
+                let flagged = rev.flagged || rev.attempts + 1 >= limit;
+                self.journal.reversal_attempted(rev.tx_id, flagged)?;
+                if flagged {
+                    log::error!(
+                        "reversal of {:06} undelivered after {} attempts: flagged for attention ({})",
+                        rev.stan,
+                        rev.attempts + 1,
+                        e.message
+                    );
+                } else {
+                    log::warn!("reversal of {:06} not delivered: {}", rev.stan, e.message);
+                }
+                Ok(false)
+            }
+        }
     }
 
     /// One 0400 exchange. `Ok(rc)` when the host cleared it (`00` or `25`).

@@ -108,22 +108,8 @@ impl Engine {
     pub fn settle(&mut self) -> Result<SettlementResult> {
         self.require_signed_in()?;
         // A pending reversal (flagged or not) and every advice must reach the host first.
-        if let Some(rev) = self.journal.pending_reversal()? {
-            let limit = self.cfg.reversal_attempts.max(1);
-            let tries = if rev.flagged {
-                1
-            } else {
-                limit.saturating_sub(rev.attempts).max(1)
-            };
-            if !self.flush_reversal(tries)? {
-                return Err(Error::new(
-                    ErrorKind::HostTimeout,
-                    format!(
-                        "reversal of {:06} undelivered: settlement postponed",
-                        rev.stan
-                    ),
-                ));
-            }
+        if !self.flush_all_reversals()? {
+            return Err(Error::new(ErrorKind::HostTimeout, "a reversal is undelivered: settlement postponed"));
         }
         if !self.flush_advices(true)? {
             return Err(Error::new(
