@@ -1,0 +1,77 @@
+//! PROTOCOL.md §6 end to end: timeouts reversed, bad MACs reversed with A0, reversals survive a restart.
+
+use possdk_core::api::Payment;
+use possdk_core::hal::Hal;
+use possdk_core::journal::TxState;
+use possdk_core::ErrorKind;
+use possdk_e2e::*;
+
+#[test]
+fn timeout_is_reversed_and_the_ledger_is_unchanged() {
+    let host = TestHost::start("timeout");
+    let dir = temp_dir("timeout-term");
+    let t = host.ready(&dir, Hal::default());
+    let before = host.balance(CARD_OK.0);
+    host.fault("no_answer", 1);
+    let e = t.sale(7_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
+    let status = t.status().unwrap();
+    assert!(status.pending_reversal.is_none(), "{status:?}");
+    let row = t.journal(None).unwrap().records.pop().unwrap();
+    assert_eq!(row.state, TxState::Reversed);
+    assert_eq!(host.balance(CARD_OK.0), before, "the host ledger moved");
+    let tx = host.tx(row.stan);
+    assert_ne!(tx["state"], "approved", "{tx}");
+    // The terminal goes on normally.
+    assert!(t.sale(100, Payment::Card(Some(swipe(CARD_OK)))).unwrap().approved);
+    host.shutdown();
+}
+
+#[test]
+fn wrong_response_mac_reverses_with_a0_and_signs_out() {
+    let host = TestHost::start("mac");
+    let dir = temp_dir("mac-term");
+    let t = host.ready(&dir, Hal::default());
+    let before = host.balance(CARD_OK.0);
+    host.fault("wrong_mac", 1);
+    let e = t.sale(7_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidResponse, "{e}");
+    let status = t.status().unwrap();
+    assert!(!status.signed_in);
+    assert!(status.pending_reversal.is_none(), "{status:?}");
+    assert_eq!(host.balance(CARD_OK.0), before);
+    let e = t.sale(100, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotSignedIn);
+    t.sign_in().unwrap();
+    assert!(t.sale(100, Payment::Card(Some(swipe(CARD_OK)))).unwrap().approved);
+    host.shutdown();
+}
+
+#[test]
+fn dropped_after_sending_then_reopened_sends_the_reversal_first() {
+    let host = TestHost::start("restart");
+    let dir = temp_dir("restart-term");
+    let before = host.balance(CARD_OK.0);
+    let stan = {
+        let t = host.ready(&dir, Hal::default());
+        // The sale and the immediate reversal attempt both go unanswered.
+        host.fault("no_answer", 2);
+        let e = t.sale(7_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::HostTimeout);
+        let pending = t.status().unwrap().pending_reversal.expect("a reversal is pending");
+        pending.stan
+        // the Terminal is dropped here
+    };
+    host.clear_faults();
+    let t = host.terminal(&dir, Hal::default());
+    let status = t.status().unwrap();
+    assert_eq!(status.pending_reversal.as_ref().map(|p| p.stan), Some(stan));
+    assert!(status.signed_in, "keys are sealed at rest: still signed in");
+    let sale = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    assert!(sale.approved);
+    assert!(t.status().unwrap().pending_reversal.is_none());
+    let rows = t.journal(None).unwrap().records;
+    assert_eq!(rows.iter().find(|r| r.stan == stan).unwrap().state, TxState::Reversed);
+    assert_eq!(host.balance(CARD_OK.0), before - 1_000);
+    host.shutdown();
+}
