@@ -366,3 +366,30 @@ fn json_envelope() {
     assert_eq!(v["error"]["code"], "original_not_found");
     assert_eq!(v["error"]["field"], "stan");
 }
+
+#[test]
+fn cancel_from_another_thread_after_sending_reverses_with_06() {
+    let dir = tempdir("cancel");
+    let (t, host) = ready(&dir);
+    host.lock().unwrap().faults.push_back(Fault::HoldUntilCancelled);
+    let t = std::sync::Arc::new(t);
+    let t2 = t.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        t2.cancel();
+    });
+    let e = t.sale(1_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap_err();
+    canceller.join().unwrap();
+    assert_eq!(e.kind, ErrorKind::Cancelled, "{e}");
+    let st = host.lock().unwrap();
+    assert_eq!(st.last(400).expect("reversal").get_str(39), Some("06"));
+    drop(st);
+    assert!(t.status().unwrap().pending_reversal.is_none());
+    assert_eq!(t.journal(None).unwrap().records.last().unwrap().state, TxState::Reversed);
+}
+
+#[test]
+fn terminal_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<possdk_core::Terminal>();
+}

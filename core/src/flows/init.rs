@@ -259,7 +259,11 @@ impl Engine {
             }
         };
         let (pik, mak, tdk) = (key(0), key(1), key(2));
-        self.security.install_working_keys(&pik, &mak, &tdk)?;
+        if let Err(e) = self.security.install_working_keys(&pik, &mak, &tdk) {
+            // Keys that do not check leave the terminal signed out.
+            self.sign_out("sign-in keys refused")?;
+            return Err(e.into());
+        }
         if let Some(batch) = resp
             .get_str(60)
             .and_then(|s| s.get(2..8))

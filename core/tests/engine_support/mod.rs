@@ -36,6 +36,8 @@ pub enum Fault {
     Unbalanced,
     /// Keys with a wrong check value at sign-in.
     BadKeyCheck,
+    /// Take the request, then wait until the app cancels (as the TCP transport does).
+    HoldUntilCancelled,
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +339,21 @@ impl FakeHost {
 impl Transport for FakeHost {
     fn exchange(&mut self, _ep: &Endpoint, frame: &[u8], _cancel: &CancelToken) -> Result<Vec<u8>, TransportError> {
         let req = decode_frame(frame).map_err(|e| TransportError::Framing(format!("{e:?}")))?;
+        let hold = self.state.lock().unwrap().faults.front() == Some(&Fault::HoldUntilCancelled);
+        if hold {
+            let mut st = self.state.lock().unwrap();
+            st.faults.pop_front();
+            st.requests.push(req.message.clone());
+            drop(st);
+            let start = std::time::Instant::now();
+            while !_cancel.is_cancelled() {
+                if start.elapsed() > std::time::Duration::from_secs(5) {
+                    return Err(TransportError::Timeout);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            return Err(TransportError::Cancelled { sent: true });
+        }
         let wrong_mac = self.state.lock().unwrap().faults.front() == Some(&Fault::WrongMac);
         let Some((mut msg, mac_it)) = self.respond(&req) else {
             return Err(TransportError::Timeout);
