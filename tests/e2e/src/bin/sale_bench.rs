@@ -1,7 +1,7 @@
 //! Sale benchmark: N card sales over loopback against the in-process possdk-host, durable journal
 //! (SQLite WAL, synchronous FULL). Prints p50 / p99 of the whole `Terminal::sale` call.
 //!
-//! Usage: sale-bench [N] (default 500). Run with --release for the reported figures.
+//! Usage: sale-bench [--count N] (default 500). Run with --release for the reported figures.
 
 use possdk_core::api::Payment;
 use possdk_core::hal::Hal;
@@ -9,7 +9,8 @@ use possdk_e2e::*;
 use std::time::Instant;
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(500);
+    // `sale-bench [--count] N` (build.sh passes `--count 500`).
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500);
     let host = TestHost::start("bench");
     let dir = temp_dir("bench-term");
     let t = host.ready(&dir, Hal::default());
