@@ -274,13 +274,10 @@ impl Terminal {
         let journal = Journal::open(Path::new(&config.journal_path), &seal)?;
         let security = match security {
             Some(s) => s,
-            None => {
-                let _m = SoftwareSecurityModule::open(
-                    Some(PathBuf::from(format!("{}.keys", config.journal_path))),
-                    &seal,
-                )?;
-                return Err(Error::internal("TEMP-MERGE"));
-            }
+            None => Box::new(SoftwareSecurityModule::open(
+                Some(PathBuf::from(format!("{}.keys", config.journal_path))),
+                &seal,
+            )?),
         };
         let endpoint = |ep: &EndpointConfig| Endpoint {
             address: ep.address.clone(),

@@ -127,3 +127,34 @@ fn every_qr_flow_is_approved() {
     assert_ne!(voucher, "");
     host.shutdown();
 }
+
+#[test]
+fn chip_sale_with_the_simulated_reader_and_a_card_that_declines_after_approval() {
+    use possdk_core::sim::{cards, SimCard, SimDevices};
+    let host = TestHost::start("chip");
+    let dir = temp_dir("chip-term");
+    let dev = SimDevices::new();
+    let t = host.ready(&dir, dev.hal());
+    assert!(dev.reader.loaded_parameters().capks.len() + dev.reader.loaded_parameters().aids.len() > 0);
+
+    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    let r = t.sale(4_200, Payment::Card(None)).unwrap();
+    assert!(r.approved, "{r:?}");
+    assert_eq!(dev.reader.last_outcome().map(|o| o.approved), Some(true));
+
+    dev.reader.push(SimCard::contactless(&cards::VISA_CHIP));
+    let r = t.sale(4_200, Payment::Card(None)).unwrap();
+    assert!(r.approved, "{r:?}");
+    assert_eq!(r.card_org.as_deref(), Some("VIS"));
+
+    let before = host.balance(cards::CUP_CHIP.pan);
+    dev.reader.set_decline_after_approval(true);
+    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    let r = t.sale(4_200, Payment::Card(None)).unwrap();
+    assert!(!r.approved, "{r:?}");
+    dev.reader.set_decline_after_approval(false);
+    let row = t.journal(None).unwrap().records.into_iter().find(|x| x.stan == r.stan).unwrap();
+    assert_eq!(row.state, TxState::Reversed);
+    assert_eq!(host.balance(cards::CUP_CHIP.pan), before);
+    host.shutdown();
+}

@@ -4,7 +4,7 @@
 //! on any unexpected result.
 
 use possdk_core::api::{OriginalRef, Payment, TransactionResult};
-use possdk_core::hal::Hal;
+use possdk_core::sim::{cards, SimCard, SimDevices, SimPin};
 use possdk_core::{ErrorKind, Terminal};
 use possdk_e2e::*;
 use std::process::ExitCode;
@@ -66,7 +66,7 @@ fn print_receipt(r: &TransactionResult) {
     println!("  +----------------------------------------------------------------+");
 }
 
-fn run(day: &mut Day, host: &TestHost, t: &Terminal) {
+fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
     println!("== initialisation");
     match t.activate(TOKEN) {
         Ok(a) => day.check("activation", true, format!("merchant '{}', batch {:06}", a.merchant_name, a.batch)),
@@ -89,23 +89,31 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal) {
         Err(e) => day.check("CAPKs", false, e.to_string()),
     }
 
-    println!("== card transactions");
-    let card = || Some(swipe(CARD_OK));
-    let sale = day.approved("sale 123.45", t.sale(12_345, Payment::Card(card())));
+    println!("== card transactions (simulated reader and PIN pad)");
+    // Every card operation: the cardholder presents the card, the PIN pad enters its PIN.
+    let swipe_ok = || {
+        dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+        Payment::Card(None)
+    };
+    let present = |card: SimCard| {
+        dev.reader.push(card);
+        None
+    };
+    let sale = day.approved("swipe sale 123.45", t.sale(12_345, swipe_ok()));
     if let Some(s) = &sale {
         print_receipt(s);
-        day.approved("void of the sale", t.void(s.stan, card()));
+        day.approved("void of the sale", t.void(s.stan, present(SimCard::swipe(&cards::CUP_SWIPE))));
     }
-    let sale2 = day.approved("sale 100.00", t.sale(10_000, Payment::Card(card())));
+    let sale2 = day.approved("swipe sale 100.00", t.sale(10_000, swipe_ok()));
     if let Some(s2) = &sale2 {
         if let Some(tip) = day.approved("tip 15.00", t.tip(s2.stan, 1_500)) {
             print_receipt(&tip);
             day.approved("tip void", t.tip_void(tip.stan));
         }
         let orig = OriginalRef { reference: s2.reference.clone(), date: Some(date_of(s2)), ..Default::default() };
-        day.approved("refund 30.00", t.refund(3_000, orig, card()));
+        day.approved("refund 30.00", t.refund(3_000, orig, present(SimCard::swipe(&cards::CUP_SWIPE))));
     }
-    if let Some(b) = day.approved("balance inquiry", t.balance(card())) {
+    if let Some(b) = day.approved("balance inquiry", t.balance(present(SimCard::swipe(&cards::CUP_SWIPE)))) {
         println!("       balance: {:?} fen", b.balance);
     }
     let pref = |p: &TransactionResult| OriginalRef {
@@ -116,30 +124,49 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal) {
         reference: p.reference.clone(),
         voucher: p.voucher.clone(),
     };
-    if let Some(pa) = day.approved("pre-auth 200.00", t.preauth(20_000, Payment::Card(card()))) {
-        day.approved("pre-auth void", t.preauth_void(20_000, pref(&pa), card()));
+    if let Some(pa) = day.approved("pre-auth 200.00", t.preauth(20_000, swipe_ok())) {
+        day.approved("pre-auth void", t.preauth_void(20_000, pref(&pa), present(SimCard::swipe(&cards::CUP_SWIPE))));
     }
-    if let Some(pa) = day.approved("pre-auth 200.00", t.preauth(20_000, Payment::Card(card()))) {
-        if let Some(c) = day.approved("completion 230.00", t.preauth_complete(23_000, pref(&pa), card())) {
-            day.approved("completion void", t.preauth_complete_void(c.stan, card()));
+    if let Some(pa) = day.approved("pre-auth 200.00", t.preauth(20_000, swipe_ok())) {
+        if let Some(c) = day.approved(
+            "completion 230.00",
+            t.preauth_complete(23_000, pref(&pa), present(SimCard::swipe(&cards::CUP_SWIPE))),
+        ) {
+            day.approved("completion void", t.preauth_complete_void(c.stan, present(SimCard::swipe(&cards::CUP_SWIPE))));
         }
     }
-    day.approved("foreign card sale", t.sale(5_000, Payment::Card(Some(swipe(CARD_VISA)))));
-    day.declined("wrong PIN", "55", t.sale(1_000, Payment::Card(Some(swipe_with_pin(CARD_OK, Some("000000"))))));
-    day.declined("insufficient funds", "51", t.sale(50_000, Payment::Card(Some(swipe(CARD_LITTLE)))));
+    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    if let Some(c) = day.approved("contact chip sale (ARQC / ARPC)", t.sale(4_200, Payment::Card(None))) {
+        print_receipt(&c);
+    }
+    dev.reader.push(SimCard::contactless(&cards::VISA_CHIP));
+    day.approved("contactless foreign card sale", t.sale(5_000, Payment::Card(None)));
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.pin_pad.push(SimPin::pin("000000"));
+    day.declined("wrong PIN", "55", t.sale(1_000, Payment::Card(None)));
+    dev.reader.push(SimCard::swipe(&cards::CUP_LOW_BALANCE));
+    day.declined("insufficient funds", "51", t.sale(50_000, Payment::Card(None)));
+    dev.reader.push(SimCard::swipe(&cards::CUP_EXPIRED));
+    day.declined("expired card", "54", t.sale(1_000, Payment::Card(None)));
+    dev.reader.push(SimCard::swipe(&cards::CUP_LOST));
+    day.declined("lost card", "41", t.sale(1_000, Payment::Card(None)));
 
-    println!("== QR transactions");
-    if let Some(q) = day.approved("QR sale 88.00", t.sale(8_800, Payment::Qr(Some(QR_OK.into())))) {
+    println!("== QR transactions (simulated scanner)");
+    dev.qr.push(QR_OK);
+    if let Some(q) = day.approved("QR sale 88.00", t.sale(8_800, Payment::Qr(None))) {
         print_receipt(&q);
         day.approved("QR void", t.void(q.stan, None));
     }
-    if let Some(q) = day.approved("QR sale 50.00", t.sale(5_000, Payment::Qr(Some(QR_OK2.into())))) {
+    dev.qr.push(QR_OK2);
+    if let Some(q) = day.approved("QR sale 50.00", t.sale(5_000, Payment::Qr(None))) {
         day.approved("QR refund 10.00", t.refund(1_000, pref(&q), None));
     }
-    if let Some(p) = day.approved("QR pre-auth 90.00", t.preauth(9_000, Payment::Qr(Some(QR_OK.into())))) {
+    dev.qr.push(QR_OK);
+    if let Some(p) = day.approved("QR pre-auth 90.00", t.preauth(9_000, Payment::Qr(None))) {
         day.approved("QR pre-auth void", t.preauth_void(9_000, pref(&p), None));
     }
-    if let Some(p) = day.approved("QR pre-auth 90.00", t.preauth(9_000, Payment::Qr(Some(QR_OK2.into())))) {
+    dev.qr.push(QR_OK2);
+    if let Some(p) = day.approved("QR pre-auth 90.00", t.preauth(9_000, Payment::Qr(None))) {
         if let Some(c) = day.approved("QR completion 95.00", t.preauth_complete(9_500, pref(&p), None)) {
             day.approved("QR completion void", t.preauth_complete_void(c.stan, None));
         }
@@ -147,7 +174,8 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal) {
 
     println!("== a host that never answers");
     host.fault("no_answer", 2);
-    match t.sale(6_600, Payment::Card(card())) {
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    match t.sale(6_600, Payment::Card(None)) {
         Err(e) if e.kind == ErrorKind::HostTimeout => day.check("sale without answer", true, e.message.clone()),
         other => day.check("sale without answer", false, format!("{other:?}")),
     }
@@ -160,7 +188,8 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal) {
         Err(e) => day.check("reversal pending", false, e.to_string()),
     }
     host.clear_faults();
-    day.approved("next sale (the reversal goes first)", t.sale(2_000, Payment::Card(card())));
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    day.approved("next sale (the reversal goes first)", t.sale(2_000, Payment::Card(None)));
     match t.status() {
         Ok(s) => day.check("reversal delivered", s.pending_reversal.is_none(), format!("{:?}", s.pending_reversal)),
         Err(e) => day.check("reversal delivered", false, e.to_string()),
@@ -207,9 +236,11 @@ fn main() -> ExitCode {
     let host = TestHost::start("demo");
     println!("host listening on {}", host.addr());
     let dir = temp_dir("demo-terminal");
-    let t = host.terminal(&dir, Hal::default());
+    let dev = SimDevices::new();
+    let t = host.terminal(&dir, dev.hal());
     let mut day = Day { failures: Vec::new() };
-    run(&mut day, &host, &t);
+    run(&mut day, &host, &t, &dev);
+    println!("events seen by the app: {}", dev.events.snapshot().len());
     drop(t);
     host.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
