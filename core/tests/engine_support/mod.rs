@@ -219,11 +219,15 @@ impl FakeHost {
             (800, "371") | (800, "381") => {}
             (800, "397") => {
                 mac_it = true;
-                let mut v = b"1".to_vec();
-                let recs: Vec<Tlv> = st
-                    .booked
+                let items = tlv::decode(m.get(62).unwrap()).unwrap();
+                let start: usize =
+                    std::str::from_utf8(tlv::get(&items, 0xDF62).unwrap()).unwrap().parse().unwrap();
+                let all: Vec<Booked> = st.booked.iter().filter(|b| b.mti != 400).cloned().collect();
+                // Pages of four records (a page must fit 512 bytes).
+                let end = (start + 4).min(all.len());
+                let mut v = if end < all.len() { b"2".to_vec() } else { b"1".to_vec() };
+                let recs: Vec<Tlv> = all[start.min(end)..end]
                     .iter()
-                    .filter(|b| b.mti != 400)
                     .map(|b| {
                         Tlv::constructed(
                             0xFF01,
