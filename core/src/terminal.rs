@@ -318,7 +318,12 @@ impl Terminal {
             serial,
         };
         engine.restore_parameters();
-        if let Some(rev) = engine.journal.pending_reversals().ok().and_then(|v| v.into_iter().next()) {
+        if let Some(rev) = engine
+            .journal
+            .pending_reversals()
+            .ok()
+            .and_then(|v| v.into_iter().next())
+        {
             log::warn!(
                 "journal holds a pending reversal of {:06}: it goes before the next transaction",
                 rev.stan
@@ -443,7 +448,7 @@ impl Terminal {
     }
     pub fn void(&self, stan: u32, card: Option<CardInput>) -> Result<TransactionResult> {
         self.run(|e| {
-            e.require_signed_in()?;
+            e.ensure_signed_in()?;
             let kind = e.kind_for_original(stan, Kind::Void, Kind::QrVoid)?;
             e.transact(
                 kind,
@@ -530,7 +535,7 @@ impl Terminal {
         card: Option<CardInput>,
     ) -> Result<TransactionResult> {
         self.run(|e| {
-            e.require_signed_in()?;
+            e.ensure_signed_in()?;
             let kind =
                 e.kind_for_original(stan, Kind::PreauthCompleteVoid, Kind::QrCompleteVoid)?;
             e.transact(
@@ -600,12 +605,17 @@ impl Terminal {
     }
     pub fn status(&self) -> Result<StatusResult> {
         self.run(|e| {
-            let pending_reversal = e.journal.pending_reversals()?.into_iter().next().map(|r| PendingReversalInfo {
-                stan: r.stan,
-                reason: r.reason.clone(),
-                attempts: r.attempts,
-                flagged: r.flagged,
-            });
+            let pending_reversal =
+                e.journal
+                    .pending_reversals()?
+                    .into_iter()
+                    .next()
+                    .map(|r| PendingReversalInfo {
+                        stan: r.stan,
+                        reason: r.reason.clone(),
+                        attempts: r.attempts,
+                        flagged: r.flagged,
+                    });
             Ok(StatusResult {
                 activated: e.is_activated()?,
                 master_key_loaded: e.security.has_key(KeySlot::Tmk),

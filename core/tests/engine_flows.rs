@@ -18,7 +18,12 @@ fn card_sale_void_tip_refund_and_settlement() {
     let (t, host) = ready(&dir);
 
     // Sale with PIN: the request carries what PROTOCOL.md §4 says.
-    let sale = t.sale(1234, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap();
+    let sale = t
+        .sale(
+            1234,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap();
     assert!(sale.approved, "{sale:?}");
     assert_eq!(sale.response_code, "00");
     assert_eq!(sale.masked_pan.as_deref(), Some("622588******6789"));
@@ -42,7 +47,9 @@ fn card_sale_void_tip_refund_and_settlement() {
     }
 
     // Void: amount and references of the original; original becomes voided.
-    let void = t.void(sale.stan, Some(swipe("6225880123456789", Some("123456")))).unwrap();
+    let void = t
+        .void(sale.stan, Some(swipe("6225880123456789", Some("123456"))))
+        .unwrap();
     assert!(void.approved);
     {
         let st = host.lock().unwrap();
@@ -51,20 +58,43 @@ fn card_sale_void_tip_refund_and_settlement() {
         assert_eq!(f(req, 4).as_deref(), Some("000000001234"));
         assert_eq!(f(req, 37), sale.reference);
         assert_eq!(f(req, 38), sale.auth_code);
-        assert_eq!(f(req, 61), Some(format!("{:06}{:06}", sale.batch, sale.stan)));
+        assert_eq!(
+            f(req, 61),
+            Some(format!("{:06}{:06}", sale.batch, sale.stan))
+        );
         assert_eq!(f(req, 60).as_deref().map(|s| &s[..2]), Some("23"));
     }
     let j = t.journal(None).unwrap();
-    assert_eq!(j.records.iter().find(|r| r.stan == sale.stan).unwrap().state, TxState::Voided);
+    assert_eq!(
+        j.records
+            .iter()
+            .find(|r| r.stan == sale.stan)
+            .unwrap()
+            .state,
+        TxState::Voided
+    );
 
     // Void twice, tip on a voided sale: typed errors naming the STAN.
-    let e = t.void(sale.stan, Some(swipe("6225880123456789", Some("123456")))).unwrap_err();
-    assert_eq!((e.kind, e.field.as_deref()), (ErrorKind::InvalidState, Some("stan")));
+    let e = t
+        .void(sale.stan, Some(swipe("6225880123456789", Some("123456"))))
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.field.as_deref()),
+        (ErrorKind::InvalidState, Some("stan"))
+    );
     let e = t.tip(sale.stan, 100).unwrap_err();
-    assert_eq!((e.kind, e.field.as_deref()), (ErrorKind::InvalidState, Some("stan")));
+    assert_eq!(
+        (e.kind, e.field.as_deref()),
+        (ErrorKind::InvalidState, Some("stan"))
+    );
 
     // A second sale, tipped, tip voided.
-    let sale2 = t.sale(10_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap();
+    let sale2 = t
+        .sale(
+            10_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap();
     let e = t.tip(sale2.stan, 2_001).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("tip"));
     let tip = t.tip(sale2.stan, 1_500).unwrap();
@@ -80,20 +110,38 @@ fn card_sale_void_tip_refund_and_settlement() {
         assert_eq!(f(req, 61).map(|s| s.len()), Some(16));
     }
     let rows = t.journal(None).unwrap().records;
-    assert_eq!(rows.iter().find(|r| r.stan == sale2.stan).unwrap().tip, 1_500);
+    assert_eq!(
+        rows.iter().find(|r| r.stan == sale2.stan).unwrap().tip,
+        1_500
+    );
     let e = t.tip(sale2.stan, 100).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidState);
     let tv = t.tip_void(tip.stan).unwrap();
     assert!(tv.approved);
-    assert_eq!(host.lock().unwrap().last(220).unwrap().get_str(4), Some("000000010000"));
+    assert_eq!(
+        host.lock().unwrap().last(220).unwrap().get_str(4),
+        Some("000000010000")
+    );
     let rows = t.journal(None).unwrap().records;
     assert_eq!(rows.iter().find(|r| r.stan == sale2.stan).unwrap().tip, 0);
 
     // Refund by reference; over the original is refused locally.
-    let orig = OriginalRef { reference: sale2.reference.clone(), date: Some("1125".into()), ..Default::default() };
-    let e = t.refund(10_001, orig.clone(), Some(swipe("6225880123456789", Some("123456")))).unwrap_err();
+    let orig = OriginalRef {
+        reference: sale2.reference.clone(),
+        date: Some("1125".into()),
+        ..Default::default()
+    };
+    let e = t
+        .refund(
+            10_001,
+            orig.clone(),
+            Some(swipe("6225880123456789", Some("123456"))),
+        )
+        .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("amount"));
-    let refund = t.refund(4_000, orig, Some(swipe("6225880123456789", Some("123456")))).unwrap();
+    let refund = t
+        .refund(4_000, orig, Some(swipe("6225880123456789", Some("123456"))))
+        .unwrap();
     assert!(refund.approved);
     {
         let st = host.lock().unwrap();
@@ -103,9 +151,17 @@ fn card_sale_void_tip_refund_and_settlement() {
     }
 
     // Pre-auth, completion (<= 115%), completion void.
-    let pa = t.preauth(10_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap();
+    let pa = t
+        .preauth(
+            10_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap();
     assert!(pa.approved);
-    assert_eq!(host.lock().unwrap().last(100).unwrap().get_str(25), Some("06"));
+    assert_eq!(
+        host.lock().unwrap().last(100).unwrap().get_str(25),
+        Some("06")
+    );
     let pref = OriginalRef {
         auth_code: pa.auth_code.clone(),
         date: Some("1125".into()),
@@ -113,26 +169,46 @@ fn card_sale_void_tip_refund_and_settlement() {
         stan: Some(pa.stan),
         ..Default::default()
     };
-    let e = t.preauth_complete(11_501, pref.clone(), Some(swipe("6225880123456789", Some("123456")))).unwrap_err();
+    let e = t
+        .preauth_complete(
+            11_501,
+            pref.clone(),
+            Some(swipe("6225880123456789", Some("123456"))),
+        )
+        .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("amount"));
-    let comp = t.preauth_complete(11_500, pref.clone(), Some(swipe("6225880123456789", Some("123456")))).unwrap();
+    let comp = t
+        .preauth_complete(
+            11_500,
+            pref.clone(),
+            Some(swipe("6225880123456789", Some("123456"))),
+        )
+        .unwrap();
     assert!(comp.approved);
     let rows = t.journal(None).unwrap().records;
     assert!(rows.iter().find(|r| r.stan == pa.stan).unwrap().completed);
-    let e = t.preauth_complete(100, pref, Some(swipe("6225880123456789", Some("123456")))).unwrap_err();
+    let e = t
+        .preauth_complete(100, pref, Some(swipe("6225880123456789", Some("123456"))))
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidState);
-    let cv = t.preauth_complete_void(comp.stan, Some(swipe("6225880123456789", Some("123456")))).unwrap();
+    let cv = t
+        .preauth_complete_void(comp.stan, Some(swipe("6225880123456789", Some("123456"))))
+        .unwrap();
     assert!(cv.approved);
     let rows = t.journal(None).unwrap().records;
     assert!(!rows.iter().find(|r| r.stan == pa.stan).unwrap().completed);
 
     // Balance.
-    let bal = t.balance(Some(swipe("6225880123456789", Some("123456")))).unwrap();
+    let bal = t
+        .balance(Some(swipe("6225880123456789", Some("123456"))))
+        .unwrap();
     assert_eq!(bal.balance, Some(1_000_000));
     assert!(!host.lock().unwrap().last(200).unwrap().has(4));
 
     // QR sale and void.
-    let qr = t.sale(8_800, Payment::Qr(Some("134567890123456789".into()))).unwrap();
+    let qr = t
+        .sale(8_800, Payment::Qr(Some("134567890123456789".into())))
+        .unwrap();
     assert!(qr.approved);
     assert!(qr.voucher.as_deref().is_some_and(|v| v.len() == 20));
     {
@@ -146,14 +222,22 @@ fn card_sale_void_tip_refund_and_settlement() {
     assert!(qv.approved);
     assert_eq!(qv.kind, "qr_void");
     assert_eq!(
-        host.lock().unwrap().last(200).unwrap().get_str(59).map(str::to_string),
+        host.lock()
+            .unwrap()
+            .last(200)
+            .unwrap()
+            .get_str(59)
+            .map(str::to_string),
         Some(format!("A4020{}", qr.voucher.clone().unwrap()))
     );
 
     // Detail query and settlement (balanced).
     let details = t.query_details(None).unwrap();
     assert!(!details.records.is_empty());
-    assert!(details.records.iter().all(|r| r.masked_pan.as_deref() == Some("622588******6789")));
+    assert!(details
+        .records
+        .iter()
+        .all(|r| r.masked_pan.as_deref() == Some("622588******6789")));
     let s = t.settle().unwrap();
     assert!(s.balanced);
     assert_eq!(s.uploaded, 0);
@@ -171,12 +255,22 @@ fn card_sale_void_tip_refund_and_settlement() {
 fn declines_are_results_not_errors() {
     let dir = tempdir("decline");
     let (t, host) = ready(&dir);
-    let r = t.sale(50_000, Payment::Card(Some(swipe("6225881111111111", Some("111111"))))).unwrap();
+    let r = t
+        .sale(
+            50_000,
+            Payment::Card(Some(swipe("6225881111111111", Some("111111")))),
+        )
+        .unwrap();
     assert!(!r.approved);
     assert_eq!(r.response_code, "51");
     assert_eq!(r.message, "Insufficient funds");
     host.lock().unwrap().faults.push_back(Fault::Decline("55"));
-    let r = t.sale(100, Payment::Card(Some(swipe("6225880123456789", Some("000000"))))).unwrap();
+    let r = t
+        .sale(
+            100,
+            Payment::Card(Some(swipe("6225880123456789", Some("000000")))),
+        )
+        .unwrap();
     assert_eq!(r.response_code, "55");
     let rows = t.journal(None).unwrap().records;
     assert!(rows.iter().all(|r| r.state == TxState::Declined));
@@ -188,7 +282,12 @@ fn no_answer_is_reversed_with_98() {
     let dir = tempdir("timeout");
     let (t, host) = ready(&dir);
     host.lock().unwrap().faults.push_back(Fault::NoAnswer);
-    let e = t.sale(1_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap_err();
+    let e = t
+        .sale(
+            1_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout);
     let st = host.lock().unwrap();
     let mtis = st.mtis();
@@ -209,26 +308,51 @@ fn no_answer_is_reversed_with_98() {
 fn reversal_survives_a_restart_and_goes_first() {
     let dir = tempdir("restart");
     let (t, host) = ready(&dir);
-    host.lock().unwrap().faults.extend([Fault::NoAnswer, Fault::NoAnswer]);
-    let e = t.sale(1_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap_err();
+    host.lock()
+        .unwrap()
+        .faults
+        .extend([Fault::NoAnswer, Fault::NoAnswer]);
+    let e = t
+        .sale(
+            1_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout);
-    let pending = t.status().unwrap().pending_reversal.expect("pending reversal");
+    let pending = t
+        .status()
+        .unwrap()
+        .pending_reversal
+        .expect("pending reversal");
     assert_eq!(pending.reason.as_deref(), Some("98"));
     assert_eq!(pending.attempts, 1);
     drop(t);
 
     // Reopen on the same journal (the in-memory test security module needs its keys again).
     let t = terminal(&dir, &host);
-    assert_eq!(t.status().unwrap().pending_reversal.map(|p| p.stan), Some(pending.stan));
+    assert_eq!(
+        t.status().unwrap().pending_reversal.map(|p| p.stan),
+        Some(pending.stan)
+    );
     t.download_master_key().unwrap();
     t.sign_in().unwrap();
     let before = host.lock().unwrap().requests.len();
-    let sale = t.sale(2_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap();
+    let sale = t
+        .sale(
+            2_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap();
     assert!(sale.approved);
     let st = host.lock().unwrap();
     let after: Vec<u16> = st.requests[before..].iter().map(|m| m.mti.0).collect();
     assert_eq!(after, vec![400, 200]);
-    assert_eq!(st.requests[before].get_str(11).map(|s| s.parse::<u32>().unwrap()), Some(pending.stan));
+    assert_eq!(
+        st.requests[before]
+            .get_str(11)
+            .map(|s| s.parse::<u32>().unwrap()),
+        Some(pending.stan)
+    );
 }
 
 #[test]
@@ -236,7 +360,12 @@ fn wrong_response_mac_reverses_with_a0_and_signs_out() {
     let dir = tempdir("mac");
     let (t, host) = ready(&dir);
     host.lock().unwrap().faults.push_back(Fault::WrongMac);
-    let e = t.sale(1_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap_err();
+    let e = t
+        .sale(
+            1_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidResponse);
     {
         let st = host.lock().unwrap();
@@ -247,10 +376,22 @@ fn wrong_response_mac_reverses_with_a0_and_signs_out() {
     let status = t.status().unwrap();
     assert!(!status.signed_in);
     assert!(status.pending_reversal.is_none());
-    let e = t.sale(1_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap_err();
+    let e = t
+        .sale(
+            1_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
     t.sign_in().unwrap();
-    assert!(t.sale(1_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap().approved);
+    assert!(
+        t.sale(
+            1_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456"))))
+        )
+        .unwrap()
+        .approved
+    );
 }
 
 #[test]
@@ -258,23 +399,53 @@ fn bad_input_is_a_typed_error_and_leaves_the_journal_alone() {
     let dir = tempdir("badinput");
     let state = std::sync::Arc::new(std::sync::Mutex::new(HostState::default()));
     let t = terminal(&dir, &state);
-    let e = t.sale(100, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap_err();
+    let e = t
+        .sale(
+            100,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotActivated);
     t.activate("TOKEN0001").unwrap();
     t.download_master_key().unwrap();
-    let e = t.sale(100, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap_err();
+    let e = t
+        .sale(
+            100,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
     t.sign_in().unwrap();
-    let sale = t.sale(500, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap();
-    t.void(sale.stan, Some(swipe("6225880123456789", Some("123456")))).unwrap();
+    let sale = t
+        .sale(
+            500,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap();
+    t.void(sale.stan, Some(swipe("6225880123456789", Some("123456"))))
+        .unwrap();
 
     let before = (t.journal(None).unwrap().records, t.status().unwrap());
     let sent_before = state.lock().unwrap().requests.len();
     let card = || Some(swipe("6225880123456789", Some("123456")));
     let cases: Vec<(possdk_core::Error, ErrorKind, &str)> = vec![
-        (t.sale(0, Payment::Card(card())).unwrap_err(), ErrorKind::InvalidRequest, "amount"),
-        (t.sale(1_000_000_000_000, Payment::Card(card())).unwrap_err(), ErrorKind::InvalidRequest, "amount"),
-        (t.sale(100, Payment::Card(Some(swipe("62258801234X6789", None)))).unwrap_err(), ErrorKind::InvalidRequest, "card.track2"),
+        (
+            t.sale(0, Payment::Card(card())).unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "amount",
+        ),
+        (
+            t.sale(1_000_000_000_000, Payment::Card(card()))
+                .unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "amount",
+        ),
+        (
+            t.sale(100, Payment::Card(Some(swipe("62258801234X6789", None))))
+                .unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "card.track2",
+        ),
         (
             t.sale(
                 100,
@@ -289,26 +460,59 @@ fn bad_input_is_a_typed_error_and_leaves_the_journal_alone() {
             ErrorKind::InvalidRequest,
             "card.pan",
         ),
-        (t.sale(100, Payment::Card(Some(swipe("6225880123456789", Some("12"))))).unwrap_err(), ErrorKind::InvalidRequest, "card.pin"),
-        (t.void(999, card()).unwrap_err(), ErrorKind::OriginalNotFound, "stan"),
-        (t.tip(sale.stan, 10).unwrap_err(), ErrorKind::InvalidState, "stan"),
-        (t.sale(100, Payment::Qr(Some("13 bad".into()))).unwrap_err(), ErrorKind::InvalidRequest, "qr_code"),
-        (t.sale(100, Payment::Card(None)).unwrap_err(), ErrorKind::InvalidRequest, "card"),
+        (
+            t.sale(
+                100,
+                Payment::Card(Some(swipe("6225880123456789", Some("12")))),
+            )
+            .unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "card.pin",
+        ),
+        (
+            t.void(999, card()).unwrap_err(),
+            ErrorKind::OriginalNotFound,
+            "stan",
+        ),
+        (
+            t.tip(sale.stan, 10).unwrap_err(),
+            ErrorKind::InvalidState,
+            "stan",
+        ),
+        (
+            t.sale(100, Payment::Qr(Some("13 bad".into()))).unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "qr_code",
+        ),
+        (
+            t.sale(100, Payment::Card(None)).unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "card",
+        ),
     ];
     for (e, kind, field) in cases {
         assert_eq!((e.kind, e.field.as_deref()), (kind, Some(field)), "{e}");
     }
     let after = (t.journal(None).unwrap().records, t.status().unwrap());
     assert_eq!(before, after, "the journal changed");
-    assert_eq!(state.lock().unwrap().requests.len(), sent_before, "something was sent");
+    assert_eq!(
+        state.lock().unwrap().requests.len(),
+        sent_before,
+        "something was sent"
+    );
 }
 
 #[test]
 fn unbalanced_settlement_uploads_the_batch() {
     let dir = tempdir("upload");
     let (t, host) = ready(&dir);
-    t.sale(1_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap();
-    t.sale(2_000, Payment::Qr(Some("284567890123456789".into()))).unwrap();
+    t.sale(
+        1_000,
+        Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+    )
+    .unwrap();
+    t.sale(2_000, Payment::Qr(Some("284567890123456789".into())))
+        .unwrap();
     host.lock().unwrap().faults.push_back(Fault::Unbalanced);
     let s = t.settle().unwrap();
     assert_eq!(s.uploaded, 2);
@@ -317,7 +521,9 @@ fn unbalanced_settlement_uploads_the_batch() {
     let uploads: Vec<_> = st.requests.iter().filter(|m| m.mti.0 == 320).collect();
     assert_eq!(uploads.len(), 3);
     assert_eq!(uploads[0].get_str(2), Some("6225880123456789"));
-    assert!(uploads[1].get_str(59).is_some_and(|v| v.starts_with("A4020")));
+    assert!(uploads[1]
+        .get_str(59)
+        .is_some_and(|v| v.starts_with("A4020")));
     assert_eq!(uploads[2].get_str(48), Some("0002"));
     assert_eq!(uploads[2].get_str(60).map(|s| &s[8..]), Some("202"));
 }
@@ -352,8 +558,11 @@ fn json_envelope() {
     let v: serde_json::Value = serde_json::from_str(&call_json(&t, r#"{"op":"sale"}"#)).unwrap();
     assert_eq!(v["error"]["code"], "invalid_request");
     assert_eq!(v["error"]["field"], "amount");
-    let v: serde_json::Value =
-        serde_json::from_str(&call_json(&t, r#"{"op":"sale","amount":0,"qr_code":"134567890123456789"}"#)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&call_json(
+        &t,
+        r#"{"op":"sale","amount":0,"qr_code":"134567890123456789"}"#,
+    ))
+    .unwrap();
     assert_eq!(v["error"]["field"], "amount");
     let req = r#"{"op":"sale","amount":50000,"card":{"entry":"swipe","track2":"6225881111111111=3012101","pin":"111111"}}"#;
     let v: serde_json::Value = serde_json::from_str(&call_json(&t, req)).unwrap();
@@ -362,7 +571,8 @@ fn json_envelope() {
     assert_eq!(v["result"]["response_code"], "51");
     let v: serde_json::Value = serde_json::from_str(&call_json(&t, r#"{"op":"status"}"#)).unwrap();
     assert_eq!(v["result"]["signed_in"], true);
-    let v: serde_json::Value = serde_json::from_str(&call_json(&t, r#"{"op":"void","stan":424242}"#)).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&call_json(&t, r#"{"op":"void","stan":424242}"#)).unwrap();
     assert_eq!(v["error"]["code"], "original_not_found");
     assert_eq!(v["error"]["field"], "stan");
 }
@@ -371,25 +581,84 @@ fn json_envelope() {
 fn cancel_from_another_thread_after_sending_reverses_with_06() {
     let dir = tempdir("cancel");
     let (t, host) = ready(&dir);
-    host.lock().unwrap().faults.push_back(Fault::HoldUntilCancelled);
+    host.lock()
+        .unwrap()
+        .faults
+        .push_back(Fault::HoldUntilCancelled);
     let t = std::sync::Arc::new(t);
     let t2 = t.clone();
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(100));
         t2.cancel();
     });
-    let e = t.sale(1_000, Payment::Card(Some(swipe("6225880123456789", Some("123456"))))).unwrap_err();
+    let e = t
+        .sale(
+            1_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap_err();
     canceller.join().unwrap();
     assert_eq!(e.kind, ErrorKind::Cancelled, "{e}");
     let st = host.lock().unwrap();
     assert_eq!(st.last(400).expect("reversal").get_str(39), Some("06"));
     drop(st);
     assert!(t.status().unwrap().pending_reversal.is_none());
-    assert_eq!(t.journal(None).unwrap().records.last().unwrap().state, TxState::Reversed);
+    assert_eq!(
+        t.journal(None).unwrap().records.last().unwrap().state,
+        TxState::Reversed
+    );
 }
 
 #[test]
 fn terminal_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<possdk_core::Terminal>();
+}
+
+#[test]
+fn unanswered_advice_is_resent_identically_with_the_same_stan() {
+    let dir = tempdir("advice");
+    let (t, host) = ready(&dir);
+    let sale = t
+        .sale(
+            10_000,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap();
+    host.lock()
+        .unwrap()
+        .faults
+        .extend([Fault::NoAnswer, Fault::NoAnswer, Fault::NoAnswer]);
+    let e = t.tip(sale.stan, 500).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostTimeout);
+    assert_eq!(t.status().unwrap().unsent_advices, 1);
+    let sent: Vec<_> = host
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|m| m.mti.0 == 220)
+        .cloned()
+        .collect();
+    assert_eq!(sent.len(), 3, "three attempts");
+    assert!(
+        sent.windows(2).all(|w| w[0] == w[1]),
+        "resends are identical"
+    );
+    // Before the next transaction the advice goes again, same STAN, and is applied.
+    let next = t
+        .sale(
+            100,
+            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
+        )
+        .unwrap();
+    assert!(next.approved);
+    let st = host.lock().unwrap();
+    let advices: Vec<_> = st.requests.iter().filter(|m| m.mti.0 == 220).collect();
+    assert_eq!(advices.len(), 4);
+    assert_eq!(advices[3], &sent[0]);
+    drop(st);
+    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    let rows = t.journal(None).unwrap().records;
+    assert_eq!(rows.iter().find(|r| r.stan == sale.stan).unwrap().tip, 500);
 }

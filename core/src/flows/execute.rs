@@ -35,7 +35,7 @@ pub(crate) struct TxInput {
 /// A response as checked against its request.
 pub(crate) enum Reply {
     Answer {
-        resp: Message,
+        resp: Box<Message>,
         raw: Vec<u8>,
         header: Header,
     },
@@ -590,7 +590,7 @@ impl Engine {
                 ));
             }
         }
-        self.flush_advices(false)?;
+        self.flush_advices()?;
         Ok(())
     }
 
@@ -622,7 +622,7 @@ impl Engine {
         }
         log::debug!("response {}", iso8583::mask::masked(&resp.message));
         Reply::Answer {
-            resp: resp.message,
+            resp: Box::new(resp.message),
             raw,
             header: resp.header,
         }
@@ -678,7 +678,7 @@ impl Engine {
     /// Run one financial transaction.
     pub fn transact(&mut self, kind: Kind, input: TxInput) -> Result<TransactionResult> {
         let def = kinds::def(kind);
-        self.require_signed_in()?;
+        self.ensure_signed_in()?;
 
         // 1. Everything the request says, checked before anything is touched.
         if def.amount == AmountRule::Input {

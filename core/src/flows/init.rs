@@ -211,6 +211,7 @@ impl Engine {
         }
         self.security.activate_tmk()?;
         self.set_flag(keys::SIGNED_IN, false)?;
+        self.set_flag(keys::SIGN_IN_REQUESTED, false)?;
         log::info!(
             "master key active (check value {})",
             hex::encode_upper(tmk_cv)
@@ -274,6 +275,7 @@ impl Engine {
             }
         }
         self.set_flag(keys::SIGNED_IN, true)?;
+        self.set_flag(keys::SIGN_IN_REQUESTED, false)?;
         let now = self.now();
         let datetime = super::host_datetime(&now, resp.get_str(13), resp.get_str(12));
         let capks_required = self.flag(keys::CAPKS_REQUIRED)?;

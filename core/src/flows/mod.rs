@@ -31,6 +31,8 @@ pub(crate) mod keys {
     pub const HOST_MAX_TIP: &str = "host_max_tip_percent";
     pub const HOST_KEY_SHA256: &str = "host_key_sha256";
     pub const SIGNED_IN: &str = "signed_in";
+    /// The host asked for a new sign-in (header 3): done automatically before the next transaction.
+    pub const SIGN_IN_REQUESTED: &str = "sign_in_requested";
     pub const CAPKS_REQUIRED: &str = "capks_required";
     pub const AIDS_REQUIRED: &str = "aids_required";
     pub const CAPKS: &str = "capks";
@@ -201,6 +203,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Like `require_signed_in`, but a sign-in the host asked for (header 3) is done first.
+    pub fn ensure_signed_in(&mut self) -> Result<()> {
+        self.require_activated()?;
+        if !self.is_signed_in()?
+            && self.flag(keys::SIGN_IN_REQUESTED)?
+            && self.security.has_key(KeySlot::Tmk)
+        {
+            log::info!("signing in again as the host asked");
+            self.sign_in()?;
+        }
+        self.require_signed_in()
+    }
+
     /// Signed out: a new sign-in is needed before the next transaction.
     pub fn sign_out(&mut self, why: &str) -> Result<()> {
         log::warn!("signed out: {why}");
@@ -278,7 +293,12 @@ impl Engine {
     /// Act on the header's processing requirement (3 sign in again, 4 CAPKs, 5 AIDs).
     pub fn note_header(&mut self, header: &Header) -> Result<()> {
         match header.processing {
-            3 => self.sign_out("host asked for a new sign-in (header 3)")?,
+            // A signed-in terminal signs in again by itself before its next transaction; one that never
+            // signed in (e.g. right after a master-key download) is simply not signed in.
+            3 if self.is_signed_in()? => {
+                self.sign_out("host asked for a new sign-in (header 3)")?;
+                self.set_flag(keys::SIGN_IN_REQUESTED, true)?;
+            }
             4 => self.set_flag(keys::CAPKS_REQUIRED, true)?,
             5 => self.set_flag(keys::AIDS_REQUIRED, true)?,
             _ => {}

@@ -78,7 +78,7 @@ impl Engine {
                 return Err(Error::invalid("batch", "batch must be 1 to 999999"));
             }
         }
-        self.require_signed_in()?;
+        self.ensure_signed_in()?;
         let mut records = Vec::new();
         for _ in 0..MAX_PAGES {
             let mut items = Vec::new();

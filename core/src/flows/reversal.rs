@@ -18,7 +18,9 @@ impl Engine {
     /// reversal is pending any more (flagged ones wait for settlement).
     pub fn flush_reversal(&mut self, tries: u32) -> Result<bool> {
         for _ in 0..tries.max(1) {
-            let Some(rev) = self.journal.pending_reversal()? else { return Ok(true) };
+            let Some(rev) = self.journal.pending_reversal()? else {
+                return Ok(true);
+            };
             self.attempt_reversal(&rev)?;
         }
         Ok(self.journal.pending_reversal()?.is_none())
@@ -28,7 +30,11 @@ impl Engine {
     pub fn flush_all_reversals(&mut self) -> Result<bool> {
         let limit = self.cfg.reversal_attempts.max(1);
         for mut rev in self.journal.pending_reversals()? {
-            let tries = if rev.flagged { 1 } else { limit.saturating_sub(rev.attempts).max(1) };
+            let tries = if rev.flagged {
+                1
+            } else {
+                limit.saturating_sub(rev.attempts).max(1)
+            };
             for _ in 0..tries {
                 if self.attempt_reversal(&rev)? {
                     break;
@@ -115,14 +121,11 @@ impl Engine {
         }
     }
 
-    /// Resend unanswered advices (identical frames, same STAN). `all`: also those past the attempt limit
-    /// (before settlement). `Ok(true)` when none is left.
-    pub fn flush_advices(&mut self, all: bool) -> Result<bool> {
-        let limit = self.cfg.reversal_attempts.max(1);
+    /// Resend every unanswered advice once (identical frame, same STAN). An advice is never dropped: past
+    /// the attempt limit it is still resent before each transaction and must be delivered before
+    /// settlement. `Ok(true)` when none is left.
+    pub fn flush_advices(&mut self) -> Result<bool> {
         for adv in self.journal.pending_advices()? {
-            if !all && adv.attempts >= limit {
-                continue;
-            }
             let req = match iso8583::decode_frame(&adv.frame) {
                 Ok(f) => f.message,
                 Err(e) => {

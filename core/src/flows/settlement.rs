@@ -106,12 +106,15 @@ pub fn parse_field48(f48: &str) -> Option<(SettlementTotals, u8, u8)> {
 impl Engine {
     /// Settle the current batch.
     pub fn settle(&mut self) -> Result<SettlementResult> {
-        self.require_signed_in()?;
+        self.ensure_signed_in()?;
         // A pending reversal (flagged or not) and every advice must reach the host first.
         if !self.flush_all_reversals()? {
-            return Err(Error::new(ErrorKind::HostTimeout, "a reversal is undelivered: settlement postponed"));
+            return Err(Error::new(
+                ErrorKind::HostTimeout,
+                "a reversal is undelivered: settlement postponed",
+            ));
         }
-        if !self.flush_advices(true)? {
+        if !self.flush_advices()? {
             return Err(Error::new(
                 ErrorKind::HostTimeout,
                 "advices undelivered: settlement postponed",

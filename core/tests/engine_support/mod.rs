@@ -104,7 +104,11 @@ impl FakeHost {
         }
         st.counter += 1;
         let counter = st.counter;
-        let code60 = m.get_str(60).and_then(|s| s.get(8..11)).unwrap_or("").to_string();
+        let code60 = m
+            .get_str(60)
+            .and_then(|s| s.get(8..11))
+            .unwrap_or("")
+            .to_string();
         let mut mac_it = false;
         let mut rc = "00".to_string();
         match (m.mti.0, code60.as_str()) {
@@ -137,7 +141,10 @@ impl FakeHost {
                 let enc = tdes::encrypt_ecb(&rk, tmk.as_bytes()).unwrap();
                 r.set(
                     62,
-                    tlv::encode(&[Tlv::primitive(0xDF21, enc), Tlv::primitive(0xDF22, tmk.kcv().to_vec())]),
+                    tlv::encode(&[
+                        Tlv::primitive(0xDF21, enc),
+                        Tlv::primitive(0xDF22, tmk.kcv().to_vec()),
+                    ]),
                 );
             }
             (800, "351") => {}
@@ -202,30 +209,52 @@ impl FakeHost {
                 r.set(62, v);
             }
             (820, "382") => {
-                let start: usize = std::str::from_utf8(&m.get(62).unwrap()[1..3]).unwrap().parse().unwrap();
+                let start: usize = std::str::from_utf8(&m.get(62).unwrap()[1..3])
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 // Two pages of one AID each.
-                let aids = [vec![0xA0, 0, 0, 0x03, 0x33, 0x01, 0x01, 0x01], vec![0xA0, 0, 0, 0x03, 0x33, 0x01, 0x01, 0x02]];
-                let mut v = if start == 0 { b"2".to_vec() } else { b"1".to_vec() };
-                v.extend(tlv::encode(&[Tlv::primitive(0x9F06, aids[start.min(1)].clone())]));
+                let aids = [
+                    vec![0xA0, 0, 0, 0x03, 0x33, 0x01, 0x01, 0x01],
+                    vec![0xA0, 0, 0, 0x03, 0x33, 0x01, 0x01, 0x02],
+                ];
+                let mut v = if start == 0 {
+                    b"2".to_vec()
+                } else {
+                    b"1".to_vec()
+                };
+                v.extend(tlv::encode(&[Tlv::primitive(
+                    0x9F06,
+                    aids[start.min(1)].clone(),
+                )]));
                 r.set(62, v);
             }
             (800, "380") => {
                 let items = tlv::decode(m.get(62).unwrap()).unwrap();
                 let aid = tlv::get(&items, 0x9F06).unwrap().to_vec();
                 let mut v = b"1".to_vec();
-                v.extend(tlv::encode(&[Tlv::primitive(0x9F06, aid), Tlv::primitive(0xDF01, vec![0])]));
+                v.extend(tlv::encode(&[
+                    Tlv::primitive(0x9F06, aid),
+                    Tlv::primitive(0xDF01, vec![0]),
+                ]));
                 r.set(62, v);
             }
             (800, "371") | (800, "381") => {}
             (800, "397") => {
                 mac_it = true;
                 let items = tlv::decode(m.get(62).unwrap()).unwrap();
-                let start: usize =
-                    std::str::from_utf8(tlv::get(&items, 0xDF62).unwrap()).unwrap().parse().unwrap();
+                let start: usize = std::str::from_utf8(tlv::get(&items, 0xDF62).unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 let all: Vec<Booked> = st.booked.iter().filter(|b| b.mti != 400).cloned().collect();
                 // Pages of four records (a page must fit 512 bytes).
                 let end = (start + 4).min(all.len());
-                let mut v = if end < all.len() { b"2".to_vec() } else { b"1".to_vec() };
+                let mut v = if end < all.len() {
+                    b"2".to_vec()
+                } else {
+                    b"1".to_vec()
+                };
                 let recs: Vec<Tlv> = all[start.min(end)..end]
                     .iter()
                     .map(|b| {
@@ -250,7 +279,11 @@ impl FakeHost {
             (500, _) => {
                 mac_it = true;
                 let mut f48 = m.get_str(48).unwrap().to_string().into_bytes();
-                let status = if fault == Some(Fault::Unbalanced) { b'2' } else { b'1' };
+                let status = if fault == Some(Fault::Unbalanced) {
+                    b'2'
+                } else {
+                    b'1'
+                };
                 f48[30] = status;
                 f48[61] = status;
                 r.set(48, f48);
@@ -266,7 +299,11 @@ impl FakeHost {
                 mac_it = true;
                 let stan: u32 = m.get_str(11).unwrap().parse().unwrap();
                 let batch: u32 = m.get_str(60).unwrap()[2..8].parse().unwrap();
-                match st.booked.iter_mut().find(|b| b.stan == stan && b.batch == batch && b.mti != 400) {
+                match st
+                    .booked
+                    .iter_mut()
+                    .find(|b| b.stan == stan && b.batch == batch && b.mti != 400)
+                {
                     Some(b) => b.state = 'R',
                     None => rc = "25".into(),
                 }
@@ -298,8 +335,16 @@ impl FakeHost {
                     let batch: u32 = m.get_str(60).unwrap()[2..8].parse().unwrap();
                     let kind = m.get_str(60).unwrap()[..2].to_string();
                     if kind == "23" {
-                        if let Some(orig) = m.get_str(61).and_then(|s| s.get(6..12)).and_then(|s| s.parse::<u32>().ok()) {
-                            if let Some(b) = st.booked.iter_mut().find(|b| b.stan == orig && b.mti != 400) {
+                        if let Some(orig) = m
+                            .get_str(61)
+                            .and_then(|s| s.get(6..12))
+                            .and_then(|s| s.parse::<u32>().ok())
+                        {
+                            if let Some(b) = st
+                                .booked
+                                .iter_mut()
+                                .find(|b| b.stan == orig && b.mti != 400)
+                            {
                                 b.state = 'V';
                             }
                         }
@@ -341,7 +386,12 @@ impl FakeHost {
 }
 
 impl Transport for FakeHost {
-    fn exchange(&mut self, _ep: &Endpoint, frame: &[u8], _cancel: &CancelToken) -> Result<Vec<u8>, TransportError> {
+    fn exchange(
+        &mut self,
+        _ep: &Endpoint,
+        frame: &[u8],
+        _cancel: &CancelToken,
+    ) -> Result<Vec<u8>, TransportError> {
         let req = decode_frame(frame).map_err(|e| TransportError::Framing(format!("{e:?}")))?;
         let hold = self.state.lock().unwrap().faults.front() == Some(&Fault::HoldUntilCancelled);
         if hold {
@@ -362,12 +412,26 @@ impl Transport for FakeHost {
         let Some((mut msg, mac_it)) = self.respond(&req) else {
             return Err(TransportError::Timeout);
         };
-        let processing = self.state.lock().unwrap().processing_next.take().unwrap_or(0);
+        let processing = self
+            .state
+            .lock()
+            .unwrap()
+            .processing_next
+            .take()
+            .unwrap_or(0);
         if mac_it {
             msg.set(64, vec![b'0'; 8]);
         }
-        let header = Header { processing, ..Header::default() };
-        let mut bytes = encode_frame(&Frame { tpdu: req.tpdu.swapped(), header, message: msg }).unwrap();
+        let header = Header {
+            processing,
+            ..Header::default()
+        };
+        let mut bytes = encode_frame(&Frame {
+            tpdu: req.tpdu.swapped(),
+            header,
+            message: msg,
+        })
+        .unwrap();
         if mac_it {
             mac_frame(&mut bytes);
             if wrong_mac {
@@ -389,7 +453,12 @@ pub struct TestSecurity {
 
 impl TestSecurity {
     pub fn new(shared: Shared) -> Self {
-        TestSecurity { shared, r: None, pending_tmk: None, slots: HashMap::new() }
+        TestSecurity {
+            shared,
+            r: None,
+            pending_tmk: None,
+            slots: HashMap::new(),
+        }
     }
     fn get(&self, slot: KeySlot) -> Result<&DesKey, SecurityError> {
         self.slots.get(&slot).ok_or(SecurityError::MissingKey(slot))
@@ -397,7 +466,10 @@ impl TestSecurity {
 }
 
 impl SecurityModule for TestSecurity {
-    fn begin_tmk_download(&mut self, host_key: &HostPublicKey) -> Result<TmkTransport, SecurityError> {
+    fn begin_tmk_download(
+        &mut self,
+        host_key: &HostPublicKey,
+    ) -> Result<TmkTransport, SecurityError> {
         let mut r = [0u8; 16];
         possdk_core::crypto::random_bytes(&mut r)?;
         let rk = DesKey::from_bytes(&r)?;
@@ -405,9 +477,16 @@ impl SecurityModule for TestSecurity {
         let check_value = rk.kcv();
         self.shared.lock().unwrap().transport_key = Some(r.to_vec());
         self.r = Some(rk);
-        Ok(TmkTransport { encrypted_key, check_value })
+        Ok(TmkTransport {
+            encrypted_key,
+            check_value,
+        })
     }
-    fn receive_tmk(&mut self, encrypted_tmk: &[u8], check_value: &[u8]) -> Result<[u8; 4], SecurityError> {
+    fn receive_tmk(
+        &mut self,
+        encrypted_tmk: &[u8],
+        check_value: &[u8],
+    ) -> Result<[u8; 4], SecurityError> {
         let rk = self.r.take().ok_or(SecurityError::NoTransportKey)?;
         let clear = tdes::decrypt_ecb(&rk, encrypted_tmk)?;
         let tmk = DesKey::from_bytes(&clear)?;
@@ -419,15 +498,27 @@ impl SecurityModule for TestSecurity {
         Ok(cv)
     }
     fn activate_tmk(&mut self) -> Result<(), SecurityError> {
-        let tmk = self.pending_tmk.take().ok_or(SecurityError::NoTransportKey)?;
+        let tmk = self
+            .pending_tmk
+            .take()
+            .ok_or(SecurityError::NoTransportKey)?;
         self.slots.clear();
         self.slots.insert(KeySlot::Tmk, tmk);
         Ok(())
     }
-    fn install_working_keys(&mut self, pik: &EncryptedKey, mak: &EncryptedKey, tdk: &EncryptedKey) -> Result<(), SecurityError> {
+    fn install_working_keys(
+        &mut self,
+        pik: &EncryptedKey,
+        mak: &EncryptedKey,
+        tdk: &EncryptedKey,
+    ) -> Result<(), SecurityError> {
         let tmk = self.get(KeySlot::Tmk)?;
         let mut keys = Vec::new();
-        for (slot, k) in [(KeySlot::Pik, pik), (KeySlot::Mak, mak), (KeySlot::Tdk, tdk)] {
+        for (slot, k) in [
+            (KeySlot::Pik, pik),
+            (KeySlot::Mak, mak),
+            (KeySlot::Tdk, tdk),
+        ] {
             let clear = tdes::decrypt_ecb(tmk, &k.encrypted)?;
             let key = DesKey::from_bytes(&clear)?;
             if key.kcv() != k.check_value {
@@ -466,7 +557,14 @@ impl SecurityModule for TestSecurity {
 pub struct FixedClock;
 impl Clock for FixedClock {
     fn now(&self) -> DateTime {
-        DateTime { year: 2026, month: 11, day: 25, hour: 10, minute: 15, second: 0 }
+        DateTime {
+            year: 2026,
+            month: 11,
+            day: 25,
+            hour: 10,
+            minute: 15,
+            second: 0,
+        }
     }
 }
 
@@ -489,11 +587,14 @@ pub fn config(dir: &std::path::Path) -> Config {
 /// A terminal on a fake host (journal in `dir`).
 pub fn terminal(dir: &std::path::Path, state: &Shared) -> Terminal {
     let hal = Hal {
-        transport: Some(Box::new(FakeHost { state: state.clone() })),
+        transport: Some(Box::new(FakeHost {
+            state: state.clone(),
+        })),
         clock: Some(Box::new(FixedClock)),
         ..Default::default()
     };
-    Terminal::with_security(config(dir), hal, Box::new(TestSecurity::new(state.clone()))).expect("terminal")
+    Terminal::with_security(config(dir), hal, Box::new(TestSecurity::new(state.clone())))
+        .expect("terminal")
 }
 
 /// Activated, master key loaded, signed in. The security module is in memory: a reopened terminal

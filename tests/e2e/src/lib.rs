@@ -84,7 +84,8 @@ impl TestHost {
 
     /// One admin command (`{"cmd": ...}`), its JSON answer.
     pub fn admin(&self, command: serde_json::Value) -> serde_json::Value {
-        let mut client = possdk_host::admin::AdminClient::connect(self.host.admin_addr()).expect("admin connect");
+        let mut client = possdk_host::admin::AdminClient::connect(self.host.admin_addr())
+            .expect("admin connect");
         client.call(command).expect("admin call")
     }
 
@@ -105,7 +106,9 @@ impl TestHost {
     /// Cardholder balance (fen) as the host's issuer holds it.
     pub fn balance(&self, pan: &str) -> i64 {
         let v = self.admin(serde_json::json!({"cmd": "balance", "pan": pan}));
-        v["balance"].as_i64().unwrap_or_else(|| panic!("balance answer {v}"))
+        v["balance"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("balance answer {v}"))
     }
 
     /// The host's totals for the terminal's open batch.

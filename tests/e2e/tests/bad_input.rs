@@ -10,11 +10,15 @@ fn typed_errors_and_an_untouched_journal() {
     let host = TestHost::start("bad-input");
     let dir = temp_dir("bad-input-term");
     let t = host.terminal(&dir, Hal::default());
-    let e = t.sale(100, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+    let e = t
+        .sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotActivated);
     t.activate(TOKEN).unwrap();
     t.download_master_key().unwrap();
-    let e = t.sale(100, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+    let e = t
+        .sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
     t.sign_in().unwrap();
     let sale = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
@@ -31,23 +35,52 @@ fn typed_errors_and_an_untouched_journal() {
         ..Default::default()
     };
     let checks: Vec<(possdk_core::Error, ErrorKind, &str)> = vec![
-        (t.sale(0, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err(), ErrorKind::InvalidRequest, "amount"),
-        (t.sale(1_000_000_000_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err(), ErrorKind::InvalidRequest, "amount"),
-        (t.sale(100, Payment::Card(Some(bad_pan))).unwrap_err(), ErrorKind::InvalidRequest, "card.pan"),
-        (t.void(777_777, Some(swipe(CARD_OK))).unwrap_err(), ErrorKind::OriginalNotFound, "stan"),
-        (t.tip(sale.stan, 100).unwrap_err(), ErrorKind::InvalidState, "stan"),
-        (t.tip_void(777_777).unwrap_err(), ErrorKind::OriginalNotFound, "stan"),
+        (
+            t.sale(0, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "amount",
+        ),
+        (
+            t.sale(1_000_000_000_000, Payment::Card(Some(swipe(CARD_OK))))
+                .unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "amount",
+        ),
+        (
+            t.sale(100, Payment::Card(Some(bad_pan))).unwrap_err(),
+            ErrorKind::InvalidRequest,
+            "card.pan",
+        ),
+        (
+            t.void(777_777, Some(swipe(CARD_OK))).unwrap_err(),
+            ErrorKind::OriginalNotFound,
+            "stan",
+        ),
+        (
+            t.tip(sale.stan, 100).unwrap_err(),
+            ErrorKind::InvalidState,
+            "stan",
+        ),
+        (
+            t.tip_void(777_777).unwrap_err(),
+            ErrorKind::OriginalNotFound,
+            "stan",
+        ),
     ];
     for (e, kind, field) in checks {
         assert_eq!((e.kind, e.field.as_deref()), (kind, Some(field)), "{e}");
     }
-    let v: serde_json::Value = serde_json::from_str(&call_json(&t, r#"{"op":"sale","amount":-5}"#)).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&call_json(&t, r#"{"op":"sale","amount":-5}"#)).unwrap();
     assert_eq!(v["error"]["field"], "amount");
     let v: serde_json::Value = serde_json::from_str(&call_json(&t, r#"{"op":"fly"}"#)).unwrap();
     assert_eq!(v["error"]["field"], "op");
 
     assert_eq!(t.journal(None).unwrap(), journal_before);
     assert_eq!(t.status().unwrap(), status_before);
-    assert_eq!(host.admin(serde_json::json!({"cmd": "ledger_count", "tid": TID})), ledger_before);
+    assert_eq!(
+        host.admin(serde_json::json!({"cmd": "ledger_count", "tid": TID})),
+        ledger_before
+    );
     host.shutdown();
 }

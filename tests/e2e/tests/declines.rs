@@ -22,7 +22,9 @@ fn wrong_pin_no_funds_expired_lost() {
         assert_eq!(r.response_code, code);
         assert!(!r.message.is_empty());
     }
-    let qr = t.sale(5_000, Payment::Qr(Some(QR_NO_FUNDS.into()))).unwrap();
+    let qr = t
+        .sale(5_000, Payment::Qr(Some(QR_NO_FUNDS.into())))
+        .unwrap();
     assert_eq!(qr.response_code, "51");
     assert!(t.status().unwrap().pending_reversal.is_none());
     host.shutdown();
@@ -36,21 +38,36 @@ fn host_rules_void_twice_refund_over_completion_over_tip_over() {
     let sale = t.sale(10_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
     assert!(t.void(sale.stan, Some(swipe(CARD_OK))).unwrap().approved);
     let e = t.void(sale.stan, Some(swipe(CARD_OK))).unwrap_err();
-    assert_eq!((e.kind, e.field.as_deref()), (ErrorKind::InvalidState, Some("stan")));
+    assert_eq!(
+        (e.kind, e.field.as_deref()),
+        (ErrorKind::InvalidState, Some("stan"))
+    );
 
     // Refund over the original: refused locally (original in the journal) ...
     let sale2 = t.sale(10_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
     let date = sale2.datetime[5..10].replace('-', "");
-    let orig = OriginalRef { reference: sale2.reference.clone(), date: Some(date.clone()), ..Default::default() };
-    let e = t.refund(10_001, orig.clone(), Some(swipe(CARD_OK))).unwrap_err();
+    let orig = OriginalRef {
+        reference: sale2.reference.clone(),
+        date: Some(date.clone()),
+        ..Default::default()
+    };
+    let e = t
+        .refund(10_001, orig.clone(), Some(swipe(CARD_OK)))
+        .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("amount"));
     // ... and across refunds: the journal keeps the refunded total.
-    assert!(t.refund(6_000, orig.clone(), Some(swipe(CARD_OK))).unwrap().approved);
+    assert!(
+        t.refund(6_000, orig.clone(), Some(swipe(CARD_OK)))
+            .unwrap()
+            .approved
+    );
     let e = t.refund(6_000, orig, Some(swipe(CARD_OK))).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("amount"));
 
     // Completion over 115 %.
-    let pa = t.preauth(10_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    let pa = t
+        .preauth(10_000, Payment::Card(Some(swipe(CARD_OK))))
+        .unwrap();
     let pref = OriginalRef {
         auth_code: pa.auth_code.clone(),
         date: Some(date),
@@ -58,13 +75,22 @@ fn host_rules_void_twice_refund_over_completion_over_tip_over() {
         stan: Some(pa.stan),
         ..Default::default()
     };
-    let e = t.preauth_complete(11_501, pref.clone(), Some(swipe(CARD_OK))).unwrap_err();
+    let e = t
+        .preauth_complete(11_501, pref.clone(), Some(swipe(CARD_OK)))
+        .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("amount"));
-    assert!(t.preauth_complete(11_500, pref, Some(swipe(CARD_OK))).unwrap().approved);
+    assert!(
+        t.preauth_complete(11_500, pref, Some(swipe(CARD_OK)))
+            .unwrap()
+            .approved
+    );
 
     // Tip over the limit (20 %).
     let e = t.tip(sale2.stan, 2_001).unwrap_err();
-    assert_eq!((e.kind, e.field.as_deref()), (ErrorKind::InvalidRequest, Some("tip")));
+    assert_eq!(
+        (e.kind, e.field.as_deref()),
+        (ErrorKind::InvalidRequest, Some("tip"))
+    );
     assert!(t.tip(sale2.stan, 2_000).unwrap().approved);
     host.shutdown();
 }

@@ -40,7 +40,11 @@ fn every_card_flow_is_approved() {
     let refund = t
         .refund(
             3_000,
-            OriginalRef { reference: sale2.reference.clone(), date: Some(sale2.datetime[5..10].replace('-', "")), ..Default::default() },
+            OriginalRef {
+                reference: sale2.reference.clone(),
+                date: Some(sale2.datetime[5..10].replace('-', "")),
+                ..Default::default()
+            },
             card(),
         )
         .unwrap();
@@ -69,7 +73,10 @@ fn every_card_flow_is_approved() {
     assert!(cv.approved, "{cv:?}");
 
     let rows = t.journal(None).unwrap().records;
-    assert_eq!(rows.iter().find(|r| r.stan == sale.stan).unwrap().state, TxState::Voided);
+    assert_eq!(
+        rows.iter().find(|r| r.stan == sale.stan).unwrap().state,
+        TxState::Voided
+    );
     assert_eq!(rows.iter().find(|r| r.stan == sale2.stan).unwrap().tip, 0);
     assert!(!rows.iter().find(|r| r.stan == pa2.stan).unwrap().completed);
     assert!(t.status().unwrap().pending_reversal.is_none());
@@ -135,7 +142,9 @@ fn chip_sale_with_the_simulated_reader_and_a_card_that_declines_after_approval()
     let dir = temp_dir("chip-term");
     let dev = SimDevices::new();
     let t = host.ready(&dir, dev.hal());
-    assert!(dev.reader.loaded_parameters().capks.len() + dev.reader.loaded_parameters().aids.len() > 0);
+    assert!(
+        dev.reader.loaded_parameters().capks.len() + dev.reader.loaded_parameters().aids.len() > 0
+    );
 
     dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
     let r = t.sale(4_200, Payment::Card(None)).unwrap();
@@ -153,7 +162,13 @@ fn chip_sale_with_the_simulated_reader_and_a_card_that_declines_after_approval()
     let r = t.sale(4_200, Payment::Card(None)).unwrap();
     assert!(!r.approved, "{r:?}");
     dev.reader.set_decline_after_approval(false);
-    let row = t.journal(None).unwrap().records.into_iter().find(|x| x.stan == r.stan).unwrap();
+    let row = t
+        .journal(None)
+        .unwrap()
+        .records
+        .into_iter()
+        .find(|x| x.stan == r.stan)
+        .unwrap();
     assert_eq!(row.state, TxState::Reversed);
     assert_eq!(host.balance(cards::CUP_CHIP.pan), before);
     host.shutdown();

@@ -13,7 +13,9 @@ fn timeout_is_reversed_and_the_ledger_is_unchanged() {
     let t = host.ready(&dir, Hal::default());
     let before = host.balance(CARD_OK.0);
     host.fault("no_answer", 1);
-    let e = t.sale(7_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+    let e = t
+        .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
     let status = t.status().unwrap();
     assert!(status.pending_reversal.is_none(), "{status:?}");
@@ -23,7 +25,11 @@ fn timeout_is_reversed_and_the_ledger_is_unchanged() {
     let tx = host.tx(row.stan);
     assert_ne!(tx["state"], "approved", "{tx}");
     // The terminal goes on normally.
-    assert!(t.sale(100, Payment::Card(Some(swipe(CARD_OK)))).unwrap().approved);
+    assert!(
+        t.sale(100, Payment::Card(Some(swipe(CARD_OK))))
+            .unwrap()
+            .approved
+    );
     host.shutdown();
 }
 
@@ -34,16 +40,24 @@ fn wrong_response_mac_reverses_with_a0_and_signs_out() {
     let t = host.ready(&dir, Hal::default());
     let before = host.balance(CARD_OK.0);
     host.fault("wrong_mac", 1);
-    let e = t.sale(7_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+    let e = t
+        .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidResponse, "{e}");
     let status = t.status().unwrap();
     assert!(!status.signed_in);
     assert!(status.pending_reversal.is_none(), "{status:?}");
     assert_eq!(host.balance(CARD_OK.0), before);
-    let e = t.sale(100, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+    let e = t
+        .sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
     t.sign_in().unwrap();
-    assert!(t.sale(100, Payment::Card(Some(swipe(CARD_OK)))).unwrap().approved);
+    assert!(
+        t.sale(100, Payment::Card(Some(swipe(CARD_OK))))
+            .unwrap()
+            .approved
+    );
     host.shutdown();
 }
 
@@ -56,9 +70,15 @@ fn dropped_after_sending_then_reopened_sends_the_reversal_first() {
         let t = host.ready(&dir, Hal::default());
         // The sale and the immediate reversal attempt both go unanswered.
         host.fault("no_answer", 2);
-        let e = t.sale(7_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err();
+        let e = t
+            .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
+            .unwrap_err();
         assert_eq!(e.kind, ErrorKind::HostTimeout);
-        let pending = t.status().unwrap().pending_reversal.expect("a reversal is pending");
+        let pending = t
+            .status()
+            .unwrap()
+            .pending_reversal
+            .expect("a reversal is pending");
         pending.stan
         // the Terminal is dropped here
     };
@@ -71,7 +91,41 @@ fn dropped_after_sending_then_reopened_sends_the_reversal_first() {
     assert!(sale.approved);
     assert!(t.status().unwrap().pending_reversal.is_none());
     let rows = t.journal(None).unwrap().records;
-    assert_eq!(rows.iter().find(|r| r.stan == stan).unwrap().state, TxState::Reversed);
+    assert_eq!(
+        rows.iter().find(|r| r.stan == stan).unwrap().state,
+        TxState::Reversed
+    );
     assert_eq!(host.balance(CARD_OK.0), before - 1_000);
+    host.shutdown();
+}
+
+#[test]
+fn header_requirements_are_acted_on_before_the_next_transaction() {
+    use possdk_core::sim::{cards, SimCard, SimDevices};
+    let host = TestHost::start("header");
+    let dir = temp_dir("header-term");
+    let dev = SimDevices::new();
+    let t = host.ready(&dir, dev.hal());
+    let loads = dev.reader.loaded_parameters().loads;
+
+    // 4: the host wants CAPKs downloaded; the terminal does it before its next financial message.
+    host.admin(serde_json::json!({"cmd": "require", "tid": TID, "what": "capk"}));
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    assert!(t.sale(100, Payment::Card(None)).unwrap().approved);
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    assert!(t.sale(100, Payment::Card(None)).unwrap().approved);
+    assert!(
+        dev.reader.loaded_parameters().loads > loads,
+        "CAPKs were not reloaded"
+    );
+
+    // 3: sign in again, done automatically before the next transaction.
+    host.fault("sign_in_again", 1);
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    assert!(t.sale(100, Payment::Card(None)).unwrap().approved);
+    assert!(!t.status().unwrap().signed_in);
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    assert!(t.sale(100, Payment::Card(None)).unwrap().approved);
+    assert!(t.status().unwrap().signed_in);
     host.shutdown();
 }

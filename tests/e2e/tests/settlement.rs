@@ -8,7 +8,9 @@ fn some_business(t: &possdk_core::Terminal) {
     let s1 = t.sale(10_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
     assert!(s1.approved);
     assert!(t.tip(s1.stan, 500).unwrap().approved);
-    let s2 = t.sale(20_000, Payment::Card(Some(swipe(CARD_VISA)))).unwrap();
+    let s2 = t
+        .sale(20_000, Payment::Card(Some(swipe(CARD_VISA))))
+        .unwrap();
     assert!(s2.approved, "{s2:?}");
     let s3 = t.sale(3_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
     assert!(t.void(s3.stan, Some(swipe(CARD_OK))).unwrap().approved);
@@ -16,7 +18,15 @@ fn some_business(t: &possdk_core::Terminal) {
     assert!(q.approved);
     let date = s1.datetime[5..10].replace('-', "");
     let r = t
-        .refund(1_000, OriginalRef { reference: s1.reference.clone(), date: Some(date), ..Default::default() }, Some(swipe(CARD_OK)))
+        .refund(
+            1_000,
+            OriginalRef {
+                reference: s1.reference.clone(),
+                date: Some(date),
+                ..Default::default()
+            },
+            Some(swipe(CARD_OK)),
+        )
         .unwrap();
     assert!(r.approved);
 }
