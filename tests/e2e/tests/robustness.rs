@@ -1,0 +1,130 @@
+//! Hostile conditions end to end: garbage and half frames, a slow host cancelled by the app, a card
+//! never presented, a host key that does not match the pin, encrypted tracks, issuer scripts.
+
+use possdk_core::api::Payment;
+use possdk_core::hal::Hal;
+use possdk_core::journal::TxState;
+use possdk_core::sim::{cards, SimCard, SimDevices};
+use possdk_core::{ErrorKind, Terminal};
+use possdk_e2e::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[test]
+fn garbage_and_half_frames_are_reversed_with_06() {
+    let host = TestHost::start("garbage");
+    let dir = temp_dir("garbage-term");
+    let t = host.ready(&dir, Hal::default());
+    let before = host.balance(CARD_OK.0);
+    for fault in ["garbage", "close_mid_frame"] {
+        host.fault(fault, 1);
+        let e = t
+            .sale(3_000, Payment::Card(Some(swipe(CARD_OK))))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e.kind,
+                ErrorKind::InvalidResponse | ErrorKind::HostUnreachable
+            ),
+            "{fault}: {e}"
+        );
+        assert!(t.status().unwrap().pending_reversal.is_none(), "{fault}");
+        let row = t.journal(None).unwrap().records.pop().unwrap();
+        assert_eq!(row.state, TxState::Reversed, "{fault}");
+    }
+    assert_eq!(host.balance(CARD_OK.0), before);
+    host.shutdown();
+}
+
+#[test]
+fn cancel_while_the_host_is_slow_reverses_with_06() {
+    let host = TestHost::start("cancel-host");
+    let dir = temp_dir("cancel-host-term");
+    let t = Arc::new(host.ready(&dir, Hal::default()));
+    let before = host.balance(CARD_OK.0);
+    host.admin(serde_json::json!({"cmd": "fault", "fault": "delay", "ms": 1200, "count": 1}));
+    let t2 = t.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        t2.cancel();
+    });
+    let e = t
+        .sale(3_000, Payment::Card(Some(swipe(CARD_OK))))
+        .unwrap_err();
+    canceller.join().unwrap();
+    assert_eq!(e.kind, ErrorKind::Cancelled, "{e}");
+    std::thread::sleep(Duration::from_millis(1200)); // let the slow answer drain
+    let status = t.status().unwrap();
+    assert!(status.pending_reversal.is_none(), "{status:?}");
+    assert_eq!(
+        t.journal(None).unwrap().records.pop().unwrap().state,
+        TxState::Reversed
+    );
+    assert_eq!(host.balance(CARD_OK.0), before);
+    host.shutdown();
+}
+
+#[test]
+fn cancel_while_waiting_for_a_card_touches_nothing() {
+    let host = TestHost::start("cancel-card");
+    let dir = temp_dir("cancel-card-term");
+    let dev = SimDevices::new();
+    let t = Arc::new(host.ready(&dir, dev.hal()));
+    let status = t.status().unwrap();
+    dev.reader.set_delay(Duration::from_secs(5));
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    let t2 = t.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        t2.cancel();
+    });
+    let e = t.sale(3_000, Payment::Card(None)).unwrap_err();
+    canceller.join().unwrap();
+    assert_eq!(e.kind, ErrorKind::Cancelled, "{e}");
+    assert_eq!(t.status().unwrap(), status);
+    host.shutdown();
+}
+
+#[test]
+fn a_host_key_that_does_not_match_the_pin_is_refused() {
+    let host = TestHost::start("pin");
+    let dir = temp_dir("pin-term");
+    let mut config = host.config(&dir, 1500);
+    config.host_key_sha256 = Some("00".repeat(32));
+    let t = Terminal::new(config, Hal::default()).unwrap();
+    t.activate(TOKEN).unwrap();
+    let e = t.download_master_key().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::KeyCheckFailed, "{e}");
+    assert!(!t.status().unwrap().master_key_loaded);
+    host.shutdown();
+}
+
+#[test]
+#[ignore = "the codec's z encoding refuses the nibbles A-F an encrypted track carries (PROTOCOL.md §7); \
+            enable once iso8583 accepts them in 35/36"]
+fn encrypted_tracks_are_accepted_by_the_host() {
+    let host = TestHost::start("tracks");
+    let dir = temp_dir("tracks-term");
+    let mut config = host.config(&dir, 1500);
+    config.encrypt_tracks = true;
+    let t = Terminal::new(config, Hal::default()).unwrap();
+    initialise(&t).unwrap();
+    let r = t.sale(2_500, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    assert!(r.approved, "{r:?}");
+    host.shutdown();
+}
+
+#[test]
+fn issuer_scripts_are_run_and_reported() {
+    let host = TestHost::start("scripts");
+    let dir = temp_dir("scripts-term");
+    let dev = SimDevices::new();
+    let t = host.ready(&dir, dev.hal());
+    host.fault("issuer_script", 1);
+    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    let r = t.sale(1_800, Payment::Card(None)).unwrap();
+    assert!(r.approved, "{r:?}");
+    let outcome = dev.reader.last_outcome().expect("second GENERATE AC");
+    assert!(outcome.script_results.is_some());
+    host.shutdown();
+}
