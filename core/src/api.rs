@@ -481,3 +481,138 @@ pub fn error_json(error: &crate::Error) -> String {
     }
     serde_json::json!({"ok": false, "error": e}).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> (crate::ErrorKind, Option<String>) {
+        let e = Request::from_json(json).unwrap_err();
+        (e.kind, e.field)
+    }
+
+    #[test]
+    fn requests_parse() {
+        match Request::from_json(r#"{"op":"sale","amount":1234,"card":{"entry":"swipe","track2":"6225880123456789=3012101","pin":"123456"}}"#).unwrap() {
+            Request::Sale { amount: 1234, payment: Payment::Card(Some(c)) } => {
+                assert_eq!(c.entry, Some(EntryMode::Swipe));
+                assert_eq!(c.pin.as_deref().map(|p| p.as_str()), Some("123456"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Request::from_json(r#"{"op":"sale","amount":1,"qr_code":"134567890123456789"}"#)
+                .unwrap(),
+            Request::Sale {
+                payment: Payment::Qr(Some(_)),
+                ..
+            }
+        ));
+        assert!(matches!(
+            Request::from_json(r#"{"op":"preauth","amount":"100"}"#).unwrap(),
+            Request::Preauth {
+                amount: 100,
+                payment: Payment::Card(None)
+            }
+        ));
+        match Request::from_json(r#"{"op":"refund","amount":5,"original":{"reference":"112510154502","date":"1125","voucher":"1"}}"#).unwrap() {
+            Request::Refund { original, card: None, .. } => {
+                assert_eq!(original.reference.as_deref(), Some("112510154502"));
+                assert_eq!(original.voucher.as_deref(), Some("1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Request::from_json(r#"{"op":"tip","stan":12,"tip":100}"#).unwrap(),
+            Request::Tip { stan: 12, tip: 100 }
+        ));
+        assert!(matches!(
+            Request::from_json(r#"{"op":"query_details"}"#).unwrap(),
+            Request::QueryDetails { batch: None }
+        ));
+        assert!(matches!(
+            Request::from_json(r#"{"op":"status"}"#).unwrap(),
+            Request::Status
+        ));
+        match Request::from_json(r#"{"op":"balance","card":{"entry":"chip","pan":"6225884444444444","icc":"9F2608AABBCCDDEEFF0011"}}"#).unwrap() {
+            Request::Balance { card: Some(c) } => assert_eq!(c.icc.map(|v| v.len()), Some(11)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        use crate::ErrorKind::{InvalidJson, InvalidRequest};
+        assert_eq!(err("[1]").0, InvalidJson);
+        assert_eq!(err("nope").0, InvalidJson);
+        assert_eq!(err(r#"{"amount":1}"#), (InvalidRequest, Some("op".into())));
+        assert_eq!(
+            err(r#"{"op":"dance"}"#),
+            (InvalidRequest, Some("op".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale"}"#),
+            (InvalidRequest, Some("amount".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":-1}"#),
+            (InvalidRequest, Some("amount".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1.5}"#),
+            (InvalidRequest, Some("amount".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":"x"}"#),
+            (InvalidRequest, Some("card".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":{"entry":"telepathy"}}"#),
+            (InvalidRequest, Some("card.entry".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":{"icc":"XYZ"}}"#),
+            (InvalidRequest, Some("card.icc".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":{"pan":5}}"#),
+            (InvalidRequest, Some("card.pan".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":{"entry":"swipe"},"qr_code":"1"}"#),
+            (InvalidRequest, Some("qr_code".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"void"}"#),
+            (InvalidRequest, Some("stan".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"void","stan":1000000}"#),
+            (InvalidRequest, Some("stan".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"refund","amount":1}"#),
+            (InvalidRequest, Some("original".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"refund","amount":1,"original":{"stan":"x"}}"#),
+            (InvalidRequest, Some("original.stan".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"activate"}"#),
+            (InvalidRequest, Some("device_token".into()))
+        );
+    }
+
+    #[test]
+    fn error_envelope() {
+        let v: serde_json::Value = serde_json::from_str(&error_json(&crate::Error::invalid(
+            "amount",
+            "must be greater than 0",
+        )))
+        .unwrap();
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["error"]["code"], "invalid_request");
+        assert_eq!(v["error"]["field"], "amount");
+    }
+}

@@ -205,6 +205,87 @@ impl Config {
                 }
             }
         }
+        // Types of the optional keys, checked here so the error names the key.
+        use serde_json::Value as V;
+        let check = |path: &str, value: Option<&V>, ok: fn(&V) -> bool, what: &str| -> Result<()> {
+            match value {
+                None | Some(V::Null) => Ok(()),
+                Some(x) if ok(x) => Ok(()),
+                Some(_) => Err(Error::invalid(path, format!("must be {what}"))),
+            }
+        };
+        let uint = |x: &V| x.as_u64().is_some();
+        let string = |x: &V| x.is_string();
+        let strings = |x: &V| {
+            x.as_array()
+                .is_some_and(|a| a.iter().all(|i| i.is_string()))
+        };
+        check(
+            "reversal_attempts",
+            obj.get("reversal_attempts"),
+            uint,
+            "a whole number",
+        )?;
+        check(
+            "max_tip_percent",
+            obj.get("max_tip_percent"),
+            uint,
+            "a whole number",
+        )?;
+        check(
+            "host_key_sha256",
+            obj.get("host_key_sha256"),
+            string,
+            "a string",
+        )?;
+        check("seal_key", obj.get("seal_key"), string, "a string")?;
+        check(
+            "encrypt_tracks",
+            obj.get("encrypt_tracks"),
+            |x| x.is_boolean(),
+            "true or false",
+        )?;
+        check(
+            "pin_required",
+            obj.get("pin_required"),
+            strings,
+            "a list of transaction kinds",
+        )?;
+        check(
+            "pin_bypass_allowed",
+            obj.get("pin_bypass_allowed"),
+            strings,
+            "a list of transaction kinds",
+        )?;
+        check(
+            "timeouts_ms",
+            obj.get("timeouts_ms"),
+            |x| x.is_object(),
+            "an object",
+        )?;
+        if let Some(t) = obj.get("timeouts_ms").and_then(V::as_object) {
+            for k in ["connect", "response"] {
+                match t.get(k) {
+                    Some(x) if uint(x) => {}
+                    _ => {
+                        return Err(Error::invalid(
+                            format!("timeouts_ms.{k}"),
+                            "required whole number of ms",
+                        ))
+                    }
+                }
+            }
+        }
+        check("device", obj.get("device"), |x| x.is_object(), "an object")?;
+        if let Some(d) = obj.get("device").and_then(V::as_object) {
+            check(
+                "device.serial",
+                d.get("serial").or(Some(&V::Bool(false))),
+                string,
+                "a string",
+            )?;
+            check("device.model", d.get("model"), string, "a string")?;
+        }
         let config: Config = serde_json::from_value(v.clone()).map_err(|e| {
             let msg = e.to_string();
             // serde names the offending key between backticks for unknown/missing fields.
@@ -626,5 +707,67 @@ impl Terminal {
                 unsent_advices: e.journal.pending_advices()?.len() as u32,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "tid": "12345678", "mid": "123456789012345",
+            "gateway": {"address": "127.0.0.1:7001", "tpdu": "6000030000"},
+            "platform": {"address": "127.0.0.1:7001", "tpdu": "6000050000"},
+            "journal_path": "/tmp/j.db"
+        })
+    }
+
+    fn field_of(v: serde_json::Value) -> Option<String> {
+        Config::from_json(&v.to_string()).unwrap_err().field
+    }
+
+    #[test]
+    fn config_defaults_and_field_named_errors() {
+        let c = Config::from_json(&base().to_string()).unwrap();
+        assert_eq!(
+            c.timeouts_ms,
+            Timeouts {
+                connect: 10_000,
+                response: 30_000
+            }
+        );
+        assert_eq!((c.reversal_attempts, c.max_tip_percent), (3, 20));
+        assert_eq!(
+            Config::from_json("{").unwrap_err().kind,
+            ErrorKind::InvalidJson
+        );
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("tid");
+        assert_eq!(field_of(v).as_deref(), Some("tid"));
+        let mut v = base();
+        v["tid"] = "123".into();
+        assert_eq!(field_of(v).as_deref(), Some("tid"));
+        let mut v = base();
+        v["gateway"]["tpdu"] = "60000300".into();
+        assert_eq!(field_of(v).as_deref(), Some("gateway.tpdu"));
+        let mut v = base();
+        v["platform"]["address"] = "nowhere".into();
+        assert_eq!(field_of(v).as_deref(), Some("platform.address"));
+        let mut v = base();
+        v["seal_key"] = "abc".into();
+        assert_eq!(field_of(v).as_deref(), Some("seal_key"));
+        let mut v = base();
+        v["host_key_sha256"] = "zz".into();
+        assert_eq!(field_of(v).as_deref(), Some("host_key_sha256"));
+        let mut v = base();
+        v["pin_required"] = serde_json::json!(["sale", "teleport"]);
+        assert_eq!(field_of(v).as_deref(), Some("pin_required"));
+        let mut v = base();
+        v["reversal_attempts"] = 0.into();
+        assert_eq!(field_of(v).as_deref(), Some("reversal_attempts"));
+        let mut v = base();
+        v["max_tip_percent"] = "ten".into();
+        assert_eq!(field_of(v).as_deref(), Some("max_tip_percent"));
     }
 }
