@@ -800,14 +800,14 @@ impl Engine {
                 .and_then(|o| o.pan.as_ref().map(|p| p.to_string())),
             _ => None,
         };
-        let new_tx = NewTx {
+        let mut new_tx = NewTx {
             kind: def.name.to_string(),
             mti: def.mti,
             batch,
             stan,
             amount: amount.unwrap_or(0),
             tip,
-            pan: pan_for_journal.clone(),
+            pan: pan_for_journal,
             entry_mode: req.get_str(22).map(str::to_string),
             voucher: prepared.original.as_ref().and_then(|o| o.voucher.clone()),
             original_id: orig_row.as_ref().map(|r| r.id),
@@ -842,7 +842,10 @@ impl Engine {
         let id = self
             .journal
             .record_request(&new_tx, reversal.as_ref(), advice.as_ref())?;
-        drop(pan_for_journal);
+        if let Some(p) = new_tx.pan.as_mut() {
+            // The journal keeps it sealed; this copy goes.
+            zeroize::Zeroize::zeroize(p);
+        }
         log::info!(
             "{} {:06} batch {:06} amount {:?}: sending",
             def.name,

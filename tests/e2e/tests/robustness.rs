@@ -128,3 +128,21 @@ fn issuer_scripts_are_run_and_reported() {
     assert!(outcome.script_results.is_some());
     host.shutdown();
 }
+
+#[test]
+fn a_host_that_is_down_is_unreachable_and_owes_no_reversal() {
+    let host = TestHost::start("down");
+    let dir = temp_dir("down-term");
+    let t = host.ready(&dir, Hal::default());
+    host.shutdown();
+    let e = t
+        .sale(3_000, Payment::Card(Some(swipe(CARD_OK))))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostUnreachable, "{e}");
+    let status = t.status().unwrap();
+    assert!(status.pending_reversal.is_none(), "{status:?}");
+    assert_eq!(
+        t.journal(None).unwrap().records.pop().unwrap().state,
+        TxState::Failed
+    );
+}

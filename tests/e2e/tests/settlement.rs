@@ -48,6 +48,15 @@ fn balanced_settlement_matches_the_host() {
     assert_eq!(s.terminal.foreign.debit.amount, 20_000);
     assert_eq!(s.next_batch, s.batch + 1);
     assert_eq!(t.status().unwrap().batch, s.next_batch);
+
+    // The closed batch stays queryable; business goes on in the new batch.
+    let closed = t.query_details(Some(s.batch)).unwrap();
+    assert!(closed.records.len() >= 6, "{closed:?}");
+    assert_eq!(t.journal(Some(s.batch)).unwrap().records.len(), 7);
+    let next = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    assert!(next.approved, "{next:?}");
+    assert_eq!(next.batch, s.next_batch);
+    assert_eq!(host.totals().domestic.debit.amount, 1_000);
     host.shutdown();
 }
 
