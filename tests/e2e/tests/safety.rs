@@ -129,3 +129,56 @@ fn header_requirements_are_acted_on_before_the_next_transaction() {
     assert!(t.status().unwrap().signed_in);
     host.shutdown();
 }
+
+/// The default transport, but the process "dies" right after a 0200 went out: the answer is never read.
+struct CrashAfterSend {
+    inner: possdk_core::transport::TcpTransport,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl possdk_core::hal::Transport for CrashAfterSend {
+    fn exchange(
+        &mut self,
+        endpoint: &possdk_core::hal::Endpoint,
+        frame: &[u8],
+        cancel: &possdk_core::hal::CancelToken,
+    ) -> Result<Vec<u8>, possdk_core::hal::TransportError> {
+        let result = self.inner.exchange(endpoint, frame, cancel);
+        if self.armed.load(std::sync::atomic::Ordering::SeqCst) && frame.get(13..15) == Some(&[0x02, 0x00]) {
+            panic!("simulated crash right after sending");
+        }
+        result
+    }
+}
+
+#[test]
+fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
+    let host = TestHost::start("crash");
+    let dir = temp_dir("crash-term");
+    let before = host.balance(CARD_OK.0);
+    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let hal = Hal {
+            transport: Some(Box::new(CrashAfterSend { inner: Default::default(), armed: armed.clone() })),
+            ..Default::default()
+        };
+        let t = host.ready(&dir, hal);
+        armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            t.sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
+        }));
+        assert!(crashed.is_err());
+        // The host approved and booked it; the terminal never knew.
+        assert_eq!(host.balance(CARD_OK.0), before - 7_000);
+    }
+    let t = host.terminal(&dir, Hal::default());
+    let pending = t.status().unwrap().pending_reversal.expect("pending reversal after the crash");
+    assert_eq!(pending.reason, None, "in flight when it crashed");
+    let sale = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    assert!(sale.approved);
+    assert!(t.status().unwrap().pending_reversal.is_none());
+    let tx = host.tx(pending.stan);
+    assert_eq!(tx["state"], "reversed", "{tx}");
+    assert_eq!(host.balance(CARD_OK.0), before - 1_000);
+    host.shutdown();
+}
