@@ -662,3 +662,49 @@ fn unanswered_advice_is_resent_identically_with_the_same_stan() {
     let rows = t.journal(None).unwrap().records;
     assert_eq!(rows.iter().find(|r| r.stan == sale.stan).unwrap().tip, 500);
 }
+
+#[test]
+fn pin_policy_bypass_only_where_configured() {
+    use possdk_core::sim::{cards, SimCard, SimCardReader, SimPin, SimPinPad};
+    for (allowed, expect_ok) in [(false, false), (true, true)] {
+        let dir = tempdir(if allowed {
+            "bypass-ok"
+        } else {
+            "bypass-refused"
+        });
+        let state = std::sync::Arc::new(std::sync::Mutex::new(HostState::default()));
+        let mut cfg = config(&dir);
+        if allowed {
+            cfg.pin_bypass_allowed = Some(vec!["sale".into()]);
+        }
+        let reader = SimCardReader::with_default(SimCard::swipe(&cards::CUP_SWIPE));
+        let pad = SimPinPad::new(SimPin::Bypass);
+        let hal = possdk_core::hal::Hal {
+            card_reader: Some(Box::new(reader)),
+            pin_pad: Some(Box::new(pad.clone())),
+            ..Default::default()
+        };
+        let t = terminal_with(&state, cfg, hal);
+        t.activate("TOKEN0001").unwrap();
+        t.download_master_key().unwrap();
+        t.sign_in().unwrap();
+        let r = t.sale(1_000, Payment::Card(None));
+        assert_eq!(pad.requests().len(), 1);
+        assert_eq!(pad.requests()[0].allow_bypass, allowed);
+        if expect_ok {
+            assert!(r.unwrap().approved);
+            let st = state.lock().unwrap();
+            let req = st.last(200).unwrap();
+            assert_eq!(req.get_str(22), Some("022"));
+            assert_eq!(req.get_str(53), Some("0600000000000000"));
+            assert!(!req.has(52) && !req.has(26));
+        } else {
+            let e = r.unwrap_err();
+            assert_eq!(
+                (e.kind, e.field.as_deref()),
+                (ErrorKind::InvalidRequest, Some("card.pin"))
+            );
+            assert!(t.journal(None).unwrap().records.is_empty());
+        }
+    }
+}

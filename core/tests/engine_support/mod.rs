@@ -586,14 +586,16 @@ pub fn config(dir: &std::path::Path) -> Config {
 
 /// A terminal on a fake host (journal in `dir`).
 pub fn terminal(dir: &std::path::Path, state: &Shared) -> Terminal {
-    let hal = Hal {
-        transport: Some(Box::new(FakeHost {
-            state: state.clone(),
-        })),
-        clock: Some(Box::new(FixedClock)),
-        ..Default::default()
-    };
-    Terminal::with_security(config(dir), hal, Box::new(TestSecurity::new(state.clone())))
+    terminal_with(state, config(dir), Hal::default())
+}
+
+/// A terminal on a fake host with this config and these devices (transport and clock are replaced).
+pub fn terminal_with(state: &Shared, config: Config, mut hal: Hal) -> Terminal {
+    hal.transport = Some(Box::new(FakeHost {
+        state: state.clone(),
+    }));
+    hal.clock = Some(Box::new(FixedClock));
+    Terminal::with_security(config, hal, Box::new(TestSecurity::new(state.clone())))
         .expect("terminal")
 }
 

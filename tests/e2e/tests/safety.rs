@@ -144,7 +144,9 @@ impl possdk_core::hal::Transport for CrashAfterSend {
         cancel: &possdk_core::hal::CancelToken,
     ) -> Result<Vec<u8>, possdk_core::hal::TransportError> {
         let result = self.inner.exchange(endpoint, frame, cancel);
-        if self.armed.load(std::sync::atomic::Ordering::SeqCst) && frame.get(13..15) == Some(&[0x02, 0x00]) {
+        if self.armed.load(std::sync::atomic::Ordering::SeqCst)
+            && frame.get(13..15) == Some(&[0x02, 0x00])
+        {
             panic!("simulated crash right after sending");
         }
         result
@@ -159,7 +161,10 @@ fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
     let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let hal = Hal {
-            transport: Some(Box::new(CrashAfterSend { inner: Default::default(), armed: armed.clone() })),
+            transport: Some(Box::new(CrashAfterSend {
+                inner: Default::default(),
+                armed: armed.clone(),
+            })),
             ..Default::default()
         };
         let t = host.ready(&dir, hal);
@@ -172,7 +177,11 @@ fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
         assert_eq!(host.balance(CARD_OK.0), before - 7_000);
     }
     let t = host.terminal(&dir, Hal::default());
-    let pending = t.status().unwrap().pending_reversal.expect("pending reversal after the crash");
+    let pending = t
+        .status()
+        .unwrap()
+        .pending_reversal
+        .expect("pending reversal after the crash");
     assert_eq!(pending.reason, None, "in flight when it crashed");
     let sale = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
     assert!(sale.approved);
