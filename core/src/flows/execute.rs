@@ -702,6 +702,13 @@ impl Engine {
         if let Some(r) = &input.original_ref {
             validate_original_ref(def, r)?;
         }
+        // The original as the journal has it now (typed errors before anything is sent) ...
+        self.resolve_original(def, &input, input.amount)?;
+
+        // 2. The host first: parameters it asked for, the pending reversal, unsent advices.
+        self.before_financial()?;
+
+        // ... and again once pending reversals / advices have been applied to it.
         let original = self.resolve_original(def, &input, input.amount)?;
         let orig_row = original.as_ref().and_then(|o| o.row.clone());
         let tip = match def.kind {
@@ -722,9 +729,6 @@ impl Engine {
         if def.amount != AmountRule::Absent {
             build::validate_amount("amount", amount.unwrap_or(0))?;
         }
-
-        // 2. The host first: parameters it asked for, the pending reversal, unsent advices.
-        self.before_financial()?;
 
         // 3. Card / PIN / QR.
         let mut card = None;
