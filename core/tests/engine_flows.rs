@@ -708,3 +708,54 @@ fn pin_policy_bypass_only_where_configured() {
         }
     }
 }
+
+#[test]
+fn reversal_is_flagged_after_the_attempts_and_retried_before_settlement() {
+    let dir = tempdir("flagged");
+    let (t, host) = ready(&dir);
+    let card = || Some(swipe("6225880123456789", Some("123456")));
+    // The sale and the immediate reversal attempt: no answer.
+    host.lock()
+        .unwrap()
+        .faults
+        .extend([Fault::NoAnswer, Fault::NoAnswer]);
+    t.sale(1_000, Payment::Card(card())).unwrap_err();
+    // Before the next sale: the two remaining attempts, unanswered too -> flagged, business goes on.
+    host.lock()
+        .unwrap()
+        .faults
+        .extend([Fault::NoAnswer, Fault::NoAnswer]);
+    let next = t.sale(2_000, Payment::Card(card())).unwrap();
+    assert!(next.approved);
+    let p = t.status().unwrap().pending_reversal.expect("still owed");
+    assert!(p.flagged);
+    assert_eq!(p.attempts, 3);
+    let reversals = host
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|m| m.mti.0 == 400)
+        .count();
+    assert_eq!(reversals, 3);
+    // A flagged reversal does not hold up transactions ...
+    assert!(t.sale(3_000, Payment::Card(card())).unwrap().approved);
+    assert_eq!(
+        host.lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|m| m.mti.0 == 400)
+            .count(),
+        3
+    );
+    // ... but goes before settlement.
+    let s = t.settle().unwrap();
+    assert!(s.balanced);
+    assert!(t.status().unwrap().pending_reversal.is_none());
+    let st = host.lock().unwrap();
+    let i400 = st.requests.iter().rposition(|m| m.mti.0 == 400).unwrap();
+    let i500 = st.requests.iter().rposition(|m| m.mti.0 == 500).unwrap();
+    assert!(i400 < i500);
+    assert_eq!(s.terminal.domestic.debit.amount, 5_000);
+}
