@@ -94,3 +94,27 @@ fn host_rules_void_twice_refund_over_completion_over_tip_over() {
     assert!(t.tip(sale2.stan, 2_000).unwrap().approved);
     host.shutdown();
 }
+
+#[test]
+fn the_host_refuses_refunds_over_an_original_the_terminal_no_longer_holds() {
+    let host = TestHost::start("refund-host");
+    let dir = temp_dir("refund-host-term");
+    let t = host.ready(&dir, Hal::default());
+    let sale = t.sale(10_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    assert!(t.settle().unwrap().balanced);
+    // Named by reference only, from a closed batch: the terminal cannot check, the host does.
+    let orig = OriginalRef {
+        reference: sale.reference.clone(),
+        date: Some(sale.datetime[5..10].replace('-', "")),
+        ..Default::default()
+    };
+    assert!(
+        t.refund(6_000, orig.clone(), Some(swipe(CARD_OK)))
+            .unwrap()
+            .approved
+    );
+    let over = t.refund(6_000, orig, Some(swipe(CARD_OK))).unwrap();
+    assert!(!over.approved, "{over:?}");
+    assert_eq!(over.response_code, "61");
+    host.shutdown();
+}
