@@ -901,6 +901,11 @@ impl Engine {
                 reply = self.send_checked(&req, &frame, Dest::Gateway, true);
             }
         }
+        // A live chip card waits for the second GENERATE AC whatever happens.
+        let live_chip = prepared.card.as_ref().is_some_and(|c| c.is_chip()) && input.card.is_none();
+        if live_chip && !matches!(reply, Reply::Answer { .. }) {
+            self.chip_offline();
+        }
         let (resp, raw, header) = match reply {
             Reply::Answer { resp, raw, header } => (resp, raw, header),
             Reply::NoAnswer(e) if !e.maybe_sent() => {
@@ -936,6 +941,9 @@ impl Engine {
             log::warn!("{} {:06}: response MAC invalid", def.name, stan);
             let auth = resp.get_str(38).map(str::to_string);
             let err = Error::new(ErrorKind::InvalidResponse, "response MAC invalid");
+            if live_chip {
+                self.chip_offline();
+            }
             let err = self.fail_after_send(def, id, stan, "A0", auth.as_deref(), err);
             self.sign_out("response MAC invalid")?;
             return Err(Error::new(
@@ -1072,6 +1080,20 @@ impl Engine {
                     return e.into();
                 }
                 err
+            }
+        }
+    }
+
+    /// Tell a live chip card the host gave no usable answer (it declines offline); best effort.
+    fn chip_offline(&mut self) {
+        if let Some(reader) = self.card_reader.as_mut() {
+            let completion = ChipCompletion {
+                response_code: String::new(),
+                icc_response: Vec::new(),
+                host_answered: false,
+            };
+            if let Err(e) = reader.complete_chip(&completion) {
+                log::warn!("second GENERATE AC without host answer failed: {e}");
             }
         }
     }

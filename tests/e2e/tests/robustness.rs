@@ -146,3 +146,20 @@ fn a_host_that_is_down_is_unreachable_and_owes_no_reversal() {
         TxState::Failed
     );
 }
+
+#[test]
+fn a_chip_card_is_completed_offline_when_the_host_does_not_answer() {
+    let host = TestHost::start("chip-timeout");
+    let dir = temp_dir("chip-timeout-term");
+    let dev = SimDevices::new();
+    let t = host.ready(&dir, dev.hal());
+    let before = host.balance(cards::CUP_CHIP.pan);
+    host.fault("no_answer", 1);
+    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    let e = t.sale(2_200, Payment::Card(None)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
+    assert_eq!(dev.reader.last_outcome().map(|o| o.approved), Some(false));
+    assert!(t.status().unwrap().pending_reversal.is_none());
+    assert_eq!(host.balance(cards::CUP_CHIP.pan), before);
+    host.shutdown();
+}
