@@ -792,10 +792,15 @@ impl Engine {
             qr_code,
             original,
         };
+        // Built on the STAN it will get, which is only taken once the request is complete: a request
+        // that cannot be built leaves the journal as it was.
         let batch = self.journal.batch()?;
-        let stan = self.journal.next_stan()?;
+        let stan = self.journal.peek_stan()?;
         let mut req = build::build_request(self, &prepared, stan, batch)?;
         let frame = self.encode(Dest::Gateway, &mut req, true)?;
+        if self.journal.next_stan()? != stan {
+            return Err(Error::internal("STAN counter moved while building the request"));
+        }
         let pan_for_journal: Option<String> = match def.means {
             Means::Card => prepared.card.as_ref().map(|c| c.pan.to_string()),
             Means::OriginalCard => prepared
