@@ -799,7 +799,9 @@ impl Engine {
         let mut req = build::build_request(self, &prepared, stan, batch)?;
         let frame = self.encode(Dest::Gateway, &mut req, true)?;
         if self.journal.next_stan()? != stan {
-            return Err(Error::internal("STAN counter moved while building the request"));
+            return Err(Error::internal(
+                "STAN counter moved while building the request",
+            ));
         }
         let pan_for_journal: Option<String> = match def.means {
             Means::Card => prepared.card.as_ref().map(|c| c.pan.to_string()),
