@@ -145,8 +145,10 @@ impl TestHost {
         t
     }
 
+    /// Stop the host and remove its directory.
     pub fn shutdown(self) {
         self.host.shutdown();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
