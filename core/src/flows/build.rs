@@ -488,7 +488,7 @@ pub(crate) fn reversal_body(req: &Message) -> Result<Vec<u8>> {
     if let Some(reduced) = req.get(55).and_then(reduce_icc) {
         r.set(55, reduced);
     }
-    Ok(encode_body(&r)?)
+    encode_body(&r).map_err(super::encode_error)
 }
 
 /// The 0620 script-result advice (§8) for an approved chip request.

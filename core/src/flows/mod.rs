@@ -102,6 +102,12 @@ pub(crate) fn transport_error(e: &TransportError) -> Error {
     }
 }
 
+/// A request we built does not encode: our fault, not the host's (the field is named, never its value).
+pub(crate) fn encode_error(e: iso8583::CodecError) -> Error {
+    let at = e.field.map(|f| format!(" (field {f})")).unwrap_or_default();
+    Error::internal(format!("request does not encode{at}: {:?}", e.kind))
+}
+
 /// Card organisation from the BIN (docs/PROTOCOL.md §3), used when the host sent no 63.
 pub fn card_org_from_pan(pan: &str) -> Option<&'static str> {
     let two: u32 = pan.get(..2)?.parse().ok()?;
@@ -242,7 +248,7 @@ impl Engine {
             header: Header::default(),
             message: msg.clone(),
         };
-        let mut bytes = iso8583::encode_frame(&frame)?;
+        let mut bytes = iso8583::encode_frame(&frame).map_err(encode_error)?;
         if mac {
             let span = iso8583::mac_span(&bytes)
                 .ok_or_else(|| Error::internal("encoded frame too short for a MAC"))?
