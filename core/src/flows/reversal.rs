@@ -139,7 +139,23 @@ impl Engine {
                 adv.stan,
                 adv.attempts + 1
             );
-            match self.send_checked(&req, &adv.frame, Dest::Gateway, true) {
+            // The identical body; the MAC is recomputed under the current MAK (the same bytes unless
+            // the terminal signed in again meanwhile, when the old MAC would no longer verify).
+            let mut frame = adv.frame.clone();
+            let span = iso8583::mac_span(&frame)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            match self.security.mac(&span) {
+                Ok(mac) => {
+                    let n = frame.len();
+                    frame[n - 8..].copy_from_slice(&mac);
+                }
+                Err(e) => {
+                    log::warn!("advice {:06} cannot be MAC'd now: {e}", adv.stan);
+                    continue;
+                }
+            }
+            match self.send_checked(&req, &frame, Dest::Gateway, true) {
                 Reply::Answer { resp, raw, header } => {
                     let rc = rc_of(&resp);
                     if rc == "00" && !self.response_mac_ok(&raw, &resp) {

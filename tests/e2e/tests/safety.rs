@@ -191,3 +191,31 @@ fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
     assert_eq!(host.balance(CARD_OK.0), before - 1_000);
     host.shutdown();
 }
+
+#[test]
+fn an_unanswered_advice_is_replayed_by_the_host_even_after_a_new_sign_in() {
+    let host = TestHost::start("advice");
+    let dir = temp_dir("advice-term");
+    let t = host.ready(&dir, Hal::default());
+    let sale = t.sale(10_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    host.fault("no_answer", 3);
+    let e = t.tip(sale.stan, 1_000).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
+    assert_eq!(t.status().unwrap().unsent_advices, 1);
+    // New working keys: the resend carries the same body, MAC'd under the new MAK.
+    t.sign_in().unwrap();
+    assert!(
+        t.sale(100, Payment::Card(Some(swipe(CARD_OK))))
+            .unwrap()
+            .approved
+    );
+    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    let rows = t.journal(None).unwrap().records;
+    assert_eq!(
+        rows.iter().find(|r| r.stan == sale.stan).unwrap().tip,
+        1_000
+    );
+    let tx = host.tx(sale.stan);
+    assert_eq!(tx["tip"], 1_000, "{tx}");
+    host.shutdown();
+}
