@@ -108,6 +108,11 @@ pub enum Request {
     Journal {
         batch: Option<u32>,
     },
+    /// A journal transaction's result and receipt again (`stan`, `batch?`).
+    Reprint {
+        stan: u32,
+        batch: Option<u32>,
+    },
     Status,
 }
 
@@ -441,6 +446,10 @@ impl Request {
             },
             "settle" => Request::Settle,
             "journal" => Request::Journal {
+                batch: opt_u32(obj, "batch", "batch")?,
+            },
+            "reprint" => Request::Reprint {
+                stan: req_u32(obj, "stan", "stan")?,
                 batch: opt_u32(obj, "batch", "batch")?,
             },
             "status" => Request::Status,

@@ -468,6 +468,7 @@ impl Terminal {
             Request::QueryDetails { batch } => json(self.query_details(batch)?),
             Request::Settle => json(self.settle()?),
             Request::Journal { batch } => json(self.journal(batch)?),
+            Request::Reprint { stan, batch } => json(self.reprint(stan, batch)?),
             Request::Status => json(self.status()?),
         }
     }
@@ -683,6 +684,10 @@ impl Terminal {
                 records: e.journal.list(batch)?,
             })
         })
+    }
+    /// A journal transaction's result and receipt again, marked as a reprint.
+    pub fn reprint(&self, stan: u32, batch: Option<u32>) -> Result<TransactionResult> {
+        self.run(|e| e.reprint(stan, batch))
     }
     pub fn status(&self) -> Result<StatusResult> {
         self.run(|e| {

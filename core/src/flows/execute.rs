@@ -1008,7 +1008,7 @@ impl Engine {
             self.journal
                 .arm_reversal(id, "06", outcome.auth_code.as_deref())?;
             let reversed = self.flush_reversal(1)?;
-            let mut result = self.tx_result(def, id, &resp)?;
+            let mut result = self.tx_result(def, id, Some(&resp))?;
             result.approved = false;
             result.message = if reversed {
                 "declined by the card after host approval; reversed".to_string()
@@ -1030,7 +1030,7 @@ impl Engine {
                 self.send_script_advice(&req, &resp, &s, batch);
             }
         }
-        let result = self.tx_result(def, id, &resp)?;
+        let result = self.tx_result(def, id, Some(&resp))?;
         log::info!("{} {:06}: {} {}", def.name, stan, rc, result.message);
         self.emit(Event::Done {
             approved: result.approved,
@@ -1127,7 +1127,7 @@ impl Engine {
         &self,
         def: &KindDef,
         id: i64,
-        resp: &Message,
+        resp: Option<&Message>,
     ) -> Result<TransactionResult> {
         let row = self
             .journal
@@ -1135,7 +1135,7 @@ impl Engine {
             .ok_or_else(|| Error::internal("journal row vanished"))?;
         let rc = row.response_code.clone().unwrap_or_default();
         let balance = if def.kind == Kind::Balance {
-            resp.get_str(54).and_then(parse_balance)
+            resp.and_then(|r| r.get_str(54)).and_then(parse_balance)
         } else {
             None
         };
@@ -1172,6 +1172,32 @@ impl Engine {
             &self.cfg.tid,
             &self.cfg.mid,
         );
+        Ok(result)
+    }
+}
+
+impl Engine {
+    /// A journal transaction again, with its receipt marked as a reprint (balances are not kept).
+    pub fn reprint(&self, stan: u32, batch: Option<u32>) -> Result<TransactionResult> {
+        validate_stan("stan", stan)?;
+        let batch = match batch {
+            Some(b) if b == 0 || b > 999_999 => {
+                return Err(Error::invalid("batch", "batch must be 1 to 999999"))
+            }
+            Some(b) => b,
+            None => self.journal.batch()?,
+        };
+        let row = self.journal.find_by_stan(batch, stan)?.ok_or_else(|| {
+            Error::field(
+                ErrorKind::OriginalNotFound,
+                "stan",
+                format!("no transaction {stan:06} in batch {batch:06}"),
+            )
+        })?;
+        let def = kinds::by_name(&row.kind)
+            .ok_or_else(|| Error::internal("unknown kind in the journal"))?;
+        let mut result = self.tx_result(def, row.id, None)?;
+        result.receipt.insert(0, "*** REPRINT ***".to_string());
         Ok(result)
     }
 }

@@ -47,6 +47,13 @@ fn a_day_through_call_json() {
     );
 
     let stan = r["stan"].as_u64().unwrap();
+    let reprint = call(&t, json!({"op": "reprint", "stan": stan}));
+    assert_eq!(reprint["result"]["reference"], r["reference"], "{reprint}");
+    assert_eq!(reprint["result"]["receipt"][0], "*** REPRINT ***");
+    assert_eq!(
+        call(&t, json!({"op": "reprint", "stan": 999_999}))["error"]["code"],
+        "original_not_found"
+    );
     let void = call(&t, json!({"op": "void", "stan": stan, "card": card}));
     assert_eq!(void["result"]["approved"], true, "{void}");
     let again = call(&t, json!({"op": "void", "stan": stan, "card": card}));
