@@ -163,3 +163,50 @@ fn a_chip_card_is_completed_offline_when_the_host_does_not_answer() {
     assert_eq!(host.balance(cards::CUP_CHIP.pan), before);
     host.shutdown();
 }
+
+#[test]
+fn a_wrong_device_token_is_refused_and_the_terminal_stays_inactive() {
+    let host = TestHost::start("token");
+    let dir = temp_dir("token-term");
+    let t = host.terminal(&dir, Hal::default());
+    let e = t.activate("NOT-THE-TOKEN").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostRejected, "{e}");
+    assert!(e.message.contains("A8"), "{e}");
+    assert!(!t.status().unwrap().activated);
+    assert_eq!(
+        t.download_master_key().unwrap_err().kind,
+        ErrorKind::NotActivated
+    );
+    host.shutdown();
+}
+
+#[test]
+fn the_app_sees_progress_events_in_order() {
+    use possdk_core::hal::Event;
+    let host = TestHost::start("events");
+    let dir = temp_dir("events-term");
+    let dev = SimDevices::new();
+    let t = host.ready(&dir, dev.hal());
+    dev.events.clear();
+    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    assert!(t.sale(1_000, Payment::Card(None)).unwrap().approved);
+    let events = dev.events.snapshot();
+    let pos = |want: fn(&Event) -> bool| {
+        events
+            .iter()
+            .position(want)
+            .unwrap_or_else(|| panic!("{events:?}"))
+    };
+    let card = pos(|e| matches!(e, Event::WaitingForCard));
+    let read =
+        pos(|e| matches!(e, Event::CardRead { masked_pan } if masked_pan == "622588******6789"));
+    let pin = pos(|e| matches!(e, Event::WaitingForPin));
+    let send = pos(|e| matches!(e, Event::Sending));
+    let recv = pos(|e| matches!(e, Event::Receiving));
+    let done = pos(|e| matches!(e, Event::Done { approved: true, .. }));
+    assert!(
+        card < read && read < pin && pin < send && send < recv && recv < done,
+        "{events:?}"
+    );
+    host.shutdown();
+}
