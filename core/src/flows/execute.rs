@@ -798,11 +798,7 @@ impl Engine {
         let stan = self.journal.peek_stan()?;
         let mut req = build::build_request(self, &prepared, stan, batch)?;
         let frame = self.encode(Dest::Gateway, &mut req, true)?;
-        if self.journal.next_stan()? != stan {
-            return Err(Error::internal(
-                "STAN counter moved while building the request",
-            ));
-        }
+        // `record_request` below consumes the peeked STAN in the same durable commit as the row.
         let pan_for_journal: Option<String> = match def.means {
             Means::Card => prepared.card.as_ref().map(|c| c.pan.to_string()),
             Means::OriginalCard => prepared
