@@ -227,6 +227,8 @@ fun main(args: Array<String>) {
             expect(events.events.any { it is PosEvent.Done && it.approved }) { "events ${events.events}" }
             val v = terminal.void(r.stan)
             expect(v.approved && v.kind.contains("void")) { "void $v" }
+            val again = terminal.reprint(r.stan)
+            expect(again.stan == r.stan && again.receipt.isNotEmpty()) { "reprint $again" }
         }
 
         check("sale, tip, tip void, refund") {

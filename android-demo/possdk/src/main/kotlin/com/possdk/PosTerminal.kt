@@ -119,6 +119,11 @@ class PosTerminal @JvmOverloads constructor(
 
     fun status(): StatusResult = Results.status(call("status"))
 
+    /** A journal transaction's result and receipt again, marked as a reprint ([batch] null: the current one). */
+    @JvmOverloads
+    fun reprint(stan: Long, batch: Long? = null): TransactionResult =
+        Results.transaction(call("reprint", mapOf("stan" to stan, "batch" to batch)))
+
     /** Stop the operation in flight (from any thread). A no-op when nothing runs or the terminal is closed. */
     fun cancel() {
         bridge.cancelled = true
