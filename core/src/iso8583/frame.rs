@@ -1,5 +1,5 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
-use super::codec::encode_body_into;
+use super::codec::{encode_body_into, max_body_len};
 use super::{decode_body, CodecError, CodecErrorKind, Message};
 
 /// Largest frame, length prefix included (docs/PROTOCOL.md §1: "at most 2,048 bytes in all").
@@ -69,10 +69,23 @@ fn encode_head(frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
     if h.status > 0x0F || h.processing > 0x0F {
         return Err(CodecError::new(None, CodecErrorKind::BadValue));
     }
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&frame.tpdu.0);
-    out.extend_from_slice(&[h.app_type, h.version, h.status << 4 | h.processing]);
-    out.extend_from_slice(&h.reserved);
+    let t = &frame.tpdu.0;
+    let r = &h.reserved;
+    out.extend_from_slice(&[
+        0,
+        0,
+        t[0],
+        t[1],
+        t[2],
+        t[3],
+        t[4],
+        h.app_type,
+        h.version,
+        h.status << 4 | h.processing,
+        r[0],
+        r[1],
+        r[2],
+    ]);
     Ok(())
 }
 
@@ -87,7 +100,7 @@ fn finish_prefix(out: &mut [u8]) -> Result<(), CodecError> {
 
 /// Encode with the 2-byte length prefix; rejects frames over MAX_FRAME.
 pub fn encode_frame(frame: &Frame) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(BODY_OFFSET + max_body_len(&frame.message));
     encode_head(frame, &mut out)?;
     encode_body_into(&frame.message, &mut out, false)?;
     finish_prefix(&mut out)?;
@@ -101,7 +114,7 @@ where
     E: From<CodecError>,
     F: FnOnce(&[u8]) -> Result<[u8; 8], E>,
 {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(BODY_OFFSET + max_body_len(&frame.message));
     encode_head(frame, &mut out)?;
     encode_body_into(&frame.message, &mut out, true)?;
     finish_prefix(&mut out)?;

@@ -31,10 +31,11 @@ pub(super) const fn bit(n: u8) -> u64 {
 pub struct Message {
     pub mti: Mti,
     /// Fields present, laid out exactly like the ISO primary bitmap.
-    present: u64,
+    pub(super) present: u64,
     /// (start, end) of each field's value in `buf`, indexed by field number.
-    spans: [(u32, u32); 65],
-    buf: Vec<u8>,
+    pub(super) spans: [(u32, u32); 65],
+    /// Values, back to back. Every byte below `len` may have held a value (zeroized on drop).
+    pub(super) buf: Vec<u8>,
     /// First field number outside 1..=64 that `set` was asked to store; encoding refuses the message.
     out_of_range: Option<u8>,
 }

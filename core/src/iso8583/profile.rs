@@ -120,6 +120,96 @@ static INDEX: [u8; 65] = {
     idx
 };
 
+/// How the codec handles a field, flattened from its `FieldDef` so the hot loops do one table load
+/// and one jump per field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Undefined,
+    /// Fixed n/z, odd digit count padded with a leading zero nibble (right-aligned).
+    BcdRight,
+    /// Fixed n/z, odd digit count padded with a trailing zero nibble (field 22).
+    BcdLeft,
+    /// Variable n/z: left-aligned, trailing zero nibble when odd.
+    BcdVar,
+    /// an/ans fixed: space-padded on the right.
+    TextFixed,
+    TextVar,
+    BinFixed,
+    BinVar,
+}
+
+/// Codec view of one field number.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spec {
+    pub kind: Kind,
+    /// Length-prefix bytes: 0 (fixed), 1 (LL) or 2 (LLL).
+    pub prefix: u8,
+    /// `z` digits (nibble D is the separator) rather than `n`.
+    pub z: bool,
+    /// `an`: printable ASCII only.
+    pub an: bool,
+    /// Fixed length or maximum, as in `FieldDef::max`.
+    pub max: u16,
+}
+
+const UNDEFINED: Spec = Spec {
+    kind: Kind::Undefined,
+    prefix: 0,
+    z: false,
+    an: false,
+    max: 0,
+};
+
+const fn spec_of(d: &FieldDef) -> Spec {
+    let fixed = matches!(d.length, Fixed);
+    let kind = match d.format {
+        N | Z if fixed && d.left_aligned => Kind::BcdLeft,
+        N | Z if fixed => Kind::BcdRight,
+        N | Z => Kind::BcdVar,
+        An | Ans if fixed => Kind::TextFixed,
+        An | Ans => Kind::TextVar,
+        B if fixed => Kind::BinFixed,
+        B => Kind::BinVar,
+    };
+    Spec {
+        kind,
+        prefix: match d.length {
+            Fixed => 0,
+            LL => 1,
+            LLL => 2,
+        },
+        z: matches!(d.format, Z),
+        an: matches!(d.format, An),
+        max: d.max as u16,
+    }
+}
+
+/// `SPECS[k]` describes field `k + 1` (k = 0..=63; entry 64 is unused and undefined), so a bitmap
+/// position from `leading_zeros` indexes it without a bounds check.
+pub(crate) static SPECS: [Spec; 65] = {
+    let mut t = [UNDEFINED; 65];
+    let mut i = 0;
+    while i < FIELDS.len() {
+        t[FIELDS[i].number as usize - 1] = spec_of(&FIELDS[i]);
+        i += 1;
+    }
+    t
+};
+
+/// Upper bound of the wire bytes of all fixed fields (and the 8-byte MAC placeholder): whatever
+/// the values, a body never needs more than 10 + this + 2 per field + the value bytes.
+pub(crate) const FIXED_WIRE_TOTAL: usize = {
+    let mut total = 8;
+    let mut i = 0;
+    while i < FIELDS.len() {
+        if matches!(FIELDS[i].length, Fixed) {
+            total += FIELDS[i].max.div_ceil(2) * 2;
+        }
+        i += 1;
+    }
+    total
+};
+
 /// The definition of `number`, or None when the profile does not define it.
 #[inline]
 pub fn field(number: u8) -> Option<&'static FieldDef> {
@@ -147,6 +237,27 @@ mod tests {
         assert!(field(65).is_none());
         assert!(field(22).map(|d| d.left_aligned).unwrap_or(false));
         assert_eq!(field(2).map(|d| d.secrecy), Some(Secrecy::Pan));
+        for n in 1..=64u8 {
+            let s = SPECS[n as usize - 1];
+            match field(n) {
+                None => assert_eq!(s.kind, Kind::Undefined, "field {n}"),
+                Some(d) => {
+                    assert_eq!(s.max as usize, d.max, "field {n}");
+                    assert_eq!(s.z, d.format == Format::Z, "field {n}");
+                    assert_eq!(s.an, d.format == Format::An, "field {n}");
+                    let prefix = match d.length {
+                        Length::Fixed => 0,
+                        Length::LL => 1,
+                        Length::LLL => 2,
+                    };
+                    assert_eq!(s.prefix, prefix, "field {n}");
+                }
+            }
+        }
+        assert_eq!(SPECS[21].kind, Kind::BcdLeft);
+        assert_eq!(SPECS[2].kind, Kind::BcdRight);
+        assert_eq!(SPECS[34].kind, Kind::BcdVar);
+        assert_eq!(SPECS[64].kind, Kind::Undefined);
         for n in [35, 36, 52, 55, 62] {
             assert_eq!(
                 field(n).map(|d| d.secrecy),
