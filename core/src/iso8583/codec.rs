@@ -6,7 +6,7 @@
 //! fills the output (sized from an upper bound, then truncated), so there is no growth, no per-field
 //! `resize` and no second pass. Zero nibbles of fixed numeric fields come from the zero fill.
 use super::message::bit;
-use super::profile::{Kind, Spec, FIXED_WIRE_TOTAL, SPECS};
+use super::profile::{Fast, Kind, Spec, FIXED_WIRE_TOTAL, MAX_VALUES_TOTAL, SPECS};
 use super::{Message, Mti};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,11 +160,14 @@ pub(super) fn encode_body_into(
         o[2..10].copy_from_slice(&bits.to_be_bytes());
     }
     let mut w = 10;
+    let mut s = 0;
     while bits != 0 {
         let k = bits.leading_zeros() as usize;
         bits ^= (1u64 << 63) >> k;
-        let (s, e) = msg.spans[k + 1];
-        let value = &msg.buf[s as usize..e as usize];
+        // Values are stored in field order, back to back.
+        let e = msg.ends[k + 1] as usize;
+        let value = &msg.buf[s..e];
+        s = e;
         w = encode_field(k as u8 + 1, SPECS[k], value, o, w)?;
     }
     if mac_placeholder {
@@ -184,51 +187,37 @@ fn encode_field(
     o: &mut [u8],
     mut w: usize,
 ) -> Result<usize, CodecError> {
+    let len = value.len();
+    let max = spec.max as usize;
+    // Full-length values of the fixed sizes the profile uses: straight-line code, no loops.
+    let fast = match spec.fast {
+        Fast::N2R if len == 2 => pack_fixed_n::<2, 1>(value, &mut o[w..], true),
+        Fast::N3R if len == 3 => pack_fixed_n::<3, 2>(value, &mut o[w..], true),
+        Fast::N3L if len == 3 => pack_fixed_n::<3, 2>(value, &mut o[w..], false),
+        Fast::N4R if len == 4 => pack_fixed_n::<4, 2>(value, &mut o[w..], true),
+        Fast::N6R if len == 6 => pack_fixed_n::<6, 3>(value, &mut o[w..], true),
+        Fast::N12R if len == 12 => pack_fixed_n::<12, 6>(value, &mut o[w..], true),
+        Fast::N16R if len == 16 => pack_fixed_n::<16, 8>(value, &mut o[w..], true),
+        Fast::T2 if len == 2 => copy_text::<2>(n, spec, value, &mut o[w..])?,
+        Fast::T3 if len == 3 => copy_text::<3>(n, spec, value, &mut o[w..])?,
+        Fast::T6 if len == 6 => copy_text::<6>(n, spec, value, &mut o[w..])?,
+        Fast::T8 if len == 8 => copy_text::<8>(n, spec, value, &mut o[w..])?,
+        Fast::T12 if len == 12 => copy_text::<12>(n, spec, value, &mut o[w..])?,
+        Fast::T15 if len == 15 => copy_text::<15>(n, spec, value, &mut o[w..])?,
+        Fast::B8 if len == 8 => copy_fixed::<8>(value, &mut o[w..]),
+        _ => (0, false),
+    };
+    if fast.0 != 0 {
+        if fast.1 {
+            return Err(CodecError::at(n, CodecErrorKind::NotDigit));
+        }
+        return Ok(w + fast.0);
+    }
     if spec.kind == Kind::Undefined {
         return Err(CodecError::at(n, CodecErrorKind::UndefinedField));
     }
-    let len = value.len();
-    let max = spec.max as usize;
     if len > max {
         return Err(CodecError::at(n, CodecErrorKind::TooLong { len, max }));
-    }
-    // Full-length values of the fixed sizes the profile uses: straight-line code, no loops.
-    if len == max {
-        let fast = match (spec.kind, spec.z, max) {
-            (Kind::BcdRight | Kind::BcdLeft, false, _) => {
-                let right = spec.kind == Kind::BcdRight;
-                match max {
-                    2 => Some(pack_fixed_n::<2, 1>(value, &mut o[w..], right)),
-                    3 => Some(pack_fixed_n::<3, 2>(value, &mut o[w..], right)),
-                    4 => Some(pack_fixed_n::<4, 2>(value, &mut o[w..], right)),
-                    6 => Some(pack_fixed_n::<6, 3>(value, &mut o[w..], right)),
-                    12 => Some(pack_fixed_n::<12, 6>(value, &mut o[w..], right)),
-                    16 => Some(pack_fixed_n::<16, 8>(value, &mut o[w..], right)),
-                    _ => None,
-                }
-            }
-            (Kind::TextFixed | Kind::BinFixed, _, _) => {
-                if spec.an && !printable(value) {
-                    return Err(CodecError::at(n, CodecErrorKind::BadValue));
-                }
-                match max {
-                    2 => Some(copy_fixed::<2>(value, &mut o[w..])),
-                    3 => Some(copy_fixed::<3>(value, &mut o[w..])),
-                    6 => Some(copy_fixed::<6>(value, &mut o[w..])),
-                    8 => Some(copy_fixed::<8>(value, &mut o[w..])),
-                    12 => Some(copy_fixed::<12>(value, &mut o[w..])),
-                    15 => Some(copy_fixed::<15>(value, &mut o[w..])),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        if let Some((used, bad)) = fast {
-            if bad {
-                return Err(CodecError::at(n, CodecErrorKind::NotDigit));
-            }
-            return Ok(w + used);
-        }
     }
     let bad = match spec.kind {
         Kind::Undefined => return Err(CodecError::at(n, CodecErrorKind::UndefinedField)),
@@ -343,6 +332,18 @@ fn pack_fixed_n<const LEN: usize, const NB: usize>(
     (NB, acc & 0xF0 != 0)
 }
 
+/// A full-length fixed text field of `LEN` bytes (checked when `an`). Returns (bytes written, false).
+#[inline(always)]
+fn copy_text<const LEN: usize>(
+    n: u8,
+    spec: Spec,
+    value: &[u8],
+    o: &mut [u8],
+) -> Result<(usize, bool), CodecError> {
+    check_text(n, spec, value)?;
+    Ok(copy_fixed::<LEN>(value, o))
+}
+
 /// A full-length fixed text or binary field of `LEN` bytes. Returns (bytes written, false).
 #[inline(always)]
 fn copy_fixed<const LEN: usize>(value: &[u8], o: &mut [u8]) -> (usize, bool) {
@@ -354,18 +355,26 @@ fn copy_fixed<const LEN: usize>(value: &[u8], o: &mut [u8]) -> (usize, bool) {
     (LEN, false)
 }
 
-/// A fixed n field of `LEN` digits from `NB` packed bytes: checks the pad nibble (first when
-/// `right`, else last, for odd `LEN`) and the digits.
+/// A fixed n field of `LEN` digits from the `NB` packed bytes at `data[p..]` into `dst`: checks
+/// the pad nibble (first when `right`, else last, for odd `LEN`) and the digits. Returns the read
+/// position after the field.
 #[inline(always)]
 fn unpack_fixed_n<const LEN: usize, const NB: usize>(
-    src: &[u8],
+    n: u8,
+    data: &[u8],
+    r: &mut usize,
     dst: &mut [u8],
     right: bool,
-) -> Result<(), CodecErrorKind> {
+) -> Result<usize, CodecError> {
     const { assert!(NB == LEN.div_ceil(2)) };
-    let (s, d): (&[u8; NB], &mut [u8; LEN]) = match (src.try_into(), (&mut dst[..LEN]).try_into()) {
-        (Ok(s), Ok(d)) => (s, d),
-        _ => return Err(CodecErrorKind::Truncated),
+    let p = *r;
+    let s: &[u8; NB] = match data.get(p..p + NB).map(<&[u8; NB]>::try_from) {
+        Some(Ok(s)) => s,
+        _ => return Err(truncated(n)),
+    };
+    let d: &mut [u8; LEN] = match dst.get_mut(..LEN).map(<&mut [u8; LEN]>::try_from) {
+        Some(Ok(d)) => d,
+        _ => return Err(truncated(n)),
     };
     let pair = |b: u8| UNPACK_N[b as usize];
     let mut acc = 0u16;
@@ -377,7 +386,7 @@ fn unpack_fixed_n<const LEN: usize, const NB: usize>(
         }
     } else if right {
         if s[0] >> 4 != 0 {
-            return Err(CodecErrorKind::BadPad);
+            return Err(CodecError::at(n, CodecErrorKind::BadPad));
         }
         let v = pair(s[0]) >> 8;
         acc |= v;
@@ -389,7 +398,7 @@ fn unpack_fixed_n<const LEN: usize, const NB: usize>(
         }
     } else {
         if s[NB - 1] & 0x0F != 0 {
-            return Err(CodecErrorKind::BadPad);
+            return Err(CodecError::at(n, CodecErrorKind::BadPad));
         }
         for i in 0..NB - 1 {
             let v = pair(s[i]);
@@ -401,9 +410,34 @@ fn unpack_fixed_n<const LEN: usize, const NB: usize>(
         d[LEN - 1] = v as u8;
     }
     if acc & BAD_CHAR != 0 {
-        return Err(CodecErrorKind::NotDigit);
+        return Err(CodecError::at(n, CodecErrorKind::NotDigit));
     }
-    Ok(())
+    *r = p + NB;
+    Ok(LEN)
+}
+
+/// A fixed text or binary field of `LEN` bytes at `data[p..]` into `dst` (checked when `an`).
+/// Advances `*r` past the field and returns the value length.
+#[inline(always)]
+fn take_fixed<const LEN: usize>(
+    n: u8,
+    spec: Spec,
+    data: &[u8],
+    r: &mut usize,
+    dst: &mut [u8],
+) -> Result<usize, CodecError> {
+    let p = *r;
+    let s: &[u8; LEN] = match data.get(p..p + LEN).map(<&[u8; LEN]>::try_from) {
+        Some(Ok(s)) => s,
+        _ => return Err(truncated(n)),
+    };
+    check_text(n, spec, s)?;
+    match dst.get_mut(..LEN) {
+        Some(d) => d.copy_from_slice(s),
+        None => return Err(truncated(n)),
+    }
+    *r = p + LEN;
+    Ok(LEN)
 }
 
 /// Pack digits into `dst` (zero-filled), starting at the low nibble of `dst[0]` when `odd_start`.
@@ -700,10 +734,10 @@ pub fn decode_body(data: &[u8]) -> Result<Message, CodecError> {
         None => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
     }
     let bitmap = u64::from_be_bytes(bm);
-    // Field values are never larger than their wire form; BCD doubles at most. The buffer is
-    // filled by index and cut to the bytes used at the end; until then dropping the message
-    // (on an error) zeroizes all of it.
-    let cap = 2 * (data.len() - 10);
+    // Field values are never larger than their wire form (BCD doubles at most), nor all together
+    // larger than every field at its maximum. The buffer is filled by index and cut to the bytes
+    // used at the end; until then dropping the message (on an error) zeroizes all of it.
+    let cap = (2 * (data.len() - 10)).min(MAX_VALUES_TOTAL);
     let mut msg = Message::with_capacity(Mti(hi as u16 * 100 + lo as u16), cap);
     msg.buf.resize(cap, 0);
     let mut r = 10;
@@ -714,7 +748,7 @@ pub fn decode_body(data: &[u8]) -> Result<Message, CodecError> {
         bits ^= (1u64 << 63) >> k;
         let n = k as u8 + 1;
         let len = decode_field(n, SPECS[k], data, &mut r, &mut msg.buf[w..])?;
-        msg.spans[k + 1] = (w as u32, (w + len) as u32);
+        msg.ends[k + 1] = (w + len) as u32;
         w += len;
     }
     if r != data.len() {
@@ -740,6 +774,23 @@ fn decode_field(
     r: &mut usize,
     dst: &mut [u8],
 ) -> Result<usize, CodecError> {
+    // The fixed sizes the profile uses: straight-line code, no loops.
+    match spec.fast {
+        Fast::Generic => {}
+        Fast::N2R => return unpack_fixed_n::<2, 1>(n, data, r, dst, true),
+        Fast::N3R => return unpack_fixed_n::<3, 2>(n, data, r, dst, true),
+        Fast::N3L => return unpack_fixed_n::<3, 2>(n, data, r, dst, false),
+        Fast::N4R => return unpack_fixed_n::<4, 2>(n, data, r, dst, true),
+        Fast::N6R => return unpack_fixed_n::<6, 3>(n, data, r, dst, true),
+        Fast::N12R => return unpack_fixed_n::<12, 6>(n, data, r, dst, true),
+        Fast::N16R => return unpack_fixed_n::<16, 8>(n, data, r, dst, true),
+        Fast::T2 => return take_fixed::<2>(n, spec, data, r, dst),
+        Fast::T3 => return take_fixed::<3>(n, spec, data, r, dst),
+        Fast::T6 => return take_fixed::<6>(n, spec, data, r, dst),
+        Fast::T8 | Fast::B8 => return take_fixed::<8>(n, spec, data, r, dst),
+        Fast::T12 => return take_fixed::<12>(n, spec, data, r, dst),
+        Fast::T15 => return take_fixed::<15>(n, spec, data, r, dst),
+    }
     if spec.kind == Kind::Undefined {
         return Err(CodecError::at(n, CodecErrorKind::UndefinedField));
     }
@@ -771,25 +822,6 @@ fn decode_field(
     };
     if len > max {
         return Err(CodecError::at(n, CodecErrorKind::TooLong { len, max }));
-    }
-    if matches!(spec.kind, Kind::BcdRight | Kind::BcdLeft) && !spec.z {
-        let right = spec.kind == Kind::BcdRight;
-        let nbytes = len.div_ceil(2);
-        let src = data.get(p..p + nbytes).ok_or_else(|| truncated(n))?;
-        let done = match len {
-            2 => Some(unpack_fixed_n::<2, 1>(src, dst, right)),
-            3 => Some(unpack_fixed_n::<3, 2>(src, dst, right)),
-            4 => Some(unpack_fixed_n::<4, 2>(src, dst, right)),
-            6 => Some(unpack_fixed_n::<6, 3>(src, dst, right)),
-            12 => Some(unpack_fixed_n::<12, 6>(src, dst, right)),
-            16 => Some(unpack_fixed_n::<16, 8>(src, dst, right)),
-            _ => None,
-        };
-        if let Some(done) = done {
-            done.map_err(|k| CodecError::at(n, k))?;
-            *r = p + nbytes;
-            return Ok(len);
-        }
     }
     match spec.kind {
         Kind::BcdRight | Kind::BcdLeft | Kind::BcdVar => {

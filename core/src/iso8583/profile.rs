@@ -138,10 +138,34 @@ pub(crate) enum Kind {
     BinVar,
 }
 
+/// Straight-line codec paths for the fixed sizes the profile uses (`Generic` for everything else).
+/// `N<len><R|L>`: fixed n of `len` digits, pad nibble first (R) or last (L); `T<len>`: fixed
+/// an/ans of `len` bytes; `B<len>`: fixed binary. Only ever a shortcut: the generic path handles
+/// every field too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fast {
+    Generic,
+    N2R,
+    N3R,
+    N3L,
+    N4R,
+    N6R,
+    N12R,
+    N16R,
+    T2,
+    T3,
+    T6,
+    T8,
+    T12,
+    T15,
+    B8,
+}
+
 /// Codec view of one field number.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Spec {
     pub kind: Kind,
+    pub fast: Fast,
     /// Length-prefix bytes: 0 (fixed), 1 (LL) or 2 (LLL).
     pub prefix: u8,
     /// `z` digits (nibble D is the separator) rather than `n`.
@@ -154,6 +178,7 @@ pub(crate) struct Spec {
 
 const UNDEFINED: Spec = Spec {
     kind: Kind::Undefined,
+    fast: Fast::Generic,
     prefix: 0,
     z: false,
     an: false,
@@ -171,8 +196,26 @@ const fn spec_of(d: &FieldDef) -> Spec {
         B if fixed => Kind::BinFixed,
         B => Kind::BinVar,
     };
+    let fast = match (kind, d.format, d.max) {
+        (Kind::BcdRight, N, 2) => Fast::N2R,
+        (Kind::BcdRight, N, 3) => Fast::N3R,
+        (Kind::BcdLeft, N, 3) => Fast::N3L,
+        (Kind::BcdRight, N, 4) => Fast::N4R,
+        (Kind::BcdRight, N, 6) => Fast::N6R,
+        (Kind::BcdRight, N, 12) => Fast::N12R,
+        (Kind::BcdRight, N, 16) => Fast::N16R,
+        (Kind::TextFixed, _, 2) => Fast::T2,
+        (Kind::TextFixed, _, 3) => Fast::T3,
+        (Kind::TextFixed, _, 6) => Fast::T6,
+        (Kind::TextFixed, _, 8) => Fast::T8,
+        (Kind::TextFixed, _, 12) => Fast::T12,
+        (Kind::TextFixed, _, 15) => Fast::T15,
+        (Kind::BinFixed, _, 8) => Fast::B8,
+        _ => Fast::Generic,
+    };
     Spec {
         kind,
+        fast,
         prefix: match d.length {
             Fixed => 0,
             LL => 1,
@@ -183,6 +226,17 @@ const fn spec_of(d: &FieldDef) -> Spec {
         max: d.max as u16,
     }
 }
+
+/// The most value bytes a message can hold once decoded (every defined field at its maximum).
+pub(crate) const MAX_VALUES_TOTAL: usize = {
+    let mut total = 0;
+    let mut i = 0;
+    while i < FIELDS.len() {
+        total += FIELDS[i].max;
+        i += 1;
+    }
+    total
+};
 
 /// `SPECS[k]` describes field `k + 1` (k = 0..=63; entry 64 is unused and undefined), so a bitmap
 /// position from `leading_zeros` indexes it without a bounds check.
@@ -258,6 +312,29 @@ mod tests {
         assert_eq!(SPECS[2].kind, Kind::BcdRight);
         assert_eq!(SPECS[34].kind, Kind::BcdVar);
         assert_eq!(SPECS[64].kind, Kind::Undefined);
+        // Every shortcut agrees with the field's kind, format and size.
+        for s in SPECS.iter() {
+            let (kind, z, max) = match s.fast {
+                Fast::Generic => continue,
+                Fast::N2R => (Kind::BcdRight, false, 2),
+                Fast::N3R => (Kind::BcdRight, false, 3),
+                Fast::N3L => (Kind::BcdLeft, false, 3),
+                Fast::N4R => (Kind::BcdRight, false, 4),
+                Fast::N6R => (Kind::BcdRight, false, 6),
+                Fast::N12R => (Kind::BcdRight, false, 12),
+                Fast::N16R => (Kind::BcdRight, false, 16),
+                Fast::T2 => (Kind::TextFixed, false, 2),
+                Fast::T3 => (Kind::TextFixed, false, 3),
+                Fast::T6 => (Kind::TextFixed, false, 6),
+                Fast::T8 => (Kind::TextFixed, false, 8),
+                Fast::T12 => (Kind::TextFixed, false, 12),
+                Fast::T15 => (Kind::TextFixed, false, 15),
+                Fast::B8 => (Kind::BinFixed, false, 8),
+            };
+            assert_eq!((s.kind, s.z, s.max), (kind, z, max));
+        }
+        assert_eq!(SPECS[3].fast, Fast::N12R);
+        assert_eq!(SPECS[41].fast, Fast::T15);
         for n in [35, 36, 52, 55, 62] {
             assert_eq!(
                 field(n).map(|d| d.secrecy),
