@@ -5,7 +5,7 @@
 //! message's value buffer (sized for the worst case, 2 digits per wire byte, then truncated), encoding
 //! fills the output (sized from an upper bound, then truncated), so there is no growth, no per-field
 //! `resize` and no second pass. Zero nibbles of fixed numeric fields come from the zero fill.
-use super::message::bit;
+use super::message::{bit, HDR};
 use super::profile::{Fast, Kind, Spec, FIXED_WIRE_TOTAL, MAX_VALUES_TOTAL, SPECS};
 use super::{Message, Mti};
 
@@ -130,7 +130,7 @@ pub fn encode_body(msg: &Message) -> Result<Vec<u8>, CodecError> {
 /// field adds at most 2 prefix bytes. `buf` holds every live value (and possibly replaced ones).
 #[inline]
 pub(super) fn max_body_len(msg: &Message) -> usize {
-    10 + FIXED_WIRE_TOTAL + 2 * msg.present.count_ones() as usize + msg.buf.len()
+    10 + FIXED_WIRE_TOTAL + 2 * msg.present.count_ones() as usize + msg.buf.len().saturating_sub(HDR)
 }
 
 /// Append the encoded body to `out`. With `mac_placeholder`, field 64 is sent as 8 zero bytes
@@ -160,12 +160,18 @@ pub(super) fn encode_body_into(
         o[2..10].copy_from_slice(&bits.to_be_bytes());
     }
     let mut w = 10;
-    let mut s = 0;
+    let mut s = HDR;
+    // The end offsets (absent only when no field is present, and then unused).
+    let ends: &[u8; HDR] = match msg.buf.get(..HDR).map(<&[u8; HDR]>::try_from) {
+        Some(Ok(h)) => h,
+        _ => &[0; HDR],
+    };
     while bits != 0 {
         let k = bits.leading_zeros() as usize;
         bits ^= (1u64 << 63) >> k;
         // Values are stored in field order, back to back.
-        let e = msg.ends[k + 1] as usize;
+        let i = 4 * (k + 1);
+        let e = u32::from_le_bytes([ends[i], ends[i + 1], ends[i + 2], ends[i + 3]]) as usize;
         let value = &msg.buf[s..e];
         s = e;
         w = encode_field(k as u8 + 1, SPECS[k], value, o, w)?;
@@ -720,6 +726,14 @@ fn printable(value: &[u8]) -> bool {
 
 /// Decode MTI + bitmap + fields, strictly: any deviation is an error naming the field.
 pub fn decode_body(data: &[u8]) -> Result<Message, CodecError> {
+    let mut msg = Message::new(Mti(0));
+    decode_body_into(data, &mut msg)?;
+    Ok(msg)
+}
+
+/// `decode_body` into a new, empty `msg` (so a frame decodes in place, without moving the
+/// message). On an error `msg` holds no field; dropping it zeroizes whatever was decoded.
+pub(super) fn decode_body_into(data: &[u8], msg: &mut Message) -> Result<(), CodecError> {
     let (m0, m1) = match data {
         [a, b, ..] => (*a, *b),
         _ => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
@@ -738,17 +752,20 @@ pub fn decode_body(data: &[u8]) -> Result<Message, CodecError> {
     // larger than every field at its maximum. The buffer is filled by index and cut to the bytes
     // used at the end; until then dropping the message (on an error) zeroizes all of it.
     let cap = (2 * (data.len() - 10)).min(MAX_VALUES_TOTAL);
-    let mut msg = Message::with_capacity(Mti(hi as u16 * 100 + lo as u16), cap);
-    msg.buf.resize(cap, 0);
+    msg.mti = Mti(hi as u16 * 100 + lo as u16);
+    msg.present = 0;
+    msg.buf.clear();
+    msg.reserve(HDR + cap);
+    msg.buf.resize(HDR + cap, 0);
     let mut r = 10;
-    let mut w = 0;
+    let mut w = HDR;
     let mut bits = bitmap;
     while bits != 0 {
         let k = bits.leading_zeros() as usize;
         bits ^= (1u64 << 63) >> k;
         let n = k as u8 + 1;
         let len = decode_field(n, SPECS[k], data, &mut r, &mut msg.buf[w..])?;
-        msg.ends[k + 1] = (w + len) as u32;
+        msg.set_end(k + 1, w + len);
         w += len;
     }
     if r != data.len() {
@@ -756,7 +773,7 @@ pub fn decode_body(data: &[u8]) -> Result<Message, CodecError> {
     }
     msg.buf.truncate(w);
     msg.present = bitmap;
-    Ok(msg)
+    Ok(())
 }
 
 #[inline(always)]

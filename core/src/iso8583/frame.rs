@@ -1,6 +1,6 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
-use super::codec::{encode_body_into, max_body_len};
-use super::{decode_body, CodecError, CodecErrorKind, Message};
+use super::codec::{decode_body_into, encode_body_into, max_body_len};
+use super::{CodecError, CodecErrorKind, Message, Mti};
 
 /// Largest frame, length prefix included (docs/PROTOCOL.md §1: "at most 2,048 bytes in all").
 pub const MAX_FRAME: usize = 2048;
@@ -168,12 +168,13 @@ pub fn decode_frame(data: &[u8]) -> Result<Frame, CodecError> {
         processing: data[9] & 0x0F,
         reserved: [data[10], data[11], data[12]],
     };
-    let message = decode_body(&data[BODY_OFFSET..])?;
-    Ok(Frame {
+    let mut frame = Frame {
         tpdu: Tpdu(tpdu),
         header,
-        message,
-    })
+        message: Message::new(Mti(0)),
+    };
+    decode_body_into(&data[BODY_OFFSET..], &mut frame.message)?;
+    Ok(frame)
 }
 
 /// The MAC'd span of an encoded frame (with length prefix): bytes 13 .. len-8 (MTI up to field 64).

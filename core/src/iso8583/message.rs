@@ -1,9 +1,9 @@
 //! A message: MTI + fields. Text fields (n, z, an, ans) hold ASCII (`z` uses 'D' for the separator);
 //! b fields hold raw bytes. Values are zeroized on drop (they carry PANs and tracks).
 //!
-//! Storage is one byte buffer holding the values in field order, back to back, plus the end offset
-//! of each field: a field starts where the previous present field ends. Decoding therefore costs
-//! one allocation and the message itself stays small (cheap to move). Replacing or removing a value
+//! Storage is one byte buffer: a header of 65 end offsets (u32 LE, by field number), then the
+//! values in field order, back to back; a field starts where the previous present field ends.
+//! Decoding therefore costs one allocation and the message itself is a few words (cheap to move). Replacing or removing a value
 //! shifts the values behind it and zeroizes the bytes it frees; growing the buffer zeroizes the old
 //! allocation, so no copy of a value outlives the message.
 use super::profile::{self, Format};
@@ -29,6 +29,9 @@ pub(super) const fn bit(n: u8) -> u64 {
     1u64 << (64 - n as u32)
 }
 
+/// Bytes of the buffer header: the end offset (u32 LE) of each field 0..=64. Values follow.
+pub(super) const HDR: usize = 65 * 4;
+
 /// Bits of the fields numbered below `n` (1..=64).
 #[inline]
 const fn below(n: u8) -> u64 {
@@ -40,9 +43,8 @@ pub struct Message {
     pub mti: Mti,
     /// Fields present, laid out exactly like the ISO primary bitmap.
     pub(super) present: u64,
-    /// End of each present field's value in `buf`, indexed by field number (stale when absent).
-    pub(super) ends: [u32; 65],
-    /// The values in field order, back to back; nothing else below `len`. Zeroized on drop.
+    /// Empty, or `HDR` bytes of end offsets (stale for absent fields) then the values in field
+    /// order, back to back; nothing else below `len`. Zeroized on drop.
     pub(super) buf: Vec<u8>,
     /// First field number outside 1..=64 that `set` was asked to store; encoding refuses the message.
     out_of_range: Option<u8>,
@@ -53,18 +55,7 @@ impl Message {
         Message {
             mti,
             present: 0,
-            ends: [0; 65],
             buf: Vec::new(),
-            out_of_range: None,
-        }
-    }
-
-    pub(super) fn with_capacity(mti: Mti, cap: usize) -> Self {
-        Message {
-            mti,
-            present: 0,
-            ends: [0; 65],
-            buf: Vec::with_capacity(cap),
             out_of_range: None,
         }
     }
@@ -84,14 +75,29 @@ impl Message {
         self
     }
 
-    /// Where `field`'s value starts: the end of the previous present field, or 0.
+    /// End offset of field `n`'s value (meaningful when present).
+    #[inline]
+    pub(super) fn end(&self, n: usize) -> usize {
+        match self.buf.get(4 * n..4 * n + 4) {
+            Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+            _ => HDR,
+        }
+    }
+
+    /// Record the end offset of field `n` (the header exists).
+    #[inline]
+    pub(super) fn set_end(&mut self, n: usize, end: usize) {
+        self.buf[4 * n..4 * n + 4].copy_from_slice(&(end as u32).to_le_bytes());
+    }
+
+    /// Where `field`'s value starts: the end of the previous present field, or `HDR`.
     #[inline]
     fn start(&self, field: u8) -> usize {
         let lower = self.present & below(field);
         if lower == 0 {
-            0
+            HDR
         } else {
-            self.ends[64 - lower.trailing_zeros() as usize] as usize
+            self.end(64 - lower.trailing_zeros() as usize)
         }
     }
 
@@ -99,7 +105,7 @@ impl Message {
     fn slot(&self, field: u8) -> (usize, usize) {
         let s = self.start(field);
         if self.present & bit(field) != 0 {
-            (s, self.ends[field as usize] as usize)
+            (s, self.end(field as usize))
         } else {
             (s, s)
         }
@@ -126,9 +132,10 @@ impl Message {
         while after != 0 {
             let n = 64 - after.trailing_zeros() as usize;
             after &= after - 1;
-            self.ends[n] = (self.ends[n] as usize + new_len - old_len) as u32;
+            let moved = self.end(n) + new_len - old_len;
+            self.set_end(n, moved);
         }
-        self.ends[field as usize] = (s + new_len) as u32;
+        self.set_end(field as usize, s + new_len);
         &mut self.buf[s..s + new_len]
     }
 
@@ -136,6 +143,10 @@ impl Message {
         if field == 0 || field > 64 {
             self.out_of_range.get_or_insert(field);
             return;
+        }
+        if self.buf.is_empty() {
+            self.reserve(HDR + value.len());
+            self.buf.resize(HDR, 0);
         }
         let (s, e) = self.slot(field);
         let z = matches!(profile::field(field).map(|d| d.format), Some(Format::Z));
@@ -169,8 +180,7 @@ impl Message {
         if field == 0 || field > 64 || self.present & bit(field) == 0 {
             return None;
         }
-        self.buf
-            .get(self.start(field)..self.ends[field as usize] as usize)
+        self.buf.get(self.start(field)..self.end(field as usize))
     }
 
     /// Text field as &str (None if absent or binary/non-UTF-8).
@@ -195,14 +205,14 @@ impl Message {
 
     pub fn fields(&self) -> impl Iterator<Item = (u8, &[u8])> {
         let mut rest = self.present;
-        let mut start = 0usize;
+        let mut start = HDR;
         std::iter::from_fn(move || {
             if rest == 0 {
                 return None;
             }
             let n = rest.leading_zeros() as u8 + 1;
             rest &= !bit(n);
-            let end = self.ends[n as usize] as usize;
+            let end = self.end(n as usize);
             let v = self.buf.get(start..end).unwrap_or(&[]);
             start = end;
             Some((n, v))
@@ -300,7 +310,7 @@ mod tests {
         assert_eq!(m.get_str(11), Some("000007"));
         assert_eq!(m.get_str(63), Some("CUP"));
         // Only live values remain in the buffer, in field order.
-        assert_eq!(&m.buf[..], b"00000712345678CUP");
+        assert_eq!(&m.buf[HDR..], b"00000712345678CUP");
         let order: Vec<(u8, Vec<u8>)> = m.fields().map(|(n, v)| (n, v.to_vec())).collect();
         assert_eq!(
             order,
