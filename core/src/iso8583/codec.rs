@@ -8,6 +8,7 @@
 use super::message::{bit, HDR};
 use super::profile::{Fast, Kind, Spec, FIXED_WIRE_TOTAL, MAX_VALUES_TOTAL, SPECS};
 use super::{Message, Mti};
+use zeroize::Zeroize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError {
@@ -125,12 +126,12 @@ pub fn encode_body(msg: &Message) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// An upper bound of the encoded body (MAC placeholder included): value bytes never shrink less
-/// than they grow except in fixed fields, whose wire sizes `FIXED_WIRE_TOTAL` covers, and each
-/// field adds at most 2 prefix bytes. `buf` holds every live value (and possibly replaced ones).
+/// An upper bound of the encoded body (MAC placeholder included): packing never makes a value
+/// longer except in fixed fields, whose wire sizes `FIXED_WIRE_TOTAL` covers, and each of the (at
+/// most 64) fields adds at most 2 prefix bytes. `buf` holds the values after its header.
 #[inline]
 pub(super) fn max_body_len(msg: &Message) -> usize {
-    10 + FIXED_WIRE_TOTAL + 2 * msg.present.count_ones() as usize + msg.buf.len().saturating_sub(HDR)
+    10 + FIXED_WIRE_TOTAL + 2 * 64 + msg.buf.len().saturating_sub(HDR)
 }
 
 /// Append the encoded body to `out`. With `mac_placeholder`, field 64 is sent as 8 zero bytes
@@ -311,7 +312,17 @@ fn pack_fixed_n<const LEN: usize, const NB: usize>(
     let nib = |c: u8| PACK_N[c as usize];
     let mut acc = 0u8;
     if LEN % 2 == 0 {
-        for i in 0..NB {
+        // Eight digits per step while they last, then pairs.
+        let mut bad = 0u64;
+        for c in 0..LEN / 8 {
+            let (p, b) = pack8(load8(&v[8 * c..8 * c + 8]), false);
+            bad |= b;
+            d[4 * c..4 * c + 4].copy_from_slice(&p.to_le_bytes());
+        }
+        if bad != 0 {
+            return (NB, true);
+        }
+        for i in LEN / 8 * 4..NB {
             let (h, l) = (nib(v[2 * i]), nib(v[2 * i + 1]));
             acc |= h | l;
             d[i] = h << 4 | (l & 0x0F);
@@ -754,8 +765,8 @@ pub(super) fn decode_body_into(data: &[u8], msg: &mut Message) -> Result<(), Cod
     let cap = (2 * (data.len() - 10)).min(MAX_VALUES_TOTAL);
     msg.mti = Mti(hi as u16 * 100 + lo as u16);
     msg.present = 0;
-    msg.buf.clear();
-    msg.reserve(HDR + cap);
+    let mut old = std::mem::replace(&mut msg.buf, Vec::with_capacity(HDR + cap));
+    old.zeroize();
     msg.buf.resize(HDR + cap, 0);
     let mut r = 10;
     let mut w = HDR;
@@ -880,6 +891,7 @@ fn decode_field(
 
 #[cfg(test)]
 mod tests {
+    use super::super::profile;
     use super::*;
     use CodecErrorKind::*;
 
@@ -1067,6 +1079,76 @@ mod tests {
                             "len {len} nibble {i} = {nib:X}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_shortcuts_check_every_position() {
+        use crate::iso8583::profile::FIELDS;
+        for def in FIELDS.iter().filter(|d| d.length == profile::Length::Fixed) {
+            let n = def.number;
+            let good: Vec<u8> = match def.format {
+                profile::Format::N => (0..def.max).map(|i| b'0' + (i * 7 % 10) as u8).collect(),
+                profile::Format::B => (0..def.max).map(|i| (i * 37 % 256) as u8).collect(),
+                _ => (0..def.max).map(|i| b'A' + (i % 26) as u8).collect(),
+            };
+            let mut m = Message::new(Mti(200));
+            m.set(n, good.clone());
+            let body = encode_body(&m).expect("valid fixed field");
+            let back = decode_body(&body).expect("decodes");
+            assert_eq!(back.get(n), Some(&good[..]), "field {n}");
+            for i in 0..def.max {
+                match def.format {
+                    profile::Format::N => {
+                        for bad in [b'/', b':', b'a', b' ', 0xB0] {
+                            let mut v = good.clone();
+                            v[i] = bad;
+                            let mut m = Message::new(Mti(200));
+                            m.set(n, v);
+                            assert_eq!(encode_body(&m), Err(CodecError::at(n, NotDigit)));
+                        }
+                    }
+                    profile::Format::An => {
+                        for bad in [0x1F, 0x7F, 0x80, 0xFF] {
+                            let mut v = good.clone();
+                            v[i] = bad;
+                            let mut m = Message::new(Mti(200));
+                            m.set(n, v);
+                            assert_eq!(encode_body(&m), Err(CodecError::at(n, BadValue)));
+                            let mut d = body.clone();
+                            d[10 + i] = bad;
+                            assert_eq!(err(&d), CodecError::at(n, BadValue), "field {n} at {i}");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if def.format == profile::Format::N {
+                // Every nibble of the wire form: a digit above 9 or a non-zero pad is refused.
+                let nbytes = def.max.div_ceil(2);
+                for nib in 0..2 * nbytes {
+                    let mut d = body.clone();
+                    let at = 10 + nib / 2;
+                    d[at] = if nib % 2 == 0 {
+                        d[at] & 0x0F | 0xA0
+                    } else {
+                        d[at] & 0xF0 | 0x0C
+                    };
+                    let e = err(&d);
+                    assert_eq!(e.field, Some(n), "field {n} nibble {nib}");
+                    let pad = def.max % 2 == 1
+                        && if def.left_aligned {
+                            nib == 2 * nbytes - 1
+                        } else {
+                            nib == 0
+                        };
+                    assert_eq!(
+                        e.kind,
+                        if pad { BadPad } else { NotDigit },
+                        "field {n} nibble {nib}"
+                    );
                 }
             }
         }
