@@ -311,7 +311,7 @@ fn pack_fixed_n<const LEN: usize, const NB: usize>(
     };
     let nib = |c: u8| PACK_N[c as usize];
     let mut acc = 0u8;
-    if LEN % 2 == 0 {
+    if LEN.is_multiple_of(2) {
         // Eight digits per step while they last, then pairs.
         let mut bad = 0u64;
         for c in 0..LEN / 8 {
@@ -395,7 +395,7 @@ fn unpack_fixed_n<const LEN: usize, const NB: usize>(
     };
     let pair = |b: u8| UNPACK_N[b as usize];
     let mut acc = 0u16;
-    if LEN % 2 == 0 {
+    if LEN.is_multiple_of(2) {
         for i in 0..NB {
             let v = pair(s[i]);
             acc |= v;
