@@ -160,6 +160,27 @@ pub(super) fn encode_body_into(
     } else {
         o[2..10].copy_from_slice(&bits.to_be_bytes());
     }
+    match encode_fields(msg, bits, o) {
+        Ok(mut w) => {
+            if mac_placeholder {
+                // Already zero.
+                w += 8;
+            }
+            out.truncate(base + w);
+            Ok(())
+        }
+        Err(e) => {
+            // Do not hand back half an encoding (it may hold a packed PAN or track).
+            out[base..].zeroize();
+            out.truncate(base);
+            Err(e)
+        }
+    }
+}
+
+/// Encode the fields in `bits` after MTI and bitmap (`o[..10]`); returns the bytes used.
+#[inline(always)]
+fn encode_fields(msg: &Message, mut bits: u64, o: &mut [u8]) -> Result<usize, CodecError> {
     let mut w = 10;
     let mut s = HDR;
     // The end offsets (absent only when no field is present, and then unused).
@@ -177,12 +198,7 @@ pub(super) fn encode_body_into(
         s = e;
         w = encode_field(k as u8 + 1, SPECS[k], value, o, w)?;
     }
-    if mac_placeholder {
-        // Already zero.
-        w += 8;
-    }
-    out.truncate(base + w);
-    Ok(())
+    Ok(w)
 }
 
 /// Write field `n` at `o[w..]` (zero-filled, large enough); returns the new write position.

@@ -1,6 +1,7 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
 use super::codec::{decode_body_into, encode_body_into, max_body_len};
 use super::{CodecError, CodecErrorKind, Message, Mti};
+use zeroize::Zeroize;
 
 /// Largest frame, length prefix included (docs/PROTOCOL.md §1: "at most 2,048 bytes in all").
 pub const MAX_FRAME: usize = 2048;
@@ -89,9 +90,12 @@ fn encode_head(frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
     Ok(())
 }
 
+/// Fill in the length prefix, or refuse an oversized frame (wiping it: it may hold a packed PAN).
 fn finish_prefix(out: &mut [u8]) -> Result<(), CodecError> {
     if out.len() > MAX_FRAME {
-        return Err(too_large(out.len()));
+        let len = out.len();
+        out.zeroize();
+        return Err(too_large(len));
     }
     let n = (out.len() - 2) as u16;
     out[..2].copy_from_slice(&n.to_be_bytes());
@@ -119,9 +123,16 @@ where
     encode_body_into(&frame.message, &mut out, true)?;
     finish_prefix(&mut out)?;
     let end = out.len() - 8;
-    let m = mac(&out[BODY_OFFSET..end])?;
-    out[end..].copy_from_slice(&m);
-    Ok(out)
+    match mac(&out[BODY_OFFSET..end]) {
+        Ok(m) => {
+            out[end..].copy_from_slice(&m);
+            Ok(out)
+        }
+        Err(e) => {
+            out.zeroize();
+            Err(e)
+        }
+    }
 }
 
 /// The body length announced by a 2-byte length prefix (the bytes that follow it).
