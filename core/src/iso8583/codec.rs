@@ -516,13 +516,6 @@ fn load4(c: &[u8]) -> u64 {
     u64::from(u32::from_le_bytes(a))
 }
 
-/// 0x80 in every byte of `x` that is zero, exactly (no carries cross bytes).
-#[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
-    let lo = 0x7F * ONES;
-    !(((x & lo).wrapping_add(lo)) | x | lo)
-}
-
 /// Eight characters (little-endian) -> four packed bytes and a word that is nonzero iff one of
 /// them is not a digit. (`z` values take the table path: their alphabet is hex.)
 #[inline(always)]
