@@ -1,0 +1,94 @@
+//! Shared helpers of the integration tests: where the workspace and the built library are, scratch
+//! directories, C compilation, and a possdk-host started in-process.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The profile directory the test binary was built into (`target/debug`, honouring CARGO_TARGET_DIR):
+/// the test runs from `<profile>/deps/`.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// A fresh directory for this test's files (inside the target dir, so nothing escapes the build tree).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = profile_dir()
+        .join("ffi-test-scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Path of the shared library, building it if cargo did not (it normally builds every crate type of the
+/// library for its tests).
+pub fn cdylib() -> PathBuf {
+    let lib = profile_dir().join(if cfg!(target_os = "macos") {
+        "libpossdk.dylib"
+    } else {
+        "libpossdk.so"
+    });
+    if !lib.exists() {
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let status = Command::new(cargo)
+            .args(["build", "-p", "possdk-ffi"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p possdk-ffi failed");
+    }
+    assert!(lib.exists(), "{} missing after the build", lib.display());
+    lib
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Compile a C file against include/possdk.h and the shared library; extra flags (sanitizers) appended.
+pub fn compile_c(src: &Path, out: &Path, extra: &[&str]) {
+    let lib = cdylib();
+    let libdir = lib.parent().unwrap();
+    let output = Command::new("gcc")
+        .args([
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-g",
+            "-O1",
+            "-D_POSIX_C_SOURCE=200809L",
+        ])
+        .args(extra)
+        .arg("-I")
+        .arg(workspace_root().join("include"))
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .arg("-L")
+        .arg(libdir)
+        .arg(format!("-Wl,-rpath,{}", libdir.display()))
+        .args(["-lpossdk", "-lpthread"])
+        .output()
+        .expect("gcc runs");
+    assert!(
+        output.status.success(),
+        "gcc failed for {}:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
