@@ -63,7 +63,7 @@ pub(crate) unsafe fn run(
                 "possdk: panic caught at the C boundary: {}",
                 crate::panic::payload_text(&payload)
             );
-            std::mem::forget(payload);
+            crate::panic::drop_payload(payload);
             Err(Failure::panic())
         }
     };
@@ -257,7 +257,7 @@ pub unsafe extern "C" fn pos_call_json(
                 "possdk: panic caught in pos_call_json: {}",
                 crate::panic::payload_text(&payload)
             );
-            std::mem::forget(payload);
+            crate::panic::drop_payload(payload);
             possdk_core::api::error_json(&possdk_core::Error::internal(
                 "possdk panicked; the call was aborted",
             ))

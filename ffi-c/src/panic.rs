@@ -50,11 +50,18 @@ pub(crate) fn boundary<R: PanicValue>(f: impl FnOnce() -> R) -> R {
                 "possdk: panic caught at the C boundary: {}",
                 payload_text(&payload)
             );
-            // Dropping the payload may itself panic (a payload with a panicking Drop): forget it.
-            std::mem::forget(payload);
+            drop_payload(payload);
             crate::result::set_thread_last(Some(&crate::result::Failure::panic()));
             R::panic_value()
         }
+    }
+}
+
+/// Drop a panic payload; should its Drop panic in turn, that second payload is leaked rather than
+/// unwound into C.
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }
 

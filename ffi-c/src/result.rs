@@ -253,6 +253,18 @@ impl pos_error_details {
     }
 }
 
+impl std::fmt::Debug for pos_error_details {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = |a: &[c_char]| crate::strings::get(a, "").unwrap_or_default();
+        f.debug_struct("pos_error_details")
+            .field("result", &self.result)
+            .field("code", &s(&self.code))
+            .field("field", &s(&self.field))
+            .field("message", &s(&self.message))
+            .finish()
+    }
+}
+
 thread_local! {
     static THREAD_LAST: RefCell<Option<Failure>> = const { RefCell::new(None) };
 }

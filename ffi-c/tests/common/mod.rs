@@ -92,3 +92,46 @@ pub fn compile_c(src: &Path, out: &Path, extra: &[&str]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Run a command with a time limit; returns (success, stdout + stderr).
+pub fn run_with_timeout(cmd: &mut Command, limit: std::time::Duration) -> (bool, String) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let text = format!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        out_t.join().unwrap_or_default(),
+        err_t.join().unwrap_or_default()
+    );
+    match status {
+        Some(s) => (s.success(), text),
+        None => (false, format!("TIMED OUT after {limit:?}\n{text}")),
+    }
+}
