@@ -53,24 +53,61 @@ pub struct OriginalRef {
 /// Every operation, typed. `Request::from_json` parses the JSON form with field-named errors.
 #[derive(Debug, Clone)]
 pub enum Request {
-    Activate { device_token: String },
+    Activate {
+        device_token: String,
+    },
     DownloadMasterKey,
     SignIn,
     DownloadCapks,
     DownloadAids,
-    Sale { amount: u64, payment: Payment },
-    Preauth { amount: u64, payment: Payment },
-    Void { stan: u32, card: Option<CardInput> },
-    Refund { amount: u64, original: OriginalRef, card: Option<CardInput> },
-    PreauthVoid { amount: u64, original: OriginalRef, card: Option<CardInput> },
-    PreauthComplete { amount: u64, original: OriginalRef, card: Option<CardInput> },
-    PreauthCompleteVoid { stan: u32, card: Option<CardInput> },
-    Tip { stan: u32, tip: u64 },
-    TipVoid { stan: u32 },
-    Balance { card: Option<CardInput> },
-    QueryDetails { batch: Option<u32> },
+    Sale {
+        amount: u64,
+        payment: Payment,
+    },
+    Preauth {
+        amount: u64,
+        payment: Payment,
+    },
+    Void {
+        stan: u32,
+        card: Option<CardInput>,
+    },
+    Refund {
+        amount: u64,
+        original: OriginalRef,
+        card: Option<CardInput>,
+    },
+    PreauthVoid {
+        amount: u64,
+        original: OriginalRef,
+        card: Option<CardInput>,
+    },
+    PreauthComplete {
+        amount: u64,
+        original: OriginalRef,
+        card: Option<CardInput>,
+    },
+    PreauthCompleteVoid {
+        stan: u32,
+        card: Option<CardInput>,
+    },
+    Tip {
+        stan: u32,
+        tip: u64,
+    },
+    TipVoid {
+        stan: u32,
+    },
+    Balance {
+        card: Option<CardInput>,
+    },
+    QueryDetails {
+        batch: Option<u32>,
+    },
     Settle,
-    Journal { batch: Option<u32> },
+    Journal {
+        batch: Option<u32>,
+    },
     Status,
 }
 

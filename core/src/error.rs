@@ -106,10 +106,18 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), field: None }
+        Error {
+            kind,
+            message: message.into(),
+            field: None,
+        }
     }
     pub fn field(kind: ErrorKind, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), field: Some(field.into()) }
+        Error {
+            kind,
+            message: message.into(),
+            field: Some(field.into()),
+        }
     }
     /// Bad input for a named request field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {

@@ -104,7 +104,11 @@ pub struct CardModes {
 }
 
 impl CardModes {
-    pub const ALL: CardModes = CardModes { swipe: true, chip: true, contactless: true };
+    pub const ALL: CardModes = CardModes {
+        swipe: true,
+        chip: true,
+        contactless: true,
+    };
 }
 
 /// What the terminal asks the card reader for.
@@ -146,7 +150,10 @@ impl fmt::Debug for CardData {
             .field("track3", &self.track3.as_ref().map(|_| "<hidden>"))
             .field("expiry", &self.expiry.as_ref().map(|_| "<hidden>"))
             .field("sequence", &self.sequence)
-            .field("icc", &self.icc.as_ref().map(|v| format!("<{} bytes>", v.len())))
+            .field(
+                "icc",
+                &self.icc.as_ref().map(|v| format!("<{} bytes>", v.len())),
+            )
             .finish()
     }
 }
@@ -258,15 +265,24 @@ pub trait DeviceInfo: Send {
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
     WaitingForCard,
-    CardRead { masked_pan: String },
+    CardRead {
+        masked_pan: String,
+    },
     WaitingForPin,
     WaitingForQr,
     Connecting,
     Sending,
     Receiving,
-    Reversing { stan: u32 },
-    ResendingAdvice { stan: u32 },
-    Done { approved: bool, response_code: String },
+    Reversing {
+        stan: u32,
+    },
+    ResendingAdvice {
+        stan: u32,
+    },
+    Done {
+        approved: bool,
+        response_code: String,
+    },
 }
 
 pub trait EventSink: Send {
@@ -337,7 +353,9 @@ pub struct SystemClock {
 
 impl Default for SystemClock {
     fn default() -> Self {
-        SystemClock { utc_offset_secs: 8 * 3600 }
+        SystemClock {
+            utc_offset_secs: 8 * 3600,
+        }
     }
 }
 
@@ -403,7 +421,12 @@ impl fmt::Display for TransportError {
 
 /// A frame in, a frame out. Frames include the 2-byte length prefix.
 pub trait Transport: Send {
-    fn exchange(&mut self, endpoint: &Endpoint, frame: &[u8], cancel: &CancelToken) -> Result<Vec<u8>, TransportError>;
+    fn exchange(
+        &mut self,
+        endpoint: &Endpoint,
+        frame: &[u8],
+        cancel: &CancelToken,
+    ) -> Result<Vec<u8>, TransportError>;
 }
 
 /// The devices a terminal uses. Any of them may be absent when the data comes inline (JSON / scripting).
@@ -429,6 +452,9 @@ mod tests {
         let dt = DateTime::from_unix(1_795_630_249);
         assert_eq!(dt.iso(), "2026-11-25T18:10:49");
         assert_eq!(DateTime::from_unix(0).iso(), "1970-01-01T00:00:00");
-        assert_eq!(DateTime::from_unix(951_782_400).iso(), "2000-02-29T00:00:00");
+        assert_eq!(
+            DateTime::from_unix(951_782_400).iso(),
+            "2000-02-29T00:00:00"
+        );
     }
 }

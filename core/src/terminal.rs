@@ -22,7 +22,10 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect: 10_000, response: 30_000 }
+        Timeouts {
+            connect: 10_000,
+            response: 30_000,
+        }
     }
 }
 
@@ -82,30 +85,99 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    pub fn new(config: Config, hal: Hal) -> Result<Terminal> { todo!() }
-    pub fn with_security(config: Config, hal: Hal, security: Box<dyn crate::security::SecurityModule>) -> Result<Terminal> { todo!() }
+    pub fn new(config: Config, hal: Hal) -> Result<Terminal> {
+        todo!()
+    }
+    pub fn with_security(
+        config: Config,
+        hal: Hal,
+        security: Box<dyn crate::security::SecurityModule>,
+    ) -> Result<Terminal> {
+        todo!()
+    }
     /// Stop a waiting operation (card, PIN, QR or host). If the request was already sent, it is reversed.
-    pub fn cancel(&self) { todo!() }
-    pub fn execute(&self, request: Request) -> Result<serde_json::Value> { todo!() }
-    pub fn activate(&self, device_token: &str) -> Result<ActivationResult> { todo!() }
-    pub fn download_master_key(&self) -> Result<MasterKeyResult> { todo!() }
-    pub fn sign_in(&self) -> Result<SignInResult> { todo!() }
-    pub fn download_capks(&self) -> Result<DownloadResult> { todo!() }
-    pub fn download_aids(&self) -> Result<DownloadResult> { todo!() }
-    pub fn sale(&self, amount: u64, payment: Payment) -> Result<TransactionResult> { todo!() }
-    pub fn preauth(&self, amount: u64, payment: Payment) -> Result<TransactionResult> { todo!() }
-    pub fn void(&self, stan: u32, card: Option<CardInput>) -> Result<TransactionResult> { todo!() }
-    pub fn refund(&self, amount: u64, original: OriginalRef, card: Option<CardInput>) -> Result<TransactionResult> { todo!() }
-    pub fn preauth_void(&self, amount: u64, original: OriginalRef, card: Option<CardInput>) -> Result<TransactionResult> { todo!() }
-    pub fn preauth_complete(&self, amount: u64, original: OriginalRef, card: Option<CardInput>) -> Result<TransactionResult> { todo!() }
-    pub fn preauth_complete_void(&self, stan: u32, card: Option<CardInput>) -> Result<TransactionResult> { todo!() }
-    pub fn tip(&self, stan: u32, tip: u64) -> Result<TransactionResult> { todo!() }
-    pub fn tip_void(&self, stan: u32) -> Result<TransactionResult> { todo!() }
-    pub fn balance(&self, card: Option<CardInput>) -> Result<TransactionResult> { todo!() }
-    pub fn query_details(&self, batch: Option<u32>) -> Result<DetailQueryResult> { todo!() }
-    pub fn settle(&self) -> Result<SettlementResult> { todo!() }
-    pub fn journal(&self, batch: Option<u32>) -> Result<JournalResult> { todo!() }
-    pub fn status(&self) -> Result<StatusResult> { todo!() }
+    pub fn cancel(&self) {
+        todo!()
+    }
+    pub fn execute(&self, request: Request) -> Result<serde_json::Value> {
+        todo!()
+    }
+    pub fn activate(&self, device_token: &str) -> Result<ActivationResult> {
+        todo!()
+    }
+    pub fn download_master_key(&self) -> Result<MasterKeyResult> {
+        todo!()
+    }
+    pub fn sign_in(&self) -> Result<SignInResult> {
+        todo!()
+    }
+    pub fn download_capks(&self) -> Result<DownloadResult> {
+        todo!()
+    }
+    pub fn download_aids(&self) -> Result<DownloadResult> {
+        todo!()
+    }
+    pub fn sale(&self, amount: u64, payment: Payment) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn preauth(&self, amount: u64, payment: Payment) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn void(&self, stan: u32, card: Option<CardInput>) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn refund(
+        &self,
+        amount: u64,
+        original: OriginalRef,
+        card: Option<CardInput>,
+    ) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn preauth_void(
+        &self,
+        amount: u64,
+        original: OriginalRef,
+        card: Option<CardInput>,
+    ) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn preauth_complete(
+        &self,
+        amount: u64,
+        original: OriginalRef,
+        card: Option<CardInput>,
+    ) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn preauth_complete_void(
+        &self,
+        stan: u32,
+        card: Option<CardInput>,
+    ) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn tip(&self, stan: u32, tip: u64) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn tip_void(&self, stan: u32) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn balance(&self, card: Option<CardInput>) -> Result<TransactionResult> {
+        todo!()
+    }
+    pub fn query_details(&self, batch: Option<u32>) -> Result<DetailQueryResult> {
+        todo!()
+    }
+    pub fn settle(&self) -> Result<SettlementResult> {
+        todo!()
+    }
+    pub fn journal(&self, batch: Option<u32>) -> Result<JournalResult> {
+        todo!()
+    }
+    pub fn status(&self) -> Result<StatusResult> {
+        todo!()
+    }
 }
 
 impl Config {

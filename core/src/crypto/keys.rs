@@ -7,12 +7,22 @@ pub struct DesKey {
 }
 
 impl DesKey {
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> { todo!() }
-    pub fn from_hex(hex: &str) -> Result<Self, CryptoError> { todo!() }
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        todo!()
+    }
+    pub fn from_hex(hex: &str) -> Result<Self, CryptoError> {
+        todo!()
+    }
     /// Raw key bytes (for sealing and for the host simulator). Never log them.
-    pub fn as_bytes(&self) -> &[u8] { todo!() }
+    pub fn as_bytes(&self) -> &[u8] {
+        todo!()
+    }
     /// TDES-ECB(key, 8 x 00).
-    pub fn check_block(&self) -> [u8; 8] { todo!() }
+    pub fn check_block(&self) -> [u8; 8] {
+        todo!()
+    }
     /// First 4 bytes of the check block: the CV of PROTOCOL.md.
-    pub fn kcv(&self) -> [u8; 4] { todo!() }
+    pub fn kcv(&self) -> [u8; 4] {
+        todo!()
+    }
 }

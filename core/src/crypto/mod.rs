@@ -5,6 +5,7 @@ pub mod keys;
 pub mod mac;
 pub mod pin_block;
 pub mod rsa;
+pub mod seal;
 pub mod tdes;
 
 pub use keys::DesKey;
@@ -26,6 +27,8 @@ pub enum CryptoError {
     Rsa(String),
     /// Invalid hex input.
     Hex,
+    /// A sealed blob failed to open (wrong key, wrong binding or tampered).
+    Seal,
 }
 
 impl std::fmt::Display for CryptoError {
@@ -38,6 +41,7 @@ impl std::fmt::Display for CryptoError {
             CryptoError::PinBlockFormat => write!(f, "PIN block format invalid"),
             CryptoError::Rsa(m) => write!(f, "RSA: {m}"),
             CryptoError::Hex => write!(f, "invalid hex"),
+            CryptoError::Seal => write!(f, "sealed data failed authentication"),
         }
     }
 }

@@ -1,11 +1,25 @@
 //! THE field table: the only place that knows how a field is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format { N, Z, An, Ans, B }
+pub enum Format {
+    N,
+    Z,
+    An,
+    Ans,
+    B,
+}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Length { Fixed, LL, LLL }
+pub enum Length {
+    Fixed,
+    LL,
+    LLL,
+}
 /// How the masked rendering shows a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Secrecy { Clear, Pan, Hidden }
+pub enum Secrecy {
+    Clear,
+    Pan,
+    Hidden,
+}
 #[derive(Debug)]
 pub struct FieldDef {
     pub number: u8,
@@ -18,4 +32,6 @@ pub struct FieldDef {
     pub left_aligned: bool,
     pub secrecy: Secrecy,
 }
-pub fn field(number: u8) -> Option<&'static FieldDef> { todo!() }
+pub fn field(number: u8) -> Option<&'static FieldDef> {
+    todo!()
+}

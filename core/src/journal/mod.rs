@@ -6,7 +6,12 @@
 //! Reversal bodies and advice frames (which hold a PAN, and an advice may hold card data) are sealed too
 //! and deleted as soon as the host has answered them.
 
+mod schema;
+
+use crate::crypto::seal;
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::path::Path;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalError(pub String);
@@ -174,60 +179,567 @@ pub struct PendingAdvice {
 
 impl std::fmt::Debug for PendingAdvice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PendingAdvice(tx {}, stan {}, attempts {})", self.tx_id, self.stan, self.attempts)
+        write!(
+            f,
+            "PendingAdvice(tx {}, stan {}, attempts {})",
+            self.tx_id, self.stan, self.attempts
+        )
     }
 }
 
+/// The journal. One SQLite connection in WAL mode with `synchronous = FULL`: a committed write survives a
+/// power cut.
 pub struct Journal {
-    _conn: rusqlite::Connection,
+    conn: Connection,
+    seal_key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({:?})", self.conn.path())
+    }
+}
+
+fn db(e: rusqlite::Error) -> JournalError {
+    JournalError(e.to_string())
+}
+
+fn sealing(e: crate::crypto::CryptoError) -> JournalError {
+    JournalError(format!("sealed column: {e}"))
+}
+
+const TX_COLUMNS: &str = "id, kind, mti, batch, stan, amount, tip, masked_pan, entry_mode, voucher, card_org, \
+     reference, auth_code, response_code, host_date, host_time, state, completed, refunded, original_id, \
+     original_batch, original_stan, original_date, created_at";
+
+fn state_from_str(s: &str) -> rusqlite::Result<TxState> {
+    Ok(match s {
+        "pending" => TxState::Pending,
+        "approved" => TxState::Approved,
+        "declined" => TxState::Declined,
+        "voided" => TxState::Voided,
+        "reversed" => TxState::Reversed,
+        "failed" => TxState::Failed,
+        other => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                16,
+                rusqlite::types::Type::Text,
+                format!("unknown state {other}").into(),
+            ))
+        }
+    })
+}
+
+fn tx_from_row(r: &Row<'_>) -> rusqlite::Result<TxRecord> {
+    let state: String = r.get(16)?;
+    Ok(TxRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        mti: r.get(2)?,
+        batch: r.get(3)?,
+        stan: r.get(4)?,
+        amount: r.get::<_, i64>(5)? as u64,
+        tip: r.get::<_, i64>(6)? as u64,
+        masked_pan: r.get(7)?,
+        entry_mode: r.get(8)?,
+        voucher: r.get(9)?,
+        card_org: r.get(10)?,
+        reference: r.get(11)?,
+        auth_code: r.get(12)?,
+        response_code: r.get(13)?,
+        host_date: r.get(14)?,
+        host_time: r.get(15)?,
+        state: state_from_str(&state)?,
+        completed: r.get(17)?,
+        refunded: r.get::<_, i64>(18)? as u64,
+        original_id: r.get(19)?,
+        original_batch: r.get(20)?,
+        original_stan: r.get(21)?,
+        original_date: r.get(22)?,
+        created_at: r.get(23)?,
+    })
+}
+
+/// Amounts are n12 (< 10^12 fen), so they always fit an SQLite INTEGER.
+fn amount_sql(v: u64) -> JResult<i64> {
+    i64::try_from(v).map_err(|_| JournalError(format!("amount {v} out of range")))
+}
+
+fn meta_get(conn: &Connection, key: &str) -> JResult<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map_err(db)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> JResult<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+fn meta_u32(conn: &Connection, key: &str, default: u32) -> JResult<u32> {
+    match meta_get(conn, key)? {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| JournalError(format!("meta {key} is not a number"))),
+    }
+}
+
+fn apply_effects(tx: &Transaction<'_>, effects: &[Effect]) -> JResult<()> {
+    for e in effects {
+        let n = match *e {
+            Effect::SetState { id, state } => tx.execute(
+                "UPDATE tx SET state = ?2 WHERE id = ?1",
+                params![id, state.as_str()],
+            ),
+            Effect::SetTip { id, tip } => tx.execute(
+                "UPDATE tx SET tip = ?2 WHERE id = ?1",
+                params![id, amount_sql(tip)?],
+            ),
+            Effect::SetCompleted { id, completed } => tx.execute(
+                "UPDATE tx SET completed = ?2 WHERE id = ?1",
+                params![id, completed],
+            ),
+            Effect::AddRefunded { id, amount } => tx.execute(
+                "UPDATE tx SET refunded = refunded + ?2 WHERE id = ?1",
+                params![id, amount_sql(amount)?],
+            ),
+        }
+        .map_err(db)?;
+        if n != 1 {
+            return Err(JournalError(format!("effect {e:?} matched {n} rows")));
+        }
+    }
+    Ok(())
+}
+
+fn pan_aad(batch: u32, stan: u32) -> Vec<u8> {
+    format!("pan:{batch}:{stan}").into_bytes()
+}
+
+fn reversal_aad(tx_id: i64, stan: u32) -> Vec<u8> {
+    format!("reversal:{tx_id}:{stan}").into_bytes()
+}
+
+fn advice_aad(tx_id: i64, stan: u32) -> Vec<u8> {
+    format!("advice:{tx_id}:{stan}").into_bytes()
 }
 
 impl Journal {
     /// Open (creating and migrating) the journal at `path`. `seal_key` seals PANs and pending messages.
-    pub fn open(path: &Path, seal_key: &[u8; 32]) -> JResult<Journal> { todo!() }
-    pub fn open_in_memory(seal_key: &[u8; 32]) -> JResult<Journal> { todo!() }
-    pub fn schema_version(&self) -> JResult<u32> { todo!() }
+    pub fn open(path: &Path, seal_key: &[u8; 32]) -> JResult<Journal> {
+        let conn = Connection::open(path).map_err(db)?;
+        Self::init(conn, seal_key)
+    }
+
+    pub fn open_in_memory(seal_key: &[u8; 32]) -> JResult<Journal> {
+        let conn = Connection::open_in_memory().map_err(db)?;
+        Self::init(conn, seal_key)
+    }
+
+    fn init(conn: Connection, seal_key: &[u8; 32]) -> JResult<Journal> {
+        // WAL: readers never block the writer; FULL: a commit is on disk before it returns.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        let mut j = Journal {
+            conn,
+            seal_key: Zeroizing::new(*seal_key),
+        };
+        schema::migrate(&mut j.conn)?;
+        Ok(j)
+    }
+
+    pub fn schema_version(&self) -> JResult<u32> {
+        schema::version(&self.conn)
+    }
 
     // ---- counters and settings ----
-    pub fn batch(&self) -> JResult<u32> { todo!() }
-    pub fn set_batch(&mut self, batch: u32) -> JResult<()> { todo!() }
+    pub fn batch(&self) -> JResult<u32> {
+        meta_u32(&self.conn, "batch", 1)
+    }
+
+    pub fn set_batch(&mut self, batch: u32) -> JResult<()> {
+        if !(1..=999_999).contains(&batch) {
+            return Err(JournalError(format!("batch {batch} out of range")));
+        }
+        meta_set(&self.conn, "batch", &batch.to_string())
+    }
+
     /// The STAN the next request will use (000001..999999, wraps).
-    pub fn peek_stan(&self) -> JResult<u32> { todo!() }
+    pub fn peek_stan(&self) -> JResult<u32> {
+        meta_u32(&self.conn, "stan", 1)
+    }
+
     /// Allocate a STAN durably and return it.
-    pub fn next_stan(&mut self) -> JResult<u32> { todo!() }
-    pub fn setting(&self, key: &str) -> JResult<Option<String>> { todo!() }
-    pub fn set_setting(&mut self, key: &str, value: &str) -> JResult<()> { todo!() }
-    pub fn delete_setting(&mut self, key: &str) -> JResult<()> { todo!() }
+    pub fn next_stan(&mut self) -> JResult<u32> {
+        let tx = self.conn.transaction().map_err(db)?;
+        let stan = meta_u32(&tx, "stan", 1)?;
+        let next = if stan >= 999_999 { 1 } else { stan + 1 };
+        meta_set(&tx, "stan", &next.to_string())?;
+        tx.commit().map_err(db)?;
+        Ok(stan)
+    }
+
+    pub fn setting(&self, key: &str) -> JResult<Option<String>> {
+        meta_get(&self.conn, &format!("setting.{key}"))
+    }
+
+    pub fn set_setting(&mut self, key: &str, value: &str) -> JResult<()> {
+        meta_set(&self.conn, &format!("setting.{key}"), value)
+    }
+
+    pub fn delete_setting(&mut self, key: &str) -> JResult<()> {
+        self.conn
+            .execute(
+                "DELETE FROM meta WHERE key = ?1",
+                [format!("setting.{key}")],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
 
     // ---- transaction lifecycle ----
     /// Record a request before it is sent, in one durable SQLite transaction together with its pending
-    /// reversal (0100/0200) or its advice frame (0220). Returns the row id.
-    pub fn record_request(&mut self, tx: &NewTx, reversal: Option<&PendingReversal>, advice: Option<&PendingAdvice>) -> JResult<i64> { todo!() }
+    /// reversal (0100/0200) or its advice frame (0220). Returns the row id. The `tx_id` inside
+    /// `reversal` / `advice` is ignored: they are bound to the new row.
+    pub fn record_request(
+        &mut self,
+        new: &NewTx,
+        reversal: Option<&PendingReversal>,
+        advice: Option<&PendingAdvice>,
+    ) -> JResult<i64> {
+        let key = *self.seal_key;
+        let (pan_sealed, masked) = match new.pan.as_deref() {
+            Some(pan) => (
+                Some(
+                    seal::seal(&key, pan.as_bytes(), &pan_aad(new.batch, new.stan))
+                        .map_err(sealing)?,
+                ),
+                Some(crate::mask_pan(pan)),
+            ),
+            None => (None, None),
+        };
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO tx (kind, mti, batch, stan, amount, tip, pan_sealed, masked_pan, entry_mode, voucher, \
+             reference, auth_code, state, original_id, original_batch, original_stan, original_date, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?14, ?15, ?16, ?17)",
+            params![
+                new.kind,
+                new.mti,
+                new.batch,
+                new.stan,
+                amount_sql(new.amount)?,
+                amount_sql(new.tip)?,
+                pan_sealed,
+                masked,
+                new.entry_mode,
+                new.voucher,
+                new.reference,
+                new.auth_code,
+                new.original_id,
+                new.original_batch,
+                new.original_stan,
+                new.original_date,
+                new.created_at,
+            ],
+        )
+        .map_err(db)?;
+        let id = tx.last_insert_rowid();
+        if let Some(r) = reversal {
+            let body = seal::seal(&key, &r.body, &reversal_aad(id, r.stan)).map_err(sealing)?;
+            tx.execute(
+                "INSERT INTO reversal (tx_id, stan, body_sealed, reason, auth_code, attempts, flagged) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, r.stan, body, r.reason, r.auth_code, r.attempts, r.flagged],
+            )
+            .map_err(db)?;
+        }
+        if let Some(a) = advice {
+            let frame = seal::seal(&key, &a.frame, &advice_aad(id, a.stan)).map_err(sealing)?;
+            tx.execute(
+                "INSERT INTO advice (tx_id, stan, frame_sealed, attempts) VALUES (?1, ?2, ?3, ?4)",
+                params![id, a.stan, frame, a.attempts],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(id)
+    }
+
     /// Record the answer: update the row, apply `effects` to other rows, and clear the row's pending
     /// reversal / advice when `clear_pending` — all in one SQLite transaction.
-    pub fn record_outcome(&mut self, id: i64, outcome: &TxOutcome, effects: &[Effect], clear_pending: bool) -> JResult<()> { todo!() }
-    pub fn get(&self, id: i64) -> JResult<Option<TxRecord>> { todo!() }
+    pub fn record_outcome(
+        &mut self,
+        id: i64,
+        outcome: &TxOutcome,
+        effects: &[Effect],
+        clear_pending: bool,
+    ) -> JResult<()> {
+        let tx = self.conn.transaction().map_err(db)?;
+        let n = tx
+            .execute(
+                "UPDATE tx SET state = COALESCE(?2, state), response_code = COALESCE(?3, response_code), \
+                 reference = COALESCE(?4, reference), auth_code = COALESCE(?5, auth_code), \
+                 card_org = COALESCE(?6, card_org), voucher = COALESCE(?7, voucher), \
+                 host_date = COALESCE(?8, host_date), host_time = COALESCE(?9, host_time) WHERE id = ?1",
+                params![
+                    id,
+                    outcome.state.map(TxState::as_str),
+                    outcome.response_code,
+                    outcome.reference,
+                    outcome.auth_code,
+                    outcome.card_org,
+                    outcome.voucher,
+                    outcome.host_date,
+                    outcome.host_time,
+                ],
+            )
+            .map_err(db)?;
+        if n != 1 {
+            return Err(JournalError(format!("no transaction {id}")));
+        }
+        apply_effects(&tx, effects)?;
+        if clear_pending {
+            tx.execute("DELETE FROM reversal WHERE tx_id = ?1", [id])
+                .map_err(db)?;
+            tx.execute("DELETE FROM advice WHERE tx_id = ?1", [id])
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    pub fn get(&self, id: i64) -> JResult<Option<TxRecord>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {TX_COLUMNS} FROM tx WHERE id = ?1"),
+                [id],
+                tx_from_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
     /// Latest row with this STAN in `batch`.
-    pub fn find_by_stan(&self, batch: u32, stan: u32) -> JResult<Option<TxRecord>> { todo!() }
+    pub fn find_by_stan(&self, batch: u32, stan: u32) -> JResult<Option<TxRecord>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {TX_COLUMNS} FROM tx WHERE batch = ?1 AND stan = ?2 ORDER BY id DESC LIMIT 1"),
+                params![batch, stan],
+                tx_from_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
     /// The sealed PAN of a row, unsealed (for tips and batch upload). Never log it.
-    pub fn pan(&self, id: i64) -> JResult<Option<zeroize::Zeroizing<String>>> { todo!() }
+    pub fn pan(&self, id: i64) -> JResult<Option<Zeroizing<String>>> {
+        let row: Option<(Option<Vec<u8>>, u32, u32)> = self
+            .conn
+            .query_row(
+                "SELECT pan_sealed, batch, stan FROM tx WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let Some((Some(sealed), batch, stan)) = row else {
+            return Ok(None);
+        };
+        let clear = seal::open(&self.seal_key, &sealed, &pan_aad(batch, stan)).map_err(sealing)?;
+        let pan = std::str::from_utf8(&clear)
+            .map_err(|_| JournalError("sealed PAN is not text".into()))?
+            .to_owned();
+        Ok(Some(Zeroizing::new(pan)))
+    }
+
     /// Rows of a batch, oldest first.
-    pub fn list(&self, batch: u32) -> JResult<Vec<TxRecord>> { todo!() }
+    pub fn list(&self, batch: u32) -> JResult<Vec<TxRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {TX_COLUMNS} FROM tx WHERE batch = ?1 ORDER BY id"
+            ))
+            .map_err(db)?;
+        let rows = stmt.query_map([batch], tx_from_row).map_err(db)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+    }
 
     // ---- reversal ----
-    pub fn pending_reversal(&self) -> JResult<Option<PendingReversal>> { todo!() }
+    fn reversals(&self, only_unflagged: bool) -> JResult<Vec<PendingReversal>> {
+        let sql = if only_unflagged {
+            "SELECT tx_id, stan, body_sealed, reason, auth_code, attempts, flagged FROM reversal \
+             WHERE flagged = 0 ORDER BY tx_id"
+        } else {
+            "SELECT tx_id, stan, body_sealed, reason, auth_code, attempts, flagged FROM reversal ORDER BY tx_id"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, bool>(6)?,
+                ))
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        rows.into_iter()
+            .map(
+                |(tx_id, stan, sealed, reason, auth_code, attempts, flagged)| {
+                    let body = seal::open(&self.seal_key, &sealed, &reversal_aad(tx_id, stan))
+                        .map_err(sealing)?;
+                    Ok(PendingReversal {
+                        tx_id,
+                        stan,
+                        body: body.to_vec(),
+                        reason,
+                        auth_code,
+                        attempts,
+                        flagged,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// The oldest reversal still to be sent before the next financial message (not flagged).
+    pub fn pending_reversal(&self) -> JResult<Option<PendingReversal>> {
+        Ok(self.reversals(true)?.into_iter().next())
+    }
+
+    /// Every reversal owed, flagged ones included (retried before settlement), oldest first.
+    pub fn pending_reversals(&self) -> JResult<Vec<PendingReversal>> {
+        self.reversals(false)
+    }
+
     /// Set the reason (and 38) once the outcome is known to be unknown/invalid.
-    pub fn arm_reversal(&mut self, tx_id: i64, reason: &str, auth_code: Option<&str>) -> JResult<()> { todo!() }
-    pub fn reversal_attempted(&mut self, tx_id: i64, flagged: bool) -> JResult<()> { todo!() }
+    pub fn arm_reversal(
+        &mut self,
+        tx_id: i64,
+        reason: &str,
+        auth_code: Option<&str>,
+    ) -> JResult<()> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE reversal SET reason = ?2, auth_code = COALESCE(?3, auth_code) WHERE tx_id = ?1",
+                params![tx_id, reason, auth_code],
+            )
+            .map_err(db)?;
+        if n != 1 {
+            return Err(JournalError(format!(
+                "no pending reversal for transaction {tx_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One more attempt was made; `flagged` once the configured attempts are exhausted.
+    pub fn reversal_attempted(&mut self, tx_id: i64, flagged: bool) -> JResult<()> {
+        self.conn
+            .execute(
+                "UPDATE reversal SET attempts = attempts + 1, flagged = (flagged OR ?2) WHERE tx_id = ?1",
+                params![tx_id, flagged],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// The host answered the 0400 (`00` or `25`): delete it and mark the original `reversed`, applying
     /// `effects` (undo of what the original did) in the same SQLite transaction.
-    pub fn reversal_done(&mut self, tx_id: i64, effects: &[Effect]) -> JResult<()> { todo!() }
+    pub fn reversal_done(&mut self, tx_id: i64, effects: &[Effect]) -> JResult<()> {
+        let tx = self.conn.transaction().map_err(db)?;
+        let n = tx
+            .execute("DELETE FROM reversal WHERE tx_id = ?1", [tx_id])
+            .map_err(db)?;
+        if n != 1 {
+            return Err(JournalError(format!(
+                "no pending reversal for transaction {tx_id}"
+            )));
+        }
+        tx.execute("UPDATE tx SET state = 'reversed' WHERE id = ?1", [tx_id])
+            .map_err(db)?;
+        apply_effects(&tx, effects)?;
+        tx.commit().map_err(db)
+    }
 
     // ---- advices ----
-    pub fn pending_advices(&self) -> JResult<Vec<PendingAdvice>> { todo!() }
-    pub fn advice_attempted(&mut self, tx_id: i64) -> JResult<()> { todo!() }
+    pub fn pending_advices(&self) -> JResult<Vec<PendingAdvice>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tx_id, stan, frame_sealed, attempts FROM advice ORDER BY tx_id")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, u32>(3)?,
+                ))
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        rows.into_iter()
+            .map(|(tx_id, stan, sealed, attempts)| {
+                let frame = seal::open(&self.seal_key, &sealed, &advice_aad(tx_id, stan))
+                    .map_err(sealing)?;
+                Ok(PendingAdvice {
+                    tx_id,
+                    stan,
+                    frame: frame.to_vec(),
+                    attempts,
+                })
+            })
+            .collect()
+    }
+
+    pub fn advice_attempted(&mut self, tx_id: i64) -> JResult<()> {
+        self.conn
+            .execute(
+                "UPDATE advice SET attempts = attempts + 1 WHERE tx_id = ?1",
+                [tx_id],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
 
     // ---- batch ----
-    /// Close the batch: set the new batch number (rows stay for reprint / query).
-    pub fn close_batch(&mut self, next_batch: u32) -> JResult<()> { todo!() }
+    /// Close the batch: set the new batch number (rows stay for reprint / query). Refused while a
+    /// reversal or an advice is still owed for the closing batch's transactions.
+    pub fn close_batch(&mut self, next_batch: u32) -> JResult<()> {
+        let owed: i64 = self
+            .conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM reversal) + (SELECT COUNT(*) FROM advice)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if owed > 0 {
+            return Err(JournalError(format!(
+                "{owed} reversal(s)/advice(s) still owed"
+            )));
+        }
+        self.set_batch(next_batch)
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -52,7 +52,9 @@ impl From<SecurityError> for crate::Error {
     fn from(e: SecurityError) -> Self {
         let kind = match e {
             SecurityError::KeyCheck(_) => crate::ErrorKind::KeyCheckFailed,
-            SecurityError::MissingKey(crate::security::KeySlot::Tmk) => crate::ErrorKind::NotActivated,
+            SecurityError::MissingKey(crate::security::KeySlot::Tmk) => {
+                crate::ErrorKind::NotActivated
+            }
             SecurityError::MissingKey(_) => crate::ErrorKind::NotSignedIn,
             _ => crate::ErrorKind::Security,
         };
@@ -78,16 +80,27 @@ pub struct EncryptedKey {
 
 impl fmt::Debug for EncryptedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EncryptedKey(cv={})", hex::encode_upper(self.check_value))
+        write!(
+            f,
+            "EncryptedKey(cv={})",
+            hex::encode_upper(self.check_value)
+        )
     }
 }
 
 pub trait SecurityModule: Send {
     /// Start a TMK download: generate a random transport key R, return RSA(host, R) and CV(R).
-    fn begin_tmk_download(&mut self, host_key: &HostPublicKey) -> Result<TmkTransport, SecurityError>;
+    fn begin_tmk_download(
+        &mut self,
+        host_key: &HostPublicKey,
+    ) -> Result<TmkTransport, SecurityError>;
     /// Decrypt DF21 = TDES(R, TMK), verify DF22, keep it as the *pending* TMK (unusable until activated).
     /// Returns the TMK's check value for the activation request.
-    fn receive_tmk(&mut self, encrypted_tmk: &[u8], check_value: &[u8]) -> Result<[u8; 4], SecurityError>;
+    fn receive_tmk(
+        &mut self,
+        encrypted_tmk: &[u8],
+        check_value: &[u8],
+    ) -> Result<[u8; 4], SecurityError>;
     /// The host approved 351: the pending TMK becomes the active TMK (working keys are cleared).
     fn activate_tmk(&mut self) -> Result<(), SecurityError>;
     /// Install PIK, MAK, TDK (each under the active TMK) after verifying every check value: all or none.

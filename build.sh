@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# possdk build driver.
+#   ./build.sh demo      the embedded acquirer host simulator + a full terminal day
+#   ./build.sh test      format check, clippy (-D warnings), every test (Rust, C, Python, JVM)
+#   ./build.sh bench     criterion benches (codec, MAC, PIN), host load client, sale latency
+#   ./build.sh android   cross-build the JNI library for Android (needs an NDK and cargo-ndk)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+cmd_test() {
+    step "cargo fmt --check"
+    cargo fmt --all -- --check
+    step "cargo clippy -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
+    step "build the libraries and binaries the integration tests drive"
+    cargo build --workspace --bins --lib
+    step "cargo test (unit, vectors, properties, host, end-to-end, C ABI, JNI)"
+    cargo test --workspace --all-targets
+    step "doc tests"
+    cargo test --workspace --doc
+}
+
+cmd_demo() {
+    step "possdk demo: host simulator + a full terminal day"
+    cargo run --quiet -p possdk-e2e --bin possdk-demo -- "$@"
+}
+
+cmd_bench() {
+    step "criterion: codec/decode_sale codec/encode_sale mac/cup_ecb pin/iso0"
+    cargo bench -p possdk-core --bench codec --bench crypto -- --noplot
+    step "host throughput: 8 connections of approved sales"
+    cargo run --release --quiet -p possdk-host --bin possdk-host-load -- --seconds 5
+    step "terminal sale latency over loopback with the durable journal"
+    cargo run --release --quiet -p possdk-e2e --bin sale-bench -- --count 500
+}
+
+cmd_android() {
+    exec scripts/android.sh "$@"
+}
+
+case "${1:-}" in
+    test) shift; cmd_test "$@" ;;
+    demo) shift; cmd_demo "$@" ;;
+    bench) shift; cmd_bench "$@" ;;
+    android) shift; cmd_android "$@" ;;
+    *)
+        echo "usage: $0 {demo|test|bench|android}" >&2
+        exit 2
+        ;;
+esac

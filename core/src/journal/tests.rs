@@ -1,0 +1,252 @@
+use super::*;
+
+const KEY: [u8; 32] = [0x42; 32];
+
+fn sale(stan: u32, pan: Option<&str>) -> NewTx {
+    NewTx {
+        kind: "sale".into(),
+        mti: 200,
+        batch: 1,
+        stan,
+        amount: 1234,
+        pan: pan.map(str::to_owned),
+        entry_mode: Some("021".into()),
+        created_at: "2026-11-25T10:00:00".into(),
+        ..NewTx::default()
+    }
+}
+
+fn reversal(stan: u32) -> PendingReversal {
+    PendingReversal {
+        tx_id: 0,
+        stan,
+        body: vec![0x04, 0x00, 1, 2, 3],
+        reason: None,
+        auth_code: None,
+        attempts: 0,
+        flagged: false,
+    }
+}
+
+#[test]
+fn stan_allocates_and_wraps() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    assert_eq!(j.peek_stan().unwrap(), 1);
+    assert_eq!(j.next_stan().unwrap(), 1);
+    assert_eq!(j.next_stan().unwrap(), 2);
+    j.conn
+        .execute("UPDATE meta SET value = '999999' WHERE key = 'stan'", [])
+        .unwrap();
+    assert_eq!(j.next_stan().unwrap(), 999_999);
+    assert_eq!(j.next_stan().unwrap(), 1);
+}
+
+#[test]
+fn batch_and_settings() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    assert_eq!(j.batch().unwrap(), 1);
+    j.set_batch(42).unwrap();
+    assert_eq!(j.batch().unwrap(), 42);
+    assert!(j.set_batch(0).is_err());
+    assert!(j.set_batch(1_000_000).is_err());
+    assert_eq!(j.setting("merchant").unwrap(), None);
+    j.set_setting("merchant", "Tea House").unwrap();
+    assert_eq!(j.setting("merchant").unwrap().as_deref(), Some("Tea House"));
+    j.delete_setting("merchant").unwrap();
+    assert_eq!(j.setting("merchant").unwrap(), None);
+    assert_eq!(j.schema_version().unwrap(), schema::VERSION);
+}
+
+#[test]
+fn request_outcome_and_pan_sealing() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    let id = j
+        .record_request(&sale(7, Some("6225880123456789")), Some(&reversal(7)), None)
+        .unwrap();
+    let rec = j.get(id).unwrap().unwrap();
+    assert_eq!(rec.state, TxState::Pending);
+    assert_eq!(rec.masked_pan.as_deref(), Some("622588******6789"));
+    assert_eq!(j.pan(id).unwrap().unwrap().as_str(), "6225880123456789");
+    // The clear PAN is nowhere in the database.
+    let raw: Vec<u8> = j
+        .conn
+        .query_row("SELECT pan_sealed FROM tx WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(!raw.windows(16).any(|w| w == b"6225880123456789"));
+    assert_eq!(j.pending_reversal().unwrap().unwrap().stan, 7);
+
+    let outcome = TxOutcome {
+        state: Some(TxState::Approved),
+        response_code: Some("00".into()),
+        reference: Some("112510154502".into()),
+        auth_code: Some("A1B2C3".into()),
+        ..TxOutcome::default()
+    };
+    j.record_outcome(id, &outcome, &[], true).unwrap();
+    let rec = j.find_by_stan(1, 7).unwrap().unwrap();
+    assert_eq!(rec.state, TxState::Approved);
+    assert_eq!(rec.reference.as_deref(), Some("112510154502"));
+    assert!(j.pending_reversal().unwrap().is_none());
+    assert_eq!(j.list(1).unwrap().len(), 1);
+    assert!(j.list(2).unwrap().is_empty());
+}
+
+#[test]
+fn effects_apply_atomically() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    let sale_id = j
+        .record_request(&sale(1, Some("6225880123456789")), None, None)
+        .unwrap();
+    let mut void = sale(2, Some("6225880123456789"));
+    void.kind = "void".into();
+    void.original_id = Some(sale_id);
+    let void_id = j.record_request(&void, Some(&reversal(2)), None).unwrap();
+    // An effect on a missing row fails the whole outcome: nothing changes.
+    let bad = [
+        Effect::SetState {
+            id: sale_id,
+            state: TxState::Voided,
+        },
+        Effect::SetTip { id: 999, tip: 1 },
+    ];
+    let ok = TxOutcome {
+        state: Some(TxState::Approved),
+        ..TxOutcome::default()
+    };
+    assert!(j.record_outcome(void_id, &ok, &bad, true).is_err());
+    assert_eq!(j.get(sale_id).unwrap().unwrap().state, TxState::Pending);
+    assert_eq!(j.get(void_id).unwrap().unwrap().state, TxState::Pending);
+    assert!(j.pending_reversal().unwrap().is_some());
+
+    let good = [
+        Effect::SetState {
+            id: sale_id,
+            state: TxState::Voided,
+        },
+        Effect::SetTip {
+            id: sale_id,
+            tip: 100,
+        },
+        Effect::SetCompleted {
+            id: sale_id,
+            completed: true,
+        },
+        Effect::AddRefunded {
+            id: sale_id,
+            amount: 34,
+        },
+        Effect::AddRefunded {
+            id: sale_id,
+            amount: 66,
+        },
+    ];
+    j.record_outcome(void_id, &ok, &good, true).unwrap();
+    let s = j.get(sale_id).unwrap().unwrap();
+    assert_eq!(
+        (s.state, s.tip, s.completed, s.refunded),
+        (TxState::Voided, 100, true, 100)
+    );
+}
+
+#[test]
+fn reversal_lifecycle_survives_reopen() {
+    let dir = std::env::temp_dir().join(format!("possdk-journal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("j.db");
+    let _ = std::fs::remove_file(&path);
+    let id = {
+        let mut j = Journal::open(&path, &KEY).unwrap();
+        let id = j
+            .record_request(&sale(5, Some("6225880123456789")), Some(&reversal(5)), None)
+            .unwrap();
+        j.arm_reversal(id, "98", Some("A1B2C3")).unwrap();
+        id
+        // dropped without an outcome: the "power cut"
+    };
+    let mut j = Journal::open(&path, &KEY).unwrap();
+    let r = j.pending_reversal().unwrap().unwrap();
+    assert_eq!(
+        (r.tx_id, r.stan, r.reason.as_deref(), r.auth_code.as_deref()),
+        (id, 5, Some("98"), Some("A1B2C3"))
+    );
+    assert_eq!(r.body, vec![0x04, 0x00, 1, 2, 3]);
+    assert!(
+        j.close_batch(2).is_err(),
+        "a batch with an owed reversal cannot close"
+    );
+    j.reversal_attempted(id, false).unwrap();
+    j.reversal_attempted(id, true).unwrap();
+    assert!(
+        j.pending_reversal().unwrap().is_none(),
+        "flagged reversals wait for settlement"
+    );
+    let all = j.pending_reversals().unwrap();
+    assert_eq!((all.len(), all[0].attempts, all[0].flagged), (1, 2, true));
+    j.reversal_done(id, &[]).unwrap();
+    assert_eq!(j.get(id).unwrap().unwrap().state, TxState::Reversed);
+    assert!(j.pending_reversals().unwrap().is_empty());
+    assert!(j.reversal_done(id, &[]).is_err());
+    j.close_batch(2).unwrap();
+    assert_eq!(j.batch().unwrap(), 2);
+    drop(j);
+    // A wrong seal key cannot read the sealed columns.
+    let j = Journal::open(&path, &[0u8; 32]).unwrap();
+    assert!(j.pan(id).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn advices_are_sealed_and_counted() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    let mut refund = sale(9, Some("6225880123456789"));
+    refund.kind = "refund".into();
+    refund.mti = 220;
+    let frame = b"\x00\x10frame-with-card-data".to_vec();
+    let advice = PendingAdvice {
+        tx_id: 0,
+        stan: 9,
+        frame: frame.clone(),
+        attempts: 0,
+    };
+    let id = j.record_request(&refund, None, Some(&advice)).unwrap();
+    let raw: Vec<u8> = j
+        .conn
+        .query_row("SELECT frame_sealed FROM advice", [], |r| r.get(0))
+        .unwrap();
+    assert!(!raw.windows(frame.len()).any(|w| w == frame.as_slice()));
+    j.advice_attempted(id).unwrap();
+    let list = j.pending_advices().unwrap();
+    assert_eq!(
+        (list.len(), list[0].frame.clone(), list[0].attempts),
+        (1, frame, 1)
+    );
+    j.record_outcome(
+        id,
+        &TxOutcome {
+            state: Some(TxState::Approved),
+            ..Default::default()
+        },
+        &[],
+        true,
+    )
+    .unwrap();
+    assert!(j.pending_advices().unwrap().is_empty());
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = std::env::temp_dir().join(format!("possdk-journal-v-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("j.db");
+    let _ = std::fs::remove_file(&path);
+    drop(Journal::open(&path, &KEY).unwrap());
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let err = Journal::open(&path, &KEY).unwrap_err();
+    assert!(err.0.contains("newer"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
