@@ -351,6 +351,85 @@ typedef struct pos_event_sink {
 } pos_event_sink;
 
 /*
+ Written by `begin_tmk_download`: RSA-PKCS#1 v1.5(host key, R) and the check value of R.
+ */
+typedef struct pos_tmk_transport {
+    uint8_t encrypted_key[512];
+    size_t encrypted_key_len;
+    uint8_t check_value[4];
+} pos_tmk_transport;
+
+/*
+ One working key as the sign-in response carries it: encrypted under the TMK, with its check value.
+ */
+typedef struct pos_encrypted_key {
+    const uint8_t *encrypted;
+    size_t encrypted_len;
+    uint8_t check_value[4];
+} pos_encrypted_key;
+
+/*
+ Key slot numbers (`uint32_t`).
+ */
+typedef uint32_t pos_key_slot;
+
+/*
+ The security module vtable. Every function is required. Return `POS_HAL_OK`, one of the
+ `POS_SECURITY_*` values, or `POS_HAL_ERROR`.
+ */
+typedef struct pos_security_module {
+    void *ctx;
+    /*
+     Generate a random transport key R, encrypt it to the host RSA key (big-endian modulus/exponent).
+     */
+    pos_hal_status (*begin_tmk_download)(void *ctx,
+                                         const uint8_t *modulus,
+                                         size_t modulus_len,
+                                         const uint8_t *exponent,
+                                         size_t exponent_len,
+                                         struct pos_tmk_transport *out);
+    /*
+     Decrypt the TMK under R, verify its check value, keep it pending; write its check value.
+     */
+    pos_hal_status (*receive_tmk)(void *ctx,
+                                  const uint8_t *encrypted_tmk,
+                                  size_t encrypted_tmk_len,
+                                  const uint8_t *check_value,
+                                  size_t check_value_len,
+                                  uint8_t *out_check_value);
+    /*
+     The pending TMK becomes active (working keys are cleared).
+     */
+    pos_hal_status (*activate_tmk)(void *ctx);
+    /*
+     Install PIK, MAK, TDK after verifying every check value: all or none.
+     */
+    pos_hal_status (*install_working_keys)(void *ctx,
+                                           const struct pos_encrypted_key *pik,
+                                           const struct pos_encrypted_key *mak,
+                                           const struct pos_encrypted_key *tdk);
+    bool (*has_key)(void *ctx, pos_key_slot slot);
+    /*
+     Write the slot's 4-byte check value; any status but `POS_HAL_OK` means "no key".
+     */
+    pos_hal_status (*check_value)(void *ctx, pos_key_slot slot, uint8_t *out);
+    /*
+     ISO 9564 format-0 PIN block under the PIK (8 bytes to `out`). `pin` and `pan` are secrets.
+     */
+    pos_hal_status (*pin_block)(void *ctx, const char *pin, const char *pan, uint8_t *out);
+    /*
+     CUP-ECB MAC under the MAK: the 8 ASCII bytes of field 64 to `out`.
+     */
+    pos_hal_status (*mac)(void *ctx, const uint8_t *data, size_t data_len, uint8_t *out);
+    /*
+     TDES-ECB(TDK, block) (8 bytes in, 8 bytes out).
+     */
+    pos_hal_status (*encrypt_track_block)(void *ctx, const uint8_t *block, uint8_t *out);
+    pos_hal_status (*clear_working_keys)(void *ctx);
+    void (*destroy)(void *ctx);
+} pos_security_module;
+
+/*
  The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
  and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
  possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
@@ -362,6 +441,11 @@ typedef struct pos_hal {
     const struct pos_qr_scanner *qr_scanner;
     const struct pos_device_info *device;
     const struct pos_event_sink *events;
+    /*
+     A security module of the application (hardware PIN pad, secure element); NULL: possdk's software
+     module, keys sealed at rest under the config's `seal_key`.
+     */
+    const struct pos_security_module *security;
 } pos_hal;
 
 /*
@@ -786,6 +870,30 @@ typedef struct pos_status_result {
  Every value, for tests and documentation.
  */
 #define pos_result_ALL { POS_OK, POS_INVALID_JSON, POS_INVALID_REQUEST, POS_NOT_ACTIVATED, POS_NOT_SIGNED_IN, POS_ORIGINAL_NOT_FOUND, POS_INVALID_STATE, POS_CANCELLED, POS_HOST_UNREACHABLE, POS_HOST_TIMEOUT, POS_INVALID_RESPONSE, POS_HOST_REJECTED, POS_KEY_CHECK_FAILED, POS_SECURITY, POS_DEVICE, POS_JOURNAL, POS_INTERNAL, POS_NULL_POINTER, POS_INVALID_UTF8, POS_PANIC, POS_BUFFER_TOO_SMALL, POS_INVALID_ARGUMENT, }
+
+#define POS_KEY_TMK 0
+
+#define POS_KEY_PIK 1
+
+#define POS_KEY_MAK 2
+
+#define POS_KEY_TDK 3
+
+/*
+ Security callbacks may also return these (besides `POS_HAL_OK` / `POS_HAL_ERROR`).
+ A received key's check value did not match (the key was not installed).
+ */
+#define POS_SECURITY_KEY_CHECK_FAILED 10
+
+/*
+ The slot needed is empty (or the TMK is not activated yet).
+ */
+#define POS_SECURITY_MISSING_KEY 11
+
+/*
+ `receive_tmk` / `activate_tmk` without a download in progress.
+ */
+#define POS_SECURITY_NO_TRANSPORT_KEY 12
 
 #ifdef __cplusplus
 extern "C" {

@@ -266,6 +266,7 @@ int main(int argc, char **argv) {
     hal.qr_scanner = &scanner;
     hal.device = &info;
     hal.events = &sink;
+    hal.security = NULL; /* possdk's software security module */
 
     printf("possdk %s\n", pos_version());
 

@@ -713,6 +713,9 @@ pub struct pos_hal {
     pub qr_scanner: *const pos_qr_scanner,
     pub device: *const pos_device_info,
     pub events: *const pos_event_sink,
+    /// A security module of the application (hardware PIN pad, secure element); NULL: possdk's software
+    /// module, keys sealed at rest under the config's `seal_key`.
+    pub security: *const crate::security::pos_security_module,
 }
 
 fn own<V: Copy>(
@@ -723,14 +726,24 @@ fn own<V: Copy>(
     Owned { v, destroy, ctx }
 }
 
+/// The devices and the optional security module taken from a `pos_hal`.
+pub(crate) struct TakenHal {
+    pub hal: possdk_core::hal::Hal,
+    /// `Some(Err)` when the security vtable is incomplete (its destroy has already run).
+    pub security: Option<Result<crate::security::CSecurity, String>>,
+}
+
 /// Take ownership of the callback sets in `hal` (NULL: no devices).
 ///
 /// # Safety
 /// `hal` must be NULL or point to a valid `pos_hal` whose non-NULL members point to valid vtables.
-pub(crate) unsafe fn take_hal(hal: *const pos_hal) -> possdk_core::hal::Hal {
+pub(crate) unsafe fn take_hal(hal: *const pos_hal) -> TakenHal {
     let mut out = possdk_core::hal::Hal::default();
     if hal.is_null() {
-        return out;
+        return TakenHal {
+            hal: out,
+            security: None,
+        };
     }
     // SAFETY: caller contract.
     let h = unsafe { &*hal };
@@ -750,7 +763,9 @@ pub(crate) unsafe fn take_hal(hal: *const pos_hal) -> possdk_core::hal::Hal {
     if let Some(v) = unsafe { h.events.as_ref() } {
         out.events = Some(Box::new(CEventSink(own(*v, v.ctx, v.destroy))));
     }
-    out
+    // SAFETY: as above.
+    let security = unsafe { h.security.as_ref() }.map(|v| crate::security::CSecurity::new(*v));
+    TakenHal { hal: out, security }
 }
 
 #[cfg(test)]
@@ -810,8 +825,9 @@ mod tests {
             qr_scanner: std::ptr::null(),
             device: std::ptr::null(),
             events: std::ptr::null(),
+            security: std::ptr::null(),
         };
-        let mut h = unsafe { take_hal(&hal) };
+        let mut h = unsafe { take_hal(&hal) }.hal;
         let reader = h.card_reader.as_mut().unwrap();
         let card = reader.read_card(&card_request(CancelToken::new())).unwrap();
         assert_eq!(card.entry, Some(EntryMode::Swipe));

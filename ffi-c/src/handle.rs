@@ -99,15 +99,29 @@ pub unsafe extern "C" fn pos_terminal_new(
     boundary(|| {
         // Take the callbacks first so their destroy runs exactly once on every path below.
         // SAFETY: caller contract.
-        let hal = unsafe { take_hal(hal) };
+        let taken = unsafe { take_hal(hal) };
         let result = (|| -> Result<Box<pos_terminal>, Failure> {
+            let security = match taken.security {
+                None => None,
+                Some(Ok(s)) => Some(s),
+                Some(Err(m)) => {
+                    return Err(Failure::field(
+                        pos_result::POS_INVALID_ARGUMENT,
+                        "hal.security",
+                        m,
+                    ))
+                }
+            };
             if out.is_null() {
                 return Err(Failure::null("out"));
             }
             // SAFETY: caller contract.
             let json = unsafe { strings::required(config_json, "config_json") }?;
             let config = Config::from_json(json)?;
-            let terminal = Terminal::new(config, hal)?;
+            let terminal = match security {
+                Some(s) => Terminal::with_security(config, taken.hal, Box::new(s))?,
+                None => Terminal::new(config, taken.hal)?,
+            };
             Ok(Box::new(pos_terminal {
                 terminal,
                 last_error: Mutex::new(None),

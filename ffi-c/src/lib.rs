@@ -13,6 +13,7 @@ mod handle;
 mod ops;
 mod panic;
 mod result;
+mod security;
 mod strings;
 
 pub use callbacks::*;
@@ -21,3 +22,4 @@ pub use ops::*;
 pub use result::{
     pos_error_details, pos_last_error, pos_result, pos_result_code, pos_result_message,
 };
+pub use security::*;

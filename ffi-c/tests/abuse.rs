@@ -142,6 +142,7 @@ fn counting_hal(reader: &pos_card_reader, pad: &pos_pin_pad) -> pos_hal {
         qr_scanner: null(),
         device: null(),
         events: null(),
+        security: null(),
     }
 }
 
@@ -413,6 +414,7 @@ fn cancel_from_another_thread_stops_a_waiting_card_read() {
         qr_scanner: null(),
         device: null(),
         events: null(),
+        security: null(),
     };
     let t = new_terminal(&cfg, &hal);
     // Get to a state where a sale reaches the card reader.
