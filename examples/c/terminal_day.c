@@ -135,7 +135,8 @@ static int failures = 0;
 static void fail_details(const pos_terminal *t, const char *step, pos_result r) {
     pos_error_details d;
     failures++;
-    if (t != NULL && pos_terminal_last_error(t, &d) == POS_OK) {
+    /* Without a handle (pos_terminal_new), the calling thread's last error has the details. */
+    if ((t != NULL && pos_terminal_last_error(t, &d) == POS_OK) || (t == NULL && pos_last_error(&d) == POS_OK)) {
         fprintf(stderr, "FAIL %s: %d %s (field '%s'): %s\n", step, (int)r, d.code, d.field, d.message);
     } else {
         fprintf(stderr, "FAIL %s: %d %s\n", step, (int)r, pos_result_message(r));

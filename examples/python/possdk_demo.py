@@ -129,7 +129,7 @@ def main():
     try:
         # Errors come back as envelopes naming the field.
         error(sdk, t, b"{\"op\": ", "invalid_json", what="malformed JSON")
-        error(sdk, t, b"[1, 2]", "invalid_request", what="not an object")
+        error(sdk, t, b"[1, 2]", "invalid_json", what="not an object")
         error(sdk, t, b"{\"op\": \"fly\"}", "invalid_request", "op", what="unknown op")
         error(sdk, t, b"{\"op\": \"sale\", \"amount\": \"ten\", \"card\": {}}", "invalid_request", "amount",
               what="wrong type")

@@ -323,7 +323,8 @@ fn live_handle_rejects_null_outputs_and_malformed_json() {
         let env = take(pos_call_json(t, c"{\"op\": \"tip\", \"stan\": 1}".as_ptr()));
         assert_eq!(env["error"]["field"], "tip", "{env}");
         let env = take(pos_call_json(t, null()));
-        assert_eq!(env["error"]["code"], "invalid_json");
+        assert_eq!(env["error"]["code"], "invalid_request", "{env}");
+        assert_eq!(env["error"]["field"], "request", "{env}");
         let bad = [b'{', 0xff, b'}', 0];
         let env = take(pos_call_json(t, bad.as_ptr().cast()));
         assert_eq!(env["error"]["code"], "invalid_json");

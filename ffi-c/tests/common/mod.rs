@@ -30,25 +30,31 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Path of the shared library, building it if cargo did not (it normally builds every crate type of the
-/// library for its tests).
+/// Path of the shared library. `cargo test` links the cdylib into `<profile>/deps/` together with the
+/// test binaries (only `cargo build` copies it up to `<profile>/`, so that copy may be stale): use the
+/// `deps` one, falling back to the uplifted one, building it if neither exists.
 pub fn cdylib() -> PathBuf {
-    let lib = profile_dir().join(if cfg!(target_os = "macos") {
+    let name = if cfg!(target_os = "macos") {
         "libpossdk.dylib"
     } else {
         "libpossdk.so"
-    });
-    if !lib.exists() {
-        let cargo = option_env!("CARGO").unwrap_or("cargo");
-        let status = Command::new(cargo)
-            .args(["build", "-p", "possdk-ffi"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p possdk-ffi failed");
+    };
+    let candidates = [
+        profile_dir().join("deps").join(name),
+        profile_dir().join(name),
+    ];
+    if let Some(lib) = candidates.iter().find(|p| p.exists()) {
+        return lib.clone();
     }
-    assert!(lib.exists(), "{} missing after the build", lib.display());
-    lib
+    let cargo = option_env!("CARGO").unwrap_or("cargo");
+    let status = Command::new(cargo)
+        .args(["build", "-p", "possdk-ffi"])
+        .current_dir(workspace_root())
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p possdk-ffi failed");
+    let lib = candidates.into_iter().find(|p| p.exists());
+    lib.unwrap_or_else(|| panic!("{name} missing after cargo build -p possdk-ffi"))
 }
 
 pub fn have(tool: &str) -> bool {
@@ -81,7 +87,12 @@ pub fn compile_c(src: &Path, out: &Path, extra: &[&str]) {
         .arg(out)
         .arg("-L")
         .arg(libdir)
-        .arg(format!("-Wl,-rpath,{}", libdir.display()))
+        // DT_RPATH (not RUNPATH): wins over the LD_LIBRARY_PATH cargo sets for tests, which lists the
+        // profile dir whose libpossdk.so may be stale.
+        .arg(format!(
+            "-Wl,--disable-new-dtags,-rpath,{}",
+            libdir.display()
+        ))
         .args(["-lpossdk", "-lpthread"])
         .output()
         .expect("gcc runs");
@@ -97,6 +108,7 @@ pub fn compile_c(src: &Path, out: &Path, extra: &[&str]) {
 pub fn run_with_timeout(cmd: &mut Command, limit: std::time::Duration) -> (bool, String) {
     use std::io::Read;
     let mut child = cmd
+        .env_remove("LD_LIBRARY_PATH")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
