@@ -465,3 +465,116 @@ fn cancel_from_another_thread_stops_a_waiting_card_read() {
     drop(waiting);
     host.shutdown();
 }
+
+// ---- cancel while waiting for the host: the request was sent, so it is reversed -------------------
+
+#[test]
+fn cancel_while_waiting_for_the_host_reverses_the_sale() {
+    let dir = common::scratch_dir("abuse-cancel-host");
+    let host = host::start_host(&dir);
+    let address = host.addr().to_string();
+    let cfg = cstr(
+        &serde_json::json!({
+            "tid": "12345678", "mid": "123456789012345",
+            "gateway": {"address": address, "tpdu": "6000030000"},
+            "platform": {"address": address, "tpdu": "6000050000"},
+            "journal_path": dir.join("journal.db").to_str().unwrap(),
+            // Long enough that only the cancel can end the wait.
+            "timeouts_ms": {"connect": 2000, "response": 30000},
+            "device": {"serial": "SN0001", "model": "test"}
+        })
+        .to_string(),
+    );
+    let t = new_terminal(&cfg, null());
+    let json = |t: *mut pos_terminal, v: serde_json::Value| {
+        let c = cstr(&v.to_string());
+        take(unsafe { pos_call_json(t, c.as_ptr()) })
+    };
+    for op in ["activate", "download_master_key", "sign_in"] {
+        let env = json(
+            t,
+            serde_json::json!({"op": op, "device_token": "TOKEN0001"}),
+        );
+        assert_eq!(env["ok"], true, "{op}: {env}");
+    }
+    let balance_before = host
+        .admin(serde_json::json!({"cmd": "balance", "pan": "6225880123456789"}))["balance"]
+        .clone();
+    let stan = json(t, serde_json::json!({"op": "status"}))["result"]["next_stan"]
+        .as_u64()
+        .unwrap();
+    // The host takes the money and never answers.
+    let f = host.admin(
+        serde_json::json!({"cmd": "fault", "tid": "12345678", "fault": "no_answer", "count": 1}),
+    );
+    assert_eq!(f["ok"], true, "{f}");
+
+    struct SendPtr(*mut pos_terminal);
+    unsafe impl Send for SendPtr {}
+    let handle = SendPtr(t);
+    let canceller = std::thread::spawn(move || {
+        let h = handle;
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        (unsafe { pos_cancel(h.0) }, unsafe { pos_cancel(h.0) })
+    });
+    let track2 = c"6225880123456789D30121010000000000";
+    let card = pos_card_input {
+        entry: POS_ENTRY_SWIPE,
+        pan: null(),
+        track2: track2.as_ptr(),
+        track3: null(),
+        expiry: null(),
+        sequence: null(),
+        icc: null(),
+        icc_len: 0,
+        pin: c"123456".as_ptr(),
+    };
+    let req = pos_sale_request {
+        amount: 4321,
+        method: POS_PAYMENT_CARD,
+        card: &card,
+        qr_code: null(),
+    };
+    let mut tx = std::mem::MaybeUninit::<pos_transaction_result>::uninit();
+    let started = std::time::Instant::now();
+    let r = unsafe { pos_terminal_sale(t, &req, tx.as_mut_ptr()) };
+    let waited = started.elapsed();
+    assert_eq!(
+        canceller.join().unwrap(),
+        (pos_result::POS_OK, pos_result::POS_OK)
+    );
+    assert!(
+        r == pos_result::POS_CANCELLED || r == pos_result::POS_HOST_TIMEOUT,
+        "sale cancelled while waiting for the host: {r:?} {:?}",
+        last_error()
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(15),
+        "cancel did not stop the wait ({waited:?})"
+    );
+
+    // Whatever was left pending goes out before the next transaction; then the host has undone the sale.
+    let next = json(
+        t,
+        serde_json::json!({"op": "sale", "amount": 100, "card":
+        {"entry": "swipe", "track2": "6225880123456789D30121010000000000", "pin": "123456"}}),
+    );
+    assert_eq!(next["ok"], true, "{next}");
+    let status = json(t, serde_json::json!({"op": "status"}));
+    assert!(status["result"]["pending_reversal"].is_null(), "{status}");
+    let tx = host.admin(serde_json::json!({"cmd": "tx", "tid": "12345678", "stan": stan}));
+    assert_eq!(
+        tx["state"], "reversed",
+        "host view of the cancelled sale: {tx}"
+    );
+    let balance_after = host
+        .admin(serde_json::json!({"cmd": "balance", "pan": "6225880123456789"}))["balance"]
+        .clone();
+    assert_eq!(
+        balance_after.as_i64().unwrap(),
+        balance_before.as_i64().unwrap() - 100,
+        "only the second sale moved money"
+    );
+    unsafe { pos_terminal_free(t) };
+    host.shutdown();
+}
