@@ -937,7 +937,7 @@ void pos_terminal_free(struct pos_terminal *terminal);
  # Safety
  `terminal` must be NULL or a live handle.
  */
-pos_result pos_cancel(const struct pos_terminal *terminal);
+pos_result pos_cancel(struct pos_terminal *terminal);
 
 /*
  Details of the last failed call on this handle (from any thread); `result` is `POS_OK` when the last
@@ -972,7 +972,7 @@ pos_result pos_terminal_last_error_message(const struct pos_terminal *terminal,
  # Safety
  `terminal` NULL or live; `request_json` NULL or NUL-terminated.
  */
-char *pos_call_json(const struct pos_terminal *terminal, const char *request_json);
+char *pos_call_json(struct pos_terminal *terminal, const char *request_json);
 
 /*
  Free a string returned by possdk (`pos_call_json`, result structs' owned strings). NULL is a no-op.
@@ -993,7 +993,7 @@ const char *pos_version(void);
  # Safety
  `terminal` NULL or live; `device_token` NULL or NUL-terminated; `out` NULL or writable.
  */
-pos_result pos_terminal_activate(const struct pos_terminal *terminal,
+pos_result pos_terminal_activate(struct pos_terminal *terminal,
                                  const char *device_token,
                                  struct pos_activation_result *out);
 
@@ -1003,8 +1003,7 @@ pos_result pos_terminal_activate(const struct pos_terminal *terminal,
  # Safety
  `terminal` NULL or live; `out` NULL or writable.
  */
-pos_result pos_terminal_download_master_key(const struct pos_terminal *terminal,
-                                            struct pos_master_key_result *out);
+pos_result pos_terminal_download_master_key(struct pos_terminal *terminal, struct pos_master_key_result *out);
 
 /*
  Sign in: fresh working keys (PIK, MAK, TDK) and the batch number.
@@ -1012,7 +1011,7 @@ pos_result pos_terminal_download_master_key(const struct pos_terminal *terminal,
  # Safety
  `terminal` NULL or live; `out` NULL or writable.
  */
-pos_result pos_terminal_sign_in(const struct pos_terminal *terminal, struct pos_sign_in_result *out);
+pos_result pos_terminal_sign_in(struct pos_terminal *terminal, struct pos_sign_in_result *out);
 
 /*
  Download, verify and load the CA public keys (the card reader's `load_emv_parameters` is called).
@@ -1020,7 +1019,7 @@ pos_result pos_terminal_sign_in(const struct pos_terminal *terminal, struct pos_
  # Safety
  `terminal` NULL or live; `out` NULL or writable.
  */
-pos_result pos_terminal_download_capks(const struct pos_terminal *terminal, struct pos_download_result *out);
+pos_result pos_terminal_download_capks(struct pos_terminal *terminal, struct pos_download_result *out);
 
 /*
  Download and load the AID parameters.
@@ -1028,7 +1027,7 @@ pos_result pos_terminal_download_capks(const struct pos_terminal *terminal, stru
  # Safety
  `terminal` NULL or live; `out` NULL or writable.
  */
-pos_result pos_terminal_download_aids(const struct pos_terminal *terminal, struct pos_download_result *out);
+pos_result pos_terminal_download_aids(struct pos_terminal *terminal, struct pos_download_result *out);
 
 /*
  Card or QR sale.
@@ -1037,7 +1036,7 @@ pos_result pos_terminal_download_aids(const struct pos_terminal *terminal, struc
  `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
  writable.
  */
-pos_result pos_terminal_sale(const struct pos_terminal *terminal,
+pos_result pos_terminal_sale(struct pos_terminal *terminal,
                              const struct pos_sale_request *request,
                              struct pos_transaction_result *out);
 
@@ -1048,7 +1047,7 @@ pos_result pos_terminal_sale(const struct pos_terminal *terminal,
  `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
  writable.
  */
-pos_result pos_terminal_preauth(const struct pos_terminal *terminal,
+pos_result pos_terminal_preauth(struct pos_terminal *terminal,
                                 const pos_preauth_request *request,
                                 struct pos_transaction_result *out);
 
@@ -1059,7 +1058,7 @@ pos_result pos_terminal_preauth(const struct pos_terminal *terminal,
  `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
  writable.
  */
-pos_result pos_terminal_void(const struct pos_terminal *terminal,
+pos_result pos_terminal_void(struct pos_terminal *terminal,
                              const struct pos_void_request *request,
                              struct pos_transaction_result *out);
 
@@ -1070,7 +1069,7 @@ pos_result pos_terminal_void(const struct pos_terminal *terminal,
  `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
  writable.
  */
-pos_result pos_terminal_refund(const struct pos_terminal *terminal,
+pos_result pos_terminal_refund(struct pos_terminal *terminal,
                                const struct pos_refund_request *request,
                                struct pos_transaction_result *out);
 
@@ -1081,7 +1080,7 @@ pos_result pos_terminal_refund(const struct pos_terminal *terminal,
  `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
  writable.
  */
-pos_result pos_terminal_preauth_void(const struct pos_terminal *terminal,
+pos_result pos_terminal_preauth_void(struct pos_terminal *terminal,
                                      const pos_preauth_void_request *request,
                                      struct pos_transaction_result *out);
 
@@ -1092,7 +1091,7 @@ pos_result pos_terminal_preauth_void(const struct pos_terminal *terminal,
  `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
  writable.
  */
-pos_result pos_terminal_preauth_complete(const struct pos_terminal *terminal,
+pos_result pos_terminal_preauth_complete(struct pos_terminal *terminal,
                                          const pos_preauth_complete_request *request,
                                          struct pos_transaction_result *out);
 
@@ -1103,7 +1102,7 @@ pos_result pos_terminal_preauth_complete(const struct pos_terminal *terminal,
  `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
  writable.
  */
-pos_result pos_terminal_preauth_complete_void(const struct pos_terminal *terminal,
+pos_result pos_terminal_preauth_complete_void(struct pos_terminal *terminal,
                                               const pos_preauth_complete_void_request *request,
                                               struct pos_transaction_result *out);
 
@@ -1114,7 +1113,7 @@ pos_result pos_terminal_preauth_complete_void(const struct pos_terminal *termina
  `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
  writable.
  */
-pos_result pos_terminal_tip(const struct pos_terminal *terminal,
+pos_result pos_terminal_tip(struct pos_terminal *terminal,
                             const struct pos_tip_request *request,
                             struct pos_transaction_result *out);
 
@@ -1124,7 +1123,7 @@ pos_result pos_terminal_tip(const struct pos_terminal *terminal,
  # Safety
  `terminal` NULL or live; `out` NULL or writable.
  */
-pos_result pos_terminal_tip_void(const struct pos_terminal *terminal,
+pos_result pos_terminal_tip_void(struct pos_terminal *terminal,
                                  uint32_t stan,
                                  struct pos_transaction_result *out);
 
@@ -1134,7 +1133,7 @@ pos_result pos_terminal_tip_void(const struct pos_terminal *terminal,
  # Safety
  `terminal` NULL or live; `card` NULL or valid; `out` NULL or writable.
  */
-pos_result pos_terminal_balance(const struct pos_terminal *terminal,
+pos_result pos_terminal_balance(struct pos_terminal *terminal,
                                 const struct pos_card_input *card,
                                 struct pos_transaction_result *out);
 
@@ -1144,7 +1143,7 @@ pos_result pos_terminal_balance(const struct pos_terminal *terminal,
  # Safety
  `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
  */
-pos_result pos_terminal_query_details(const struct pos_terminal *terminal,
+pos_result pos_terminal_query_details(struct pos_terminal *terminal,
                                       uint32_t batch,
                                       pos_detail_query_result *out);
 
@@ -1154,7 +1153,7 @@ pos_result pos_terminal_query_details(const struct pos_terminal *terminal,
  # Safety
  `terminal` NULL or live; `out` NULL or writable.
  */
-pos_result pos_terminal_settle(const struct pos_terminal *terminal, struct pos_settlement_result *out);
+pos_result pos_terminal_settle(struct pos_terminal *terminal, struct pos_settlement_result *out);
 
 /*
  The local journal's records. `batch` 0 = the open batch.
@@ -1162,7 +1161,7 @@ pos_result pos_terminal_settle(const struct pos_terminal *terminal, struct pos_s
  # Safety
  `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
  */
-pos_result pos_terminal_journal(const struct pos_terminal *terminal, uint32_t batch, pos_journal_result *out);
+pos_result pos_terminal_journal(struct pos_terminal *terminal, uint32_t batch, pos_journal_result *out);
 
 /*
  Terminal state: activated, signed in, batch, next STAN, pending reversal, unsent advices.
@@ -1170,7 +1169,7 @@ pos_result pos_terminal_journal(const struct pos_terminal *terminal, uint32_t ba
  # Safety
  `terminal` NULL or live; `out` NULL or writable.
  */
-pos_result pos_terminal_status(const struct pos_terminal *terminal, struct pos_status_result *out);
+pos_result pos_terminal_status(struct pos_terminal *terminal, struct pos_status_result *out);
 
 /*
  A static, NUL-terminated description of a result number. Unknown numbers give "unknown result".

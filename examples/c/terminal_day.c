@@ -181,7 +181,7 @@ static void mmdd(const char *iso, char out[5]) {
 /* pos_cancel from another thread                                                                    */
 
 typedef struct canceller {
-    const pos_terminal *terminal;
+    pos_terminal *terminal;
     pthread_mutex_t lock;
     int stop;
     int calls;

@@ -169,7 +169,7 @@ pub unsafe extern "C" fn pos_terminal_free(terminal: *mut pos_terminal) {
 /// # Safety
 /// `terminal` must be NULL or a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn pos_cancel(terminal: *const pos_terminal) -> pos_result {
+pub unsafe extern "C" fn pos_cancel(terminal: *mut pos_terminal) -> pos_result {
     boundary(|| {
         // SAFETY: caller contract.
         match unsafe { handle(terminal) } {
@@ -248,7 +248,7 @@ pub unsafe extern "C" fn pos_terminal_last_error_message(
 /// `terminal` NULL or live; `request_json` NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn pos_call_json(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request_json: *const c_char,
 ) -> *mut c_char {
     let envelope = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

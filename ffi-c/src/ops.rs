@@ -400,7 +400,7 @@ unsafe fn write<T>(out: *mut T, v: T) {
 /// # Safety
 /// `terminal` NULL or live; `request` NULL or valid; `out` NULL or writable.
 unsafe fn tx<R>(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const R,
     out: *mut pos_transaction_result,
     op: impl FnOnce(&possdk_core::Terminal, &R) -> Result<api::TransactionResult, Failure>,
@@ -426,7 +426,7 @@ unsafe fn tx<R>(
 /// `terminal` NULL or live; `device_token` NULL or NUL-terminated; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_activate(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     device_token: *const c_char,
     out: *mut pos_activation_result,
 ) -> pos_result {
@@ -461,7 +461,7 @@ pub unsafe extern "C" fn pos_terminal_activate(
 /// `terminal` NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_download_master_key(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     out: *mut pos_master_key_result,
 ) -> pos_result {
     // SAFETY: forwarded contract.
@@ -487,7 +487,7 @@ pub unsafe extern "C" fn pos_terminal_download_master_key(
 /// `terminal` NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_sign_in(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     out: *mut pos_sign_in_result,
 ) -> pos_result {
     // SAFETY: forwarded contract.
@@ -514,7 +514,7 @@ pub unsafe extern "C" fn pos_terminal_sign_in(
 /// `terminal` NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_download_capks(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     out: *mut pos_download_result,
 ) -> pos_result {
     // SAFETY: forwarded contract.
@@ -540,7 +540,7 @@ pub unsafe extern "C" fn pos_terminal_download_capks(
 /// `terminal` NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_download_aids(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     out: *mut pos_download_result,
 ) -> pos_result {
     // SAFETY: forwarded contract.
@@ -570,7 +570,7 @@ pub unsafe extern "C" fn pos_terminal_download_aids(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_sale(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const pos_sale_request,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -589,7 +589,7 @@ pub unsafe extern "C" fn pos_terminal_sale(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_preauth(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const pos_preauth_request,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -608,7 +608,7 @@ pub unsafe extern "C" fn pos_terminal_preauth(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_void(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const pos_void_request,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -627,7 +627,7 @@ pub unsafe extern "C" fn pos_terminal_void(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_refund(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const pos_refund_request,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -646,7 +646,7 @@ pub unsafe extern "C" fn pos_terminal_refund(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_preauth_void(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const pos_preauth_void_request,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -665,7 +665,7 @@ pub unsafe extern "C" fn pos_terminal_preauth_void(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_preauth_complete(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const pos_preauth_complete_request,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -684,7 +684,7 @@ pub unsafe extern "C" fn pos_terminal_preauth_complete(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_preauth_complete_void(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const pos_preauth_complete_void_request,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -703,7 +703,7 @@ pub unsafe extern "C" fn pos_terminal_preauth_complete_void(
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_tip(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     request: *const pos_tip_request,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -717,7 +717,7 @@ pub unsafe extern "C" fn pos_terminal_tip(
 /// `terminal` NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_tip_void(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     stan: u32,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -738,7 +738,7 @@ pub unsafe extern "C" fn pos_terminal_tip_void(
 /// `terminal` NULL or live; `card` NULL or valid; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_balance(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     card: *const pos_card_input,
     out: *mut pos_transaction_result,
 ) -> pos_result {
@@ -762,7 +762,7 @@ pub unsafe extern "C" fn pos_terminal_balance(
 /// `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_query_details(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     batch: u32,
     out: *mut pos_detail_query_result,
 ) -> pos_result {
@@ -783,7 +783,7 @@ pub unsafe extern "C" fn pos_terminal_query_details(
 /// `terminal` NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_settle(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     out: *mut pos_settlement_result,
 ) -> pos_result {
     // SAFETY: forwarded contract.
@@ -813,7 +813,7 @@ pub unsafe extern "C" fn pos_terminal_settle(
 /// `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_journal(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     batch: u32,
     out: *mut pos_journal_result,
 ) -> pos_result {
@@ -834,7 +834,7 @@ pub unsafe extern "C" fn pos_terminal_journal(
 /// `terminal` NULL or live; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_status(
-    terminal: *const pos_terminal,
+    terminal: *mut pos_terminal,
     out: *mut pos_status_result,
 ) -> pos_result {
     // SAFETY: forwarded contract.

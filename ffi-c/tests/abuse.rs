@@ -74,8 +74,8 @@ fn null_terminal_everywhere_is_an_error() {
     unsafe {
         pos_terminal_free(null_mut());
         pos_string_free(null_mut());
-        assert_eq!(pos_cancel(null()), pos_result::POS_NULL_POINTER);
-        assert_eq!(pos_cancel(null()), pos_result::POS_NULL_POINTER);
+        assert_eq!(pos_cancel(null_mut()), pos_result::POS_NULL_POINTER);
+        assert_eq!(pos_cancel(null_mut()), pos_result::POS_NULL_POINTER);
         let mut d = std::mem::zeroed::<pos_error_details>();
         assert_eq!(
             pos_terminal_last_error(null(), &mut d),
@@ -89,41 +89,47 @@ fn null_terminal_everywhere_is_an_error() {
 
         let null_r = pos_result::POS_NULL_POINTER;
         assert_eq!(
-            pos_terminal_activate(null(), c"TOKEN0001".as_ptr(), null_mut()),
-            null_r
-        );
-        assert_eq!(pos_terminal_download_master_key(null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_sign_in(null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_download_capks(null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_download_aids(null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_sale(null(), null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_preauth(null(), null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_void(null(), null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_refund(null(), null(), null_mut()), null_r);
-        assert_eq!(
-            pos_terminal_preauth_void(null(), null(), null_mut()),
+            pos_terminal_activate(null_mut(), c"TOKEN0001".as_ptr(), null_mut()),
             null_r
         );
         assert_eq!(
-            pos_terminal_preauth_complete(null(), null(), null_mut()),
+            pos_terminal_download_master_key(null_mut(), null_mut()),
+            null_r
+        );
+        assert_eq!(pos_terminal_sign_in(null_mut(), null_mut()), null_r);
+        assert_eq!(pos_terminal_download_capks(null_mut(), null_mut()), null_r);
+        assert_eq!(pos_terminal_download_aids(null_mut(), null_mut()), null_r);
+        assert_eq!(pos_terminal_sale(null_mut(), null(), null_mut()), null_r);
+        assert_eq!(pos_terminal_preauth(null_mut(), null(), null_mut()), null_r);
+        assert_eq!(pos_terminal_void(null_mut(), null(), null_mut()), null_r);
+        assert_eq!(pos_terminal_refund(null_mut(), null(), null_mut()), null_r);
+        assert_eq!(
+            pos_terminal_preauth_void(null_mut(), null(), null_mut()),
             null_r
         );
         assert_eq!(
-            pos_terminal_preauth_complete_void(null(), null(), null_mut()),
+            pos_terminal_preauth_complete(null_mut(), null(), null_mut()),
             null_r
         );
-        assert_eq!(pos_terminal_tip(null(), null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_tip_void(null(), 1, null_mut()), null_r);
-        assert_eq!(pos_terminal_balance(null(), null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_query_details(null(), 0, null_mut()), null_r);
-        assert_eq!(pos_terminal_settle(null(), null_mut()), null_r);
-        assert_eq!(pos_terminal_journal(null(), 0, null_mut()), null_r);
-        assert_eq!(pos_terminal_status(null(), null_mut()), null_r);
+        assert_eq!(
+            pos_terminal_preauth_complete_void(null_mut(), null(), null_mut()),
+            null_r
+        );
+        assert_eq!(pos_terminal_tip(null_mut(), null(), null_mut()), null_r);
+        assert_eq!(pos_terminal_tip_void(null_mut(), 1, null_mut()), null_r);
+        assert_eq!(pos_terminal_balance(null_mut(), null(), null_mut()), null_r);
+        assert_eq!(
+            pos_terminal_query_details(null_mut(), 0, null_mut()),
+            null_r
+        );
+        assert_eq!(pos_terminal_settle(null_mut(), null_mut()), null_r);
+        assert_eq!(pos_terminal_journal(null_mut(), 0, null_mut()), null_r);
+        assert_eq!(pos_terminal_status(null_mut(), null_mut()), null_r);
         let d = last_error();
         assert_eq!((d.result, text(&d.field)), (null_r, "terminal".to_string()));
 
         // The JSON entry point answers with an envelope even without a terminal.
-        let env = take(pos_call_json(null(), c"{\"op\":\"status\"}".as_ptr()));
+        let env = take(pos_call_json(null_mut(), c"{\"op\":\"status\"}".as_ptr()));
         assert_eq!(env["ok"], false);
         assert_eq!(env["error"]["code"], "invalid_request");
         assert_eq!(env["error"]["field"], "terminal");

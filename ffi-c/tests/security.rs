@@ -195,7 +195,7 @@ unsafe extern "C" fn destroy(c: *mut c_void) {
     ctx(c).destroyed.fetch_add(1, Ordering::SeqCst);
 }
 
-fn call(t: *const pos_terminal, request: serde_json::Value) -> serde_json::Value {
+fn call(t: *mut pos_terminal, request: serde_json::Value) -> serde_json::Value {
     let c = CString::new(request.to_string()).unwrap();
     let p = unsafe { pos_call_json(t, c.as_ptr()) };
     let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
