@@ -17,70 +17,48 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- Result of every fallible entry point. `POS_OK` (0) is success; anything else is an error whose
- number is stable: 1xx request/state, 2xx host, 3xx security, 4xx devices, 5xx storage/internal,
- 6xx the C boundary itself.
- */
+// Result of every fallible entry point. `POS_OK` (0) is success; anything else is an error whose
+// number is stable: 1xx request/state, 2xx host, 3xx security, 4xx devices, 5xx storage/internal,
+// 6xx the C boundary itself.
 enum pos_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : int32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
     POS_OK = 0,
-    /*
-     Request is not valid JSON.
-     */
+    // Request is not valid JSON.
     POS_INVALID_JSON = 100,
-    /*
-     A request field is missing or wrong (see the error details' `field`).
-     */
+    // A request field is missing or wrong (see the error details' `field`).
     POS_INVALID_REQUEST = 101,
     POS_NOT_ACTIVATED = 102,
     POS_NOT_SIGNED_IN = 103,
     POS_ORIGINAL_NOT_FOUND = 104,
-    /*
-     The operation is not allowed in the terminal's current state.
-     */
+    // The operation is not allowed in the terminal's current state.
     POS_INVALID_STATE = 105,
-    /*
-     Cancelled by `pos_cancel` or a device callback.
-     */
+    // Cancelled by `pos_cancel` or a device callback.
     POS_CANCELLED = 106,
     POS_HOST_UNREACHABLE = 200,
-    /*
-     No answer in time; a reversal is pending.
-     */
+    // No answer in time; a reversal is pending.
     POS_HOST_TIMEOUT = 201,
     POS_INVALID_RESPONSE = 202,
     POS_HOST_REJECTED = 203,
     POS_KEY_CHECK_FAILED = 300,
     POS_SECURITY = 301,
-    /*
-     A device callback failed.
-     */
+    // A device callback failed.
     POS_DEVICE = 400,
     POS_JOURNAL = 500,
     POS_INTERNAL = 501,
-    /*
-     A required pointer argument was NULL.
-     */
+    // A required pointer argument was NULL.
     POS_NULL_POINTER = 600,
-    /*
-     A string argument is not valid UTF-8.
-     */
+    // A string argument is not valid UTF-8.
     POS_INVALID_UTF8 = 601,
-    /*
-     possdk panicked; the call had no effect beyond what the journal recorded. The handle stays usable.
-     */
+    // possdk panicked; the call was abandoned without unwinding into C. The journal keeps what was
+    // recorded (a pending reversal included); if the handle keeps answering `POS_PANIC`, free it and open
+    // a new one on the same journal.
     POS_PANIC = 602,
-    /*
-     A caller buffer is too small (the needed size is reported where the function has a `written` output).
-     */
+    // A caller buffer is too small (the needed size is reported where the function has a `written` output).
     POS_BUFFER_TOO_SMALL = 603,
-    /*
-     An integer argument is out of its range (unknown enum constant, ...).
-     */
+    // An integer argument is out of its range (unknown enum constant, ...).
     POS_INVALID_ARGUMENT = 604,
 };
 #ifndef __cplusplus
@@ -91,34 +69,22 @@ typedef int32_t pos_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-/*
- Cancellation state of the running operation, valid only during the callback it was passed to.
- */
+// Cancellation state of the running operation, valid only during the callback it was passed to.
 typedef struct pos_cancel_token pos_cancel_token;
 
-/*
- A terminal: configuration, devices, journal and security module. Create with `pos_terminal_new`,
- free with `pos_terminal_free`. Operations on one handle are serialised internally; `pos_cancel` and
- `pos_terminal_last_error` may be called from any thread at any time while the handle is live.
- */
+// A terminal: configuration, devices, journal and security module. Create with `pos_terminal_new`,
+// free with `pos_terminal_free`. Operations on one handle are serialised internally; `pos_cancel` and
+// `pos_terminal_last_error` may be called from any thread at any time while the handle is live.
 typedef struct pos_terminal pos_terminal;
 
-/*
- What a device callback returns.
- */
+// What a device callback returns.
 typedef int32_t pos_hal_status;
 
-/*
- What the terminal asks the card reader for.
- */
+// What the terminal asks the card reader for.
 typedef struct pos_card_request {
-    /*
-     "sale", "void", ... (valid during the call).
-     */
+    // "sale", "void", ... (valid during the call).
     const char *transaction;
-    /*
-     Amount in fen (0 when `has_amount` is false).
-     */
+    // Amount in fen (0 when `has_amount` is false).
     uint64_t amount;
     bool has_amount;
     bool allow_swipe;
@@ -128,95 +94,61 @@ typedef struct pos_card_request {
     const struct pos_cancel_token *cancel;
 } pos_card_request;
 
-/*
- How a card was read (an input or output `uint32_t`; unknown values are rejected).
- */
+// How a card was read (an input or output `uint32_t`; unknown values are rejected).
 typedef uint32_t pos_entry_mode;
 
-/*
- Card data written by `read_card`. possdk zero-fills it before the call and wipes it after copying.
- Strings are NUL-terminated ("" = absent).
- */
+// Card data written by `read_card`. possdk zero-fills it before the call and wipes it after copying.
+// Strings are NUL-terminated ("" = absent).
 typedef struct pos_card_data {
     pos_entry_mode entry;
-    /*
-     PAN digits (chip; for swipe it is taken from track 2 when empty).
-     */
+    // PAN digits (chip; for swipe it is taken from track 2 when empty).
     char pan[20];
-    /*
-     Track 2 (equivalent), digits with `D` or `=` as separator.
-     */
+    // Track 2 (equivalent), digits with `D` or `=` as separator.
     char track2[40];
     char track3[108];
-    /*
-     YYMM
-     */
+    // YYMM
     char expiry[5];
-    /*
-     Card sequence number, 3 digits.
-     */
+    // Card sequence number, 3 digits.
     char sequence[4];
-    /*
-     Field 55 BER-TLV from the first GENERATE AC (chip).
-     */
+    // Field 55 BER-TLV from the first GENERATE AC (chip).
     uint8_t icc[256];
     size_t icc_len;
 } pos_card_data;
 
-/*
- The host's answer for the second GENERATE AC.
- */
+// The host's answer for the second GENERATE AC.
 typedef struct pos_chip_completion {
-    /*
-     Field 39 ("00" approved), NUL-terminated.
-     */
+    // Field 39 ("00" approved), NUL-terminated.
     const char *response_code;
-    /*
-     Field 55 of the response (91, 71, 72, 8A); may be empty.
-     */
+    // Field 55 of the response (91, 71, 72, 8A); may be empty.
     const uint8_t *icc_response;
     size_t icc_response_len;
-    /*
-     False when the host could not be reached (the card decides offline).
-     */
+    // False when the host could not be reached (the card decides offline).
     bool host_answered;
 } pos_chip_completion;
 
-/*
- The card's decision, written by `complete_chip`.
- */
+// The card's decision, written by `complete_chip`.
 typedef struct pos_chip_outcome {
     bool approved;
-    /*
-     Script results (DF31 ...) as BER-TLV, `script_results_len` bytes (0 = none).
-     */
+    // Script results (DF31 ...) as BER-TLV, `script_results_len` bytes (0 = none).
     uint8_t script_results[256];
     size_t script_results_len;
 } pos_chip_outcome;
 
-/*
- One AID as downloaded (valid during the call).
- */
+// One AID as downloaded (valid during the call).
 typedef struct pos_aid {
     const uint8_t *aid;
     size_t aid_len;
-    /*
-     Every TLV of the download response for this AID.
-     */
+    // Every TLV of the download response for this AID.
     const uint8_t *tlv;
     size_t tlv_len;
 } pos_aid;
 
-/*
- One CA public key, checksum already verified (valid during the call).
- */
+// One CA public key, checksum already verified (valid during the call).
 typedef struct pos_capk {
     const uint8_t *rid;
     size_t rid_len;
     uint8_t index;
-    /*
-     YYYYMMDD, NUL-terminated.
-     */
+    // YYYYMMDD, NUL-terminated.
     const char *expiry;
     const uint8_t *modulus;
     size_t modulus_len;
@@ -225,11 +157,9 @@ typedef struct pos_capk {
     uint8_t checksum[20];
 } pos_capk;
 
-/*
- Card reader callbacks. `read_card` is required for card operations without inline card data;
- `complete_chip` for chip cards; `load_emv_parameters` may be NULL (the parameters are then only kept
- by possdk). `destroy` (may be NULL) is called once with `ctx` when the terminal is freed.
- */
+// Card reader callbacks. `read_card` is required for card operations without inline card data;
+// `complete_chip` for chip cards; `load_emv_parameters` may be NULL (the parameters are then only kept
+// by possdk). `destroy` (may be NULL) is called once with `ctx` when the terminal is freed.
 typedef struct pos_card_reader {
     void *ctx;
     pos_hal_status (*read_card)(void *ctx, const struct pos_card_request *request, struct pos_card_data *out);
@@ -246,9 +176,7 @@ typedef struct pos_card_reader {
 
 typedef struct pos_pin_request {
     const char *transaction;
-    /*
-     Masked PAN (6+4) for display.
-     */
+    // Masked PAN (6+4) for display.
     const char *masked_pan;
     uint64_t amount;
     bool has_amount;
@@ -257,29 +185,19 @@ typedef struct pos_pin_request {
     const struct pos_cancel_token *cancel;
 } pos_pin_request;
 
-/*
- How the PIN pad answered (`pos_pin_entry.kind`).
- */
+// How the PIN pad answered (`pos_pin_entry.kind`).
 typedef uint32_t pos_pin_kind;
 
-/*
- Written by `get_pin`; zero-filled before and wiped after the call.
- */
+// Written by `get_pin`; zero-filled before and wiped after the call.
 typedef struct pos_pin_entry {
     pos_pin_kind kind;
-    /*
-     NUL-terminated clear PIN (`POS_PIN_CLEAR`).
-     */
+    // NUL-terminated clear PIN (`POS_PIN_CLEAR`).
     char pin[13];
-    /*
-     Encrypted PIN block (`POS_PIN_BLOCK`).
-     */
+    // Encrypted PIN block (`POS_PIN_BLOCK`).
     uint8_t block[8];
 } pos_pin_entry;
 
-/*
- PIN pad callbacks. `pan` is the full PAN, for a secure pad that builds the block itself: never log it.
- */
+// PIN pad callbacks. `pan` is the full PAN, for a secure pad that builds the block itself: never log it.
 typedef struct pos_pin_pad {
     void *ctx;
     pos_hal_status (*get_pin)(void *ctx,
@@ -297,20 +215,16 @@ typedef struct pos_qr_request {
     const struct pos_cancel_token *cancel;
 } pos_qr_request;
 
-/*
- QR scanner callback: write the customer's payment code, NUL-terminated, into `code` (`code_len`
- bytes including the NUL).
- */
+// QR scanner callback: write the customer's payment code, NUL-terminated, into `code` (`code_len`
+// bytes including the NUL).
 typedef struct pos_qr_scanner {
     void *ctx;
     pos_hal_status (*scan)(void *ctx, const struct pos_qr_request *request, char *code, size_t code_len);
     void (*destroy)(void *ctx);
 } pos_qr_scanner;
 
-/*
- Device information callbacks: write a NUL-terminated string into `buf` (`len` bytes with the NUL).
- A NULL function or a failing one gives "".
- */
+// Device information callbacks: write a NUL-terminated string into `buf` (`len` bytes with the NUL).
+// A NULL function or a failing one gives "".
 typedef struct pos_device_info {
     void *ctx;
     pos_hal_status (*serial_number)(void *ctx, char *buf, size_t len);
@@ -318,29 +232,19 @@ typedef struct pos_device_info {
     void (*destroy)(void *ctx);
 } pos_device_info;
 
-/*
- Progress event kinds (`pos_event.kind`).
- */
+// Progress event kinds (`pos_event.kind`).
 typedef uint32_t pos_event_kind;
 
-/*
- A progress event (valid during the call).
- */
+// A progress event (valid during the call).
 typedef struct pos_event {
     pos_event_kind kind;
-    /*
-     Masked PAN or "".
-     */
+    // Masked PAN or "".
     const char *masked_pan;
     uint32_t stan;
     bool approved;
-    /*
-     Response code or "".
-     */
+    // Response code or "".
     const char *response_code;
-    /*
-     The event as JSON (`{"event":"card_read","masked_pan":"622588******6789"}`).
-     */
+    // The event as JSON (`{"event":"card_read","masked_pan":"622588******6789"}`).
     const char *json;
 } pos_event;
 
@@ -350,124 +254,86 @@ typedef struct pos_event_sink {
     void (*destroy)(void *ctx);
 } pos_event_sink;
 
-/*
- Written by `begin_tmk_download`: RSA-PKCS#1 v1.5(host key, R) and the check value of R.
- */
+// Written by `begin_tmk_download`: RSA-PKCS#1 v1.5(host key, R) and the check value of R.
 typedef struct pos_tmk_transport {
     uint8_t encrypted_key[512];
     size_t encrypted_key_len;
     uint8_t check_value[4];
 } pos_tmk_transport;
 
-/*
- One working key as the sign-in response carries it: encrypted under the TMK, with its check value.
- */
+// One working key as the sign-in response carries it: encrypted under the TMK, with its check value.
 typedef struct pos_encrypted_key {
     const uint8_t *encrypted;
     size_t encrypted_len;
     uint8_t check_value[4];
 } pos_encrypted_key;
 
-/*
- Key slot numbers (`uint32_t`).
- */
+// Key slot numbers (`uint32_t`).
 typedef uint32_t pos_key_slot;
 
-/*
- The security module vtable. Every function is required. Return `POS_HAL_OK`, one of the
- `POS_SECURITY_*` values, or `POS_HAL_ERROR`.
- */
+// The security module vtable. Every function is required. Return `POS_HAL_OK`, one of the
+// `POS_SECURITY_*` values, or `POS_HAL_ERROR`.
 typedef struct pos_security_module {
     void *ctx;
-    /*
-     Generate a random transport key R, encrypt it to the host RSA key (big-endian modulus/exponent).
-     */
+    // Generate a random transport key R, encrypt it to the host RSA key (big-endian modulus/exponent).
     pos_hal_status (*begin_tmk_download)(void *ctx,
                                          const uint8_t *modulus,
                                          size_t modulus_len,
                                          const uint8_t *exponent,
                                          size_t exponent_len,
                                          struct pos_tmk_transport *out);
-    /*
-     Decrypt the TMK under R, verify its check value, keep it pending; write its check value.
-     */
+    // Decrypt the TMK under R, verify its check value, keep it pending; write its check value.
     pos_hal_status (*receive_tmk)(void *ctx,
                                   const uint8_t *encrypted_tmk,
                                   size_t encrypted_tmk_len,
                                   const uint8_t *check_value,
                                   size_t check_value_len,
                                   uint8_t *out_check_value);
-    /*
-     The pending TMK becomes active (working keys are cleared).
-     */
+    // The pending TMK becomes active (working keys are cleared).
     pos_hal_status (*activate_tmk)(void *ctx);
-    /*
-     Install PIK, MAK, TDK after verifying every check value: all or none.
-     */
+    // Install PIK, MAK, TDK after verifying every check value: all or none.
     pos_hal_status (*install_working_keys)(void *ctx,
                                            const struct pos_encrypted_key *pik,
                                            const struct pos_encrypted_key *mak,
                                            const struct pos_encrypted_key *tdk);
     bool (*has_key)(void *ctx, pos_key_slot slot);
-    /*
-     Write the slot's 4-byte check value; any status but `POS_HAL_OK` means "no key".
-     */
+    // Write the slot's 4-byte check value; any status but `POS_HAL_OK` means "no key".
     pos_hal_status (*check_value)(void *ctx, pos_key_slot slot, uint8_t *out);
-    /*
-     ISO 9564 format-0 PIN block under the PIK (8 bytes to `out`). `pin` and `pan` are secrets.
-     */
+    // ISO 9564 format-0 PIN block under the PIK (8 bytes to `out`). `pin` and `pan` are secrets.
     pos_hal_status (*pin_block)(void *ctx, const char *pin, const char *pan, uint8_t *out);
-    /*
-     CUP-ECB MAC under the MAK: the 8 ASCII bytes of field 64 to `out`.
-     */
+    // CUP-ECB MAC under the MAK: the 8 ASCII bytes of field 64 to `out`.
     pos_hal_status (*mac)(void *ctx, const uint8_t *data, size_t data_len, uint8_t *out);
-    /*
-     TDES-ECB(TDK, block) (8 bytes in, 8 bytes out).
-     */
+    // TDES-ECB(TDK, block) (8 bytes in, 8 bytes out).
     pos_hal_status (*encrypt_track_block)(void *ctx, const uint8_t *block, uint8_t *out);
     pos_hal_status (*clear_working_keys)(void *ctx);
     void (*destroy)(void *ctx);
 } pos_security_module;
 
-/*
- The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
- and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
- possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
- or before `pos_terminal_new` returns an error.
- */
+// The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
+// and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
+// possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
+// or before `pos_terminal_new` returns an error.
 typedef struct pos_hal {
     const struct pos_card_reader *card_reader;
     const struct pos_pin_pad *pin_pad;
     const struct pos_qr_scanner *qr_scanner;
     const struct pos_device_info *device;
     const struct pos_event_sink *events;
-    /*
-     A security module of the application (hardware PIN pad, secure element); NULL: possdk's software
-     module, keys sealed at rest under the config's `seal_key`.
-     */
+    // A security module of the application (hardware PIN pad, secure element); NULL: possdk's software
+    // module, keys sealed at rest under the config's `seal_key`.
     const struct pos_security_module *security;
 } pos_hal;
 
-/*
- Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are
- NUL-terminated and truncated (at a UTF-8 character boundary) to fit.
- */
+// Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are
+// NUL-terminated and truncated (at a UTF-8 character boundary) to fit.
 typedef struct pos_error_details {
-    /*
-     `POS_OK` when no error has been recorded.
-     */
+    // `POS_OK` when no error has been recorded.
     pos_result result;
-    /*
-     Snake-case code (`invalid_request`, `host_timeout`, `null_pointer`, ...).
-     */
+    // Snake-case code (`invalid_request`, `host_timeout`, `null_pointer`, ...).
     char code[32];
-    /*
-     The request field at fault (`amount`, `card.pan`, `gateway.tpdu`, ...) or "".
-     */
+    // The request field at fault (`amount`, `card.pan`, `gateway.tpdu`, ...) or "".
     char field[64];
-    /*
-     Readable message; never contains a PIN, key, full PAN or track data.
-     */
+    // Readable message; never contains a PIN, key, full PAN or track data.
     char message[256];
 } pos_error_details;
 
@@ -477,16 +343,12 @@ typedef struct pos_activation_result {
     uint32_t response_timeout_s;
     uint32_t reversal_attempts;
     uint32_t max_tip_percent;
-    /*
-     Hex SHA-256 of the host key the terminal will accept, or "".
-     */
+    // Hex SHA-256 of the host key the terminal will accept, or "".
     char host_key_sha256[65];
 } pos_activation_result;
 
 typedef struct pos_master_key_result {
-    /*
-     Hex check value of the TMK now active.
-     */
+    // Hex check value of the TMK now active.
     char tmk_check_value[17];
     char host_key_sha256[65];
 } pos_master_key_result;
@@ -494,181 +356,113 @@ typedef struct pos_master_key_result {
 typedef struct pos_sign_in_result {
     uint32_t batch;
     char datetime[24];
-    /*
-     The host asked for a CAPK / AID download next.
-     */
+    // The host asked for a CAPK / AID download next.
     bool capks_required;
     bool aids_required;
 } pos_sign_in_result;
 
 typedef struct pos_download_result {
-    /*
-     CAPKs / AIDs downloaded, verified and loaded.
-     */
+    // CAPKs / AIDs downloaded, verified and loaded.
     uint32_t count;
-    /*
-     CAPKs refused (bad checksum or expired).
-     */
+    // CAPKs refused (bad checksum or expired).
     uint32_t rejected;
 } pos_download_result;
 
-/*
- Payment method of a sale / pre-auth (`pos_sale_request.method`).
- */
+// Payment method of a sale / pre-auth (`pos_sale_request.method`).
 typedef uint32_t pos_payment_method;
 
-/*
- Card data given inline (no card-reader callback needed). All strings NULL = absent. `pin`, when
- given, is blocked by the security module at once and never stored; possdk does not keep any of these
- pointers after the call.
- */
+// Card data given inline (no card-reader callback needed). All strings NULL = absent. `pin`, when
+// given, is blocked by the security module at once and never stored; possdk does not keep any of these
+// pointers after the call.
 typedef struct pos_card_input {
     pos_entry_mode entry;
     const char *pan;
     const char *track2;
     const char *track3;
-    /*
-     YYMM
-     */
+    // YYMM
     const char *expiry;
-    /*
-     3 digits
-     */
+    // 3 digits
     const char *sequence;
-    /*
-     Field 55 BER-TLV (chip), `icc_len` bytes; NULL when `icc_len` is 0.
-     */
+    // Field 55 BER-TLV (chip), `icc_len` bytes; NULL when `icc_len` is 0.
     const uint8_t *icc;
     size_t icc_len;
     const char *pin;
 } pos_card_input;
 
-/*
- Sale or pre-auth.
- */
+// Sale or pre-auth.
 typedef struct pos_sale_request {
-    /*
-     Amount in fen (> 0).
-     */
+    // Amount in fen (> 0).
     uint64_t amount;
     pos_payment_method method;
     const struct pos_card_input *card;
     const char *qr_code;
 } pos_sale_request;
 
-/*
- Result of every financial operation and of a balance inquiry. A decline is `POS_OK` with
- `approved == false`: the call worked, the issuer said no.
- */
+// Result of every financial operation and of a balance inquiry. A decline is `POS_OK` with
+// `approved == false`: the call worked, the issuer said no.
 typedef struct pos_transaction_result {
     bool approved;
-    /*
-     Field 39.
-     */
+    // Field 39.
     char response_code[4];
-    /*
-     Readable text for the response code.
-     */
+    // Readable text for the response code.
     char message[128];
-    /*
-     Transaction kind (`sale`, `qr_sale`, `void`, ...).
-     */
+    // Transaction kind (`sale`, `qr_sale`, `void`, ...).
     char kind[32];
     uint32_t stan;
     uint32_t batch;
-    /*
-     Amount in fen.
-     */
+    // Amount in fen.
     uint64_t amount;
     uint64_t tip;
-    /*
-     Field 37 or "".
-     */
+    // Field 37 or "".
     char reference[16];
-    /*
-     Field 38 or "".
-     */
+    // Field 38 or "".
     char auth_code[8];
-    /*
-     6+4 masked PAN (card) or "".
-     */
+    // 6+4 masked PAN (card) or "".
     char masked_pan[24];
-    /*
-     QR voucher or "".
-     */
+    // QR voucher or "".
     char voucher[32];
-    /*
-     `CUP`, `VIS`, ... or "".
-     */
+    // `CUP`, `VIS`, ... or "".
     char card_org[8];
-    /*
-     ISO 8601 local date-time.
-     */
+    // ISO 8601 local date-time.
     char datetime[24];
     bool has_balance;
-    /*
-     Balance in fen (balance inquiry); negative when in debit.
-     */
+    // Balance in fen (balance inquiry); negative when in debit.
     int64_t balance;
-    /*
-     Receipt (merchant copy) as text, one line per `\n`. Owned: free with `pos_string_free`.
-     */
+    // Receipt (merchant copy) as text, one line per `\n`. Owned: free with `pos_string_free`.
     char *receipt;
 } pos_transaction_result;
 
-/*
- Pre-auth: same fields as a sale.
- */
+// Pre-auth: same fields as a sale.
 typedef struct pos_sale_request pos_preauth_request;
 
-/*
- Void (or completion void) of a journal transaction.
- */
+// Void (or completion void) of a journal transaction.
 typedef struct pos_void_request {
-    /*
-     STAN of the original (sale) or of the completion.
-     */
+    // STAN of the original (sale) or of the completion.
     uint32_t stan;
-    /*
-     Inline card for a card original; NULL asks the card reader (QR originals need no card).
-     */
+    // Inline card for a card original; NULL asks the card reader (QR originals need no card).
     const struct pos_card_input *card;
 } pos_void_request;
 
-/*
- The original of a refund / pre-auth void / completion, which may not be in the local journal.
- Strings NULL = not given; numbers 0 = not given (STANs and batches start at 1).
- */
+// The original of a refund / pre-auth void / completion, which may not be in the local journal.
+// Strings NULL = not given; numbers 0 = not given (STANs and batches start at 1).
 typedef struct pos_original_ref {
-    /*
-     Field 37 of the original.
-     */
+    // Field 37 of the original.
     const char *reference;
-    /*
-     Field 38 of the original.
-     */
+    // Field 38 of the original.
     const char *auth_code;
-    /*
-     MMDD of the original.
-     */
+    // MMDD of the original.
     const char *date;
     uint32_t batch;
     uint32_t stan;
-    /*
-     QR voucher of the original: makes the request a QR one (no card).
-     */
+    // QR voucher of the original: makes the request a QR one (no card).
     const char *voucher;
 } pos_original_ref;
 
-/*
- Refund, pre-auth void, pre-auth completion.
- */
+// Refund, pre-auth void, pre-auth completion.
 typedef struct pos_refund_request {
     uint64_t amount;
     struct pos_original_ref original;
-    /*
-     Inline card; NULL asks the card reader unless `original.voucher` is given.
-     */
+    // Inline card; NULL asks the card reader unless `original.voucher` is given.
     const struct pos_card_input *card;
 } pos_refund_request;
 
@@ -676,40 +470,24 @@ typedef struct pos_refund_request pos_preauth_void_request;
 
 typedef struct pos_refund_request pos_preauth_complete_request;
 
-/*
- Completion void: same fields as a void.
- */
+// Completion void: same fields as a void.
 typedef struct pos_void_request pos_preauth_complete_void_request;
 
-/*
- Tip on a sale of the open batch.
- */
+// Tip on a sale of the open batch.
 typedef struct pos_tip_request {
-    /*
-     STAN of the sale.
-     */
+    // STAN of the sale.
     uint32_t stan;
-    /*
-     Tip in fen.
-     */
+    // Tip in fen.
     uint64_t tip;
 } pos_tip_request;
 
-/*
- Detail query (from the host) or journal listing (local).
- */
+// Detail query (from the host) or journal listing (local).
 typedef struct pos_records_result {
-    /*
-     The batch listed (0 when the host did not say).
-     */
+    // The batch listed (0 when the host did not say).
     uint32_t batch;
-    /*
-     Number of records.
-     */
+    // Number of records.
     uint32_t count;
-    /*
-     The records as a JSON array (fields as in docs/JSON-API.md). Owned: free with `pos_string_free`.
-     */
+    // The records as a JSON array (fields as in docs/JSON-API.md). Owned: free with `pos_string_free`.
     char *records_json;
 } pos_records_result;
 
@@ -734,13 +512,9 @@ typedef struct pos_settlement_result {
     uint32_t batch;
     struct pos_settlement_totals terminal;
     struct pos_settlement_totals host;
-    /*
-     After any batch upload.
-     */
+    // After any batch upload.
     bool balanced;
-    /*
-     0320 records uploaded (0 when the first answer balanced).
-     */
+    // 0320 records uploaded (0 when the first answer balanced).
     uint32_t uploaded;
     uint32_t next_batch;
 } pos_settlement_result;
@@ -754,46 +528,30 @@ typedef struct pos_status_result {
     uint32_t batch;
     uint32_t next_stan;
     bool has_pending_reversal;
-    /*
-     STAN of the transaction owed a reversal (when `has_pending_reversal`).
-     */
+    // STAN of the transaction owed a reversal (when `has_pending_reversal`).
     uint32_t pending_reversal_stan;
     uint32_t pending_reversal_attempts;
-    /*
-     Attempts exhausted: needs attention; retried before settlement.
-     */
+    // Attempts exhausted: needs attention; retried before settlement.
     bool pending_reversal_flagged;
-    /*
-     Reversal reason (`98`, `A0`, `06`) or "".
-     */
+    // Reversal reason (`98`, `A0`, `06`) or "".
     char pending_reversal_reason[4];
     uint32_t unsent_advices;
 } pos_status_result;
 
-/*
- The callback produced its output.
- */
+// The callback produced its output.
 #define POS_HAL_OK 0
 
-/*
- The user cancelled (or the callback saw `pos_cancel_token_is_cancelled`).
- */
+// The user cancelled (or the callback saw `pos_cancel_token_is_cancelled`).
 #define POS_HAL_CANCELLED 1
 
-/*
- Nothing happened before the request's timeout.
- */
+// Nothing happened before the request's timeout.
 #define POS_HAL_TIMEOUT 2
 
-/*
- The device failed. Any other value is treated the same way.
- */
+// The device failed. Any other value is treated the same way.
 #define POS_HAL_ERROR 3
 
-/*
- Not given (inline card: derived from the data; callback output: treated as swipe when only track 2
- is present, chip when ICC data is present).
- */
+// Not given (inline card: derived from the data; callback output: treated as swipe when only track 2
+// is present, chip when ICC data is present).
 #define POS_ENTRY_NONE 0
 
 #define POS_ENTRY_SWIPE 1
@@ -804,31 +562,21 @@ typedef struct pos_status_result {
 
 #define POS_ENTRY_MANUAL 4
 
-/*
- Swipe after a chip card failed.
- */
+// Swipe after a chip card failed.
 #define POS_ENTRY_FALLBACK 5
 
-/*
- `pin` holds the clear PIN (4-12 digits); possdk blocks it at once under the PIK and wipes it.
- */
+// `pin` holds the clear PIN (4-12 digits); possdk blocks it at once under the PIK and wipes it.
 #define POS_PIN_CLEAR 0
 
-/*
- `block` holds a format-0 PIN block already encrypted under the PIK by a secure pad.
- */
+// `block` holds a format-0 PIN block already encrypted under the PIK by a secure pad.
 #define POS_PIN_BLOCK 1
 
-/*
- The cardholder bypassed PIN entry (honoured only when `allow_bypass`).
- */
+// The cardholder bypassed PIN entry (honoured only when `allow_bypass`).
 #define POS_PIN_BYPASS 2
 
 #define POS_EVENT_WAITING_FOR_CARD 1
 
-/*
- `masked_pan` is set.
- */
+// `masked_pan` is set.
 #define POS_EVENT_CARD_READ 2
 
 #define POS_EVENT_WAITING_FOR_PIN 3
@@ -841,34 +589,22 @@ typedef struct pos_status_result {
 
 #define POS_EVENT_RECEIVING 7
 
-/*
- `stan` is the transaction being reversed.
- */
+// `stan` is the transaction being reversed.
 #define POS_EVENT_REVERSING 8
 
-/*
- `stan` is the advice being resent.
- */
+// `stan` is the advice being resent.
 #define POS_EVENT_RESENDING_ADVICE 9
 
-/*
- `approved` and `response_code` are set.
- */
+// `approved` and `response_code` are set.
 #define POS_EVENT_DONE 10
 
-/*
- Card: `card` inline, or NULL to ask the card reader callback.
- */
+// Card: `card` inline, or NULL to ask the card reader callback.
 #define POS_PAYMENT_CARD 0
 
-/*
- QR: `qr_code` inline, or NULL to ask the QR scanner callback.
- */
+// QR: `qr_code` inline, or NULL to ask the QR scanner callback.
 #define POS_PAYMENT_QR 1
 
-/*
- Every value, for tests and documentation.
- */
+// Every value, for tests and documentation.
 #define pos_result_ALL { POS_OK, POS_INVALID_JSON, POS_INVALID_REQUEST, POS_NOT_ACTIVATED, POS_NOT_SIGNED_IN, POS_ORIGINAL_NOT_FOUND, POS_INVALID_STATE, POS_CANCELLED, POS_HOST_UNREACHABLE, POS_HOST_TIMEOUT, POS_INVALID_RESPONSE, POS_HOST_REJECTED, POS_KEY_CHECK_FAILED, POS_SECURITY, POS_DEVICE, POS_JOURNAL, POS_INTERNAL, POS_NULL_POINTER, POS_INVALID_UTF8, POS_PANIC, POS_BUFFER_TOO_SMALL, POS_INVALID_ARGUMENT, }
 
 #define POS_KEY_TMK 0
@@ -879,317 +615,249 @@ typedef struct pos_status_result {
 
 #define POS_KEY_TDK 3
 
-/*
- Security callbacks may also return these (besides `POS_HAL_OK` / `POS_HAL_ERROR`).
- A received key's check value did not match (the key was not installed).
- */
+// Security callbacks may also return these (besides `POS_HAL_OK` / `POS_HAL_ERROR`).
+// A received key's check value did not match (the key was not installed).
 #define POS_SECURITY_KEY_CHECK_FAILED 10
 
-/*
- The slot needed is empty (or the TMK is not activated yet).
- */
+// The slot needed is empty (or the TMK is not activated yet).
 #define POS_SECURITY_MISSING_KEY 11
 
-/*
- `receive_tmk` / `activate_tmk` without a download in progress.
- */
+// `receive_tmk` / `activate_tmk` without a download in progress.
 #define POS_SECURITY_NO_TRANSPORT_KEY 12
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
-/*
- True once `pos_cancel` was called for the running operation: a waiting callback should then return
- `POS_HAL_CANCELLED` promptly. NULL gives false.
-
- # Safety
- `token` must be NULL or the pointer passed to the running callback.
- */
+// True once `pos_cancel` was called for the running operation: a waiting callback should then return
+// `POS_HAL_CANCELLED` promptly. NULL gives false.
+//
+// # Safety
+// `token` must be NULL or the pointer passed to the running callback.
 bool pos_cancel_token_is_cancelled(const struct pos_cancel_token *token);
 
-/*
- Create a terminal from a JSON config (docs/JSON-API.md "Config") and optional device callbacks.
- On success `*out` receives the handle; on failure `*out` is untouched and `pos_last_error` tells
- which config field is wrong. Ownership of the callbacks' `ctx` passes to possdk whatever the result
- (see `pos_hal`).
-
- # Safety
- `config_json` must be NULL or NUL-terminated; `hal` NULL or valid (see `pos_hal`); `out` NULL or
- writable.
- */
+// Create a terminal from a JSON config (docs/JSON-API.md "Config") and optional device callbacks.
+// On success `*out` receives the handle; on failure `*out` is untouched and `pos_last_error` tells
+// which config field is wrong. Ownership of the callbacks' `ctx` passes to possdk whatever the result
+// (see `pos_hal`).
+//
+// # Safety
+// `config_json` must be NULL or NUL-terminated; `hal` NULL or valid (see `pos_hal`); `out` NULL or
+// writable.
 pos_result pos_terminal_new(const char *config_json, const struct pos_hal *hal, struct pos_terminal **out);
 
-/*
- Free a terminal (NULL is a no-op): closes the journal and calls every callback's `destroy`. No other
- call on this handle may be running or follow.
-
- # Safety
- `terminal` must be NULL or a live handle from `pos_terminal_new`, freed only once.
- */
+// Free a terminal (NULL is a no-op): closes the journal and calls every callback's `destroy`. No other
+// call on this handle may be running or follow.
+//
+// # Safety
+// `terminal` must be NULL or a live handle from `pos_terminal_new`, freed only once.
 void pos_terminal_free(struct pos_terminal *terminal);
 
-/*
- Stop the operation waiting on this terminal (card, PIN, QR or host answer). Callable from any thread,
- any number of times; a no-op when nothing runs. A request already sent is reversed; the operation
- returns `POS_CANCELLED` (or `POS_HOST_TIMEOUT` when a reversal is left pending).
-
- # Safety
- `terminal` must be NULL or a live handle.
- */
+// Stop the operation waiting on this terminal (card, PIN, QR or host answer). Callable from any thread,
+// any number of times; a no-op when nothing runs. A request already sent is reversed; the operation
+// returns `POS_CANCELLED` (or `POS_HOST_TIMEOUT` when a reversal is left pending).
+//
+// # Safety
+// `terminal` must be NULL or a live handle.
 pos_result pos_cancel(struct pos_terminal *terminal);
 
-/*
- Details of the last failed call on this handle (from any thread); `result` is `POS_OK` when the last
- call succeeded. `out` is written on success. With several threads calling operations on one handle the
- details belong to whichever finished last.
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable.
- */
+// Details of the last failed call on this handle (from any thread); `result` is `POS_OK` when the last
+// call succeeded. `out` is written on success. With several threads calling operations on one handle the
+// details belong to whichever finished last.
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable.
 pos_result pos_terminal_last_error(const struct pos_terminal *terminal, struct pos_error_details *out);
 
-/*
- The full message of the last failed call on this handle (the details struct truncates it), copied
- NUL-terminated into `buf` (`len` bytes including the NUL). `*written` (when not NULL) receives the
- message length without the NUL; if `len` is too small nothing is copied, `*written` still receives
- the needed length and the result is `POS_BUFFER_TOO_SMALL`. No recorded error gives "".
-
- # Safety
- `terminal` NULL or live; `buf` NULL or writable for `len` bytes; `written` NULL or writable.
- */
+// The full message of the last failed call on this handle (the details struct truncates it), copied
+// NUL-terminated into `buf` (`len` bytes including the NUL). `*written` (when not NULL) receives the
+// message length without the NUL; if `len` is too small nothing is copied, `*written` still receives
+// the needed length and the result is `POS_BUFFER_TOO_SMALL`. No recorded error gives "".
+//
+// # Safety
+// `terminal` NULL or live; `buf` NULL or writable for `len` bytes; `written` NULL or writable.
 pos_result pos_terminal_last_error_message(const struct pos_terminal *terminal,
                                            char *buf,
                                            size_t len,
                                            size_t *written);
 
-/*
- The JSON entry point: `{"op": ..., ...}` in, an envelope out (`{"ok":true,"result":{...}}` or
- `{"ok":false,"error":{"code","message","field"?}}`). The returned string is owned by the caller and
- freed with `pos_string_free`. Never NULL for a live terminal; for a NULL terminal, a NULL or non-UTF-8
- request, the result is an error envelope too. Only allocation failure could give NULL.
-
- # Safety
- `terminal` NULL or live; `request_json` NULL or NUL-terminated.
- */
+// The JSON entry point: `{"op": ..., ...}` in, an envelope out (`{"ok":true,"result":{...}}` or
+// `{"ok":false,"error":{"code","message","field"?}}`). The returned string is owned by the caller and
+// freed with `pos_string_free`. Never NULL for a live terminal; for a NULL terminal, a NULL or non-UTF-8
+// request, the result is an error envelope too. Only allocation failure could give NULL.
+//
+// # Safety
+// `terminal` NULL or live; `request_json` NULL or NUL-terminated.
 char *pos_call_json(struct pos_terminal *terminal, const char *request_json);
 
-/*
- Free a string returned by possdk (`pos_call_json`, result structs' owned strings). NULL is a no-op.
-
- # Safety
- `s` must be NULL or a string returned by possdk, freed once.
- */
+// Free a string returned by possdk (`pos_call_json`, result structs' owned strings). NULL is a no-op.
+//
+// # Safety
+// `s` must be NULL or a string returned by possdk, freed once.
 void pos_string_free(char *s);
 
-/*
- The library version (`"0.1.0"`), static.
- */
+// The library version (`"0.1.0"`), static.
 const char *pos_version(void);
 
-/*
- Activate the terminal on the management platform with its device token.
-
- # Safety
- `terminal` NULL or live; `device_token` NULL or NUL-terminated; `out` NULL or writable.
- */
+// Activate the terminal on the management platform with its device token.
+//
+// # Safety
+// `terminal` NULL or live; `device_token` NULL or NUL-terminated; `out` NULL or writable.
 pos_result pos_terminal_activate(struct pos_terminal *terminal,
                                  const char *device_token,
                                  struct pos_activation_result *out);
 
-/*
- Host key query, TMK download and TMK activation.
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable.
- */
+// Host key query, TMK download and TMK activation.
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable.
 pos_result pos_terminal_download_master_key(struct pos_terminal *terminal, struct pos_master_key_result *out);
 
-/*
- Sign in: fresh working keys (PIK, MAK, TDK) and the batch number.
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable.
- */
+// Sign in: fresh working keys (PIK, MAK, TDK) and the batch number.
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable.
 pos_result pos_terminal_sign_in(struct pos_terminal *terminal, struct pos_sign_in_result *out);
 
-/*
- Download, verify and load the CA public keys (the card reader's `load_emv_parameters` is called).
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable.
- */
+// Download, verify and load the CA public keys (the card reader's `load_emv_parameters` is called).
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable.
 pos_result pos_terminal_download_capks(struct pos_terminal *terminal, struct pos_download_result *out);
 
-/*
- Download and load the AID parameters.
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable.
- */
+// Download and load the AID parameters.
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable.
 pos_result pos_terminal_download_aids(struct pos_terminal *terminal, struct pos_download_result *out);
 
-/*
- Card or QR sale.
-
- # Safety
- `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
- writable.
- */
+// Card or QR sale.
+//
+// # Safety
+// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// writable.
 pos_result pos_terminal_sale(struct pos_terminal *terminal,
                              const struct pos_sale_request *request,
                              struct pos_transaction_result *out);
 
-/*
- Card or QR pre-authorisation.
-
- # Safety
- `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
- writable.
- */
+// Card or QR pre-authorisation.
+//
+// # Safety
+// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// writable.
 pos_result pos_terminal_preauth(struct pos_terminal *terminal,
                                 const pos_preauth_request *request,
                                 struct pos_transaction_result *out);
 
-/*
- Void a sale of the open batch (by its STAN in the journal).
-
- # Safety
- `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
- writable.
- */
+// Void a sale of the open batch (by its STAN in the journal).
+//
+// # Safety
+// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// writable.
 pos_result pos_terminal_void(struct pos_terminal *terminal,
                              const struct pos_void_request *request,
                              struct pos_transaction_result *out);
 
-/*
- Refund against an original that may be from an earlier batch.
-
- # Safety
- `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
- writable.
- */
+// Refund against an original that may be from an earlier batch.
+//
+// # Safety
+// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// writable.
 pos_result pos_terminal_refund(struct pos_terminal *terminal,
                                const struct pos_refund_request *request,
                                struct pos_transaction_result *out);
 
-/*
- Void a pre-authorisation.
-
- # Safety
- `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
- writable.
- */
+// Void a pre-authorisation.
+//
+// # Safety
+// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// writable.
 pos_result pos_terminal_preauth_void(struct pos_terminal *terminal,
                                      const pos_preauth_void_request *request,
                                      struct pos_transaction_result *out);
 
-/*
- Complete a pre-authorisation (up to 115 % of it).
-
- # Safety
- `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
- writable.
- */
+// Complete a pre-authorisation (up to 115 % of it).
+//
+// # Safety
+// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// writable.
 pos_result pos_terminal_preauth_complete(struct pos_terminal *terminal,
                                          const pos_preauth_complete_request *request,
                                          struct pos_transaction_result *out);
 
-/*
- Void a pre-auth completion of the open batch (by its STAN).
-
- # Safety
- `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
- writable.
- */
+// Void a pre-auth completion of the open batch (by its STAN).
+//
+// # Safety
+// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// writable.
 pos_result pos_terminal_preauth_complete_void(struct pos_terminal *terminal,
                                               const pos_preauth_complete_void_request *request,
                                               struct pos_transaction_result *out);
 
-/*
- Add a tip to a sale of the open batch.
-
- # Safety
- `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
- writable.
- */
+// Add a tip to a sale of the open batch.
+//
+// # Safety
+// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// writable.
 pos_result pos_terminal_tip(struct pos_terminal *terminal,
                             const struct pos_tip_request *request,
                             struct pos_transaction_result *out);
 
-/*
- Void a tip (by the tip's STAN).
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable.
- */
+// Void a tip (by the tip's STAN).
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable.
 pos_result pos_terminal_tip_void(struct pos_terminal *terminal,
                                  uint32_t stan,
                                  struct pos_transaction_result *out);
 
-/*
- Balance inquiry. `card` inline, or NULL to ask the card reader. The balance is in `out->balance`.
-
- # Safety
- `terminal` NULL or live; `card` NULL or valid; `out` NULL or writable.
- */
+// Balance inquiry. `card` inline, or NULL to ask the card reader. The balance is in `out->balance`.
+//
+// # Safety
+// `terminal` NULL or live; `card` NULL or valid; `out` NULL or writable.
 pos_result pos_terminal_balance(struct pos_terminal *terminal,
                                 const struct pos_card_input *card,
                                 struct pos_transaction_result *out);
 
-/*
- Detail query from the host. `batch` 0 = the open batch.
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
- */
+// Detail query from the host. `batch` 0 = the open batch.
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 pos_result pos_terminal_query_details(struct pos_terminal *terminal,
                                       uint32_t batch,
                                       pos_detail_query_result *out);
 
-/*
- Settle the open batch (with batch upload when the totals disagree).
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable.
- */
+// Settle the open batch (with batch upload when the totals disagree).
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable.
 pos_result pos_terminal_settle(struct pos_terminal *terminal, struct pos_settlement_result *out);
 
-/*
- The local journal's records. `batch` 0 = the open batch.
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
- */
+// The local journal's records. `batch` 0 = the open batch.
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 pos_result pos_terminal_journal(struct pos_terminal *terminal, uint32_t batch, pos_journal_result *out);
 
-/*
- Terminal state: activated, signed in, batch, next STAN, pending reversal, unsent advices.
-
- # Safety
- `terminal` NULL or live; `out` NULL or writable.
- */
+// Terminal state: activated, signed in, batch, next STAN, pending reversal, unsent advices.
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable.
 pos_result pos_terminal_status(struct pos_terminal *terminal, struct pos_status_result *out);
 
-/*
- A static, NUL-terminated description of a result number. Unknown numbers give "unknown result".
- Never NULL; the string must not be freed.
- */
+// A static, NUL-terminated description of a result number. Unknown numbers give "unknown result".
+// Never NULL; the string must not be freed.
 const char *pos_result_message(int32_t result);
 
-/*
- The snake-case code of a result number (`"host_timeout"`), equal to the JSON API's `error.code` for
- core errors. Unknown numbers give "unknown". Never NULL; static, must not be freed.
- */
+// The snake-case code of a result number (`"host_timeout"`), equal to the JSON API's `error.code` for
+// core errors. Unknown numbers give "unknown". Never NULL; static, must not be freed.
 const char *pos_result_code(int32_t result);
 
-/*
- Details of the last failed call made on the calling thread (any handle, or `pos_terminal_new`).
- A successful call clears them (`result` is then `POS_OK`). `out` is written on success.
-
- # Safety
- `out` must be NULL or point to writable memory for one `pos_error_details`.
- */
+// Details of the last failed call made on the calling thread (any handle, or `pos_terminal_new`).
+// A successful call clears them (`result` is then `POS_OK`). `out` is written on success.
+//
+// # Safety
+// `out` must be NULL or point to writable memory for one `pos_error_details`.
 pos_result pos_last_error(struct pos_error_details *out);
 
 #ifdef __cplusplus

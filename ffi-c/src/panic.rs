@@ -40,8 +40,9 @@ impl<T> PanicValue for *const T {
     }
 }
 
-/// Run `f`, catching any panic. Handles touched by a panicking call remain valid: the core's state is
-/// behind its own locks and journal, and a poisoned lock is reported as an error, never as a crash.
+/// Run `f`, catching any panic. Memory stays valid (the handle is not freed or moved); whether a later
+/// call on a handle whose operation panicked succeeds depends on the core's lock handling, but it can
+/// only ever return an error code, never unwind.
 pub(crate) fn boundary<R: PanicValue>(f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,

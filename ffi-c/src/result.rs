@@ -40,7 +40,9 @@ pub enum pos_result {
     POS_NULL_POINTER = 600,
     /// A string argument is not valid UTF-8.
     POS_INVALID_UTF8 = 601,
-    /// possdk panicked; the call had no effect beyond what the journal recorded. The handle stays usable.
+    /// possdk panicked; the call was abandoned without unwinding into C. The journal keeps what was
+    /// recorded (a pending reversal included); if the handle keeps answering `POS_PANIC`, free it and open
+    /// a new one on the same journal.
     POS_PANIC = 602,
     /// A caller buffer is too small (the needed size is reported where the function has a `written` output).
     POS_BUFFER_TOO_SMALL = 603,
