@@ -367,8 +367,13 @@ impl CardReader for CCardReader {
         }
         let scripts = (out.script_results_len > 0)
             .then(|| out.script_results[..out.script_results_len].to_vec());
+        // Read the flag as a byte: a C callback that stored something other than 0/1 must not become
+        // undefined behaviour here; any non-zero value is "approved", as in C.
+        // SAFETY: `bool` has the size and alignment of `u8`; the field is initialised (set above).
+        let approved =
+            unsafe { std::ptr::read(std::ptr::addr_of!(out.approved).cast::<u8>()) } != 0;
         Ok(ChipOutcome {
-            approved: out.approved,
+            approved,
             script_results: scripts,
         })
     }
