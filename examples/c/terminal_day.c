@@ -451,6 +451,26 @@ int main(int argc, char **argv) {
     tx.receipt = NULL;
     sale_req.method = POS_PAYMENT_CARD;
 
+    /* Card data inline (no card-reader or PIN-pad call): the scripting-host way, from C. */
+    {
+        pos_card_input inline_card;
+        int reads_before = dev.reads, pins_before = dev.pins;
+        memset(&inline_card, 0, sizeof inline_card);
+        inline_card.entry = POS_ENTRY_SWIPE;
+        inline_card.track2 = CARD_OK.track2;
+        inline_card.pin = CARD_OK.pin;
+        sale_req.amount = 250;
+        sale_req.method = POS_PAYMENT_CARD;
+        sale_req.card = &inline_card;
+        CHECK_OK(t, "inline card sale", pos_terminal_sale(t, &sale_req, &tx));
+        show("inline card sale", &tx);
+        EXPECT(tx.approved, "inline card sale approved");
+        EXPECT(dev.reads == reads_before && dev.pins == pins_before, "no device callback for inline data");
+        pos_string_free(tx.receipt);
+        tx.receipt = NULL;
+        sale_req.card = NULL;
+    }
+
     /* Cancel a sale waiting for a card, from another thread (several times). */
     {
         canceller c;
