@@ -515,14 +515,6 @@ fn cancel_while_waiting_for_the_host_reverses_the_sale() {
     );
     assert_eq!(f["ok"], true, "{f}");
 
-    struct SendPtr(*mut pos_terminal);
-    unsafe impl Send for SendPtr {}
-    let handle = SendPtr(t);
-    let canceller = std::thread::spawn(move || {
-        let h = handle;
-        std::thread::sleep(std::time::Duration::from_millis(700));
-        (unsafe { pos_cancel(h.0) }, unsafe { pos_cancel(h.0) })
-    });
     let track2 = c"6225880123456789D30121010000000000";
     let card = pos_card_input {
         entry: POS_ENTRY_SWIPE,
@@ -541,14 +533,33 @@ fn cancel_while_waiting_for_the_host_reverses_the_sale() {
         card: &card,
         qr_code: null(),
     };
-    let mut tx = std::mem::MaybeUninit::<pos_transaction_result>::uninit();
-    let started = std::time::Instant::now();
-    let r = unsafe { pos_terminal_sale(t, &req, tx.as_mut_ptr()) };
-    let waited = started.elapsed();
-    assert_eq!(
-        canceller.join().unwrap(),
-        (pos_result::POS_OK, pos_result::POS_OK)
-    );
+    struct SendPtr(*mut pos_terminal);
+    unsafe impl Send for SendPtr {}
+    let handle = SendPtr(t);
+    let host_ref = &host;
+    let (r, waited, cancels) = std::thread::scope(|scope| {
+        // Cancel only once the host has processed the request (money moved, no answer coming), so the
+        // test always exercises "sent, then cancelled".
+        let canceller = scope.spawn(move || {
+            let h = handle;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while std::time::Instant::now() < deadline {
+                let seen = host_ref
+                    .admin(serde_json::json!({"cmd": "tx", "tid": "12345678", "stan": stan}));
+                if seen["found"] == true {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            (unsafe { pos_cancel(h.0) }, unsafe { pos_cancel(h.0) })
+        });
+        let mut tx = std::mem::MaybeUninit::<pos_transaction_result>::uninit();
+        let started = std::time::Instant::now();
+        let r = unsafe { pos_terminal_sale(t, &req, tx.as_mut_ptr()) };
+        let waited = started.elapsed();
+        (r, waited, canceller.join().unwrap())
+    });
+    assert_eq!(cancels, (pos_result::POS_OK, pos_result::POS_OK));
     assert!(
         r == pos_result::POS_CANCELLED || r == pos_result::POS_HOST_TIMEOUT,
         "sale cancelled while waiting for the host: {r:?} {:?}",
