@@ -1,6 +1,12 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
-use super::{CodecError, Message};
+use super::codec::encode_body_into;
+use super::{decode_body, CodecError, CodecErrorKind, Message};
+
+/// Largest frame, length prefix included (docs/PROTOCOL.md §1: "at most 2,048 bytes in all").
 pub const MAX_FRAME: usize = 2048;
+/// Bytes before the body: length prefix, TPDU, header.
+pub const BODY_OFFSET: usize = 13;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tpdu(pub [u8; 5]);
 impl Tpdu {
@@ -41,15 +47,239 @@ pub struct Frame {
     pub header: Header,
     pub message: Message,
 }
+
+/// Debug shows the masked message only.
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("tpdu", &self.tpdu)
+            .field("header", &self.header)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+fn too_large(len: usize) -> CodecError {
+    CodecError::new(None, CodecErrorKind::FrameTooLarge(len))
+}
+
+/// Write prefix placeholder, TPDU and header; the body follows.
+fn encode_head(frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let h = &frame.header;
+    if h.status > 0x0F || h.processing > 0x0F {
+        return Err(CodecError::new(None, CodecErrorKind::BadValue));
+    }
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&frame.tpdu.0);
+    out.extend_from_slice(&[h.app_type, h.version, h.status << 4 | h.processing]);
+    out.extend_from_slice(&h.reserved);
+    Ok(())
+}
+
+fn finish_prefix(out: &mut [u8]) -> Result<(), CodecError> {
+    if out.len() > MAX_FRAME {
+        return Err(too_large(out.len()));
+    }
+    let n = (out.len() - 2) as u16;
+    out[..2].copy_from_slice(&n.to_be_bytes());
+    Ok(())
+}
+
 /// Encode with the 2-byte length prefix; rejects frames over MAX_FRAME.
 pub fn encode_frame(frame: &Frame) -> Result<Vec<u8>, CodecError> {
-    todo!()
+    let mut out = Vec::with_capacity(256);
+    encode_head(frame, &mut out)?;
+    encode_body_into(&frame.message, &mut out, false)?;
+    finish_prefix(&mut out)?;
+    Ok(out)
 }
+
+/// Encode a frame carrying a MAC: bit 64 is set with an 8-byte zero placeholder (any field 64 in the
+/// message is ignored), `mac` is computed over `mac_span` of the result and written into the last 8 bytes.
+pub fn encode_frame_with_mac<E, F>(frame: &Frame, mac: F) -> Result<Vec<u8>, E>
+where
+    E: From<CodecError>,
+    F: FnOnce(&[u8]) -> Result<[u8; 8], E>,
+{
+    let mut out = Vec::with_capacity(256);
+    encode_head(frame, &mut out)?;
+    encode_body_into(&frame.message, &mut out, true)?;
+    finish_prefix(&mut out)?;
+    let end = out.len() - 8;
+    let m = mac(&out[BODY_OFFSET..end])?;
+    out[end..].copy_from_slice(&m);
+    Ok(out)
+}
+
+/// The body length announced by a 2-byte length prefix (the bytes that follow it).
+/// A transport should refuse values above `MAX_FRAME - 2` before reading (see `check_frame_len`).
+#[inline]
+pub fn frame_len(prefix: [u8; 2]) -> usize {
+    u16::from_be_bytes(prefix) as usize
+}
+
+/// `frame_len`, refusing what cannot be a valid frame (over MAX_FRAME, or too short for TPDU + header).
+pub fn check_frame_len(prefix: [u8; 2]) -> Result<usize, CodecError> {
+    let n = frame_len(prefix);
+    if n + 2 > MAX_FRAME {
+        return Err(too_large(n + 2));
+    }
+    if n < BODY_OFFSET - 2 {
+        return Err(CodecError::new(None, CodecErrorKind::Truncated));
+    }
+    Ok(n)
+}
+
 /// Decode a whole frame including its 2-byte length prefix (must match exactly).
 pub fn decode_frame(data: &[u8]) -> Result<Frame, CodecError> {
-    todo!()
+    if data.len() > MAX_FRAME {
+        return Err(too_large(data.len()));
+    }
+    if data.len() < BODY_OFFSET {
+        return Err(CodecError::new(None, CodecErrorKind::Truncated));
+    }
+    let declared = frame_len([data[0], data[1]]);
+    let actual = data.len() - 2;
+    if declared > actual {
+        return Err(CodecError::new(None, CodecErrorKind::Truncated));
+    }
+    if declared < actual {
+        return Err(CodecError::new(None, CodecErrorKind::TrailingBytes));
+    }
+    let mut tpdu = [0u8; 5];
+    tpdu.copy_from_slice(&data[2..7]);
+    let header = Header {
+        app_type: data[7],
+        version: data[8],
+        status: data[9] >> 4,
+        processing: data[9] & 0x0F,
+        reserved: [data[10], data[11], data[12]],
+    };
+    let message = decode_body(&data[BODY_OFFSET..])?;
+    Ok(Frame {
+        tpdu: Tpdu(tpdu),
+        header,
+        message,
+    })
 }
+
 /// The MAC'd span of an encoded frame (with length prefix): bytes 13 .. len-8 (MTI up to field 64).
+/// None when the frame is too short to hold MTI, bitmap and MAC, or bit 64 is not set.
 pub fn mac_span(frame: &[u8]) -> Option<&[u8]> {
-    todo!()
+    if frame.len() < BODY_OFFSET + 10 + 8 {
+        return None;
+    }
+    // Bitmap byte 8 (frame byte 22), least significant bit = field 64.
+    if frame[BODY_OFFSET + 9] & 0x01 == 0 {
+        return None;
+    }
+    Some(&frame[BODY_OFFSET..frame.len() - 8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iso8583::Mti;
+
+    fn sample() -> Frame {
+        let mut m = Message::new(Mti(200));
+        m.set_str(3, "000000")
+            .set_str(11, "000002")
+            .set_str(41, "12345678");
+        Frame {
+            tpdu: Tpdu([0x60, 0, 3, 0, 0]),
+            header: Header {
+                processing: 3,
+                ..Header::default()
+            },
+            message: m,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_header() {
+        let f = sample();
+        let b = encode_frame(&f).expect("encode");
+        assert_eq!(frame_len([b[0], b[1]]), b.len() - 2);
+        assert_eq!(&b[2..13], &[0x60, 0, 3, 0, 0, 0x60, 0x31, 0x03, 0, 0, 0]);
+        assert_eq!(decode_frame(&b).expect("decode"), f);
+        assert_eq!(mac_span(&b), None);
+    }
+
+    #[test]
+    fn length_must_match() {
+        let b = encode_frame(&sample()).expect("encode");
+        assert_eq!(
+            decode_frame(&b[..b.len() - 1]).map_err(|e| e.kind),
+            Err(CodecErrorKind::Truncated)
+        );
+        let mut longer = b.clone();
+        longer.push(0);
+        assert_eq!(
+            decode_frame(&longer).map_err(|e| e.kind),
+            Err(CodecErrorKind::TrailingBytes)
+        );
+        assert_eq!(
+            decode_frame(&b[..5]).map_err(|e| e.kind),
+            Err(CodecErrorKind::Truncated)
+        );
+    }
+
+    #[test]
+    fn max_frame_both_ways() {
+        let mut f = sample();
+        f.message
+            .set(62, vec![0; 512])
+            .set_str(59, &"9".repeat(999))
+            .set_str(63, &"x".repeat(163));
+        f.message
+            .set(55, vec![0; 255])
+            .set_str(48, &"1".repeat(322));
+        let err = encode_frame(&f).expect_err("too large");
+        assert!(matches!(err.kind, CodecErrorKind::FrameTooLarge(n) if n > MAX_FRAME));
+        let big = vec![0u8; MAX_FRAME + 1];
+        assert_eq!(
+            decode_frame(&big).map_err(|e| e.kind),
+            Err(CodecErrorKind::FrameTooLarge(MAX_FRAME + 1))
+        );
+        assert!(matches!(
+            check_frame_len([0x08, 0x00]),
+            Err(CodecError {
+                kind: CodecErrorKind::FrameTooLarge(_),
+                ..
+            })
+        ));
+        assert_eq!(check_frame_len([0x07, 0xFE]), Ok(2046));
+    }
+
+    #[test]
+    fn with_mac_sets_bit_64_and_fills_span() {
+        let f = sample();
+        let b = encode_frame_with_mac::<CodecError, _>(&f, |span| {
+            let mut x = [0u8; 8];
+            for (i, c) in span.iter().enumerate() {
+                x[i % 8] ^= c;
+            }
+            Ok(x)
+        })
+        .expect("encode");
+        let span = mac_span(&b).expect("bit 64 set");
+        let mut x = [0u8; 8];
+        for (i, c) in span.iter().enumerate() {
+            x[i % 8] ^= c;
+        }
+        assert_eq!(&b[b.len() - 8..], &x);
+        let d = decode_frame(&b).expect("decode");
+        assert_eq!(d.message.get(64), Some(&x[..]));
+        // The span covers MTI .. the byte before field 64, bitmap with bit 64 set.
+        assert_eq!(span.len(), b.len() - 8 - 13);
+        assert_eq!(span[9] & 1, 1);
+    }
+
+    #[test]
+    fn mac_error_passes_through() {
+        let r: Result<Vec<u8>, crate::Error> =
+            encode_frame_with_mac(&sample(), |_| Err(crate::Error::internal("no MAK")));
+        assert!(r.is_err());
+    }
 }

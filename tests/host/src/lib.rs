@@ -1,1 +1,369 @@
-//! possdk-host: acquirer host simulator (library; the binary is a thin wrapper).
+//! possdk-host: the acquirer host simulator (transaction gateway + management platform) of
+//! PROTOCOL.md, as a library embedded by the end-to-end tests and the demo; `possdk-host` is a thin
+//! binary around it. See docs/HOST.md.
+//!
+//! One TCP port serves both roles (TPDU destination `0003` gateway, `0005` platform), a thread per
+//! connection, several requests per connection; one SQLite connection behind a mutex holds all state.
+//! A second port speaks the JSON-lines admin protocol (fault injection and ledger queries).
+
+pub mod admin;
+pub mod engine;
+pub mod faults;
+pub mod issuer;
+pub mod provision;
+pub mod store;
+pub mod util;
+
+use engine::{Db, Shared};
+use log::{info, warn};
+use possdk_core::iso8583::MAX_FRAME;
+use rsa::traits::PublicKeyParts;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+/// How to run a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Address of the gateway + platform port (`127.0.0.1:0` for any free port).
+    pub listen: String,
+    /// SQLite database file (created when missing).
+    pub db: PathBuf,
+    /// Provisioning JSON replacing the default set (docs/HOST.md).
+    pub provision: Option<PathBuf>,
+    /// TMK and every sign-in's keys are the messages.json test keys; the host RSA key is the vectors' test key.
+    pub fixed_keys: bool,
+    /// Append a masked rendering of every request and response here.
+    pub wire_log: Option<PathBuf>,
+}
+
+impl HostConfig {
+    pub fn new(listen: &str, db: impl Into<PathBuf>) -> HostConfig {
+        HostConfig {
+            listen: listen.into(),
+            db: db.into(),
+            provision: None,
+            fixed_keys: false,
+            wire_log: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum HostError {
+    Io(std::io::Error),
+    Db(rusqlite::Error),
+    /// Bad provisioning or configuration (the field is named).
+    Config(String),
+    Rsa(String),
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostError::Io(e) => write!(f, "io: {e}"),
+            HostError::Db(e) => write!(f, "database: {e}"),
+            HostError::Config(e) => write!(f, "config: {e}"),
+            HostError::Rsa(e) => write!(f, "rsa: {e}"),
+        }
+    }
+}
+impl std::error::Error for HostError {}
+impl From<std::io::Error> for HostError {
+    fn from(e: std::io::Error) -> Self {
+        HostError::Io(e)
+    }
+}
+impl From<rusqlite::Error> for HostError {
+    fn from(e: rusqlite::Error) -> Self {
+        HostError::Db(e)
+    }
+}
+
+/// A running host.
+pub struct Host {
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    acceptors: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+/// The vectors' 2048-bit test key (tests/vectors/rsa), used with `--fixed-keys`.
+const TEST_RSA_PKCS8: &[u8] = include_bytes!("../../vectors/rsa/rsa_priv_pkcs8.der");
+
+/// One generated key per process: RSA generation is slow in debug builds and tests start many hosts.
+static GENERATED: OnceLock<rsa::PrivateKey> = OnceLock::new();
+
+fn host_rsa_key(store: &store::Store, fixed: bool) -> Result<rsa::PrivateKey, HostError> {
+    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+    use rsa::pkcs8::DecodePrivateKey;
+    let slot = if fixed {
+        "rsa_fixed_pkcs1"
+    } else {
+        "rsa_pkcs1"
+    };
+    if let Some(der) = store.meta(slot)? {
+        return rsa::PrivateKey::from_pkcs1_der(&der)
+            .map_err(|e| HostError::Rsa(format!("stored key: {e}")));
+    }
+    let key = if fixed {
+        rsa::PrivateKey::from_pkcs8_der(TEST_RSA_PKCS8)
+            .map_err(|e| HostError::Rsa(format!("test key: {e}")))?
+    } else {
+        GENERATED
+            .get_or_init(|| {
+                info!("generating the host RSA key (2048 bits)");
+                <rsa::PrivateKey as rsa::Generate>::generate()
+            })
+            .clone()
+    };
+    let der = key
+        .to_pkcs1_der()
+        .map_err(|e| HostError::Rsa(format!("encode: {e}")))?;
+    store.set_meta(slot, der.as_bytes())?;
+    Ok(key)
+}
+
+impl Host {
+    /// Open (or create) the database, provision it, bind both ports and serve in threads.
+    pub fn start(config: HostConfig) -> Result<Host, HostError> {
+        let store = store::Store::open(&config.db)?;
+        let provision = match &config.provision {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    HostError::Config(format!("provision file {}: {e}", p.display()))
+                })?;
+                Some(provision::Provision::from_json(&text).map_err(HostError::Config)?)
+            }
+            None if store.meta("provisioned")?.is_none() => {
+                Some(provision::Provision::default_set())
+            }
+            None => None,
+        };
+        if let Some(p) = &provision {
+            store.provision(p)?;
+            store.set_meta("provisioned", b"1")?;
+        }
+        if config.fixed_keys {
+            let tmk =
+                hex::decode(engine::FIXED_TMK).map_err(|e| HostError::Config(e.to_string()))?;
+            let mut st = store.conn.prepare("SELECT tid FROM terminals")?;
+            let tids: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            drop(st);
+            for tid in tids {
+                if store.keys(&tid)?.tmk.is_none() {
+                    store.set_tmk(&tid, &tmk)?;
+                }
+            }
+        }
+        let rsa = host_rsa_key(&store, config.fixed_keys)?;
+        let seq0: i64 =
+            store
+                .conn
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                    r.get(0)
+                })?;
+        let wire_log = match &config.wire_log {
+            Some(p) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)?,
+            )),
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            db: Mutex::new(Db::new(store)),
+            faults: Mutex::new(faults::Faults::default()),
+            rsa_modulus: rsa.n_bytes().to_vec(),
+            rsa_exponent: rsa.e_bytes().to_vec(),
+            rsa,
+            fixed_keys: config.fixed_keys,
+            wire_log,
+            seq: AtomicU64::new(seq0 as u64 + 1),
+        });
+        let listener = TcpListener::bind(&config.listen)?;
+        let admin_host = listener.local_addr()?.ip();
+        let admin_listener = TcpListener::bind(SocketAddr::new(admin_host, 0))?;
+        let addr = listener.local_addr()?;
+        let admin_addr = admin_listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        let mut acceptors = Vec::new();
+        for (l, is_admin) in [(listener, false), (admin_listener, true)] {
+            let (stop, conns, threads, shared) =
+                (stop.clone(), conns.clone(), threads.clone(), shared.clone());
+            acceptors.push(std::thread::spawn(move || {
+                accept_loop(l, is_admin, stop, conns, threads, shared)
+            }));
+        }
+        info!("possdk-host listening on {addr} (admin {admin_addr})");
+        Ok(Host {
+            addr,
+            admin_addr,
+            stop,
+            conns,
+            threads,
+            acceptors,
+            shared,
+        })
+    }
+
+    /// The gateway + management platform port.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Process one raw frame in-process (tests): the encoded response, if any.
+    pub fn process_frame(&self, raw: &[u8]) -> Option<Vec<u8>> {
+        self.shared.handle(raw).response
+    }
+
+    /// Answer one admin request in-process.
+    pub fn admin(&self, request: serde_json::Value) -> serde_json::Value {
+        admin::execute(&self.shared, &request)
+    }
+
+    /// Stop accepting, close every connection and join all threads.
+    pub fn shutdown(mut self) {
+        self.stop_all();
+    }
+
+    fn stop_all(&mut self) {
+        if self.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Wake the accept loops.
+        let _ = TcpStream::connect(self.addr);
+        let _ = TcpStream::connect(self.admin_addr);
+        for a in self.acceptors.drain(..) {
+            let _ = a.join();
+        }
+        for c in lock(&self.conns).drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+        let handles: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
+        for h in handles {
+            let _ = h.join();
+        }
+        info!("possdk-host on {} stopped", self.addr);
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    is_admin: bool,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    shared: Arc<Shared>,
+) {
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("accept: {e}");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        if let Ok(c) = stream.try_clone() {
+            let mut list = lock(&conns);
+            // Forget connections that have ended.
+            list.retain(|s| s.peer_addr().is_ok());
+            list.push(c);
+        }
+        let (shared, stop) = (shared.clone(), stop.clone());
+        let h = std::thread::spawn(move || {
+            if is_admin {
+                admin::serve(shared, stream)
+            } else {
+                serve(shared, stream, stop)
+            }
+        });
+        let mut t = lock(&threads);
+        t.retain(|h| !h.is_finished());
+        t.push(h);
+    }
+}
+
+/// One terminal connection: frames in, responses out, in order.
+fn serve(shared: Arc<Shared>, mut stream: TcpStream, stop: Arc<AtomicBool>) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    loop {
+        let mut len = [0u8; 2];
+        if stream.read_exact(&mut len).is_err() {
+            break;
+        }
+        let n = u16::from_be_bytes(len) as usize;
+        if n == 0 || n > MAX_FRAME {
+            warn!("{peer}: frame length {n} refused, closing");
+            break;
+        }
+        let mut raw = vec![0u8; n + 2];
+        raw[..2].copy_from_slice(&len);
+        if stream.read_exact(&mut raw[2..]).is_err() {
+            warn!("{peer}: connection ended inside a frame");
+            break;
+        }
+        let out = shared.handle(&raw);
+        let Some(resp) = out.response else {
+            break;
+        };
+        if out.delay_ms > 0 {
+            // In slices, so a shutdown does not wait for a long injected delay.
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(out.delay_ms);
+            while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        if out.no_answer {
+            continue;
+        }
+        if out.close_mid_frame {
+            let _ = stream.write_all(&resp[..resp.len() / 2]);
+            let _ = stream.flush();
+            break;
+        }
+        let bytes = if out.garbage {
+            let mut g = vec![0u8; resp.len().clamp(16, 64)];
+            let _ = possdk_core::crypto::random_bytes(&mut g);
+            let mut f = ((g.len()) as u16).to_be_bytes().to_vec();
+            f.extend(g);
+            f
+        } else {
+            resp
+        };
+        if stream.write_all(&bytes).is_err() {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}

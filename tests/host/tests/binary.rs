@@ -1,0 +1,139 @@
+//! The binary's contract (first stdout line, stdin close), the masked wire log, provisioning files and
+//! state surviving a restart.
+
+mod common;
+use common::*;
+use possdk_host::admin::AdminClient;
+use possdk_host::{Host, HostConfig};
+use serde_json::json;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+#[test]
+fn binary_prints_addresses_and_stops_when_stdin_closes() {
+    let dir = tempdir("bin");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_possdk-host"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.join("h.db"))
+        .arg("--fixed-keys")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let admin: std::net::SocketAddr = v["admin"].as_str().unwrap().parse().unwrap();
+    let listening: std::net::SocketAddr = v["listening"].as_str().unwrap().parse().unwrap();
+    assert_ne!(listening.port(), 0);
+    let mut a = AdminClient::connect(admin).unwrap();
+    let r = a.call(json!({"cmd": "balance", "pan": PAN})).unwrap();
+    assert_eq!(r, json!({"ok": true, "balance": 1_000_000}));
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_arguments_and_bad_provisioning_fail_cleanly() {
+    let st = Command::new(env!("CARGO_BIN_EXE_possdk-host"))
+        .arg("--bogus")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(2));
+    let dir = tempdir("badprov");
+    let p = dir.join("p.json");
+    std::fs::write(&p, r#"{"terminals":[{"tid":"1","mid":"123456789012345"}]}"#).unwrap();
+    let mut cfg = HostConfig::new("127.0.0.1:0", dir.join("h.db"));
+    cfg.provision = Some(p);
+    let e = Host::start(cfg).err().expect("refused");
+    assert!(e.to_string().contains("terminals.tid"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn wire_log_is_masked() {
+    let dir = tempdir("wire");
+    let log = dir.join("wire.log");
+    let mut s = Sim::start_with("wire", |c| c.wire_log = Some(log.clone()));
+    s.sign_in();
+    let (_, r) = s.sale(PAN, "123456", 100);
+    assert_eq!(rc(&r), "00");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() >= 4, "{text}");
+    assert!(text.contains("622588******6789"), "{text}");
+    assert!(!text.contains(PAN), "full PAN in the wire log");
+    assert!(
+        !text.contains("D3012101123456789"),
+        "track data in the wire log"
+    );
+    assert!(
+        !text.contains("8AB37CAAF85310A8"),
+        "working keys (field 62) in the wire log"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn provisioning_file_replaces_the_default_set() {
+    let dir = tempdir("prov");
+    let p = dir.join("p.json");
+    std::fs::write(
+        &p,
+        r#"{"terminals":[{"tid":"87654321","mid":"999999999999999","max_tip_percent":10}],
+            "devices":[{"sn":"X1","token":"T1","tid":"87654321"}],
+            "cards":[{"pan":"6200000000000001","pin":"4321","expiry":"3012","balance":5000}],
+            "aids":[{"aid":"A000000333010101","params":{"DF18":"00"}}],
+            "generated_capks": 2}"#,
+    )
+    .unwrap();
+    let mut cfg = HostConfig::new("127.0.0.1:0", dir.join("h.db"));
+    cfg.provision = Some(p);
+    cfg.fixed_keys = true;
+    let h = Host::start(cfg).unwrap();
+    assert_eq!(
+        h.admin(json!({"cmd": "balance", "pan": "6200000000000001"}))["balance"],
+        5000
+    );
+    assert_eq!(h.admin(json!({"cmd": "balance", "pan": PAN}))["ok"], false);
+    assert_eq!(
+        h.admin(json!({"cmd": "totals", "tid": "87654321"}))["batch"],
+        1
+    );
+    assert_eq!(h.admin(json!({"cmd": "totals", "tid": TID}))["ok"], false);
+    h.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn state_survives_a_restart() {
+    let dir = tempdir("restart");
+    let db = dir.join("h.db");
+    let mut s = Sim::start_with("restart", |c| c.db = db.clone());
+    s.sign_in();
+    let (st, r) = s.sale(PAN, "123456", 250);
+    assert_eq!(rc(&r), "00");
+    s.host.take().unwrap().shutdown();
+    let mut cfg = HostConfig::new("127.0.0.1:0", db.clone());
+    cfg.fixed_keys = true;
+    s.host = Some(Host::start(cfg).unwrap());
+    assert_eq!(s.balance(PAN), 1_000_000 - 250);
+    assert_eq!(s.tx(st)["state"], "approved");
+    // Keys survived too: a MAC'd sale without a new sign-in.
+    let (_, r) = s.sale(PAN, "123456", 50);
+    assert_eq!(rc(&r), "00");
+    // And over TCP the port answers.
+    let mut c = std::net::TcpStream::connect(s.host().addr()).unwrap();
+    let m = s.card_msg(200, "000000", "00", "22", PAN, Some(1), Some("123456"));
+    c.write_all(&s.frame(m, 3, true)).unwrap();
+    let mut len = [0u8; 2];
+    std::io::Read::read_exact(&mut c, &mut len).unwrap();
+    assert!(u16::from_be_bytes(len) > 20);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
