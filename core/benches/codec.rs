@@ -1,6 +1,11 @@
 //! ISO 8583 codec benchmarks on the sale_swipe_pin_request frame of tests/vectors/messages.json.
-use criterion::{criterion_group, criterion_main, Criterion};
-use possdk_core::iso8583::{decode_frame, encode_frame};
+//!
+//! Instruction counts (stable on a noisy machine): run the bench binary with `CODEC_COUNT=<iterations>`
+//! under callgrind; it then skips criterion and calls `count_decode` / `count_encode` that many times:
+//! `CODEC_COUNT=1000 valgrind --tool=callgrind --toggle-collect='*count_decode*' <bench binary>`
+//! and divide the reported Ir by the iteration count.
+use criterion::{criterion_group, Criterion};
+use possdk_core::iso8583::{decode_frame, encode_frame, Frame};
 use std::hint::black_box;
 
 fn sale_frame() -> Vec<u8> {
@@ -16,6 +21,18 @@ fn sale_frame() -> Vec<u8> {
     hex::decode(hexframe).expect("hex")
 }
 
+/// One decode including dropping the result (criterion's `iter` times the drop too).
+#[inline(never)]
+fn count_decode(bytes: &[u8]) {
+    black_box(decode_frame(black_box(bytes)).expect("decode"));
+}
+
+/// One encode including dropping the result.
+#[inline(never)]
+fn count_encode(frame: &Frame) {
+    black_box(encode_frame(black_box(frame)).expect("encode"));
+}
+
 fn bench(c: &mut Criterion) {
     let bytes = sale_frame();
     let frame = decode_frame(&bytes).expect("decode sale");
@@ -29,4 +46,21 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(n) = std::env::var("CODEC_COUNT")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+    {
+        let bytes = sale_frame();
+        let frame = decode_frame(&bytes).expect("decode sale");
+        assert_eq!(encode_frame(&frame).expect("encode sale"), bytes);
+        for _ in 0..n {
+            count_decode(&bytes);
+            count_encode(&frame);
+        }
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

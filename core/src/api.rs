@@ -108,6 +108,11 @@ pub enum Request {
     Journal {
         batch: Option<u32>,
     },
+    /// A journal transaction's result and receipt again (`stan`, `batch?`).
+    Reprint {
+        stan: u32,
+        batch: Option<u32>,
+    },
     Status,
 }
 
@@ -243,17 +248,238 @@ pub struct JournalResult {
     pub records: Vec<crate::journal::TxRecord>,
 }
 
+type Obj = serde_json::Map<String, serde_json::Value>;
+
+fn opt_str(obj: &Obj, key: &str, field: &str) -> crate::Result<Option<String>> {
+    match obj.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(crate::Error::invalid(field, "must be a string")),
+    }
+}
+
+fn req_str(obj: &Obj, key: &str, field: &str) -> crate::Result<String> {
+    opt_str(obj, key, field)?.ok_or_else(|| crate::Error::invalid(field, "required"))
+}
+
+fn opt_u64(obj: &Obj, key: &str, field: &str) -> crate::Result<Option<u64>> {
+    match obj.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| crate::Error::invalid(field, "must be a non-negative whole number")),
+        Some(serde_json::Value::String(s))
+            if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse()
+                .map(Some)
+                .map_err(|_| crate::Error::invalid(field, "number out of range"))
+        }
+        Some(_) => Err(crate::Error::invalid(
+            field,
+            "must be a non-negative whole number",
+        )),
+    }
+}
+
+fn req_u64(obj: &Obj, key: &str, field: &str) -> crate::Result<u64> {
+    opt_u64(obj, key, field)?.ok_or_else(|| crate::Error::invalid(field, "required"))
+}
+
+fn opt_u32(obj: &Obj, key: &str, field: &str) -> crate::Result<Option<u32>> {
+    match opt_u64(obj, key, field)? {
+        None => Ok(None),
+        Some(v) if v <= 999_999 => Ok(Some(v as u32)),
+        Some(_) => Err(crate::Error::invalid(field, "must be at most 999999")),
+    }
+}
+
+fn req_u32(obj: &Obj, key: &str, field: &str) -> crate::Result<u32> {
+    opt_u32(obj, key, field)?.ok_or_else(|| crate::Error::invalid(field, "required"))
+}
+
+fn card_input(obj: &Obj) -> crate::Result<Option<CardInput>> {
+    let c = match obj.get("card") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Object(c)) => c,
+        Some(_) => return Err(crate::Error::invalid("card", "must be an object")),
+    };
+    let entry = match opt_str(c, "entry", "card.entry")?.as_deref() {
+        None => None,
+        Some("swipe") => Some(EntryMode::Swipe),
+        Some("chip") => Some(EntryMode::Chip),
+        Some("contactless") => Some(EntryMode::Contactless),
+        Some("manual") => Some(EntryMode::Manual),
+        Some("fallback") => Some(EntryMode::Fallback),
+        Some(_) => {
+            return Err(crate::Error::invalid(
+                "card.entry",
+                "must be swipe, chip, contactless, manual or fallback",
+            ))
+        }
+    };
+    let icc = match opt_str(c, "icc", "card.icc")? {
+        None => None,
+        Some(h) => Some(
+            hex::decode(h.trim()).map_err(|_| crate::Error::invalid("card.icc", "must be hex"))?,
+        ),
+    };
+    let z = |key: &str| -> crate::Result<Option<Zeroizing<String>>> {
+        Ok(opt_str(c, key, &format!("card.{key}"))?.map(Zeroizing::new))
+    };
+    Ok(Some(CardInput {
+        entry,
+        pan: z("pan")?,
+        track2: z("track2")?,
+        track3: z("track3")?,
+        expiry: opt_str(c, "expiry", "card.expiry")?,
+        sequence: opt_str(c, "sequence", "card.sequence")?,
+        icc,
+        pin: z("pin")?,
+    }))
+}
+
+fn original_ref(obj: &Obj) -> crate::Result<OriginalRef> {
+    let o = match obj.get("original") {
+        Some(serde_json::Value::Object(o)) => o,
+        None | Some(serde_json::Value::Null) => {
+            return Err(crate::Error::invalid("original", "required"))
+        }
+        Some(_) => return Err(crate::Error::invalid("original", "must be an object")),
+    };
+    Ok(OriginalRef {
+        reference: opt_str(o, "reference", "original.reference")?,
+        auth_code: opt_str(o, "auth_code", "original.auth_code")?,
+        date: opt_str(o, "date", "original.date")?,
+        batch: opt_u32(o, "batch", "original.batch")?,
+        stan: opt_u32(o, "stan", "original.stan")?,
+        voucher: opt_str(o, "voucher", "original.voucher")?,
+    })
+}
+
+fn payment(obj: &Obj) -> crate::Result<Payment> {
+    let card = card_input(obj)?;
+    let qr = opt_str(obj, "qr_code", "qr_code")?;
+    match (card, qr) {
+        (Some(_), Some(_)) => Err(crate::Error::invalid(
+            "qr_code",
+            "give either card or qr_code, not both",
+        )),
+        (Some(c), None) => Ok(Payment::Card(Some(c))),
+        (None, Some(q)) => Ok(Payment::Qr(Some(q))),
+        (None, None) => match obj.get("payment").and_then(|p| p.as_str()) {
+            Some("qr") => Ok(Payment::Qr(None)),
+            Some("card") | None => Ok(Payment::Card(None)),
+            Some(_) => Err(crate::Error::invalid("payment", "must be card or qr")),
+        },
+    }
+}
+
 impl Request {
     /// Parse `{"op": ..., ...}` (JSON-API.md). Errors are `invalid_json`, or `invalid_request` naming the field.
     pub fn from_json(json: &str) -> crate::Result<Request> {
-        todo!()
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+            crate::Error::new(
+                crate::ErrorKind::InvalidJson,
+                format!("request is not valid JSON: {e}"),
+            )
+        })?;
+        let obj = v.as_object().ok_or_else(|| {
+            crate::Error::new(
+                crate::ErrorKind::InvalidJson,
+                "request must be a JSON object",
+            )
+        })?;
+        let op = req_str(obj, "op", "op")?;
+        Ok(match op.as_str() {
+            "activate" => Request::Activate {
+                device_token: req_str(obj, "device_token", "device_token")?,
+            },
+            "download_master_key" => Request::DownloadMasterKey,
+            "sign_in" => Request::SignIn,
+            "download_capks" => Request::DownloadCapks,
+            "download_aids" => Request::DownloadAids,
+            "sale" => Request::Sale {
+                amount: req_u64(obj, "amount", "amount")?,
+                payment: payment(obj)?,
+            },
+            "preauth" => Request::Preauth {
+                amount: req_u64(obj, "amount", "amount")?,
+                payment: payment(obj)?,
+            },
+            "void" => Request::Void {
+                stan: req_u32(obj, "stan", "stan")?,
+                card: card_input(obj)?,
+            },
+            "refund" => Request::Refund {
+                amount: req_u64(obj, "amount", "amount")?,
+                original: original_ref(obj)?,
+                card: card_input(obj)?,
+            },
+            "preauth_void" => Request::PreauthVoid {
+                amount: req_u64(obj, "amount", "amount")?,
+                original: original_ref(obj)?,
+                card: card_input(obj)?,
+            },
+            "preauth_complete" => Request::PreauthComplete {
+                amount: req_u64(obj, "amount", "amount")?,
+                original: original_ref(obj)?,
+                card: card_input(obj)?,
+            },
+            "preauth_complete_void" => Request::PreauthCompleteVoid {
+                stan: req_u32(obj, "stan", "stan")?,
+                card: card_input(obj)?,
+            },
+            "tip" => Request::Tip {
+                stan: req_u32(obj, "stan", "stan")?,
+                tip: req_u64(obj, "tip", "tip")?,
+            },
+            "tip_void" => Request::TipVoid {
+                stan: req_u32(obj, "stan", "stan")?,
+            },
+            "balance" => Request::Balance {
+                card: card_input(obj)?,
+            },
+            "query_details" => Request::QueryDetails {
+                batch: opt_u32(obj, "batch", "batch")?,
+            },
+            "settle" => Request::Settle,
+            "journal" => Request::Journal {
+                batch: opt_u32(obj, "batch", "batch")?,
+            },
+            "reprint" => Request::Reprint {
+                stan: req_u32(obj, "stan", "stan")?,
+                batch: opt_u32(obj, "batch", "batch")?,
+            },
+            "status" => Request::Status,
+            _ => {
+                return Err(crate::Error::invalid(
+                    "op",
+                    format!(
+                        "unknown operation '{}'",
+                        op.chars().take(40).collect::<String>()
+                    ),
+                ))
+            }
+        })
     }
 }
 
 /// The JSON entry point: request JSON in, response envelope out (`{"ok":true,"result":...}` or
 /// `{"ok":false,"error":{"code","message","field"?}}`). Never panics.
 pub fn call_json(terminal: &crate::Terminal, request: &str) -> String {
-    todo!()
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Request::from_json(request).and_then(|r| terminal.execute(r))
+    }));
+    match outcome {
+        Ok(Ok(result)) => serde_json::json!({"ok": true, "result": result}).to_string(),
+        Ok(Err(e)) => error_json(&e),
+        Err(_) => {
+            log::error!("panic inside call_json");
+            error_json(&crate::Error::internal("internal error"))
+        }
+    }
 }
 
 /// Error envelope for an error (used by the bridges for errors that happen before `call_json`).
@@ -263,4 +489,139 @@ pub fn error_json(error: &crate::Error) -> String {
         e["field"] = serde_json::Value::String(f.clone());
     }
     serde_json::json!({"ok": false, "error": e}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> (crate::ErrorKind, Option<String>) {
+        let e = Request::from_json(json).unwrap_err();
+        (e.kind, e.field)
+    }
+
+    #[test]
+    fn requests_parse() {
+        match Request::from_json(r#"{"op":"sale","amount":1234,"card":{"entry":"swipe","track2":"6225880123456789=3012101","pin":"123456"}}"#).unwrap() {
+            Request::Sale { amount: 1234, payment: Payment::Card(Some(c)) } => {
+                assert_eq!(c.entry, Some(EntryMode::Swipe));
+                assert_eq!(c.pin.as_deref().map(|p| p.as_str()), Some("123456"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Request::from_json(r#"{"op":"sale","amount":1,"qr_code":"134567890123456789"}"#)
+                .unwrap(),
+            Request::Sale {
+                payment: Payment::Qr(Some(_)),
+                ..
+            }
+        ));
+        assert!(matches!(
+            Request::from_json(r#"{"op":"preauth","amount":"100"}"#).unwrap(),
+            Request::Preauth {
+                amount: 100,
+                payment: Payment::Card(None)
+            }
+        ));
+        match Request::from_json(r#"{"op":"refund","amount":5,"original":{"reference":"112510154502","date":"1125","voucher":"1"}}"#).unwrap() {
+            Request::Refund { original, card: None, .. } => {
+                assert_eq!(original.reference.as_deref(), Some("112510154502"));
+                assert_eq!(original.voucher.as_deref(), Some("1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Request::from_json(r#"{"op":"tip","stan":12,"tip":100}"#).unwrap(),
+            Request::Tip { stan: 12, tip: 100 }
+        ));
+        assert!(matches!(
+            Request::from_json(r#"{"op":"query_details"}"#).unwrap(),
+            Request::QueryDetails { batch: None }
+        ));
+        assert!(matches!(
+            Request::from_json(r#"{"op":"status"}"#).unwrap(),
+            Request::Status
+        ));
+        match Request::from_json(r#"{"op":"balance","card":{"entry":"chip","pan":"6225884444444444","icc":"9F2608AABBCCDDEEFF0011"}}"#).unwrap() {
+            Request::Balance { card: Some(c) } => assert_eq!(c.icc.map(|v| v.len()), Some(11)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        use crate::ErrorKind::{InvalidJson, InvalidRequest};
+        assert_eq!(err("[1]").0, InvalidJson);
+        assert_eq!(err("nope").0, InvalidJson);
+        assert_eq!(err(r#"{"amount":1}"#), (InvalidRequest, Some("op".into())));
+        assert_eq!(
+            err(r#"{"op":"dance"}"#),
+            (InvalidRequest, Some("op".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale"}"#),
+            (InvalidRequest, Some("amount".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":-1}"#),
+            (InvalidRequest, Some("amount".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1.5}"#),
+            (InvalidRequest, Some("amount".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":"x"}"#),
+            (InvalidRequest, Some("card".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":{"entry":"telepathy"}}"#),
+            (InvalidRequest, Some("card.entry".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":{"icc":"XYZ"}}"#),
+            (InvalidRequest, Some("card.icc".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":{"pan":5}}"#),
+            (InvalidRequest, Some("card.pan".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"sale","amount":1,"card":{"entry":"swipe"},"qr_code":"1"}"#),
+            (InvalidRequest, Some("qr_code".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"void"}"#),
+            (InvalidRequest, Some("stan".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"void","stan":1000000}"#),
+            (InvalidRequest, Some("stan".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"refund","amount":1}"#),
+            (InvalidRequest, Some("original".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"refund","amount":1,"original":{"stan":"x"}}"#),
+            (InvalidRequest, Some("original.stan".into()))
+        );
+        assert_eq!(
+            err(r#"{"op":"activate"}"#),
+            (InvalidRequest, Some("device_token".into()))
+        );
+    }
+
+    #[test]
+    fn error_envelope() {
+        let v: serde_json::Value = serde_json::from_str(&error_json(&crate::Error::invalid(
+            "amount",
+            "must be greater than 0",
+        )))
+        .unwrap();
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["error"]["code"], "invalid_request");
+        assert_eq!(v["error"]["field"], "amount");
+    }
 }

@@ -1,4 +1,3 @@
-#![allow(unused_variables, dead_code)] // TEMPORARY while the skeleton is filled in
 //! possdk core: everything a Chinese-acquirer POS terminal does, behind HAL traits.
 //!
 //! No FFI types and no global state live here; the C and JNI bridges convert and call into this crate.

@@ -1,1 +1,463 @@
 //! Transactions as data, run by one executor. OWNER: engine helper.
+//!
+//! `Engine` is the state a `Terminal` guards with its lock: config, devices, security module, journal.
+//! Every message (financial or management) goes through the same plumbing here: encode -> MAC ->
+//! transport -> decode -> validate (MTI + 10, echoes, MAC) -> header processing requirement.
+
+pub mod build;
+pub mod execute;
+pub mod init;
+pub mod kinds;
+pub mod query;
+pub mod reversal;
+pub mod settlement;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::hal::{
+    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, PinPad, QrScanner,
+    Transport, TransportError,
+};
+use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
+use crate::journal::Journal;
+use crate::security::{KeySlot, SecurityModule};
+use crate::terminal::Config;
+
+/// Journal settings keys (activation data and flags).
+pub(crate) mod keys {
+    pub const ACTIVATED: &str = "activated";
+    pub const MERCHANT_NAME: &str = "merchant_name";
+    pub const HOST_TIMEOUT_S: &str = "host_response_timeout_s";
+    pub const HOST_REVERSAL_ATTEMPTS: &str = "host_reversal_attempts";
+    pub const HOST_MAX_TIP: &str = "host_max_tip_percent";
+    pub const HOST_KEY_SHA256: &str = "host_key_sha256";
+    pub const SIGNED_IN: &str = "signed_in";
+    /// The host asked for a new sign-in (header 3): done automatically before the next transaction.
+    pub const SIGN_IN_REQUESTED: &str = "sign_in_requested";
+    pub const CAPKS_REQUIRED: &str = "capks_required";
+    pub const AIDS_REQUIRED: &str = "aids_required";
+    pub const CAPKS: &str = "capks";
+    pub const AIDS: &str = "aids";
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    Gateway,
+    Platform,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub endpoint: Endpoint,
+    pub tpdu: Tpdu,
+}
+
+/// Everything an operation needs; owned by the `Terminal` behind its lock.
+pub(crate) struct Engine {
+    pub cfg: Config,
+    pub card_reader: Option<Box<dyn CardReader>>,
+    pub pin_pad: Option<Box<dyn PinPad>>,
+    pub qr_scanner: Option<Box<dyn QrScanner>>,
+    pub events: Option<Box<dyn EventSink>>,
+    pub clock: Box<dyn Clock>,
+    pub transport: Box<dyn Transport>,
+    pub security: Box<dyn SecurityModule>,
+    pub journal: Journal,
+    /// Cancels waits of the current operation (set by `Terminal::cancel`).
+    pub cancel: CancelToken,
+    pub gateway: Route,
+    pub platform: Route,
+    pub serial: String,
+}
+
+/// Response codes that mean approved (PROTOCOL.md §9).
+pub fn is_approval(rc: &str) -> bool {
+    matches!(rc, "00" | "A2" | "A4" | "A5" | "A6" | "10")
+}
+
+/// Response codes after which the terminal must sign in again.
+pub fn requires_sign_in(rc: &str) -> bool {
+    matches!(rc, "99" | "A0")
+}
+
+/// Map a transport failure to the public error.
+pub(crate) fn transport_error(e: &TransportError) -> Error {
+    match e {
+        TransportError::Connect(m) => Error::new(
+            ErrorKind::HostUnreachable,
+            format!("cannot reach the host: {m}"),
+        ),
+        TransportError::Timeout => {
+            Error::new(ErrorKind::HostTimeout, "no response from the host in time")
+        }
+        TransportError::Cancelled { .. } => Error::new(ErrorKind::Cancelled, "cancelled"),
+        TransportError::Framing(m) => Error::new(
+            ErrorKind::InvalidResponse,
+            format!("bad response frame: {m}"),
+        ),
+        TransportError::Send(m) | TransportError::Receive(m) => Error::new(
+            ErrorKind::HostUnreachable,
+            format!("connection failed: {m}"),
+        ),
+    }
+}
+
+/// A request we built does not encode: our fault, not the host's (the field is named, never its value).
+pub(crate) fn encode_error(e: iso8583::CodecError) -> Error {
+    let at = e.field.map(|f| format!(" (field {f})")).unwrap_or_default();
+    Error::internal(format!("request does not encode{at}: {:?}", e.kind))
+}
+
+/// Card organisation from the BIN (docs/PROTOCOL.md §3), used when the host sent no 63.
+pub fn card_org_from_pan(pan: &str) -> Option<&'static str> {
+    let two: u32 = pan.get(..2)?.parse().ok()?;
+    Some(match two {
+        62 => "CUP",
+        40..=49 => "VIS",
+        51..=55 => "MCC",
+        35 => "JCB",
+        34 | 37 => "AEX",
+        _ => return None,
+    })
+}
+
+/// ISO date-time from host 13 (MMDD) and 12 (hhmmss), the year taken from the local clock.
+pub(crate) fn host_datetime(now: &DateTime, date: Option<&str>, time: Option<&str>) -> String {
+    match (date, time) {
+        (Some(d), Some(t))
+            if d.len() == 4
+                && t.len() == 6
+                && d.bytes().chain(t.bytes()).all(|b| b.is_ascii_digit()) =>
+        {
+            format!(
+                "{:04}-{}-{}T{}:{}:{}",
+                now.year,
+                &d[..2],
+                &d[2..],
+                &t[..2],
+                &t[2..4],
+                &t[4..]
+            )
+        }
+        _ => now.iso(),
+    }
+}
+
+/// `n` digits, zero padded.
+pub(crate) fn digits(value: u64, n: usize) -> String {
+    format!("{value:0n$}")
+}
+
+impl Engine {
+    pub fn emit(&mut self, event: Event) {
+        if let Some(sink) = self.events.as_mut() {
+            sink.on_event(&event);
+        }
+    }
+
+    pub fn now(&self) -> DateTime {
+        self.clock.now()
+    }
+
+    pub fn flag(&self, key: &str) -> Result<bool> {
+        Ok(self.journal.setting(key)?.as_deref() == Some("1"))
+    }
+
+    pub fn set_flag(&mut self, key: &str, on: bool) -> Result<()> {
+        if on {
+            self.journal.set_setting(key, "1")?;
+        } else if self.journal.setting(key)?.is_some() {
+            self.journal.delete_setting(key)?;
+        }
+        Ok(())
+    }
+
+    pub fn is_activated(&self) -> Result<bool> {
+        self.flag(keys::ACTIVATED)
+    }
+
+    pub fn is_signed_in(&self) -> Result<bool> {
+        Ok(self.flag(keys::SIGNED_IN)?
+            && self.security.has_key(KeySlot::Mak)
+            && self.security.has_key(KeySlot::Pik))
+    }
+
+    pub fn require_activated(&self) -> Result<()> {
+        if !self.is_activated()? {
+            return Err(Error::new(
+                ErrorKind::NotActivated,
+                "the terminal is not activated",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn require_signed_in(&self) -> Result<()> {
+        self.require_activated()?;
+        if !self.security.has_key(KeySlot::Tmk) {
+            return Err(Error::new(
+                ErrorKind::NotActivated,
+                "no master key: download the master key first",
+            ));
+        }
+        if !self.is_signed_in()? {
+            return Err(Error::new(
+                ErrorKind::NotSignedIn,
+                "the terminal must sign in first",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Like `require_signed_in`, but a sign-in the host asked for (header 3) is done first.
+    pub fn ensure_signed_in(&mut self) -> Result<()> {
+        self.require_activated()?;
+        if !self.is_signed_in()?
+            && self.flag(keys::SIGN_IN_REQUESTED)?
+            && self.security.has_key(KeySlot::Tmk)
+        {
+            log::info!("signing in again as the host asked");
+            self.sign_in()?;
+        }
+        self.require_signed_in()
+    }
+
+    /// Signed out: a new sign-in is needed before the next transaction.
+    pub fn sign_out(&mut self, why: &str) -> Result<()> {
+        log::warn!("signed out: {why}");
+        self.set_flag(keys::SIGNED_IN, false)
+    }
+
+    pub fn route(&self, dest: Dest) -> &Route {
+        match dest {
+            Dest::Gateway => &self.gateway,
+            Dest::Platform => &self.platform,
+        }
+    }
+
+    /// Encode a request frame for `dest`; with `mac`, field 64 is the CUP-ECB MAC under the MAK.
+    pub fn encode(&mut self, dest: Dest, msg: &mut Message, mac: bool) -> Result<Vec<u8>> {
+        let tpdu = self.route(dest).tpdu;
+        if mac {
+            msg.set(64, vec![b'0'; 8]);
+        } else {
+            msg.remove(64);
+        }
+        let frame = Frame {
+            tpdu,
+            header: Header::default(),
+            message: msg.clone(),
+        };
+        let mut bytes = iso8583::encode_frame(&frame).map_err(encode_error)?;
+        if mac {
+            let span = iso8583::mac_span(&bytes)
+                .ok_or_else(|| Error::internal("encoded frame too short for a MAC"))?
+                .to_vec();
+            let code = self.security.mac(&span)?;
+            let n = bytes.len();
+            bytes[n - 8..].copy_from_slice(&code);
+            msg.set(64, code.to_vec());
+        }
+        log::debug!("request {}", iso8583::mask::masked(msg));
+        Ok(bytes)
+    }
+
+    /// One frame out, one frame in.
+    pub fn exchange_raw(
+        &mut self,
+        dest: Dest,
+        frame: &[u8],
+        cancel: &CancelToken,
+    ) -> std::result::Result<Vec<u8>, TransportError> {
+        let endpoint = self.route(dest).endpoint.clone();
+        self.emit(Event::Connecting);
+        self.emit(Event::Sending);
+        let result = self.transport.exchange(&endpoint, frame, cancel);
+        if result.is_ok() {
+            self.emit(Event::Receiving);
+        }
+        result
+    }
+
+    /// True when field 64 of a response is the MAC of its span under the MAK.
+    pub fn response_mac_ok(&mut self, raw: &[u8], resp: &Message) -> bool {
+        let Some(got) = resp.get(64) else {
+            return false;
+        };
+        let Some(span) = iso8583::mac_span(raw) else {
+            return false;
+        };
+        match self.security.mac(span) {
+            Ok(expected) => expected.as_slice() == got,
+            Err(e) => {
+                log::warn!("cannot verify response MAC: {e}");
+                false
+            }
+        }
+    }
+
+    /// Act on the header's processing requirement (3 sign in again, 4 CAPKs, 5 AIDs).
+    pub fn note_header(&mut self, header: &Header) -> Result<()> {
+        match header.processing {
+            // A signed-in terminal signs in again by itself before its next transaction; one that never
+            // signed in (e.g. right after a master-key download) is simply not signed in.
+            3 if self.is_signed_in()? => {
+                self.sign_out("host asked for a new sign-in (header 3)")?;
+                self.set_flag(keys::SIGN_IN_REQUESTED, true)?;
+            }
+            4 => self.set_flag(keys::CAPKS_REQUIRED, true)?,
+            5 => self.set_flag(keys::AIDS_REQUIRED, true)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Management exchange: 11 41 42 60 (`00` + batch + `code`) [+ 62] [+ extra fields], optional MAC.
+    /// Checks MTI + 10, echoes of 11 41 42, the header, and the MAC when asked and 39 is `00`.
+    pub fn management(
+        &mut self,
+        dest: Dest,
+        mti: u16,
+        code: &str,
+        f62: Option<Vec<u8>>,
+        extra: &[(u8, Vec<u8>)],
+        mac: bool,
+    ) -> Result<Message> {
+        let batch = self.journal.batch()?;
+        let stan = self.journal.next_stan()?;
+        let mut msg = Message::new(Mti(mti));
+        msg.set_str(11, &digits(stan as u64, 6));
+        msg.set_str(41, &self.cfg.tid.clone());
+        msg.set_str(42, &self.cfg.mid.clone());
+        msg.set_str(60, &format!("00{}{}", digits(batch as u64, 6), code));
+        if let Some(v) = f62 {
+            msg.set(62, v);
+        }
+        for (f, v) in extra {
+            msg.set(*f, v.clone());
+        }
+        self.send_management(dest, msg, mac)
+    }
+
+    /// Send a prepared management message and validate the answer.
+    pub fn send_management(&mut self, dest: Dest, mut msg: Message, mac: bool) -> Result<Message> {
+        let frame = self.encode(dest, &mut msg, mac)?;
+        let cancel = self.cancel.clone();
+        let raw = self
+            .exchange_raw(dest, &frame, &cancel)
+            .map_err(|e| transport_error(&e))?;
+        let resp = iso8583::decode_frame(&raw)?;
+        validate_echo(&msg, &resp.message, &[11, 41, 42], true)?;
+        self.note_header(&resp.header)?;
+        let rc = resp.message.get_str(39).unwrap_or("").to_string();
+        if rc.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                "response without field 39",
+            ));
+        }
+        if mac && rc == "00" && !self.response_mac_ok(&raw, &resp.message) {
+            self.sign_out("management response MAC invalid")?;
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                "response MAC invalid; sign in again",
+            ));
+        }
+        log::debug!("response {}", iso8583::mask::masked(&resp.message));
+        Ok(resp.message)
+    }
+}
+
+/// 39 of a response (validated to be present by the senders).
+pub(crate) fn rc_of(msg: &Message) -> String {
+    msg.get_str(39).unwrap_or("").to_string()
+}
+
+/// MTI + 10 and the echoes. `strict`: a field the request carried must come back; otherwise only a
+/// field that comes back must match (11 always required).
+pub(crate) fn validate_echo(
+    req: &Message,
+    resp: &Message,
+    fields: &[u8],
+    strict: bool,
+) -> Result<()> {
+    if resp.mti != req.mti.response() {
+        return Err(Error::new(
+            ErrorKind::InvalidResponse,
+            format!("response MTI {} to a {} request", resp.mti, req.mti),
+        ));
+    }
+    for &f in fields {
+        let Some(sent) = req.get(f) else { continue };
+        match resp.get(f) {
+            Some(got) if got == sent => {}
+            Some(_) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!("field {f} does not echo the request"),
+                ))
+            }
+            None if strict || f == 11 => {
+                return Err(Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!("field {f} missing in the response"),
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Response-code messages (PROTOCOL.md §9).
+pub fn response_message(rc: &str) -> &'static str {
+    crate::receipt::response_text(rc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn org_from_bin() {
+        assert_eq!(card_org_from_pan("6225880123456789"), Some("CUP"));
+        assert_eq!(card_org_from_pan("4761340000000019"), Some("VIS"));
+        assert_eq!(card_org_from_pan("5500000000000004"), Some("MCC"));
+        assert_eq!(card_org_from_pan("3530111333300000"), Some("JCB"));
+        assert_eq!(card_org_from_pan("371449635398431"), Some("AEX"));
+        assert_eq!(card_org_from_pan("9"), None);
+    }
+
+    #[test]
+    fn datetime_from_host_fields() {
+        let now = DateTime {
+            year: 2026,
+            month: 11,
+            day: 25,
+            hour: 1,
+            minute: 2,
+            second: 3,
+        };
+        assert_eq!(
+            host_datetime(&now, Some("1125"), Some("101530")),
+            "2026-11-25T10:15:30"
+        );
+        assert_eq!(
+            host_datetime(&now, None, Some("101530")),
+            "2026-11-25T01:02:03"
+        );
+        assert_eq!(
+            host_datetime(&now, Some("11x5"), Some("101530")),
+            "2026-11-25T01:02:03"
+        );
+    }
+
+    #[test]
+    fn approvals() {
+        assert!(is_approval("00"));
+        assert!(is_approval("A2"));
+        assert!(!is_approval("51"));
+        assert!(requires_sign_in("A0"));
+        assert!(!requires_sign_in("55"));
+    }
+}

@@ -1,8 +1,14 @@
 //! Body codec: MTI (BCD) + primary bitmap + fields (PROTOCOL.md §1-2). Every encoding decision
-//! comes from the field table in `profile`.
-use super::message::bit;
-use super::profile::{self, FieldDef, Format, Length};
+//! comes from the field table in `profile` (flattened into `profile::SPECS` for the hot loops).
+//!
+//! Both directions work on one pre-sized, zero-filled buffer written by index: decoding fills the
+//! message's value buffer (sized for the worst case, 2 digits per wire byte, then truncated), encoding
+//! fills the output (sized from an upper bound, then truncated), so there is no growth, no per-field
+//! `resize` and no second pass. Zero nibbles of fixed numeric fields come from the zero fill.
+use super::message::{bit, HDR};
+use super::profile::{Fast, Kind, Spec, FIXED_WIRE_TOTAL, MAX_VALUES_TOTAL, SPECS};
 use super::{Message, Mti};
+use zeroize::Zeroize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError {
@@ -28,7 +34,8 @@ impl CodecError {
     pub fn new(field: Option<u8>, kind: CodecErrorKind) -> Self {
         CodecError { field, kind }
     }
-    #[inline]
+    #[cold]
+    #[inline(never)]
     fn at(field: u8, kind: CodecErrorKind) -> Self {
         CodecError {
             field: Some(field),
@@ -47,11 +54,84 @@ impl std::fmt::Display for CodecError {
 }
 impl std::error::Error for CodecError {}
 
+/// BCD byte -> its value 0..=99, or `NOT_BCD` when a nibble is above 9.
+static BCD_VALUE: [u8; 256] = {
+    let mut t = [NOT_BCD; 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, l) = (i >> 4, i & 0x0F);
+        if h <= 9 && l <= 9 {
+            t[i] = (h * 10 + l) as u8;
+        }
+        i += 1;
+    }
+    t
+};
+const NOT_BCD: u8 = 0xFF;
+
+/// 0..=99 -> its BCD byte.
+static TO_BCD: [u8; 100] = {
+    let mut t = [0u8; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = ((i / 10) << 4 | (i % 10)) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Flag bit set in both bytes of an `UNPACK_*` entry whose nibble is invalid (ASCII never has it).
+const BAD_CHAR: u16 = 0x8080;
+
+/// Packed byte -> its two characters (high nibble first, little-endian u16). `z` maps nibble D to
+/// 'D'; an invalid nibble gives 0xFF, so OR-ing the entries and testing `BAD_CHAR` finds it.
+const fn pair_table(z: bool) -> [u16; 256] {
+    const fn ch(nib: usize, z: bool) -> u16 {
+        if nib <= 9 {
+            (b'0' as usize + nib) as u16
+        } else if z && nib == 0xD {
+            b'D' as u16
+        } else {
+            0xFF
+        }
+    }
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = ch(i >> 4, z) | ch(i & 0x0F, z) << 8;
+        i += 1;
+    }
+    t
+}
+static UNPACK_N: [u16; 256] = pair_table(false);
+static UNPACK_Z: [u16; 256] = pair_table(true);
+
+/// ASCII character -> nibble for `z` fields ('D' and '=' are the separator D); anything else 0xF0.
+static PACK_Z: [u8; 256] = {
+    let mut t = [0xF0u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    t[b'D' as usize] = 0xD;
+    t[b'=' as usize] = 0xD;
+    t
+};
+
 /// Encode MTI + bitmap + fields.
 pub fn encode_body(msg: &Message) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(max_body_len(msg));
     encode_body_into(msg, &mut out, false)?;
     Ok(out)
+}
+
+/// An upper bound of the encoded body (MAC placeholder included): packing never makes a value
+/// longer except in fixed fields, whose wire sizes `FIXED_WIRE_TOTAL` covers, and each of the (at
+/// most 64) fields adds at most 2 prefix bytes. `buf` holds the values after its header.
+#[inline]
+pub(super) fn max_body_len(msg: &Message) -> usize {
+    10 + FIXED_WIRE_TOTAL + 2 * 64 + msg.buf.len().saturating_sub(HDR)
 }
 
 /// Append the encoded body to `out`. With `mac_placeholder`, field 64 is sent as 8 zero bytes
@@ -64,162 +144,549 @@ pub(super) fn encode_body_into(
     if let Some(n) = msg.out_of_range() {
         return Err(CodecError::at(n, CodecErrorKind::UndefinedField));
     }
-    let mti = msg.mti.0;
+    let mti = msg.mti.0 as usize;
     if mti > 9999 {
         return Err(CodecError::new(None, CodecErrorKind::BadMti));
     }
-    let digits = [
-        (mti / 1000) as u8,
-        (mti / 100 % 10) as u8,
-        (mti / 10 % 10) as u8,
-        (mti % 10) as u8,
-    ];
-    out.push(digits[0] << 4 | digits[1]);
-    out.push(digits[2] << 4 | digits[3]);
-    let mut bitmap = msg.bitmap();
+    let base = out.len();
+    out.resize(base + max_body_len(msg), 0);
+    let o = &mut out[base..];
+    o[0] = TO_BCD[mti / 100];
+    o[1] = TO_BCD[mti % 100];
+    let mut bits = msg.present;
     if mac_placeholder {
-        bitmap |= bit(64);
+        bits &= !bit(64);
+        o[2..10].copy_from_slice(&(bits | bit(64)).to_be_bytes());
+    } else {
+        o[2..10].copy_from_slice(&bits.to_be_bytes());
     }
-    out.extend_from_slice(&bitmap.to_be_bytes());
-    for (n, value) in msg.fields() {
-        if mac_placeholder && n == 64 {
-            continue;
+    match encode_fields(msg, bits, o) {
+        Ok(mut w) => {
+            if mac_placeholder {
+                // Already zero.
+                w += 8;
+            }
+            out.truncate(base + w);
+            Ok(())
         }
-        let def = match profile::field(n) {
-            Some(d) => d,
-            None => return Err(CodecError::at(n, CodecErrorKind::UndefinedField)),
-        };
-        encode_field(def, value, out)?;
+        Err(e) => {
+            // Do not hand back half an encoding (it may hold a packed PAN or track).
+            out[base..].zeroize();
+            out.truncate(base);
+            Err(e)
+        }
     }
-    if mac_placeholder {
-        out.extend_from_slice(&[0u8; 8]);
-    }
-    Ok(())
 }
 
-/// Pack `value`'s digits into `out` after `lead` zero nibbles, zero-filling to `total_nibbles`
-/// (even). Whole output bytes are written (no read-modify-write); one error check at the end.
-fn pack(
-    def: &FieldDef,
-    lead: usize,
+/// Encode the fields in `bits` after MTI and bitmap (`o[..10]`); returns the bytes used.
+#[inline(always)]
+fn encode_fields(msg: &Message, mut bits: u64, o: &mut [u8]) -> Result<usize, CodecError> {
+    let mut w = 10;
+    let mut s = HDR;
+    // The end offsets (absent only when no field is present, and then unused).
+    let ends: &[u8; HDR] = match msg.buf.get(..HDR).map(<&[u8; HDR]>::try_from) {
+        Some(Ok(h)) => h,
+        _ => &[0; HDR],
+    };
+    while bits != 0 {
+        let k = bits.leading_zeros() as usize;
+        bits ^= (1u64 << 63) >> k;
+        // Values are stored in field order, back to back.
+        let i = 4 * (k + 1);
+        let e = u32::from_le_bytes([ends[i], ends[i + 1], ends[i + 2], ends[i + 3]]) as usize;
+        let value = &msg.buf[s..e];
+        s = e;
+        w = encode_field(k as u8 + 1, SPECS[k], value, o, w)?;
+    }
+    Ok(w)
+}
+
+/// Write field `n` at `o[w..]` (zero-filled, large enough); returns the new write position.
+#[inline(always)]
+fn encode_field(
+    n: u8,
+    spec: Spec,
     value: &[u8],
-    total_nibbles: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), CodecError> {
-    debug_assert!(total_nibbles.is_multiple_of(2) && lead + value.len() <= total_nibbles);
-    let start = out.len();
-    out.resize(start + total_nibbles / 2, 0);
-    let dst = &mut out[start + lead / 2..];
-    let bad = if def.format == Format::Z {
-        pack_digits(dst, lead % 2 == 1, value, |c| match c {
-            b'D' | b'=' => (0xD, false),
-            _ => {
-                let d = c.wrapping_sub(b'0');
-                (d & 0x0F, d > 9)
+    o: &mut [u8],
+    mut w: usize,
+) -> Result<usize, CodecError> {
+    let len = value.len();
+    let max = spec.max as usize;
+    // Full-length values of the fixed sizes the profile uses: straight-line code, no loops.
+    let fast = match spec.fast {
+        Fast::N2R if len == 2 => pack_fixed_n::<2, 1>(value, &mut o[w..], true),
+        Fast::N3R if len == 3 => pack_fixed_n::<3, 2>(value, &mut o[w..], true),
+        Fast::N3L if len == 3 => pack_fixed_n::<3, 2>(value, &mut o[w..], false),
+        Fast::N4R if len == 4 => pack_fixed_n::<4, 2>(value, &mut o[w..], true),
+        Fast::N6R if len == 6 => pack_fixed_n::<6, 3>(value, &mut o[w..], true),
+        Fast::N12R if len == 12 => pack_fixed_n::<12, 6>(value, &mut o[w..], true),
+        Fast::N16R if len == 16 => pack_fixed_n::<16, 8>(value, &mut o[w..], true),
+        Fast::T2 if len == 2 => copy_text::<2>(n, spec, value, &mut o[w..])?,
+        Fast::T3 if len == 3 => copy_text::<3>(n, spec, value, &mut o[w..])?,
+        Fast::T6 if len == 6 => copy_text::<6>(n, spec, value, &mut o[w..])?,
+        Fast::T8 if len == 8 => copy_text::<8>(n, spec, value, &mut o[w..])?,
+        Fast::T12 if len == 12 => copy_text::<12>(n, spec, value, &mut o[w..])?,
+        Fast::T15 if len == 15 => copy_text::<15>(n, spec, value, &mut o[w..])?,
+        Fast::B8 if len == 8 => copy_fixed::<8>(value, &mut o[w..]),
+        _ => (0, false),
+    };
+    if fast.0 != 0 {
+        if fast.1 {
+            return Err(CodecError::at(n, CodecErrorKind::NotDigit));
+        }
+        return Ok(w + fast.0);
+    }
+    if spec.kind == Kind::Undefined {
+        return Err(CodecError::at(n, CodecErrorKind::UndefinedField));
+    }
+    if len > max {
+        return Err(CodecError::at(n, CodecErrorKind::TooLong { len, max }));
+    }
+    let bad = match spec.kind {
+        Kind::Undefined => return Err(CodecError::at(n, CodecErrorKind::UndefinedField)),
+        Kind::BcdRight => {
+            // Right-aligned: zero nibbles (the zero fill) in front, the digits end the field.
+            let nbytes = max.div_ceil(2);
+            let lead = 2 * nbytes - len;
+            let bad = pack(
+                &mut o[w + lead / 2..w + nbytes],
+                lead % 2 == 1,
+                value,
+                spec.z,
+            );
+            w += nbytes;
+            bad
+        }
+        Kind::BcdLeft => {
+            // Left-aligned fixed (field 22): short values get leading zeros, the pad nibble is last.
+            let nbytes = max.div_ceil(2);
+            let lead = max - len;
+            let bad = pack(
+                &mut o[w + lead / 2..w + nbytes],
+                lead % 2 == 1,
+                value,
+                spec.z,
+            );
+            w += nbytes;
+            bad
+        }
+        Kind::BcdVar => {
+            w = write_prefix(spec.prefix, len, o, w);
+            let nbytes = len.div_ceil(2);
+            let bad = pack(&mut o[w..w + nbytes], false, value, spec.z);
+            w += nbytes;
+            bad
+        }
+        Kind::TextFixed => {
+            check_text(n, spec, value)?;
+            o[w..w + len].copy_from_slice(value);
+            o[w + len..w + max].fill(b' ');
+            return Ok(w + max);
+        }
+        Kind::TextVar => {
+            check_text(n, spec, value)?;
+            w = write_prefix(spec.prefix, len, o, w);
+            o[w..w + len].copy_from_slice(value);
+            return Ok(w + len);
+        }
+        Kind::BinFixed => {
+            if len != max {
+                return Err(CodecError::at(n, CodecErrorKind::BadLength));
             }
-        })
-    } else {
-        pack_n(dst, lead % 2 == 1, value)
+            o[w..w + len].copy_from_slice(value);
+            return Ok(w + len);
+        }
+        Kind::BinVar => {
+            w = write_prefix(spec.prefix, len, o, w);
+            o[w..w + len].copy_from_slice(value);
+            return Ok(w + len);
+        }
     };
     if bad {
-        return Err(CodecError::at(def.number, CodecErrorKind::NotDigit));
+        return Err(CodecError::at(n, CodecErrorKind::NotDigit));
     }
-    Ok(())
+    Ok(w)
+}
+
+/// A full-length fixed n field of `LEN` digits into `NB` bytes (right- or left-aligned pad nibble).
+/// Returns (bytes written, whether a character was not a digit).
+#[inline(always)]
+fn pack_fixed_n<const LEN: usize, const NB: usize>(
+    value: &[u8],
+    o: &mut [u8],
+    right: bool,
+) -> (usize, bool) {
+    const { assert!(NB == LEN.div_ceil(2)) };
+    let v: &[u8; LEN] = match value.try_into() {
+        Ok(v) => v,
+        Err(_) => return (0, true),
+    };
+    let d: &mut [u8; NB] = match (&mut o[..NB]).try_into() {
+        Ok(d) => d,
+        Err(_) => return (0, true),
+    };
+    let nib = |c: u8| PACK_N[c as usize];
+    let mut acc = 0u8;
+    if LEN.is_multiple_of(2) {
+        // Eight digits per step while they last, then pairs.
+        let mut bad = 0u64;
+        for c in 0..LEN / 8 {
+            let (p, b) = pack8(load8(&v[8 * c..8 * c + 8]), false);
+            bad |= b;
+            d[4 * c..4 * c + 4].copy_from_slice(&p.to_le_bytes());
+        }
+        if bad != 0 {
+            return (NB, true);
+        }
+        for i in LEN / 8 * 4..NB {
+            let (h, l) = (nib(v[2 * i]), nib(v[2 * i + 1]));
+            acc |= h | l;
+            d[i] = h << 4 | (l & 0x0F);
+        }
+    } else if right {
+        let l = nib(v[0]);
+        acc |= l;
+        d[0] = l & 0x0F;
+        for i in 1..NB {
+            let (h, l) = (nib(v[2 * i - 1]), nib(v[2 * i]));
+            acc |= h | l;
+            d[i] = h << 4 | (l & 0x0F);
+        }
+    } else {
+        for i in 0..NB - 1 {
+            let (h, l) = (nib(v[2 * i]), nib(v[2 * i + 1]));
+            acc |= h | l;
+            d[i] = h << 4 | (l & 0x0F);
+        }
+        let h = nib(v[LEN - 1]);
+        acc |= h;
+        d[NB - 1] = h << 4;
+    }
+    (NB, acc & 0xF0 != 0)
+}
+
+/// A full-length fixed text field of `LEN` bytes (checked when `an`). Returns (bytes written, false).
+#[inline(always)]
+fn copy_text<const LEN: usize>(
+    n: u8,
+    spec: Spec,
+    value: &[u8],
+    o: &mut [u8],
+) -> Result<(usize, bool), CodecError> {
+    check_text(n, spec, value)?;
+    Ok(copy_fixed::<LEN>(value, o))
+}
+
+/// A full-length fixed text or binary field of `LEN` bytes. Returns (bytes written, false).
+#[inline(always)]
+fn copy_fixed<const LEN: usize>(value: &[u8], o: &mut [u8]) -> (usize, bool) {
+    let v: &[u8; LEN] = match value.try_into() {
+        Ok(v) => v,
+        Err(_) => return (0, true),
+    };
+    o[..LEN].copy_from_slice(v);
+    (LEN, false)
+}
+
+/// A fixed n field of `LEN` digits from the `NB` packed bytes at `data[p..]` into `dst`: checks
+/// the pad nibble (first when `right`, else last, for odd `LEN`) and the digits. Returns the read
+/// position after the field.
+#[inline(always)]
+fn unpack_fixed_n<const LEN: usize, const NB: usize>(
+    n: u8,
+    data: &[u8],
+    r: &mut usize,
+    dst: &mut [u8],
+    right: bool,
+) -> Result<usize, CodecError> {
+    const { assert!(NB == LEN.div_ceil(2)) };
+    let p = *r;
+    let s: &[u8; NB] = match data.get(p..p + NB).map(<&[u8; NB]>::try_from) {
+        Some(Ok(s)) => s,
+        _ => return Err(truncated(n)),
+    };
+    let d: &mut [u8; LEN] = match dst.get_mut(..LEN).map(<&mut [u8; LEN]>::try_from) {
+        Some(Ok(d)) => d,
+        _ => return Err(truncated(n)),
+    };
+    let pair = |b: u8| UNPACK_N[b as usize];
+    let mut acc = 0u16;
+    if LEN.is_multiple_of(2) {
+        for i in 0..NB {
+            let v = pair(s[i]);
+            acc |= v;
+            d[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+        }
+    } else if right {
+        if s[0] >> 4 != 0 {
+            return Err(CodecError::at(n, CodecErrorKind::BadPad));
+        }
+        let v = pair(s[0]) >> 8;
+        acc |= v;
+        d[0] = v as u8;
+        for i in 1..NB {
+            let v = pair(s[i]);
+            acc |= v;
+            d[2 * i - 1..2 * i + 1].copy_from_slice(&v.to_le_bytes());
+        }
+    } else {
+        if s[NB - 1] & 0x0F != 0 {
+            return Err(CodecError::at(n, CodecErrorKind::BadPad));
+        }
+        for i in 0..NB - 1 {
+            let v = pair(s[i]);
+            acc |= v;
+            d[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+        }
+        let v = pair(s[NB - 1]) & 0x00FF;
+        acc |= v;
+        d[LEN - 1] = v as u8;
+    }
+    if acc & BAD_CHAR != 0 {
+        return Err(CodecError::at(n, CodecErrorKind::NotDigit));
+    }
+    *r = p + NB;
+    Ok(LEN)
+}
+
+/// A fixed text or binary field of `LEN` bytes at `data[p..]` into `dst` (checked when `an`).
+/// Advances `*r` past the field and returns the value length.
+#[inline(always)]
+fn take_fixed<const LEN: usize>(
+    n: u8,
+    spec: Spec,
+    data: &[u8],
+    r: &mut usize,
+    dst: &mut [u8],
+) -> Result<usize, CodecError> {
+    let p = *r;
+    let s: &[u8; LEN] = match data.get(p..p + LEN).map(<&[u8; LEN]>::try_from) {
+        Some(Ok(s)) => s,
+        _ => return Err(truncated(n)),
+    };
+    check_text(n, spec, s)?;
+    match dst.get_mut(..LEN) {
+        Some(d) => d.copy_from_slice(s),
+        None => return Err(truncated(n)),
+    }
+    *r = p + LEN;
+    Ok(LEN)
+}
+
+/// Pack digits into `dst` (zero-filled), starting at the low nibble of `dst[0]` when `odd_start`.
+/// Returns whether a character was not a digit (or, for `z`, not a digit / 'D' / '=').
+#[inline(always)]
+fn pack(dst: &mut [u8], odd_start: bool, value: &[u8], z: bool) -> bool {
+    pack_bcd(dst, odd_start, value, z)
+}
+
+/// The `LL` / `LLL` length prefix (`len` <= 999, checked against the field maximum first).
+#[inline(always)]
+fn write_prefix(prefix: u8, len: usize, o: &mut [u8], w: usize) -> usize {
+    if prefix == 1 {
+        o[w] = TO_BCD[len % 100];
+        w + 1
+    } else {
+        o[w] = TO_BCD[len / 100 % 100];
+        o[w + 1] = TO_BCD[len % 100];
+        w + 2
+    }
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 
-/// `pack_digits` for n fields, eight digits at a time (SWAR). Returns whether a non-digit was seen.
-fn pack_n(dst: &mut [u8], odd_start: bool, value: &[u8]) -> bool {
-    let mut bad = 0u64;
-    let mut o = 0;
-    let mut value = value;
-    if odd_start {
-        if let Some((&c, r)) = value.split_first() {
-            let d = c.wrapping_sub(b'0');
-            bad |= u64::from(d > 9);
-            dst[0] = d & 0x0F;
-            o = 1;
-            value = r;
-        }
-    }
-    let mut chunks = value.chunks_exact(8);
-    for c in &mut chunks {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(c);
-        let v = u64::from_le_bytes(a);
-        let d = v.wrapping_sub(0x30 * ONES);
-        // A byte is a digit iff it is < 0x80, did not borrow (high nibble of d clear) and d + 6 < 0x10.
-        bad |= (v & (0x80 * ONES))
-            | (d & (0xF0 * ONES))
-            | (d.wrapping_add(0x06 * ONES) & (0xF0 * ONES));
-        // Byte 2k of t = d[2k] << 4 | d[2k+1]; then gather the even bytes.
-        let mut t = ((d << 4) | (d >> 8)) & 0x00FF_00FF_00FF_00FF;
-        t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
-        t = (t | (t >> 16)) & 0xFFFF_FFFF;
-        dst[o..o + 4].copy_from_slice(&(t as u32).to_le_bytes());
-        o += 4;
-    }
-    let mut nib = |c: u8| {
-        let d = c.wrapping_sub(b'0');
-        bad |= u64::from(d > 9);
-        d & 0x0F
+#[inline(always)]
+fn load8(c: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(c);
+    u64::from_le_bytes(a)
+}
+
+#[inline(always)]
+fn load4(c: &[u8]) -> u64 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(c);
+    u64::from(u32::from_le_bytes(a))
+}
+
+/// 0x80 in every byte of `x` that is zero, exactly (no carries cross bytes).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    let lo = 0x7F * ONES;
+    !(((x & lo).wrapping_add(lo)) | x | lo)
+}
+
+/// Eight characters (little-endian) -> four packed bytes and a word that is nonzero iff one of
+/// them is not a digit (for `z`: not a digit, 'D' or '=').
+#[inline(always)]
+fn pack8(v: u64, z: bool) -> (u32, u64) {
+    // z: turn 'D' (0x44) into '=' (0x3D), whose offset from '0' is the nibble D.
+    let v = if z {
+        v ^ ((zero_bytes(v ^ (0x44 * ONES)) >> 7) * 0x79)
+    } else {
+        v
     };
-    let mut pairs = chunks.remainder().chunks_exact(2);
-    for p in &mut pairs {
-        dst[o] = nib(p[0]) << 4 | nib(p[1]);
-        o += 1;
+    let d = v.wrapping_sub(0x30 * ONES);
+    // A byte is below 0x80, did not borrow (high nibble of d clear) and, unless it is the z
+    // separator, d + 6 < 0x10. Borrows and carries only leave a byte that is itself invalid.
+    let hi = (v & (0x80 * ONES)) | (d & (0xF0 * ONES));
+    let ge10 = d.wrapping_add(0x06 * ONES) & (0x10 * ONES);
+    let bad = if z {
+        hi | (ge10 & !(zero_bytes(d ^ (0x0D * ONES)) >> 3))
+    } else {
+        hi | ge10
+    };
+    // Byte 2k of t = d[2k] << 4 | d[2k+1]; then gather the even bytes.
+    let mut t = ((d << 4) | (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
+    t = (t | (t >> 16)) & 0xFFFF_FFFF;
+    (t as u32, bad)
+}
+
+/// Four packed bytes (low 32 bits, little-endian) -> eight characters and a word that is nonzero
+/// iff a nibble is above 9 (for `z`: above 9 and not D, which becomes 'D').
+#[inline(always)]
+fn unpack4(t: u64, z: bool) -> (u64, u64) {
+    let t = (t | (t << 16)) & 0x0000_FFFF_0000_FFFF;
+    let t = (t | (t << 8)) & 0x00FF_00FF_00FF_00FF;
+    // Byte 2k = high nibble of packed byte k, byte 2k+1 = its low nibble.
+    let d = ((t >> 4) & 0x000F_000F_000F_000F) | ((t & 0x000F_000F_000F_000F) << 8);
+    let ge10 = d.wrapping_add(0x06 * ONES) & (0x10 * ONES);
+    if z {
+        let is_d = zero_bytes(d ^ (0x0D * ONES)) >> 3;
+        let chars = d + 0x30 * ONES + (is_d >> 4) * 7;
+        (chars, ge10 & !is_d)
+    } else {
+        (d + 0x30 * ONES, ge10)
+    }
+}
+
+/// Character -> nibble for `n` fields; anything else has a high nibble.
+static PACK_N: [u8; 256] = {
+    let mut t = [0xF0u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Write `value` as nibbles into `dst` (zero-filled, `ceil((odd_start + len) / 2)` bytes), starting
+/// at the low nibble of `dst[0]` when `odd_start`; eight digits per step, then pairs by table.
+/// Returns whether any character was invalid.
+#[inline(always)]
+fn pack_bcd(dst: &mut [u8], odd_start: bool, value: &[u8], z: bool) -> bool {
+    if z {
+        pack_bcd_of::<true>(dst, odd_start, value)
+    } else {
+        pack_bcd_of::<false>(dst, odd_start, value)
+    }
+}
+
+#[inline(always)]
+fn pack_bcd_of<const Z: bool>(dst: &mut [u8], odd_start: bool, value: &[u8]) -> bool {
+    let table = if Z { &PACK_Z } else { &PACK_N };
+    let mut acc = 0u8;
+    let mut bad = 0u64;
+    let (dst, value) = match (odd_start, value.split_first()) {
+        (true, Some((&c, r))) => {
+            let v = table[c as usize];
+            acc |= v;
+            dst[0] = v & 0x0F;
+            (&mut dst[1..], r)
+        }
+        _ => (dst, value),
+    };
+    let mut chunks = value.chunks_exact(8);
+    let mut outs = dst.chunks_exact_mut(4);
+    for (c, o) in (&mut chunks).zip(&mut outs) {
+        let (p, b) = pack8(load8(c), Z);
+        bad |= b;
+        o.copy_from_slice(&p.to_le_bytes());
+    }
+    let rest = chunks.remainder();
+    let dst = &mut dst[(value.len() - rest.len()) / 2..];
+    let mut pairs = rest.chunks_exact(2);
+    for (d, p) in dst.iter_mut().zip(&mut pairs) {
+        let (h, l) = (table[p[0] as usize], table[p[1] as usize]);
+        acc |= h | l;
+        *d = h << 4 | (l & 0x0F);
     }
     if let [c] = pairs.remainder() {
-        dst[o] = nib(*c) << 4;
+        let h = table[*c as usize];
+        acc |= h;
+        dst[rest.len() / 2] = h << 4;
     }
-    bad != 0
+    bad != 0 || acc & 0xF0 != 0
 }
 
-/// `unpack_digits` for n fields, four packed bytes at a time (SWAR). Returns whether a nibble was > 9.
-fn unpack_n(dst: &mut [u8], src: &[u8], skip: usize) -> bool {
-    let mut bad = 0u64;
-    let (mut o, mut s) = (0, 0);
-    if skip == 1 && !dst.is_empty() && !src.is_empty() {
-        let n = src[0] & 0x0F;
-        bad |= u64::from(n > 9);
-        dst[0] = b'0'.wrapping_add(n);
-        o = 1;
-        s = 1;
-    }
-    while o + 8 <= dst.len() && s + 4 <= src.len() {
-        let mut a = [0u8; 4];
-        a.copy_from_slice(&src[s..s + 4]);
-        let mut t = u64::from(u32::from_le_bytes(a));
-        t = (t | (t << 16)) & 0x0000_FFFF_0000_FFFF;
-        t = (t | (t << 8)) & 0x00FF_00FF_00FF_00FF;
-        // Byte 2k = high nibble of packed byte k, byte 2k+1 = its low nibble.
-        let d = ((t >> 4) & 0x000F_000F_000F_000F) | ((t & 0x000F_000F_000F_000F) << 8);
-        bad |= d.wrapping_add(0x06 * ONES) & (0xF0 * ONES);
-        dst[o..o + 8].copy_from_slice(&d.wrapping_add(0x30 * ONES).to_le_bytes());
-        o += 8;
-        s += 4;
-    }
-    while o < dst.len() && s < src.len() {
-        let b = src[s];
-        let h = b >> 4;
-        bad |= u64::from(h > 9);
-        dst[o] = b'0' + h;
-        o += 1;
-        if o < dst.len() {
-            let l = b & 0x0F;
-            bad |= u64::from(l > 9);
-            dst[o] = b'0' + l;
-            o += 1;
-        }
-        s += 1;
-    }
-    bad != 0
-}
-
-/// Write `value` as nibbles into `dst`, starting at the low nibble of `dst[0]` when `odd_start`.
-/// `nib` maps a character to (nibble, invalid). Returns whether any character was invalid.
+/// Expand `dst.len()` digits starting at nibble `skip` (0 or 1) of `src` (which holds them all):
+/// eight digits per step, then pairs through the `UNPACK_*` table. Returns whether any nibble
+/// was invalid.
 #[inline(always)]
+fn unpack_bcd(dst: &mut [u8], src: &[u8], skip: usize, z: bool) -> bool {
+    if z {
+        unpack_bcd_of::<true>(dst, src, skip)
+    } else {
+        unpack_bcd_of::<false>(dst, src, skip)
+    }
+}
+
+#[inline(always)]
+fn unpack_bcd_of<const Z: bool>(dst: &mut [u8], src: &[u8], skip: usize) -> bool {
+    let table = if Z { &UNPACK_Z } else { &UNPACK_N };
+    let mut acc = 0u16;
+    let mut bad = 0u64;
+    let (dst, src) = match (skip, dst.split_first_mut(), src.split_first()) {
+        (1, Some((d, dr)), Some((&b, sr))) => {
+            let v = table[b as usize] >> 8;
+            acc |= v;
+            *d = v as u8;
+            (dr, sr)
+        }
+        _ => (dst, src),
+    };
+    let k = dst.len() / 8;
+    let mut outs = dst.chunks_exact_mut(8);
+    // `dst.len() <= 2 * src.len()`, so `src` never runs out before `outs`.
+    for (o, c) in (&mut outs).zip(src.chunks_exact(4)) {
+        let (chars, b) = unpack4(load4(c), Z);
+        bad |= b;
+        o.copy_from_slice(&chars.to_le_bytes());
+    }
+    let dst = outs.into_remainder();
+    let src = src.get(4 * k..).unwrap_or(&[]);
+    let half = dst.len() / 2;
+    let mut pairs = dst.chunks_exact_mut(2);
+    for (d, &b) in (&mut pairs).zip(src) {
+        let v = table[b as usize];
+        acc |= v;
+        d.copy_from_slice(&v.to_le_bytes());
+    }
+    if let ([d], Some(&b)) = (pairs.into_remainder(), src.get(half)) {
+        let v = table[b as usize] & 0x00FF;
+        acc |= v;
+        *d = v as u8;
+    }
+    bad != 0 || acc & BAD_CHAR != 0
+}
+
+/// `pack_bcd` for n fields.
+#[cfg(test)]
+fn pack_n(dst: &mut [u8], odd_start: bool, value: &[u8]) -> bool {
+    pack_bcd(dst, odd_start, value, false)
+}
+
+/// `unpack_bcd` for n fields.
+#[cfg(test)]
+fn unpack_n(dst: &mut [u8], src: &[u8], skip: usize) -> bool {
+    unpack_bcd(dst, src, skip, false)
+}
+
+/// Scalar reference for the packers: write `value` as nibbles into `dst`, starting at the low
+/// nibble of `dst[0]` when `odd_start`. `nib` maps a character to (nibble, invalid).
+#[cfg(test)]
 fn pack_digits(
     dst: &mut [u8],
     odd_start: bool,
@@ -254,250 +721,193 @@ fn pack_digits(
     bad
 }
 
-fn write_prefix(def: &FieldDef, len: usize, out: &mut Vec<u8>) {
-    match def.length {
-        Length::LL => out.push(((len / 10 % 10) << 4 | (len % 10)) as u8),
-        Length::LLL => {
-            out.push(((len / 1000 % 10) << 4 | (len / 100 % 10)) as u8);
-            out.push(((len / 10 % 10) << 4 | (len % 10)) as u8);
-        }
-        Length::Fixed => {}
-    }
-}
-
-fn encode_field(def: &FieldDef, value: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
-    let len = value.len();
-    if len > def.max {
-        return Err(CodecError::at(
-            def.number,
-            CodecErrorKind::TooLong { len, max: def.max },
-        ));
-    }
-    match (def.format, def.length) {
-        (Format::N | Format::Z, Length::Fixed) => {
-            // Shorter values are left-padded with zeros to the fixed length, then the odd nibble
-            // goes in front (right-aligned) or behind (left-aligned, field 22).
-            let zeros = def.max - len;
-            let odd = def.max % 2;
-            let lead = if def.left_aligned { zeros } else { zeros + odd };
-            pack(def, lead, value, def.max + odd, out)
-        }
-        (Format::N | Format::Z, _) => {
-            write_prefix(def, len, out);
-            pack(def, 0, value, len + len % 2, out)
-        }
-        (Format::An | Format::Ans, Length::Fixed) => {
-            check_text(def, value)?;
-            out.extend_from_slice(value);
-            out.resize(out.len() + (def.max - len), b' ');
-            Ok(())
-        }
-        (Format::An | Format::Ans, _) => {
-            check_text(def, value)?;
-            write_prefix(def, len, out);
-            out.extend_from_slice(value);
-            Ok(())
-        }
-        (Format::B, Length::Fixed) => {
-            if len != def.max {
-                return Err(CodecError::at(def.number, CodecErrorKind::BadLength));
-            }
-            out.extend_from_slice(value);
-            Ok(())
-        }
-        (Format::B, _) => {
-            write_prefix(def, len, out);
-            out.extend_from_slice(value);
-            Ok(())
-        }
-    }
-}
-
 /// `an` is printable ASCII (space allowed, field 44 carries spaces). `ans` accepts any byte: real
 /// hosts put GBK text in field 63.
-#[inline]
-fn check_text(def: &FieldDef, value: &[u8]) -> Result<(), CodecError> {
-    if def.format == Format::An && !value.iter().all(|&c| (0x20..=0x7E).contains(&c)) {
-        return Err(CodecError::at(def.number, CodecErrorKind::BadValue));
+#[inline(always)]
+fn check_text(n: u8, spec: Spec, value: &[u8]) -> Result<(), CodecError> {
+    if spec.an && !printable(value) {
+        return Err(CodecError::at(n, CodecErrorKind::BadValue));
     }
     Ok(())
 }
 
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-impl<'a> Reader<'a> {
-    #[inline]
-    fn take(&mut self, n: usize, field: Option<u8>) -> Result<&'a [u8], CodecError> {
-        match self.data.get(self.pos..self.pos + n) {
-            Some(s) => {
-                self.pos += n;
-                Ok(s)
-            }
-            None => Err(CodecError::new(field, CodecErrorKind::Truncated)),
-        }
-    }
-}
-
+/// All bytes in 0x20..=0x7E, eight at a time: a byte is bad if it has bit 7 set, borrows when 0x20
+/// is subtracted, or carries into bit 7 when 1 is added (0x7F). Borrows and carries only cross
+/// into the next byte from a byte that is itself bad, so they cannot hide or invent a verdict.
 #[inline]
-fn bcd_pair(b: u8) -> Option<usize> {
-    let (h, l) = (b >> 4, b & 0x0F);
-    if h > 9 || l > 9 {
-        None
-    } else {
-        Some((h * 10 + l) as usize)
+fn printable(value: &[u8]) -> bool {
+    let mut bad = 0u64;
+    let mut chunks = value.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let v = u64::from_le_bytes(a);
+        bad |= v | v.wrapping_sub(0x20 * ONES) | v.wrapping_add(ONES);
     }
+    let mut tail = 0u8;
+    for &c in chunks.remainder() {
+        tail |= u8::from(!(0x20..=0x7E).contains(&c));
+    }
+    bad & (0x80 * ONES) == 0 && tail == 0
 }
 
 /// Decode MTI + bitmap + fields, strictly: any deviation is an error naming the field.
 pub fn decode_body(data: &[u8]) -> Result<Message, CodecError> {
-    let mut r = Reader { data, pos: 0 };
-    let m = r.take(2, None)?;
-    let mti = match (bcd_pair(m[0]), bcd_pair(m[1])) {
-        (Some(a), Some(b)) => (a * 100 + b) as u16,
-        _ => return Err(CodecError::new(None, CodecErrorKind::BadMti)),
-    };
-    let mut bm = [0u8; 8];
-    bm.copy_from_slice(r.take(8, None)?);
-    let bitmap = u64::from_be_bytes(bm);
-    // Field values are never larger than their wire form; BCD doubles at most.
-    let mut msg = Message::with_capacity(Mti(mti), data.len() * 2);
-    let mut rest = bitmap;
-    while rest != 0 {
-        let n = rest.leading_zeros() as u8 + 1;
-        rest &= !bit(n);
-        let def = match profile::field(n) {
-            Some(d) => d,
-            None => return Err(CodecError::at(n, CodecErrorKind::UndefinedField)),
-        };
-        decode_field(def, &mut r, &mut msg)?;
-    }
-    if r.pos != data.len() {
-        return Err(CodecError::new(None, CodecErrorKind::TrailingBytes));
-    }
+    let mut msg = Message::new(Mti(0));
+    decode_body_into(data, &mut msg)?;
     Ok(msg)
 }
 
-fn read_len(def: &FieldDef, r: &mut Reader<'_>) -> Result<usize, CodecError> {
-    let n = def.number;
-    let len = match def.length {
-        Length::Fixed => return Ok(def.max),
-        Length::LL => bcd_pair(r.take(1, Some(n))?[0]),
-        Length::LLL => {
-            let p = r.take(2, Some(n))?;
-            match (bcd_pair(p[0]), bcd_pair(p[1])) {
-                (Some(a), Some(b)) => Some(a * 100 + b),
-                _ => None,
+/// `decode_body` into a new, empty `msg` (so a frame decodes in place, without moving the
+/// message). On an error `msg` holds no field; dropping it zeroizes whatever was decoded.
+pub(super) fn decode_body_into(data: &[u8], msg: &mut Message) -> Result<(), CodecError> {
+    let (m0, m1) = match data {
+        [a, b, ..] => (*a, *b),
+        _ => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
+    };
+    let (hi, lo) = (BCD_VALUE[m0 as usize], BCD_VALUE[m1 as usize]);
+    if hi == NOT_BCD || lo == NOT_BCD {
+        return Err(CodecError::new(None, CodecErrorKind::BadMti));
+    }
+    let mut bm = [0u8; 8];
+    match data.get(2..10) {
+        Some(b) => bm.copy_from_slice(b),
+        None => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
+    }
+    let bitmap = u64::from_be_bytes(bm);
+    // Field values are never larger than their wire form (BCD doubles at most), nor all together
+    // larger than every field at its maximum. The buffer is filled by index and cut to the bytes
+    // used at the end; until then dropping the message (on an error) zeroizes all of it.
+    let cap = (2 * (data.len() - 10)).min(MAX_VALUES_TOTAL);
+    msg.mti = Mti(hi as u16 * 100 + lo as u16);
+    msg.present = 0;
+    let mut old = std::mem::replace(&mut msg.buf, Vec::with_capacity(HDR + cap));
+    old.zeroize();
+    msg.buf.resize(HDR + cap, 0);
+    let mut r = 10;
+    let mut w = HDR;
+    let mut bits = bitmap;
+    while bits != 0 {
+        let k = bits.leading_zeros() as usize;
+        bits ^= (1u64 << 63) >> k;
+        let n = k as u8 + 1;
+        let len = decode_field(n, SPECS[k], data, &mut r, &mut msg.buf[w..])?;
+        msg.set_end(k + 1, w + len);
+        w += len;
+    }
+    if r != data.len() {
+        return Err(CodecError::new(None, CodecErrorKind::TrailingBytes));
+    }
+    msg.buf.truncate(w);
+    msg.present = bitmap;
+    Ok(())
+}
+
+#[inline(always)]
+fn truncated(n: u8) -> CodecError {
+    CodecError::at(n, CodecErrorKind::Truncated)
+}
+
+/// Decode field `n` from `data[*r..]` into the front of `dst` (large enough: two bytes per wire
+/// byte left); advances `*r` and returns the value length.
+#[inline(always)]
+fn decode_field(
+    n: u8,
+    spec: Spec,
+    data: &[u8],
+    r: &mut usize,
+    dst: &mut [u8],
+) -> Result<usize, CodecError> {
+    // The fixed sizes the profile uses: straight-line code, no loops.
+    match spec.fast {
+        Fast::Generic => {}
+        Fast::N2R => return unpack_fixed_n::<2, 1>(n, data, r, dst, true),
+        Fast::N3R => return unpack_fixed_n::<3, 2>(n, data, r, dst, true),
+        Fast::N3L => return unpack_fixed_n::<3, 2>(n, data, r, dst, false),
+        Fast::N4R => return unpack_fixed_n::<4, 2>(n, data, r, dst, true),
+        Fast::N6R => return unpack_fixed_n::<6, 3>(n, data, r, dst, true),
+        Fast::N12R => return unpack_fixed_n::<12, 6>(n, data, r, dst, true),
+        Fast::N16R => return unpack_fixed_n::<16, 8>(n, data, r, dst, true),
+        Fast::T2 => return take_fixed::<2>(n, spec, data, r, dst),
+        Fast::T3 => return take_fixed::<3>(n, spec, data, r, dst),
+        Fast::T6 => return take_fixed::<6>(n, spec, data, r, dst),
+        Fast::T8 | Fast::B8 => return take_fixed::<8>(n, spec, data, r, dst),
+        Fast::T12 => return take_fixed::<12>(n, spec, data, r, dst),
+        Fast::T15 => return take_fixed::<15>(n, spec, data, r, dst),
+    }
+    if spec.kind == Kind::Undefined {
+        return Err(CodecError::at(n, CodecErrorKind::UndefinedField));
+    }
+    let max = spec.max as usize;
+    let mut p = *r;
+    let len = match spec.prefix {
+        0 => max,
+        1 => {
+            let b = *data.get(p).ok_or_else(|| truncated(n))?;
+            p += 1;
+            let v = BCD_VALUE[b as usize];
+            if v == NOT_BCD {
+                return Err(CodecError::at(n, CodecErrorKind::BadLength));
             }
+            v as usize
+        }
+        _ => {
+            let (a, b) = match data.get(p..p + 2) {
+                Some(&[a, b]) => (a, b),
+                _ => return Err(truncated(n)),
+            };
+            p += 2;
+            let (a, b) = (BCD_VALUE[a as usize], BCD_VALUE[b as usize]);
+            if a == NOT_BCD || b == NOT_BCD {
+                return Err(CodecError::at(n, CodecErrorKind::BadLength));
+            }
+            a as usize * 100 + b as usize
         }
     };
-    let len = len.ok_or(CodecError::at(n, CodecErrorKind::BadLength))?;
-    if len > def.max {
-        return Err(CodecError::at(
-            n,
-            CodecErrorKind::TooLong { len, max: def.max },
-        ));
+    if len > max {
+        return Err(CodecError::at(n, CodecErrorKind::TooLong { len, max }));
+    }
+    match spec.kind {
+        Kind::BcdRight | Kind::BcdLeft | Kind::BcdVar => {
+            let nbytes = len.div_ceil(2);
+            let src = data.get(p..p + nbytes).ok_or_else(|| truncated(n))?;
+            *r = p + nbytes;
+            let odd = len % 2 == 1;
+            // Which nibble is the pad: the first for fixed right-aligned, else the last.
+            let pad_first = odd && spec.kind == Kind::BcdRight;
+            if odd {
+                let pad = if pad_first {
+                    src[0] >> 4
+                } else {
+                    src[nbytes - 1] & 0x0F
+                };
+                if pad != 0 {
+                    return Err(CodecError::at(n, CodecErrorKind::BadPad));
+                }
+            }
+            // Digit k of the value is nibble k + skip of the packed bytes.
+            let skip = usize::from(pad_first);
+            let dst = &mut dst[..len];
+            let bad = unpack_bcd(dst, src, skip, spec.z);
+            if bad {
+                return Err(CodecError::at(n, CodecErrorKind::NotDigit));
+            }
+        }
+        _ => {
+            let src = data.get(p..p + len).ok_or_else(|| truncated(n))?;
+            *r = p + len;
+            if matches!(spec.kind, Kind::TextFixed | Kind::TextVar) {
+                check_text(n, spec, src)?;
+            }
+            dst[..len].copy_from_slice(src);
+        }
     }
     Ok(len)
 }
 
-/// Expand packed nibbles into ASCII: `dst.len()` digits starting at nibble `skip` of `src`.
-/// `ch` maps a nibble to (character, invalid). Returns whether any nibble was invalid.
-#[inline(always)]
-fn unpack_digits(dst: &mut [u8], src: &[u8], skip: usize, ch: impl Fn(u8) -> (u8, bool)) -> bool {
-    let mut bad = false;
-    let mut src = src;
-    let out: &mut [u8] = if skip == 1 {
-        match (dst.split_first_mut(), src.split_first()) {
-            (Some((o, rest_out)), Some((&b, rest_src))) => {
-                let (c, e) = ch(b & 0x0F);
-                *o = c;
-                bad |= e;
-                src = rest_src;
-                rest_out
-            }
-            (split, _) => match split {
-                Some((_, rest_out)) => rest_out,
-                None => &mut [],
-            },
-        }
-    } else {
-        dst
-    };
-    let mut pairs = out.chunks_exact_mut(2);
-    let mut used = 0;
-    for (o, &b) in (&mut pairs).zip(src) {
-        let (h, eh) = ch(b >> 4);
-        let (l, el) = ch(b & 0x0F);
-        o[0] = h;
-        o[1] = l;
-        bad |= eh | el;
-        used += 1;
-    }
-    if let ([o], Some(&b)) = (pairs.into_remainder(), src.get(used)) {
-        let (h, e) = ch(b >> 4);
-        *o = h;
-        bad |= e;
-    }
-    bad
-}
-
-fn decode_field(def: &FieldDef, r: &mut Reader<'_>, msg: &mut Message) -> Result<(), CodecError> {
-    let n = def.number;
-    let len = read_len(def, r)?;
-    match def.format {
-        Format::N | Format::Z => {
-            let bytes = r.take(len.div_ceil(2), Some(n))?;
-            let odd = len % 2 == 1;
-            // Which nibble is the pad: the first for fixed right-aligned, else the last.
-            let pad_first = odd && def.length == Length::Fixed && !def.left_aligned;
-            let pad_last = odd && !pad_first;
-            if pad_first && bytes[0] >> 4 != 0 {
-                return Err(CodecError::at(n, CodecErrorKind::BadPad));
-            }
-            if pad_last && bytes[bytes.len() - 1] & 0x0F != 0 {
-                return Err(CodecError::at(n, CodecErrorKind::BadPad));
-            }
-            // Digit k of the value is nibble k + skip of the packed bytes.
-            let skip = usize::from(pad_first);
-            let z = def.format == Format::Z;
-            msg.reserve(len);
-            let start = msg.buf_mut().len();
-            let buf = msg.buf_mut();
-            buf.resize(start + len, 0);
-            let dst = &mut buf[start..];
-            let bad = if z {
-                unpack_digits(dst, bytes, skip, |n| match n {
-                    0..=9 => (b'0' + n, false),
-                    0xD => (b'D', false),
-                    _ => (b'?', true),
-                })
-            } else {
-                unpack_n(dst, bytes, skip)
-            };
-            if bad {
-                // The half-decoded bytes stay below len, so dropping the message zeroizes them.
-                return Err(CodecError::at(n, CodecErrorKind::NotDigit));
-            }
-            msg.commit(n, start);
-        }
-        Format::An | Format::Ans | Format::B => {
-            let bytes = r.take(len, Some(n))?;
-            if matches!(def.format, Format::An | Format::Ans) {
-                check_text(def, bytes)?;
-            }
-            msg.reserve(len);
-            let start = msg.buf_mut().len();
-            msg.buf_mut().extend_from_slice(bytes);
-            msg.commit(n, start);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::profile;
     use super::*;
     use CodecErrorKind::*;
 
@@ -626,6 +1036,134 @@ mod tests {
                     assert!(
                         unpack_n(&mut back, &p, usize::from(odd)),
                         "len {len} nibble {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn z_swar_paths_match_scalar() {
+        // Track digits with separators ('D' and '='), across block boundaries and odd starts.
+        let scalar = |c: u8| match c {
+            b'D' | b'=' => (0xD, false),
+            _ => {
+                let d = c.wrapping_sub(b'0');
+                (d & 0x0F, d > 9)
+            }
+        };
+        for len in 0..=40usize {
+            for odd in [false, true] {
+                let value: Vec<u8> = (0..len)
+                    .map(|i| match i % 11 {
+                        4 => b'D',
+                        9 => b'=',
+                        k => b'0' + (k * 3 % 10) as u8,
+                    })
+                    .collect();
+                let canonical: Vec<u8> = value
+                    .iter()
+                    .map(|&c| if c == b'=' { b'D' } else { c })
+                    .collect();
+                let nbytes = (len + usize::from(odd)).div_ceil(2);
+                let (mut a, mut b) = (vec![0u8; nbytes], vec![0u8; nbytes]);
+                assert!(!pack_bcd(&mut a, odd, &value, true));
+                assert!(!pack_digits(&mut b, odd, &value, scalar));
+                assert_eq!(a, b, "len {len} odd {odd}");
+                let mut back = vec![0u8; len];
+                assert!(!unpack_bcd(&mut back, &a, usize::from(odd), true));
+                assert_eq!(back, canonical, "len {len} odd {odd}");
+                for i in 0..len {
+                    for bad in [b'/', b':', b'C', b'E', b'd', b'<', b'>', 0x80 | b'D', b' '] {
+                        let mut v = value.clone();
+                        v[i] = bad;
+                        assert!(
+                            pack_bcd(&mut a, odd, &v, true),
+                            "len {len} at {i} byte {bad:02X}"
+                        );
+                    }
+                    for nib in [0xA, 0xB, 0xC, 0xE, 0xF] {
+                        let mut p = a.clone();
+                        let pos = i + usize::from(odd);
+                        if pos % 2 == 0 {
+                            p[pos / 2] = p[pos / 2] & 0x0F | nib << 4;
+                        } else {
+                            p[pos / 2] = p[pos / 2] & 0xF0 | nib;
+                        }
+                        assert!(
+                            unpack_bcd(&mut back, &p, usize::from(odd), true),
+                            "len {len} nibble {i} = {nib:X}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_shortcuts_check_every_position() {
+        use crate::iso8583::profile::FIELDS;
+        for def in FIELDS.iter().filter(|d| d.length == profile::Length::Fixed) {
+            let n = def.number;
+            let good: Vec<u8> = match def.format {
+                profile::Format::N => (0..def.max).map(|i| b'0' + (i * 7 % 10) as u8).collect(),
+                profile::Format::B => (0..def.max).map(|i| (i * 37 % 256) as u8).collect(),
+                _ => (0..def.max).map(|i| b'A' + (i % 26) as u8).collect(),
+            };
+            let mut m = Message::new(Mti(200));
+            m.set(n, good.clone());
+            let body = encode_body(&m).expect("valid fixed field");
+            let back = decode_body(&body).expect("decodes");
+            assert_eq!(back.get(n), Some(&good[..]), "field {n}");
+            for i in 0..def.max {
+                match def.format {
+                    profile::Format::N => {
+                        for bad in [b'/', b':', b'a', b' ', 0xB0] {
+                            let mut v = good.clone();
+                            v[i] = bad;
+                            let mut m = Message::new(Mti(200));
+                            m.set(n, v);
+                            assert_eq!(encode_body(&m), Err(CodecError::at(n, NotDigit)));
+                        }
+                    }
+                    profile::Format::An => {
+                        for bad in [0x1F, 0x7F, 0x80, 0xFF] {
+                            let mut v = good.clone();
+                            v[i] = bad;
+                            let mut m = Message::new(Mti(200));
+                            m.set(n, v);
+                            assert_eq!(encode_body(&m), Err(CodecError::at(n, BadValue)));
+                            let mut d = body.clone();
+                            d[10 + i] = bad;
+                            assert_eq!(err(&d), CodecError::at(n, BadValue), "field {n} at {i}");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if def.format == profile::Format::N {
+                // Every nibble of the wire form: a digit above 9 or a non-zero pad is refused.
+                let nbytes = def.max.div_ceil(2);
+                for nib in 0..2 * nbytes {
+                    let mut d = body.clone();
+                    let at = 10 + nib / 2;
+                    d[at] = if nib % 2 == 0 {
+                        d[at] & 0x0F | 0xA0
+                    } else {
+                        d[at] & 0xF0 | 0x0C
+                    };
+                    let e = err(&d);
+                    assert_eq!(e.field, Some(n), "field {n} nibble {nib}");
+                    let pad = def.max % 2 == 1
+                        && if def.left_aligned {
+                            nib == 2 * nbytes - 1
+                        } else {
+                            nib == 0
+                        };
+                    assert_eq!(
+                        e.kind,
+                        if pad { BadPad } else { NotDigit },
+                        "field {n} nibble {nib}"
                     );
                 }
             }

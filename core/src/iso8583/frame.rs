@@ -1,6 +1,7 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
-use super::codec::encode_body_into;
-use super::{decode_body, CodecError, CodecErrorKind, Message};
+use super::codec::{decode_body_into, encode_body_into, max_body_len};
+use super::{CodecError, CodecErrorKind, Message, Mti};
+use zeroize::Zeroize;
 
 /// Largest frame, length prefix included (docs/PROTOCOL.md §1: "at most 2,048 bytes in all").
 pub const MAX_FRAME: usize = 2048;
@@ -69,16 +70,32 @@ fn encode_head(frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
     if h.status > 0x0F || h.processing > 0x0F {
         return Err(CodecError::new(None, CodecErrorKind::BadValue));
     }
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&frame.tpdu.0);
-    out.extend_from_slice(&[h.app_type, h.version, h.status << 4 | h.processing]);
-    out.extend_from_slice(&h.reserved);
+    let t = &frame.tpdu.0;
+    let r = &h.reserved;
+    out.extend_from_slice(&[
+        0,
+        0,
+        t[0],
+        t[1],
+        t[2],
+        t[3],
+        t[4],
+        h.app_type,
+        h.version,
+        h.status << 4 | h.processing,
+        r[0],
+        r[1],
+        r[2],
+    ]);
     Ok(())
 }
 
+/// Fill in the length prefix, or refuse an oversized frame (wiping it: it may hold a packed PAN).
 fn finish_prefix(out: &mut [u8]) -> Result<(), CodecError> {
     if out.len() > MAX_FRAME {
-        return Err(too_large(out.len()));
+        let len = out.len();
+        out.zeroize();
+        return Err(too_large(len));
     }
     let n = (out.len() - 2) as u16;
     out[..2].copy_from_slice(&n.to_be_bytes());
@@ -87,7 +104,7 @@ fn finish_prefix(out: &mut [u8]) -> Result<(), CodecError> {
 
 /// Encode with the 2-byte length prefix; rejects frames over MAX_FRAME.
 pub fn encode_frame(frame: &Frame) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(BODY_OFFSET + max_body_len(&frame.message));
     encode_head(frame, &mut out)?;
     encode_body_into(&frame.message, &mut out, false)?;
     finish_prefix(&mut out)?;
@@ -101,14 +118,21 @@ where
     E: From<CodecError>,
     F: FnOnce(&[u8]) -> Result<[u8; 8], E>,
 {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(BODY_OFFSET + max_body_len(&frame.message));
     encode_head(frame, &mut out)?;
     encode_body_into(&frame.message, &mut out, true)?;
     finish_prefix(&mut out)?;
     let end = out.len() - 8;
-    let m = mac(&out[BODY_OFFSET..end])?;
-    out[end..].copy_from_slice(&m);
-    Ok(out)
+    match mac(&out[BODY_OFFSET..end]) {
+        Ok(m) => {
+            out[end..].copy_from_slice(&m);
+            Ok(out)
+        }
+        Err(e) => {
+            out.zeroize();
+            Err(e)
+        }
+    }
 }
 
 /// The body length announced by a 2-byte length prefix (the bytes that follow it).
@@ -155,12 +179,13 @@ pub fn decode_frame(data: &[u8]) -> Result<Frame, CodecError> {
         processing: data[9] & 0x0F,
         reserved: [data[10], data[11], data[12]],
     };
-    let message = decode_body(&data[BODY_OFFSET..])?;
-    Ok(Frame {
+    let mut frame = Frame {
         tpdu: Tpdu(tpdu),
         header,
-        message,
-    })
+        message: Message::new(Mti(0)),
+    };
+    decode_body_into(&data[BODY_OFFSET..], &mut frame.message)?;
+    Ok(frame)
 }
 
 /// The MAC'd span of an encoded frame (with length prefix): bytes 13 .. len-8 (MTI up to field 64).

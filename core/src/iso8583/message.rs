@@ -1,9 +1,11 @@
 //! A message: MTI + fields. Text fields (n, z, an, ans) hold ASCII (`z` uses 'D' for the separator);
 //! b fields hold raw bytes. Values are zeroized on drop (they carry PANs and tracks).
 //!
-//! Storage is one byte buffer plus a span per field (fields 1..=64), so decoding a message costs one
-//! allocation instead of one per field. Replaced values stay in the buffer (zeroized) until the
-//! message is dropped; growing the buffer zeroizes the old allocation.
+//! Storage is one byte buffer: a header of 65 end offsets (u32 LE, by field number), then the
+//! values in field order, back to back; a field starts where the previous present field ends.
+//! Decoding therefore costs one allocation and the message itself is a few words (cheap to move). Replacing or removing a value
+//! shifts the values behind it and zeroizes the bytes it frees; growing the buffer zeroizes the old
+//! allocation, so no copy of a value outlives the message.
 use super::profile::{self, Format};
 use zeroize::Zeroize;
 
@@ -27,14 +29,23 @@ pub(super) const fn bit(n: u8) -> u64 {
     1u64 << (64 - n as u32)
 }
 
+/// Bytes of the buffer header: the end offset (u32 LE) of each field 0..=64. Values follow.
+pub(super) const HDR: usize = 65 * 4;
+
+/// Bits of the fields numbered below `n` (1..=64).
+#[inline]
+const fn below(n: u8) -> u64 {
+    !(bit(n).wrapping_shl(1).wrapping_sub(1))
+}
+
 #[derive(Clone)]
 pub struct Message {
     pub mti: Mti,
     /// Fields present, laid out exactly like the ISO primary bitmap.
-    present: u64,
-    /// (start, end) of each field's value in `buf`, indexed by field number.
-    spans: [(u32, u32); 65],
-    buf: Vec<u8>,
+    pub(super) present: u64,
+    /// Empty, or `HDR` bytes of end offsets (stale for absent fields) then the values in field
+    /// order, back to back; nothing else below `len`. Zeroized on drop.
+    pub(super) buf: Vec<u8>,
     /// First field number outside 1..=64 that `set` was asked to store; encoding refuses the message.
     out_of_range: Option<u8>,
 }
@@ -44,18 +55,7 @@ impl Message {
         Message {
             mti,
             present: 0,
-            spans: [(0, 0); 65],
             buf: Vec::new(),
-            out_of_range: None,
-        }
-    }
-
-    pub(super) fn with_capacity(mti: Mti, cap: usize) -> Self {
-        Message {
-            mti,
-            present: 0,
-            spans: [(0, 0); 65],
-            buf: Vec::with_capacity(cap),
             out_of_range: None,
         }
     }
@@ -75,31 +75,91 @@ impl Message {
         self
     }
 
+    /// End offset of field `n`'s value (meaningful when present).
+    #[inline]
+    pub(super) fn end(&self, n: usize) -> usize {
+        match self.buf.get(4 * n..4 * n + 4) {
+            Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+            _ => HDR,
+        }
+    }
+
+    /// Record the end offset of field `n` (the header exists).
+    #[inline]
+    pub(super) fn set_end(&mut self, n: usize, end: usize) {
+        self.buf[4 * n..4 * n + 4].copy_from_slice(&(end as u32).to_le_bytes());
+    }
+
+    /// Where `field`'s value starts: the end of the previous present field, or `HDR`.
+    #[inline]
+    fn start(&self, field: u8) -> usize {
+        let lower = self.present & below(field);
+        if lower == 0 {
+            HDR
+        } else {
+            self.end(64 - lower.trailing_zeros() as usize)
+        }
+    }
+
+    /// Current (start, end) of `field`'s slot: empty at its position when absent.
+    fn slot(&self, field: u8) -> (usize, usize) {
+        let s = self.start(field);
+        if self.present & bit(field) != 0 {
+            (s, self.end(field as usize))
+        } else {
+            (s, s)
+        }
+    }
+
+    /// Replace bytes `s..e` of the buffer by `new_len` bytes (returned for the caller to fill),
+    /// shifting what follows and updating the ends of the fields after `field`. Bytes freed at the
+    /// end are zeroized before the buffer is cut; growth never leaves a copy behind (`reserve`).
+    fn resize_slot(&mut self, field: u8, s: usize, e: usize, new_len: usize) -> &mut [u8] {
+        let old_len = e - s;
+        let len = self.buf.len();
+        if new_len > old_len {
+            let d = new_len - old_len;
+            self.reserve(d);
+            self.buf.resize(len + d, 0);
+            self.buf.copy_within(e..len, e + d);
+        } else if new_len < old_len {
+            let d = old_len - new_len;
+            self.buf.copy_within(e..len, e - d);
+            self.buf[len - d..].zeroize();
+            self.buf.truncate(len - d);
+        }
+        let mut after = self.present & !below(field) & !bit(field);
+        while after != 0 {
+            let n = 64 - after.trailing_zeros() as usize;
+            after &= after - 1;
+            let moved = self.end(n) + new_len - old_len;
+            self.set_end(n, moved);
+        }
+        self.set_end(field as usize, s + new_len);
+        &mut self.buf[s..s + new_len]
+    }
+
     fn set_bytes(&mut self, field: u8, value: &[u8]) {
         if field == 0 || field > 64 {
             self.out_of_range.get_or_insert(field);
             return;
         }
-        self.wipe_old(field);
-        self.reserve(value.len());
-        let start = self.buf.len();
-        self.buf.extend_from_slice(value);
-        if matches!(profile::field(field).map(|d| d.format), Some(Format::Z)) {
-            for b in &mut self.buf[start..] {
+        if self.buf.is_empty() {
+            self.reserve(HDR + value.len());
+            self.buf.resize(HDR, 0);
+        }
+        let (s, e) = self.slot(field);
+        let z = matches!(profile::field(field).map(|d| d.format), Some(Format::Z));
+        let dst = self.resize_slot(field, s, e, value.len());
+        dst.copy_from_slice(value);
+        if z {
+            for b in dst.iter_mut() {
                 if *b == b'=' {
                     *b = b'D';
                 }
             }
         }
-        self.commit(field, start);
-    }
-
-    /// Zeroize the previous value of `field` (it stays in the buffer as zeros).
-    fn wipe_old(&mut self, field: u8) {
-        if self.present & bit(field) != 0 {
-            let (s, e) = self.spans[field as usize];
-            self.buf[s as usize..e as usize].zeroize();
-        }
+        self.present |= bit(field);
     }
 
     /// Make room for `extra` bytes without leaving a stale copy of the values behind.
@@ -116,25 +176,11 @@ impl Message {
         }
     }
 
-    /// Buffer the codec writes a value into (after `reserve`), then `commit`s.
-    #[inline]
-    pub(super) fn buf_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-
-    /// Record bytes `start..` of the buffer as the value of `field` (1..=64).
-    #[inline]
-    pub(super) fn commit(&mut self, field: u8, start: usize) {
-        self.spans[field as usize] = (start as u32, self.buf.len() as u32);
-        self.present |= bit(field);
-    }
-
     pub fn get(&self, field: u8) -> Option<&[u8]> {
         if field == 0 || field > 64 || self.present & bit(field) == 0 {
             return None;
         }
-        let (s, e) = self.spans[field as usize];
-        Some(&self.buf[s as usize..e as usize])
+        self.buf.get(self.start(field)..self.end(field as usize))
     }
 
     /// Text field as &str (None if absent or binary/non-UTF-8).
@@ -147,7 +193,8 @@ impl Message {
 
     pub fn remove(&mut self, field: u8) -> Option<Vec<u8>> {
         let v = self.get(field)?.to_vec();
-        self.wipe_old(field);
+        let (s, e) = self.slot(field);
+        self.resize_slot(field, s, e, 0);
         self.present &= !bit(field);
         Some(v)
     }
@@ -158,14 +205,17 @@ impl Message {
 
     pub fn fields(&self) -> impl Iterator<Item = (u8, &[u8])> {
         let mut rest = self.present;
+        let mut start = HDR;
         std::iter::from_fn(move || {
             if rest == 0 {
                 return None;
             }
             let n = rest.leading_zeros() as u8 + 1;
             rest &= !bit(n);
-            let (s, e) = self.spans[n as usize];
-            Some((n, &self.buf[s as usize..e as usize]))
+            let end = self.end(n as usize);
+            let v = self.buf.get(start..end).unwrap_or(&[]);
+            start = end;
+            Some((n, v))
         })
     }
 
@@ -192,7 +242,7 @@ impl Eq for Message {}
 
 impl Drop for Message {
     fn drop(&mut self) {
-        // Only bytes below len ever held a value (the buffer never shrinks; growth zeroizes).
+        // Only bytes below len hold a value (freed bytes and old allocations were zeroized).
         self.buf.as_mut_slice().zeroize();
     }
 }
@@ -237,6 +287,39 @@ mod tests {
         assert_eq!(a, b);
         b.set_str(41, "12345678");
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn replace_and_remove_keep_values_packed_and_wiped() {
+        let mut m = Message::new(Mti(200));
+        m.set_str(41, "12345678")
+            .set_str(4, "000000001234")
+            .set_str(2, "6225880123456789")
+            .set_str(63, "CUP");
+        // Longer, shorter and removed values in the middle shift what follows.
+        m.set_str(4, "1")
+            .set_str(2, "62258801234567890123")
+            .set_str(11, "000007");
+        assert_eq!(m.get_str(2), Some("62258801234567890123"));
+        assert_eq!(m.get_str(4), Some("1"));
+        assert_eq!(m.get_str(11), Some("000007"));
+        assert_eq!(m.get_str(41), Some("12345678"));
+        assert_eq!(m.get_str(63), Some("CUP"));
+        assert_eq!(m.remove(4), Some(b"1".to_vec()));
+        assert_eq!(m.remove(2), Some(b"62258801234567890123".to_vec()));
+        assert_eq!(m.get_str(11), Some("000007"));
+        assert_eq!(m.get_str(63), Some("CUP"));
+        // Only live values remain in the buffer, in field order.
+        assert_eq!(&m.buf[HDR..], b"00000712345678CUP");
+        let order: Vec<(u8, Vec<u8>)> = m.fields().map(|(n, v)| (n, v.to_vec())).collect();
+        assert_eq!(
+            order,
+            vec![
+                (11, b"000007".to_vec()),
+                (41, b"12345678".to_vec()),
+                (63, b"CUP".to_vec())
+            ]
+        );
     }
 
     #[test]

@@ -120,6 +120,150 @@ static INDEX: [u8; 65] = {
     idx
 };
 
+/// How the codec handles a field, flattened from its `FieldDef` so the hot loops do one table load
+/// and one jump per field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Undefined,
+    /// Fixed n/z, odd digit count padded with a leading zero nibble (right-aligned).
+    BcdRight,
+    /// Fixed n/z, odd digit count padded with a trailing zero nibble (field 22).
+    BcdLeft,
+    /// Variable n/z: left-aligned, trailing zero nibble when odd.
+    BcdVar,
+    /// an/ans fixed: space-padded on the right.
+    TextFixed,
+    TextVar,
+    BinFixed,
+    BinVar,
+}
+
+/// Straight-line codec paths for the fixed sizes the profile uses (`Generic` for everything else).
+/// `N<len><R|L>`: fixed n of `len` digits, pad nibble first (R) or last (L); `T<len>`: fixed
+/// an/ans of `len` bytes; `B<len>`: fixed binary. Only ever a shortcut: the generic path handles
+/// every field too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fast {
+    Generic,
+    N2R,
+    N3R,
+    N3L,
+    N4R,
+    N6R,
+    N12R,
+    N16R,
+    T2,
+    T3,
+    T6,
+    T8,
+    T12,
+    T15,
+    B8,
+}
+
+/// Codec view of one field number.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spec {
+    pub kind: Kind,
+    pub fast: Fast,
+    /// Length-prefix bytes: 0 (fixed), 1 (LL) or 2 (LLL).
+    pub prefix: u8,
+    /// `z` digits (nibble D is the separator) rather than `n`.
+    pub z: bool,
+    /// `an`: printable ASCII only.
+    pub an: bool,
+    /// Fixed length or maximum, as in `FieldDef::max`.
+    pub max: u16,
+}
+
+const UNDEFINED: Spec = Spec {
+    kind: Kind::Undefined,
+    fast: Fast::Generic,
+    prefix: 0,
+    z: false,
+    an: false,
+    max: 0,
+};
+
+const fn spec_of(d: &FieldDef) -> Spec {
+    let fixed = matches!(d.length, Fixed);
+    let kind = match d.format {
+        N | Z if fixed && d.left_aligned => Kind::BcdLeft,
+        N | Z if fixed => Kind::BcdRight,
+        N | Z => Kind::BcdVar,
+        An | Ans if fixed => Kind::TextFixed,
+        An | Ans => Kind::TextVar,
+        B if fixed => Kind::BinFixed,
+        B => Kind::BinVar,
+    };
+    let fast = match (kind, d.format, d.max) {
+        (Kind::BcdRight, N, 2) => Fast::N2R,
+        (Kind::BcdRight, N, 3) => Fast::N3R,
+        (Kind::BcdLeft, N, 3) => Fast::N3L,
+        (Kind::BcdRight, N, 4) => Fast::N4R,
+        (Kind::BcdRight, N, 6) => Fast::N6R,
+        (Kind::BcdRight, N, 12) => Fast::N12R,
+        (Kind::BcdRight, N, 16) => Fast::N16R,
+        (Kind::TextFixed, _, 2) => Fast::T2,
+        (Kind::TextFixed, _, 3) => Fast::T3,
+        (Kind::TextFixed, _, 6) => Fast::T6,
+        (Kind::TextFixed, _, 8) => Fast::T8,
+        (Kind::TextFixed, _, 12) => Fast::T12,
+        (Kind::TextFixed, _, 15) => Fast::T15,
+        (Kind::BinFixed, _, 8) => Fast::B8,
+        _ => Fast::Generic,
+    };
+    Spec {
+        kind,
+        fast,
+        prefix: match d.length {
+            Fixed => 0,
+            LL => 1,
+            LLL => 2,
+        },
+        z: matches!(d.format, Z),
+        an: matches!(d.format, An),
+        max: d.max as u16,
+    }
+}
+
+/// The most value bytes a message can hold once decoded (every defined field at its maximum).
+pub(crate) const MAX_VALUES_TOTAL: usize = {
+    let mut total = 0;
+    let mut i = 0;
+    while i < FIELDS.len() {
+        total += FIELDS[i].max;
+        i += 1;
+    }
+    total
+};
+
+/// `SPECS[k]` describes field `k + 1` (k = 0..=63; entry 64 is unused and undefined), so a bitmap
+/// position from `leading_zeros` indexes it without a bounds check.
+pub(crate) static SPECS: [Spec; 65] = {
+    let mut t = [UNDEFINED; 65];
+    let mut i = 0;
+    while i < FIELDS.len() {
+        t[FIELDS[i].number as usize - 1] = spec_of(&FIELDS[i]);
+        i += 1;
+    }
+    t
+};
+
+/// Upper bound of the wire bytes of all fixed fields (and the 8-byte MAC placeholder): whatever
+/// the values, a body never needs more than 10 + this + 2 per field + the value bytes.
+pub(crate) const FIXED_WIRE_TOTAL: usize = {
+    let mut total = 8;
+    let mut i = 0;
+    while i < FIELDS.len() {
+        if matches!(FIELDS[i].length, Fixed) {
+            total += FIELDS[i].max.div_ceil(2) * 2;
+        }
+        i += 1;
+    }
+    total
+};
+
 /// The definition of `number`, or None when the profile does not define it.
 #[inline]
 pub fn field(number: u8) -> Option<&'static FieldDef> {
@@ -147,6 +291,50 @@ mod tests {
         assert!(field(65).is_none());
         assert!(field(22).map(|d| d.left_aligned).unwrap_or(false));
         assert_eq!(field(2).map(|d| d.secrecy), Some(Secrecy::Pan));
+        for n in 1..=64u8 {
+            let s = SPECS[n as usize - 1];
+            match field(n) {
+                None => assert_eq!(s.kind, Kind::Undefined, "field {n}"),
+                Some(d) => {
+                    assert_eq!(s.max as usize, d.max, "field {n}");
+                    assert_eq!(s.z, d.format == Format::Z, "field {n}");
+                    assert_eq!(s.an, d.format == Format::An, "field {n}");
+                    let prefix = match d.length {
+                        Length::Fixed => 0,
+                        Length::LL => 1,
+                        Length::LLL => 2,
+                    };
+                    assert_eq!(s.prefix, prefix, "field {n}");
+                }
+            }
+        }
+        assert_eq!(SPECS[21].kind, Kind::BcdLeft);
+        assert_eq!(SPECS[2].kind, Kind::BcdRight);
+        assert_eq!(SPECS[34].kind, Kind::BcdVar);
+        assert_eq!(SPECS[64].kind, Kind::Undefined);
+        // Every shortcut agrees with the field's kind, format and size.
+        for s in SPECS.iter() {
+            let (kind, z, max) = match s.fast {
+                Fast::Generic => continue,
+                Fast::N2R => (Kind::BcdRight, false, 2),
+                Fast::N3R => (Kind::BcdRight, false, 3),
+                Fast::N3L => (Kind::BcdLeft, false, 3),
+                Fast::N4R => (Kind::BcdRight, false, 4),
+                Fast::N6R => (Kind::BcdRight, false, 6),
+                Fast::N12R => (Kind::BcdRight, false, 12),
+                Fast::N16R => (Kind::BcdRight, false, 16),
+                Fast::T2 => (Kind::TextFixed, false, 2),
+                Fast::T3 => (Kind::TextFixed, false, 3),
+                Fast::T6 => (Kind::TextFixed, false, 6),
+                Fast::T8 => (Kind::TextFixed, false, 8),
+                Fast::T12 => (Kind::TextFixed, false, 12),
+                Fast::T15 => (Kind::TextFixed, false, 15),
+                Fast::B8 => (Kind::BinFixed, false, 8),
+            };
+            assert_eq!((s.kind, s.z, s.max), (kind, z, max));
+        }
+        assert_eq!(SPECS[3].fast, Fast::N12R);
+        assert_eq!(SPECS[41].fast, Fast::T15);
         for n in [35, 36, 52, 55, 62] {
             assert_eq!(
                 field(n).map(|d| d.secrecy),

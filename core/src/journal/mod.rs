@@ -411,6 +411,11 @@ impl Journal {
     /// Record a request before it is sent, in one durable SQLite transaction together with its pending
     /// reversal (0100/0200) or its advice frame (0220). Returns the row id. The `tx_id` inside
     /// `reversal` / `advice` is ignored: they are bound to the new row.
+    ///
+    /// A request built on `peek_stan()` consumes that STAN here, in the same commit: the counter moves
+    /// past `new.stan` when it still equals it (a STAN taken earlier with `next_stan` is left alone), so a
+    /// request that never reached the journal leaves the counter where it was, at the cost of no extra
+    /// fsync.
     pub fn record_request(
         &mut self,
         new: &NewTx,
@@ -429,6 +434,10 @@ impl Journal {
             None => (None, None),
         };
         let tx = self.conn.transaction().map_err(db)?;
+        if meta_u32(&tx, "stan", 1)? == new.stan {
+            let next = if new.stan >= 999_999 { 1 } else { new.stan + 1 };
+            meta_set(&tx, "stan", &next.to_string())?;
+        }
         tx.execute(
             "INSERT INTO tx (kind, mti, batch, stan, amount, tip, pan_sealed, masked_pan, entry_mode, voucher, \
              reference, auth_code, state, original_id, original_batch, original_stan, original_date, created_at) \

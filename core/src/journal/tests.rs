@@ -42,6 +42,18 @@ fn stan_allocates_and_wraps() {
 }
 
 #[test]
+fn record_request_consumes_the_peeked_stan() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    let stan = j.peek_stan().unwrap();
+    j.record_request(&sale(stan, None), None, None).unwrap();
+    assert_eq!(j.peek_stan().unwrap(), stan + 1);
+    // A STAN already taken with next_stan is not consumed twice.
+    let taken = j.next_stan().unwrap();
+    j.record_request(&sale(taken, None), None, None).unwrap();
+    assert_eq!(j.peek_stan().unwrap(), taken + 1);
+}
+
+#[test]
 fn batch_and_settings() {
     let mut j = Journal::open_in_memory(&KEY).unwrap();
     assert_eq!(j.batch().unwrap(), 1);

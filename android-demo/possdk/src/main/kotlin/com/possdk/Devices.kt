@@ -1,0 +1,172 @@
+package com.possdk
+
+/**
+ * The devices the app provides. Every callback runs on the thread that called the [PosTerminal] operation and
+ * may block (waiting for a card, a PIN, a code). A waiting callback should poll its request's `isCancelled()`
+ * and then throw [CancelledException] (or `java.util.concurrent.CancellationException` /
+ * `InterruptedException`); throw `java.util.concurrent.TimeoutException` when nothing came in time. Any other
+ * exception fails the operation with a [DeviceException] whose cause is the exception thrown.
+ *
+ * Card data, PANs and PINs passed to or from these interfaces are secrets: never log them.
+ */
+interface CardReader {
+    /** Wait for a card (swipe, chip or tap, as the request allows) and return what was read. */
+    fun readCard(request: CardRequest): CardData
+
+    /** Complete a chip transaction with the host's answer (second GENERATE AC). */
+    fun completeChip(completion: ChipCompletion): ChipOutcome =
+        throw UnsupportedOperationException("this card reader has no chip kernel")
+
+    /** Load downloaded EMV parameters into the reader's kernel. A reader without a kernel has nothing to load. */
+    fun loadEmvParameters(aids: List<AidParams>, capks: List<Capk>) {}
+}
+
+interface PinPad {
+    /** Ask the cardholder for a PIN. `request.pan` is the full PAN, for a secure pad that builds the block itself. */
+    fun getPin(request: PinRequest): PinEntry
+}
+
+interface QrScanner {
+    /** Scan the customer's payment code. */
+    fun scan(request: QrRequest): String
+}
+
+interface EventListener {
+    /** Progress for the UI. Called on the operation's thread; an exception thrown here is logged and ignored. */
+    fun onEvent(event: PosEvent)
+}
+
+/** How a card was read (field 22). */
+enum class EntryMode(val wire: String) {
+    MANUAL("manual"), SWIPE("swipe"), CHIP("chip"), CONTACTLESS("contactless"), FALLBACK("fallback");
+
+    companion object {
+        @JvmStatic
+        fun fromWire(s: String): EntryMode? = values().firstOrNull { it.wire == s }
+    }
+}
+
+/** Something that can tell whether the operation was cancelled (backed by the terminal). */
+interface CancelSignal {
+    fun isCancelled(): Boolean
+}
+
+/** What the terminal asks the card reader for. [amount] in fen, null when the transaction has none. */
+class CardRequest(
+    val transaction: String,
+    val amount: Long?,
+    val swipe: Boolean,
+    val chip: Boolean,
+    val contactless: Boolean,
+    val timeoutMs: Long,
+    private val cancel: CancelSignal
+) {
+    fun isCancelled(): Boolean = cancel.isCancelled()
+    override fun toString() =
+        "CardRequest($transaction, amount=$amount, swipe=$swipe, chip=$chip, contactless=$contactless, timeoutMs=$timeoutMs)"
+}
+
+/**
+ * Card data as read. Swipe: [track2] (digits, `D` or `=` separator) and optional [track3]. Chip / tap: [pan],
+ * [expiry] (YYMM), [sequence] (3 digits) and [icc] (field 55 BER-TLV of the first GENERATE AC), [track2]
+ * optional. `toString` shows only the masked PAN.
+ */
+class CardData(
+    val entry: EntryMode,
+    val pan: String? = null,
+    val track2: String? = null,
+    val track3: String? = null,
+    val expiry: String? = null,
+    val sequence: String? = null,
+    val icc: ByteArray? = null
+) {
+    override fun toString() = "CardData($entry, pan=${pan?.let { maskPan(it) }})"
+}
+
+/** The host's answer for the chip: 39, field 55 of the response, and whether the host answered at all. */
+class ChipCompletion(val responseCode: String, val iccResponse: ByteArray, val hostAnswered: Boolean) {
+    override fun toString() = "ChipCompletion($responseCode, ${iccResponse.size} bytes, hostAnswered=$hostAnswered)"
+}
+
+/** The card's decision after the second GENERATE AC; [scriptResults] as BER-TLV, if any. */
+class ChipOutcome(val approved: Boolean, val scriptResults: ByteArray? = null) {
+    override fun toString() = "ChipOutcome(approved=$approved)"
+}
+
+/** An AID as downloaded: the AID and every TLV of its download response. */
+class AidParams(val aid: ByteArray, val tlv: ByteArray)
+
+/** A CA public key, checksum already verified. [expiry] YYYYMMDD. */
+class Capk(
+    val rid: ByteArray,
+    val index: Int,
+    val expiry: String,
+    val modulus: ByteArray,
+    val exponent: ByteArray,
+    val checksum: ByteArray
+)
+
+/** What the PIN pad is asked for. [pan] is the full PAN (secure pads build the block themselves): never log it. */
+class PinRequest(
+    val transaction: String,
+    val maskedPan: String,
+    val pan: String,
+    val amount: Long?,
+    val allowBypass: Boolean,
+    val timeoutMs: Long,
+    private val cancel: CancelSignal
+) {
+    fun isCancelled(): Boolean = cancel.isCancelled()
+    override fun toString() = "PinRequest($transaction, $maskedPan, amount=$amount, allowBypass=$allowBypass)"
+}
+
+/** The PIN pad's answer. */
+sealed class PinEntry {
+    /** A format-0 PIN block already encrypted under the PIK by a secure pad (8 bytes). */
+    class Block(val block: ByteArray) : PinEntry() {
+        override fun toString() = "PinEntry.Block(<hidden>)"
+    }
+
+    /** A clear PIN, blocked at once by the security module; the array is wiped after use. */
+    class Clear(val digits: CharArray) : PinEntry() {
+        override fun toString() = "PinEntry.Clear(<hidden>)"
+    }
+
+    /** The cardholder bypassed PIN entry (honoured only when the request allows it). */
+    object Bypass : PinEntry() {
+        override fun toString() = "PinEntry.Bypass"
+    }
+}
+
+class QrRequest(val transaction: String, val amount: Long?, val timeoutMs: Long, private val cancel: CancelSignal) {
+    fun isCancelled(): Boolean = cancel.isCancelled()
+    override fun toString() = "QrRequest($transaction, amount=$amount, timeoutMs=$timeoutMs)"
+}
+
+/** Progress events (JSON-API event names). */
+sealed class PosEvent {
+    object WaitingForCard : PosEvent()
+    data class CardRead(val maskedPan: String) : PosEvent()
+    object WaitingForPin : PosEvent()
+    object WaitingForQr : PosEvent()
+    object Connecting : PosEvent()
+    object Sending : PosEvent()
+    object Receiving : PosEvent()
+    data class Reversing(val stan: Long) : PosEvent()
+    data class ResendingAdvice(val stan: Long) : PosEvent()
+    data class Done(val approved: Boolean, val responseCode: String) : PosEvent()
+    /** An event this version of the API does not know yet. */
+    data class Other(val name: String) : PosEvent()
+
+    /** Objects print their name; the data classes print their fields (none of them secret). */
+    override fun toString(): String = javaClass.simpleName
+}
+
+/** First 6 and last 4 digits; shorter than 11 digits: all masked. */
+fun maskPan(pan: String): String {
+    val n = pan.length
+    if (n < 11) return "*".repeat(n)
+    val sb = StringBuilder(n)
+    for (i in 0 until n) sb.append(if (i < 6 || i >= n - 4) pan[i] else '*')
+    return sb.toString()
+}

@@ -1,0 +1,324 @@
+package com.possdk
+
+// Requests and results of the JSON API (JSON-API.md), as Kotlin classes with the same names in camelCase.
+// Amounts are Long in fen; dates MMDD; date-times ISO 8601 local time.
+
+/** One endpoint of the acquirer: `host:port` and the 10-digit TPDU. */
+data class Endpoint(val address: String, val tpdu: String)
+
+/**
+ * Terminal configuration (JSON-API "Config"). [sealKey] (64 hex digits, from the Android Keystore or an SE)
+ * seals keys and PANs at rest; `toString` hides it.
+ */
+class PosConfig(
+    val tid: String,
+    val mid: String,
+    val gateway: Endpoint,
+    val platform: Endpoint,
+    val journalPath: String,
+    val connectTimeoutMs: Long = 10_000,
+    val responseTimeoutMs: Long = 30_000,
+    val reversalAttempts: Int = 3,
+    val maxTipPercent: Int = 20,
+    val hostKeySha256: String? = null,
+    val deviceSerial: String? = null,
+    val deviceModel: String? = null,
+    val sealKey: String? = null,
+    val encryptTracks: Boolean = false
+) {
+    fun toJson(): String = com.possdk.internal.Json.write(
+        mapOf(
+            "tid" to tid,
+            "mid" to mid,
+            "gateway" to mapOf("address" to gateway.address, "tpdu" to gateway.tpdu),
+            "platform" to mapOf("address" to platform.address, "tpdu" to platform.tpdu),
+            "journal_path" to journalPath,
+            "timeouts_ms" to mapOf("connect" to connectTimeoutMs, "response" to responseTimeoutMs),
+            "reversal_attempts" to reversalAttempts,
+            "max_tip_percent" to maxTipPercent,
+            "host_key_sha256" to hostKeySha256,
+            "device" to deviceSerial?.let { mapOf("serial" to it, "model" to (deviceModel ?: "")) },
+            "seal_key" to sealKey,
+            "encrypt_tracks" to encryptTracks
+        )
+    )
+
+    override fun toString() =
+        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
+}
+
+/**
+ * Card data given inline (for apps without a [CardReader] callback). [pin] is blocked at once by the security
+ * module and never stored. `toString` shows only the masked PAN.
+ */
+class CardInput(
+    val entry: EntryMode,
+    val pan: String? = null,
+    val track2: String? = null,
+    val track3: String? = null,
+    val expiry: String? = null,
+    val sequence: String? = null,
+    val icc: ByteArray? = null,
+    val pin: String? = null
+) {
+    internal fun toJsonMap(): Map<String, Any?> = mapOf(
+        "entry" to entry.wire,
+        "pan" to pan,
+        "track2" to track2,
+        "track3" to track3,
+        "expiry" to expiry,
+        "sequence" to sequence,
+        "icc" to icc?.let { hex(it) },
+        "pin" to pin
+    )
+
+    override fun toString() = "CardInput($entry, pan=${pan?.let { maskPan(it) }})"
+}
+
+/** How a sale or pre-authorisation is paid. */
+sealed class Payment {
+    /** Ask the app's [CardReader] (the default). */
+    object FromCardReader : Payment()
+    /** Ask the app's [QrScanner]. */
+    object FromQrScanner : Payment()
+    /** Card data given inline. */
+    class Card(val card: CardInput) : Payment() {
+        override fun toString() = "Payment.Card($card)"
+    }
+    /** A payment code given inline. */
+    class Qr(val code: String) : Payment() {
+        override fun toString() = "Payment.Qr(<code>)"
+    }
+
+    internal fun addTo(m: MutableMap<String, Any?>) {
+        when (this) {
+            is Card -> m["card"] = card.toJsonMap()
+            is Qr -> m["qr_code"] = code
+            is FromQrScanner -> m["payment"] = "qr"
+            is FromCardReader -> {}
+        }
+    }
+}
+
+/** Reference to an original that may not be in the journal (refund, pre-auth void / completion). */
+data class OriginalRef(
+    val reference: String? = null,
+    val authCode: String? = null,
+    /** MMDD */
+    val date: String? = null,
+    val batch: Long? = null,
+    val stan: Long? = null,
+    /** QR voucher: makes the request a QR one. */
+    val voucher: String? = null
+) {
+    internal fun toJsonMap(): Map<String, Any?> = mapOf(
+        "reference" to reference, "auth_code" to authCode, "date" to date,
+        "batch" to batch, "stan" to stan, "voucher" to voucher
+    )
+}
+
+data class ActivationResult(
+    val merchantName: String,
+    val batch: Long,
+    val responseTimeoutS: Long,
+    val reversalAttempts: Long,
+    val maxTipPercent: Long,
+    val hostKeySha256: String?
+)
+
+data class MasterKeyResult(val tmkCheckValue: String, val hostKeySha256: String)
+
+data class SignInResult(val batch: Long, val datetime: String, val capksRequired: Boolean, val aidsRequired: Boolean)
+
+data class DownloadResult(val count: Long, val rejected: Long)
+
+/** A transaction's outcome. `approved = false` is a decline (the call worked, the issuer said no). */
+data class TransactionResult(
+    val approved: Boolean,
+    val responseCode: String,
+    val message: String,
+    val kind: String,
+    val stan: Long,
+    val batch: Long,
+    val amount: Long,
+    val tip: Long,
+    val reference: String?,
+    val authCode: String?,
+    val maskedPan: String?,
+    val voucher: String?,
+    val cardOrg: String?,
+    val datetime: String,
+    /** Balance inquiry: fen, negative when the account is in debit. */
+    val balance: Long?,
+    val receipt: List<String>
+)
+
+data class CountAmount(val count: Long, val amount: Long)
+data class Totals(val debit: CountAmount, val credit: CountAmount)
+data class SettlementTotals(val domestic: Totals, val foreign: Totals)
+
+data class SettlementResult(
+    val batch: Long,
+    val terminal: SettlementTotals,
+    val host: SettlementTotals,
+    val balanced: Boolean,
+    val uploaded: Long,
+    val nextBatch: Long
+)
+
+data class DetailRecord(
+    val stan: Long,
+    val kind: String,
+    val amount: Long,
+    val tip: Long,
+    val maskedPan: String?,
+    val voucher: String?,
+    val reference: String?,
+    val authCode: String?,
+    val datetime: String,
+    /** `approved`, `voided`, `reversed`, `tipped` */
+    val state: String
+)
+
+data class DetailQueryResult(val batch: Long?, val records: List<DetailRecord>)
+
+data class PendingReversal(val stan: Long, val reason: String?, val attempts: Long, val flagged: Boolean)
+
+data class StatusResult(
+    val activated: Boolean,
+    val masterKeyLoaded: Boolean,
+    val signedIn: Boolean,
+    val batch: Long,
+    val nextStan: Long,
+    val pendingReversal: PendingReversal?,
+    val unsentAdvices: Long
+)
+
+/** A local journal record (masked PAN only). */
+data class JournalRecord(
+    val id: Long,
+    val kind: String,
+    val batch: Long,
+    val stan: Long,
+    val amount: Long,
+    val tip: Long,
+    val maskedPan: String?,
+    val entryMode: String?,
+    val voucher: String?,
+    val cardOrg: String?,
+    val reference: String?,
+    val authCode: String?,
+    val responseCode: String?,
+    val state: String,
+    val createdAt: String
+)
+
+data class JournalResult(val batch: Long, val records: List<JournalRecord>)
+
+internal fun hex(b: ByteArray): String {
+    val digits = "0123456789ABCDEF"
+    val sb = StringBuilder(b.size * 2)
+    for (x in b) {
+        val v = x.toInt() and 0xff
+        sb.append(digits[v shr 4]).append(digits[v and 0xf])
+    }
+    return sb.toString()
+}
+
+/** Reading the core's result JSON. A missing required field is a bug between the two sides: internal error. */
+internal class Obj(private val m: Map<String, Any?>, private val path: String) {
+    private fun bad(key: String, what: String): Nothing =
+        throw InternalException("internal", 501, "result field $path$key: $what", "$path$key")
+
+    fun has(key: String) = m[key] != null
+    fun long(key: String): Long = (m[key] as? Number)?.toLong() ?: bad(key, "missing or not a number")
+    fun optLong(key: String): Long? = m[key]?.let { (it as? Number)?.toLong() ?: bad(key, "not a number") }
+    fun bool(key: String): Boolean = m[key] as? Boolean ?: bad(key, "missing or not a boolean")
+    fun str(key: String): String = m[key] as? String ?: bad(key, "missing or not a string")
+    fun optStr(key: String): String? = m[key]?.let { it as? String ?: it.toString() }
+    @Suppress("UNCHECKED_CAST")
+    fun obj(key: String): Obj = Obj(m[key] as? Map<String, Any?> ?: bad(key, "missing or not an object"), "$path$key.")
+    fun optObj(key: String): Obj? = if (m[key] == null) null else obj(key)
+    @Suppress("UNCHECKED_CAST")
+    fun objs(key: String): List<Obj> {
+        val l = m[key] as? List<Any?> ?: bad(key, "missing or not an array")
+        return l.mapIndexed { i, v -> Obj(v as? Map<String, Any?> ?: bad("$key[$i]", "not an object"), "$path$key[$i].") }
+    }
+    @Suppress("UNCHECKED_CAST")
+    fun strings(key: String): List<String> {
+        val l = m[key] as? List<Any?> ?: return emptyList()
+        return l.map { it?.toString() ?: "" }
+    }
+}
+
+internal object Results {
+    fun activation(o: Obj) = ActivationResult(
+        o.str("merchant_name"), o.long("batch"), o.long("response_timeout_s"), o.long("reversal_attempts"),
+        o.long("max_tip_percent"), o.optStr("host_key_sha256")
+    )
+
+    fun masterKey(o: Obj) = MasterKeyResult(o.str("tmk_check_value"), o.str("host_key_sha256"))
+
+    fun signIn(o: Obj) = SignInResult(o.long("batch"), o.str("datetime"), o.bool("capks_required"), o.bool("aids_required"))
+
+    fun download(o: Obj) = DownloadResult(o.long("count"), o.long("rejected"))
+
+    fun transaction(o: Obj) = TransactionResult(
+        approved = o.bool("approved"),
+        responseCode = o.str("response_code"),
+        message = o.optStr("message") ?: "",
+        kind = o.str("kind"),
+        stan = o.long("stan"),
+        batch = o.long("batch"),
+        amount = o.long("amount"),
+        tip = o.optLong("tip") ?: 0,
+        reference = o.optStr("reference"),
+        authCode = o.optStr("auth_code"),
+        maskedPan = o.optStr("masked_pan"),
+        voucher = o.optStr("voucher"),
+        cardOrg = o.optStr("card_org"),
+        datetime = o.optStr("datetime") ?: "",
+        balance = o.optLong("balance"),
+        receipt = o.strings("receipt")
+    )
+
+    private fun countAmount(o: Obj) = CountAmount(o.long("count"), o.long("amount"))
+    private fun totals(o: Obj) = Totals(countAmount(o.obj("debit")), countAmount(o.obj("credit")))
+    private fun settlementTotals(o: Obj) = SettlementTotals(totals(o.obj("domestic")), totals(o.obj("foreign")))
+
+    fun settlement(o: Obj) = SettlementResult(
+        o.long("batch"), settlementTotals(o.obj("terminal")), settlementTotals(o.obj("host")),
+        o.bool("balanced"), o.long("uploaded"), o.long("next_batch")
+    )
+
+    fun details(o: Obj) = DetailQueryResult(
+        o.optLong("batch"),
+        o.objs("records").map {
+            DetailRecord(
+                it.long("stan"), it.str("kind"), it.long("amount"), it.optLong("tip") ?: 0, it.optStr("masked_pan"),
+                it.optStr("voucher"), it.optStr("reference"), it.optStr("auth_code"), it.optStr("datetime") ?: "",
+                it.optStr("state") ?: ""
+            )
+        }
+    )
+
+    fun status(o: Obj) = StatusResult(
+        o.bool("activated"), o.bool("master_key_loaded"), o.bool("signed_in"), o.long("batch"), o.long("next_stan"),
+        o.optObj("pending_reversal")?.let {
+            PendingReversal(it.long("stan"), it.optStr("reason"), it.optLong("attempts") ?: 0, it.bool("flagged"))
+        },
+        o.optLong("unsent_advices") ?: 0
+    )
+
+    fun journal(o: Obj) = JournalResult(
+        o.long("batch"),
+        o.objs("records").map {
+            JournalRecord(
+                it.long("id"), it.str("kind"), it.long("batch"), it.long("stan"), it.long("amount"),
+                it.optLong("tip") ?: 0, it.optStr("masked_pan"), it.optStr("entry_mode"), it.optStr("voucher"),
+                it.optStr("card_org"), it.optStr("reference"), it.optStr("auth_code"), it.optStr("response_code"),
+                it.optStr("state") ?: "", it.optStr("created_at") ?: ""
+            )
+        }
+    )
+}

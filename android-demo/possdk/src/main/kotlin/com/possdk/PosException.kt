@@ -1,0 +1,70 @@
+package com.possdk
+
+/**
+ * Every failure of a [PosTerminal] call. The subclass is the error domain (the hundreds of [number]); [code]
+ * is the stable snake_case code of the JSON API (`invalid_request`, `host_timeout`, ...) and [number] the
+ * stable integer of the C API. [field] names the request field at fault when there is one. Messages never
+ * carry a PIN, key, full PAN or track data.
+ *
+ * A declined transaction is not an exception: it is a [TransactionResult] with `approved = false`.
+ *
+ * When a callback of the app (card reader, PIN pad, QR scanner) threw, the exception it threw is the [cause].
+ */
+open class PosException(
+    val code: String,
+    val number: Int,
+    message: String,
+    val field: String? = null,
+    cause: Throwable? = null
+) : Exception(message, cause) {
+    override fun toString(): String {
+        val f = if (field != null) " ($field)" else ""
+        return "${javaClass.simpleName}[$code$f]: $message"
+    }
+
+    companion object {
+        /** The exception for a core error code (the native side calls this through the bridge). */
+        @JvmStatic
+        fun create(code: String, number: Int, message: String, field: String?, cause: Throwable?): PosException =
+            when (code) {
+                "cancelled" -> CancelledException(message, cause, number)
+                "host_timeout" -> HostTimeoutException(message, cause, number)
+                else -> when (number / 100) {
+                    1 -> RequestException(code, number, message, field, cause)
+                    2 -> HostException(code, number, message, field, cause)
+                    3 -> PosSecurityException(code, number, message, field, cause)
+                    4 -> DeviceException(code, number, message, field, cause)
+                    else -> InternalException(code, number, message, field, cause)
+                }
+            }
+    }
+}
+
+/** 1xx: the request or the terminal's state (`invalid_json`, `invalid_request`, `not_activated`,
+ * `not_signed_in`, `original_not_found`, `invalid_state`, `cancelled`). */
+open class RequestException(code: String, number: Int, message: String, field: String? = null, cause: Throwable? = null) :
+    PosException(code, number, message, field, cause)
+
+/** `cancelled`: [PosTerminal.cancel] (or a callback that gave up). Anything already sent is reversed. */
+class CancelledException(message: String, cause: Throwable? = null, number: Int = 106) :
+    RequestException("cancelled", number, message, null, cause)
+
+/** 2xx: the host (`host_unreachable`, `host_timeout`, `invalid_response`, `host_rejected`). */
+open class HostException(code: String, number: Int, message: String, field: String? = null, cause: Throwable? = null) :
+    PosException(code, number, message, field, cause)
+
+/** `host_timeout`: sent, no answer. A reversal is pending; the next operation sends it first. */
+class HostTimeoutException(message: String, cause: Throwable? = null, number: Int = 201) :
+    HostException("host_timeout", number, message, null, cause)
+
+/** 3xx: keys and MACs (`key_check_failed`, `security`). Named so it does not clash with java.lang.SecurityException. */
+open class PosSecurityException(code: String, number: Int, message: String, field: String? = null, cause: Throwable? = null) :
+    PosException(code, number, message, field, cause)
+
+/** 4xx: a device callback failed (`device`); the app's own exception is the [cause]. */
+open class DeviceException(code: String, number: Int, message: String, field: String? = null, cause: Throwable? = null) :
+    PosException(code, number, message, field, cause)
+
+/** 5xx: storage and internal failures (`journal`, `internal`). */
+open class InternalException(code: String, number: Int, message: String, field: String? = null, cause: Throwable? = null) :
+    PosException(code, number, message, field, cause)

@@ -1,0 +1,514 @@
+//! Initialisation (PROTOCOL.md §3): activation, host RSA key + TMK download + activation, sign-in,
+//! CAPK and AID downloads.
+
+use super::{keys, rc_of, Dest, Engine};
+use crate::api::{ActivationResult, DownloadResult, MasterKeyResult, SignInResult};
+use crate::crypto::rsa::HostPublicKey;
+use crate::error::{Error, ErrorKind, Result};
+use crate::hal::{AidParams, Capk};
+use crate::iso8583::Message;
+use crate::security::{EncryptedKey, KeySlot};
+use crate::tlv::{self, Tlv};
+
+/// Most query pages followed before giving up (a host that always says "more").
+const MAX_PAGES: usize = 100;
+
+fn rejected(step: &str, rc: &str) -> Error {
+    Error::new(
+        ErrorKind::HostRejected,
+        format!("{step} refused: {rc} {}", crate::receipt::response_text(rc)),
+    )
+}
+
+fn ascii_u32(v: Option<&[u8]>) -> Option<u32> {
+    std::str::from_utf8(v?).ok()?.trim().parse().ok()
+}
+
+fn f62_tlvs(msg: &Message, skip_status: bool) -> Result<Vec<Tlv>> {
+    let data = msg.get(62).unwrap_or(&[]);
+    let data = if skip_status && !data.is_empty() {
+        &data[1..]
+    } else {
+        data
+    };
+    Ok(tlv::decode(data)?)
+}
+
+/// A CAPK as the download answer carries it, checked (DF03 = SHA-1(RID || index || modulus || exponent),
+/// expiry not passed). `today` is YYYYMMDD.
+pub fn capk_from_tlvs(items: &[Tlv], today: &str) -> std::result::Result<Capk, String> {
+    let rid = tlv::get(items, 0x9F06).ok_or("9F06 missing")?.to_vec();
+    let index = *tlv::get(items, 0x9F22)
+        .and_then(|v| v.first())
+        .ok_or("9F22 missing")?;
+    let expiry = tlv::get(items, 0xDF05)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_string)
+        .ok_or("DF05 missing")?;
+    let modulus = tlv::get(items, 0xDF02).ok_or("DF02 missing")?.to_vec();
+    let exponent = tlv::get(items, 0xDF04).ok_or("DF04 missing")?.to_vec();
+    let given = tlv::get(items, 0xDF03).ok_or("DF03 missing")?;
+    let mut data = rid.clone();
+    data.push(index);
+    data.extend_from_slice(&modulus);
+    data.extend_from_slice(&exponent);
+    let checksum = crate::crypto::sha1(&data);
+    if given != checksum {
+        return Err(format!(
+            "CAPK {} {:02X}: checksum mismatch",
+            hex::encode_upper(&rid),
+            index
+        ));
+    }
+    if expiry.len() != 8 || !expiry.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "CAPK {} {:02X}: bad expiry",
+            hex::encode_upper(&rid),
+            index
+        ));
+    }
+    if expiry.as_str() < today {
+        return Err(format!(
+            "CAPK {} {:02X}: expired {expiry}",
+            hex::encode_upper(&rid),
+            index
+        ));
+    }
+    Ok(Capk {
+        rid,
+        index,
+        expiry,
+        modulus,
+        exponent,
+        checksum,
+    })
+}
+
+impl Engine {
+    /// Activation (`399`): device SN + token; the platform answers merchant data, timeouts, batch, key pin.
+    pub fn activate(&mut self, device_token: &str) -> Result<ActivationResult> {
+        if device_token.is_empty() || device_token.len() > 64 {
+            return Err(Error::invalid("device_token", "must be 1 to 64 characters"));
+        }
+        let f62 = tlv::encode(&[
+            Tlv::primitive(0xDF41, self.serial.as_bytes().to_vec()),
+            Tlv::primitive(0xDF42, device_token.as_bytes().to_vec()),
+            Tlv::primitive(0xDF43, crate::SDK_VERSION.as_bytes().to_vec()),
+        ]);
+        let resp = self.management(Dest::Platform, 800, "399", Some(f62), &[], false)?;
+        let rc = rc_of(&resp);
+        if rc != "00" {
+            return Err(rejected("activation", &rc));
+        }
+        let items = f62_tlvs(&resp, false)?;
+        let merchant_name = tlv::get(&items, 0xDF51)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        let timeout = ascii_u32(tlv::get(&items, 0xDF52)).unwrap_or(30);
+        let attempts = ascii_u32(tlv::get(&items, 0xDF53)).unwrap_or(self.cfg.reversal_attempts);
+        let max_tip = ascii_u32(tlv::get(&items, 0xDF54)).unwrap_or(self.cfg.max_tip_percent);
+        let batch = match tlv::get(&items, 0xDF55) {
+            Some(v) => ascii_u32(Some(v))
+                .or_else(|| hex::encode(v).parse().ok())
+                .unwrap_or(1),
+            None => self.journal.batch()?,
+        };
+        let fingerprint = tlv::get(&items, 0xDF56)
+            .filter(|v| v.len() == 32)
+            .map(hex::encode);
+        self.journal
+            .set_setting(keys::MERCHANT_NAME, &merchant_name)?;
+        self.journal
+            .set_setting(keys::HOST_TIMEOUT_S, &timeout.to_string())?;
+        self.journal
+            .set_setting(keys::HOST_REVERSAL_ATTEMPTS, &attempts.to_string())?;
+        self.journal
+            .set_setting(keys::HOST_MAX_TIP, &max_tip.to_string())?;
+        if let Some(fp) = &fingerprint {
+            self.journal.set_setting(keys::HOST_KEY_SHA256, fp)?;
+        }
+        if (1..=999_999).contains(&batch) {
+            self.journal.set_batch(batch)?;
+        }
+        self.set_flag(keys::ACTIVATED, true)?;
+        log::info!("activated: merchant '{merchant_name}', batch {batch:06}");
+        Ok(ActivationResult {
+            merchant_name,
+            batch: self.journal.batch()?,
+            response_timeout_s: timeout,
+            reversal_attempts: attempts,
+            max_tip_percent: max_tip,
+            host_key_sha256: fingerprint,
+        })
+    }
+
+    /// Host RSA key query (`352`, fingerprint checked) -> TMK download (`350`) -> TMK activation (`351`).
+    pub fn download_master_key(&mut self) -> Result<MasterKeyResult> {
+        self.require_activated()?;
+        // 352: the host key.
+        let resp = self.management(Dest::Platform, 800, "352", None, &[], false)?;
+        let rc = rc_of(&resp);
+        if rc != "00" {
+            return Err(rejected("host key query", &rc));
+        }
+        let items = f62_tlvs(&resp, false)?;
+        let rid = tlv::get(&items, 0x9F06)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: 9F06 missing"))?
+            .to_vec();
+        let index = tlv::get(&items, 0x9F22)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: 9F22 missing"))?
+            .to_vec();
+        let modulus = tlv::get(&items, 0xDF02)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF02 missing"))?;
+        let exponent = tlv::get(&items, 0xDF04)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF04 missing"))?;
+        let host_key = HostPublicKey::new(modulus, exponent)?;
+        let fingerprint = hex::encode(host_key.fingerprint());
+        let pinned = match &self.cfg.host_key_sha256 {
+            Some(p) => Some(p.to_ascii_lowercase()),
+            None => self
+                .journal
+                .setting(keys::HOST_KEY_SHA256)?
+                .map(|s| s.to_ascii_lowercase()),
+        };
+        match pinned {
+            Some(p) if p != fingerprint => {
+                return Err(Error::new(
+                    ErrorKind::KeyCheckFailed,
+                    "the host RSA key does not match the pinned fingerprint",
+                ));
+            }
+            Some(_) => log::info!("host RSA key matches the pinned fingerprint"),
+            None => log::warn!("no pinned host key fingerprint: accepting host key {fingerprint}"),
+        }
+
+        // 350: R under the host key; the TMK comes back under R.
+        let transport = self.security.begin_tmk_download(&host_key)?;
+        let f62 = tlv::encode(&[
+            Tlv::primitive(0x9F06, rid.clone()),
+            Tlv::primitive(0x9F22, index.clone()),
+            Tlv::primitive(0xDF23, transport.encrypted_key.clone()),
+            Tlv::primitive(0xDF24, transport.check_value.to_vec()),
+        ]);
+        let resp = self.management(Dest::Platform, 800, "350", Some(f62), &[], false)?;
+        let rc = rc_of(&resp);
+        if rc != "00" {
+            return Err(rejected("master key download", &rc));
+        }
+        let items = f62_tlvs(&resp, false)?;
+        let enc = tlv::get(&items, 0xDF21)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "TMK: DF21 missing"))?;
+        let cv = tlv::get(&items, 0xDF22)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "TMK: DF22 missing"))?;
+        let tmk_cv = self.security.receive_tmk(enc, cv)?;
+
+        // 351: activate it.
+        let f62 = tlv::encode(&[Tlv::primitive(0xDF22, tmk_cv.to_vec())]);
+        let resp = self.management(Dest::Platform, 800, "351", Some(f62), &[], false)?;
+        let rc = rc_of(&resp);
+        if rc != "00" {
+            return Err(rejected("master key activation", &rc));
+        }
+        self.security.activate_tmk()?;
+        self.set_flag(keys::SIGNED_IN, false)?;
+        self.set_flag(keys::SIGN_IN_REQUESTED, false)?;
+        log::info!(
+            "master key active (check value {})",
+            hex::encode_upper(tmk_cv)
+        );
+        Ok(MasterKeyResult {
+            tmk_check_value: hex::encode_upper(tmk_cv),
+            host_key_sha256: fingerprint,
+        })
+    }
+
+    /// Sign-in (`004`, gateway): working keys under the TMK, batch adopted.
+    pub fn sign_in(&mut self) -> Result<SignInResult> {
+        self.require_activated()?;
+        if !self.security.has_key(KeySlot::Tmk) {
+            return Err(Error::new(
+                ErrorKind::NotActivated,
+                "no master key: download the master key first",
+            ));
+        }
+        self.set_flag(keys::SIGNED_IN, false)?;
+        let resp = self.management(
+            Dest::Gateway,
+            800,
+            "004",
+            None,
+            &[(63, b"01 ".to_vec())],
+            false,
+        )?;
+        let rc = rc_of(&resp);
+        if rc != "00" {
+            return Err(rejected("sign-in", &rc));
+        }
+        let f62 = resp.get(62).unwrap_or(&[]);
+        if f62.len() != 60 {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                format!("sign-in field 62 is {} bytes, not 60", f62.len()),
+            ));
+        }
+        let key = |i: usize| {
+            let mut cv = [0u8; 4];
+            cv.copy_from_slice(&f62[i * 20 + 16..i * 20 + 20]);
+            EncryptedKey {
+                encrypted: f62[i * 20..i * 20 + 16].to_vec(),
+                check_value: cv,
+            }
+        };
+        let (pik, mak, tdk) = (key(0), key(1), key(2));
+        if let Err(e) = self.security.install_working_keys(&pik, &mak, &tdk) {
+            // Keys that do not check leave the terminal signed out.
+            self.sign_out("sign-in keys refused")?;
+            return Err(e.into());
+        }
+        if let Some(batch) = resp
+            .get_str(60)
+            .and_then(|s| s.get(2..8))
+            .and_then(|b| b.parse::<u32>().ok())
+        {
+            if (1..=999_999).contains(&batch) {
+                self.journal.set_batch(batch)?;
+            }
+        }
+        self.set_flag(keys::SIGNED_IN, true)?;
+        self.set_flag(keys::SIGN_IN_REQUESTED, false)?;
+        let now = self.now();
+        let datetime = super::host_datetime(&now, resp.get_str(13), resp.get_str(12));
+        let capks_required = self.flag(keys::CAPKS_REQUIRED)?;
+        let aids_required = self.flag(keys::AIDS_REQUIRED)?;
+        let batch = self.journal.batch()?;
+        log::info!("signed in, batch {batch:06}");
+        Ok(SignInResult {
+            batch,
+            datetime,
+            capks_required,
+            aids_required,
+        })
+    }
+
+    /// Query (`0820`) pages until complete; returns the list TLVs of every page.
+    fn emv_query(&mut self, code: &str) -> Result<Vec<Tlv>> {
+        let mut all = Vec::new();
+        let mut received = 0usize;
+        for _ in 0..MAX_PAGES {
+            let f62 = format!("1{:02}", received.min(99)).into_bytes();
+            let resp = self.management(Dest::Platform, 820, code, Some(f62), &[], false)?;
+            let rc = rc_of(&resp);
+            if rc != "00" {
+                return Err(rejected("parameter query", &rc));
+            }
+            let data = resp.get(62).unwrap_or(&[]);
+            let status = data.first().copied().unwrap_or(b'0');
+            let items = if data.len() > 1 {
+                tlv::decode(&data[1..])?
+            } else {
+                Vec::new()
+            };
+            let entries = items.iter().filter(|t| t.tag == 0x9F06).count();
+            received += entries;
+            all.extend(items);
+            match status {
+                b'2' if entries > 0 => continue,
+                b'2' => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidResponse,
+                        "query says more but sent no entry",
+                    ))
+                }
+                b'0' | b'1' => return Ok(all),
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidResponse,
+                        format!("query status byte {:?}", other as char),
+                    ))
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::InvalidResponse,
+            "parameter query did not end",
+        ))
+    }
+
+    /// Split a flat query list into entries, each starting at 9F06.
+    fn entries(items: Vec<Tlv>) -> Vec<Vec<Tlv>> {
+        let mut out: Vec<Vec<Tlv>> = Vec::new();
+        for t in items {
+            if t.tag == 0x9F06 || out.is_empty() {
+                out.push(Vec::new());
+            }
+            if let Some(last) = out.last_mut() {
+                last.push(t);
+            }
+        }
+        out
+    }
+
+    fn emv_end(&mut self, code: &str) -> Result<()> {
+        let resp = self.management(Dest::Platform, 800, code, None, &[], false)?;
+        let rc = rc_of(&resp);
+        if rc != "00" {
+            return Err(rejected("parameter download end", &rc));
+        }
+        Ok(())
+    }
+
+    fn load_parameters(&mut self) -> Result<()> {
+        let aids: Vec<AidParams> = match self.journal.setting(keys::AIDS)? {
+            Some(s) => serde_json::from_str(&s).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let capks: Vec<Capk> = match self.journal.setting(keys::CAPKS)? {
+            Some(s) => serde_json::from_str(&s).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if let Some(reader) = self.card_reader.as_mut() {
+            reader
+                .load_emv_parameters(&aids, &capks)
+                .map_err(|e| super::execute::hal_error(e, "card reader (EMV parameters)"))?;
+        }
+        Ok(())
+    }
+
+    /// CAPK query (`372`) -> download each (`370`), checksum and expiry verified -> end (`371`) -> reader.
+    pub fn download_capks(&mut self) -> Result<DownloadResult> {
+        self.require_activated()?;
+        let list = self.emv_query("372")?;
+        let today = {
+            let n = self.now();
+            format!("{:04}{:02}{:02}", n.year, n.month, n.day)
+        };
+        let mut capks = Vec::new();
+        let mut rejected_count = 0u32;
+        for entry in Self::entries(list) {
+            let Some(rid) = tlv::get(&entry, 0x9F06).map(<[u8]>::to_vec) else {
+                continue;
+            };
+            let Some(index) = tlv::get(&entry, 0x9F22).map(<[u8]>::to_vec) else {
+                continue;
+            };
+            let f62 = tlv::encode(&[
+                Tlv::primitive(0x9F06, rid.clone()),
+                Tlv::primitive(0x9F22, index.clone()),
+            ]);
+            let resp = self.management(Dest::Platform, 800, "370", Some(f62), &[], false)?;
+            let rc = rc_of(&resp);
+            if rc != "00" {
+                return Err(rejected("CAPK download", &rc));
+            }
+            let items = f62_tlvs(&resp, true)?;
+            match capk_from_tlvs(&items, &today) {
+                Ok(c) => capks.push(c),
+                Err(why) => {
+                    log::warn!("CAPK rejected: {why}");
+                    rejected_count += 1;
+                }
+            }
+        }
+        self.emv_end("371")?;
+        let json = serde_json::to_string(&capks).map_err(|e| Error::internal(e.to_string()))?;
+        self.journal.set_setting(keys::CAPKS, &json)?;
+        self.set_flag(keys::CAPKS_REQUIRED, false)?;
+        self.load_parameters()?;
+        log::info!("{} CAPKs loaded, {} rejected", capks.len(), rejected_count);
+        Ok(DownloadResult {
+            count: capks.len() as u32,
+            rejected: rejected_count,
+        })
+    }
+
+    /// AID query (`382`) -> download each (`380`) -> end (`381`) -> reader.
+    pub fn download_aids(&mut self) -> Result<DownloadResult> {
+        self.require_activated()?;
+        let list = self.emv_query("382")?;
+        let mut aids = Vec::new();
+        for entry in Self::entries(list) {
+            let Some(aid) = tlv::get(&entry, 0x9F06).map(<[u8]>::to_vec) else {
+                continue;
+            };
+            let f62 = tlv::encode(&[Tlv::primitive(0x9F06, aid.clone())]);
+            let resp = self.management(Dest::Platform, 800, "380", Some(f62), &[], false)?;
+            let rc = rc_of(&resp);
+            if rc != "00" {
+                return Err(rejected("AID download", &rc));
+            }
+            let data = resp.get(62).unwrap_or(&[]);
+            let raw = if data.is_empty() {
+                Vec::new()
+            } else {
+                data[1..].to_vec()
+            };
+            tlv::decode(&raw)?;
+            aids.push(AidParams { aid, tlv: raw });
+        }
+        self.emv_end("381")?;
+        let json = serde_json::to_string(&aids).map_err(|e| Error::internal(e.to_string()))?;
+        self.journal.set_setting(keys::AIDS, &json)?;
+        self.set_flag(keys::AIDS_REQUIRED, false)?;
+        self.load_parameters()?;
+        log::info!("{} AIDs loaded", aids.len());
+        Ok(DownloadResult {
+            count: aids.len() as u32,
+            rejected: 0,
+        })
+    }
+
+    /// Load the stored EMV parameters into the reader (at start-up).
+    pub fn restore_parameters(&mut self) {
+        if let Err(e) = self.load_parameters() {
+            log::warn!("stored EMV parameters not loaded: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capk_items(today_ok: bool, good_sum: bool) -> Vec<Tlv> {
+        let rid = vec![0xA0, 0, 0, 0, 0x03];
+        let modulus = vec![0xC1; 64];
+        let exponent = vec![0x03];
+        let mut data = rid.clone();
+        data.push(0x92);
+        data.extend_from_slice(&modulus);
+        data.extend_from_slice(&exponent);
+        let mut sum = crate::crypto::sha1(&data).to_vec();
+        if !good_sum {
+            sum[0] ^= 1;
+        }
+        vec![
+            Tlv::primitive(0x9F06, rid),
+            Tlv::primitive(0x9F22, vec![0x92]),
+            Tlv::primitive(
+                0xDF05,
+                if today_ok {
+                    b"20301231".to_vec()
+                } else {
+                    b"20200101".to_vec()
+                },
+            ),
+            Tlv::primitive(0xDF06, vec![0x01]),
+            Tlv::primitive(0xDF07, vec![0x01]),
+            Tlv::primitive(0xDF02, modulus),
+            Tlv::primitive(0xDF04, exponent),
+            Tlv::primitive(0xDF03, sum),
+        ]
+    }
+
+    #[test]
+    fn capk_checks() {
+        let ok = capk_from_tlvs(&capk_items(true, true), "20261125").unwrap();
+        assert_eq!(ok.index, 0x92);
+        assert!(capk_from_tlvs(&capk_items(true, false), "20261125")
+            .unwrap_err()
+            .contains("checksum"));
+        assert!(capk_from_tlvs(&capk_items(false, true), "20261125")
+            .unwrap_err()
+            .contains("expired"));
+    }
+}

@@ -1,0 +1,275 @@
+//! THE transaction table: one row per financial transaction kind (PROTOCOL.md §4, docs/PROTOCOL.md §3).
+//! The executor reads a row and never branches on the kind itself; a new kind is a new row.
+
+/// Every financial transaction kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Sale,
+    Void,
+    Refund,
+    Balance,
+    Preauth,
+    PreauthVoid,
+    PreauthComplete,
+    PreauthCompleteVoid,
+    Tip,
+    TipVoid,
+    QrSale,
+    QrVoid,
+    QrRefund,
+    QrPreauth,
+    QrPreauthVoid,
+    QrComplete,
+    QrCompleteVoid,
+}
+
+/// How the customer's means of payment reaches the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Means {
+    /// A card is presented (reader or inline): 2 14 23 35 36 55, PIN per policy.
+    Card,
+    /// The customer's payment code is scanned: 59 `A3`, 22 `032`.
+    QrCode,
+    /// QR transaction on an original: 59 `A4` with the original's voucher, 22 `032`.
+    QrVoucher,
+    /// Card not present: 2 and 22 repeat the sale's (tips).
+    OriginalCard,
+}
+
+/// Where field 4 comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmountRule {
+    /// The amount of the request.
+    Input,
+    /// No field 4 (balance inquiry).
+    Absent,
+    /// The original's current total, tip included (voids).
+    OriginalTotal,
+    /// Sale amount + the new tip (tip).
+    SalePlusTip,
+    /// The sale amount without the tip (tip void).
+    SaleAmount,
+}
+
+/// How the original transaction is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginalRule {
+    None,
+    /// Looked up in the journal by STAN (current batch); the row must be one of these kinds.
+    ByStan(&'static [Kind]),
+    /// Named by reference / auth id / date / batch + STAN, possibly not in the journal; when it is, it is
+    /// one of these kinds.
+    ByReference(&'static [Kind]),
+}
+
+/// Safety class of the message (PROTOCOL.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// 0100 / 0200: a pending reversal is recorded before sending.
+    Reversible,
+    /// 0220: the identical frame is resent until answered.
+    Advice,
+    /// Neither (balance inquiry).
+    Plain,
+}
+
+/// What an approved transaction does to its original (journal effects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnOriginal {
+    None,
+    /// Original becomes voided.
+    Void,
+    /// Amount added to the original's refunded total.
+    Refund,
+    /// Pre-auth marked completed.
+    Complete,
+    /// Completion voided and its pre-auth reopened.
+    CompleteVoid,
+    /// Tip set on the sale.
+    Tip,
+    /// Tip row voided and the sale's tip cleared.
+    TipVoid,
+}
+
+/// Field 61 form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum F61 {
+    None,
+    /// Original batch n6 + STAN n6 (void, completion void).
+    BatchStan,
+    /// Original batch + STAN + MMDD (refund, pre-auth void, completion, tip, tip void).
+    BatchStanDate,
+}
+
+/// Whether 37 / 38 of the original are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    No,
+    /// When the original has one.
+    IfKnown,
+    /// Must be known (request refused otherwise).
+    Required,
+}
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct KindDef {
+    pub kind: Kind,
+    /// Flow name (journal `kind`, JSON `kind`).
+    pub name: &'static str,
+    /// Receipt label.
+    pub label: &'static str,
+    pub mti: u16,
+    /// Field 3.
+    pub processing: &'static str,
+    /// Field 25.
+    pub condition: &'static str,
+    /// Field 60.1.
+    pub type_code: &'static str,
+    pub means: Means,
+    pub amount: AmountRule,
+    pub original: OriginalRule,
+    /// PIN asked by default (card kinds; the config may override).
+    pub pin_default: bool,
+    pub delivery: Delivery,
+    pub on_original: OnOriginal,
+    pub f37: Echo,
+    pub f38: Echo,
+    pub f61: F61,
+    /// Field 63 sent in the request.
+    pub f63: Option<&'static str>,
+    /// Field 48 carries the tip (tip / tip void).
+    pub f48_tip: bool,
+    /// Settlement class (§5): counted as debit / credit when approved.
+    pub settle: Settle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    None,
+    Debit,
+    Credit,
+}
+
+use AmountRule as A;
+use Delivery as D;
+use Echo as E;
+use Kind as K;
+use Means as M;
+use OnOriginal as O;
+
+const SALES: &[Kind] = &[K::Sale];
+const QR_SALES: &[Kind] = &[K::QrSale];
+const PREAUTHS: &[Kind] = &[K::Preauth];
+const QR_PREAUTHS: &[Kind] = &[K::QrPreauth];
+const COMPLETIONS: &[Kind] = &[K::PreauthComplete];
+const QR_COMPLETIONS: &[Kind] = &[K::QrComplete];
+const TIPS: &[Kind] = &[K::Tip];
+
+#[rustfmt::skip]
+pub const KINDS: &[KindDef] = &[
+    //        kind                    name                     label                    mti  3         25    60.1  means            amount             original                          pin    delivery      on original        37            38            61                  63          48     settle
+    KindDef { kind: K::Sale,                name: "sale",                  label: "SALE",                 mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::Debit },
+    KindDef { kind: K::Void,                name: "void",                  label: "VOID",                 mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(SALES),        pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::Refund,              name: "refund",                label: "REFUND",               mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(SALES),   pin_default: true,  delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: Some("CUP"), f48_tip: false, settle: Settle::Credit },
+    KindDef { kind: K::Balance,             name: "balance",               label: "BALANCE INQUIRY",      mti: 200, processing: "310000", condition: "00", type_code: "01", means: M::Card,         amount: A::Absent,        original: OriginalRule::None,                     pin_default: true,  delivery: D::Plain,      on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::Preauth,             name: "preauth",               label: "PRE-AUTH",             mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::PreauthVoid,         name: "preauth_void",          label: "PRE-AUTH VOID",        mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS),pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::PreauthComplete,     name: "preauth_complete",      label: "PRE-AUTH COMPLETION",  mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS),pin_default: true,  delivery: D::Reversible, on_original: O::Complete,     f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::Debit },
+    KindDef { kind: K::PreauthCompleteVoid, name: "preauth_complete_void", label: "COMPLETION VOID",      mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(COMPLETIONS),  pin_default: true,  delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::Tip,                 name: "tip",                   label: "TIP",                  mti: 220, processing: "000000", condition: "00", type_code: "34", means: M::OriginalCard, amount: A::SalePlusTip,   original: OriginalRule::ByStan(SALES),        pin_default: false, delivery: D::Advice,     on_original: O::Tip,          f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  settle: Settle::None },
+    KindDef { kind: K::TipVoid,             name: "tip_void",              label: "TIP VOID",             mti: 220, processing: "200000", condition: "00", type_code: "35", means: M::OriginalCard, amount: A::SaleAmount,    original: OriginalRule::ByStan(TIPS),         pin_default: false, delivery: D::Advice,     on_original: O::TipVoid,      f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  settle: Settle::None },
+    KindDef { kind: K::QrSale,              name: "qr_sale",               label: "QR SALE",              mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::Debit },
+    KindDef { kind: K::QrVoid,              name: "qr_void",               label: "QR VOID",              mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_SALES),     pin_default: false, delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::QrRefund,            name: "qr_refund",             label: "QR REFUND",            mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_SALES),pin_default: false, delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::Credit },
+    KindDef { kind: K::QrPreauth,           name: "qr_preauth",            label: "QR PRE-AUTH",          mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::QrPreauthVoid,       name: "qr_preauth_void",       label: "QR PRE-AUTH VOID",     mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS), pin_default: false, delivery: D::Reversible, on_original: O::Void,     f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::QrComplete,          name: "qr_complete",           label: "QR COMPLETION",        mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS), pin_default: false, delivery: D::Reversible, on_original: O::Complete, f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::Debit },
+    KindDef { kind: K::QrCompleteVoid,      name: "qr_complete_void",      label: "QR COMPLETION VOID",   mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_COMPLETIONS),pin_default: false, delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown, f61: F61::BatchStan,  f63: None,        f48_tip: false, settle: Settle::None },
+];
+
+/// The row of a kind.
+pub fn def(kind: Kind) -> &'static KindDef {
+    // The table holds every kind exactly once (tested); the fallback is unreachable.
+    KINDS.iter().find(|d| d.kind == kind).unwrap_or(&KINDS[0])
+}
+
+/// The row for a flow name (`sale`, `qr_void`, ...).
+pub fn by_name(name: &str) -> Option<&'static KindDef> {
+    KINDS.iter().find(|d| d.name == name)
+}
+
+impl KindDef {
+    pub fn is_qr(&self) -> bool {
+        matches!(self.means, Means::QrCode | Means::QrVoucher)
+    }
+}
+
+/// Kind name for a 60.1 type code as the detail query reports it.
+pub fn name_for_type(type_code: &str, qr: bool) -> Option<&'static str> {
+    KINDS
+        .iter()
+        .find(|d| d.type_code == type_code && d.is_qr() == qr)
+        .or_else(|| KINDS.iter().find(|d| d.type_code == type_code))
+        .map(|d| d.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_exactly_one_row_and_unique_name() {
+        let all = [
+            K::Sale,
+            K::Void,
+            K::Refund,
+            K::Balance,
+            K::Preauth,
+            K::PreauthVoid,
+            K::PreauthComplete,
+            K::PreauthCompleteVoid,
+            K::Tip,
+            K::TipVoid,
+            K::QrSale,
+            K::QrVoid,
+            K::QrRefund,
+            K::QrPreauth,
+            K::QrPreauthVoid,
+            K::QrComplete,
+            K::QrCompleteVoid,
+        ];
+        assert_eq!(KINDS.len(), all.len());
+        for k in all {
+            assert_eq!(KINDS.iter().filter(|d| d.kind == k).count(), 1, "{k:?}");
+            assert_eq!(def(k).kind, k);
+            assert_eq!(by_name(def(k).name).map(|d| d.kind), Some(k));
+        }
+    }
+
+    #[test]
+    fn delivery_follows_the_mti() {
+        for d in KINDS {
+            match d.mti {
+                220 => assert_eq!(d.delivery, Delivery::Advice, "{}", d.name),
+                100 | 200 if d.kind == K::Balance => assert_eq!(d.delivery, Delivery::Plain),
+                100 | 200 => assert_eq!(d.delivery, Delivery::Reversible, "{}", d.name),
+                other => panic!("unexpected MTI {other}"),
+            }
+            assert_eq!(d.processing.len(), 6);
+            assert_eq!(d.condition.len(), 2);
+            assert_eq!(d.type_code.len(), 2);
+            if d.is_qr() {
+                assert!(!d.pin_default, "{}", d.name);
+            }
+        }
+    }
+
+    #[test]
+    fn detail_types_map_back() {
+        assert_eq!(name_for_type("22", false), Some("sale"));
+        assert_eq!(name_for_type("22", true), Some("qr_sale"));
+        assert_eq!(name_for_type("34", true), Some("tip"));
+        assert_eq!(name_for_type("99", false), None);
+    }
+}
