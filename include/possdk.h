@@ -839,6 +839,16 @@ pos_result pos_terminal_settle(struct pos_terminal *terminal, struct pos_settlem
 // `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 pos_result pos_terminal_journal(struct pos_terminal *terminal, uint32_t batch, pos_journal_result *out);
 
+// A journal transaction's result and receipt again (marked as a reprint), by STAN; `batch` 0 = the open
+// batch. Nothing is sent to the host.
+//
+// # Safety
+// `terminal` NULL or live; `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+pos_result pos_terminal_reprint(struct pos_terminal *terminal,
+                                uint32_t stan,
+                                uint32_t batch,
+                                struct pos_transaction_result *out);
+
 // Terminal state: activated, signed in, batch, next STAN, pending reversal, unsent advices.
 //
 // # Safety

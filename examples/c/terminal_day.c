@@ -512,6 +512,13 @@ int main(int argc, char **argv) {
                "small buffer reported");
     }
 
+    /* Reprint the first sale from the journal (nothing goes to the host). */
+    CHECK_OK(t, "reprint", pos_terminal_reprint(t, sale1.stan, 0, &tx));
+    EXPECT(tx.stan == sale1.stan && tx.receipt != NULL && strstr(tx.receipt, "6789") != NULL, "reprint receipt");
+    printf("%-22s stan=%06u (%d receipt bytes)\n", "reprint", (unsigned)tx.stan, (int)strlen(tx.receipt));
+    pos_string_free(tx.receipt);
+    tx.receipt = NULL;
+
     /* Detail query (host) and journal (local): lists come as owned JSON. */
     CHECK_OK(t, "query_details", pos_terminal_query_details(t, 0, &recs));
     printf("%-22s %u records\n", "query_details", (unsigned)recs.count);

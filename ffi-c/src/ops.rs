@@ -828,6 +828,29 @@ pub unsafe extern "C" fn pos_terminal_journal(
     }
 }
 
+/// A journal transaction's result and receipt again (marked as a reprint), by STAN; `batch` 0 = the open
+/// batch. Nothing is sent to the host.
+///
+/// # Safety
+/// `terminal` NULL or live; `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn pos_terminal_reprint(
+    terminal: *mut pos_terminal,
+    stan: u32,
+    batch: u32,
+    out: *mut pos_transaction_result,
+) -> pos_result {
+    // SAFETY: forwarded contract.
+    unsafe {
+        run(terminal, |t| {
+            need(out, "out")?;
+            let r = t.reprint(stan, (batch != 0).then_some(batch))?;
+            write(out, transaction_result(r));
+            Ok(())
+        })
+    }
+}
+
 /// Terminal state: activated, signed in, batch, next STAN, pending reversal, unsent advices.
 ///
 /// # Safety

@@ -125,6 +125,7 @@ fn null_terminal_everywhere_is_an_error() {
         assert_eq!(pos_terminal_settle(null_mut(), null_mut()), null_r);
         assert_eq!(pos_terminal_journal(null_mut(), 0, null_mut()), null_r);
         assert_eq!(pos_terminal_status(null_mut(), null_mut()), null_r);
+        assert_eq!(pos_terminal_reprint(null_mut(), 1, 0, null_mut()), null_r);
         let d = last_error();
         assert_eq!((d.result, text(&d.field)), (null_r, "terminal".to_string()));
 
