@@ -180,6 +180,8 @@ def main():
         error(sdk, t, json.dumps({"op": "void", "stan": 999999, "card": CARD}).encode(), "original_not_found",
               what="void unknown STAN")
 
+        again = ok(sdk, t, {"op": "reprint", "stan": sale["stan"]})
+        check(again["stan"] == sale["stan"] and any("6789" in line for line in again["receipt"]), "reprint")
         details = ok(sdk, t, {"op": "query_details"})
         check(len(details["records"]) > 0, "detail records")
         local = ok(sdk, t, {"op": "journal"})
