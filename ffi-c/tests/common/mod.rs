@@ -22,9 +22,9 @@ pub fn profile_dir() -> PathBuf {
 
 /// A fresh directory for this test's files (inside the target dir, so nothing escapes the build tree).
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = profile_dir()
-        .join("ffi-test-scratch")
-        .join(format!("{name}-{}", std::process::id()));
+    // One directory per test name, emptied at the start: kept after a failure for inspection, and
+    // never piling up across runs.
+    let dir = profile_dir().join("ffi-test-scratch").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
