@@ -83,14 +83,16 @@ static TO_BCD: [u8; 100] = {
 /// Flag bit set in both bytes of an `UNPACK_*` entry whose nibble is invalid (ASCII never has it).
 const BAD_CHAR: u16 = 0x8080;
 
-/// Packed byte -> its two characters (high nibble first, little-endian u16). `z` maps nibble D to
-/// 'D'; an invalid nibble gives 0xFF, so OR-ing the entries and testing `BAD_CHAR` finds it.
+/// Packed byte -> its two characters (high nibble first, little-endian u16). `z` maps every nibble
+/// to its upper-case hex character (D is the track separator; A-F occur in encrypted tracks,
+/// PROTOCOL.md §7); for `n` an invalid nibble gives 0xFF, so OR-ing the entries and testing
+/// `BAD_CHAR` finds it.
 const fn pair_table(z: bool) -> [u16; 256] {
     const fn ch(nib: usize, z: bool) -> u16 {
         if nib <= 9 {
             (b'0' as usize + nib) as u16
-        } else if z && nib == 0xD {
-            b'D' as u16
+        } else if z {
+            (b'A' as usize + nib - 10) as u16
         } else {
             0xFF
         }
@@ -106,7 +108,8 @@ const fn pair_table(z: bool) -> [u16; 256] {
 static UNPACK_N: [u16; 256] = pair_table(false);
 static UNPACK_Z: [u16; 256] = pair_table(true);
 
-/// ASCII character -> nibble for `z` fields ('D' and '=' are the separator D); anything else 0xF0.
+/// ASCII character -> nibble for `z` fields: digits, upper-case `A`-`F` (encrypted tracks), and
+/// 'D' / '=' for the separator D; anything else 0xF0.
 static PACK_Z: [u8; 256] = {
     let mut t = [0xF0u8; 256];
     let mut i = 0;
@@ -114,7 +117,11 @@ static PACK_Z: [u8; 256] = {
         t[b'0' as usize + i] = i as u8;
         i += 1;
     }
-    t[b'D' as usize] = 0xD;
+    let mut i = 0;
+    while i < 6 {
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
     t[b'=' as usize] = 0xD;
     t
 };
@@ -331,7 +338,7 @@ fn pack_fixed_n<const LEN: usize, const NB: usize>(
         // Eight digits per step while they last, then pairs.
         let mut bad = 0u64;
         for c in 0..LEN / 8 {
-            let (p, b) = pack8(load8(&v[8 * c..8 * c + 8]), false);
+            let (p, b) = pack8(load8(&v[8 * c..8 * c + 8]));
             bad |= b;
             d[4 * c..4 * c + 4].copy_from_slice(&p.to_le_bytes());
         }
@@ -517,25 +524,15 @@ fn zero_bytes(x: u64) -> u64 {
 }
 
 /// Eight characters (little-endian) -> four packed bytes and a word that is nonzero iff one of
-/// them is not a digit (for `z`: not a digit, 'D' or '=').
+/// them is not a digit. (`z` values take the table path: their alphabet is hex.)
 #[inline(always)]
-fn pack8(v: u64, z: bool) -> (u32, u64) {
-    // z: turn 'D' (0x44) into '=' (0x3D), whose offset from '0' is the nibble D.
-    let v = if z {
-        v ^ ((zero_bytes(v ^ (0x44 * ONES)) >> 7) * 0x79)
-    } else {
-        v
-    };
+fn pack8(v: u64) -> (u32, u64) {
     let d = v.wrapping_sub(0x30 * ONES);
-    // A byte is below 0x80, did not borrow (high nibble of d clear) and, unless it is the z
-    // separator, d + 6 < 0x10. Borrows and carries only leave a byte that is itself invalid.
+    // A byte is below 0x80, did not borrow (high nibble of d clear) and d + 6 < 0x10. Borrows and
+    // carries only leave a byte that is itself invalid.
     let hi = (v & (0x80 * ONES)) | (d & (0xF0 * ONES));
     let ge10 = d.wrapping_add(0x06 * ONES) & (0x10 * ONES);
-    let bad = if z {
-        hi | (ge10 & !(zero_bytes(d ^ (0x0D * ONES)) >> 3))
-    } else {
-        hi | ge10
-    };
+    let bad = hi | ge10;
     // Byte 2k of t = d[2k] << 4 | d[2k+1]; then gather the even bytes.
     let mut t = ((d << 4) | (d >> 8)) & 0x00FF_00FF_00FF_00FF;
     t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
@@ -544,7 +541,7 @@ fn pack8(v: u64, z: bool) -> (u32, u64) {
 }
 
 /// Four packed bytes (low 32 bits, little-endian) -> eight characters and a word that is nonzero
-/// iff a nibble is above 9 (for `z`: above 9 and not D, which becomes 'D').
+/// iff a nibble is above 9 (for `z` every nibble is valid: A-F become 'A'-'F').
 #[inline(always)]
 fn unpack4(t: u64, z: bool) -> (u64, u64) {
     let t = (t | (t << 16)) & 0x0000_FFFF_0000_FFFF;
@@ -553,9 +550,7 @@ fn unpack4(t: u64, z: bool) -> (u64, u64) {
     let d = ((t >> 4) & 0x000F_000F_000F_000F) | ((t & 0x000F_000F_000F_000F) << 8);
     let ge10 = d.wrapping_add(0x06 * ONES) & (0x10 * ONES);
     if z {
-        let is_d = zero_bytes(d ^ (0x0D * ONES)) >> 3;
-        let chars = d + 0x30 * ONES + (is_d >> 4) * 7;
-        (chars, ge10 & !is_d)
+        (d + 0x30 * ONES + (ge10 >> 4) * 7, 0)
     } else {
         (d + 0x30 * ONES, ge10)
     }
@@ -598,15 +593,15 @@ fn pack_bcd_of<const Z: bool>(dst: &mut [u8], odd_start: bool, value: &[u8]) -> 
         }
         _ => (dst, value),
     };
-    let mut chunks = value.chunks_exact(8);
-    let mut outs = dst.chunks_exact_mut(4);
-    for (c, o) in (&mut chunks).zip(&mut outs) {
-        let (p, b) = pack8(load8(c), Z);
+    // Eight digits per step for n; z (hex alphabet) goes through the table only.
+    let swar = if Z { 0 } else { value.len() / 8 * 8 };
+    for (c, o) in value[..swar].chunks_exact(8).zip(dst.chunks_exact_mut(4)) {
+        let (p, b) = pack8(load8(c));
         bad |= b;
         o.copy_from_slice(&p.to_le_bytes());
     }
-    let rest = chunks.remainder();
-    let dst = &mut dst[(value.len() - rest.len()) / 2..];
+    let rest = &value[swar..];
+    let dst = &mut dst[swar / 2..];
     let mut pairs = rest.chunks_exact(2);
     for (d, p) in dst.iter_mut().zip(&mut pairs) {
         let (h, l) = (table[p[0] as usize], table[p[1] as usize]);
@@ -998,9 +993,18 @@ mod tests {
         let mut d = head(&[2]);
         d.extend(hex("02 1D"));
         assert_eq!(err(&d), CodecError::at(2, NotDigit));
+        // z is hex (encrypted tracks carry any nibble): 1E decodes, a non-hex character does not encode.
         let mut d = head(&[35]);
         d.extend(hex("02 1E"));
-        assert_eq!(err(&d), CodecError::at(35, NotDigit));
+        assert_eq!(
+            decode_body(&d)
+                .expect("hex nibbles are valid in z")
+                .get_str(35),
+            Some("1E")
+        );
+        let mut m = Message::new(Mti(200));
+        m.set_str(35, "12G4");
+        assert_eq!(encode_body(&m), Err(CodecError::at(35, NotDigit)));
         let mut m = Message::new(Mti(200));
         m.set_str(4, "12a");
         assert_eq!(encode_body(&m), Err(CodecError::at(4, NotDigit)));
@@ -1046,7 +1050,8 @@ mod tests {
     fn z_swar_paths_match_scalar() {
         // Track digits with separators ('D' and '='), across block boundaries and odd starts.
         let scalar = |c: u8| match c {
-            b'D' | b'=' => (0xD, false),
+            b'=' => (0xD, false),
+            b'A'..=b'F' => (c - b'A' + 10, false),
             _ => {
                 let d = c.wrapping_sub(b'0');
                 (d & 0x0F, d > 9)
@@ -1074,7 +1079,18 @@ mod tests {
                 assert!(!unpack_bcd(&mut back, &a, usize::from(odd), true));
                 assert_eq!(back, canonical, "len {len} odd {odd}");
                 for i in 0..len {
-                    for bad in [b'/', b':', b'C', b'E', b'd', b'<', b'>', 0x80 | b'D', b' '] {
+                    for bad in [
+                        b'/',
+                        b':',
+                        b'G',
+                        b'@',
+                        b'd',
+                        b'a',
+                        b'<',
+                        b'>',
+                        0x80 | b'D',
+                        b' ',
+                    ] {
                         let mut v = value.clone();
                         v[i] = bad;
                         assert!(
@@ -1082,6 +1098,7 @@ mod tests {
                             "len {len} at {i} byte {bad:02X}"
                         );
                     }
+                    // Encrypted tracks: every nibble is valid and reads back as its hex character.
                     for nib in [0xA, 0xB, 0xC, 0xE, 0xF] {
                         let mut p = a.clone();
                         let pos = i + usize::from(odd);
@@ -1091,9 +1108,10 @@ mod tests {
                             p[pos / 2] = p[pos / 2] & 0xF0 | nib;
                         }
                         assert!(
-                            unpack_bcd(&mut back, &p, usize::from(odd), true),
+                            !unpack_bcd(&mut back, &p, usize::from(odd), true),
                             "len {len} nibble {i} = {nib:X}"
                         );
+                        assert_eq!(back[i], b"0123456789ABCDEF"[usize::from(nib)]);
                     }
                 }
             }
