@@ -1,0 +1,389 @@
+//! Numbered results and error details.
+//!
+//! `pos_result` values for core errors are exactly `ErrorKind::number()`; the 6xx group belongs to the C
+//! boundary itself. A number, once given, is never reused for something else.
+
+use possdk_core::{Error, ErrorKind};
+use std::cell::RefCell;
+use std::ffi::c_char;
+
+/// Result of every fallible entry point. `POS_OK` (0) is success; anything else is an error whose
+/// number is stable: 1xx request/state, 2xx host, 3xx security, 4xx devices, 5xx storage/internal,
+/// 6xx the C boundary itself.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum pos_result {
+    POS_OK = 0,
+    /// Request is not valid JSON.
+    POS_INVALID_JSON = 100,
+    /// A request field is missing or wrong (see the error details' `field`).
+    POS_INVALID_REQUEST = 101,
+    POS_NOT_ACTIVATED = 102,
+    POS_NOT_SIGNED_IN = 103,
+    POS_ORIGINAL_NOT_FOUND = 104,
+    /// The operation is not allowed in the terminal's current state.
+    POS_INVALID_STATE = 105,
+    /// Cancelled by `pos_cancel` or a device callback.
+    POS_CANCELLED = 106,
+    POS_HOST_UNREACHABLE = 200,
+    /// No answer in time; a reversal is pending.
+    POS_HOST_TIMEOUT = 201,
+    POS_INVALID_RESPONSE = 202,
+    POS_HOST_REJECTED = 203,
+    POS_KEY_CHECK_FAILED = 300,
+    POS_SECURITY = 301,
+    /// A device callback failed.
+    POS_DEVICE = 400,
+    POS_JOURNAL = 500,
+    POS_INTERNAL = 501,
+    /// A required pointer argument was NULL.
+    POS_NULL_POINTER = 600,
+    /// A string argument is not valid UTF-8.
+    POS_INVALID_UTF8 = 601,
+    /// possdk panicked; the call was abandoned without unwinding into C. The journal keeps what was
+    /// recorded (a pending reversal included); if the handle keeps answering `POS_PANIC`, free it and open
+    /// a new one on the same journal.
+    POS_PANIC = 602,
+    /// A caller buffer is too small (the needed size is reported where the function has a `written` output).
+    POS_BUFFER_TOO_SMALL = 603,
+    /// An integer argument is out of its range (unknown enum constant, ...).
+    POS_INVALID_ARGUMENT = 604,
+}
+
+impl pos_result {
+    /// Every value, for tests and documentation.
+    pub const ALL: [pos_result; 22] = [
+        pos_result::POS_OK,
+        pos_result::POS_INVALID_JSON,
+        pos_result::POS_INVALID_REQUEST,
+        pos_result::POS_NOT_ACTIVATED,
+        pos_result::POS_NOT_SIGNED_IN,
+        pos_result::POS_ORIGINAL_NOT_FOUND,
+        pos_result::POS_INVALID_STATE,
+        pos_result::POS_CANCELLED,
+        pos_result::POS_HOST_UNREACHABLE,
+        pos_result::POS_HOST_TIMEOUT,
+        pos_result::POS_INVALID_RESPONSE,
+        pos_result::POS_HOST_REJECTED,
+        pos_result::POS_KEY_CHECK_FAILED,
+        pos_result::POS_SECURITY,
+        pos_result::POS_DEVICE,
+        pos_result::POS_JOURNAL,
+        pos_result::POS_INTERNAL,
+        pos_result::POS_NULL_POINTER,
+        pos_result::POS_INVALID_UTF8,
+        pos_result::POS_PANIC,
+        pos_result::POS_BUFFER_TOO_SMALL,
+        pos_result::POS_INVALID_ARGUMENT,
+    ];
+
+    pub fn from_kind(kind: ErrorKind) -> pos_result {
+        match kind {
+            ErrorKind::InvalidJson => pos_result::POS_INVALID_JSON,
+            ErrorKind::InvalidRequest => pos_result::POS_INVALID_REQUEST,
+            ErrorKind::NotActivated => pos_result::POS_NOT_ACTIVATED,
+            ErrorKind::NotSignedIn => pos_result::POS_NOT_SIGNED_IN,
+            ErrorKind::OriginalNotFound => pos_result::POS_ORIGINAL_NOT_FOUND,
+            ErrorKind::InvalidState => pos_result::POS_INVALID_STATE,
+            ErrorKind::Cancelled => pos_result::POS_CANCELLED,
+            ErrorKind::HostUnreachable => pos_result::POS_HOST_UNREACHABLE,
+            ErrorKind::HostTimeout => pos_result::POS_HOST_TIMEOUT,
+            ErrorKind::InvalidResponse => pos_result::POS_INVALID_RESPONSE,
+            ErrorKind::HostRejected => pos_result::POS_HOST_REJECTED,
+            ErrorKind::KeyCheckFailed => pos_result::POS_KEY_CHECK_FAILED,
+            ErrorKind::Security => pos_result::POS_SECURITY,
+            ErrorKind::Device => pos_result::POS_DEVICE,
+            ErrorKind::Journal => pos_result::POS_JOURNAL,
+            ErrorKind::Internal => pos_result::POS_INTERNAL,
+        }
+    }
+
+    pub fn from_i32(n: i32) -> Option<pos_result> {
+        Self::ALL.iter().copied().find(|r| *r as i32 == n)
+    }
+
+    /// Snake-case code, equal to the JSON API's `error.code` for core errors.
+    pub fn code(self) -> &'static str {
+        match self {
+            pos_result::POS_OK => "ok",
+            pos_result::POS_NULL_POINTER => "null_pointer",
+            pos_result::POS_INVALID_UTF8 => "invalid_utf8",
+            pos_result::POS_PANIC => "panic",
+            pos_result::POS_BUFFER_TOO_SMALL => "buffer_too_small",
+            pos_result::POS_INVALID_ARGUMENT => "invalid_argument",
+            other => ErrorKind::ALL
+                .iter()
+                .find(|k| k.number() == other as i32)
+                .map(|k| k.code())
+                .unwrap_or("unknown"),
+        }
+    }
+
+    /// Static NUL-terminated description.
+    pub fn message(self) -> &'static str {
+        match self {
+            pos_result::POS_OK => "success\0",
+            pos_result::POS_INVALID_JSON => "the request is not valid JSON\0",
+            pos_result::POS_INVALID_REQUEST => "a request field is missing or invalid\0",
+            pos_result::POS_NOT_ACTIVATED => "the terminal is not activated (no master key)\0",
+            pos_result::POS_NOT_SIGNED_IN => "the terminal is not signed in\0",
+            pos_result::POS_ORIGINAL_NOT_FOUND => "the original transaction was not found\0",
+            pos_result::POS_INVALID_STATE => "the operation is not allowed in the current state\0",
+            pos_result::POS_CANCELLED => "the operation was cancelled\0",
+            pos_result::POS_HOST_UNREACHABLE => "the host could not be reached\0",
+            pos_result::POS_HOST_TIMEOUT => {
+                "the host did not answer in time; a reversal is pending\0"
+            }
+            pos_result::POS_INVALID_RESPONSE => "the host's response was invalid\0",
+            pos_result::POS_HOST_REJECTED => "the host rejected the request\0",
+            pos_result::POS_KEY_CHECK_FAILED => "a key check value did not match\0",
+            pos_result::POS_SECURITY => "security module error\0",
+            pos_result::POS_DEVICE => "a device callback failed\0",
+            pos_result::POS_JOURNAL => "journal (storage) error\0",
+            pos_result::POS_INTERNAL => "internal error\0",
+            pos_result::POS_NULL_POINTER => "a required pointer argument was NULL\0",
+            pos_result::POS_INVALID_UTF8 => "a string argument is not valid UTF-8\0",
+            pos_result::POS_PANIC => "possdk panicked; the call was aborted\0",
+            pos_result::POS_BUFFER_TOO_SMALL => "the output buffer is too small\0",
+            pos_result::POS_INVALID_ARGUMENT => "an argument is out of range\0",
+        }
+    }
+}
+
+/// Why a call failed, as recorded for `pos_terminal_last_error` / `pos_last_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub result: pos_result,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl Failure {
+    pub fn new(result: pos_result, message: impl Into<String>) -> Self {
+        Failure {
+            result,
+            message: message.into(),
+            field: None,
+        }
+    }
+    pub fn field(result: pos_result, field: &str, message: impl Into<String>) -> Self {
+        Failure {
+            result,
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+    pub fn null(field: &str) -> Self {
+        Failure::field(
+            pos_result::POS_NULL_POINTER,
+            field,
+            format!("{field} is NULL"),
+        )
+    }
+    pub fn panic() -> Self {
+        Failure::new(
+            pos_result::POS_PANIC,
+            "possdk panicked; the call was aborted",
+        )
+    }
+    /// The JSON API's error envelope for this failure (boundary failures map to the nearest JSON code).
+    pub fn to_core_error(&self) -> Error {
+        let kind = match self.result {
+            pos_result::POS_INVALID_UTF8 => ErrorKind::InvalidJson,
+            pos_result::POS_NULL_POINTER | pos_result::POS_INVALID_ARGUMENT => {
+                ErrorKind::InvalidRequest
+            }
+            r => ErrorKind::ALL
+                .iter()
+                .copied()
+                .find(|k| k.number() == r as i32)
+                .unwrap_or(ErrorKind::Internal),
+        };
+        Error {
+            kind,
+            message: self.message.clone(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure {
+            result: pos_result::from_kind(e.kind),
+            message: e.message,
+            field: e.field,
+        }
+    }
+}
+
+/// Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are
+/// NUL-terminated and truncated (at a UTF-8 character boundary) to fit.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct pos_error_details {
+    /// `POS_OK` when no error has been recorded.
+    pub result: pos_result,
+    /// Snake-case code (`invalid_request`, `host_timeout`, `null_pointer`, ...).
+    pub code: [c_char; 32],
+    /// The request field at fault (`amount`, `card.pan`, `gateway.tpdu`, ...) or "".
+    pub field: [c_char; 64],
+    /// Readable message; never contains a PIN, key, full PAN or track data.
+    pub message: [c_char; 256],
+}
+
+impl pos_error_details {
+    pub(crate) fn from_failure(f: Option<&Failure>) -> pos_error_details {
+        let mut d = pos_error_details {
+            result: pos_result::POS_OK,
+            code: [0; 32],
+            field: [0; 64],
+            message: [0; 256],
+        };
+        match f {
+            None => {
+                crate::strings::put(&mut d.code, "ok");
+            }
+            Some(f) => {
+                d.result = f.result;
+                crate::strings::put(&mut d.code, f.result.code());
+                crate::strings::put(&mut d.field, f.field.as_deref().unwrap_or(""));
+                crate::strings::put(&mut d.message, &f.message);
+            }
+        }
+        d
+    }
+}
+
+impl std::fmt::Debug for pos_error_details {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = |a: &[c_char]| crate::strings::get(a, "").unwrap_or_default();
+        f.debug_struct("pos_error_details")
+            .field("result", &self.result)
+            .field("code", &s(&self.code))
+            .field("field", &s(&self.field))
+            .field("message", &s(&self.message))
+            .finish()
+    }
+}
+
+thread_local! {
+    static THREAD_LAST: RefCell<Option<Failure>> = const { RefCell::new(None) };
+}
+
+/// Record the outcome of a call on this thread (`pos_last_error`).
+pub(crate) fn set_thread_last(f: Option<&Failure>) {
+    // `try_with`: during thread teardown the slot may be gone; losing the detail then is harmless.
+    let _ = THREAD_LAST.try_with(|slot| {
+        if let Ok(mut s) = slot.try_borrow_mut() {
+            *s = f.cloned();
+        }
+    });
+}
+
+pub(crate) fn thread_last() -> Option<Failure> {
+    THREAD_LAST
+        .try_with(|slot| slot.try_borrow().ok().and_then(|s| s.clone()))
+        .ok()
+        .flatten()
+}
+
+/// A static, NUL-terminated description of a result number. Unknown numbers give "unknown result".
+/// Never NULL; the string must not be freed.
+#[no_mangle]
+pub extern "C" fn pos_result_message(result: i32) -> *const c_char {
+    let s = match pos_result::from_i32(result) {
+        Some(r) => r.message(),
+        None => "unknown result\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// The snake-case code of a result number (`"host_timeout"`), equal to the JSON API's `error.code` for
+/// core errors. Unknown numbers give "unknown". Never NULL; static, must not be freed.
+#[no_mangle]
+pub extern "C" fn pos_result_code(result: i32) -> *const c_char {
+    static CODES: std::sync::OnceLock<Vec<(i32, std::ffi::CString)>> = std::sync::OnceLock::new();
+    let codes = CODES.get_or_init(|| {
+        pos_result::ALL
+            .iter()
+            .filter_map(|r| {
+                std::ffi::CString::new(r.code())
+                    .ok()
+                    .map(|c| (*r as i32, c))
+            })
+            .collect()
+    });
+    match codes.iter().find(|(n, _)| *n == result) {
+        Some((_, c)) => c.as_ptr(),
+        None => c"unknown".as_ptr(),
+    }
+}
+
+/// Details of the last failed call made on the calling thread (any handle, or `pos_terminal_new`).
+/// A successful call clears them (`result` is then `POS_OK`). `out` is written on success.
+///
+/// # Safety
+/// `out` must be NULL or point to writable memory for one `pos_error_details`.
+#[no_mangle]
+pub unsafe extern "C" fn pos_last_error(out: *mut pos_error_details) -> pos_result {
+    crate::panic::boundary(|| {
+        if out.is_null() {
+            return pos_result::POS_NULL_POINTER;
+        }
+        let d = pos_error_details::from_failure(thread_last().as_ref());
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { out.write(d) };
+        pos_result::POS_OK
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::ffi::CStr;
+
+    #[test]
+    fn every_kind_keeps_its_number() {
+        for k in ErrorKind::ALL {
+            assert_eq!(pos_result::from_kind(k) as i32, k.number(), "{k:?}");
+            assert_eq!(pos_result::from_kind(k).code(), k.code());
+        }
+    }
+
+    #[test]
+    fn numbers_are_unique_and_grouped() {
+        let mut seen = HashSet::new();
+        for r in pos_result::ALL {
+            assert!(seen.insert(r as i32), "{r:?} reused");
+            assert_eq!(pos_result::from_i32(r as i32), Some(r));
+            let msg = r.message();
+            assert!(msg.ends_with('\0') && !msg[..msg.len() - 1].contains('\0'));
+        }
+        for r in [
+            pos_result::POS_NULL_POINTER,
+            pos_result::POS_INVALID_UTF8,
+            pos_result::POS_PANIC,
+            pos_result::POS_BUFFER_TOO_SMALL,
+            pos_result::POS_INVALID_ARGUMENT,
+        ] {
+            assert_eq!(r as i32 / 100, 6);
+        }
+        assert_eq!(seen.len(), ErrorKind::ALL.len() + 6);
+    }
+
+    #[test]
+    fn message_and_code_are_static_strings() {
+        let m = unsafe { CStr::from_ptr(pos_result_message(201)) };
+        assert!(m.to_str().unwrap().contains("reversal"));
+        let u = unsafe { CStr::from_ptr(pos_result_message(-7)) };
+        assert_eq!(u.to_str().unwrap(), "unknown result");
+        let c = unsafe { CStr::from_ptr(pos_result_code(101)) };
+        assert_eq!(c.to_str().unwrap(), "invalid_request");
+        let c = unsafe { CStr::from_ptr(pos_result_code(603)) };
+        assert_eq!(c.to_str().unwrap(), "buffer_too_small");
+        let c = unsafe { CStr::from_ptr(pos_result_code(9999)) };
+        assert_eq!(c.to_str().unwrap(), "unknown");
+    }
+}
