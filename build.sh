@@ -17,9 +17,18 @@ cmd_test() {
     step "build the libraries and binaries the integration tests drive"
     cargo build --workspace --bins --lib
     step "cargo test (unit, vectors, properties, host, end-to-end, C ABI, JNI)"
-    cargo test --workspace --all-targets
-    step "doc tests"
-    cargo test --workspace --doc
+    local log
+    log=$(mktemp)
+    set +e
+    cargo test --workspace --all-targets 2>&1 | tee "$log"
+    local status=${PIPESTATUS[0]}
+    set -e
+    # One closing line for the whole run, summed over every test binary.
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) {
+            if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+         END { printf "\npossdk: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+    rm -f "$log"
+    return "$status"
 }
 
 cmd_demo() {
