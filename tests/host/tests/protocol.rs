@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use possdk_core::crypto::{mac, rsa::HostPublicKey, tdes, DesKey};
+use possdk_core::crypto::{emv, mac, rsa::HostPublicKey, tdes, DesKey};
 use possdk_core::iso8583::{decode_frame, mac_span, Message, Mti};
 use possdk_core::tlv::{self, Tlv};
 use serde_json::json;
@@ -376,10 +376,10 @@ fn chip_arqc_and_arpc() {
             Tlv::primitive(0x9F27, unhex("80")),
             Tlv::primitive(0x9F33, unhex("E0E1C8")),
         ];
-        let input = issuer::arqc_input(&items).unwrap();
-        let mk = issuer::icc_master_key(&issuer::IMK_AC, pan, "01").unwrap();
-        let sk = issuer::session_key(&mk, [0, 7]);
-        let mut arqc = issuer::retail_mac(&sk, &input);
+        let input = emv::arqc_input(&items).unwrap();
+        let mk = emv::derive_icc_mk_option_a(&issuer::imk_ac(), pan, "01").unwrap();
+        let sk = emv::common_session_key(&mk, [0, 7]).unwrap();
+        let mut arqc = emv::arqc(&sk, &input).unwrap();
         if !good {
             arqc[0] ^= 1;
         }
@@ -394,7 +394,7 @@ fn chip_arqc_and_arpc() {
     let items = tlv::decode(r.get(55).unwrap()).unwrap();
     let f91 = tlv::get(&items, 0x91).unwrap();
     assert_eq!(&f91[8..], b"00");
-    assert_eq!(f91[..8], issuer::arpc(&sk, &arqc, *b"00"));
+    assert_eq!(f91[..8], emv::arpc_method1(&sk, &arqc, *b"00"));
 
     let (bad, _, _) = build55(false);
     let mut m = s.card_msg(200, "000000", "00", "22", pan, Some(500), Some("444444"));
