@@ -548,22 +548,7 @@ impl Terminal {
         original: OriginalRef,
         card: Option<CardInput>,
     ) -> Result<TransactionResult> {
-        let kind = if original.voucher.is_some() {
-            Kind::QrRefund
-        } else {
-            Kind::Refund
-        };
-        self.run(|e| {
-            e.transact(
-                kind,
-                TxInput {
-                    amount: Some(amount),
-                    original_ref: Some(original),
-                    card,
-                    ..Default::default()
-                },
-            )
-        })
+        self.by_reference(Kind::Refund, Kind::QrRefund, amount, original, card)
     }
     pub fn preauth_void(
         &self,
@@ -571,22 +556,13 @@ impl Terminal {
         original: OriginalRef,
         card: Option<CardInput>,
     ) -> Result<TransactionResult> {
-        let kind = if original.voucher.is_some() {
-            Kind::QrPreauthVoid
-        } else {
-            Kind::PreauthVoid
-        };
-        self.run(|e| {
-            e.transact(
-                kind,
-                TxInput {
-                    amount: Some(amount),
-                    original_ref: Some(original),
-                    card,
-                    ..Default::default()
-                },
-            )
-        })
+        self.by_reference(
+            Kind::PreauthVoid,
+            Kind::QrPreauthVoid,
+            amount,
+            original,
+            card,
+        )
     }
     pub fn preauth_complete(
         &self,
@@ -594,10 +570,29 @@ impl Terminal {
         original: OriginalRef,
         card: Option<CardInput>,
     ) -> Result<TransactionResult> {
+        self.by_reference(
+            Kind::PreauthComplete,
+            Kind::QrComplete,
+            amount,
+            original,
+            card,
+        )
+    }
+
+    /// A transaction on an original named by reference (refund, pre-auth void, completion): the QR
+    /// kind when the original is a QR voucher, else the card kind.
+    fn by_reference(
+        &self,
+        card_kind: Kind,
+        qr_kind: Kind,
+        amount: u64,
+        original: OriginalRef,
+        card: Option<CardInput>,
+    ) -> Result<TransactionResult> {
         let kind = if original.voucher.is_some() {
-            Kind::QrComplete
+            qr_kind
         } else {
-            Kind::PreauthComplete
+            card_kind
         };
         self.run(|e| {
             e.transact(

@@ -1218,10 +1218,10 @@ mod tests {
         assert_eq!(parse_balance("garbage"), None);
     }
 
-    #[test]
-    fn row_dates() {
-        let mut row = TxRecord {
-            id: 1,
+    /// An approved sale row, stan 2, amount 100.
+    fn approved_sale(id: i64) -> TxRecord {
+        TxRecord {
+            id,
             kind: "sale".into(),
             mti: 200,
             batch: 1,
@@ -1245,7 +1245,12 @@ mod tests {
             original_stan: None,
             original_date: None,
             created_at: "2026-11-25T10:00:00".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn row_dates() {
+        let mut row = approved_sale(1);
         assert_eq!(row_date(&row), "1125");
         row.host_date = Some("1126".into());
         assert_eq!(row_date(&row), "1126");
@@ -1255,30 +1260,8 @@ mod tests {
     fn effects_and_undo() {
         let void = kinds::def(Kind::Void);
         let orig = TxRecord {
-            id: 7,
-            kind: "sale".into(),
-            mti: 200,
-            batch: 1,
-            stan: 2,
-            amount: 100,
-            tip: 0,
-            masked_pan: None,
-            entry_mode: None,
-            voucher: None,
-            card_org: None,
-            reference: None,
-            auth_code: None,
-            response_code: None,
-            host_date: None,
-            host_time: None,
-            state: TxState::Approved,
-            completed: false,
-            refunded: 0,
             original_id: Some(3),
-            original_batch: None,
-            original_stan: None,
-            original_date: None,
-            created_at: String::new(),
+            ..approved_sale(7)
         };
         assert_eq!(
             effects_for(void, Some(&orig), 100, 0),
