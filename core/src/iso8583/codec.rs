@@ -338,7 +338,7 @@ fn pack_fixed_n<const LEN: usize, const NB: usize>(
         // Eight digits per step while they last, then pairs.
         let mut bad = 0u64;
         for c in 0..LEN / 8 {
-            let (p, b) = pack8(load8(&v[8 * c..8 * c + 8]));
+            let (p, b) = pack8(load8(&v[8 * c..8 * c + 8]), false);
             bad |= b;
             d[4 * c..4 * c + 4].copy_from_slice(&p.to_le_bytes());
         }
@@ -516,21 +516,53 @@ fn load4(c: &[u8]) -> u64 {
     u64::from(u32::from_le_bytes(a))
 }
 
-/// Eight characters (little-endian) -> four packed bytes and a word that is nonzero iff one of
-/// them is not a digit. (`z` values take the table path: their alphabet is hex.)
+/// 0x80 in every byte of `x` that is zero, exactly (no carries cross bytes).
 #[inline(always)]
-fn pack8(v: u64) -> (u32, u64) {
+fn zero_bytes(x: u64) -> u64 {
+    let lo = 0x7F * ONES;
+    !(((x & lo).wrapping_add(lo)) | x | lo)
+}
+
+/// Eight nibble values (one per byte, each <= 0x0F, little-endian) -> four packed bytes.
+#[inline(always)]
+fn gather_nibbles(d: u64) -> u32 {
+    // Byte 2k of t = d[2k] << 4 | d[2k+1]; then gather the even bytes.
+    let mut t = ((d << 4) | (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
+    t = (t | (t >> 16)) & 0xFFFF_FFFF;
+    t as u32
+}
+
+/// Eight characters (little-endian) -> four packed bytes and a word that is nonzero iff one of
+/// them is not a digit (for `z`: not a digit, `A`-`F` or `=`).
+#[inline(always)]
+fn pack8(v: u64, z: bool) -> (u32, u64) {
+    if z {
+        return pack8_hex(v);
+    }
     let d = v.wrapping_sub(0x30 * ONES);
     // A byte is below 0x80, did not borrow (high nibble of d clear) and d + 6 < 0x10. Borrows and
     // carries only leave a byte that is itself invalid.
     let hi = (v & (0x80 * ONES)) | (d & (0xF0 * ONES));
     let ge10 = d.wrapping_add(0x06 * ONES) & (0x10 * ONES);
-    let bad = hi | ge10;
-    // Byte 2k of t = d[2k] << 4 | d[2k+1]; then gather the even bytes.
-    let mut t = ((d << 4) | (d >> 8)) & 0x00FF_00FF_00FF_00FF;
-    t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
-    t = (t | (t >> 16)) & 0xFFFF_FFFF;
-    (t as u32, bad)
+    (gather_nibbles(d), hi | ge10)
+}
+
+/// `pack8` for the `z` alphabet: '0'-'9', 'A'-'F', and '=' for the separator D.
+#[inline(always)]
+fn pack8_hex(v: u64) -> (u32, u64) {
+    // '=' (0x3D) becomes 'D' (0x44).
+    let v = v ^ ((zero_bytes(v ^ (0x3D * ONES)) >> 7) * 0x79);
+    let d = v.wrapping_sub(0x30 * ONES);
+    // Valid bytes have d in 0x00..=0x09 (digits) or 0x11..=0x16 ('A'-'F'): below 0x20 without a
+    // borrow, and a low nibble that is <= 9 for digits, 1..=6 for letters. Borrows only leave a
+    // byte that is itself invalid.
+    let hi = (v & (0x80 * ONES)) | (d & (0xE0 * ONES));
+    let letter = (d >> 4) & ONES;
+    let low = d & (0x0F * ONES);
+    let over = (low + 0x06 * ONES + letter * 3) & (0x10 * ONES);
+    let letter_zero = zero_bytes(low) & (letter << 7);
+    (gather_nibbles(low + letter * 9), hi | over | letter_zero)
 }
 
 /// Four packed bytes (low 32 bits, little-endian) -> eight characters and a word that is nonzero
@@ -586,10 +618,9 @@ fn pack_bcd_of<const Z: bool>(dst: &mut [u8], odd_start: bool, value: &[u8]) -> 
         }
         _ => (dst, value),
     };
-    // Eight digits per step for n; z (hex alphabet) goes through the table only.
-    let swar = if Z { 0 } else { value.len() / 8 * 8 };
+    let swar = value.len() / 8 * 8;
     for (c, o) in value[..swar].chunks_exact(8).zip(dst.chunks_exact_mut(4)) {
-        let (p, b) = pack8(load8(c));
+        let (p, b) = pack8(load8(c), Z);
         bad |= b;
         o.copy_from_slice(&p.to_le_bytes());
     }
@@ -1056,6 +1087,7 @@ mod tests {
                     .map(|i| match i % 11 {
                         4 => b'D',
                         9 => b'=',
+                        6 => b'A' + (i % 6) as u8,
                         k => b'0' + (k * 3 % 10) as u8,
                     })
                     .collect();
