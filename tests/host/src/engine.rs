@@ -32,6 +32,26 @@ pub const HOST_KEY_INDEX: u8 = 0x01;
 /// Field 62 page size.
 const PAGE: usize = 512;
 
+/// One field-62 page of a paged query (EMV parameters, detail query): the status byte (`0` nothing
+/// from `start`, `1` complete, `2` more: ask again from the next index) and as many whole entries from
+/// `start` as fit in PAGE bytes.
+fn page(entries: &[Vec<u8>], start: usize) -> Vec<u8> {
+    let mut out = vec![b'0'];
+    let mut i = start;
+    while i < entries.len() && out.len() + entries[i].len() <= PAGE {
+        out.extend_from_slice(&entries[i]);
+        i += 1;
+    }
+    out[0] = if start >= entries.len() {
+        b'0'
+    } else if i < entries.len() {
+        b'2'
+    } else {
+        b'1'
+    };
+    out
+}
+
 /// What the connection does with a processed request.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -826,23 +846,8 @@ impl Shared {
             return mgmt_reply(req, "30");
         };
         let start = start as usize;
-        let mut body = Vec::new();
-        let mut i = start;
-        while i < entries.len() && 1 + body.len() + entries[i].len() <= PAGE {
-            body.extend_from_slice(&entries[i]);
-            i += 1;
-        }
-        let status = if start >= entries.len() {
-            b'0'
-        } else if i < entries.len() {
-            b'2'
-        } else {
-            b'1'
-        };
-        let mut out = vec![status];
-        out.extend(body);
         let mut r = mgmt_reply(req, "00");
-        r.msg.set(62, out);
+        r.msg.set(62, page(&entries, start));
         r
     }
 
@@ -974,26 +979,8 @@ impl Shared {
                 )])
             })
             .collect();
-        let mut body = Vec::new();
-        let mut i = start;
-        while i < records.len() && (i == start || 1 + body.len() + records[i].len() <= PAGE) {
-            if 1 + body.len() + records[i].len() > PAGE {
-                break;
-            }
-            body.extend_from_slice(&records[i]);
-            i += 1;
-        }
-        let status = if start >= records.len() {
-            b'0'
-        } else if i < records.len() {
-            b'2'
-        } else {
-            b'1'
-        };
-        let mut out = vec![status];
-        out.extend(body);
         let mut r = mgmt_reply(req, "00");
-        r.msg.set(62, out);
+        r.msg.set(62, page(&records, start));
         r.mac = true;
         Ok(r)
     }
