@@ -1,7 +1,7 @@
 //! Initialisation (PROTOCOL.md §3): activation, host RSA key + TMK download + activation, sign-in,
 //! CAPK and AID downloads.
 
-use super::{keys, rc_of, Dest, Engine};
+use super::{keys, rc_of, rejected, Dest, Engine};
 use crate::api::{ActivationResult, DownloadResult, MasterKeyResult, SignInResult};
 use crate::crypto::rsa::HostPublicKey;
 use crate::error::{Error, ErrorKind, Result};
@@ -12,13 +12,6 @@ use crate::tlv::{self, Tlv};
 
 /// Most query pages followed before giving up (a host that always says "more").
 const MAX_PAGES: usize = 100;
-
-fn rejected(step: &str, rc: &str) -> Error {
-    Error::new(
-        ErrorKind::HostRejected,
-        format!("{step} refused: {rc} {}", crate::receipt::response_text(rc)),
-    )
-}
 
 fn ascii_u32(v: Option<&[u8]>) -> Option<u32> {
     std::str::from_utf8(v?).ok()?.trim().parse().ok()

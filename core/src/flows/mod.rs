@@ -369,6 +369,14 @@ impl Engine {
 }
 
 /// 39 of a response (validated to be present by the senders).
+/// The host answered a management step with a code other than `00`.
+pub(crate) fn rejected(step: &str, rc: &str) -> Error {
+    Error::new(
+        ErrorKind::HostRejected,
+        format!("{step} refused: {rc} {}", crate::receipt::response_text(rc)),
+    )
+}
+
 pub(crate) fn rc_of(msg: &Message) -> String {
     msg.get_str(39).unwrap_or("").to_string()
 }

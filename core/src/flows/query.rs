@@ -99,13 +99,7 @@ impl Engine {
             )?;
             let rc = rc_of(&resp);
             if rc != "00" {
-                return Err(Error::new(
-                    ErrorKind::HostRejected,
-                    format!(
-                        "detail query refused: {rc} {}",
-                        crate::receipt::response_text(&rc)
-                    ),
-                ));
+                return Err(super::rejected("detail query", &rc));
             }
             let data = resp.get(62).unwrap_or(&[]);
             let status = data.first().copied().unwrap_or(b'0');

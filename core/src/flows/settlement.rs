@@ -139,13 +139,7 @@ impl Engine {
         )?;
         let rc = rc_of(&resp);
         if rc != "00" {
-            return Err(Error::new(
-                ErrorKind::HostRejected,
-                format!(
-                    "settlement refused: {rc} {}",
-                    crate::receipt::response_text(&rc)
-                ),
-            ));
+            return Err(super::rejected("settlement", &rc));
         }
         let (host, dom, foreign) = resp.get_str(48).and_then(parse_field48).ok_or_else(|| {
             Error::new(
@@ -225,9 +219,9 @@ impl Engine {
             let resp = self.send_management(Dest::Platform, m, true)?;
             let rc = rc_of(&resp);
             if rc != "00" {
-                return Err(Error::new(
-                    ErrorKind::HostRejected,
-                    format!("batch upload of {:06} refused: {rc}", row.stan),
+                return Err(super::rejected(
+                    &format!("batch upload of {:06}", row.stan),
+                    &rc,
                 ));
             }
             n += 1;
@@ -242,10 +236,7 @@ impl Engine {
         )?;
         let rc = rc_of(&resp);
         if rc != "00" {
-            return Err(Error::new(
-                ErrorKind::HostRejected,
-                format!("batch upload end refused: {rc}"),
-            ));
+            return Err(super::rejected("batch upload end", &rc));
         }
         let balanced = resp
             .get_str(48)
