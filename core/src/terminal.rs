@@ -489,44 +489,10 @@ impl Terminal {
         self.run(|e| e.download_aids())
     }
     pub fn sale(&self, amount: u64, payment: Payment) -> Result<TransactionResult> {
-        self.run(|e| match payment {
-            Payment::Card(card) => e.transact(
-                Kind::Sale,
-                TxInput {
-                    amount: Some(amount),
-                    card,
-                    ..Default::default()
-                },
-            ),
-            Payment::Qr(code) => e.transact(
-                Kind::QrSale,
-                TxInput {
-                    amount: Some(amount),
-                    qr_code: code,
-                    ..Default::default()
-                },
-            ),
-        })
+        self.pay(Kind::Sale, Kind::QrSale, amount, payment)
     }
     pub fn preauth(&self, amount: u64, payment: Payment) -> Result<TransactionResult> {
-        self.run(|e| match payment {
-            Payment::Card(card) => e.transact(
-                Kind::Preauth,
-                TxInput {
-                    amount: Some(amount),
-                    card,
-                    ..Default::default()
-                },
-            ),
-            Payment::Qr(code) => e.transact(
-                Kind::QrPreauth,
-                TxInput {
-                    amount: Some(amount),
-                    qr_code: code,
-                    ..Default::default()
-                },
-            ),
-        })
+        self.pay(Kind::Preauth, Kind::QrPreauth, amount, payment)
     }
     pub fn void(&self, stan: u32, card: Option<CardInput>) -> Result<TransactionResult> {
         self.run(|e| {
@@ -577,6 +543,37 @@ impl Terminal {
             original,
             card,
         )
+    }
+
+    /// A new payment (sale, pre-authorisation) by card or by QR payment code.
+    fn pay(
+        &self,
+        card_kind: Kind,
+        qr_kind: Kind,
+        amount: u64,
+        payment: Payment,
+    ) -> Result<TransactionResult> {
+        let (kind, input) = match payment {
+            Payment::Card(card) => (
+                card_kind,
+                TxInput {
+                    card,
+                    ..Default::default()
+                },
+            ),
+            Payment::Qr(qr_code) => (
+                qr_kind,
+                TxInput {
+                    qr_code,
+                    ..Default::default()
+                },
+            ),
+        };
+        let input = TxInput {
+            amount: Some(amount),
+            ..input
+        };
+        self.run(|e| e.transact(kind, input))
     }
 
     /// A transaction on an original named by reference (refund, pre-auth void, completion): the QR
