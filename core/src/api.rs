@@ -153,6 +153,8 @@ pub struct DownloadResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionResult {
+    /// Where the money stands (docs/JSON-API.md, "Outcome").
+    pub outcome: crate::Outcome,
     pub approved: bool,
     pub response_code: String,
     pub message: String,
@@ -376,6 +378,20 @@ fn payment(obj: &Obj) -> crate::Result<Payment> {
     }
 }
 
+/// The operations whose results and errors say where the money stands (`outcome`).
+pub const FINANCIAL_OPS: [&str; 10] = [
+    "sale",
+    "preauth",
+    "void",
+    "refund",
+    "preauth_void",
+    "preauth_complete",
+    "preauth_complete_void",
+    "tip",
+    "tip_void",
+    "balance",
+];
+
 impl Request {
     /// Parse `{"op": ..., ...}` (JSON-API.md). Errors are `invalid_json`, or `invalid_request` naming the field.
     pub fn from_json(json: &str) -> crate::Result<Request> {
@@ -392,7 +408,18 @@ impl Request {
             )
         })?;
         let op = req_str(obj, "op", "op")?;
-        Ok(match op.as_str() {
+        Request::parse_op(&op, obj).map_err(|e| {
+            if FINANCIAL_OPS.contains(&op.as_str()) {
+                // A financial request that does not parse never reached the host.
+                e.or_outcome(crate::Outcome::NotSent)
+            } else {
+                e
+            }
+        })
+    }
+
+    fn parse_op(op: &str, obj: &Obj) -> crate::Result<Request> {
+        Ok(match op {
             "activate" => Request::Activate {
                 device_token: req_str(obj, "device_token", "device_token")?,
             },
@@ -487,6 +514,12 @@ pub fn error_json(error: &crate::Error) -> String {
     let mut e = serde_json::json!({"code": error.kind.code(), "message": error.message});
     if let Some(f) = &error.field {
         e["field"] = serde_json::Value::String(f.clone());
+    }
+    if let Some(o) = error.outcome {
+        e["outcome"] = serde_json::Value::String(o.as_str().to_string());
+    }
+    if let Some(s) = error.stan {
+        e["stan"] = serde_json::Value::from(s);
     }
     serde_json::json!({"ok": false, "error": e}).to_string()
 }
