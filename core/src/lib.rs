@@ -11,7 +11,6 @@ pub mod iso8583;
 pub mod journal;
 pub mod receipt;
 pub mod security;
-pub mod sim;
 pub mod terminal;
 pub mod tlv;
 pub mod transport;
