@@ -362,7 +362,7 @@ impl Engine {
         if let Some(reader) = self.card_reader.as_mut() {
             reader
                 .load_emv_parameters(&aids, &capks)
-                .map_err(|e| super::execute::hal_error(e, "card reader (EMV parameters)"))?;
+                .map_err(|e| super::exchange::hal_error(e, "card reader (EMV parameters)"))?;
         }
         Ok(())
     }

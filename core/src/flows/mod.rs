@@ -4,13 +4,17 @@
 //! Every message (financial or management) goes through the same plumbing here: encode -> MAC ->
 //! transport -> decode -> validate (MTI + 10, echoes, MAC) -> header processing requirement.
 
-pub mod build;
-pub mod execute;
-pub mod init;
-pub mod kinds;
-pub mod query;
-pub mod reversal;
-pub mod settlement;
+pub(crate) mod build;
+mod capture;
+mod exchange;
+pub(crate) mod execute;
+mod init;
+pub(crate) mod kinds;
+mod original;
+mod outcome;
+mod query;
+mod reversal;
+mod settlement;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};

@@ -213,7 +213,7 @@ impl Engine {
                     "{}{}{}",
                     digits(row.batch as u64, 6),
                     digits(row.stan as u64, 6),
-                    super::execute::row_date(row)
+                    super::original::row_date(row)
                 ),
             );
             let resp = self.send_management(Dest::Platform, m, true)?;
