@@ -85,7 +85,7 @@ impl RefPart {
     }
 }
 
-/// Safety class of the message (PROTOCOL.md §6).
+/// Safety class of the message (docs/PROTOCOL.md §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// 0100 / 0200: a pending reversal is recorded before sending.

@@ -1,4 +1,4 @@
-//! Reversals (0400, PROTOCOL.md §6) and advice resends.
+//! Reversals (0400, docs/PROTOCOL.md §6) and advice resends.
 //!
 //! The pending reversal is recorded with the request, before it leaves. It is sent before any other
 //! financial message and before settlement — also by a new `Terminal` opened on the same journal after a

@@ -1,4 +1,4 @@
-//! Settlement (PROTOCOL.md §5): totals from the journal, 0500, batch upload (0320 / `202`) when the host
+//! Settlement (docs/PROTOCOL.md §5): totals from the journal, 0500, batch upload (0320 / `202`) when the host
 //! does not balance, batch closed.
 
 use super::kinds::{self, Settle};
