@@ -7,9 +7,9 @@
 use possdk_core::api::{call_json, CardInput, OriginalRef, Payment, TransactionResult};
 use possdk_core::hal::{CancelToken, Endpoint, EntryMode, Hal, Transport, TransportError};
 use possdk_core::iso8583::{decode_frame, encode_frame, Message};
-use possdk_core::journal::TxState;
 use possdk_core::tlv::{self, Tlv};
 use possdk_core::transport::TcpTransport;
+use possdk_core::TxState;
 use possdk_core::{Config, ErrorKind, Terminal};
 use possdk_host::{Host, HostConfig};
 use possdk_sim::fixture::{
@@ -231,7 +231,7 @@ fn f(m: &Message, n: u8) -> Option<String> {
 fn card_sale_void_tip_refund_and_settlement() {
     let (t, host) = ready("day");
 
-    // Sale with PIN: the request carries what PROTOCOL.md §4 says.
+    // Sale with PIN: the request carries what docs/PROTOCOL.md §4 says.
     let sale = t
         .sale(1234, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap();

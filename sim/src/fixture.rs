@@ -1,6 +1,6 @@
 //! The one copy of every test constant: the test terminal and device, the test cards, QR payment codes,
 //! the fixed keys and the seal key of the tests. possdk-host provisions itself from here by default
-//! (docs/PROTOCOL.md §6), so a terminal configured with these values works against it out of the box.
+//! (docs/PROTOCOL.md §12), so a terminal configured with these values works against it out of the box.
 //!
 //! None of these values may reach a shipped library; the e2e test `shipped_libraries` checks the built
 //! cdylibs for every one of them.
@@ -30,7 +30,7 @@ pub const FIXED_MAK: &str = "04F4108A1C9B3DB0CD62FD264CABDA10";
 /// The track key of every fixed-keys sign-in (messages.json `keys.tdk`).
 pub const FIXED_TDK: &str = "0123456789ABCDEFFEDCBA9876543210";
 
-/// Issuer master key for application cryptograms of the test issuer (docs/PROTOCOL.md §5): the simulated
+/// Issuer master key for application cryptograms of the test issuer (docs/PROTOCOL.md §8.5): the simulated
 /// chip cards compute their ARQC under keys derived from it and possdk-host verifies them with it.
 pub const IMK_AC: &str = "0123456789ABCDEFFEDCBA9876543210";
 

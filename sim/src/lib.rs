@@ -9,8 +9,8 @@
 //! the terminal did.
 //!
 //! [`fixture`] holds every test constant (terminal ids, the test cards, the fixed keys); the host simulator
-//! provisions itself from it (docs/PROTOCOL.md §6). Chip cryptograms use the test issuer master key
-//! [`fixture::IMK_AC`] (docs/PROTOCOL.md §5).
+//! provisions itself from it (docs/PROTOCOL.md §12). Chip cryptograms use the test issuer master key
+//! [`fixture::IMK_AC`] (docs/PROTOCOL.md §8.5).
 
 pub mod fixture;
 

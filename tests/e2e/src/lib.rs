@@ -1,6 +1,6 @@
 //! Shared helpers for the end-to-end tests, demo and benchmark: an in-process `possdk-host` on an
 //! ephemeral port with its own temp directory, terminals configured against it, swiped test cards. The
-//! test constants (terminal, device, cards, QR codes; docs/PROTOCOL.md §6) are `possdk_sim::fixture`'s,
+//! test constants (terminal, device, cards, QR codes; docs/PROTOCOL.md §12) are `possdk_sim::fixture`'s,
 //! re-exported here.
 
 use possdk_core::api::CardInput;
