@@ -69,6 +69,37 @@ typedef int32_t pos_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Where the money stands after a financial operation (docs/JSON-API.md, "Outcome"). In
+// `pos_transaction_result` and in `pos_error_details` of a failed financial operation;
+// `POS_OUTCOME_NONE` for anything else.
+enum pos_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    // Not a financial operation (or it failed at the C boundary before the core saw it).
+    POS_OUTCOME_NONE = 0,
+    // Approved by the host and recorded: the money moved.
+    POS_OUTCOME_APPROVED = 1,
+    // Declined by the host or the card: nothing moved.
+    POS_OUTCOME_DECLINED = 2,
+    // Sent, then reversed (the host confirmed): nothing moved.
+    POS_OUTCOME_REVERSED = 3,
+    // Sent; its reversal is recorded and goes before anything else: nothing will have moved.
+    POS_OUTCOME_REVERSAL_PENDING = 4,
+    // An advice without a valid answer yet: kept and resent until answered. Never repeat it.
+    POS_OUTCOME_ADVICE_PENDING = 5,
+    // Nothing reached the host.
+    POS_OUTCOME_NOT_SENT = 6,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum pos_outcome pos_outcome;
+#else
+typedef int32_t pos_outcome;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // Cancellation state of the running operation, valid only during the callback it was passed to.
 typedef struct pos_cancel_token pos_cancel_token;
 
@@ -335,6 +366,10 @@ typedef struct pos_error_details {
     char field[64];
     // Readable message; never contains a PIN, key, full PAN or track data.
     char message[256];
+    // Financial operations: where the money stands; `POS_OUTCOME_NONE` otherwise.
+    pos_outcome outcome;
+    // Financial operations: the STAN of the journalled request, or 0 when none was journalled.
+    uint32_t stan;
 } pos_error_details;
 
 typedef struct pos_activation_result {
@@ -401,6 +436,8 @@ typedef struct pos_sale_request {
 // Result of every financial operation and of a balance inquiry. A decline is `POS_OK` with
 // `approved == false`: the call worked, the issuer said no.
 typedef struct pos_transaction_result {
+    // Where the money stands (never `POS_OUTCOME_NONE` here).
+    pos_outcome outcome;
     bool approved;
     // Field 39.
     char response_code[4];

@@ -153,6 +153,8 @@ pub struct DownloadResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionResult {
+    /// Where the money stands (docs/JSON-API.md, "Outcome").
+    pub outcome: crate::Outcome,
     pub approved: bool,
     pub response_code: String,
     pub message: String,
@@ -376,6 +378,175 @@ fn payment(obj: &Obj) -> crate::Result<Payment> {
     }
 }
 
+/// One operation of the API, described once. The JSON dispatcher, the C exports (`pos_terminal_<name>`),
+/// the Kotlin methods and the op table of docs/JSON-API.md are all checked against this table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpSpec {
+    /// The JSON `op` (and the C function `pos_terminal_<name>`).
+    pub name: &'static str,
+    /// The parameters, as docs/JSON-API.md lists them.
+    pub params: &'static str,
+    /// The result object (`TransactionResult`, ...).
+    pub result: &'static str,
+    /// The Kotlin method of `PosTerminal`.
+    pub kotlin: &'static str,
+    /// Its results and errors say where the money stands (`outcome`).
+    pub financial: bool,
+}
+
+const fn op(
+    name: &'static str,
+    params: &'static str,
+    result: &'static str,
+    kotlin: &'static str,
+    financial: bool,
+) -> OpSpec {
+    OpSpec {
+        name,
+        params,
+        result,
+        kotlin,
+        financial,
+    }
+}
+
+/// Every operation, in the order of the docs.
+pub const OPS: &[OpSpec] = &[
+    op(
+        "activate",
+        "`device_token`",
+        "ActivationResult",
+        "activate",
+        false,
+    ),
+    op(
+        "download_master_key",
+        "—",
+        "MasterKeyResult",
+        "downloadMasterKey",
+        false,
+    ),
+    op("sign_in", "—", "SignInResult", "signIn", false),
+    op(
+        "download_capks",
+        "—",
+        "DownloadResult",
+        "downloadCapks",
+        false,
+    ),
+    op(
+        "download_aids",
+        "—",
+        "DownloadResult",
+        "downloadAids",
+        false,
+    ),
+    op(
+        "sale",
+        "`amount`, and `card` or `qr_code`",
+        "TransactionResult",
+        "sale",
+        true,
+    ),
+    op(
+        "preauth",
+        "`amount`, and `card` or `qr_code`",
+        "TransactionResult",
+        "preauth",
+        true,
+    ),
+    op(
+        "void",
+        "`stan` of the original, `card` for a card original",
+        "TransactionResult",
+        "void",
+        true,
+    ),
+    op(
+        "refund",
+        "`amount`, `original: {reference, date, voucher?}`, `card` unless `voucher`",
+        "TransactionResult",
+        "refund",
+        true,
+    ),
+    op(
+        "preauth_void",
+        "`amount`, `original: {auth_code, date, batch, stan, voucher?}`, `card` unless `voucher`",
+        "TransactionResult",
+        "preauthVoid",
+        true,
+    ),
+    op(
+        "preauth_complete",
+        "`amount`, `original: {auth_code, date, batch, stan, voucher?}`, `card` unless `voucher`",
+        "TransactionResult",
+        "preauthComplete",
+        true,
+    ),
+    op(
+        "preauth_complete_void",
+        "`stan` of the completion, `card` for a card original",
+        "TransactionResult",
+        "preauthCompleteVoid",
+        true,
+    ),
+    op(
+        "tip",
+        "`stan` of the sale, `tip`",
+        "TransactionResult",
+        "tip",
+        true,
+    ),
+    op(
+        "tip_void",
+        "`stan` of the tip",
+        "TransactionResult",
+        "tipVoid",
+        true,
+    ),
+    op("balance", "`card`", "TransactionResult", "balance", true),
+    op(
+        "query_details",
+        "`batch?`",
+        "DetailQueryResult",
+        "queryDetails",
+        false,
+    ),
+    op("settle", "—", "SettlementResult", "settle", false),
+    op(
+        "journal",
+        "`batch?` (local records)",
+        "JournalResult",
+        "journal",
+        false,
+    ),
+    op(
+        "reprint",
+        "`stan`, `batch?` — a journal transaction's result and receipt again (nothing sent)",
+        "TransactionResult",
+        "reprint",
+        false,
+    ),
+    op("status", "—", "StatusResult", "status", false),
+];
+
+/// The row of an operation.
+pub fn op_spec(name: &str) -> Option<&'static OpSpec> {
+    OPS.iter().find(|o| o.name == name)
+}
+
+/// The op table of docs/JSON-API.md, generated from `OPS` (a test keeps the docs equal to it).
+pub fn ops_markdown() -> String {
+    let mut out = String::from("| op | parameters | result |\n|---|---|---|\n");
+    for o in OPS {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` |\n",
+            o.name, o.params, o.result
+        ));
+    }
+    out
+}
+
 impl Request {
     /// Parse `{"op": ..., ...}` (JSON-API.md). Errors are `invalid_json`, or `invalid_request` naming the field.
     pub fn from_json(json: &str) -> crate::Result<Request> {
@@ -392,7 +563,18 @@ impl Request {
             )
         })?;
         let op = req_str(obj, "op", "op")?;
-        Ok(match op.as_str() {
+        Request::parse_op(&op, obj).map_err(|e| {
+            if op_spec(&op).is_some_and(|o| o.financial) {
+                // A financial request that does not parse never reached the host.
+                e.or_outcome(crate::Outcome::NotSent)
+            } else {
+                e
+            }
+        })
+    }
+
+    fn parse_op(op: &str, obj: &Obj) -> crate::Result<Request> {
+        Ok(match op {
             "activate" => Request::Activate {
                 device_token: req_str(obj, "device_token", "device_token")?,
             },
@@ -488,12 +670,36 @@ pub fn error_json(error: &crate::Error) -> String {
     if let Some(f) = &error.field {
         e["field"] = serde_json::Value::String(f.clone());
     }
+    if let Some(o) = error.outcome {
+        e["outcome"] = serde_json::Value::String(o.as_str().to_string());
+    }
+    if let Some(s) = error.stan {
+        e["stan"] = serde_json::Value::from(s);
+    }
     serde_json::json!({"ok": false, "error": e}).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_op_in_the_table_is_dispatched_and_documented() {
+        for o in OPS {
+            let e = Request::from_json(&format!("{{\"op\":\"{}\"}}", o.name)).err();
+            let unknown = e.is_some_and(|e| e.field.as_deref() == Some("op"));
+            assert!(!unknown, "{} is in OPS but not parsed", o.name);
+        }
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/JSON-API.md"),
+        )
+        .expect("docs/JSON-API.md");
+        assert!(
+            doc.contains(&ops_markdown()),
+            "docs/JSON-API.md's op table differs from api::OPS; paste this:\n{}",
+            ops_markdown()
+        );
+    }
 
     fn err(json: &str) -> (crate::ErrorKind, Option<String>) {
         let e = Request::from_json(json).unwrap_err();

@@ -94,6 +94,62 @@ impl ErrorKind {
     ];
 }
 
+/// Where the money stands after a financial operation (docs/JSON-API.md, "Outcome"). Every financial result
+/// and every financial error carries one, so an app can decide from it alone whether to retry, ask the
+/// customer, or do nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The host approved it and the terminal recorded it: the money moved.
+    Approved,
+    /// The host (or the card) declined it: nothing moved.
+    Declined,
+    /// It was sent, then reversed and the host confirmed the reversal: nothing moved.
+    Reversed,
+    /// It was sent; its reversal is recorded and will be sent before anything else: nothing will have moved.
+    ReversalPending,
+    /// An advice (0220) without a valid answer yet: it is kept and resent until answered; the host may
+    /// already hold it. Never repeat the operation.
+    AdvicePending,
+    /// Nothing reached the host: nothing moved, nothing is owed.
+    NotSent,
+}
+
+impl Outcome {
+    /// The JSON name (`advice_pending`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::Declined => "declined",
+            Outcome::Reversed => "reversed",
+            Outcome::ReversalPending => "reversal_pending",
+            Outcome::AdvicePending => "advice_pending",
+            Outcome::NotSent => "not_sent",
+        }
+    }
+
+    /// Stable number for the C ABI (`pos_outcome`); 0 is "no outcome" (not a financial operation).
+    pub fn number(self) -> i32 {
+        match self {
+            Outcome::Approved => 1,
+            Outcome::Declined => 2,
+            Outcome::Reversed => 3,
+            Outcome::ReversalPending => 4,
+            Outcome::AdvicePending => 5,
+            Outcome::NotSent => 6,
+        }
+    }
+
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Approved,
+        Outcome::Declined,
+        Outcome::Reversed,
+        Outcome::ReversalPending,
+        Outcome::AdvicePending,
+        Outcome::NotSent,
+    ];
+}
+
 /// The error every core operation returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -102,6 +158,10 @@ pub struct Error {
     pub message: String,
     /// The request field at fault, when there is one (`amount`, `card.pan`, `stan`, ...).
     pub field: Option<String>,
+    /// Financial operations only: where the money stands.
+    pub outcome: Option<Outcome>,
+    /// Financial operations only: the STAN of the request, once it was journalled.
+    pub stan: Option<u32>,
 }
 
 impl Error {
@@ -110,6 +170,8 @@ impl Error {
             kind,
             message: message.into(),
             field: None,
+            outcome: None,
+            stan: None,
         }
     }
     pub fn field(kind: ErrorKind, field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -117,6 +179,8 @@ impl Error {
             kind,
             message: message.into(),
             field: Some(field.into()),
+            outcome: None,
+            stan: None,
         }
     }
     /// Bad input for a named request field.
@@ -125,6 +189,21 @@ impl Error {
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Internal, message)
+    }
+    /// The same error with this outcome (replacing any).
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
+    /// The same error with this outcome unless it already says one.
+    pub fn or_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome.get_or_insert(outcome);
+        self
+    }
+    /// The same error naming the journalled request's STAN unless it already names one.
+    pub fn or_stan(mut self, stan: u32) -> Self {
+        self.stan.get_or_insert(stan);
+        self
     }
 }
 
@@ -172,6 +251,13 @@ mod tests {
         nums.sort();
         nums.dedup();
         assert_eq!(nums.len(), ErrorKind::ALL.len());
+        let mut outcomes: Vec<i32> = Outcome::ALL.iter().map(|o| o.number()).collect();
+        outcomes.dedup();
+        assert_eq!(outcomes.len(), Outcome::ALL.len());
+        for o in Outcome::ALL {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.as_str()));
+        }
         let mut codes: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
         codes.sort();
         codes.dedup();

@@ -227,6 +227,24 @@ pub enum PinEntry {
     Bypass,
 }
 
+impl PinEntry {
+    /// The number every bridge uses for a clear PIN (C `POS_PIN_CLEAR`, Kotlin `PinEntry.Clear`).
+    pub const CLEAR: u8 = 0;
+    /// The number every bridge uses for an encrypted PIN block.
+    pub const BLOCK: u8 = 1;
+    /// The number every bridge uses for a bypass.
+    pub const BYPASS: u8 = 2;
+
+    /// This entry's number (`CLEAR`, `BLOCK`, `BYPASS`).
+    pub fn code(&self) -> u8 {
+        match self {
+            PinEntry::Clear(_) => PinEntry::CLEAR,
+            PinEntry::Block(_) => PinEntry::BLOCK,
+            PinEntry::Bypass => PinEntry::BYPASS,
+        }
+    }
+}
+
 impl fmt::Debug for PinEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

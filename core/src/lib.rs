@@ -16,7 +16,7 @@ pub mod terminal;
 pub mod tlv;
 pub mod transport;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Outcome, Result};
 pub use terminal::{Config, Terminal};
 
 /// SDK version sent in activation (DF43).

@@ -143,6 +143,7 @@ mod tests {
     #[test]
     fn receipt_has_the_merchant_copy_lines() {
         let r = TransactionResult {
+            outcome: crate::Outcome::Approved,
             approved: true,
             response_code: "00".into(),
             message: "Approved".into(),

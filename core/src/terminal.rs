@@ -399,6 +399,12 @@ impl Terminal {
             serial,
         };
         engine.restore_parameters();
+        let orphans = engine.journal.fail_orphans()?;
+        if orphans > 0 {
+            log::warn!(
+                "{orphans} interrupted inquiry row(s) left pending by a crash: marked failed"
+            );
+        }
         if let Some(rev) = engine
             .journal
             .pending_reversals()
@@ -423,6 +429,16 @@ impl Terminal {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.cancel.reset();
         f(&mut engine)
+    }
+
+    /// `run` for a financial operation: an error from before the request was journalled (signed out, an
+    /// original that does not apply, ...) says `not_sent`.
+    fn run_tx(
+        &self,
+        f: impl FnOnce(&mut Engine) -> Result<TransactionResult>,
+    ) -> Result<TransactionResult> {
+        self.run(f)
+            .map_err(|e| e.or_outcome(crate::Outcome::NotSent))
     }
 
     /// Stop a waiting operation (card, PIN, QR or host). If the request was already sent, it is reversed.
@@ -495,7 +511,7 @@ impl Terminal {
         self.pay(Kind::Preauth, Kind::QrPreauth, amount, payment)
     }
     pub fn void(&self, stan: u32, card: Option<CardInput>) -> Result<TransactionResult> {
-        self.run(|e| {
+        self.run_tx(|e| {
             e.ensure_signed_in()?;
             let kind = e.kind_for_original(stan, Kind::Void, Kind::QrVoid)?;
             e.transact(
@@ -573,7 +589,7 @@ impl Terminal {
             amount: Some(amount),
             ..input
         };
-        self.run(|e| e.transact(kind, input))
+        self.run_tx(|e| e.transact(kind, input))
     }
 
     /// A transaction on an original named by reference (refund, pre-auth void, completion): the QR
@@ -591,7 +607,7 @@ impl Terminal {
         } else {
             card_kind
         };
-        self.run(|e| {
+        self.run_tx(|e| {
             e.transact(
                 kind,
                 TxInput {
@@ -608,7 +624,7 @@ impl Terminal {
         stan: u32,
         card: Option<CardInput>,
     ) -> Result<TransactionResult> {
-        self.run(|e| {
+        self.run_tx(|e| {
             e.ensure_signed_in()?;
             let kind =
                 e.kind_for_original(stan, Kind::PreauthCompleteVoid, Kind::QrCompleteVoid)?;
@@ -623,7 +639,7 @@ impl Terminal {
         })
     }
     pub fn tip(&self, stan: u32, tip: u64) -> Result<TransactionResult> {
-        self.run(|e| {
+        self.run_tx(|e| {
             e.transact(
                 Kind::Tip,
                 TxInput {
@@ -635,7 +651,7 @@ impl Terminal {
         })
     }
     pub fn tip_void(&self, stan: u32) -> Result<TransactionResult> {
-        self.run(|e| {
+        self.run_tx(|e| {
             e.transact(
                 Kind::TipVoid,
                 TxInput {
@@ -646,7 +662,7 @@ impl Terminal {
         })
     }
     pub fn balance(&self, card: Option<CardInput>) -> Result<TransactionResult> {
-        self.run(|e| {
+        self.run_tx(|e| {
             e.transact(
                 Kind::Balance,
                 TxInput {

@@ -323,6 +323,7 @@ int main(int argc, char **argv) {
     CHECK_OK(t, "sale", pos_terminal_sale(t, &sale_req, &sale1));
     show("sale", &sale1);
     EXPECT(sale1.approved && strcmp(sale1.response_code, "00") == 0, "sale approved");
+    EXPECT(sale1.outcome == POS_OUTCOME_APPROVED, "sale outcome approved");
     EXPECT(strcmp(sale1.masked_pan, "622588******6789") == 0, "masked PAN 6+4");
     EXPECT(sale1.receipt != NULL && strstr(sale1.receipt, "6789") != NULL, "receipt text");
     EXPECT(strstr(sale1.receipt, "6225880123456789") == NULL, "receipt never shows the full PAN");

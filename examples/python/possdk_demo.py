@@ -86,6 +86,7 @@ def ok(sdk, t, request, what=None):
 def approved(sdk, t, request, what=None):
     r = ok(sdk, t, request, what)
     check(r["approved"], f"{what or request['op']} approved")
+    check(r.get("outcome") == "approved", f"{what or request['op']} outcome approved")
     return r
 
 

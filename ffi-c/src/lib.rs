@@ -20,6 +20,6 @@ pub use callbacks::*;
 pub use handle::*;
 pub use ops::*;
 pub use result::{
-    pos_error_details, pos_last_error, pos_result, pos_result_code, pos_result_message,
+    pos_error_details, pos_last_error, pos_outcome, pos_result, pos_result_code, pos_result_message,
 };
 pub use security::*;

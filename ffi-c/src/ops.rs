@@ -7,7 +7,7 @@
 
 use crate::callbacks::{entry_from_c, pos_entry_mode};
 use crate::handle::{pos_terminal, run};
-use crate::result::{pos_result, Failure};
+use crate::result::{pos_outcome, pos_result, Failure};
 use crate::strings::{self, put};
 use possdk_core::api::{self, CardInput, OriginalRef, Payment};
 use std::ffi::c_char;
@@ -180,6 +180,8 @@ unsafe fn original(o: &pos_original_ref) -> Result<OriginalRef, Failure> {
 /// `approved == false`: the call worked, the issuer said no.
 #[repr(C)]
 pub struct pos_transaction_result {
+    /// Where the money stands (never `POS_OUTCOME_NONE` here).
+    pub outcome: pos_outcome,
     pub approved: bool,
     /// Field 39.
     pub response_code: [c_char; 4],
@@ -213,6 +215,7 @@ pub struct pos_transaction_result {
 
 fn transaction_result(r: api::TransactionResult) -> pos_transaction_result {
     let mut o = pos_transaction_result {
+        outcome: pos_outcome::of(Some(r.outcome)),
         approved: r.approved,
         response_code: [0; 4],
         message: [0; 128],
@@ -897,6 +900,7 @@ mod tests {
     #[test]
     fn transaction_result_converts_every_field() {
         let r = api::TransactionResult {
+            outcome: possdk_core::Outcome::Approved,
             approved: true,
             response_code: "00".into(),
             message: "approved".into(),
@@ -919,6 +923,7 @@ mod tests {
         assert!(
             o.approved && o.stan == 12 && o.amount == 10_000 && o.has_balance && o.balance == -5
         );
+        assert_eq!(o.outcome, pos_outcome::POS_OUTCOME_APPROVED);
         assert_eq!(s(&o.response_code), "00");
         assert_eq!(s(&o.reference), "123456789012");
         assert_eq!(s(&o.auth_code), "654321");

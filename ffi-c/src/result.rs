@@ -3,7 +3,7 @@
 //! `pos_result` values for core errors are exactly `ErrorKind::number()`; the 6xx group belongs to the C
 //! boundary itself. A number, once given, is never reused for something else.
 
-use possdk_core::{Error, ErrorKind};
+use possdk_core::{Error, ErrorKind, Outcome};
 use std::cell::RefCell;
 use std::ffi::c_char;
 
@@ -150,12 +150,50 @@ impl pos_result {
     }
 }
 
+/// Where the money stands after a financial operation (docs/JSON-API.md, "Outcome"). In
+/// `pos_transaction_result` and in `pos_error_details` of a failed financial operation;
+/// `POS_OUTCOME_NONE` for anything else.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum pos_outcome {
+    /// Not a financial operation (or it failed at the C boundary before the core saw it).
+    POS_OUTCOME_NONE = 0,
+    /// Approved by the host and recorded: the money moved.
+    POS_OUTCOME_APPROVED = 1,
+    /// Declined by the host or the card: nothing moved.
+    POS_OUTCOME_DECLINED = 2,
+    /// Sent, then reversed (the host confirmed): nothing moved.
+    POS_OUTCOME_REVERSED = 3,
+    /// Sent; its reversal is recorded and goes before anything else: nothing will have moved.
+    POS_OUTCOME_REVERSAL_PENDING = 4,
+    /// An advice without a valid answer yet: kept and resent until answered. Never repeat it.
+    POS_OUTCOME_ADVICE_PENDING = 5,
+    /// Nothing reached the host.
+    POS_OUTCOME_NOT_SENT = 6,
+}
+
+impl pos_outcome {
+    pub(crate) fn of(o: Option<Outcome>) -> pos_outcome {
+        match o {
+            None => pos_outcome::POS_OUTCOME_NONE,
+            Some(Outcome::Approved) => pos_outcome::POS_OUTCOME_APPROVED,
+            Some(Outcome::Declined) => pos_outcome::POS_OUTCOME_DECLINED,
+            Some(Outcome::Reversed) => pos_outcome::POS_OUTCOME_REVERSED,
+            Some(Outcome::ReversalPending) => pos_outcome::POS_OUTCOME_REVERSAL_PENDING,
+            Some(Outcome::AdvicePending) => pos_outcome::POS_OUTCOME_ADVICE_PENDING,
+            Some(Outcome::NotSent) => pos_outcome::POS_OUTCOME_NOT_SENT,
+        }
+    }
+}
+
 /// Why a call failed, as recorded for `pos_terminal_last_error` / `pos_last_error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub result: pos_result,
     pub message: String,
     pub field: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub stan: Option<u32>,
 }
 
 impl Failure {
@@ -164,6 +202,8 @@ impl Failure {
             result,
             message: message.into(),
             field: None,
+            outcome: None,
+            stan: None,
         }
     }
     pub fn field(result: pos_result, field: &str, message: impl Into<String>) -> Self {
@@ -171,6 +211,8 @@ impl Failure {
             result,
             message: message.into(),
             field: Some(field.to_string()),
+            outcome: None,
+            stan: None,
         }
     }
     pub fn null(field: &str) -> Self {
@@ -203,6 +245,8 @@ impl Failure {
             kind,
             message: self.message.clone(),
             field: self.field.clone(),
+            outcome: self.outcome,
+            stan: self.stan,
         }
     }
 }
@@ -213,6 +257,8 @@ impl From<Error> for Failure {
             result: pos_result::from_kind(e.kind),
             message: e.message,
             field: e.field,
+            outcome: e.outcome,
+            stan: e.stan,
         }
     }
 }
@@ -230,6 +276,10 @@ pub struct pos_error_details {
     pub field: [c_char; 64],
     /// Readable message; never contains a PIN, key, full PAN or track data.
     pub message: [c_char; 256],
+    /// Financial operations: where the money stands; `POS_OUTCOME_NONE` otherwise.
+    pub outcome: pos_outcome,
+    /// Financial operations: the STAN of the journalled request, or 0 when none was journalled.
+    pub stan: u32,
 }
 
 impl pos_error_details {
@@ -239,6 +289,8 @@ impl pos_error_details {
             code: [0; 32],
             field: [0; 64],
             message: [0; 256],
+            outcome: pos_outcome::POS_OUTCOME_NONE,
+            stan: 0,
         };
         match f {
             None => {
@@ -249,6 +301,8 @@ impl pos_error_details {
                 crate::strings::put(&mut d.code, f.result.code());
                 crate::strings::put(&mut d.field, f.field.as_deref().unwrap_or(""));
                 crate::strings::put(&mut d.message, &f.message);
+                d.outcome = pos_outcome::of(f.outcome);
+                d.stan = f.stan.unwrap_or(0);
             }
         }
         d
@@ -263,6 +317,8 @@ impl std::fmt::Debug for pos_error_details {
             .field("code", &s(&self.code))
             .field("field", &s(&self.field))
             .field("message", &s(&self.message))
+            .field("outcome", &self.outcome)
+            .field("stan", &self.stan)
             .finish()
     }
 }

@@ -375,6 +375,8 @@ fn unreachable_host_is_an_error_not_a_hang() {
         assert_eq!(pos_terminal_last_error(t, &mut d), pos_result::POS_OK);
         assert_eq!(d.result, pos_result::POS_HOST_UNREACHABLE);
         assert_eq!(text(&d.code), "host_unreachable");
+        // Activation is not a financial operation: no outcome.
+        assert_eq!(d.outcome, pos_outcome::POS_OUTCOME_NONE);
         pos_terminal_free(t);
     }
 }

@@ -95,6 +95,10 @@ pub fn throw_pos(env: &mut Env, error: &Error, cause: Option<Global<JThrowable<'
             Some(f) => env.new_string(f)?,
             None => JString::null(),
         };
+        let outcome = match error.outcome {
+            Some(o) => env.new_string(o.as_str())?,
+            None => JString::null(),
+        };
         let null = JObject::null();
         let cause_ref: &JObject = match &cause {
             Some(c) => c,
@@ -104,13 +108,15 @@ pub fn throw_pos(env: &mut Env, error: &Error, cause: Option<Global<JThrowable<'
             .call_static_method(
                 class,
                 jni_str!("newException"),
-                jni_sig!("(Ljava/lang/String;ILjava/lang/String;Ljava/lang/String;Ljava/lang/Throwable;)Ljava/lang/Throwable;"),
+                jni_sig!("(Ljava/lang/String;ILjava/lang/String;Ljava/lang/String;Ljava/lang/Throwable;Ljava/lang/String;J)Ljava/lang/Throwable;"),
                 &[
                     JValue::from(&code),
                     JValue::Int(error.kind.number()),
                     JValue::from(&message),
                     JValue::from(&field),
                     JValue::Object(cause_ref),
+                    JValue::from(&outcome),
+                    JValue::Long(error.stan.map_or(-1, i64::from)),
                 ],
             )?
             .l()?;

@@ -9,7 +9,7 @@ use super::{
     Dest, Engine,
 };
 use crate::api::{CardInput, OriginalRef, TransactionResult};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Outcome, Result};
 use crate::hal::{
     CardModes, CardRequest, ChipCompletion, Event, HalError, PinEntry, PinRequest, QrRequest,
     TransportError,
@@ -30,6 +30,36 @@ pub(crate) struct TxInput {
     pub qr_code: Option<String>,
     pub original_stan: Option<u32>,
     pub original_ref: Option<OriginalRef>,
+}
+
+/// A request that is in the journal (its STAN consumed) and about to leave.
+struct Sent {
+    id: i64,
+    stan: u32,
+    batch: u32,
+    req: Message,
+    frame: Vec<u8>,
+}
+
+/// Where the money stands when a journalled request has no valid answer and nothing more is known.
+fn unanswered_outcome(delivery: Delivery) -> Outcome {
+    match delivery {
+        Delivery::Reversible => Outcome::ReversalPending,
+        Delivery::Advice => Outcome::AdvicePending,
+        // An inquiry moves no money and leaves nothing owed.
+        Delivery::Plain => Outcome::NotSent,
+    }
+}
+
+/// Where the money stands for a journal row (and its delivery class, for a row still pending).
+pub(crate) fn row_outcome(state: TxState, delivery: Delivery) -> Outcome {
+    match state {
+        TxState::Approved | TxState::Voided => Outcome::Approved,
+        TxState::Declined => Outcome::Declined,
+        TxState::Reversed => Outcome::Reversed,
+        TxState::Failed => Outcome::NotSent,
+        TxState::Pending => unanswered_outcome(delivery),
+    }
 }
 
 /// A response as checked against its request.
@@ -675,8 +705,14 @@ impl Engine {
         }
     }
 
-    /// Run one financial transaction.
+    /// Run one financial transaction. Every error says where the money stands (`Error::outcome`): an error
+    /// before the request was journalled is `not_sent`; after, the delivery class decides.
     pub fn transact(&mut self, kind: Kind, input: TxInput) -> Result<TransactionResult> {
+        self.transact_steps(kind, input)
+            .map_err(|e| e.or_outcome(Outcome::NotSent))
+    }
+
+    fn transact_steps(&mut self, kind: Kind, input: TxInput) -> Result<TransactionResult> {
         let def = kinds::def(kind);
         self.ensure_signed_in()?;
 
@@ -860,7 +896,37 @@ impl Engine {
             batch,
             amount
         );
+        let sent = Sent {
+            id,
+            stan,
+            batch,
+            req,
+            frame,
+        };
+        // From here on the request is in the journal: an error that does not say otherwise leaves the
+        // money where the delivery class puts an unanswered request.
+        self.deliver(def, &input, &prepared, orig_row.as_ref(), sent)
+            .map_err(|e| e.or_outcome(unanswered_outcome(def.delivery)).or_stan(stan))
+    }
 
+    /// Send a journalled request, wait for its answer and record where the money stands.
+    fn deliver(
+        &mut self,
+        def: &'static KindDef,
+        input: &TxInput,
+        prepared: &Prepared,
+        orig_row: Option<&TxRecord>,
+        sent: Sent,
+    ) -> Result<TransactionResult> {
+        let Sent {
+            id,
+            stan,
+            batch,
+            req,
+            frame,
+        } = sent;
+        let amount = prepared.amount;
+        let tip = prepared.tip;
         let mut reply = self.send_checked(&req, &frame, Dest::Gateway, true);
 
         // 5. No (valid) answer.
@@ -869,18 +935,11 @@ impl Engine {
             let mut tries = 1;
             while !matches!(reply, Reply::Answer { .. }) {
                 if let Reply::NoAnswer(e) = &reply {
-                    if !e.maybe_sent() {
-                        // Never left: nothing to resend, the advice is void.
-                        self.journal.record_outcome(
-                            id,
-                            &TxOutcome {
-                                state: Some(TxState::Failed),
-                                ..Default::default()
-                            },
-                            &[],
-                            true,
-                        )?;
-                        return Err(transport_error(e));
+                    if !e.maybe_sent() && tries == 1 {
+                        // The first attempt never left: nothing to resend, the advice is void. (A later
+                        // attempt that cannot connect changes nothing: the first may have arrived.)
+                        self.record_failed(id)?;
+                        return Err(transport_error(e).with_outcome(Outcome::NotSent));
                     }
                 }
                 self.journal.advice_attempted(id)?;
@@ -897,7 +956,8 @@ impl Engine {
                             "{}; the advice {stan:06} is kept and will be resent",
                             err.message
                         ),
-                    ));
+                    )
+                    .with_outcome(Outcome::AdvicePending));
                 }
                 tries += 1;
                 self.emit(Event::ResendingAdvice { stan });
@@ -912,16 +972,8 @@ impl Engine {
         let (resp, raw, header) = match reply {
             Reply::Answer { resp, raw, header } => (resp, raw, header),
             Reply::NoAnswer(e) if !e.maybe_sent() => {
-                self.journal.record_outcome(
-                    id,
-                    &TxOutcome {
-                        state: Some(TxState::Failed),
-                        ..Default::default()
-                    },
-                    &[],
-                    true,
-                )?;
-                return Err(transport_error(&e));
+                self.record_failed(id)?;
+                return Err(transport_error(&e).with_outcome(Outcome::NotSent));
             }
             Reply::NoAnswer(e) => {
                 let reason = if matches!(e, TransportError::Cancelled { .. }) {
@@ -940,7 +992,7 @@ impl Engine {
         // 6. A valid answer: MAC, header, journal.
         let rc = rc_of(&resp);
         let approved = is_approval(&rc);
-        if (rc == "00" || (approved && resp.has(64))) && !self.response_mac_ok(&raw, &resp) {
+        if !self.answer_mac_ok(&raw, &resp) {
             log::warn!("{} {:06}: response MAC invalid", def.name, stan);
             let auth = resp.get_str(38).map(str::to_string);
             let err = Error::new(ErrorKind::InvalidResponse, "response MAC invalid");
@@ -949,10 +1001,10 @@ impl Engine {
             }
             let err = self.fail_after_send(def, id, stan, "A0", auth.as_deref(), err);
             self.sign_out("response MAC invalid")?;
-            return Err(Error::new(
-                err.kind,
-                format!("{}; sign in again", err.message),
-            ));
+            return Err(Error {
+                message: format!("{}; sign in again", err.message),
+                ..err
+            });
         }
         self.note_header(&header)?;
         let outcome = self.outcome_of(
@@ -967,7 +1019,7 @@ impl Engine {
                 .and_then(|o| o.pan.as_deref().map(|p| p.as_str()))),
         );
         let effects = if approved {
-            effects_for(def, orig_row.as_ref(), amount.unwrap_or(0), tip)
+            effects_for(def, orig_row, amount.unwrap_or(0), tip)
         } else {
             Vec::new()
         };
@@ -976,7 +1028,7 @@ impl Engine {
         let mut card_declined = false;
         let mut scripts = None;
         if let (Some(c), Some(reader)) = (prepared.card.as_ref(), self.card_reader.as_mut()) {
-            if c.is_chip() && inline_card_absent(&input) {
+            if c.is_chip() && inline_card_absent(input) {
                 let completion = ChipCompletion {
                     response_code: rc.clone(),
                     icc_response: resp.get(55).map(|v| v.to_vec()).unwrap_or_default(),
@@ -1006,6 +1058,11 @@ impl Engine {
             let reversed = self.flush_reversal(1)?;
             let mut result = self.tx_result(def, id, Some(&resp))?;
             result.approved = false;
+            result.outcome = if reversed {
+                Outcome::Reversed
+            } else {
+                Outcome::ReversalPending
+            };
             result.message = if reversed {
                 "declined by the card after host approval; reversed".to_string()
             } else {
@@ -1035,7 +1092,9 @@ impl Engine {
         Ok(result)
     }
 
-    /// Sent, but no valid answer: reversible -> arm + reverse now; plain -> failed.
+    /// Sent, but no valid answer. Reversible: arm the reversal and try it once now. Advice: keep it (it is
+    /// resent, same STAN and body, until a valid answer arrives; the host's replay rule makes that safe).
+    /// Plain (an inquiry, which moves no money): failed. The error says which.
     fn fail_after_send(
         &mut self,
         def: &KindDef,
@@ -1045,46 +1104,68 @@ impl Engine {
         auth: Option<&str>,
         err: Error,
     ) -> Error {
+        let err = err.or_stan(stan);
         match def.delivery {
             Delivery::Reversible => {
-                let armed = self.journal.arm_reversal(id, reason, auth);
-                if let Err(e) = armed {
-                    return e.into();
+                if let Err(e) = self.journal.arm_reversal(id, reason, auth) {
+                    // Not armed: the row is still pending with its reversal recorded before sending.
+                    return Error::from(e)
+                        .with_outcome(Outcome::ReversalPending)
+                        .or_stan(stan);
                 }
-                match self.flush_reversal(1) {
-                    Ok(true) => Error::new(
-                        err.kind,
-                        format!("{}; transaction {stan:06} reversed ({reason})", err.message),
+                let (outcome, what) = match self.flush_reversal(1) {
+                    Ok(true) => (
+                        Outcome::Reversed,
+                        format!("transaction {stan:06} reversed ({reason})"),
                     ),
-                    Ok(false) => Error::new(
-                        err.kind,
-                        format!("{}; reversal of {stan:06} pending ({reason})", err.message),
+                    Ok(false) => (
+                        Outcome::ReversalPending,
+                        format!("reversal of {stan:06} pending ({reason})"),
                     ),
-                    Err(e) => Error::new(
-                        err.kind,
-                        format!(
-                            "{}; reversal of {stan:06} pending ({reason}): {}",
-                            err.message, e.message
-                        ),
+                    Err(e) => (
+                        Outcome::ReversalPending,
+                        format!("reversal of {stan:06} pending ({reason}): {}", e.message),
                     ),
+                };
+                Error {
+                    message: format!("{}; {what}", err.message),
+                    ..err
                 }
+                .with_outcome(outcome)
             }
-            _ => {
-                let r = self.journal.record_outcome(
-                    id,
-                    &TxOutcome {
-                        state: Some(TxState::Failed),
-                        ..Default::default()
-                    },
-                    &[],
-                    true,
-                );
-                if let Err(e) = r {
-                    return e.into();
+            Delivery::Advice => {
+                if let Err(e) = self.journal.advice_attempted(id) {
+                    log::warn!("advice {stan:06}: attempt not recorded: {e}");
                 }
-                err
+                Error {
+                    message: format!(
+                        "{}; the advice {stan:06} is kept and will be resent",
+                        err.message
+                    ),
+                    ..err
+                }
+                .with_outcome(Outcome::AdvicePending)
             }
+            Delivery::Plain => match self.record_failed(id) {
+                Ok(()) => err.with_outcome(Outcome::NotSent),
+                Err(e) => e.or_stan(stan),
+            },
         }
+    }
+
+    /// The request never produced an answer that counts and nothing is owed for it: the row is failed and
+    /// anything pending for it is cleared.
+    fn record_failed(&mut self, id: i64) -> Result<()> {
+        self.journal.record_outcome(
+            id,
+            &TxOutcome {
+                state: Some(TxState::Failed),
+                ..Default::default()
+            },
+            &[],
+            true,
+        )?;
+        Ok(())
     }
 
     /// Tell a live chip card the host gave no usable answer (it declines offline); best effort.
@@ -1136,6 +1217,7 @@ impl Engine {
             None
         };
         let mut result = TransactionResult {
+            outcome: row_outcome(row.state, def.delivery),
             approved: is_approval(&rc),
             message: crate::receipt::response_text(&rc).to_string(),
             response_code: rc,

@@ -95,9 +95,10 @@ pub(crate) fn transport_error(e: &TransportError) -> Error {
             ErrorKind::InvalidResponse,
             format!("bad response frame: {m}"),
         ),
+        // The request may have arrived: never `host_unreachable`, which means it certainly did not.
         TransportError::Send(m) | TransportError::Receive(m) => Error::new(
-            ErrorKind::HostUnreachable,
-            format!("connection failed: {m}"),
+            ErrorKind::HostTimeout,
+            format!("connection failed after sending: {m}"),
         ),
     }
 }
@@ -280,6 +281,16 @@ impl Engine {
     }
 
     /// True when field 64 of a response is the MAC of its span under the MAK.
+    /// The MAC rule for answers to financial requests: an answer with 39 `00`, or any answer that carries a
+    /// field 64, must verify (a corrupted 64 on a decline could hide a changed 39). Declines without 64
+    /// pass: the host does not MAC them.
+    pub(crate) fn answer_mac_ok(&mut self, raw: &[u8], resp: &Message) -> bool {
+        if resp.get_str(39) != Some("00") && !resp.has(64) {
+            return true;
+        }
+        self.response_mac_ok(raw, resp)
+    }
+
     pub fn response_mac_ok(&mut self, raw: &[u8], resp: &Message) -> bool {
         let Some(got) = resp.get(64) else {
             return false;

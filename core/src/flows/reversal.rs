@@ -158,12 +158,15 @@ impl Engine {
             match self.send_checked(&req, &frame, Dest::Gateway, true) {
                 Reply::Answer { resp, raw, header } => {
                     let rc = rc_of(&resp);
-                    if rc == "00" && !self.response_mac_ok(&raw, &resp) {
+                    if !self.answer_mac_ok(&raw, &resp) {
                         self.journal.advice_attempted(adv.tx_id)?;
                         self.sign_out("advice response MAC invalid")?;
                         return Err(Error::new(
                             ErrorKind::InvalidResponse,
-                            "advice response MAC invalid; sign in again",
+                            format!(
+                                "response MAC invalid for the advice {:06}: it is kept and will be resent; sign in again",
+                                adv.stan
+                            ),
                         ));
                     }
                     self.note_header(&header)?;

@@ -527,6 +527,18 @@ impl Journal {
         tx.commit().map_err(db)
     }
 
+    /// Rows left `pending` with no reversal and no advice owed for them (an inquiry, which moves no money,
+    /// interrupted by a crash) become `failed`: nothing can answer them any more. Returns how many.
+    pub fn fail_orphans(&mut self) -> JResult<usize> {
+        self.conn
+            .execute(
+                "UPDATE tx SET state = 'failed' WHERE state = 'pending' \
+                 AND id NOT IN (SELECT tx_id FROM reversal) AND id NOT IN (SELECT tx_id FROM advice)",
+                [],
+            )
+            .map_err(db)
+    }
+
     pub fn get(&self, id: i64) -> JResult<Option<TxRecord>> {
         self.conn
             .query_row(

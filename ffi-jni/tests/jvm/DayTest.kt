@@ -14,6 +14,7 @@ import com.possdk.ChipCompletion
 import com.possdk.ChipOutcome
 import com.possdk.DeviceException
 import com.possdk.Endpoint
+import com.possdk.Outcome
 import com.possdk.EntryMode
 import com.possdk.EventListener
 import com.possdk.OriginalRef
@@ -220,6 +221,7 @@ fun main(args: Array<String>) {
             events.events.clear()
             val r = terminal.sale(12_345)
             expect(r.approved && r.responseCode == "00") { "sale $r" }
+            expect(r.outcome == Outcome.APPROVED) { "sale outcome $r" }
             expect(r.amount == 12_345L && r.maskedPan == "622588******6789") { "sale $r" }
             expect(r.receipt.isNotEmpty()) { "no receipt" }
             expect(pinPad.asked > 0) { "PIN pad not asked" }
@@ -274,6 +276,7 @@ fun main(args: Array<String>) {
             try {
                 val r = terminal.sale(50_000)
                 expect(!r.approved && r.responseCode == "51") { "expected a 51 decline, got $r" }
+                expect(r.outcome == Outcome.DECLINED) { "a decline's outcome: $r" }
             } finally {
                 reader.pan = "6225880123456789"
                 pinPad.pin = "123456"
@@ -323,6 +326,7 @@ fun main(args: Array<String>) {
                 expect(!t.isAlive) { "sale did not return after cancel" }
                 val r = out.get()
                 expect(r is CancelledException && (r as CancelledException).code == "cancelled") { "got $r" }
+                expect((r as PosException).outcome == Outcome.NOT_SENT) { "nothing was sent: ${r.outcome}" }
             } finally {
                 reader.mode = SimCardReader.Mode.SWIPE
             }

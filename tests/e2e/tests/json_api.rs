@@ -19,6 +19,16 @@ fn a_day_through_call_json() {
         (v["ok"].clone(), v["error"]["code"].clone()),
         (json!(false), json!("not_activated"))
     );
+    assert_eq!(v["error"]["outcome"], "not_sent", "{v}");
+    // A financial request that does not parse never left either; a non-financial error has no outcome.
+    let v = call(&t, json!({"op": "refund", "amount": "x"}));
+    assert_eq!(
+        (v["error"]["field"].clone(), v["error"]["outcome"].clone()),
+        (json!("amount"), json!("not_sent")),
+        "{v}"
+    );
+    let v = call(&t, json!({"op": "sign_in"}));
+    assert!(v["error"].get("outcome").is_none(), "{v}");
     for op in [
         "download_master_key",
         "sign_in",
@@ -37,6 +47,7 @@ fn a_day_through_call_json() {
         json!({"entry": "swipe", "track2": "6225880123456789=30121010000000000", "pin": "123456"});
     let sale = call(&t, json!({"op": "sale", "amount": 1234, "card": card}));
     assert_eq!(sale["ok"], true, "{sale}");
+    assert_eq!(sale["result"]["outcome"], "approved", "{sale}");
     let r = &sale["result"];
     assert_eq!(r["approved"], true);
     assert_eq!(r["masked_pan"], "622588******6789");

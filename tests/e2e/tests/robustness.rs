@@ -22,10 +22,12 @@ fn garbage_and_half_frames_are_reversed_with_06() {
             .sale(3_000, Payment::Card(Some(swipe(CARD_OK))))
             .unwrap_err();
         assert!(
-            matches!(
-                e.kind,
-                ErrorKind::InvalidResponse | ErrorKind::HostUnreachable
-            ),
+            matches!(e.kind, ErrorKind::InvalidResponse | ErrorKind::HostTimeout),
+            "{fault}: {e}"
+        );
+        assert_eq!(
+            e.outcome,
+            Some(possdk_core::Outcome::Reversed),
             "{fault}: {e}"
         );
         assert!(t.status().unwrap().pending_reversal.is_none(), "{fault}");
@@ -137,6 +139,7 @@ fn a_host_that_is_down_is_unreachable_and_owes_no_reversal() {
         .sale(3_000, Payment::Card(Some(swipe(CARD_OK))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostUnreachable, "{e}");
+    assert_eq!(e.outcome, Some(possdk_core::Outcome::NotSent), "{e}");
     let status = t.status().unwrap();
     assert!(status.pending_reversal.is_none(), "{status:?}");
     assert_eq!(

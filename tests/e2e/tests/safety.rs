@@ -3,7 +3,7 @@
 use possdk_core::api::Payment;
 use possdk_core::hal::Hal;
 use possdk_core::journal::TxState;
-use possdk_core::ErrorKind;
+use possdk_core::{ErrorKind, Outcome};
 use possdk_e2e::*;
 
 #[test]
@@ -17,10 +17,12 @@ fn timeout_is_reversed_and_the_ledger_is_unchanged() {
         .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
+    assert_eq!(e.outcome, Some(Outcome::Reversed), "{e}");
     let status = t.status().unwrap();
     assert!(status.pending_reversal.is_none(), "{status:?}");
     let row = t.journal(None).unwrap().records.pop().unwrap();
     assert_eq!(row.state, TxState::Reversed);
+    assert_eq!(e.stan, Some(row.stan), "{e}");
     assert_eq!(host.balance(CARD_OK.0), before, "the host ledger moved");
     let tx = host.tx(row.stan);
     assert_ne!(tx["state"], "approved", "{tx}");
@@ -44,6 +46,7 @@ fn wrong_response_mac_reverses_with_a0_and_signs_out() {
         .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidResponse, "{e}");
+    assert_eq!(e.outcome, Some(Outcome::Reversed), "{e}");
     let status = t.status().unwrap();
     assert!(!status.signed_in);
     assert!(status.pending_reversal.is_none(), "{status:?}");
@@ -52,6 +55,7 @@ fn wrong_response_mac_reverses_with_a0_and_signs_out() {
         .sale(100, Payment::Card(Some(swipe(CARD_OK))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
+    assert_eq!(e.outcome, Some(Outcome::NotSent), "{e}");
     t.sign_in().unwrap();
     assert!(
         t.sale(100, Payment::Card(Some(swipe(CARD_OK))))
@@ -74,6 +78,7 @@ fn dropped_after_sending_then_reopened_sends_the_reversal_first() {
             .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::HostTimeout);
+        assert_eq!(e.outcome, Some(Outcome::ReversalPending), "{e}");
         let pending = t
             .status()
             .unwrap()
@@ -201,6 +206,7 @@ fn an_unanswered_advice_is_replayed_by_the_host_even_after_a_new_sign_in() {
     host.fault("no_answer", 3);
     let e = t.tip(sale.stan, 1_000).unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
+    assert_eq!(e.outcome, Some(Outcome::AdvicePending), "{e}");
     assert_eq!(t.status().unwrap().unsent_advices, 1);
     // New working keys: the resend carries the same body, MAC'd under the new MAK.
     t.sign_in().unwrap();
@@ -217,5 +223,48 @@ fn an_unanswered_advice_is_replayed_by_the_host_even_after_a_new_sign_in() {
     );
     let tx = host.tx(sale.stan);
     assert_eq!(tx["tip"], 1_000, "{tx}");
+    host.shutdown();
+}
+
+/// A balance inquiry interrupted by a crash (its row journalled, no answer recorded) is resolved when the
+/// journal is next opened: it moves no money, so it becomes `failed`, and nothing is owed for it.
+#[test]
+fn an_inquiry_interrupted_by_a_crash_is_resolved_on_the_next_start() {
+    use possdk_core::journal::{Journal, NewTx};
+    let host = TestHost::start("inquiry-crash");
+    let dir = temp_dir("inquiry-crash-term");
+    let stan = {
+        let t = host.ready(&dir, Hal::default());
+        t.status().unwrap().next_stan
+    };
+    // What the engine had made durable when the process died: the row, nothing owed (no reversal, no
+    // advice), no answer.
+    let config = host.config(&dir, 1500);
+    let seal: [u8; 32] = hex::decode(config.seal_key.as_deref().expect("seal key configured"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    {
+        let mut j = Journal::open(std::path::Path::new(&config.journal_path), &seal).unwrap();
+        let batch = j.batch().unwrap();
+        let new_tx = NewTx {
+            kind: "balance".into(),
+            mti: 200,
+            batch,
+            stan,
+            created_at: "2026-12-01T10:00:00".into(),
+            ..Default::default()
+        };
+        j.record_request(&new_tx, None, None).unwrap();
+        let row = j.find_by_stan(batch, stan).unwrap().unwrap();
+        assert_eq!(row.state, TxState::Pending);
+    }
+    let t = host.terminal(&dir, Hal::default());
+    let row = t.journal(None).unwrap().records.pop().unwrap();
+    assert_eq!((row.stan, row.state), (stan, TxState::Failed));
+    let status = t.status().unwrap();
+    assert!(status.pending_reversal.is_none() && status.unsent_advices == 0);
+    let b = t.balance(Some(swipe(CARD_OK))).unwrap();
+    assert_eq!(b.outcome, Outcome::Approved);
     host.shutdown();
 }

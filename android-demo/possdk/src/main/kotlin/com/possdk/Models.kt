@@ -132,8 +132,26 @@ data class SignInResult(val batch: Long, val datetime: String, val capksRequired
 
 data class DownloadResult(val count: Long, val rejected: Long)
 
-/** A transaction's outcome. `approved = false` is a decline (the call worked, the issuer said no). */
+/**
+ * Where the money stands after a financial operation, on every [TransactionResult] and on every [PosException]
+ * of a financial operation. Decide from it alone (docs/JSON-API.md, "Outcome"):
+ * [APPROVED] done; [DECLINED] ask for another means of payment; [REVERSED], [REVERSAL_PENDING] and [NOT_SENT]
+ * nothing moved, the operation may be tried again; [ADVICE_PENDING] the terminal resends it by itself: never
+ * repeat the operation.
+ */
+enum class Outcome(/** The JSON name (`reversal_pending`, ...). */ val wire: String) {
+    APPROVED("approved"), DECLINED("declined"), REVERSED("reversed"), REVERSAL_PENDING("reversal_pending"),
+    ADVICE_PENDING("advice_pending"), NOT_SENT("not_sent");
+
+    companion object {
+        @JvmStatic
+        fun parse(s: String?): Outcome? = values().firstOrNull { it.wire == s }
+    }
+}
+
+/** A transaction's result. `approved = false` is a decline (the call worked, the issuer said no). */
 data class TransactionResult(
+    val outcome: Outcome,
     val approved: Boolean,
     val responseCode: String,
     val message: String,
@@ -264,6 +282,7 @@ internal object Results {
     fun download(o: Obj) = DownloadResult(o.long("count"), o.long("rejected"))
 
     fun transaction(o: Obj) = TransactionResult(
+        outcome = Outcome.parse(o.str("outcome")) ?: throw IllegalStateException("unknown outcome"),
         approved = o.bool("approved"),
         responseCode = o.str("response_code"),
         message = o.optStr("message") ?: "",

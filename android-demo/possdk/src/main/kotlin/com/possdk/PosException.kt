@@ -17,6 +17,14 @@ open class PosException(
     val field: String? = null,
     cause: Throwable? = null
 ) : Exception(message, cause) {
+    /** Financial operations: where the money stands (decides retry / ask the customer / nothing). */
+    var outcome: Outcome? = null
+        internal set
+
+    /** Financial operations: the STAN of the request once it was journalled. */
+    var stan: Long? = null
+        internal set
+
     override fun toString(): String {
         val f = if (field != null) " ($field)" else ""
         return "${javaClass.simpleName}[$code$f]: $message"
@@ -25,7 +33,16 @@ open class PosException(
     companion object {
         /** The exception for a core error code (the native side calls this through the bridge). */
         @JvmStatic
-        fun create(code: String, number: Int, message: String, field: String?, cause: Throwable?): PosException =
+        fun create(
+            code: String, number: Int, message: String, field: String?, cause: Throwable?,
+            outcome: String? = null, stan: Long = -1
+        ): PosException =
+            byCode(code, number, message, field, cause).also {
+                it.outcome = Outcome.parse(outcome)
+                it.stan = if (stan >= 0) stan else null
+            }
+
+        private fun byCode(code: String, number: Int, message: String, field: String?, cause: Throwable?): PosException =
             when (code) {
                 "cancelled" -> CancelledException(message, cause, number)
                 "host_timeout" -> HostTimeoutException(message, cause, number)

@@ -118,8 +118,9 @@ class CallbackBridge(
         fun describe(t: Throwable): String = t.javaClass.name
 
         @JvmStatic
-        fun newException(code: String, number: Int, message: String, field: String?, cause: Throwable?): Throwable =
-            PosException.create(code, number, message, field, cause)
+        fun newException(
+            code: String, number: Int, message: String, field: String?, cause: Throwable?, outcome: String?, stan: Long
+        ): Throwable = PosException.create(code, number, message, field, cause, outcome, stan)
 
         @JvmStatic
         fun parseEvent(json: String): PosEvent {
