@@ -32,7 +32,7 @@ cmd_test() {
     [ "$status" -eq 0 ] || return "$status"
     # The debug binary is already built above; a release build would cost more time than it saves.
     step "soak smoke: terminal kills and host faults, seed 1 (./build.sh soak runs longer ones)"
-    cargo run --quiet -p possdk-e2e --bin possdk-soak -- --rounds 250 --seed 1
+    cargo run --quiet -p possdk-e2e --bin possdk-soak -- --rounds 280 --seed 1
 }
 
 cmd_demo() {

@@ -551,7 +551,7 @@ struct Stats {
     sign_ins: u64,
     settlements: u64,
     settle_attempts: u64,
-    restart_checks: u64,
+    order_checks: u64,
     rows_checked: u64,
     stans_scanned: u64,
 }
@@ -675,15 +675,15 @@ struct Exchange {
 /// management and may come first).
 const FINANCIAL_MTIS: &[&str] = &["0100", "0200", "0220", "0400", "0320", "0500"];
 
-/// Requests (MTI, STAN) the host logged after `offset`, and the new end offset.
-fn wire_requests(path: &Path, offset: u64) -> (Vec<(String, u32)>, u64) {
+/// Requests (MTI, STAN) the host logged after `offset`.
+fn wire_requests(path: &Path, offset: u64) -> Vec<(String, u32)> {
     let mut text = String::new();
     let read = std::fs::File::open(path).and_then(|mut f| {
         f.seek(SeekFrom::Start(offset))?;
         f.read_to_string(&mut text)
     });
     if read.is_err() {
-        return (Vec::new(), offset);
+        return Vec::new();
     }
     // Only complete lines: the host may be writing the next one.
     let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
@@ -703,17 +703,16 @@ fn wire_requests(path: &Path, offset: u64) -> (Vec<(String, u32)>, u64) {
             .unwrap_or(0);
         out.push((mti.to_string(), stan));
     }
-    (out, offset + complete as u64)
+    out
 }
 
 fn wire_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-/// After a restart: the reversals and advices the journal owed, to be checked against the first frames
-/// the new terminal sends.
-struct RestartCheck {
-    round: u64,
+/// The reversals and advices the journal owed when an operation started, to be checked against the
+/// frames the terminal sent for it (after a restart too: the journal is all a new process knows).
+struct OrderCheck {
     offset: u64,
     reversals: Vec<u32>,
     advices: Vec<u32>,
@@ -736,7 +735,6 @@ struct Soak {
     args: Args,
     rng: Rng,
     host: TestHost,
-    dir: PathBuf,
     exe: PathBuf,
     config_path: PathBuf,
     child_log: PathBuf,
@@ -754,7 +752,6 @@ struct Soak {
     stan_cursor: u32,
     /// First batch not yet checked against the host.
     verified_batch: u32,
-    restart_check: Option<RestartCheck>,
     consecutive_errors: u32,
 }
 
@@ -777,7 +774,6 @@ impl Soak {
             args,
             rng,
             host,
-            dir,
             exe,
             config_path,
             child: None,
@@ -789,7 +785,6 @@ impl Soak {
             max_row_id: 0,
             stan_cursor: 1,
             verified_batch: 1,
-            restart_check: None,
             consecutive_errors: 0,
         }
     }
@@ -918,7 +913,6 @@ impl Soak {
         std::thread::sleep(REBOOT);
         self.spawn_child();
         self.stats.restarts += 1;
-        self.evaluate_restart_check();
         let rows = self.journal(None);
         let status = self.status();
         let pending = |r: &&Row| r.state == "pending";
@@ -957,24 +951,38 @@ impl Soak {
                 ),
             );
         }
-        if !reversals.is_empty() || !advices.is_empty() {
-            self.restart_check = Some(RestartCheck {
-                round: self.round,
-                offset: wire_len(&self.wire_log),
-                reversals,
-                advices,
-                status: status["pending_reversal"].to_string(),
-            });
-        }
     }
 
-    /// Once the restarted terminal has sent financial frames: the first must be a pending reversal, and
-    /// every pending advice must go before any new request.
-    fn evaluate_restart_check(&mut self) {
-        let Some(check) = self.restart_check.as_ref() else {
+    /// What the journal owes before an operation starts (`rows`: its current batch; nothing is owed for
+    /// an older one, a batch does not close while something is).
+    fn owed(&mut self, rows: &[Row]) -> Option<OrderCheck> {
+        let pending = |d: Delivery| -> Vec<u32> {
+            rows.iter()
+                .filter(|r| r.state == "pending" && delivery(&r.kind) == d)
+                .map(|r| r.stan)
+                .collect()
+        };
+        let (reversals, advices) = (pending(Delivery::Reversible), pending(Delivery::Advice));
+        if reversals.is_empty() && advices.is_empty() {
+            return None;
+        }
+        let status = self.status()["pending_reversal"].to_string();
+        Some(OrderCheck {
+            offset: wire_len(&self.wire_log),
+            reversals,
+            advices,
+            status,
+        })
+    }
+
+    /// The frames an operation sent while something was owed: the first financial one must be a pending
+    /// reversal ("goes to the host before anything else", JSON-API.md), and every pending advice must be
+    /// resent before any new request.
+    fn check_order(&mut self, check: Option<OrderCheck>, what: &str) {
+        let Some(check) = check else {
             return;
         };
-        let (frames, _) = wire_requests(&self.wire_log, check.offset);
+        let frames = wire_requests(&self.wire_log, check.offset);
         let fin: Vec<(String, u32)> = frames
             .into_iter()
             .filter(|(mti, _)| FINANCIAL_MTIS.contains(&mti.as_str()))
@@ -982,8 +990,7 @@ impl Soak {
         if fin.is_empty() {
             return;
         }
-        let check = self.restart_check.take().expect("checked above");
-        self.stats.restart_checks += 1;
+        self.stats.order_checks += 1;
         let show = |f: &[(String, u32)]| {
             f.iter()
                 .take(6)
@@ -997,8 +1004,7 @@ impl Soak {
                 self.violation(
                     "reversal_not_first",
                     format!(
-                        "restart in round {}: reversal(s) {:?} pending (status {}), first financial frames {}",
-                        check.round,
+                        "{what}: reversal(s) {:?} pending (status {}), first financial frames {}",
                         check.reversals,
                         check.status,
                         show(&fin)
@@ -1032,8 +1038,7 @@ impl Soak {
                     self.violation(
                         "advice_not_first",
                         format!(
-                            "restart in round {}: advice(s) {missing:?} pending, not resent before {}",
-                            check.round,
+                            "{what}: advice(s) {missing:?} pending, not resent before {}",
                             show(&fin[n..])
                         ),
                     );
@@ -1317,7 +1322,9 @@ impl Soak {
             .percent(kill_percent)
             .then(|| self.kill_delay(kind == "sign_in"));
 
+        let order = self.owed(&rows);
         let ex = self.exchange(&request, kill);
+        self.check_order(order, kind);
         if let Some((name, _, count)) = &fault {
             self.settle_fault(name, *count);
         }
@@ -1372,21 +1379,14 @@ impl Soak {
                 ),
             );
         }
-        match &told {
-            Told::Result { outcome, .. } => bump(
-                &mut self.stats.outcomes,
-                outcome.as_deref().unwrap_or("missing"),
-                1,
-            ),
-            Told::Error { code, outcome, .. } => {
-                bump(&mut self.stats.errors, code, 1);
-                bump(
-                    &mut self.stats.outcomes,
-                    outcome.as_deref().unwrap_or("missing"),
-                    1,
-                );
-            }
-            Told::Done | Told::Killed | Told::Lost => {}
+        if let Told::Error { code, .. } = &told {
+            bump(&mut self.stats.errors, code, 1);
+        }
+        if matches!(told, Told::Result { .. } | Told::Error { .. })
+            && delivery(kind) != Delivery::Management
+        {
+            let outcome = told.outcome().unwrap_or("missing").to_string();
+            bump(&mut self.stats.outcomes, &outcome, 1);
         }
         if delivery(kind) != Delivery::Management {
             self.check_answer(kind, &told, &new_rows, &after);
@@ -1396,7 +1396,6 @@ impl Soak {
             told: told.clone(),
             rows: new_rows,
         });
-        self.evaluate_restart_check();
         self.follow_up(index, &told);
     }
 
@@ -1516,6 +1515,9 @@ impl Soak {
                     show_host(&host)
                 ),
             ),
+            // Nothing to move for an inquiry, and an unanswered one is `not_sent` although the host
+            // saw it (JSON-API.md, "Outcome"): only its approval is checked, above.
+            _ if d == Delivery::Plain => {}
             "declined" | "reversed" | "not_sent" if moved(hm) => self.violation(
                 "told_not_approved_host_moved",
                 format!(
@@ -1633,11 +1635,13 @@ impl Soak {
             }
             let kill = (attempt == 0 && self.args.kill_percent > 0 && self.rng.percent(35))
                 .then(|| self.kill_delay(true));
+            let rows = self.journal(None);
+            let order = self.owed(&rows);
             let ex = self.exchange(&json!({"op": "settle"}), kill);
+            self.check_order(order, "settle");
             if unbalanced {
                 self.settle_fault("unbalanced_settlement", 1);
             }
-            self.evaluate_restart_check();
             if ex.killed && ex.reply.is_none() {
                 bump(&mut self.stats.kills, "during_settle", 1);
                 continue;
@@ -1761,7 +1765,17 @@ impl Soak {
     /// One journal row against the host's row for its STAN, after every reversal and advice was flushed.
     fn compare_row(&mut self, row: &Row, tx: &HostTx) {
         if row.kind == "balance" {
-            // Moves no money; an inquiry killed in flight stays pending by design.
+            // Moves no money. One left pending by a kill is marked failed when the journal is opened again
+            // (JSON-API.md, "Outcome"), and every kill here is followed by a restart.
+            if row.state == "pending" {
+                self.violation(
+                    "pending_after_flush",
+                    format!(
+                        "balance stan {} batch {}: still pending",
+                        row.stan, row.batch
+                    ),
+                );
+            }
             return;
         }
         let t = terminal_money(row);
@@ -1914,7 +1928,6 @@ impl Soak {
         if !self.round.is_multiple_of(self.args.settle_every) || self.args.rounds == 0 {
             self.checkpoint();
         }
-        self.evaluate_restart_check();
         self.child = None;
         self.scan_logs();
     }
@@ -1956,7 +1969,7 @@ impl Soak {
                        "settle_attempts": self.stats.settle_attempts,
                        "rows_checked": self.stats.rows_checked,
                        "stans_scanned": self.stats.stans_scanned,
-                       "restart_frame_orders": self.stats.restart_checks},
+                       "frame_orders": self.stats.order_checks},
             "violations": {"total": self.violations.len(), "by_kind": by_kind, "list": list},
         })
     }
@@ -2007,9 +2020,12 @@ fn main() -> ExitCode {
         serde_json::to_string_pretty(&summary).unwrap_or_else(|_| summary.to_string())
     );
     let failed = !soak.violations.is_empty();
-    let Soak { host, dir, .. } = soak;
+    let Soak { host, .. } = soak;
     if keep {
-        eprintln!("possdk-soak: kept {}", dir.display());
+        eprintln!(
+            "possdk-soak: kept {} (host.db, wire.log, terminal/)",
+            host.dir.display()
+        );
         host.host.shutdown();
     } else {
         host.shutdown();
