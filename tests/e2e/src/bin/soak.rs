@@ -1727,10 +1727,37 @@ impl Soak {
                     ),
                 );
             }
-            for row in rows {
-                let tx = self.host_tx(row.stan);
-                self.compare_row(&row, &tx);
+            let txs: Vec<HostTx> = rows.iter().map(|r| self.host_tx(r.stan)).collect();
+            for (row, tx) in rows.iter().zip(&txs) {
+                if !self.compare_row(row, tx) {
+                    // The rows around it (its original, what refers to it) for the report.
+                    let related: Vec<String> = rows
+                        .iter()
+                        .zip(&txs)
+                        .filter(|(r, _)| {
+                            r.id != row.id
+                                && (Some(r.id) == row.original_id || r.original_id == Some(row.id))
+                        })
+                        .map(|(r, t)| {
+                            format!(
+                                "{} stan {}: journal {}, host {}",
+                                r.kind,
+                                r.stan,
+                                r.state,
+                                show_host(t)
+                            )
+                        })
+                        .collect();
+                    if !related.is_empty() {
+                        if let Some(v) = self.violations.last_mut() {
+                            v.detail
+                                .push_str(&format!("; related: {}", related.join("; ")));
+                        }
+                    }
+                }
                 self.stats.rows_checked += 1;
+            }
+            for (row, tx) in rows.into_iter().zip(txs) {
                 by_stan.insert(row.stan, (row, tx));
             }
         }
@@ -1763,7 +1790,8 @@ impl Soak {
     }
 
     /// One journal row against the host's row for its STAN, after every reversal and advice was flushed.
-    fn compare_row(&mut self, row: &Row, tx: &HostTx) {
+    /// False when they disagree (the violation is recorded).
+    fn compare_row(&mut self, row: &Row, tx: &HostTx) -> bool {
         if row.kind == "balance" {
             // Moves no money. One left pending by a kill is marked failed when the journal is opened again
             // (JSON-API.md, "Outcome"), and every kill here is followed by a restart.
@@ -1775,8 +1803,9 @@ impl Soak {
                         row.stan, row.batch
                     ),
                 );
+                return false;
             }
-            return;
+            return true;
         }
         let t = terminal_money(row);
         let h = host_money(tx);
@@ -1810,8 +1839,12 @@ impl Soak {
             (Money::None, Money::Held | Money::Undone) => Some("host_moved_terminal_lost"),
             (Money::None, _) => None,
         };
-        if let Some(kind) = kind {
-            self.violation(kind, what());
+        match kind {
+            Some(kind) => {
+                self.violation(kind, what());
+                false
+            }
+            None => true,
         }
     }
 
