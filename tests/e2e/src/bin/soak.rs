@@ -725,9 +725,12 @@ struct OrderCheck {
 /// Longest an operation may take before the child counts as hung (a dropped answer costs one response
 /// timeout per attempt, a few attempts at most).
 const HUNG: Duration = Duration::from_secs(30);
-/// Pause between a kill and the restart: a real terminal takes seconds to boot; this lets a frame that
-/// was already in the socket reach the host before the new process starts.
-const REBOOT: Duration = Duration::from_millis(50);
+/// After a kill, the restart waits until the host has logged no new request for this long (at most
+/// `REBOOT_MAX`): a real terminal takes seconds to boot, and a frame the killed process had already
+/// written must reach the host before the new process sends its reversal, or the soak would be timing
+/// its own race instead of testing the terminal.
+const REBOOT_QUIET: Duration = Duration::from_millis(100);
+const REBOOT_MAX: Duration = Duration::from_secs(2);
 /// How many times one intent is tried at most.
 const MAX_ATTEMPTS: usize = 4;
 
@@ -909,8 +912,18 @@ impl Soak {
     /// Kill (if running) and start the terminal again on the same journal; note what it owes so that
     /// the frames it sends next can be checked.
     fn restart(&mut self) {
+        let offset = wire_len(&self.wire_log);
         self.child = None;
-        std::thread::sleep(REBOOT);
+        let start = Instant::now();
+        let (mut seen, mut quiet_since) = (0, Instant::now());
+        while start.elapsed() < REBOOT_MAX && quiet_since.elapsed() < REBOOT_QUIET {
+            std::thread::sleep(Duration::from_millis(20));
+            let n = wire_requests(&self.wire_log, offset).len();
+            if n != seen {
+                seen = n;
+                quiet_since = Instant::now();
+            }
+        }
         self.spawn_child();
         self.stats.restarts += 1;
         let rows = self.journal(None);
