@@ -226,24 +226,25 @@ enum Delivery {
     Management,
 }
 
-/// The app's operations with their weights. A kind whose original is missing falls back to a new sale.
+/// The app's operations with their weights. A kind that needs an original only runs when the current
+/// batch has one, so those weigh more; when none is there another kind is drawn (at last a new sale).
 const OPS: &[(&str, u64)] = &[
-    ("sale", 14),
+    ("sale", 12),
     ("qr_sale", 8),
     ("preauth", 6),
-    ("qr_preauth", 4),
-    ("void", 6),
+    ("qr_preauth", 5),
+    ("void", 5),
     ("qr_void", 4),
-    ("refund", 6),
+    ("refund", 5),
     ("qr_refund", 4),
     ("preauth_void", 4),
-    ("qr_preauth_void", 3),
-    ("preauth_complete", 5),
-    ("qr_complete", 4),
-    ("preauth_complete_void", 3),
-    ("qr_complete_void", 2),
-    ("tip", 5),
-    ("tip_void", 3),
+    ("qr_preauth_void", 4),
+    ("preauth_complete", 6),
+    ("qr_complete", 5),
+    ("preauth_complete_void", 10),
+    ("qr_complete_void", 8),
+    ("tip", 6),
+    ("tip_void", 12),
     ("balance", 3),
     ("sign_in", 3),
 ];
