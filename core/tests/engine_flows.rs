@@ -5,8 +5,8 @@ mod engine_support;
 
 use engine_support::*;
 use possdk_core::api::{call_json, OriginalRef, Payment};
-use possdk_core::journal::TxState;
 use possdk_core::ErrorKind;
+use possdk_core::TxState;
 
 fn f(m: &possdk_core::iso8583::Message, n: u8) -> Option<String> {
     m.get_str(n).map(str::to_string)
@@ -17,7 +17,7 @@ fn card_sale_void_tip_refund_and_settlement() {
     let dir = tempdir("day");
     let (t, host) = ready(&dir);
 
-    // Sale with PIN: the request carries what PROTOCOL.md §4 says.
+    // Sale with PIN: the request carries what docs/PROTOCOL.md §4 says.
     let sale = t
         .sale(
             1234,
