@@ -151,7 +151,7 @@ impl Rng {
 
 // ------------------------------------------------------------------------------------------ test data
 
-/// (PAN, PIN, expiry, service code) of docs/PROTOCOL.md §6.
+/// (PAN, PIN, expiry, service code) of docs/PROTOCOL.md §12.2.
 type Card = (&'static str, &'static str, &'static str, &'static str);
 
 /// Cards for new payments and how often each is used. The little card (100 fen) declines 51, the expired
@@ -216,7 +216,7 @@ fn card_for_masked(masked: Option<&str>) -> Option<Card> {
 
 // ------------------------------------------------------------------------------------------ operations
 
-/// How a kind reaches the host (docs/PROTOCOL.md §6): reversed when unanswered, resent until answered,
+/// How a kind reaches the host (docs/PROTOCOL.md §6.1): reversed when unanswered, resent until answered,
 /// neither (balance inquiry), or a management exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Delivery {
@@ -258,7 +258,7 @@ fn delivery(kind: &str) -> Delivery {
     }
 }
 
-/// Journal kinds that settlement counts (docs/PROTOCOL.md §5), as debit (true) or credit (false).
+/// Journal kinds that settlement counts (docs/PROTOCOL.md §5.1), as debit (true) or credit (false).
 fn settle_class(kind: &str) -> Option<bool> {
     match kind {
         "sale" | "qr_sale" | "preauth_complete" | "qr_complete" => Some(true),
@@ -382,7 +382,7 @@ impl Totals {
         Some(t)
     }
 
-    /// The totals docs/PROTOCOL.md §5 makes of journal rows: approved debits and credits, a sale with its
+    /// The totals docs/PROTOCOL.md §5.1 makes of journal rows: approved debits and credits, a sale with its
     /// tip, domestic when QR or a CUP card.
     fn of_rows(rows: &[Row]) -> Totals {
         let mut t = Totals::default();
@@ -390,13 +390,12 @@ impl Totals {
             let Some(debit) = settle_class(&r.kind) else {
                 continue;
             };
-            let org = r.card_org.clone().or_else(|| {
-                r.masked_pan
-                    .as_deref()
-                    .and_then(possdk_core::flows::card_org_from_pan)
-                    .map(str::to_string)
-            });
-            let domestic = r.kind.starts_with("qr_") || org.as_deref() == Some("CUP");
+            // The organisation the host named (63), else the BIN: 62 is China UnionPay.
+            let cup = match r.card_org.as_deref() {
+                Some(org) => org == "CUP",
+                None => r.masked_pan.as_deref().is_some_and(|p| p.starts_with("62")),
+            };
+            let domestic = r.kind.starts_with("qr_") || cup;
             let amount = if r.kind == "sale" {
                 r.amount + r.tip
             } else {
