@@ -863,45 +863,46 @@ fn pin_policy_bypass_only_where_configured() {
 }
 
 #[test]
-fn reversal_is_flagged_after_the_attempts_and_retried_before_settlement() {
+fn a_flagged_reversal_still_goes_before_every_transaction() {
     let (t, host) = ready("flagged");
     let card = || Some(swipe(&CUP_SWIPE));
+    let reversals = |host: &Acquirer| -> usize {
+        let st = host.lock().unwrap();
+        st.requests.iter().filter(|m| m.mti.0 == 400).count()
+    };
     // The sale and the immediate reversal attempt: no answer.
     host.fault(json!({"fault": "no_answer", "count": 2}));
     t.sale(1_000, Payment::Card(card())).unwrap_err();
-    // Before the next sale: the two remaining attempts, unanswered too -> flagged, business goes on.
+    // Before the next sale: the two remaining attempts, unanswered too -> flagged, and the sale is not
+    // sent: a transaction never goes ahead of a reversal owed.
     host.fault(json!({"fault": "no_answer", "count": 2}));
-    let next = t.sale(2_000, Payment::Card(card())).unwrap();
-    assert!(next.approved);
+    let e = t.sale(2_000, Payment::Card(card())).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
+    assert_eq!(e.outcome, Some(possdk_core::Outcome::NotSent), "{e}");
     let p = t.status().unwrap().pending_reversal.expect("still owed");
     assert!(p.flagged);
     assert_eq!(p.attempts, 3);
-    let reversals = host
-        .lock()
-        .unwrap()
-        .requests
-        .iter()
-        .filter(|m| m.mti.0 == 400)
-        .count();
-    assert_eq!(reversals, 3);
-    // A flagged reversal does not hold up transactions ...
-    assert!(t.sale(3_000, Payment::Card(card())).unwrap().approved);
-    assert_eq!(
-        host.lock()
+    assert_eq!(reversals(&host), 3);
+    assert!(
+        !host
+            .lock()
             .unwrap()
             .requests
             .iter()
-            .filter(|m| m.mti.0 == 400)
-            .count(),
-        3
+            .any(|m| m.get_str(4) == Some("000000002000")),
+        "the refused sale never left"
     );
-    // ... but goes before settlement.
+    // Once the host answers, the flagged reversal goes first, then the sale.
+    assert!(t.sale(3_000, Payment::Card(card())).unwrap().approved);
+    assert_eq!(reversals(&host), 4);
+    assert!(t.status().unwrap().pending_reversal.is_none());
+    {
+        let st = host.lock().unwrap();
+        let i400 = st.requests.iter().rposition(|m| m.mti.0 == 400).unwrap();
+        let i200 = st.requests.iter().rposition(|m| m.mti.0 == 200).unwrap();
+        assert!(i400 < i200);
+    }
     let s = t.settle().unwrap();
     assert!(s.balanced);
-    assert!(t.status().unwrap().pending_reversal.is_none());
-    let st = host.lock().unwrap();
-    let i400 = st.requests.iter().rposition(|m| m.mti.0 == 400).unwrap();
-    let i500 = st.requests.iter().rposition(|m| m.mti.0 == 500).unwrap();
-    assert!(i400 < i500);
-    assert_eq!(s.terminal.domestic.debit.amount, 5_000);
+    assert_eq!(s.terminal.domestic.debit.amount, 3_000);
 }

@@ -54,16 +54,36 @@ pub struct TestHost {
 
 impl TestHost {
     pub fn start(name: &str) -> TestHost {
+        TestHost::start_with(name, None, false)
+    }
+
+    /// A host provisioned from `provision` (docs/HOST.md, written to `provision.json` in its directory;
+    /// `None`: the default set), optionally logging every frame to [`TestHost::wire_log_path`].
+    pub fn start_with(
+        name: &str,
+        provision: Option<&serde_json::Value>,
+        wire_log: bool,
+    ) -> TestHost {
         let dir = temp_dir(name);
+        let provision = provision.map(|p| {
+            let path = dir.join("provision.json");
+            std::fs::write(&path, p.to_string()).expect("provisioning file written");
+            path
+        });
         let host = possdk_host::Host::start(possdk_host::HostConfig {
             listen: "127.0.0.1:0".into(),
             db: dir.join("host.db"),
-            provision: None,
+            provision,
             fixed_keys: false,
-            wire_log: None,
+            wire_log: wire_log.then(|| dir.join("wire.log")),
         })
         .expect("host starts");
         TestHost { host, dir }
+    }
+
+    /// Where a host started with a wire log writes it (masked: PANs 6+4, no PINs, keys or tracks).
+    pub fn wire_log_path(&self) -> PathBuf {
+        self.dir.join("wire.log")
     }
 
     pub fn addr(&self) -> String {
@@ -107,7 +127,12 @@ impl TestHost {
 
     /// A terminal config against this host; journal in `dir`. Short timeouts keep tests fast.
     pub fn config(&self, dir: &Path, response_ms: u64) -> Config {
-        let json = serde_json::json!({
+        Config::from_json(&self.config_json(dir, response_ms).to_string()).expect("config")
+    }
+
+    /// The same config as JSON (JSON-API.md "Config"), e.g. for a terminal in another process.
+    pub fn config_json(&self, dir: &Path, response_ms: u64) -> serde_json::Value {
+        serde_json::json!({
             "tid": TID, "mid": MID,
             "gateway": {"address": self.addr(), "tpdu": "6000030000"},
             "platform": {"address": self.addr(), "tpdu": "6000050000"},
@@ -117,8 +142,7 @@ impl TestHost {
             "max_tip_percent": 20,
             "device": {"serial": DEVICE_SN, "model": "e2e"},
             "seal_key": SEAL_KEY_HEX
-        });
-        Config::from_json(&json.to_string()).expect("config")
+        })
     }
 
     /// A terminal (journal in `dir`) with the given devices.
