@@ -8,7 +8,6 @@ use super::{
     host_datetime, is_approval, keys, rc_of, requires_sign_in, transport_error, validate_echo,
     Dest, Engine,
 };
-use crate::api::{CardInput, OriginalRef, TransactionResult};
 use crate::error::{Error, ErrorKind, Outcome, Result};
 use crate::hal::{
     CardModes, CardRequest, ChipCompletion, Event, HalError, PinEntry, PinRequest, QrRequest,
@@ -16,6 +15,7 @@ use crate::hal::{
 };
 use crate::iso8583::{self, Header, Message};
 use crate::journal::{Effect, NewTx, PendingAdvice, PendingReversal, TxOutcome, TxRecord, TxState};
+use crate::model::{CardInput, OriginalRef, TransactionResult};
 use std::time::Duration;
 
 /// How long a card, PIN or QR code is waited for.

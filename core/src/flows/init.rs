@@ -2,11 +2,11 @@
 //! CAPK and AID downloads.
 
 use super::{keys, rc_of, rejected, Dest, Engine};
-use crate::api::{ActivationResult, DownloadResult, MasterKeyResult, SignInResult};
 use crate::crypto::rsa::HostPublicKey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{AidParams, Capk};
 use crate::iso8583::Message;
+use crate::model::{ActivationResult, DownloadResult, MasterKeyResult, SignInResult};
 use crate::security::{EncryptedKey, KeySlot};
 use crate::tlv::{self, Tlv};
 

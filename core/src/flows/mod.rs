@@ -12,6 +12,7 @@ pub mod query;
 pub mod reversal;
 pub mod settlement;
 
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
     CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, PinPad, QrScanner,
@@ -20,7 +21,6 @@ use crate::hal::{
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
 use crate::security::{KeySlot, SecurityModule};
-use crate::terminal::Config;
 
 /// Journal settings keys (activation data and flags).
 pub(crate) mod keys {
@@ -426,11 +426,6 @@ pub(crate) fn validate_echo(
         }
     }
     Ok(())
-}
-
-/// Response-code messages (PROTOCOL.md §9).
-pub fn response_message(rc: &str) -> &'static str {
-    crate::receipt::response_text(rc)
 }
 
 #[cfg(test)]
