@@ -131,6 +131,7 @@ fn jvm_terminal_day() {
         .arg("possdk.jvmtest.DayTestKt")
         .arg(&addr)
         .arg(&work)
+        .arg(manifest.join("../tests/vectors/crypto.json"))
         .output()
         .expect("run java");
     host.shutdown();

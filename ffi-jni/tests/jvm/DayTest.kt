@@ -2,7 +2,7 @@
 // Kotlin security module holding the keys and a Kotlin DeviceInfo giving the serial number, then the failure
 // paths (a callback that throws, a security module that throws, cancel() from another thread, close() with a
 // call in flight, close() twice, a call after close). Run by ffi-jni/tests/jvm_day.rs; args: <host address>
-// <work dir>. Prints one line per check and "N passed, M failed" last; exits 1 on any failure.
+// <work dir> <tests/vectors/crypto.json>. Prints one line per check and "N passed, M failed" last; exits 1 on any failure.
 package possdk.jvmtest
 
 import com.possdk.AidParams
@@ -56,6 +56,7 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicReference
 import javax.crypto.Cipher
 import javax.crypto.spec.SecretKeySpec
+import org.json.JSONObject
 import kotlin.system.exitProcess
 
 /** A simulated card reader: swipes the test card, or throws, or waits until cancelled, as told. */
@@ -124,9 +125,72 @@ class Recorder : EventListener {
 }
 
 /**
- * A software security module in Kotlin, as an app would put one in front of its keystore: TDES through
- * javax.crypto ("DESede/ECB/NoPadding"), RSA-PKCS#1 v1.5 for the transport key, the CUP-ECB MAC and ISO 9564
- * format-0 PIN blocks. Keys live in this object only. Counts its calls so the test can see the core used it.
+ * The crypto of a software security module in Kotlin: TDES through javax.crypto ("DESede/ECB/NoPadding"),
+ * check values, ISO 9564 format-0 PIN blocks and the CUP-ECB MAC (docs/PROTOCOL.md §7). Checked against
+ * tests/vectors/crypto.json before the day uses it.
+ */
+object SoftCrypto {
+    /** TDES-ECB with a single (K), double (K1K2) or triple-length key; the JCE wants all 24 bytes. */
+    fun tdes(key: ByteArray, mode: Int, data: ByteArray): ByteArray {
+        require((key.size == 8 || key.size == 16 || key.size == 24) && data.size % 8 == 0) { "TDES: bad key or data length" }
+        val k = ByteArray(24)
+        for (i in 0 until 24) k[i] = key[i % key.size]
+        try {
+            val c = Cipher.getInstance("DESede/ECB/NoPadding")
+            c.init(mode, SecretKeySpec(k, "DESede"))
+            return c.doFinal(data)
+        } finally {
+            Arrays.fill(k, 0)
+        }
+    }
+
+    fun encrypt(key: ByteArray, data: ByteArray) = tdes(key, Cipher.ENCRYPT_MODE, data)
+    fun decrypt(key: ByteArray, data: ByteArray) = tdes(key, Cipher.DECRYPT_MODE, data)
+    fun checkBlock(key: ByteArray) = encrypt(key, ByteArray(8))
+    fun kcv(key: ByteArray) = checkBlock(key).copyOf(4)
+
+    /** Format 0: (0, length, digits, F padding) XOR (0000, 12 right-most PAN digits without the check digit). */
+    fun iso0Clear(pin: CharArray, pan: String): ByteArray {
+        require(pin.size in 4..12 && pin.all { it in '0'..'9' }) { "PIN format" }
+        require(pan.length in 13..19 && pan.all { it in '0'..'9' }) { "PAN format" }
+        val nibbles = IntArray(16) { 0xF }
+        nibbles[0] = 0
+        nibbles[1] = pin.size
+        for (i in pin.indices) nibbles[2 + i] = pin[i] - '0'
+        val panDigits = pan.substring(pan.length - 13, pan.length - 1)
+        val panNibbles = IntArray(16)
+        for (i in 0 until 12) panNibbles[4 + i] = panDigits[i] - '0'
+        val block = ByteArray(8) {
+            (((nibbles[2 * it] shl 4) or nibbles[2 * it + 1]) xor ((panNibbles[2 * it] shl 4) or panNibbles[2 * it + 1])).toByte()
+        }
+        Arrays.fill(nibbles, 0)
+        return block
+    }
+
+    fun pinBlock(pik: ByteArray, pin: CharArray, pan: String): ByteArray {
+        val clear = iso0Clear(pin, pan)
+        try {
+            return encrypt(pik, clear)
+        } finally {
+            Arrays.fill(clear, 0)
+        }
+    }
+
+    /** XOR of the zero-padded 8-byte blocks as 16 hex characters; E(left 8) XOR right 8; E again; 8 hex characters. */
+    fun cupEcb(mak: ByteArray, data: ByteArray): ByteArray {
+        val x = ByteArray(8)
+        for (i in data.indices) x[i % 8] = (x[i % 8].toInt() xor data[i].toInt()).toByte()
+        val hex = hex(x).toByteArray(Charsets.US_ASCII)
+        val enc1 = encrypt(mak, hex.copyOfRange(0, 8))
+        for (i in 0 until 8) enc1[i] = (enc1[i].toInt() xor hex[8 + i].toInt()).toByte()
+        return hex(encrypt(mak, enc1)).substring(0, 8).toByteArray(Charsets.US_ASCII)
+    }
+}
+
+/**
+ * A software security module in Kotlin, as an app would put one in front of its keystore, on [SoftCrypto]
+ * and RSA-PKCS#1 v1.5 for the transport key. Keys live in this object only. Counts its calls so the test can
+ * see the core used it.
  */
 class KotlinSecurityModule : SecurityModule {
     private val keys = HashMap<KeySlot, ByteArray>()
@@ -141,29 +205,11 @@ class KotlinSecurityModule : SecurityModule {
 
     fun calls(name: String): Int = calls[name] ?: 0
 
-    /** TDES-ECB with a double-length key K1K2 (as K1K2K1: the JCE wants 24 bytes). */
-    private fun tdes(key: ByteArray, mode: Int, data: ByteArray): ByteArray {
-        require(key.size == 16 && data.size % 8 == 0) { "TDES: bad key or data length" }
-        val k = ByteArray(24)
-        System.arraycopy(key, 0, k, 0, 16)
-        System.arraycopy(key, 0, k, 16, 8)
-        try {
-            val c = Cipher.getInstance("DESede/ECB/NoPadding")
-            c.init(mode, SecretKeySpec(k, "DESede"))
-            return c.doFinal(data)
-        } finally {
-            Arrays.fill(k, 0)
-        }
-    }
-
-    private fun checkBlock(key: ByteArray) = tdes(key, Cipher.ENCRYPT_MODE, ByteArray(8))
-    private fun kcv(key: ByteArray) = checkBlock(key).copyOf(4)
-
     /** Decrypt a 16-byte key under [kek] and verify its check value (3 to 8 bytes of the check block). */
     private fun unwrap(kek: ByteArray, encrypted: ByteArray, checkValue: ByteArray, slot: KeySlot): ByteArray {
         require(encrypted.size == 16) { "$slot: ${encrypted.size} bytes" }
-        val key = tdes(kek, Cipher.DECRYPT_MODE, encrypted)
-        val block = checkBlock(key)
+        val key = SoftCrypto.decrypt(kek, encrypted)
+        val block = SoftCrypto.checkBlock(key)
         if (checkValue.size !in 3..8 || (checkValue.indices).any { block[it] != checkValue[it] }) {
             Arrays.fill(key, 0)
             throw SecurityModuleException(SecurityModuleException.Reason.KEY_CHECK_FAILED, slot)
@@ -185,7 +231,7 @@ class KotlinSecurityModule : SecurityModule {
         rsa.init(Cipher.ENCRYPT_MODE, pub)
         transportKey = r
         pendingTmk = null
-        return TmkTransport(rsa.doFinal(r), kcv(r))
+        return TmkTransport(rsa.doFinal(r), SoftCrypto.kcv(r))
     }
 
     @Synchronized
@@ -196,7 +242,7 @@ class KotlinSecurityModule : SecurityModule {
         try {
             val tmk = unwrap(r, encryptedTmk, checkValue, KeySlot.TMK)
             pendingTmk = tmk
-            return kcv(tmk)
+            return SoftCrypto.kcv(tmk)
         } finally {
             Arrays.fill(r, 0)
         }
@@ -228,67 +274,31 @@ class KotlinSecurityModule : SecurityModule {
     override fun hasKey(slot: KeySlot): Boolean = keys.containsKey(slot)
 
     @Synchronized
-    override fun checkValue(slot: KeySlot): ByteArray? = keys[slot]?.let { kcv(it) }
+    override fun checkValue(slot: KeySlot): ByteArray? = keys[slot]?.let { SoftCrypto.kcv(it) }
 
     @Synchronized
     override fun pinBlock(pin: CharArray, pan: String): ByteArray {
         count("pinBlock")
-        require(pin.size in 4..12 && pin.all { it in '0'..'9' }) { "PIN format" }
-        require(pan.length in 13..19 && pan.all { it in '0'..'9' }) { "PAN format" }
-        // PIN field: 0, length, digits, F padding; PAN field: 0000 + 12 right-most digits without the check digit.
-        val nibbles = IntArray(16) { 0xF }
-        nibbles[0] = 0
-        nibbles[1] = pin.size
-        for (i in pin.indices) nibbles[2 + i] = pin[i] - '0'
-        val panDigits = pan.substring(pan.length - 13, pan.length - 1)
-        val panNibbles = IntArray(16)
-        for (i in 0 until 12) panNibbles[4 + i] = panDigits[i] - '0'
-        val block = ByteArray(8) {
-            (((nibbles[2 * it] shl 4) or nibbles[2 * it + 1]) xor ((panNibbles[2 * it] shl 4) or panNibbles[2 * it + 1])).toByte()
-        }
-        Arrays.fill(nibbles, 0)
-        try {
-            return tdes(key(KeySlot.PIK), Cipher.ENCRYPT_MODE, block)
-        } finally {
-            Arrays.fill(block, 0)
-        }
+        return SoftCrypto.pinBlock(key(KeySlot.PIK), pin, pan)
     }
 
-    /** CUP-ECB: XOR of the zero-padded 8-byte blocks, as 16 hex characters; E(left 8) XOR right 8; E again; 8 hex characters. */
     @Synchronized
     override fun mac(data: ByteArray): ByteArray {
         count("mac")
         if (failMac) throw IllegalStateException("MAC engine offline (simulated)")
-        val mak = key(KeySlot.MAK)
-        val x = ByteArray(8)
-        for (i in data.indices) x[i % 8] = (x[i % 8].toInt() xor data[i].toInt()).toByte()
-        val hex = hexUpper(x).toByteArray(Charsets.US_ASCII)
-        val enc1 = tdes(mak, Cipher.ENCRYPT_MODE, hex.copyOfRange(0, 8))
-        for (i in 0 until 8) enc1[i] = (enc1[i].toInt() xor hex[8 + i].toInt()).toByte()
-        val enc2 = tdes(mak, Cipher.ENCRYPT_MODE, enc1)
-        return hexUpper(enc2).substring(0, 8).toByteArray(Charsets.US_ASCII)
+        return SoftCrypto.cupEcb(key(KeySlot.MAK), data)
     }
 
     @Synchronized
     override fun encryptTrackBlock(block: ByteArray): ByteArray {
         count("encryptTrackBlock")
-        return tdes(key(KeySlot.TDK), Cipher.ENCRYPT_MODE, block)
+        return SoftCrypto.encrypt(key(KeySlot.TDK), block)
     }
 
     @Synchronized
     override fun clearWorkingKeys() {
         count("clearWorkingKeys")
         for (slot in listOf(KeySlot.PIK, KeySlot.MAK, KeySlot.TDK)) keys.remove(slot)?.let { Arrays.fill(it, 0) }
-    }
-
-    private fun hexUpper(b: ByteArray): String {
-        val digits = "0123456789ABCDEF"
-        val sb = StringBuilder(b.size * 2)
-        for (v in b) {
-            val i = v.toInt() and 0xff
-            sb.append(digits[i shr 4]).append(digits[i and 0xf])
-        }
-        return sb.toString()
     }
 }
 
@@ -334,7 +344,7 @@ inline fun <reified T : Throwable> expectThrows(body: () -> Unit): T {
 }
 
 /** [serial] null: the serial number comes from a [DeviceInfo]. */
-fun config(host: String, dir: File, name: String, serial: String? = "SN0001") = PosConfig(
+fun config(host: String, dir: File, name: String, serial: String? = "SN0001", encryptTracks: Boolean = false) = PosConfig(
     tid = "12345678",
     mid = "123456789012345",
     gateway = Endpoint(host, "6000030000"),
@@ -343,14 +353,21 @@ fun config(host: String, dir: File, name: String, serial: String? = "SN0001") = 
     connectTimeoutMs = 3_000,
     responseTimeoutMs = 10_000,
     deviceSerial = serial,
-    deviceModel = "jvm-test"
+    deviceModel = "jvm-test",
+    encryptTracks = encryptTracks
 )
 
 fun hex(b: ByteArray): String {
-    val sb = StringBuilder()
-    for (v in b) sb.append(String.format("%02X", v.toInt() and 0xff))
+    val digits = "0123456789ABCDEF"
+    val sb = StringBuilder(b.size * 2)
+    for (v in b) {
+        val i = v.toInt() and 0xff
+        sb.append(digits[i shr 4]).append(digits[i and 0xf])
+    }
     return sb.toString()
 }
+
+fun unhex(s: String): ByteArray = ByteArray(s.length / 2) { Integer.parseInt(s.substring(2 * it, 2 * it + 2), 16).toByte() }
 
 /** MMDD of a result's local date-time (`YYYY-MM-DDThh:mm:ss`). */
 fun mmdd(r: TransactionResult) = r.datetime.substring(5, 7) + r.datetime.substring(8, 10)
@@ -376,12 +393,35 @@ fun inBackground(body: () -> Any?): Pair<Thread, AtomicReference<Any?>> {
 }
 
 fun main(args: Array<String>) {
-    if (args.size < 2) {
-        System.err.println("usage: DayTest <host:port> <work dir>")
+    if (args.size < 3) {
+        System.err.println("usage: DayTest <host:port> <work dir> <tests/vectors/crypto.json>")
         exitProcess(2)
     }
     val host = args[0]
     val dir = File(args[1]).also { it.mkdirs() }
+
+    check("the Kotlin security module's crypto gives the known answers of crypto.json") {
+        val v = JSONObject(File(args[2]).readText())
+        val kcvs = v.getJSONArray("kcv")
+        for (i in 0 until kcvs.length()) {
+            val k = kcvs.getJSONObject(i)
+            expect(hex(SoftCrypto.checkBlock(unhex(k.getString("key")))) == k.getString("enc_zero_block")) { "kcv $i" }
+        }
+        val pb = v.getJSONObject("pinblock_iso0")
+        val pik = unhex(pb.getString("pik"))
+        val pin = pb.getString("pin").toCharArray()
+        expect(hex(SoftCrypto.iso0Clear(pin, pb.getString("pan"))) == pb.getString("clear_block")) { "ISO-0 clear block" }
+        expect(hex(SoftCrypto.pinBlock(pik, pin, pb.getString("pan"))) == pb.getString("encrypted_block")) { "ISO-0 block" }
+        val extra = v.getJSONObject("pinblock_iso0_extra")
+        expect(hex(SoftCrypto.pinBlock(pik, extra.getString("pin").toCharArray(), extra.getString("pan"))) ==
+            extra.getString("encrypted_block")) { "ISO-0 block, 19-digit PAN" }
+        val macs = v.getJSONArray("cup_ecb_mac")
+        for (i in 0 until macs.length()) {
+            val m = macs.getJSONObject(i)
+            val mac = String(SoftCrypto.cupEcb(unhex(m.getString("mak")), unhex(m.getString("data"))), Charsets.US_ASCII)
+            expect(mac == m.getString("mac_ascii")) { "CUP-ECB ${m.optString("label")}: $mac" }
+        }
+    }
 
     check("events parse with org.json; error codes map to their classes") {
         val done = CallbackBridge.parseEvent("""{"event":"done","approved":true,"response_code":"00"}""")
@@ -432,8 +472,11 @@ fun main(args: Array<String>) {
     val events = Recorder()
     val security = KotlinSecurityModule()
     val device = SimDeviceInfo("SN0001")
-    // The day's terminal keeps its keys in the Kotlin module and takes its serial number from DeviceInfo.
-    val terminal = PosTerminal(config(host, dir, "day", serial = null), reader, pinPad, scanner, events, security, device)
+    // The day's terminal keeps its keys in the Kotlin module (which also encrypts the tracks) and takes its
+    // serial number from DeviceInfo.
+    val terminal = PosTerminal(
+        config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device
+    )
     try {
         check("activate (DeviceInfo serial), master key and sign in (keys in the Kotlin module), parameters") {
             val a = terminal.activate("TOKEN0001")
@@ -476,6 +519,7 @@ fun main(args: Array<String>) {
             expect(events.events.contains(PosEvent.WaitingForCard)) { "events ${events.events}" }
             expect(events.events.any { it is PosEvent.Done && it.approved }) { "events ${events.events}" }
             expect(security.calls("pinBlock") > 0) { "the PIN block was not made by the Kotlin module" }
+            expect(security.calls("encryptTrackBlock") > 0) { "the track was not encrypted by the Kotlin module" }
             val v = terminal.void(r.stan)
             expect(v.approved && v.kind.contains("void")) { "void $v" }
             expect(security.calls("mac") >= macs + 2) { "sale and void not MAC'd by the Kotlin module" }
