@@ -2,6 +2,7 @@
 //! Messages never carry a PIN, key, full PAN or track data.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Public error kinds. `code()` is the stable snake_case string of the JSON API; `number()` the stable
 /// integer the C ABI uses (grouped by domain, never reused).
@@ -150,8 +151,61 @@ impl Outcome {
     ];
 }
 
-/// The error every core operation returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A failure of a layer below the flows (storage, crypto, codec, TLV), kept whole. `From<Cause> for Error`
+/// is the one place where such failures become the public error: kind and message from the cause, the
+/// cause itself as the error's `source()`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Cause {
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error(transparent)]
+    Codec(#[from] crate::iso8583::CodecError),
+    #[error(transparent)]
+    Tlv(#[from] crate::tlv::TlvError),
+}
+
+impl From<Cause> for Error {
+    fn from(cause: Cause) -> Self {
+        let (kind, message) = match &cause {
+            Cause::Journal(e) => (ErrorKind::Journal, e.to_string()),
+            Cause::Crypto(e) => (ErrorKind::Security, e.to_string()),
+            Cause::Codec(e) => (
+                ErrorKind::InvalidResponse,
+                match e.field {
+                    Some(f) => format!("field {f}: {:?}", e.kind),
+                    None => format!("{:?}", e.kind),
+                },
+            ),
+            Cause::Tlv(e) => (ErrorKind::InvalidResponse, format!("TLV: {e}")),
+        };
+        Error {
+            source: Some(Arc::new(cause)),
+            ..Error::new(kind, message)
+        }
+    }
+}
+
+macro_rules! via_cause {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Cause::from(e).into()
+            }
+        }
+    )*};
+}
+via_cause!(
+    crate::journal::JournalError,
+    crate::crypto::CryptoError,
+    crate::iso8583::CodecError,
+    crate::tlv::TlvError
+);
+
+/// The error every core operation returns. Equality compares what the app sees (kind, message, field,
+/// outcome, STAN), not the source.
+#[derive(Debug, Clone)]
 pub struct Error {
     pub kind: ErrorKind,
     /// Readable message without secrets.
@@ -162,7 +216,29 @@ pub struct Error {
     pub outcome: Option<Outcome>,
     /// Financial operations only: the STAN of the request, once it was journalled.
     pub stan: Option<u32>,
+    /// What failed underneath, when a lower layer did (`std::error::Error::source`).
+    pub(crate) source: Option<Arc<Cause>>,
 }
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.kind,
+            &self.message,
+            &self.field,
+            self.outcome,
+            self.stan,
+        ) == (
+            other.kind,
+            &other.message,
+            &other.field,
+            other.outcome,
+            other.stan,
+        )
+    }
+}
+
+impl Eq for Error {}
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
@@ -172,6 +248,7 @@ impl Error {
             field: None,
             outcome: None,
             stan: None,
+            source: None,
         }
     }
     pub fn field(kind: ErrorKind, field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -181,6 +258,7 @@ impl Error {
             field: Some(field.into()),
             outcome: None,
             stan: None,
+            source: None,
         }
     }
     /// Bad input for a named request field.
@@ -216,27 +294,11 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
-
-impl From<crate::crypto::CryptoError> for Error {
-    fn from(e: crate::crypto::CryptoError) -> Self {
-        Error::new(ErrorKind::Security, e.to_string())
-    }
-}
-
-impl From<crate::iso8583::CodecError> for Error {
-    fn from(e: crate::iso8583::CodecError) -> Self {
-        let msg = match e.field {
-            Some(f) => format!("field {f}: {:?}", e.kind),
-            None => format!("{:?}", e.kind),
-        };
-        Error::new(ErrorKind::InvalidResponse, msg)
-    }
-}
-
-impl From<crate::tlv::TlvError> for Error {
-    fn from(e: crate::tlv::TlvError) -> Self {
-        Error::new(ErrorKind::InvalidResponse, format!("TLV: {e:?}"))
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -245,6 +307,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn a_lower_layer_failure_is_kept_as_the_source() {
+        let e = Error::from(crate::tlv::TlvError::TooDeep);
+        assert_eq!(e.kind, ErrorKind::InvalidResponse);
+        let source = std::error::Error::source(&e).expect("the TLV error is the source");
+        assert_eq!(
+            source.to_string(),
+            crate::tlv::TlvError::TooDeep.to_string()
+        );
+        // Equality is what the app sees: a copy without the source compares equal.
+        assert_eq!(e, Error::new(e.kind, e.message.clone()));
+    }
+
     #[test]
     fn numbers_and_codes_are_unique() {
         let mut nums: Vec<i32> = ErrorKind::ALL.iter().map(|k| k.number()).collect();

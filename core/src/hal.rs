@@ -177,7 +177,7 @@ pub struct ChipOutcome {
     pub script_results: Option<Vec<u8>>,
 }
 
-/// An AID as downloaded (field names follow PROTOCOL.md §3 tags).
+/// An AID as downloaded (field names follow docs/PROTOCOL.md §3 tags).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AidParams {
     pub aid: Vec<u8>,

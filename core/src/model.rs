@@ -1,6 +1,7 @@
 //! What operations take and give: the domain's inputs and results. The flows produce these; the facade
 //! (`Terminal`, `api`) hands them out, and `api` is where they become JSON.
 
+use crate::error::{Error, Result};
 use crate::hal::EntryMode;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -183,3 +184,38 @@ pub struct JournalResult {
     pub batch: u32,
     pub records: Vec<crate::journal::TxRecord>,
 }
+
+/// A system trace audit number: 1..=999999 (field 11, n6). Checked once, here, wherever a request names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stan(u32);
+
+/// A batch number: 1..=999999 (60.2, n6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Batch(u32);
+
+macro_rules! n6_number {
+    ($t:ident, $what:literal) => {
+        impl $t {
+            /// `value` as named by the request field `field`; out of range is `invalid_request` naming it.
+            pub fn new(field: &str, value: u32) -> Result<$t> {
+                if (1..=999_999).contains(&value) {
+                    Ok($t(value))
+                } else {
+                    Err(Error::invalid(
+                        field,
+                        concat!($what, " must be 1 to 999999"),
+                    ))
+                }
+            }
+            pub fn get(self) -> u32 {
+                self.0
+            }
+            /// The one after this, wrapping from 999999 to 1.
+            pub fn next(self) -> $t {
+                $t(if self.0 >= 999_999 { 1 } else { self.0 + 1 })
+            }
+        }
+    };
+}
+n6_number!(Stan, "STAN");
+n6_number!(Batch, "batch");

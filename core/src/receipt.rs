@@ -1,9 +1,9 @@
 //! Receipt lines (merchant copy) from a result, and a readable message for every response code (§9).
-//! OWNER: engine helper.
+//!
 
 use crate::model::TransactionResult;
 
-/// Readable text of a response code (PROTOCOL.md §9).
+/// Readable text of a response code (docs/PROTOCOL.md §9).
 pub fn response_text(rc: &str) -> &'static str {
     match rc {
         "00" => "Approved",

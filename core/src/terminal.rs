@@ -1,19 +1,16 @@
 //! The facade: config + HAL + security module + journal -> one method per operation.
 
 use crate::api::*;
-use crate::config::{parse_tpdu, Config, EndpointConfig};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::flows::execute::TxInput;
 use crate::flows::kinds::Kind;
-use crate::flows::{Engine, Route};
-use crate::hal::{CancelToken, Endpoint, Hal, SystemClock};
+use crate::flows::Engine;
+use crate::hal::{CancelToken, Hal};
 use crate::journal::Journal;
 use crate::security::software::SoftwareSecurityModule;
-use crate::security::KeySlot;
-use crate::transport::TcpTransport;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// A terminal. All operations take `&self` (an internal lock serialises them); `cancel` may be called
@@ -82,62 +79,8 @@ impl Terminal {
                 &seal,
             )?),
         };
-        let endpoint = |ep: &EndpointConfig| Endpoint {
-            address: ep.address.clone(),
-            connect_timeout: Duration::from_millis(config.timeouts_ms.connect),
-            response_timeout: Duration::from_millis(config.timeouts_ms.response),
-        };
-        let gateway = Route {
-            endpoint: endpoint(&config.gateway),
-            tpdu: parse_tpdu("gateway.tpdu", &config.gateway.tpdu)?,
-        };
-        let platform = Route {
-            endpoint: endpoint(&config.platform),
-            tpdu: parse_tpdu("platform.tpdu", &config.platform.tpdu)?,
-        };
         let cancel = CancelToken::new();
-        let Hal {
-            card_reader,
-            pin_pad,
-            qr_scanner,
-            device: _,
-            events,
-            clock,
-            transport,
-        } = hal;
-        let mut engine = Engine {
-            cfg: config,
-            card_reader,
-            pin_pad,
-            qr_scanner,
-            events,
-            clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
-            transport: transport.unwrap_or_else(|| Box::new(TcpTransport::default())),
-            security,
-            journal,
-            cancel: cancel.clone(),
-            gateway,
-            platform,
-            serial,
-        };
-        engine.restore_parameters();
-        let orphans = engine.journal.fail_orphans()?;
-        if orphans > 0 {
-            log::warn!(
-                "{orphans} interrupted inquiry row(s) left pending by a crash: marked failed"
-            );
-        }
-        if let Some(rev) = engine
-            .journal
-            .pending_reversals()
-            .ok()
-            .and_then(|v| v.into_iter().next())
-        {
-            log::warn!(
-                "journal holds a pending reversal of {:06}: it goes before the next transaction",
-                rev.stan
-            );
-        }
+        let engine = Engine::open(config, hal, security, journal, cancel.clone(), serial)?;
         Ok(Terminal {
             inner: Mutex::new(engine),
             cancel,
@@ -402,46 +345,13 @@ impl Terminal {
         self.run(|e| e.settle())
     }
     pub fn journal(&self, batch: Option<u32>) -> Result<JournalResult> {
-        self.run(|e| {
-            let batch = match batch {
-                Some(b) if b == 0 || b > 999_999 => {
-                    return Err(Error::invalid("batch", "batch must be 1 to 999999"))
-                }
-                Some(b) => b,
-                None => e.journal.batch()?,
-            };
-            Ok(JournalResult {
-                batch,
-                records: e.journal.list(batch)?,
-            })
-        })
+        self.run(|e| e.journal_result(batch))
     }
     /// A journal transaction's result and receipt again, marked as a reprint.
     pub fn reprint(&self, stan: u32, batch: Option<u32>) -> Result<TransactionResult> {
         self.run(|e| e.reprint(stan, batch))
     }
     pub fn status(&self) -> Result<StatusResult> {
-        self.run(|e| {
-            let pending_reversal =
-                e.journal
-                    .pending_reversals()?
-                    .into_iter()
-                    .next()
-                    .map(|r| PendingReversalInfo {
-                        stan: r.stan,
-                        reason: r.reason.clone(),
-                        attempts: r.attempts,
-                        flagged: r.flagged,
-                    });
-            Ok(StatusResult {
-                activated: e.is_activated()?,
-                master_key_loaded: e.security.has_key(KeySlot::Tmk),
-                signed_in: e.is_signed_in()?,
-                batch: e.journal.batch()?,
-                next_stan: e.journal.peek_stan()?,
-                pending_reversal,
-                unsent_advices: e.journal.pending_advices()?.len() as u32,
-            })
-        })
+        self.run(|e| e.status())
     }
 }

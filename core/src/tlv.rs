@@ -1,4 +1,4 @@
-//! BER-TLV (EMV field 55, field 62 parameters). OWNER: crypto helper.
+//! BER-TLV (EMV field 55, field 62 parameters).
 //! Tags are held as u32 of their raw bytes (`0x9F06`, `0xDF41`, `0xFF01`, `0x95`).
 
 #[derive(Clone, PartialEq, Eq)]
@@ -30,6 +30,20 @@ pub enum TlvError {
         offset: usize,
     },
 }
+
+impl std::fmt::Display for TlvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlvError::Truncated { offset } => write!(f, "truncated at byte {offset}"),
+            TlvError::BadTag { offset } => write!(f, "bad tag at byte {offset}"),
+            TlvError::BadLength { offset } => write!(f, "bad length at byte {offset}"),
+            TlvError::TooDeep => write!(f, "nested deeper than {MAX_DEPTH}"),
+            TlvError::BadValue { offset } => write!(f, "value not allowed at byte {offset}"),
+        }
+    }
+}
+
+impl std::error::Error for TlvError {}
 
 /// Deepest nesting of constructed tags that `decode` accepts.
 pub const MAX_DEPTH: usize = 8;

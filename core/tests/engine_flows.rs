@@ -17,7 +17,7 @@ fn card_sale_void_tip_refund_and_settlement() {
     let dir = tempdir("day");
     let (t, host) = ready(&dir);
 
-    // Sale with PIN: the request carries what PROTOCOL.md §4 says.
+    // Sale with PIN: the request carries what docs/PROTOCOL.md §4 says.
     let sale = t
         .sale(
             1234,

@@ -4,7 +4,7 @@
  *   terminal_day HOST:PORT JOURNAL_PATH
  *
  * HOST:PORT is a possdk-host (gateway and management platform on one port). The simulated card reader
- * swipes the host's default test cards (docs/PROTOCOL.md section 6), the PIN pad types their PIN, the QR
+ * swipes the host's default test cards (docs/PROTOCOL.md section 12), the PIN pad types their PIN, the QR
  * scanner shows a wallet code. Every step is checked; the program exits 0 only when the whole day went
  * as expected, and prints a line per step.
  *

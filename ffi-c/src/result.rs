@@ -241,13 +241,11 @@ impl Failure {
                 .find(|k| k.number() == r as i32)
                 .unwrap_or(ErrorKind::Internal),
         };
-        Error {
-            kind,
-            message: self.message.clone(),
-            field: self.field.clone(),
-            outcome: self.outcome,
-            stan: self.stan,
-        }
+        let mut e = Error::new(kind, self.message.clone());
+        e.field = self.field.clone();
+        e.outcome = self.outcome;
+        e.stan = self.stan;
+        e
     }
 }
 

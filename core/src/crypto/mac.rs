@@ -1,7 +1,7 @@
 //! CUP-ECB, X9.19 (retail) and X9.9 MACs.
 use super::{CryptoError, DesKey};
 
-/// Intermediate values of the CUP-ECB MAC (PROTOCOL.md §7), for known-answer tests.
+/// Intermediate values of the CUP-ECB MAC (docs/PROTOCOL.md §7), for known-answer tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CupEcbSteps {
     /// XOR of all zero-padded 8-byte blocks.
@@ -67,7 +67,7 @@ pub fn cup_ecb_steps(mak: &DesKey, data: &[u8]) -> CupEcbSteps {
     }
 }
 
-/// CUP-ECB MAC (PROTOCOL.md §7): returns the 8 upper-case ASCII hex characters that go into field 64.
+/// CUP-ECB MAC (docs/PROTOCOL.md §7): returns the 8 upper-case ASCII hex characters that go into field 64.
 pub fn cup_ecb(mak: &DesKey, data: &[u8]) -> [u8; 8] {
     cup_ecb_steps(mak, data).mac
 }

@@ -1,5 +1,5 @@
 //! Payment cryptography: TDES, check values, MACs, PIN blocks, RSA key transport, hashes.
-//! OWNER: crypto helper. The signatures below are the contract other modules code against.
+//! The signatures below are the contract other modules code against.
 
 pub mod emv;
 mod fast_des;

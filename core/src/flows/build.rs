@@ -1,4 +1,4 @@
-//! Request fields from a kind's row + the inputs (PROTOCOL.md §4, docs/PROTOCOL.md §3), the 0400 draft
+//! Request fields from a kind's row + the inputs (docs/PROTOCOL.md §4), the 0400 draft
 //! (§6) and the 0620 script advice (§8). Flows name fields here; encodings live in the field table.
 
 use super::kinds::{AmountRule, Echo, KindDef, Means, F61};
@@ -254,7 +254,7 @@ pub fn qr_get(f59: &str, tag: &str) -> Option<String> {
     None
 }
 
-/// Replace the 8 bytes before the last byte of the packed track by TDES(TDK) (PROTOCOL.md §7).
+/// Replace the 8 bytes before the last byte of the packed track by TDES(TDK) (docs/PROTOCOL.md §7).
 fn encrypt_track(engine: &mut Engine, track: &str) -> Result<String> {
     let n = track.len();
     if n < 18 {

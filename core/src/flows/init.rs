@@ -1,4 +1,4 @@
-//! Initialisation (PROTOCOL.md §3): activation, host RSA key + TMK download + activation, sign-in,
+//! Initialisation (docs/PROTOCOL.md §3): activation, host RSA key + TMK download + activation, sign-in,
 //! CAPK and AID downloads.
 
 use super::{keys, rc_of, rejected, Dest, Engine};
@@ -350,19 +350,33 @@ impl Engine {
         Ok(())
     }
 
+    /// EMV parameters kept in the journal. A stored list that no longer reads is not silently dropped:
+    /// it is logged and downloaded again before the next transaction (`required` set).
+    fn stored_parameters<T: serde::de::DeserializeOwned>(
+        &mut self,
+        key: &str,
+        required: &str,
+    ) -> Result<Vec<T>> {
+        let Some(text) = self.journal.setting(key)? else {
+            return Ok(Vec::new());
+        };
+        match serde_json::from_str(&text) {
+            Ok(list) => Ok(list),
+            Err(e) => {
+                log::error!("stored {key} do not read ({e}): downloading them again");
+                self.set_flag(required, true)?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
     fn load_parameters(&mut self) -> Result<()> {
-        let aids: Vec<AidParams> = match self.journal.setting(keys::AIDS)? {
-            Some(s) => serde_json::from_str(&s).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let capks: Vec<Capk> = match self.journal.setting(keys::CAPKS)? {
-            Some(s) => serde_json::from_str(&s).unwrap_or_default(),
-            None => Vec::new(),
-        };
+        let aids: Vec<AidParams> = self.stored_parameters(keys::AIDS, keys::AIDS_REQUIRED)?;
+        let capks: Vec<Capk> = self.stored_parameters(keys::CAPKS, keys::CAPKS_REQUIRED)?;
         if let Some(reader) = self.card_reader.as_mut() {
             reader
                 .load_emv_parameters(&aids, &capks)
-                .map_err(|e| super::execute::hal_error(e, "card reader (EMV parameters)"))?;
+                .map_err(|e| super::exchange::hal_error(e, "card reader (EMV parameters)"))?;
         }
         Ok(())
     }

@@ -1,26 +1,34 @@
-//! Transactions as data, run by one executor. OWNER: engine helper.
+//! Transactions as data, run by one executor.
 //!
 //! `Engine` is the state a `Terminal` guards with its lock: config, devices, security module, journal.
 //! Every message (financial or management) goes through the same plumbing here: encode -> MAC ->
 //! transport -> decode -> validate (MTI + 10, echoes, MAC) -> header processing requirement.
 
-pub mod build;
-pub mod execute;
-pub mod init;
-pub mod kinds;
-pub mod query;
-pub mod reversal;
-pub mod settlement;
+pub(crate) mod build;
+mod capture;
+mod exchange;
+pub(crate) mod execute;
+mod init;
+pub(crate) mod kinds;
+mod original;
+mod outcome;
+mod query;
+mod reversal;
+mod settlement;
 
 use crate::config::Config;
+use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
-    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, PinPad, QrScanner,
-    Transport, TransportError,
+    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrScanner,
+    SystemClock, Transport, TransportError,
 };
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
+use crate::model::{Batch, JournalResult, PendingReversalInfo, StatusResult};
 use crate::security::{KeySlot, SecurityModule};
+use crate::transport::TcpTransport;
+use std::time::Duration;
 
 /// Journal settings keys (activation data and flags).
 pub(crate) mod keys {
@@ -52,25 +60,125 @@ pub(crate) struct Route {
     pub tpdu: Tpdu,
 }
 
-/// Everything an operation needs; owned by the `Terminal` behind its lock.
+/// Everything an operation needs; owned by the `Terminal` behind its lock. Its state is private to the
+/// flows: the facade opens it and calls operations.
 pub(crate) struct Engine {
-    pub cfg: Config,
-    pub card_reader: Option<Box<dyn CardReader>>,
-    pub pin_pad: Option<Box<dyn PinPad>>,
-    pub qr_scanner: Option<Box<dyn QrScanner>>,
-    pub events: Option<Box<dyn EventSink>>,
-    pub clock: Box<dyn Clock>,
-    pub transport: Box<dyn Transport>,
-    pub security: Box<dyn SecurityModule>,
-    pub journal: Journal,
+    cfg: Config,
+    card_reader: Option<Box<dyn CardReader>>,
+    pin_pad: Option<Box<dyn PinPad>>,
+    qr_scanner: Option<Box<dyn QrScanner>>,
+    events: Option<Box<dyn EventSink>>,
+    clock: Box<dyn Clock>,
+    transport: Box<dyn Transport>,
+    security: Box<dyn SecurityModule>,
+    journal: Journal,
     /// Cancels waits of the current operation (set by `Terminal::cancel`).
-    pub cancel: CancelToken,
-    pub gateway: Route,
-    pub platform: Route,
-    pub serial: String,
+    cancel: CancelToken,
+    gateway: Route,
+    platform: Route,
+    serial: String,
 }
 
-/// Response codes that mean approved (PROTOCOL.md §9).
+impl Engine {
+    /// The engine of a terminal being opened: routes from the config, the HAL's devices (the system clock
+    /// and TCP when none are given), then what the journal says must happen first.
+    pub(crate) fn open(
+        cfg: Config,
+        hal: Hal,
+        security: Box<dyn SecurityModule>,
+        journal: Journal,
+        cancel: CancelToken,
+        serial: String,
+    ) -> Result<Engine> {
+        let route = |field: &str, ep: &EndpointConfig| -> Result<Route> {
+            Ok(Route {
+                endpoint: Endpoint {
+                    address: ep.address.clone(),
+                    connect_timeout: Duration::from_millis(cfg.timeouts_ms.connect),
+                    response_timeout: Duration::from_millis(cfg.timeouts_ms.response),
+                },
+                tpdu: parse_tpdu(field, &ep.tpdu)?,
+            })
+        };
+        let gateway = route("gateway.tpdu", &cfg.gateway)?;
+        let platform = route("platform.tpdu", &cfg.platform)?;
+        let Hal {
+            card_reader,
+            pin_pad,
+            qr_scanner,
+            device: _,
+            events,
+            clock,
+            transport,
+        } = hal;
+        let mut engine = Engine {
+            cfg,
+            card_reader,
+            pin_pad,
+            qr_scanner,
+            events,
+            clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
+            transport: transport.unwrap_or_else(|| Box::new(TcpTransport::default())),
+            security,
+            journal,
+            cancel,
+            gateway,
+            platform,
+            serial,
+        };
+        engine.restore_parameters();
+        let orphans = engine.journal.fail_orphans()?;
+        if orphans > 0 {
+            log::warn!(
+                "{orphans} interrupted inquiry row(s) left pending by a crash: marked failed"
+            );
+        }
+        if let Some(rev) = engine.journal.pending_reversal()? {
+            log::warn!(
+                "journal holds a pending reversal of {:06}: it goes before the next transaction",
+                rev.stan
+            );
+        }
+        Ok(engine)
+    }
+
+    /// The local records of a batch (the open one by default).
+    pub(crate) fn journal_result(&self, batch: Option<u32>) -> Result<JournalResult> {
+        let batch = match batch {
+            Some(b) => Batch::new("batch", b)?.get(),
+            None => self.journal.batch()?,
+        };
+        Ok(JournalResult {
+            batch,
+            records: self.journal.list(batch)?,
+        })
+    }
+
+    pub(crate) fn status(&self) -> Result<StatusResult> {
+        let pending_reversal = self
+            .journal
+            .pending_reversals()?
+            .into_iter()
+            .next()
+            .map(|r| PendingReversalInfo {
+                stan: r.stan,
+                reason: r.reason.clone(),
+                attempts: r.attempts,
+                flagged: r.flagged,
+            });
+        Ok(StatusResult {
+            activated: self.is_activated()?,
+            master_key_loaded: self.security.has_key(KeySlot::Tmk),
+            signed_in: self.is_signed_in()?,
+            batch: self.journal.batch()?,
+            next_stan: self.journal.peek_stan()?,
+            pending_reversal,
+            unsent_advices: self.journal.pending_advices()?.len() as u32,
+        })
+    }
+}
+
+/// Response codes that mean approved (docs/PROTOCOL.md §9).
 pub fn is_approval(rc: &str) -> bool {
     matches!(rc, "00" | "A2" | "A4" | "A5" | "A6" | "10")
 }
@@ -109,7 +217,7 @@ pub(crate) fn encode_error(e: iso8583::CodecError) -> Error {
     Error::internal(format!("request does not encode{at}: {:?}", e.kind))
 }
 
-/// Card organisation from the BIN (docs/PROTOCOL.md §3), used when the host sent no 63.
+/// Card organisation from the BIN (docs/PROTOCOL.md §2), used when the host sent no 63.
 pub fn card_org_from_pan(pan: &str) -> Option<&'static str> {
     let two: u32 = pan.get(..2)?.parse().ok()?;
     Some(match two {

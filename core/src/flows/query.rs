@@ -1,4 +1,4 @@
-//! Detail query (PROTOCOL.md §4, *private* `397`, management platform, MAC'd), paged.
+//! Detail query (docs/PROTOCOL.md §4, *private* `397`, management platform, MAC'd), paged.
 
 use super::{digits, kinds, rc_of, Dest, Engine};
 use crate::error::{Error, ErrorKind, Result};

@@ -1,4 +1,4 @@
-//! Settlement (PROTOCOL.md §5): totals from the journal, 0500, batch upload (0320 / `202`) when the host
+//! Settlement (docs/PROTOCOL.md §5): totals from the journal, 0500, batch upload (0320 / `202`) when the host
 //! does not balance, batch closed.
 
 use super::kinds::{self, Settle};
@@ -213,7 +213,7 @@ impl Engine {
                     "{}{}{}",
                     digits(row.batch as u64, 6),
                     digits(row.stan as u64, 6),
-                    super::execute::row_date(row)
+                    super::original::row_date(row)
                 ),
             );
             let resp = self.send_management(Dest::Platform, m, true)?;

@@ -1,4 +1,4 @@
-//! Body codec: MTI (BCD) + primary bitmap + fields (PROTOCOL.md §1-2). Every encoding decision
+//! Body codec: MTI (BCD) + primary bitmap + fields (docs/PROTOCOL.md §1-2). Every encoding decision
 //! comes from the field table in `profile` (flattened into `profile::SPECS` for the hot loops).
 //!
 //! Both directions work on one pre-sized, zero-filled buffer written by index: decoding fills the
@@ -85,7 +85,7 @@ const BAD_CHAR: u16 = 0x8080;
 
 /// Packed byte -> its two characters (high nibble first, little-endian u16). `z` maps every nibble
 /// to its upper-case hex character (D is the track separator; A-F occur in encrypted tracks,
-/// PROTOCOL.md §7); for `n` an invalid nibble gives 0xFF, so OR-ing the entries and testing
+/// docs/PROTOCOL.md §7); for `n` an invalid nibble gives 0xFF, so OR-ing the entries and testing
 /// `BAD_CHAR` finds it.
 const fn pair_table(z: bool) -> [u16; 256] {
     const fn ch(nib: usize, z: bool) -> u16 {

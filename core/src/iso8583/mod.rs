@@ -1,4 +1,4 @@
-//! ISO 8583 (CUP profile, PROTOCOL.md §1-2). OWNER: codec helper.
+//! ISO 8583 (CUP profile, docs/PROTOCOL.md §1-2).
 pub mod codec;
 pub mod frame;
 pub mod mask;

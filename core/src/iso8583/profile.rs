@@ -1,4 +1,4 @@
-//! THE field table: the only place that knows how a field is encoded (PROTOCOL.md §2).
+//! The field table: the only place that knows how a field is encoded (docs/PROTOCOL.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     N,
@@ -64,7 +64,7 @@ use Format::*;
 use Length::*;
 use Secrecy::*;
 
-/// Every field of PROTOCOL.md §2, ascending. Fields not listed are undefined.
+/// Every field of docs/PROTOCOL.md §2, ascending. Fields not listed are undefined.
 pub static FIELDS: [FieldDef; 33] = [
     def(2, "pan", N, LL, 19, Pan),
     def(3, "processing_code", N, Fixed, 6, Clear),

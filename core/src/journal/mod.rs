@@ -1,4 +1,4 @@
-//! Local transaction journal: SQLite (rusqlite, bundled), WAL, synchronous FULL. OWNER: lead.
+//! Local transaction journal: SQLite (rusqlite, bundled), WAL, synchronous FULL.
 //!
 //! Everything the terminal must not lose is written here *before* a request leaves: the STAN/batch
 //! counters, the transaction row (state `pending`), the pending reversal or the advice to resend.
@@ -13,18 +13,16 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::path::Path;
 use zeroize::Zeroizing;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournalError(pub String);
-impl std::fmt::Display for JournalError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "journal: {}", self.0)
-    }
-}
-impl std::error::Error for JournalError {}
-impl From<JournalError> for crate::Error {
-    fn from(e: JournalError) -> Self {
-        crate::Error::new(crate::ErrorKind::Journal, e.to_string())
-    }
+/// A journal failure: what failed, and the storage or sealing error underneath when there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error("journal: sealed column: {0}")]
+    Sealing(#[from] crate::crypto::CryptoError),
+    /// The journal's own rules (a row that should exist, a counter out of range).
+    #[error("journal: {0}")]
+    Invalid(String),
 }
 pub type JResult<T> = Result<T, JournalError>;
 
@@ -140,7 +138,7 @@ pub enum Effect {
     AddRefunded { id: i64, amount: u64 },
 }
 
-/// A reversal owed to the host (PROTOCOL.md §6).
+/// A reversal owed to the host (docs/PROTOCOL.md §6).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PendingReversal {
     pub tx_id: i64,
@@ -201,11 +199,11 @@ impl std::fmt::Debug for Journal {
 }
 
 fn db(e: rusqlite::Error) -> JournalError {
-    JournalError(e.to_string())
+    JournalError::Storage(e)
 }
 
 fn sealing(e: crate::crypto::CryptoError) -> JournalError {
-    JournalError(format!("sealed column: {e}"))
+    JournalError::Sealing(e)
 }
 
 const TX_COLUMNS: &str = "id, kind, mti, batch, stan, amount, tip, masked_pan, entry_mode, voucher, card_org, \
@@ -262,7 +260,7 @@ fn tx_from_row(r: &Row<'_>) -> rusqlite::Result<TxRecord> {
 
 /// Amounts are n12 (< 10^12 fen), so they always fit an SQLite INTEGER.
 fn amount_sql(v: u64) -> JResult<i64> {
-    i64::try_from(v).map_err(|_| JournalError(format!("amount {v} out of range")))
+    i64::try_from(v).map_err(|_| JournalError::Invalid(format!("amount {v} out of range")))
 }
 
 fn meta_get(conn: &Connection, key: &str) -> JResult<Option<String>> {
@@ -285,7 +283,7 @@ fn meta_u32(conn: &Connection, key: &str, default: u32) -> JResult<u32> {
         None => Ok(default),
         Some(v) => v
             .parse()
-            .map_err(|_| JournalError(format!("meta {key} is not a number"))),
+            .map_err(|_| JournalError::Invalid(format!("meta {key} is not a number"))),
     }
 }
 
@@ -311,7 +309,9 @@ fn apply_effects(tx: &Transaction<'_>, effects: &[Effect]) -> JResult<()> {
         }
         .map_err(db)?;
         if n != 1 {
-            return Err(JournalError(format!("effect {e:?} matched {n} rows")));
+            return Err(JournalError::Invalid(format!(
+                "effect {e:?} matched {n} rows"
+            )));
         }
     }
     Ok(())
@@ -371,7 +371,7 @@ impl Journal {
 
     pub fn set_batch(&mut self, batch: u32) -> JResult<()> {
         if !(1..=999_999).contains(&batch) {
-            return Err(JournalError(format!("batch {batch} out of range")));
+            return Err(JournalError::Invalid(format!("batch {batch} out of range")));
         }
         meta_set(&self.conn, "batch", &batch.to_string())
     }
@@ -517,7 +517,7 @@ impl Journal {
             )
             .map_err(db)?;
         if n != 1 {
-            return Err(JournalError(format!("no transaction {id}")));
+            return Err(JournalError::Invalid(format!("no transaction {id}")));
         }
         apply_effects(&tx, effects)?;
         if clear_pending {
@@ -580,7 +580,7 @@ impl Journal {
         };
         let clear = seal::open(&self.seal_key, &sealed, &pan_aad(batch, stan)).map_err(sealing)?;
         let pan = std::str::from_utf8(&clear)
-            .map_err(|_| JournalError("sealed PAN is not text".into()))?
+            .map_err(|_| JournalError::Invalid("sealed PAN is not text".into()))?
             .to_owned();
         Ok(Some(Zeroizing::new(pan)))
     }
@@ -665,7 +665,7 @@ impl Journal {
             )
             .map_err(db)?;
         if n != 1 {
-            return Err(JournalError(format!(
+            return Err(JournalError::Invalid(format!(
                 "no pending reversal for transaction {tx_id}"
             )));
         }
@@ -691,7 +691,7 @@ impl Journal {
             .execute("DELETE FROM reversal WHERE tx_id = ?1", [tx_id])
             .map_err(db)?;
         if n != 1 {
-            return Err(JournalError(format!(
+            return Err(JournalError::Invalid(format!(
                 "no pending reversal for transaction {tx_id}"
             )));
         }
@@ -756,7 +756,7 @@ impl Journal {
             )
             .map_err(db)?;
         if owed > 0 {
-            return Err(JournalError(format!(
+            return Err(JournalError::Invalid(format!(
                 "{owed} reversal(s)/advice(s) still owed"
             )));
         }

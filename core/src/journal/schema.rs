@@ -67,7 +67,7 @@ pub(super) fn version(conn: &Connection) -> JResult<u32> {
 pub(super) fn migrate(conn: &mut Connection) -> JResult<()> {
     let from = version(conn)?;
     if from > VERSION {
-        return Err(JournalError(format!(
+        return Err(JournalError::Invalid(format!(
             "journal schema {from} is newer than this SDK understands ({VERSION})"
         )));
     }

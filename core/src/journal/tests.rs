@@ -259,6 +259,6 @@ fn newer_schema_is_refused() {
         c.pragma_update(None, "user_version", 99).unwrap();
     }
     let err = Journal::open(&path, &KEY).unwrap_err();
-    assert!(err.0.contains("newer"), "{err}");
+    assert!(err.to_string().contains("newer"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

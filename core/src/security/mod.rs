@@ -1,5 +1,5 @@
 //! Security module: key slots (TMK, PIK, MAK, TDK), key installation with check values, PIN block, MAC,
-//! track encryption. OWNER: platform helper. The trait is the contract; `software` is the default module
+//! track encryption. The trait is the contract; `software` is the default module
 //! (keys sealed at rest under a platform-supplied key); a hardware PIN pad can replace it.
 
 pub mod software;

@@ -1,5 +1,5 @@
 //! Software security module: keys in zeroizing memory, sealed at rest (AES-256-GCM) under a platform key.
-//! OWNER: platform helper.
+//!
 //!
 //! Sealed store layout: `MAGIC (8) || crypto::seal(seal key, records, aad = MAGIC)` (nonce 12 || ct || tag 16), where
 //! `records` is a sequence of `slot tag (1) || key length (1) || key bytes` (`T` TMK, `P` PIK, `M` MAK, `D` TDK).

@@ -1,3 +1,3 @@
-//! Default transport: TCP. OWNER: platform helper.
+//! Default transport: TCP.
 pub mod tcp;
 pub use tcp::TcpTransport;

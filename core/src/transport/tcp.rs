@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Largest frame on the wire, length prefix included (PROTOCOL.md §1).
+/// Largest frame on the wire, length prefix included (docs/PROTOCOL.md §1).
 pub const MAX_FRAME: usize = 2048;
 /// Largest value of the 2-byte length prefix.
 pub const MAX_BODY: usize = MAX_FRAME - 2;

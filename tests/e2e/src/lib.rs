@@ -1,6 +1,6 @@
 //! Shared helpers for the end-to-end tests, demo and benchmark: an in-process `possdk-host` on an
 //! ephemeral port with its own temp directory, terminals configured against it, test cards
-//! (docs/PROTOCOL.md §6).
+//! (docs/PROTOCOL.md §12).
 
 use possdk_core::api::CardInput;
 use possdk_core::hal::{EntryMode, Hal};
@@ -14,7 +14,7 @@ pub const MID: &str = "123456789012345";
 pub const SERIAL: &str = "SN0001";
 pub const TOKEN: &str = "TOKEN0001";
 
-/// Test cards of docs/PROTOCOL.md §6: (PAN, PIN, expiry YYMM, service code).
+/// Test cards of docs/PROTOCOL.md §12: (PAN, PIN, expiry YYMM, service code).
 pub const CARD_OK: (&str, &str, &str, &str) = ("6225880123456789", "123456", "3012", "101");
 pub const CARD_LITTLE: (&str, &str, &str, &str) = ("6225881111111111", "111111", "3012", "101");
 pub const CARD_EXPIRED: (&str, &str, &str, &str) = ("6225882222222222", "222222", "2001", "101");

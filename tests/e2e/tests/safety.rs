@@ -1,4 +1,4 @@
-//! PROTOCOL.md §6 end to end: timeouts reversed, bad MACs reversed with A0, reversals survive a restart.
+//! docs/PROTOCOL.md §6 end to end: timeouts reversed, bad MACs reversed with A0, reversals survive a restart.
 
 use possdk_core::api::Payment;
 use possdk_core::hal::Hal;

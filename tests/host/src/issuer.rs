@@ -1,4 +1,4 @@
-//! The simulated issuer's chip cryptography (docs/PROTOCOL.md §5): ICC master key by option A, common
+//! The simulated issuer's chip cryptography (docs/PROTOCOL.md §8): ICC master key by option A, common
 //! session key from the ATC, ARQC = ISO 9797-1 algorithm 3 (method-2 padding) over the CDOL1 data, ARPC
 //! method 1 — all from `possdk_core::crypto::emv`, whose known-answer tests cover crypto.json's vector.
 

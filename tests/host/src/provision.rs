@@ -1,5 +1,5 @@
 //! Provisioning: the terminals, devices, cards, AIDs and CAPKs the host knows. The default set is
-//! docs/PROTOCOL.md §6; `--provision FILE` (JSON, format in docs/HOST.md) replaces it.
+//! docs/PROTOCOL.md §12; `--provision FILE` (JSON, format in docs/HOST.md) replaces it.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -121,7 +121,7 @@ fn psn() -> String {
     "001".into()
 }
 
-/// Card organisation from the BIN (docs/PROTOCOL.md §3).
+/// Card organisation from the BIN (docs/PROTOCOL.md §2).
 pub fn org_from_bin(pan: &str) -> &'static str {
     let b = pan.as_bytes();
     match (b.first(), b.get(1)) {
@@ -180,7 +180,7 @@ pub fn generated_capk(n: usize) -> CapkDef {
 }
 
 impl Provision {
-    /// docs/PROTOCOL.md §6 test data, 5 AIDs and 30 CAPKs (more than one 512-byte query page).
+    /// docs/PROTOCOL.md §12 test data, 5 AIDs and 30 CAPKs (more than one 512-byte query page).
     pub fn default_set() -> Provision {
         let card = |pan: &str, pin: &str, exp: &str, svc: &str, bal: i64, status: &str| CardDef {
             pan: pan.into(),

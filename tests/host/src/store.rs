@@ -218,7 +218,7 @@ pub struct Totals {
     pub foreign: Side,
 }
 
-/// Debit kinds of PROTOCOL.md §5 (sale, completion; QR ones share the 60.1 codes) and credit kinds.
+/// Debit kinds of docs/PROTOCOL.md §5 (sale, completion; QR ones share the 60.1 codes) and credit kinds.
 pub fn is_debit(kind: &str) -> bool {
     kind == "22" || kind == "20"
 }
@@ -607,7 +607,7 @@ impl Store {
         rows.collect()
     }
 
-    /// PROTOCOL.md §5 totals of a batch from the ledger.
+    /// docs/PROTOCOL.md §5 totals of a batch from the ledger.
     pub fn totals(&self, tid: &str, batch: u32) -> DbResult<Totals> {
         let mut t = Totals::default();
         for x in self.batch_txns(tid, batch)? {
