@@ -209,6 +209,8 @@ fn chip_sale_through_c_callbacks() {
         device: null(),
         events: null(),
         security: null(),
+        clock: null(),
+        transport: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(
