@@ -1,54 +1,11 @@
-//! The request/response model shared by every binding (JSON-API.md). C structs and Kotlin classes mirror
-//! these names. OWNER of `call_json`: engine helper; types: lead (change with care, the bridges use them).
+//! The facade's edge: the typed `Request` of every operation, its JSON form (docs/JSON-API.md), the op
+//! table every binding is checked against, and `call_json`. The result types live in `model` and are
+//! re-exported here, so bindings name them `api::TransactionResult` and so on.
 
 use crate::hal::EntryMode;
-use serde::{Deserialize, Serialize};
+pub use crate::model::*;
+use serde::Serialize;
 use zeroize::Zeroizing;
-
-/// Card data given inline (no card-reader callback). `pin` is blocked at once and never stored.
-#[derive(Clone, Default)]
-pub struct CardInput {
-    pub entry: Option<EntryMode>,
-    pub pan: Option<Zeroizing<String>>,
-    pub track2: Option<Zeroizing<String>>,
-    pub track3: Option<Zeroizing<String>>,
-    pub expiry: Option<String>,
-    pub sequence: Option<String>,
-    /// Field 55 TLVs from the chip.
-    pub icc: Option<Vec<u8>>,
-    pub pin: Option<Zeroizing<String>>,
-}
-
-impl std::fmt::Debug for CardInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CardInput")
-            .field("entry", &self.entry)
-            .field("pan", &self.pan.as_deref().map(|p| crate::mask_pan(p)))
-            .finish_non_exhaustive()
-    }
-}
-
-/// How a payment is made. `None` inside: ask the HAL (card reader / QR scanner).
-#[derive(Debug, Clone)]
-pub enum Payment {
-    Card(Option<CardInput>),
-    Qr(Option<String>),
-}
-
-/// Reference to an original that may not be in the journal (refund, pre-auth void / completion).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct OriginalRef {
-    /// 37 of the original
-    pub reference: Option<String>,
-    /// 38 of the original
-    pub auth_code: Option<String>,
-    /// MMDD of the original
-    pub date: Option<String>,
-    pub batch: Option<u32>,
-    pub stan: Option<u32>,
-    /// QR voucher (59 A4): makes the request a QR one
-    pub voucher: Option<String>,
-}
 
 /// Every operation, typed. `Request::from_json` parses the JSON form with field-named errors.
 #[derive(Debug, Clone)]
@@ -114,140 +71,6 @@ pub enum Request {
         batch: Option<u32>,
     },
     Status,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActivationResult {
-    pub merchant_name: String,
-    pub batch: u32,
-    pub response_timeout_s: u32,
-    pub reversal_attempts: u32,
-    pub max_tip_percent: u32,
-    /// Hex SHA-256 of the host key the terminal will accept, if the platform sent one.
-    pub host_key_sha256: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MasterKeyResult {
-    /// Hex check value of the TMK now active.
-    pub tmk_check_value: String,
-    pub host_key_sha256: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignInResult {
-    pub batch: u32,
-    pub datetime: String,
-    /// Host asked for parameters next (processing requirement 4/5).
-    pub capks_required: bool,
-    pub aids_required: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DownloadResult {
-    /// Number of CAPKs / AIDs downloaded, verified and loaded.
-    pub count: u32,
-    /// CAPKs refused (bad checksum or expired).
-    pub rejected: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransactionResult {
-    /// Where the money stands (docs/JSON-API.md, "Outcome").
-    pub outcome: crate::Outcome,
-    pub approved: bool,
-    pub response_code: String,
-    pub message: String,
-    pub kind: String,
-    pub stan: u32,
-    pub batch: u32,
-    pub amount: u64,
-    pub tip: u64,
-    pub reference: Option<String>,
-    pub auth_code: Option<String>,
-    pub masked_pan: Option<String>,
-    pub voucher: Option<String>,
-    pub card_org: Option<String>,
-    pub datetime: String,
-    /// Balance in fen (balance inquiry), negative when the account is in debit.
-    pub balance: Option<i64>,
-    pub receipt: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CountAmount {
-    pub count: u32,
-    pub amount: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Totals {
-    pub debit: CountAmount,
-    pub credit: CountAmount,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettlementTotals {
-    pub domestic: Totals,
-    pub foreign: Totals,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettlementResult {
-    pub batch: u32,
-    pub terminal: SettlementTotals,
-    pub host: SettlementTotals,
-    /// After any batch upload.
-    pub balanced: bool,
-    /// Number of 0320 records uploaded (0 when the first answer balanced).
-    pub uploaded: u32,
-    pub next_batch: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DetailRecord {
-    pub stan: u32,
-    pub kind: String,
-    pub amount: u64,
-    pub tip: u64,
-    pub masked_pan: Option<String>,
-    pub voucher: Option<String>,
-    pub reference: Option<String>,
-    pub auth_code: Option<String>,
-    pub datetime: String,
-    /// `approved`, `voided`, `reversed`, `tipped`
-    pub state: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DetailQueryResult {
-    pub batch: Option<u32>,
-    pub records: Vec<DetailRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingReversalInfo {
-    pub stan: u32,
-    pub reason: Option<String>,
-    pub attempts: u32,
-    pub flagged: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusResult {
-    pub activated: bool,
-    pub master_key_loaded: bool,
-    pub signed_in: bool,
-    pub batch: u32,
-    pub next_stan: u32,
-    pub pending_reversal: Option<PendingReversalInfo>,
-    pub unsent_advices: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct JournalResult {
-    pub batch: u32,
-    pub records: Vec<crate::journal::TxRecord>,
 }
 
 type Obj = serde_json::Map<String, serde_json::Value>;
@@ -375,6 +198,29 @@ fn payment(obj: &Obj) -> crate::Result<Payment> {
             Some("card") | None => Ok(Payment::Card(None)),
             Some(_) => Err(crate::Error::invalid("payment", "must be card or qr")),
         },
+    }
+}
+
+/// The result of any operation, typed; `call_json` turns it into the JSON result object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Activation(ActivationResult),
+    MasterKey(MasterKeyResult),
+    SignIn(SignInResult),
+    Download(DownloadResult),
+    Transaction(TransactionResult),
+    Details(DetailQueryResult),
+    Settlement(SettlementResult),
+    Journal(JournalResult),
+    Status(StatusResult),
+}
+
+impl Response {
+    /// The JSON result object (docs/JSON-API.md shapes).
+    pub fn to_json(&self) -> String {
+        // Plain data (strings, numbers, lists): serialising it cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| "null".to_string())
     }
 }
 

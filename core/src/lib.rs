@@ -2,22 +2,32 @@
 //!
 //! No FFI types and no global state live here; the C and JNI bridges convert and call into this crate.
 
+// Layers point one way (docs/ARCHITECTURE.md):
+//   protocol: iso8583, tlv, crypto            (public: hosts and tools reuse the codec and algorithms)
+//   domain:   config, model, flows, journal, security, hal, transport
+//   facade:   terminal (Terminal), api (requests, JSON, the op table)
+// Bridges (ffi-c, ffi-jni) see only what is re-exported here and the public modules.
+
 pub mod api;
+mod config;
 pub mod crypto;
-pub mod error;
-pub mod flows;
+mod error;
+mod flows;
 pub mod hal;
 pub mod iso8583;
-pub mod journal;
-pub mod receipt;
+mod journal;
+mod model;
+mod receipt;
 pub mod security;
 pub mod sim;
-pub mod terminal;
+mod terminal;
 pub mod tlv;
 pub mod transport;
 
+pub use config::{Config, DeviceConfig, EndpointConfig, Timeouts};
 pub use error::{Error, ErrorKind, Outcome, Result};
-pub use terminal::{Config, Terminal};
+pub use journal::{TxRecord, TxState};
+pub use terminal::Terminal;
 
 /// SDK version sent in activation (DF43).
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,7 +1,7 @@
 //! Receipt lines (merchant copy) from a result, and a readable message for every response code (§9).
 //! OWNER: engine helper.
 
-use crate::api::TransactionResult;
+use crate::model::TransactionResult;
 
 /// Readable text of a response code (PROTOCOL.md §9).
 pub fn response_text(rc: &str) -> &'static str {
@@ -53,7 +53,8 @@ pub fn response_text(rc: &str) -> &'static str {
 }
 
 /// Every response code §9 lists.
-pub const RESPONSE_CODES: &[&str] = &[
+#[cfg(test)]
+const RESPONSE_CODES: &[&str] = &[
     "00", "A2", "A4", "A5", "A6", "10", "01", "03", "04", "05", "12", "13", "14", "15", "21", "22",
     "25", "30", "34", "38", "40", "41", "43", "51", "54", "55", "57", "58", "59", "61", "62", "64",
     "65", "75", "90", "91", "92", "94", "96", "97", "98", "99", "A0", "A7",

@@ -5,8 +5,8 @@ mod engine_support;
 
 use engine_support::*;
 use possdk_core::api::{call_json, OriginalRef, Payment};
-use possdk_core::journal::TxState;
 use possdk_core::ErrorKind;
+use possdk_core::TxState;
 
 fn f(m: &possdk_core::iso8583::Message, n: u8) -> Option<String> {
     m.get_str(n).map(str::to_string)

@@ -128,7 +128,7 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_call<'l>(
             let value = result?;
             // Success: a callback may still have thrown something the core recovered from.
             drop(convert::take_thrown());
-            Ok(env.new_string(value.to_string())?)
+            Ok(env.new_string(value.to_json())?)
         })
         .resolve::<ThrowPos>()
 }

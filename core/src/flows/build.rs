@@ -3,11 +3,11 @@
 
 use super::kinds::{AmountRule, Echo, KindDef, Means, F61};
 use super::{digits, Engine};
-use crate::api::CardInput;
 use crate::error::{Error, Result};
 use crate::hal::{CardData, EntryMode};
 use crate::iso8583::{encode_body, Message, Mti};
 use crate::journal::TxRecord;
+use crate::model::CardInput;
 use crate::tlv;
 use zeroize::Zeroizing;
 

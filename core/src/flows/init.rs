@@ -2,11 +2,11 @@
 //! CAPK and AID downloads.
 
 use super::{keys, rc_of, rejected, Dest, Engine};
-use crate::api::{ActivationResult, DownloadResult, MasterKeyResult, SignInResult};
 use crate::crypto::rsa::HostPublicKey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{AidParams, Capk};
 use crate::iso8583::Message;
+use crate::model::{ActivationResult, DownloadResult, MasterKeyResult, SignInResult};
 use crate::security::{EncryptedKey, KeySlot};
 use crate::tlv::{self, Tlv};
 
@@ -362,7 +362,7 @@ impl Engine {
         if let Some(reader) = self.card_reader.as_mut() {
             reader
                 .load_emv_parameters(&aids, &capks)
-                .map_err(|e| super::execute::hal_error(e, "card reader (EMV parameters)"))?;
+                .map_err(|e| super::exchange::hal_error(e, "card reader (EMV parameters)"))?;
         }
         Ok(())
     }

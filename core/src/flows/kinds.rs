@@ -1,4 +1,4 @@
-//! THE transaction table: one row per financial transaction kind (PROTOCOL.md §4, docs/PROTOCOL.md §3).
+//! The transaction table: one row per financial transaction kind (docs/PROTOCOL.md §4).
 //! The executor reads a row and never branches on the kind itself; a new kind is a new row.
 
 /// Every financial transaction kind.
@@ -58,8 +58,31 @@ pub enum OriginalRule {
     /// Looked up in the journal by STAN (current batch); the row must be one of these kinds.
     ByStan(&'static [Kind]),
     /// Named by reference / auth id / date / batch + STAN, possibly not in the journal; when it is, it is
-    /// one of these kinds.
-    ByReference(&'static [Kind]),
+    /// one of these kinds. The request must name the listed parts of the original.
+    ByReference(&'static [Kind], &'static [RefPart]),
+}
+
+/// A part of an original named by reference (`original.<part>` in the request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefPart {
+    Reference,
+    Batch,
+    Stan,
+    AuthCode,
+    Voucher,
+}
+
+impl RefPart {
+    /// The request field that carries it.
+    pub fn field(self) -> &'static str {
+        match self {
+            RefPart::Reference => "original.reference",
+            RefPart::Batch => "original.batch",
+            RefPart::Stan => "original.stan",
+            RefPart::AuthCode => "original.auth_code",
+            RefPart::Voucher => "original.voucher",
+        }
+    }
 }
 
 /// Safety class of the message (PROTOCOL.md §6).
@@ -140,6 +163,8 @@ pub struct KindDef {
     pub f63: Option<&'static str>,
     /// Field 48 carries the tip (tip / tip void).
     pub f48_tip: bool,
+    /// The answer's field 54 is the balance to report.
+    pub f54_balance: bool,
     /// Settlement class (§5): counted as debit / credit when approved.
     pub settle: Settle,
 }
@@ -166,32 +191,41 @@ const COMPLETIONS: &[Kind] = &[K::PreauthComplete];
 const QR_COMPLETIONS: &[Kind] = &[K::QrComplete];
 const TIPS: &[Kind] = &[K::Tip];
 
+// What a request must name of an original it gives by reference (checked in this order).
+use RefPart as R;
+const REF: &[RefPart] = &[R::Reference];
+const QR_REF: &[RefPart] = &[R::Reference, R::Voucher];
+const AUTH: &[RefPart] = &[R::Batch, R::Stan, R::AuthCode];
+const QR_AUTH: &[RefPart] = &[R::Batch, R::Stan, R::Voucher];
+
 #[rustfmt::skip]
 pub const KINDS: &[KindDef] = &[
     //        kind                    name                     label                    mti  3         25    60.1  means            amount             original                          pin    delivery      on original        37            38            61                  63          48     settle
-    KindDef { kind: K::Sale,                name: "sale",                  label: "SALE",                 mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::Debit },
-    KindDef { kind: K::Void,                name: "void",                  label: "VOID",                 mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(SALES),        pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, settle: Settle::None },
-    KindDef { kind: K::Refund,              name: "refund",                label: "REFUND",               mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(SALES),   pin_default: true,  delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: Some("CUP"), f48_tip: false, settle: Settle::Credit },
-    KindDef { kind: K::Balance,             name: "balance",               label: "BALANCE INQUIRY",      mti: 200, processing: "310000", condition: "00", type_code: "01", means: M::Card,         amount: A::Absent,        original: OriginalRule::None,                     pin_default: true,  delivery: D::Plain,      on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::None },
-    KindDef { kind: K::Preauth,             name: "preauth",               label: "PRE-AUTH",             mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::None },
-    KindDef { kind: K::PreauthVoid,         name: "preauth_void",          label: "PRE-AUTH VOID",        mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS),pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::None },
-    KindDef { kind: K::PreauthComplete,     name: "preauth_complete",      label: "PRE-AUTH COMPLETION",  mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS),pin_default: true,  delivery: D::Reversible, on_original: O::Complete,     f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::Debit },
-    KindDef { kind: K::PreauthCompleteVoid, name: "preauth_complete_void", label: "COMPLETION VOID",      mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(COMPLETIONS),  pin_default: true,  delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, settle: Settle::None },
-    KindDef { kind: K::Tip,                 name: "tip",                   label: "TIP",                  mti: 220, processing: "000000", condition: "00", type_code: "34", means: M::OriginalCard, amount: A::SalePlusTip,   original: OriginalRule::ByStan(SALES),        pin_default: false, delivery: D::Advice,     on_original: O::Tip,          f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  settle: Settle::None },
-    KindDef { kind: K::TipVoid,             name: "tip_void",              label: "TIP VOID",             mti: 220, processing: "200000", condition: "00", type_code: "35", means: M::OriginalCard, amount: A::SaleAmount,    original: OriginalRule::ByStan(TIPS),         pin_default: false, delivery: D::Advice,     on_original: O::TipVoid,      f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  settle: Settle::None },
-    KindDef { kind: K::QrSale,              name: "qr_sale",               label: "QR SALE",              mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::Debit },
-    KindDef { kind: K::QrVoid,              name: "qr_void",               label: "QR VOID",              mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_SALES),     pin_default: false, delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, settle: Settle::None },
-    KindDef { kind: K::QrRefund,            name: "qr_refund",             label: "QR REFUND",            mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_SALES),pin_default: false, delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::Credit },
-    KindDef { kind: K::QrPreauth,           name: "qr_preauth",            label: "QR PRE-AUTH",          mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, settle: Settle::None },
-    KindDef { kind: K::QrPreauthVoid,       name: "qr_preauth_void",       label: "QR PRE-AUTH VOID",     mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS), pin_default: false, delivery: D::Reversible, on_original: O::Void,     f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::None },
-    KindDef { kind: K::QrComplete,          name: "qr_complete",           label: "QR COMPLETION",        mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS), pin_default: false, delivery: D::Reversible, on_original: O::Complete, f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, settle: Settle::Debit },
-    KindDef { kind: K::QrCompleteVoid,      name: "qr_complete_void",      label: "QR COMPLETION VOID",   mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_COMPLETIONS),pin_default: false, delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown, f61: F61::BatchStan,  f63: None,        f48_tip: false, settle: Settle::None },
+    KindDef { kind: K::Sale,                name: "sale",                  label: "SALE",                 mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::Void,                name: "void",                  label: "VOID",                 mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(SALES),        pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::Refund,              name: "refund",                label: "REFUND",               mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(SALES, REF), pin_default: true,  delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: Some("CUP"), f48_tip: false, f54_balance: false, settle: Settle::Credit },
+    KindDef { kind: K::Balance,             name: "balance",               label: "BALANCE INQUIRY",      mti: 200, processing: "310000", condition: "00", type_code: "01", means: M::Card,         amount: A::Absent,        original: OriginalRule::None,                     pin_default: true,  delivery: D::Plain,      on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: true, settle: Settle::None },
+    KindDef { kind: K::Preauth,             name: "preauth",               label: "PRE-AUTH",             mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::PreauthVoid,         name: "preauth_void",          label: "PRE-AUTH VOID",        mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::PreauthComplete,     name: "preauth_complete",      label: "PRE-AUTH COMPLETION",  mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  delivery: D::Reversible, on_original: O::Complete,     f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::PreauthCompleteVoid, name: "preauth_complete_void", label: "COMPLETION VOID",      mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(COMPLETIONS),  pin_default: true,  delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::Tip,                 name: "tip",                   label: "TIP",                  mti: 220, processing: "000000", condition: "00", type_code: "34", means: M::OriginalCard, amount: A::SalePlusTip,   original: OriginalRule::ByStan(SALES),        pin_default: false, delivery: D::Advice,     on_original: O::Tip,          f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::TipVoid,             name: "tip_void",              label: "TIP VOID",             mti: 220, processing: "200000", condition: "00", type_code: "35", means: M::OriginalCard, amount: A::SaleAmount,    original: OriginalRule::ByStan(TIPS),         pin_default: false, delivery: D::Advice,     on_original: O::TipVoid,      f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::QrSale,              name: "qr_sale",               label: "QR SALE",              mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::QrVoid,              name: "qr_void",               label: "QR VOID",              mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_SALES),     pin_default: false, delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::QrRefund,            name: "qr_refund",             label: "QR REFUND",            mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_SALES, QR_REF),pin_default: false, delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Credit },
+    KindDef { kind: K::QrPreauth,           name: "qr_preauth",            label: "QR PRE-AUTH",          mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::QrPreauthVoid,       name: "qr_preauth_void",       label: "QR PRE-AUTH VOID",     mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, delivery: D::Reversible, on_original: O::Void,     f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::QrComplete,          name: "qr_complete",           label: "QR COMPLETION",        mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, delivery: D::Reversible, on_original: O::Complete, f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::QrCompleteVoid,      name: "qr_complete_void",      label: "QR COMPLETION VOID",   mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_COMPLETIONS),pin_default: false, delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown, f61: F61::BatchStan,  f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
 ];
 
-/// The row of a kind.
+/// The row of a kind. The table lists the kinds in declaration order (tested), so the kind is its index:
+/// every kind has its row, and no kind can fall back to another's.
 pub fn def(kind: Kind) -> &'static KindDef {
-    // The table holds every kind exactly once (tested); the fallback is unreachable.
-    KINDS.iter().find(|d| d.kind == kind).unwrap_or(&KINDS[0])
+    let d = &KINDS[kind as usize];
+    debug_assert_eq!(d.kind, kind);
+    d
 }
 
 /// The row for a flow name (`sale`, `qr_void`, ...).
@@ -240,6 +274,9 @@ mod tests {
             K::QrCompleteVoid,
         ];
         assert_eq!(KINDS.len(), all.len());
+        for (i, d) in KINDS.iter().enumerate() {
+            assert_eq!(d.kind as usize, i, "{} out of order", d.name);
+        }
         for k in all {
             assert_eq!(KINDS.iter().filter(|d| d.kind == k).count(), 1, "{k:?}");
             assert_eq!(def(k).kind, k);

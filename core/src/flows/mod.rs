@@ -4,14 +4,19 @@
 //! Every message (financial or management) goes through the same plumbing here: encode -> MAC ->
 //! transport -> decode -> validate (MTI + 10, echoes, MAC) -> header processing requirement.
 
-pub mod build;
-pub mod execute;
-pub mod init;
-pub mod kinds;
-pub mod query;
-pub mod reversal;
-pub mod settlement;
+pub(crate) mod build;
+mod capture;
+mod exchange;
+pub(crate) mod execute;
+mod init;
+pub(crate) mod kinds;
+mod original;
+mod outcome;
+mod query;
+mod reversal;
+mod settlement;
 
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
     CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, PinPad, QrScanner,
@@ -20,7 +25,6 @@ use crate::hal::{
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
 use crate::security::{KeySlot, SecurityModule};
-use crate::terminal::Config;
 
 /// Journal settings keys (activation data and flags).
 pub(crate) mod keys {
@@ -426,11 +430,6 @@ pub(crate) fn validate_echo(
         }
     }
     Ok(())
-}
-
-/// Response-code messages (PROTOCOL.md §9).
-pub fn response_message(rc: &str) -> &'static str {
-    crate::receipt::response_text(rc)
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Detail query (PROTOCOL.md §4, *private* `397`, management platform, MAC'd), paged.
 
 use super::{digits, kinds, rc_of, Dest, Engine};
-use crate::api::{DetailQueryResult, DetailRecord};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::{DetailQueryResult, DetailRecord};
 use crate::tlv::{self, Tlv};
 
 const MAX_PAGES: usize = 1000;

@@ -5,13 +5,35 @@
 //! crash (its reason is then `98`). The host's `00` or `25` clears it; after the configured attempts it is
 //! flagged and still retried before every transaction and before settlement.
 
-use super::execute::{effects_for, undo_effects, Reply};
+use super::exchange::Reply;
 use super::kinds;
+use super::outcome::{effects_for, undo_effects};
 use super::{is_approval, rc_of, transport_error, validate_echo, Dest, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{CancelToken, Event};
 use crate::iso8583::{self, decode_body};
 use crate::journal::{PendingReversal, TxOutcome};
+
+/// Why a request is reversed: field 39 of the 0400 (docs/PROTOCOL.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReversalReason {
+    /// `98`: no answer (also a reversal found pending after a crash, whose reason was never recorded).
+    NoAnswer,
+    /// `A0`: the answer's MAC did not verify.
+    BadMac,
+    /// `06`: anything else (an unreadable answer, cancelled after sending, a card decline after approval).
+    Other,
+}
+
+impl ReversalReason {
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            ReversalReason::NoAnswer => "98",
+            ReversalReason::BadMac => "A0",
+            ReversalReason::Other => "06",
+        }
+    }
+}
 
 impl Engine {
     /// Try the oldest unflagged pending reversal(s) up to `tries` exchanges now. `Ok(true)`: no unflagged
@@ -91,7 +113,10 @@ impl Engine {
         if let Some(a) = &rev.auth_code {
             msg.set_str(38, a);
         }
-        let reason = rev.reason.clone().unwrap_or_else(|| "98".to_string());
+        let reason = rev
+            .reason
+            .clone()
+            .unwrap_or_else(|| ReversalReason::NoAnswer.code().to_string());
         msg.set_str(39, &reason);
         let frame = self.encode(Dest::Gateway, &mut msg, true)?;
         self.emit(Event::Reversing { stan: rev.stan });

@@ -3,10 +3,10 @@
 
 use super::kinds::{self, Settle};
 use super::{digits, rc_of, Dest, Engine};
-use crate::api::{CountAmount, SettlementResult, SettlementTotals, Totals};
 use crate::error::{Error, ErrorKind, Result};
 use crate::iso8583::{Message, Mti};
 use crate::journal::{TxRecord, TxState};
+use crate::model::{CountAmount, SettlementResult, SettlementTotals, Totals};
 
 /// Is a journal row domestic for settlement (`CUP` or QR)?
 fn domestic(row: &TxRecord) -> bool {
@@ -213,7 +213,7 @@ impl Engine {
                     "{}{}{}",
                     digits(row.batch as u64, 6),
                     digits(row.stan as u64, 6),
-                    super::execute::row_date(row)
+                    super::original::row_date(row)
                 ),
             );
             let resp = self.send_management(Dest::Platform, m, true)?;

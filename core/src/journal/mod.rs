@@ -336,6 +336,7 @@ impl Journal {
         Self::init(conn, seal_key)
     }
 
+    #[cfg(test)]
     pub fn open_in_memory(seal_key: &[u8; 32]) -> JResult<Journal> {
         let conn = Connection::open_in_memory().map_err(db)?;
         Self::init(conn, seal_key)
@@ -358,6 +359,7 @@ impl Journal {
         Ok(j)
     }
 
+    #[cfg(test)]
     pub fn schema_version(&self) -> JResult<u32> {
         schema::version(&self.conn)
     }

@@ -5,7 +5,7 @@
 
 use possdk_core::api::{OriginalRef, Payment, TransactionResult};
 use possdk_core::hal::Hal;
-use possdk_core::journal::TxState;
+use possdk_core::TxState;
 use possdk_core::{ErrorKind, Outcome, Terminal};
 use possdk_e2e::*;
 use serde_json::json;

@@ -2,7 +2,7 @@
 
 use possdk_core::api::{OriginalRef, Payment};
 use possdk_core::hal::Hal;
-use possdk_core::journal::TxState;
+use possdk_core::TxState;
 use possdk_e2e::*;
 
 fn card() -> Option<possdk_core::api::CardInput> {

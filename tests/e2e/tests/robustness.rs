@@ -3,8 +3,8 @@
 
 use possdk_core::api::Payment;
 use possdk_core::hal::Hal;
-use possdk_core::journal::TxState;
 use possdk_core::sim::{cards, SimCard, SimDevices};
+use possdk_core::TxState;
 use possdk_core::{ErrorKind, Terminal};
 use possdk_e2e::*;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 use possdk_core::api::Payment;
 use possdk_core::hal::Hal;
-use possdk_core::journal::TxState;
+use possdk_core::TxState;
 use possdk_core::{ErrorKind, Outcome};
 use possdk_e2e::*;
 
@@ -226,39 +226,32 @@ fn an_unanswered_advice_is_replayed_by_the_host_even_after_a_new_sign_in() {
     host.shutdown();
 }
 
-/// A balance inquiry interrupted by a crash (its row journalled, no answer recorded) is resolved when the
-/// journal is next opened: it moves no money, so it becomes `failed`, and nothing is owed for it.
+/// A balance inquiry interrupted by a crash after it was sent (its row journalled, no answer recorded) is
+/// resolved when the journal is next opened: it moves no money, so it becomes `failed`, and nothing is owed.
 #[test]
 fn an_inquiry_interrupted_by_a_crash_is_resolved_on_the_next_start() {
-    use possdk_core::journal::{Journal, NewTx};
     let host = TestHost::start("inquiry-crash");
     let dir = temp_dir("inquiry-crash-term");
+    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stan = {
-        let t = host.ready(&dir, Hal::default());
-        t.status().unwrap().next_stan
-    };
-    // What the engine had made durable when the process died: the row, nothing owed (no reversal, no
-    // advice), no answer.
-    let config = host.config(&dir, 1500);
-    let seal: [u8; 32] = hex::decode(config.seal_key.as_deref().expect("seal key configured"))
-        .expect("hex")
-        .try_into()
-        .expect("32 bytes");
-    {
-        let mut j = Journal::open(std::path::Path::new(&config.journal_path), &seal).unwrap();
-        let batch = j.batch().unwrap();
-        let new_tx = NewTx {
-            kind: "balance".into(),
-            mti: 200,
-            batch,
-            stan,
-            created_at: "2026-12-01T10:00:00".into(),
+        let hal = Hal {
+            transport: Some(Box::new(CrashAfterSend {
+                inner: Default::default(),
+                armed: armed.clone(),
+            })),
             ..Default::default()
         };
-        j.record_request(&new_tx, None, None).unwrap();
-        let row = j.find_by_stan(batch, stan).unwrap().unwrap();
-        assert_eq!(row.state, TxState::Pending);
-    }
+        let t = host.ready(&dir, hal);
+        let stan = t.status().unwrap().next_stan;
+        armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            t.balance(Some(swipe(CARD_OK)))
+        }));
+        assert!(crashed.is_err());
+        let row = t.journal(None).unwrap().records.pop().unwrap();
+        assert_eq!((row.stan, row.state), (stan, TxState::Pending));
+        stan
+    };
     let t = host.terminal(&dir, Hal::default());
     let row = t.journal(None).unwrap().records.pop().unwrap();
     assert_eq!((row.stan, row.state), (stan, TxState::Failed));

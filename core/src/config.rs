@@ -1,0 +1,345 @@
+//! Terminal configuration (docs/JSON-API.md "Config"): parsed and checked once, every error naming the
+//! field. The domain reads it; nothing here knows about flows or the facade.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::flows::kinds;
+use crate::iso8583::Tpdu;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EndpointConfig {
+    /// `host:port`
+    pub address: String,
+    /// 10 hex digits, e.g. `6000030000`.
+    pub tpdu: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Timeouts {
+    pub connect: u64,
+    pub response: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: 10_000,
+            response: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct DeviceConfig {
+    pub serial: String,
+    #[serde(default)]
+    pub model: String,
+}
+
+/// Terminal configuration (JSON-API.md "Config").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Config {
+    pub tid: String,
+    pub mid: String,
+    pub gateway: EndpointConfig,
+    pub platform: EndpointConfig,
+    pub journal_path: String,
+    #[serde(default)]
+    pub timeouts_ms: Timeouts,
+    #[serde(default = "default_reversal_attempts")]
+    pub reversal_attempts: u32,
+    #[serde(default = "default_max_tip")]
+    pub max_tip_percent: u32,
+    /// Hex SHA-256(modulus || exponent) of the host RSA key to accept.
+    #[serde(default)]
+    pub host_key_sha256: Option<String>,
+    /// Device info used when no DeviceInfo callback is given.
+    #[serde(default)]
+    pub device: Option<DeviceConfig>,
+    /// 64 hex digits: the platform key that seals keys and PANs at rest (Android Keystore, SE...).
+    /// Absent: derived from TID + serial (obfuscation only; a warning is logged).
+    #[serde(default)]
+    pub seal_key: Option<String>,
+    /// Encrypt tracks under the TDK (53 third digit 1).
+    #[serde(default)]
+    pub encrypt_tracks: bool,
+    /// Transaction kinds (flow names) that ask for a PIN; None: the defaults.
+    #[serde(default)]
+    pub pin_required: Option<Vec<String>>,
+    /// Transaction kinds whose PIN may be bypassed.
+    #[serde(default)]
+    pub pin_bypass_allowed: Option<Vec<String>>,
+}
+
+fn default_reversal_attempts() -> u32 {
+    3
+}
+fn default_max_tip() -> u32 {
+    20
+}
+
+pub(crate) fn parse_tpdu(field: &str, hex_text: &str) -> Result<Tpdu> {
+    let bytes =
+        hex::decode(hex_text).map_err(|_| Error::invalid(field, "TPDU must be 10 hex digits"))?;
+    let arr: [u8; 5] = bytes
+        .try_into()
+        .map_err(|_| Error::invalid(field, "TPDU must be 10 hex digits"))?;
+    Ok(Tpdu(arr))
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Config {
+    /// Check every field (errors name the field).
+    pub fn validate(&self) -> Result<()> {
+        let printable = |s: &str| s.bytes().all(|b| (0x20..0x7F).contains(&b));
+        if self.tid.len() != 8 || !printable(&self.tid) {
+            return Err(Error::invalid("tid", "terminal id must be 8 characters"));
+        }
+        if self.mid.len() != 15 || !printable(&self.mid) {
+            return Err(Error::invalid("mid", "merchant id must be 15 characters"));
+        }
+        for (name, ep) in [("gateway", &self.gateway), ("platform", &self.platform)] {
+            if ep.address.is_empty() || !ep.address.contains(':') {
+                return Err(Error::invalid(
+                    format!("{name}.address"),
+                    "address must be host:port",
+                ));
+            }
+            parse_tpdu(&format!("{name}.tpdu"), &ep.tpdu)?;
+        }
+        if self.journal_path.is_empty() {
+            return Err(Error::invalid("journal_path", "required"));
+        }
+        if self.timeouts_ms.connect == 0 {
+            return Err(Error::invalid(
+                "timeouts_ms.connect",
+                "must be greater than 0",
+            ));
+        }
+        if self.timeouts_ms.response == 0 {
+            return Err(Error::invalid(
+                "timeouts_ms.response",
+                "must be greater than 0",
+            ));
+        }
+        if !(1..=10).contains(&self.reversal_attempts) {
+            return Err(Error::invalid("reversal_attempts", "must be 1 to 10"));
+        }
+        if self.max_tip_percent > 100 {
+            return Err(Error::invalid("max_tip_percent", "must be 0 to 100"));
+        }
+        if let Some(h) = &self.host_key_sha256 {
+            if !is_hex(h, 64) {
+                return Err(Error::invalid("host_key_sha256", "must be 64 hex digits"));
+            }
+        }
+        if let Some(k) = &self.seal_key {
+            if !is_hex(k, 64) {
+                return Err(Error::invalid("seal_key", "must be 64 hex digits"));
+            }
+        }
+        for (name, list) in [
+            ("pin_required", &self.pin_required),
+            ("pin_bypass_allowed", &self.pin_bypass_allowed),
+        ] {
+            if let Some(list) = list {
+                if let Some(bad) = list.iter().find(|k| kinds::by_name(k).is_none()) {
+                    return Err(Error::invalid(
+                        name,
+                        format!("unknown transaction kind '{bad}'"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parse and validate a JSON config (errors name the field: `tid`, `gateway.tpdu`, ...).
+    pub fn from_json(json: &str) -> Result<Config> {
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidJson,
+                format!("config is not valid JSON: {e}"),
+            )
+        })?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidJson, "config must be a JSON object"))?;
+        for f in ["tid", "mid", "journal_path"] {
+            match obj.get(f) {
+                Some(serde_json::Value::String(_)) => {}
+                Some(_) => return Err(Error::invalid(f, "must be a string")),
+                None => return Err(Error::invalid(f, "required")),
+            }
+        }
+        for ep in ["gateway", "platform"] {
+            let o = obj
+                .get(ep)
+                .and_then(|x| x.as_object())
+                .ok_or_else(|| Error::invalid(ep, "required object"))?;
+            for f in ["address", "tpdu"] {
+                if !o.get(f).is_some_and(|x| x.is_string()) {
+                    return Err(Error::invalid(format!("{ep}.{f}"), "required string"));
+                }
+            }
+        }
+        // Types of the optional keys, checked here so the error names the key.
+        use serde_json::Value as V;
+        let check = |path: &str, value: Option<&V>, ok: fn(&V) -> bool, what: &str| -> Result<()> {
+            match value {
+                None | Some(V::Null) => Ok(()),
+                Some(x) if ok(x) => Ok(()),
+                Some(_) => Err(Error::invalid(path, format!("must be {what}"))),
+            }
+        };
+        let uint = |x: &V| x.as_u64().is_some();
+        let string = |x: &V| x.is_string();
+        let strings = |x: &V| {
+            x.as_array()
+                .is_some_and(|a| a.iter().all(|i| i.is_string()))
+        };
+        check(
+            "reversal_attempts",
+            obj.get("reversal_attempts"),
+            uint,
+            "a whole number",
+        )?;
+        check(
+            "max_tip_percent",
+            obj.get("max_tip_percent"),
+            uint,
+            "a whole number",
+        )?;
+        check(
+            "host_key_sha256",
+            obj.get("host_key_sha256"),
+            string,
+            "a string",
+        )?;
+        check("seal_key", obj.get("seal_key"), string, "a string")?;
+        check(
+            "encrypt_tracks",
+            obj.get("encrypt_tracks"),
+            |x| x.is_boolean(),
+            "true or false",
+        )?;
+        check(
+            "pin_required",
+            obj.get("pin_required"),
+            strings,
+            "a list of transaction kinds",
+        )?;
+        check(
+            "pin_bypass_allowed",
+            obj.get("pin_bypass_allowed"),
+            strings,
+            "a list of transaction kinds",
+        )?;
+        check(
+            "timeouts_ms",
+            obj.get("timeouts_ms"),
+            |x| x.is_object(),
+            "an object",
+        )?;
+        if let Some(t) = obj.get("timeouts_ms").and_then(V::as_object) {
+            for k in ["connect", "response"] {
+                match t.get(k) {
+                    Some(x) if uint(x) => {}
+                    _ => {
+                        return Err(Error::invalid(
+                            format!("timeouts_ms.{k}"),
+                            "required whole number of ms",
+                        ))
+                    }
+                }
+            }
+        }
+        check("device", obj.get("device"), |x| x.is_object(), "an object")?;
+        if let Some(d) = obj.get("device").and_then(V::as_object) {
+            check(
+                "device.serial",
+                d.get("serial").or(Some(&V::Bool(false))),
+                string,
+                "a string",
+            )?;
+            check("device.model", d.get("model"), string, "a string")?;
+        }
+        let config: Config = serde_json::from_value(v.clone()).map_err(|e| {
+            let msg = e.to_string();
+            // serde names the offending key between backticks for unknown/missing fields.
+            let field = obj
+                .keys()
+                .find(|k| msg.contains(&format!("`{k}`")))
+                .cloned()
+                .unwrap_or_else(|| "config".to_string());
+            Error::invalid(field, msg)
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "tid": "12345678", "mid": "123456789012345",
+            "gateway": {"address": "127.0.0.1:7001", "tpdu": "6000030000"},
+            "platform": {"address": "127.0.0.1:7001", "tpdu": "6000050000"},
+            "journal_path": "/tmp/j.db"
+        })
+    }
+
+    fn field_of(v: serde_json::Value) -> Option<String> {
+        Config::from_json(&v.to_string()).unwrap_err().field
+    }
+
+    #[test]
+    fn config_defaults_and_field_named_errors() {
+        let c = Config::from_json(&base().to_string()).unwrap();
+        assert_eq!(
+            c.timeouts_ms,
+            Timeouts {
+                connect: 10_000,
+                response: 30_000
+            }
+        );
+        assert_eq!((c.reversal_attempts, c.max_tip_percent), (3, 20));
+        assert_eq!(
+            Config::from_json("{").unwrap_err().kind,
+            ErrorKind::InvalidJson
+        );
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("tid");
+        assert_eq!(field_of(v).as_deref(), Some("tid"));
+        let mut v = base();
+        v["tid"] = "123".into();
+        assert_eq!(field_of(v).as_deref(), Some("tid"));
+        let mut v = base();
+        v["gateway"]["tpdu"] = "60000300".into();
+        assert_eq!(field_of(v).as_deref(), Some("gateway.tpdu"));
+        let mut v = base();
+        v["platform"]["address"] = "nowhere".into();
+        assert_eq!(field_of(v).as_deref(), Some("platform.address"));
+        let mut v = base();
+        v["seal_key"] = "abc".into();
+        assert_eq!(field_of(v).as_deref(), Some("seal_key"));
+        let mut v = base();
+        v["host_key_sha256"] = "zz".into();
+        assert_eq!(field_of(v).as_deref(), Some("host_key_sha256"));
+        let mut v = base();
+        v["pin_required"] = serde_json::json!(["sale", "teleport"]);
+        assert_eq!(field_of(v).as_deref(), Some("pin_required"));
+        let mut v = base();
+        v["reversal_attempts"] = 0.into();
+        assert_eq!(field_of(v).as_deref(), Some("reversal_attempts"));
+        let mut v = base();
+        v["max_tip_percent"] = "ten".into();
+        assert_eq!(field_of(v).as_deref(), Some("max_tip_percent"));
+    }
+}

@@ -1,0 +1,165 @@
+//! Phase "capture": the customer's means of payment — the card (reader or inline), the PIN (pad, inline or
+//! none by policy) and the QR payment code (scanner or inline).
+
+use super::build::{self, card_read, CardRead};
+use super::exchange::hal_error;
+use super::execute::{TxInput, DEVICE_TIMEOUT};
+use super::kinds::{KindDef, Means};
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::hal::{CardModes, CardRequest, Event, PinEntry, PinRequest, QrRequest};
+
+/// What the capture phase took from the customer.
+#[derive(Default)]
+pub(super) struct Captured {
+    pub card: Option<CardRead>,
+    pub pin_block: Option<[u8; 8]>,
+    pub qr_code: Option<String>,
+}
+
+impl Engine {
+    /// Card and PIN, or the QR code, as the kind's `means` says. `inline_card` is the request's card,
+    /// already checked; `original_pan` the original's card, which a card kind must match.
+    pub(super) fn capture(
+        &mut self,
+        def: &KindDef,
+        input: &TxInput,
+        inline_card: Option<CardRead>,
+        original_pan: Option<&str>,
+        amount: Option<u64>,
+    ) -> Result<Captured> {
+        let mut captured = Captured::default();
+        match def.means {
+            Means::Card => {
+                let c = match inline_card {
+                    Some(c) => c,
+                    None => self.read_card(def, amount)?,
+                };
+                self.emit(Event::CardRead {
+                    masked_pan: crate::mask_pan(&c.pan),
+                });
+                if original_pan.is_some_and(|p| p != c.pan.as_str()) {
+                    return Err(Error::invalid(
+                        "card",
+                        "not the card of the original transaction",
+                    ));
+                }
+                let inline_pin = input.card.as_ref().and_then(|ci| ci.pin.as_deref());
+                captured.pin_block =
+                    self.pin_block_for(def, &c, inline_pin.map(|s| s.as_str()), amount)?;
+                captured.card = Some(c);
+            }
+            Means::QrCode => {
+                let code = match &input.qr_code {
+                    Some(c) => c.clone(),
+                    None => self.scan_qr(def, amount)?,
+                };
+                captured.qr_code = Some(code);
+            }
+            Means::QrVoucher | Means::OriginalCard => {}
+        }
+        Ok(captured)
+    }
+
+    fn scan_qr(&mut self, def: &KindDef, amount: Option<u64>) -> Result<String> {
+        let cancel = self.cancel.clone();
+        self.emit(Event::WaitingForQr);
+        let scanner = self
+            .qr_scanner
+            .as_mut()
+            .ok_or_else(|| Error::invalid("qr_code", "payment code required (no QR scanner)"))?;
+        let code = scanner
+            .scan(&QrRequest {
+                transaction: def.name,
+                amount,
+                timeout: DEVICE_TIMEOUT,
+                cancel,
+            })
+            .map_err(|e| hal_error(e, "QR code"))?;
+        build::validate_qr_code("qr_code", &code)?;
+        Ok(code)
+    }
+
+    fn pin_policy(&self, def: &KindDef) -> (bool, bool) {
+        if def.means != Means::Card {
+            return (false, false);
+        }
+        let need = match &self.cfg.pin_required {
+            Some(list) => list.iter().any(|k| k == def.name),
+            None => def.pin_default,
+        };
+        let bypass = self
+            .cfg
+            .pin_bypass_allowed
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|k| k == def.name));
+        (need, bypass)
+    }
+
+    fn read_card(&mut self, def: &KindDef, amount: Option<u64>) -> Result<CardRead> {
+        let cancel = self.cancel.clone();
+        self.emit(Event::WaitingForCard);
+        let reader = self
+            .card_reader
+            .as_mut()
+            .ok_or_else(|| Error::invalid("card", "card data required (no card reader)"))?;
+        let request = CardRequest {
+            transaction: def.name,
+            amount,
+            modes: CardModes::ALL,
+            timeout: DEVICE_TIMEOUT,
+            cancel,
+        };
+        let data = reader
+            .read_card(&request)
+            .map_err(|e| hal_error(e, "card"))?;
+        card_read("card", &data)
+    }
+
+    fn pin_block_for(
+        &mut self,
+        def: &KindDef,
+        card: &CardRead,
+        inline_pin: Option<&str>,
+        amount: Option<u64>,
+    ) -> Result<Option<[u8; 8]>> {
+        let (need, bypass) = self.pin_policy(def);
+        if let Some(pin) = inline_pin {
+            return Ok(Some(self.security.pin_block(pin, &card.pan)?));
+        }
+        if !need {
+            return Ok(None);
+        }
+        let cancel = self.cancel.clone();
+        self.emit(Event::WaitingForPin);
+        let Some(pad) = self.pin_pad.as_mut() else {
+            if bypass {
+                return Ok(None);
+            }
+            return Err(Error::invalid("card.pin", "PIN required"));
+        };
+        let request = PinRequest {
+            transaction: def.name,
+            masked_pan: crate::mask_pan(&card.pan),
+            amount,
+            allow_bypass: bypass,
+            timeout: DEVICE_TIMEOUT,
+            cancel,
+        };
+        match pad
+            .get_pin(&request, &card.pan)
+            .map_err(|e| hal_error(e, "PIN"))?
+        {
+            PinEntry::Block(b) => Ok(Some(b)),
+            PinEntry::Clear(pin) => {
+                build::validate_pin("card.pin", &pin)?;
+                Ok(Some(self.security.pin_block(&pin, &card.pan)?))
+            }
+            PinEntry::Bypass if bypass => Ok(None),
+            PinEntry::Bypass => Err(Error::invalid(
+                "card.pin",
+                "PIN bypass is not allowed for this transaction",
+            )),
+        }
+    }
+}
