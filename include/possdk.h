@@ -63,6 +63,9 @@ enum pos_result
     POS_BUFFER_TOO_SMALL = 603,
     // An integer argument is out of its range (unknown enum constant, ...).
     POS_INVALID_ARGUMENT = 604,
+    // The terminal handle is not live: already freed (use after free, double free), or not a handle
+    // from `pos_terminal_new` at all. Nothing was done.
+    POS_INVALID_HANDLE = 605,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -107,8 +110,10 @@ typedef int32_t pos_outcome;
 typedef struct pos_cancel_token pos_cancel_token;
 
 // A terminal: configuration, devices, journal and security module. Create with `pos_terminal_new`,
-// free with `pos_terminal_free`. Operations on one handle are serialised internally; `pos_cancel` and
-// `pos_terminal_last_error` may be called from any thread at any time while the handle is live.
+// free with `pos_terminal_free`. The pointer is an opaque handle that possdk validates on every call
+// (never dereferenced): using it after `pos_terminal_free`, freeing it twice, or passing a value that
+// is not a handle gives `POS_INVALID_HANDLE`. Operations on one handle are serialised internally;
+// `pos_cancel` and `pos_terminal_last_error` may be called from any thread at any time.
 typedef struct pos_terminal pos_terminal;
 
 // What a device callback returns.
@@ -707,7 +712,7 @@ typedef struct pos_status_result {
 #define POS_PAYMENT_QR 1
 
 // Every value, for tests and documentation.
-#define pos_result_ALL { POS_OK, POS_INVALID_JSON, POS_INVALID_REQUEST, POS_NOT_ACTIVATED, POS_NOT_SIGNED_IN, POS_ORIGINAL_NOT_FOUND, POS_INVALID_STATE, POS_CANCELLED, POS_HOST_UNREACHABLE, POS_HOST_TIMEOUT, POS_INVALID_RESPONSE, POS_HOST_REJECTED, POS_KEY_CHECK_FAILED, POS_SECURITY, POS_DEVICE, POS_JOURNAL, POS_INTERNAL, POS_NULL_POINTER, POS_INVALID_UTF8, POS_PANIC, POS_BUFFER_TOO_SMALL, POS_INVALID_ARGUMENT, }
+#define pos_result_ALL { POS_OK, POS_INVALID_JSON, POS_INVALID_REQUEST, POS_NOT_ACTIVATED, POS_NOT_SIGNED_IN, POS_ORIGINAL_NOT_FOUND, POS_INVALID_STATE, POS_CANCELLED, POS_HOST_UNREACHABLE, POS_HOST_TIMEOUT, POS_INVALID_RESPONSE, POS_HOST_REJECTED, POS_KEY_CHECK_FAILED, POS_SECURITY, POS_DEVICE, POS_JOURNAL, POS_INTERNAL, POS_NULL_POINTER, POS_INVALID_UTF8, POS_PANIC, POS_BUFFER_TOO_SMALL, POS_INVALID_ARGUMENT, POS_INVALID_HANDLE, }
 
 #define POS_KEY_TMK 0
 
@@ -772,19 +777,23 @@ bool pos_cancel_token_is_cancelled(const struct pos_cancel_token *token);
 // writable.
 pos_result pos_terminal_new(const char *config_json, const struct pos_hal *hal, struct pos_terminal **out);
 
-// Free a terminal (NULL is a no-op): closes the journal and calls every callback's `destroy`. No other
-// call on this handle may be running or follow.
+// Free a terminal: cancels the operation running on it (if any), waits for the calls in flight on other
+// threads to return, closes the journal and calls every callback's `destroy` before returning. NULL is a
+// no-op; a freed or foreign handle is ignored (`pos_last_error` then says `POS_INVALID_HANDLE`). Called
+// from inside one of the handle's own callbacks, it cannot wait: the terminal is then freed when that
+// operation returns.
 //
 // # Safety
-// `terminal` must be NULL or a live handle from `pos_terminal_new`, freed only once.
+// None: the handle is validated, never dereferenced (any value is safe to pass).
 void pos_terminal_free(struct pos_terminal *terminal);
 
 // Stop the operation waiting on this terminal (card, PIN, QR or host answer). Callable from any thread,
 // any number of times; a no-op when nothing runs. A request already sent is reversed; the operation
 // returns `POS_CANCELLED` (or `POS_HOST_TIMEOUT` when a reversal is left pending).
+// `POS_INVALID_HANDLE` when the handle was freed or is not a handle.
 //
 // # Safety
-// `terminal` must be NULL or a live handle.
+// None: the handle is validated, never dereferenced (any value is safe to pass).
 pos_result pos_cancel(struct pos_terminal *terminal);
 
 // Details of the last failed call on this handle (from any thread); `result` is `POS_OK` when the last
@@ -792,7 +801,7 @@ pos_result pos_cancel(struct pos_terminal *terminal);
 // details belong to whichever finished last.
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable.
+// `out` NULL or writable.
 pos_result pos_terminal_last_error(const struct pos_terminal *terminal, struct pos_error_details *out);
 
 // The full message of the last failed call on this handle (the details struct truncates it), copied
@@ -801,7 +810,7 @@ pos_result pos_terminal_last_error(const struct pos_terminal *terminal, struct p
 // the needed length and the result is `POS_BUFFER_TOO_SMALL`. No recorded error gives "".
 //
 // # Safety
-// `terminal` NULL or live; `buf` NULL or writable for `len` bytes; `written` NULL or writable.
+// `buf` NULL or writable for `len` bytes; `written` NULL or writable.
 pos_result pos_terminal_last_error_message(const struct pos_terminal *terminal,
                                            char *buf,
                                            size_t len,
@@ -809,11 +818,12 @@ pos_result pos_terminal_last_error_message(const struct pos_terminal *terminal,
 
 // The JSON entry point: `{"op": ..., ...}` in, an envelope out (`{"ok":true,"result":{...}}` or
 // `{"ok":false,"error":{"code","message","field"?}}`). The returned string is owned by the caller and
-// freed with `pos_string_free`. Never NULL for a live terminal; for a NULL terminal, a NULL or non-UTF-8
-// request, the result is an error envelope too. Only allocation failure could give NULL.
+// freed with `pos_string_free`. For a NULL terminal, a NULL or non-UTF-8 request the result is an error
+// envelope too, and for a freed or foreign handle one with code `invalid_handle`. Only allocation
+// failure could give NULL.
 //
 // # Safety
-// `terminal` NULL or live; `request_json` NULL or NUL-terminated.
+// `request_json` NULL or NUL-terminated.
 char *pos_call_json(struct pos_terminal *terminal, const char *request_json);
 
 // Free a string returned by possdk (`pos_call_json`, result structs' owned strings). NULL is a no-op.
@@ -828,7 +838,7 @@ const char *pos_version(void);
 // Activate the terminal on the management platform with its device token.
 //
 // # Safety
-// `terminal` NULL or live; `device_token` NULL or NUL-terminated; `out` NULL or writable.
+// `device_token` NULL or NUL-terminated; `out` NULL or writable.
 pos_result pos_terminal_activate(struct pos_terminal *terminal,
                                  const char *device_token,
                                  struct pos_activation_result *out);
@@ -836,31 +846,31 @@ pos_result pos_terminal_activate(struct pos_terminal *terminal,
 // Host key query, TMK download and TMK activation.
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable.
+// `out` NULL or writable.
 pos_result pos_terminal_download_master_key(struct pos_terminal *terminal, struct pos_master_key_result *out);
 
 // Sign in: fresh working keys (PIK, MAK, TDK) and the batch number.
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable.
+// `out` NULL or writable.
 pos_result pos_terminal_sign_in(struct pos_terminal *terminal, struct pos_sign_in_result *out);
 
 // Download, verify and load the CA public keys (the card reader's `load_emv_parameters` is called).
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable.
+// `out` NULL or writable.
 pos_result pos_terminal_download_capks(struct pos_terminal *terminal, struct pos_download_result *out);
 
 // Download and load the AID parameters.
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable.
+// `out` NULL or writable.
 pos_result pos_terminal_download_aids(struct pos_terminal *terminal, struct pos_download_result *out);
 
 // Card or QR sale.
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 // writable.
 pos_result pos_terminal_sale(struct pos_terminal *terminal,
                              const struct pos_sale_request *request,
@@ -869,7 +879,7 @@ pos_result pos_terminal_sale(struct pos_terminal *terminal,
 // Card or QR pre-authorisation.
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 // writable.
 pos_result pos_terminal_preauth(struct pos_terminal *terminal,
                                 const pos_preauth_request *request,
@@ -878,7 +888,7 @@ pos_result pos_terminal_preauth(struct pos_terminal *terminal,
 // Void a sale of the open batch (by its STAN in the journal).
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 // writable.
 pos_result pos_terminal_void(struct pos_terminal *terminal,
                              const struct pos_void_request *request,
@@ -887,7 +897,7 @@ pos_result pos_terminal_void(struct pos_terminal *terminal,
 // Refund against an original that may be from an earlier batch.
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 // writable.
 pos_result pos_terminal_refund(struct pos_terminal *terminal,
                                const struct pos_refund_request *request,
@@ -896,7 +906,7 @@ pos_result pos_terminal_refund(struct pos_terminal *terminal,
 // Void a pre-authorisation.
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 // writable.
 pos_result pos_terminal_preauth_void(struct pos_terminal *terminal,
                                      const pos_preauth_void_request *request,
@@ -905,7 +915,7 @@ pos_result pos_terminal_preauth_void(struct pos_terminal *terminal,
 // Complete a pre-authorisation (up to 115 % of it).
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 // writable.
 pos_result pos_terminal_preauth_complete(struct pos_terminal *terminal,
                                          const pos_preauth_complete_request *request,
@@ -914,7 +924,7 @@ pos_result pos_terminal_preauth_complete(struct pos_terminal *terminal,
 // Void a pre-auth completion of the open batch (by its STAN).
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 // writable.
 pos_result pos_terminal_preauth_complete_void(struct pos_terminal *terminal,
                                               const pos_preauth_complete_void_request *request,
@@ -923,7 +933,7 @@ pos_result pos_terminal_preauth_complete_void(struct pos_terminal *terminal,
 // Add a tip to a sale of the open batch.
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid; `out` NULL or writable.
+// `request` NULL or valid; `out` NULL or writable.
 pos_result pos_terminal_tip(struct pos_terminal *terminal,
                             const struct pos_tip_request *request,
                             struct pos_transaction_result *out);
@@ -931,7 +941,7 @@ pos_result pos_terminal_tip(struct pos_terminal *terminal,
 // Void a tip (by the tip's STAN).
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable.
+// `out` NULL or writable.
 pos_result pos_terminal_tip_void(struct pos_terminal *terminal,
                                  uint32_t stan,
                                  struct pos_transaction_result *out);
@@ -939,7 +949,7 @@ pos_result pos_terminal_tip_void(struct pos_terminal *terminal,
 // Balance inquiry. `card` inline, or NULL to ask the card reader. The balance is in `out->balance`.
 //
 // # Safety
-// `terminal` NULL or live; `card` NULL or valid; `out` NULL or writable.
+// `card` NULL or valid; `out` NULL or writable.
 pos_result pos_terminal_balance(struct pos_terminal *terminal,
                                 const struct pos_card_input *card,
                                 struct pos_transaction_result *out);
@@ -947,7 +957,7 @@ pos_result pos_terminal_balance(struct pos_terminal *terminal,
 // Detail query from the host. `batch` 0 = the open batch.
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
+// `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 pos_result pos_terminal_query_details(struct pos_terminal *terminal,
                                       uint32_t batch,
                                       pos_detail_query_result *out);
@@ -955,20 +965,20 @@ pos_result pos_terminal_query_details(struct pos_terminal *terminal,
 // Settle the open batch (with batch upload when the totals disagree).
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable.
+// `out` NULL or writable.
 pos_result pos_terminal_settle(struct pos_terminal *terminal, struct pos_settlement_result *out);
 
 // The local journal's records. `batch` 0 = the open batch.
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
+// `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 pos_result pos_terminal_journal(struct pos_terminal *terminal, uint32_t batch, pos_journal_result *out);
 
 // A journal transaction's result and receipt again (marked as a reprint), by STAN; `batch` 0 = the open
 // batch. Nothing is sent to the host.
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+// `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
 pos_result pos_terminal_reprint(struct pos_terminal *terminal,
                                 uint32_t stan,
                                 uint32_t batch,
@@ -977,7 +987,7 @@ pos_result pos_terminal_reprint(struct pos_terminal *terminal,
 // Terminal state: activated, signed in, batch, next STAN, pending reversal, unsent advices.
 //
 // # Safety
-// `terminal` NULL or live; `out` NULL or writable.
+// `out` NULL or writable.
 pos_result pos_terminal_status(struct pos_terminal *terminal, struct pos_status_result *out);
 
 // A static, NUL-terminated description of a result number. Unknown numbers give "unknown result".

@@ -588,6 +588,15 @@ done:
         fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 63\n", dev.destroyed);
         failures++;
     }
+    if (t != NULL) {
+        /* The handle is checked on every call: once freed it is refused (never used), and freeing it
+         * again is harmless. */
+        if (pos_terminal_status(t, &st) != POS_INVALID_HANDLE || pos_cancel(t) != POS_INVALID_HANDLE) {
+            fprintf(stderr, "FAIL freed handle: expected POS_INVALID_HANDLE\n");
+            failures++;
+        }
+        pos_terminal_free(t);
+    }
     pos_terminal_free(NULL); /* no-op */
     pos_string_free(NULL);   /* no-op */
     printf("events=%d card reads=%d PINs=%d scans=%d clock reads=%d\n", dev.events, dev.reads, dev.pins,

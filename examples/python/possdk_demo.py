@@ -202,6 +202,13 @@ def main():
         sdk.lib.pos_terminal_free(None)
         sdk.lib.pos_string_free(None)
 
+    # The handle is checked on every call: after pos_terminal_free it is refused, never used, and freeing
+    # it again is harmless.
+    stale = sdk.call(t, {"op": "status"})
+    check(stale["ok"] is False and stale["error"]["code"] == "invalid_handle", "freed handle refused")
+    check(sdk.lib.pos_cancel(t) == 605, "pos_cancel on a freed handle: POS_INVALID_HANDLE")
+    sdk.lib.pos_terminal_free(t)
+
     if failures:
         print(f"python terminal day FAILED ({failures})")
         return 1

@@ -1,28 +1,42 @@
 //! The opaque terminal handle and the JSON entry point.
+//!
+//! A `pos_terminal *` is a registry handle, not an address (see `registry.rs`): every entry point looks
+//! it up before use, so a freed, repeated or forged handle gives `POS_INVALID_HANDLE` (an
+//! `invalid_handle` envelope for `pos_call_json`) and never touches freed memory, hangs or aborts.
 
 use crate::callbacks::{pos_hal, take_hal};
-use crate::panic::{boundary, boundary_or};
+use crate::panic::{boundary, boundary_or, catch};
+use crate::registry::{CallGuard, Cancel, CloseOutcome, Registry};
 use crate::result::{pos_error_details, pos_result, set_thread_last, Failure};
 use crate::strings;
+use once_cell::sync::Lazy;
 use possdk_core::{Config, Terminal};
 use std::ffi::c_char;
 use std::sync::Mutex;
 
 /// A terminal: configuration, devices, journal and security module. Create with `pos_terminal_new`,
-/// free with `pos_terminal_free`. Operations on one handle are serialised internally; `pos_cancel` and
-/// `pos_terminal_last_error` may be called from any thread at any time while the handle is live.
+/// free with `pos_terminal_free`. The pointer is an opaque handle that possdk validates on every call
+/// (never dereferenced): using it after `pos_terminal_free`, freeing it twice, or passing a value that
+/// is not a handle gives `POS_INVALID_HANDLE`. Operations on one handle are serialised internally;
+/// `pos_cancel` and `pos_terminal_last_error` may be called from any thread at any time.
 pub struct pos_terminal {
+    // Never constructed: handles are registry values, not addresses of this type.
+    _opaque: [u8; 0],
+}
+
+/// What a handle names.
+struct Live {
     terminal: Terminal,
     last_error: Mutex<Option<Failure>>,
 }
 
-// The handle is shared between threads by the application (operations, pos_cancel, last_error).
-const _: () = {
-    const fn assert_sync_send<T: Sync + Send>() {}
-    assert_sync_send::<pos_terminal>();
-};
+impl Cancel for Live {
+    fn cancel(&self) {
+        self.terminal.cancel()
+    }
+}
 
-impl pos_terminal {
+impl Live {
     fn record(&self, outcome: Option<&Failure>) {
         // A poisoned lock only means a panic happened while it was held; the data is a plain value.
         let mut slot = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
@@ -30,46 +44,54 @@ impl pos_terminal {
     }
 }
 
-/// Borrow a live handle.
-///
-/// # Safety
-/// `t` must be NULL or a handle from `pos_terminal_new` not yet freed.
-unsafe fn handle<'a>(t: *const pos_terminal) -> Result<&'a pos_terminal, Failure> {
-    // SAFETY: caller contract.
-    unsafe { t.as_ref() }.ok_or_else(|| Failure::null("terminal"))
+/// The terminals of this process.
+static TERMINALS: Lazy<Registry<Live>> = Lazy::new(Registry::default);
+
+fn to_handle(h: usize) -> *mut pos_terminal {
+    // An opaque value for C; possdk never dereferences it.
+    std::ptr::without_provenance_mut(h)
+}
+
+/// Enter a call on a handle: NULL and anything that is not a live handle are refused.
+fn enter(t: *const pos_terminal) -> Result<CallGuard<Live>, Failure> {
+    if t.is_null() {
+        return Err(Failure::null("terminal"));
+    }
+    TERMINALS
+        .enter(t.addr())
+        .map_err(|_| Failure::invalid_handle("terminal"))
 }
 
 /// Run one operation on a handle: check it, catch panics, record the outcome (per handle and per thread)
-/// and map it to a `pos_result`.
-///
-/// # Safety
-/// As [`handle`].
-pub(crate) unsafe fn run(
+/// and map it to a `pos_result`. `pos_terminal_free` waits for it to return.
+pub(crate) fn run(
     t: *const pos_terminal,
     op: impl FnOnce(&Terminal) -> Result<(), Failure>,
 ) -> pos_result {
-    // SAFETY: forwarded.
-    let h = match unsafe { handle(t) } {
-        Ok(h) => h,
-        Err(f) => {
-            set_thread_last(Some(&f));
-            return f.result;
+    boundary(|| {
+        let guard = match enter(t) {
+            Ok(g) => g,
+            Err(f) => {
+                log::debug!("possdk: call refused: {}", f.message);
+                set_thread_last(Some(&f));
+                return f.result;
+            }
+        };
+        let live = guard.value();
+        match catch(|| op(&live.terminal)).and_then(|r| r) {
+            Ok(()) => {
+                live.record(None);
+                set_thread_last(None);
+                pos_result::POS_OK
+            }
+            Err(f) => {
+                log::debug!("possdk: call failed: {} {:?}", f.result.code(), f.field);
+                live.record(Some(&f));
+                set_thread_last(Some(&f));
+                f.result
+            }
         }
-    };
-    let outcome = crate::panic::catch(|| op(&h.terminal)).and_then(|r| r);
-    match outcome {
-        Ok(()) => {
-            h.record(None);
-            set_thread_last(None);
-            pos_result::POS_OK
-        }
-        Err(f) => {
-            log::debug!("possdk: call failed: {} {:?}", f.result.code(), f.field);
-            h.record(Some(&f));
-            set_thread_last(Some(&f));
-            f.result
-        }
-    }
+    })
 }
 
 /// Create a terminal from a JSON config (docs/JSON-API.md "Config") and optional device callbacks.
@@ -90,7 +112,7 @@ pub unsafe extern "C" fn pos_terminal_new(
         // Take the callbacks first so their destroy runs exactly once on every path below.
         // SAFETY: caller contract.
         let taken = unsafe { take_hal(hal) };
-        let result = (|| -> Result<Box<pos_terminal>, Failure> {
+        let result = (|| -> Result<usize, Failure> {
             let security = match taken.security {
                 None => None,
                 Some(Ok(s)) => Some(s),
@@ -112,15 +134,22 @@ pub unsafe extern "C" fn pos_terminal_new(
                 Some(s) => Terminal::with_security(config, taken.hal, Box::new(s))?,
                 None => Terminal::new(config, taken.hal)?,
             };
-            Ok(Box::new(pos_terminal {
-                terminal,
-                last_error: Mutex::new(None),
-            }))
+            TERMINALS
+                .register(Live {
+                    terminal,
+                    last_error: Mutex::new(None),
+                })
+                .ok_or_else(|| {
+                    Failure::new(
+                        pos_result::POS_INVALID_STATE,
+                        "too many terminals are open; free one first",
+                    )
+                })
         })();
         match result {
-            Ok(t) => {
-                // SAFETY: checked non-NULL above.
-                unsafe { out.write(Box::into_raw(t)) };
+            Ok(h) => {
+                // SAFETY: checked non-NULL above; writable per the contract.
+                unsafe { out.write(to_handle(h)) };
                 set_thread_last(None);
                 pos_result::POS_OK
             }
@@ -137,17 +166,26 @@ pub unsafe extern "C" fn pos_terminal_new(
     })
 }
 
-/// Free a terminal (NULL is a no-op): closes the journal and calls every callback's `destroy`. No other
-/// call on this handle may be running or follow.
+/// Free a terminal: cancels the operation running on it (if any), waits for the calls in flight on other
+/// threads to return, closes the journal and calls every callback's `destroy` before returning. NULL is a
+/// no-op; a freed or foreign handle is ignored (`pos_last_error` then says `POS_INVALID_HANDLE`). Called
+/// from inside one of the handle's own callbacks, it cannot wait: the terminal is then freed when that
+/// operation returns.
 ///
 /// # Safety
-/// `terminal` must be NULL or a live handle from `pos_terminal_new`, freed only once.
+/// None: the handle is validated, never dereferenced (any value is safe to pass).
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_free(terminal: *mut pos_terminal) {
     boundary(|| {
-        if !terminal.is_null() {
-            // SAFETY: made by Box::into_raw in pos_terminal_new; freed once per the contract.
-            drop(unsafe { Box::from_raw(terminal) });
+        if terminal.is_null() {
+            return;
+        }
+        match TERMINALS.close(terminal.addr()) {
+            CloseOutcome::Freed | CloseOutcome::Deferred => set_thread_last(None),
+            CloseOutcome::Invalid => {
+                log::warn!("possdk: pos_terminal_free on a handle that is not live (ignored)");
+                set_thread_last(Some(&Failure::invalid_handle("terminal")));
+            }
         }
     })
 }
@@ -155,19 +193,19 @@ pub unsafe extern "C" fn pos_terminal_free(terminal: *mut pos_terminal) {
 /// Stop the operation waiting on this terminal (card, PIN, QR or host answer). Callable from any thread,
 /// any number of times; a no-op when nothing runs. A request already sent is reversed; the operation
 /// returns `POS_CANCELLED` (or `POS_HOST_TIMEOUT` when a reversal is left pending).
+/// `POS_INVALID_HANDLE` when the handle was freed or is not a handle.
 ///
 /// # Safety
-/// `terminal` must be NULL or a live handle.
+/// None: the handle is validated, never dereferenced (any value is safe to pass).
 #[no_mangle]
 pub unsafe extern "C" fn pos_cancel(terminal: *mut pos_terminal) -> pos_result {
     boundary(|| {
-        // SAFETY: caller contract.
-        match unsafe { handle(terminal) } {
-            Ok(h) => {
-                h.terminal.cancel();
-                pos_result::POS_OK
-            }
-            Err(f) => f.result,
+        if terminal.is_null() {
+            return pos_result::POS_NULL_POINTER;
+        }
+        match TERMINALS.cancel(terminal.addr()) {
+            Ok(()) => pos_result::POS_OK,
+            Err(_) => pos_result::POS_INVALID_HANDLE,
         }
     })
 }
@@ -177,22 +215,25 @@ pub unsafe extern "C" fn pos_cancel(terminal: *mut pos_terminal) -> pos_result {
 /// details belong to whichever finished last.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable.
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_last_error(
     terminal: *const pos_terminal,
     out: *mut pos_error_details,
 ) -> pos_result {
     boundary(|| {
-        // SAFETY: caller contract.
-        let h = match unsafe { handle(terminal) } {
-            Ok(h) => h,
+        let guard = match enter(terminal) {
+            Ok(g) => g,
             Err(f) => return f.result,
         };
         if out.is_null() {
             return pos_result::POS_NULL_POINTER;
         }
-        let slot = h.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = guard
+            .value()
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let d = pos_error_details::from_failure(slot.as_ref());
         // SAFETY: checked non-NULL.
         unsafe { out.write(d) };
@@ -206,7 +247,7 @@ pub unsafe extern "C" fn pos_terminal_last_error(
 /// the needed length and the result is `POS_BUFFER_TOO_SMALL`. No recorded error gives "".
 ///
 /// # Safety
-/// `terminal` NULL or live; `buf` NULL or writable for `len` bytes; `written` NULL or writable.
+/// `buf` NULL or writable for `len` bytes; `written` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_last_error_message(
     terminal: *const pos_terminal,
@@ -215,13 +256,16 @@ pub unsafe extern "C" fn pos_terminal_last_error_message(
     written: *mut usize,
 ) -> pos_result {
     boundary(|| {
-        // SAFETY: caller contract.
-        let h = match unsafe { handle(terminal) } {
-            Ok(h) => h,
+        let guard = match enter(terminal) {
+            Ok(g) => g,
             Err(f) => return f.result,
         };
         let message = {
-            let slot = h.last_error.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = guard
+                .value()
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             slot.as_ref().map(|f| f.message.clone()).unwrap_or_default()
         };
         // SAFETY: caller contract.
@@ -231,11 +275,12 @@ pub unsafe extern "C" fn pos_terminal_last_error_message(
 
 /// The JSON entry point: `{"op": ..., ...}` in, an envelope out (`{"ok":true,"result":{...}}` or
 /// `{"ok":false,"error":{"code","message","field"?}}`). The returned string is owned by the caller and
-/// freed with `pos_string_free`. Never NULL for a live terminal; for a NULL terminal, a NULL or non-UTF-8
-/// request, the result is an error envelope too. Only allocation failure could give NULL.
+/// freed with `pos_string_free`. For a NULL terminal, a NULL or non-UTF-8 request the result is an error
+/// envelope too, and for a freed or foreign handle one with code `invalid_handle`. Only allocation
+/// failure could give NULL.
 ///
 /// # Safety
-/// `terminal` NULL or live; `request_json` NULL or NUL-terminated.
+/// `request_json` NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn pos_call_json(
     terminal: *mut pos_terminal,
@@ -244,20 +289,19 @@ pub unsafe extern "C" fn pos_call_json(
     boundary(|| {
         // A panic here (handle lookup, string conversion) still answers with an envelope; panics of the
         // engine are caught by `call_json` itself, the JSON boundary shared with the JNI bridge.
-        let envelope = crate::panic::catch(|| {
-            // SAFETY: caller contract.
-            let h = match unsafe { handle(terminal) } {
-                Ok(h) => h,
-                Err(f) => return possdk_core::api::error_json(&f.to_core_error()),
+        let envelope = catch(|| {
+            let guard = match enter(terminal) {
+                Ok(g) => g,
+                Err(f) => return f.to_envelope(),
             };
             // SAFETY: caller contract.
             let request = match unsafe { strings::required(request_json, "request") } {
                 Ok(r) => r,
-                Err(f) => return possdk_core::api::error_json(&f.to_core_error()),
+                Err(f) => return f.to_envelope(),
             };
-            possdk_core::api::call_json(&h.terminal, request)
+            possdk_core::api::call_json(&guard.value().terminal, request)
         })
-        .unwrap_or_else(|f| possdk_core::api::error_json(&f.to_core_error()));
+        .unwrap_or_else(|f| f.to_envelope());
         strings::owned(envelope)
     })
 }

@@ -12,6 +12,7 @@ mod callbacks;
 mod handle;
 mod ops;
 mod panic;
+mod registry;
 mod result;
 mod security;
 mod strings;

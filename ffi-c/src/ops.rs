@@ -532,7 +532,7 @@ unsafe fn refund_input(
 /// success; a request at fault is named before `out` is checked.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable; `input` reads only valid C arguments.
+/// `out` NULL or writable; `input` reads only valid C arguments.
 unsafe fn op<I, O>(
     terminal: *mut pos_terminal,
     out: *mut O,
@@ -581,8 +581,8 @@ macro_rules! c_ops {
             use super::*;
             $(
                 /// # Safety
-                /// The contract of the exported function: `terminal` NULL or live, pointer arguments
-                /// NULL or valid (strings NUL-terminated), `out` NULL or writable.
+                /// The contract of the exported function: pointer arguments NULL or valid (strings
+                /// NUL-terminated), `out` NULL or writable. `terminal` is validated, never dereferenced.
                 #[allow(unused_unsafe)]
                 pub(super) unsafe fn $name(
                     terminal: *mut pos_terminal,
@@ -707,7 +707,7 @@ fn c_ops_markdown() -> String {
 /// Activate the terminal on the management platform with its device token.
 ///
 /// # Safety
-/// `terminal` NULL or live; `device_token` NULL or NUL-terminated; `out` NULL or writable.
+/// `device_token` NULL or NUL-terminated; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_activate(
     terminal: *mut pos_terminal,
@@ -721,7 +721,7 @@ pub unsafe extern "C" fn pos_terminal_activate(
 /// Host key query, TMK download and TMK activation.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable.
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_download_master_key(
     terminal: *mut pos_terminal,
@@ -734,7 +734,7 @@ pub unsafe extern "C" fn pos_terminal_download_master_key(
 /// Sign in: fresh working keys (PIK, MAK, TDK) and the batch number.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable.
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_sign_in(
     terminal: *mut pos_terminal,
@@ -747,7 +747,7 @@ pub unsafe extern "C" fn pos_terminal_sign_in(
 /// Download, verify and load the CA public keys (the card reader's `load_emv_parameters` is called).
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable.
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_download_capks(
     terminal: *mut pos_terminal,
@@ -760,7 +760,7 @@ pub unsafe extern "C" fn pos_terminal_download_capks(
 /// Download and load the AID parameters.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable.
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_download_aids(
     terminal: *mut pos_terminal,
@@ -773,7 +773,7 @@ pub unsafe extern "C" fn pos_terminal_download_aids(
 /// Card or QR sale.
 ///
 /// # Safety
-/// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+/// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_sale(
@@ -788,7 +788,7 @@ pub unsafe extern "C" fn pos_terminal_sale(
 /// Card or QR pre-authorisation.
 ///
 /// # Safety
-/// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+/// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_preauth(
@@ -803,7 +803,7 @@ pub unsafe extern "C" fn pos_terminal_preauth(
 /// Void a sale of the open batch (by its STAN in the journal).
 ///
 /// # Safety
-/// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+/// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_void(
@@ -818,7 +818,7 @@ pub unsafe extern "C" fn pos_terminal_void(
 /// Refund against an original that may be from an earlier batch.
 ///
 /// # Safety
-/// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+/// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_refund(
@@ -833,7 +833,7 @@ pub unsafe extern "C" fn pos_terminal_refund(
 /// Void a pre-authorisation.
 ///
 /// # Safety
-/// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+/// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_preauth_void(
@@ -848,7 +848,7 @@ pub unsafe extern "C" fn pos_terminal_preauth_void(
 /// Complete a pre-authorisation (up to 115 % of it).
 ///
 /// # Safety
-/// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+/// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_preauth_complete(
@@ -863,7 +863,7 @@ pub unsafe extern "C" fn pos_terminal_preauth_complete(
 /// Void a pre-auth completion of the open batch (by its STAN).
 ///
 /// # Safety
-/// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
+/// `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
 /// writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_preauth_complete_void(
@@ -878,7 +878,7 @@ pub unsafe extern "C" fn pos_terminal_preauth_complete_void(
 /// Add a tip to a sale of the open batch.
 ///
 /// # Safety
-/// `terminal` NULL or live; `request` NULL or valid; `out` NULL or writable.
+/// `request` NULL or valid; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_tip(
     terminal: *mut pos_terminal,
@@ -892,7 +892,7 @@ pub unsafe extern "C" fn pos_terminal_tip(
 /// Void a tip (by the tip's STAN).
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable.
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_tip_void(
     terminal: *mut pos_terminal,
@@ -906,7 +906,7 @@ pub unsafe extern "C" fn pos_terminal_tip_void(
 /// Balance inquiry. `card` inline, or NULL to ask the card reader. The balance is in `out->balance`.
 ///
 /// # Safety
-/// `terminal` NULL or live; `card` NULL or valid; `out` NULL or writable.
+/// `card` NULL or valid; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_balance(
     terminal: *mut pos_terminal,
@@ -920,7 +920,7 @@ pub unsafe extern "C" fn pos_terminal_balance(
 /// Detail query from the host. `batch` 0 = the open batch.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
+/// `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_query_details(
     terminal: *mut pos_terminal,
@@ -934,7 +934,7 @@ pub unsafe extern "C" fn pos_terminal_query_details(
 /// Settle the open batch (with batch upload when the totals disagree).
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable.
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_settle(
     terminal: *mut pos_terminal,
@@ -947,7 +947,7 @@ pub unsafe extern "C" fn pos_terminal_settle(
 /// The local journal's records. `batch` 0 = the open batch.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
+/// `out` NULL or writable. Free `out->records_json` with `pos_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_journal(
     terminal: *mut pos_terminal,
@@ -962,7 +962,7 @@ pub unsafe extern "C" fn pos_terminal_journal(
 /// batch. Nothing is sent to the host.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+/// `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_reprint(
     terminal: *mut pos_terminal,
@@ -977,7 +977,7 @@ pub unsafe extern "C" fn pos_terminal_reprint(
 /// Terminal state: activated, signed in, batch, next STAN, pending reversal, unsent advices.
 ///
 /// # Safety
-/// `terminal` NULL or live; `out` NULL or writable.
+/// `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pos_terminal_status(
     terminal: *mut pos_terminal,

@@ -49,11 +49,14 @@ pub enum pos_result {
     POS_BUFFER_TOO_SMALL = 603,
     /// An integer argument is out of its range (unknown enum constant, ...).
     POS_INVALID_ARGUMENT = 604,
+    /// The terminal handle is not live: already freed (use after free, double free), or not a handle
+    /// from `pos_terminal_new` at all. Nothing was done.
+    POS_INVALID_HANDLE = 605,
 }
 
 impl pos_result {
     /// Every value, for tests and documentation.
-    pub const ALL: [pos_result; 22] = [
+    pub const ALL: [pos_result; 23] = [
         pos_result::POS_OK,
         pos_result::POS_INVALID_JSON,
         pos_result::POS_INVALID_REQUEST,
@@ -76,6 +79,7 @@ impl pos_result {
         pos_result::POS_PANIC,
         pos_result::POS_BUFFER_TOO_SMALL,
         pos_result::POS_INVALID_ARGUMENT,
+        pos_result::POS_INVALID_HANDLE,
     ];
 
     /// The result of a core error kind: the same number (a test keeps the two tables equal).
@@ -104,6 +108,7 @@ impl pos_result {
             pos_result::POS_PANIC => "panic",
             pos_result::POS_BUFFER_TOO_SMALL => "buffer_too_small",
             pos_result::POS_INVALID_ARGUMENT => "invalid_argument",
+            pos_result::POS_INVALID_HANDLE => "invalid_handle",
             // Core kinds are answered above.
             _ => "unknown",
         }
@@ -121,6 +126,9 @@ impl pos_result {
             pos_result::POS_PANIC => "possdk panicked; the call was aborted",
             pos_result::POS_BUFFER_TOO_SMALL => "the output buffer is too small",
             pos_result::POS_INVALID_ARGUMENT => "an argument is out of range",
+            pos_result::POS_INVALID_HANDLE => {
+                "the terminal handle is not live (already freed, or not a handle)"
+            }
             _ => "unknown result",
         }
     }
@@ -243,6 +251,16 @@ impl Failure {
             format!("{field} is NULL"),
         )
     }
+    pub fn invalid_handle(field: &str) -> Self {
+        Failure::field(
+            pos_result::POS_INVALID_HANDLE,
+            field,
+            format!(
+                "{field} is not a live handle: it was freed with pos_terminal_free, or never came \
+                 from pos_terminal_new"
+            ),
+        )
+    }
     pub fn panic() -> Self {
         Failure::new(
             pos_result::POS_PANIC,
@@ -256,6 +274,7 @@ impl Failure {
             pos_result::POS_NULL_POINTER | pos_result::POS_INVALID_ARGUMENT => {
                 ErrorKind::InvalidRequest
             }
+            pos_result::POS_INVALID_HANDLE => ErrorKind::InvalidState,
             r => r.kind().unwrap_or(ErrorKind::Internal),
         };
         let mut e = Error::new(kind, self.message.clone());
@@ -263,6 +282,24 @@ impl Failure {
         e.outcome = self.outcome;
         e.stan = self.stan;
         e
+    }
+}
+
+impl Failure {
+    /// The error envelope `pos_call_json` answers with. The codes are the JSON API's, except for a handle
+    /// that is not live, which keeps the C boundary's own code `invalid_handle`.
+    pub fn to_envelope(&self) -> String {
+        let envelope = possdk_core::api::error_json(&self.to_core_error());
+        if self.result != pos_result::POS_INVALID_HANDLE {
+            return envelope;
+        }
+        match serde_json::from_str::<serde_json::Value>(&envelope) {
+            Ok(mut v) => {
+                v["error"]["code"] = self.result.code().into();
+                v.to_string()
+            }
+            Err(_) => envelope,
+        }
     }
 }
 

@@ -52,6 +52,7 @@ fn header_is_up_to_date() {
         "pos_result_message",
         "POS_OK = 0",
         "POS_PANIC = 602",
+        "POS_INVALID_HANDLE = 605",
     ] {
         assert!(generated.contains(name), "{name} missing from the header");
     }
