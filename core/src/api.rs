@@ -201,6 +201,22 @@ fn payment(obj: &Obj) -> crate::Result<Payment> {
     }
 }
 
+/// The longest request `Request::from_json` reads (the largest real one, a chip sale with its field 55, is
+/// a few kilobytes).
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Overwrite every string of a parsed JSON tree (values and keys stay allocated, their bytes zeroed), so
+/// that freeing it leaves no card data behind.
+fn wipe(v: &mut serde_json::Value) {
+    use zeroize::Zeroize;
+    match v {
+        serde_json::Value::String(s) => s.zeroize(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(wipe),
+        serde_json::Value::Object(o) => o.values_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
 /// The result of any operation, typed; `call_json` turns it into the JSON result object.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -395,13 +411,32 @@ pub fn ops_markdown() -> String {
 
 impl Request {
     /// Parse `{"op": ..., ...}` (JSON-API.md). Errors are `invalid_json`, or `invalid_request` naming the field.
+    ///
+    /// A request longer than `MAX_REQUEST_BYTES` is refused before it is parsed. Card data (PAN, tracks,
+    /// PIN) is copied out into zeroizing strings, and every string of the parsed JSON tree is wiped
+    /// before the tree is freed, so no copy of it is left behind in freed memory.
     pub fn from_json(json: &str) -> crate::Result<Request> {
-        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        if json.len() > MAX_REQUEST_BYTES {
+            return Err(crate::Error::invalid(
+                "request",
+                format!(
+                    "request is {} bytes; at most {MAX_REQUEST_BYTES}",
+                    json.len()
+                ),
+            ));
+        }
+        let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| {
             crate::Error::new(
                 crate::ErrorKind::InvalidJson,
                 format!("request is not valid JSON: {e}"),
             )
         })?;
+        let parsed = Request::from_value(&v);
+        wipe(&mut v);
+        parsed
+    }
+
+    fn from_value(v: &serde_json::Value) -> crate::Result<Request> {
         let obj = v.as_object().ok_or_else(|| {
             crate::Error::new(
                 crate::ErrorKind::InvalidJson,
@@ -528,6 +563,32 @@ pub fn error_json(error: &crate::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_requests_get_clear_errors() {
+        // 10 MB: refused by size before parsing.
+        let big = format!("{{\"op\":\"sale\",\"x\":\"{}\"}}", "9".repeat(10 << 20));
+        let e = Request::from_json(&big).unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_deref()),
+            (crate::ErrorKind::InvalidRequest, Some("request"))
+        );
+        // 100,000 levels of nesting: over the size limit too.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            Request::from_json(&deep).unwrap_err().field.as_deref(),
+            Some("request")
+        );
+        // Deep nesting within the size limit: the parser's depth limit, invalid JSON.
+        let deep = format!(
+            "{{\"op\":\"sale\",\"x\":{}{}}}",
+            "[".repeat(20_000),
+            "]".repeat(20_000)
+        );
+        assert!(deep.len() <= MAX_REQUEST_BYTES);
+        let e = Request::from_json(&deep).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::InvalidJson, "{e}");
+    }
 
     #[test]
     fn every_op_in_the_table_is_dispatched_and_documented() {

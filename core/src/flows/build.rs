@@ -88,24 +88,22 @@ fn all_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A track as the request carries it: `=` becomes `D`. Checked on the input first, then written once into
+/// a buffer of its final size, so no reallocation leaves a partial copy of the card data behind.
 fn normalize_track(field: &str, track: &str, max: usize) -> Result<Zeroizing<String>> {
-    let t: String = track
-        .chars()
-        .map(|c| {
-            if c == '=' {
-                'D'
-            } else {
-                c.to_ascii_uppercase()
-            }
-        })
-        .collect();
-    let t = Zeroizing::new(t);
-    if t.is_empty() || t.len() > max || !t.bytes().all(|b| b.is_ascii_digit() || b == b'D') {
+    let ok = |b: u8| b.is_ascii_digit() || matches!(b, b'D' | b'd' | b'=');
+    if track.is_empty() || track.len() > max || !track.bytes().all(ok) {
         return Err(Error::invalid(
             field,
             format!("must be 1 to {max} digits with D or = as separator"),
         ));
     }
+    let mut t = Zeroizing::new(String::with_capacity(track.len()));
+    t.extend(
+        track
+            .bytes()
+            .map(|b| if b.is_ascii_digit() { b as char } else { 'D' }),
+    );
     Ok(t)
 }
 
@@ -255,25 +253,31 @@ pub fn qr_get(f59: &str, tag: &str) -> Option<String> {
 }
 
 /// Replace the 8 bytes before the last byte of the packed track by TDES(TDK) (docs/PROTOCOL.md §7).
-fn encrypt_track(engine: &mut Engine, track: &str) -> Result<String> {
+/// The track with the 8 bytes before its last packed byte encrypted under the TDK (docs/PROTOCOL.md §7.3).
+/// Every intermediate buffer holds card data: each is sized once and wiped when dropped.
+fn encrypt_track(engine: &mut Engine, track: &str) -> Result<Zeroizing<String>> {
     let n = track.len();
+    let mut out = Zeroizing::new(String::with_capacity(n + 1));
     if n < 18 {
-        return Ok(track.to_string());
+        out.push_str(track);
+        return Ok(out);
     }
-    let mut nibbles: Vec<u8> = track
-        .bytes()
-        .map(|b| if b == b'D' { 0x0D } else { b - b'0' })
-        .collect();
-    if nibbles.len() % 2 == 1 {
-        nibbles.push(0);
+    let mut packed = Zeroizing::new(Vec::with_capacity(n.div_ceil(2)));
+    let nibble = |b: u8| if b == b'D' { 0x0D } else { b - b'0' };
+    for pair in track.as_bytes().chunks(2) {
+        let low = pair.get(1).map_or(0, |&b| nibble(b));
+        packed.push((nibble(pair[0]) << 4) | low);
     }
-    let mut packed: Vec<u8> = nibbles.chunks(2).map(|p| (p[0] << 4) | p[1]).collect();
     let m = packed.len();
-    let mut block = [0u8; 8];
+    let mut block = Zeroizing::new([0u8; 8]);
     block.copy_from_slice(&packed[m - 9..m - 1]);
     let enc = engine.security.encrypt_track_block(&block)?;
     packed[m - 9..m - 1].copy_from_slice(&enc);
-    let mut out = hex::encode_upper(&packed);
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in packed.iter() {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 0x0F) as usize] as char);
+    }
     out.truncate(n);
     Ok(out)
 }
@@ -331,21 +335,13 @@ pub(crate) fn build_request(
                     msg.set_str(23, s);
                 }
             }
-            if let Some(t2) = &card.track2 {
-                let t = if engine.cfg.encrypt_tracks {
-                    encrypt_track(engine, t2)?
+            for (field, track) in [(35, &card.track2), (36, &card.track3)] {
+                let Some(track) = track else { continue };
+                if engine.cfg.encrypt_tracks {
+                    msg.set_str(field, &encrypt_track(engine, track)?);
                 } else {
-                    t2.to_string()
-                };
-                msg.set_str(35, &t);
-            }
-            if let Some(t3) = &card.track3 {
-                let t = if engine.cfg.encrypt_tracks {
-                    encrypt_track(engine, t3)?
-                } else {
-                    t3.to_string()
-                };
-                msg.set_str(36, &t);
+                    msg.set_str(field, track);
+                }
             }
             if let Some(icc) = &card.icc {
                 msg.set(55, icc.clone());

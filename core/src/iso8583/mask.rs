@@ -16,14 +16,8 @@ pub fn masked(msg: &Message) -> String {
         let secrecy = def.map(|d| d.secrecy).unwrap_or(Secrecy::Hidden);
         let binary = def.map(|d| d.format == Format::B).unwrap_or(true);
         match secrecy {
-            Secrecy::Pan => {
-                // Mask 6+4 on the digits; anything shorter than 11 is fully masked by mask_pan.
-                let text: String = v
-                    .iter()
-                    .map(|&c| if c.is_ascii_graphic() { c as char } else { '.' })
-                    .collect();
-                s.push_str(&crate::mask_pan(&text));
-            }
+            Secrecy::Pan => push_masked(&mut s, v, 6, 4),
+            Secrecy::PaymentCode => push_payment_codes(&mut s, v),
             Secrecy::Hidden => match def {
                 Some(d) if d.format == Format::B && d.length == Length::Fixed => {
                     s.push_str("<hidden>")
@@ -55,6 +49,61 @@ pub fn masked(msg: &Message) -> String {
     s
 }
 
+/// `keep_head` and `keep_tail` characters of `value`, `*` between, written straight into `out` (the clear
+/// value is never copied). A value too short to keep that many (fewer than head + tail + 1) is all `*`.
+fn push_masked(out: &mut String, value: &[u8], keep_head: usize, keep_tail: usize) {
+    let n = value.len();
+    let show = n > keep_head + keep_tail;
+    for (i, &c) in value.iter().enumerate() {
+        let keep = show && (i < keep_head || i >= n - keep_tail);
+        out.push(if !keep {
+            '*'
+        } else if c.is_ascii_graphic() {
+            c as char
+        } else {
+            '.'
+        });
+    }
+}
+
+/// Printable ASCII as it is, anything else as `.`.
+fn push_text(out: &mut String, value: &[u8]) {
+    out.extend(value.iter().map(|&c| {
+        if (0x20..0x7F).contains(&c) {
+            c as char
+        } else {
+            '.'
+        }
+    }));
+}
+
+/// Field 59 (QR data, `tag + 3-digit length + value` items): the customer's payment code (`A3`) is a
+/// bearer credential while it is valid, so it keeps its first 4 and last 4 characters; other items (the
+/// voucher `A4`, ...) are references and stay readable. Anything that does not parse is hidden whole.
+fn push_payment_codes(out: &mut String, v: &[u8]) {
+    let mut rest = v;
+    let start = out.len();
+    while !rest.is_empty() {
+        let item = (rest.len() >= 5)
+            .then(|| std::str::from_utf8(&rest[2..5]).ok()?.parse::<usize>().ok())
+            .flatten()
+            .filter(|n| rest.len() >= 5 + n);
+        let Some(n) = item else {
+            out.truncate(start);
+            let _ = write!(out, "<hidden {}>", v.len());
+            return;
+        };
+        let (tag, value) = (&rest[..2], &rest[5..5 + n]);
+        push_text(out, &rest[..5]);
+        if tag == b"A3" {
+            push_masked(out, value, 4, 4);
+        } else {
+            push_text(out, value);
+        }
+        rest = &rest[5 + n..];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +126,18 @@ mod tests {
             "0200 2=622588******6789 3=000000 4=000000001234 35=<hidden 33> 52=<hidden> \
              55=<hidden 120 bytes> 62=<hidden 3 bytes> 63=CUP 64=3334AB0000000001"
         );
+        let mut m = Message::new(Mti(200));
+        m.set_str(14, "3012")
+            .set_str(59, "A3018134567890123456789A402026112518000000000003");
+        assert_eq!(
+            masked(&m),
+            "0200 14=<hidden 4> 59=A30181345**********6789A402026112518000000000003"
+        );
+        m.set_str(59, "A3099123");
+        assert_eq!(masked(&m), "0200 14=<hidden 4> 59=<hidden 8>");
+        let mut m = Message::new(Mti(200));
+        m.set_str(2, "1234567890");
+        assert_eq!(masked(&m), "0200 2=**********");
     }
 
     #[test]

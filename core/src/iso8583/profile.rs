@@ -17,7 +17,10 @@ pub enum Length {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secrecy {
     Clear,
+    /// Logged as the first 6 and last 4 digits.
     Pan,
+    /// Field 59 items: a customer payment code keeps its first 4 and last 4 characters.
+    PaymentCode,
     Hidden,
 }
 #[derive(Debug)]
@@ -64,7 +67,7 @@ pub static FIELDS: [FieldDef; 33] = [
     def(11, "stan", N, Fixed, 6, Clear),
     def(12, "local_time", N, Fixed, 6, Clear),
     def(13, "local_date", N, Fixed, 4, Clear),
-    def(14, "expiry", N, Fixed, 4, Clear),
+    def(14, "expiry", N, Fixed, 4, Hidden),
     def(15, "settlement_date", N, Fixed, 4, Clear),
     FieldDef {
         number: 22,
@@ -93,7 +96,7 @@ pub static FIELDS: [FieldDef; 33] = [
     def(53, "security_control", N, Fixed, 16, Clear),
     def(54, "balance", An, LLL, 20, Clear),
     def(55, "icc_data", B, LLL, 255, Hidden),
-    def(59, "qr_data", Ans, LLL, 999, Clear),
+    def(59, "qr_data", Ans, LLL, 999, PaymentCode),
     def(60, "reserved_private", N, LLL, 30, Clear),
     def(61, "original_data", N, LLL, 29, Clear),
     def(62, "key_data", B, LLL, 512, Hidden),
