@@ -4,6 +4,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::flows::kinds;
 use crate::iso8583::Tpdu;
+pub use crate::transport::tls::TlsConfig;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -12,6 +13,9 @@ pub struct EndpointConfig {
     pub address: String,
     /// 10 hex digits, e.g. `6000030000`.
     pub tpdu: String,
+    /// TLS instead of plain TCP (docs/PROTOCOL.md §10).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -109,6 +113,9 @@ impl Config {
                 ));
             }
             parse_tpdu(&format!("{name}.tpdu"), &ep.tpdu)?;
+            if let Some(tls) = &ep.tls {
+                crate::transport::tls::settings(name, &ep.address, tls)?;
+            }
         }
         if self.journal_path.is_empty() {
             return Err(Error::invalid("journal_path", "required"));
@@ -254,6 +261,28 @@ impl Config {
                             "required whole number of ms",
                         ))
                     }
+                }
+            }
+        }
+        for ep in ["gateway", "platform"] {
+            let tls = obj[ep].get("tls");
+            check(&format!("{ep}.tls"), tls, |x| x.is_object(), "an object")?;
+            if let Some(t) = tls.and_then(V::as_object) {
+                if let Some(unknown) = t
+                    .keys()
+                    .find(|k| !["server_name", "ca_pem", "pin_spki_sha256"].contains(&k.as_str()))
+                {
+                    return Err(Error::invalid(
+                        format!("{ep}.tls.{unknown}"),
+                        "unknown key (server_name, ca_pem, pin_spki_sha256)",
+                    ));
+                }
+                for (k, ok, what) in [
+                    ("server_name", string as fn(&V) -> bool, "a string"),
+                    ("ca_pem", string, "a string of PEM certificates"),
+                    ("pin_spki_sha256", strings, "a list of 64-hex-digit pins"),
+                ] {
+                    check(&format!("{ep}.tls.{k}"), t.get(k), ok, what)?;
                 }
             }
         }

@@ -382,8 +382,36 @@ impl Clock for SystemClock {
 pub struct Endpoint {
     /// `host:port`
     pub address: String,
+    /// Bounds the TCP connect and, with TLS, the handshake too.
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// TLS for this endpoint (docs/PROTOCOL.md §10); None: plain TCP.
+    pub tls: Option<TlsSettings>,
+}
+
+/// How an endpoint is reached over TLS, from the config's checked `tls` object (docs/PROTOCOL.md §10). Never
+/// empty: CA certificates, pins or both.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Checked against the certificate when CAs are configured, and sent as SNI.
+    pub server_name: String,
+    /// The trusted CA certificates (DER); empty in pins-only mode.
+    pub ca_der: Vec<Vec<u8>>,
+    /// SHA-256 of the accepted SubjectPublicKeyInfos (DER).
+    pub pins: Vec<[u8; 32]>,
+}
+
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("server_name", &self.server_name)
+            .field("ca_certificates", &self.ca_der.len())
+            .field(
+                "pins",
+                &self.pins.iter().map(hex::encode).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// Transport failures. The distinction between "never sent" and "sent, no answer" decides reversals.

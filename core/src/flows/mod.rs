@@ -79,6 +79,23 @@ pub(crate) struct Engine {
     serial: String,
 }
 
+/// The endpoints (by config name) without TLS whose address is not a loopback address.
+pub(crate) fn plain_non_loopback<'a>(endpoints: &[(&'a str, &EndpointConfig)]) -> Vec<&'a str> {
+    endpoints
+        .iter()
+        .filter(|(_, ep)| ep.tls.is_none())
+        .filter(|(_, ep)| {
+            let host = crate::transport::tls::address_host(&ep.address);
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            !loopback
+        })
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 impl Engine {
     /// The engine of a terminal being opened: routes from the config, the HAL's devices (the system clock
     /// and TCP when none are given), then what the journal says must happen first.
@@ -90,18 +107,35 @@ impl Engine {
         cancel: CancelToken,
         serial: String,
     ) -> Result<Engine> {
-        let route = |field: &str, ep: &EndpointConfig| -> Result<Route> {
+        let route = |name: &str, ep: &EndpointConfig| -> Result<Route> {
+            let tls = match &ep.tls {
+                Some(t) => Some(crate::transport::tls::settings(name, &ep.address, t)?),
+                None => None,
+            };
             Ok(Route {
                 endpoint: Endpoint {
                     address: ep.address.clone(),
                     connect_timeout: Duration::from_millis(cfg.timeouts_ms.connect),
                     response_timeout: Duration::from_millis(cfg.timeouts_ms.response),
+                    tls,
                 },
-                tpdu: parse_tpdu(field, &ep.tpdu)?,
+                tpdu: parse_tpdu(&format!("{name}.tpdu"), &ep.tpdu)?,
             })
         };
-        let gateway = route("gateway.tpdu", &cfg.gateway)?;
-        let platform = route("platform.tpdu", &cfg.platform)?;
+        let gateway = route("gateway", &cfg.gateway)?;
+        let platform = route("platform", &cfg.platform)?;
+        // Plain TCP is meant for loopback simulators: a release build that talks plain TCP to anything else
+        // says so once per start.
+        if cfg!(not(debug_assertions)) {
+            let exposed =
+                plain_non_loopback(&[("gateway", &cfg.gateway), ("platform", &cfg.platform)]);
+            if !exposed.is_empty() {
+                log::warn!(
+                    "{} reached over plain TCP at a non-loopback address: configure tls (docs/PROTOCOL.md §10)",
+                    exposed.join(" and ")
+                );
+            }
+        }
         let Hal {
             card_reader,
             pin_pad,

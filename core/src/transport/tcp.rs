@@ -1,17 +1,22 @@
-//! TCP transport: one connection per exchange (connect timeout, response timeout, cancel checks).
+//! TCP transport: one connection per exchange (connect timeout, response timeout, cancel checks), wrapped in
+//! TLS when the endpoint has TLS settings (docs/PROTOCOL.md §10; the frame inside is unchanged).
 //!
 //! Error mapping (it decides whether a reversal is owed, see `TransportError::maybe_sent`):
-//! - address resolution or connection failure, or a cancel before anything was written: `Connect` /
-//!   `Cancelled { sent: false }` (the request certainly never left);
+//! - address resolution or connection failure, a TLS handshake, verification or pin failure, a handshake not
+//!   finished within the connect timeout, or a cancel before anything was written: `Connect` /
+//!   `Cancelled { sent: false }` (the request certainly never left: no frame is written before the handshake
+//!   has finished);
 //! - a failed write (possibly partial): `Send`;
 //! - after the whole request was written: `Timeout` (no complete response before the response timeout),
 //!   `Receive` (peer closed or read error), `Framing` (bad length prefix), `Cancelled { sent: true }`.
 //!
 //! Logging is at debug level and never includes frame contents.
-use crate::hal::{CancelToken, Endpoint, Transport, TransportError};
+use crate::hal::{CancelToken, Endpoint, TlsSettings, Transport, TransportError};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,11 +32,24 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 const CONNECT_GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
-pub struct TcpTransport {}
+pub struct TcpTransport {
+    /// The rustls configuration of each TLS endpoint seen, built once: it also keeps the TLS session cache,
+    /// so the connection of the next exchange can resume.
+    tls_configs: Vec<(TlsSettings, Arc<ClientConfig>)>,
+}
 
 impl TcpTransport {
     pub fn new() -> Self {
-        TcpTransport {}
+        TcpTransport::default()
+    }
+
+    fn tls_config(&mut self, settings: &TlsSettings) -> Result<Arc<ClientConfig>, TransportError> {
+        if let Some((_, c)) = self.tls_configs.iter().find(|(s, _)| s == settings) {
+            return Ok(c.clone());
+        }
+        let config = super::tls::client_config(settings).map_err(TransportError::Connect)?;
+        self.tls_configs.push((settings.clone(), config.clone()));
+        Ok(config)
     }
 }
 
@@ -46,7 +64,11 @@ impl Transport for TcpTransport {
         if cancel.is_cancelled() {
             return Err(TransportError::Cancelled { sent: false });
         }
-        let mut stream = connect(endpoint, cancel)?;
+        let tls = match &endpoint.tls {
+            Some(settings) => Some(self.tls_config(settings)?),
+            None => None,
+        };
+        let mut stream = connect(endpoint, tls, cancel)?;
         if cancel.is_cancelled() {
             log::debug!("tcp: cancelled after connecting, nothing sent");
             return Err(TransportError::Cancelled { sent: false });
@@ -60,6 +82,46 @@ impl Transport for TcpTransport {
             endpoint.address
         );
         Ok(response)
+    }
+}
+
+/// A connected stream: plain, or TLS with the handshake done.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The socket under the stream (its timeouts bound every read and write).
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
     }
 }
 
@@ -88,21 +150,37 @@ fn check_outgoing(frame: &[u8]) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// Resolve and connect on a helper thread so that a cancel is honoured while the connect is pending (std has
-/// no non-blocking connect). A cancelled connect is abandoned: the thread drops the stream unused.
-fn connect(endpoint: &Endpoint, cancel: &CancelToken) -> Result<TcpStream, TransportError> {
+/// Resolve, connect and (for a TLS endpoint) finish the handshake on a helper thread so that a cancel is
+/// honoured while the connect is pending (std has no non-blocking connect). A cancelled connect is abandoned:
+/// the thread drops the stream unused.
+fn connect(
+    endpoint: &Endpoint,
+    tls: Option<Arc<ClientConfig>>,
+    cancel: &CancelToken,
+) -> Result<Stream, TransportError> {
     let (tx, rx) = mpsc::channel();
     let address = endpoint.address.clone();
+    let server_name = endpoint.tls.as_ref().map(|t| t.server_name.clone());
     let timeout = endpoint.connect_timeout;
     let thread_cancel = cancel.clone();
     thread::Builder::new()
         .name("possdk-tcp-connect".into())
         .spawn(move || {
+            let deadline = Instant::now() + timeout;
+            let result =
+                connect_blocking(&address, timeout, &thread_cancel).and_then(|tcp| {
+                    match (tls, server_name) {
+                        (Some(config), Some(name)) => {
+                            handshake(tcp, config, &name, &address, deadline, &thread_cancel)
+                        }
+                        _ => Ok(Stream::Plain(tcp)),
+                    }
+                });
             // The receiver is gone when the exchange was cancelled: the stream is then simply dropped.
-            let _ = tx.send(connect_blocking(&address, timeout, &thread_cancel));
+            let _ = tx.send(result);
         })
         .map_err(|e| TransportError::Connect(format!("cannot start the connect thread: {e}")))?;
-    // The thread bounds each attempt by the connect timeout; the grace covers a slow name resolution.
+    // The thread bounds connect and handshake by the connect timeout; the grace covers a slow name resolution.
     let deadline = Instant::now() + endpoint.connect_timeout + CONNECT_GRACE;
     loop {
         match rx.recv_timeout(POLL_SLICE) {
@@ -126,6 +204,72 @@ fn connect(endpoint: &Endpoint, cancel: &CancelToken) -> Result<TcpStream, Trans
             }
         }
     }
+}
+
+/// The TLS handshake on a connected socket, finished before `deadline` (the connect timeout) or refused. Every
+/// failure is `Connect`: no application data is written before the handshake is complete.
+fn handshake(
+    mut tcp: TcpStream,
+    config: Arc<ClientConfig>,
+    server_name: &str,
+    address: &str,
+    deadline: Instant,
+    cancel: &CancelToken,
+) -> Result<Stream, TransportError> {
+    let failed = |why: String| TransportError::Connect(format!("{address}: TLS handshake: {why}"));
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| failed(format!("server name {server_name:?}: {e}")))?;
+    let mut conn = ClientConnection::new(config, name).map_err(|e| failed(e.to_string()))?;
+    let io_setup = |e: std::io::Error| failed(format!("socket setup: {e}"));
+    while conn.is_handshaking() {
+        if cancel.is_cancelled() {
+            return Err(TransportError::Cancelled { sent: false });
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            log::debug!("tls: handshake with {address} not finished within the connect timeout");
+            return Err(failed("not finished within the connect timeout".into()));
+        }
+        tcp.set_write_timeout(Some(remaining.max(MIN_TIMEOUT)))
+            .map_err(io_setup)?;
+        while conn.wants_write() {
+            conn.write_tls(&mut tcp)
+                .map_err(|e| failed(format!("write: {e}")))?;
+        }
+        if !conn.is_handshaking() {
+            break;
+        }
+        // Short read slices, so that a cancel and the deadline are noticed while the server is silent.
+        tcp.set_read_timeout(Some(remaining.min(POLL_SLICE).max(MIN_TIMEOUT)))
+            .map_err(io_setup)?;
+        match conn.read_tls(&mut tcp) {
+            Ok(0) => return Err(failed("connection closed by the server".into())),
+            Ok(_) => {
+                if let Err(e) = conn.process_new_packets() {
+                    // Tell the server why (best effort: the alert rustls queued).
+                    let _ = conn.write_tls(&mut tcp);
+                    log::debug!("tls: handshake with {address} failed: {e}");
+                    return Err(failed(e.to_string()));
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted
+                ) => {}
+            Err(e) => return Err(failed(format!("read: {e}"))),
+        }
+    }
+    // The client's last handshake flight (its Finished) goes now, still within the connect phase.
+    while conn.wants_write() {
+        conn.write_tls(&mut tcp)
+            .map_err(|e| failed(format!("write: {e}")))?;
+    }
+    log::debug!(
+        "tls: connected to {address} ({:?})",
+        conn.protocol_version()
+    );
+    Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
 }
 
 fn connect_blocking(
@@ -173,10 +317,11 @@ fn connect_blocking(
     Err(TransportError::Connect(last_error))
 }
 
-fn send(stream: &mut TcpStream, endpoint: &Endpoint, frame: &[u8]) -> Result<(), TransportError> {
+fn send(stream: &mut Stream, endpoint: &Endpoint, frame: &[u8]) -> Result<(), TransportError> {
     // A frame of at most 2 KiB fits any socket buffer; the timeout only guards against a wedged peer.
     let write_timeout = endpoint.response_timeout.max(MIN_TIMEOUT);
     stream
+        .socket()
         .set_write_timeout(Some(write_timeout))
         .map_err(|e| TransportError::Connect(format!("socket setup: {e}")))?;
     stream
@@ -187,7 +332,7 @@ fn send(stream: &mut TcpStream, endpoint: &Endpoint, frame: &[u8]) -> Result<(),
 
 /// Read one frame (length prefix + body) before `timeout`, waking every `POLL_SLICE` to honour `cancel`.
 fn receive(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     timeout: Duration,
     cancel: &CancelToken,
 ) -> Result<Vec<u8>, TransportError> {
@@ -209,7 +354,7 @@ fn receive(
 }
 
 fn read_exact_until(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut [u8],
     deadline: Instant,
     cancel: &CancelToken,
@@ -226,6 +371,7 @@ fn read_exact_until(
             return Err(TransportError::Timeout);
         }
         stream
+            .socket()
             .set_read_timeout(Some(remaining.min(POLL_SLICE).max(MIN_TIMEOUT)))
             .map_err(|e| TransportError::Receive(format!("socket setup: {e}")))?;
         match stream.read(&mut buf[filled..]) {
@@ -264,6 +410,7 @@ mod tests {
             address: addr.to_string(),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_millis(response_ms),
+            tls: None,
         }
     }
 
@@ -442,6 +589,7 @@ mod tests {
             address: "no-port-here".into(),
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
+            tls: None,
         };
         let err = TcpTransport::new()
             .exchange(&ep, &frame(b"req"), &CancelToken::new())
@@ -464,5 +612,151 @@ mod tests {
                 .expect_err("bad frame");
             assert!(matches!(err, TransportError::Framing(_)), "{err:?}");
         }
+    }
+
+    /// A TLS server certificate (self-signed for `localhost`/`127.0.0.1`) and its pin.
+    fn tls_server(
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> (Arc<rustls::ServerConfig>, [u8; 32]) {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let pin = crate::transport::tls::spki_sha256(cert.der()).expect("pin");
+        let config = rustls::ServerConfig::builder_with_provider(crate::transport::tls::provider())
+            .with_protocol_versions(versions)
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(cert.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .expect("server config");
+        (Arc::new(config), pin)
+    }
+
+    /// One TLS connection: echoes one frame back; the handshake error, if any, is the thread's result.
+    fn tls_echo_server(
+        config: Arc<rustls::ServerConfig>,
+    ) -> (SocketAddr, thread::JoinHandle<Result<(), String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let handle = thread::spawn(move || {
+            let (s, _) = listener.accept().expect("accept");
+            let conn = rustls::ServerConnection::new(config).expect("conn");
+            let mut tls = StreamOwned::new(conn, s);
+            let mut len = [0u8; 2];
+            tls.read_exact(&mut len).map_err(|e| e.to_string())?;
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            tls.read_exact(&mut body).map_err(|e| e.to_string())?;
+            tls.write_all(&frame(&body)).map_err(|e| e.to_string())?;
+            tls.flush().map_err(|e| e.to_string())
+        });
+        (addr, handle)
+    }
+
+    fn tls_endpoint(addr: SocketAddr, pins: Vec<[u8; 32]>) -> Endpoint {
+        Endpoint {
+            tls: Some(TlsSettings {
+                server_name: "127.0.0.1".into(),
+                ca_der: Vec::new(),
+                pins,
+            }),
+            ..endpoint(addr, 2000)
+        }
+    }
+
+    #[test]
+    fn tls_1_3_and_1_2_carry_the_same_frame() {
+        for versions in [
+            &[&rustls::version::TLS13][..],
+            &[&rustls::version::TLS12][..],
+        ] {
+            let (config, pin) = tls_server(versions);
+            let (addr, h) = tls_echo_server(config);
+            let got = TcpTransport::new()
+                .exchange(
+                    &tls_endpoint(addr, vec![[0u8; 32], pin]),
+                    &frame(b"over tls"),
+                    &CancelToken::new(),
+                )
+                .expect("exchange");
+            assert_eq!(got, frame(b"over tls"));
+            h.join().expect("server").expect("server side");
+        }
+    }
+
+    #[test]
+    fn a_pin_mismatch_is_a_connect_error() {
+        let (config, _) = tls_server(&[&rustls::version::TLS13]);
+        let (addr, h) = tls_echo_server(config);
+        let err = TcpTransport::new()
+            .exchange(
+                &tls_endpoint(addr, vec![[7u8; 32]]),
+                &frame(b"secret"),
+                &CancelToken::new(),
+            )
+            .expect_err("refused");
+        match &err {
+            TransportError::Connect(m) => assert!(m.contains("invalid peer certificate"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!err.maybe_sent());
+        // The server never got a frame: its handshake failed.
+        assert!(h.join().expect("server").is_err());
+    }
+
+    #[test]
+    fn a_silent_server_times_the_handshake_out_and_a_cancel_ends_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let h = thread::spawn(move || {
+            let held: Vec<TcpStream> = (0..2)
+                .map(|_| listener.accept().expect("accept").0)
+                .collect();
+            thread::sleep(Duration::from_millis(1500));
+            drop(held);
+        });
+        let ep = Endpoint {
+            connect_timeout: Duration::from_millis(400),
+            ..tls_endpoint(addr, vec![[1u8; 32]])
+        };
+        let start = Instant::now();
+        let err = TcpTransport::new()
+            .exchange(&ep, &frame(b"req"), &CancelToken::new())
+            .expect_err("timeout");
+        assert!(
+            matches!(&err, TransportError::Connect(m) if m.contains("connect timeout")),
+            "{err:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(1000),
+            "{:?}",
+            start.elapsed()
+        );
+        let cancel = CancelToken::new();
+        let c2 = cancel.clone();
+        let canceller = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(150));
+            c2.cancel();
+        });
+        let ep = Endpoint {
+            connect_timeout: Duration::from_secs(5),
+            ..ep
+        };
+        let start = Instant::now();
+        let err = TcpTransport::new()
+            .exchange(&ep, &frame(b"req"), &cancel)
+            .expect_err("cancelled");
+        assert_eq!(err, TransportError::Cancelled { sent: false });
+        assert!(
+            start.elapsed() < Duration::from_millis(800),
+            "{:?}",
+            start.elapsed()
+        );
+        canceller.join().expect("canceller");
+        h.join().expect("server");
     }
 }

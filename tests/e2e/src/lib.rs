@@ -64,6 +64,20 @@ impl TestHost {
         provision: Option<&serde_json::Value>,
         wire_log: bool,
     ) -> TestHost {
+        TestHost::start_full(name, provision, wire_log, None)
+    }
+
+    /// A host serving TLS (docs/HOST.md `--tls`); its pin is [`TestHost::tls_pin`].
+    pub fn start_tls(name: &str, tls: possdk_host::tls::TlsSetup) -> TestHost {
+        TestHost::start_full(name, None, false, Some(tls))
+    }
+
+    fn start_full(
+        name: &str,
+        provision: Option<&serde_json::Value>,
+        wire_log: bool,
+        tls: Option<possdk_host::tls::TlsSetup>,
+    ) -> TestHost {
         let dir = temp_dir(name);
         let provision = provision.map(|p| {
             let path = dir.join("provision.json");
@@ -76,6 +90,7 @@ impl TestHost {
             provision,
             fixed_keys: false,
             wire_log: wire_log.then(|| dir.join("wire.log")),
+            tls,
         })
         .expect("host starts");
         TestHost { host, dir }
@@ -88,6 +103,19 @@ impl TestHost {
 
     pub fn addr(&self) -> String {
         self.host.addr().to_string()
+    }
+
+    /// The hex SPKI SHA-256 of a TLS host's certificate (panics for a plain host).
+    pub fn tls_pin(&self) -> String {
+        self.host.tls_spki_sha256().expect("a TLS host").to_string()
+    }
+
+    /// How many requests the host has logged (a refused TLS connection adds none).
+    pub fn message_count(&self) -> u64 {
+        let v = self.admin(serde_json::json!({"cmd": "message_count"}));
+        v["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("message_count answer {v}"))
     }
 
     /// One admin command (`{"cmd": ...}`), its JSON answer.

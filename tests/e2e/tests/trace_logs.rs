@@ -56,6 +56,7 @@ fn a_day_at_trace_level_logs_no_credential() {
             provision: None,
             fixed_keys: true,
             wire_log: None,
+            tls: None,
         })
         .expect("host starts"),
         dir,

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod issuer;
 pub mod provision;
 pub mod store;
+pub mod tls;
 pub mod util;
 
 use engine::{Db, Shared};
@@ -39,6 +40,8 @@ pub struct HostConfig {
     pub fixed_keys: bool,
     /// Append a masked rendering of every request and response here.
     pub wire_log: Option<PathBuf>,
+    /// Serve TLS instead of plain TCP on the gateway + platform port (docs/HOST.md).
+    pub tls: Option<tls::TlsSetup>,
 }
 
 impl HostConfig {
@@ -49,6 +52,7 @@ impl HostConfig {
             provision: None,
             fixed_keys: false,
             wire_log: None,
+            tls: None,
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct Host {
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     acceptors: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
+    /// Hex SHA-256 of the served leaf certificate's SubjectPublicKeyInfo (the terminal's pin), with TLS.
+    tls_spki_sha256: Option<String>,
 }
 
 /// The vectors' 2048-bit test key (tests/vectors/rsa), used with `--fixed-keys`.
@@ -189,6 +195,10 @@ impl Host {
             wire_log,
             seq: AtomicU64::new(seq0 as u64 + 1),
         });
+        let tls = match &config.tls {
+            Some(setup) => Some(tls::server(setup).map_err(HostError::Config)?),
+            None => None,
+        };
         let listener = TcpListener::bind(&config.listen)?;
         let admin_host = listener.local_addr()?.ip();
         let admin_listener = TcpListener::bind(SocketAddr::new(admin_host, 0))?;
@@ -198,14 +208,27 @@ impl Host {
         let conns = Arc::new(Mutex::new(Vec::new()));
         let threads = Arc::new(Mutex::new(Vec::new()));
         let mut acceptors = Vec::new();
+        let server_config = tls.as_ref().map(|t| t.config.clone());
         for (l, is_admin) in [(listener, false), (admin_listener, true)] {
             let (stop, conns, threads, shared) =
                 (stop.clone(), conns.clone(), threads.clone(), shared.clone());
+            // The admin port stays plain: it is the tests' control channel, not the terminal's.
+            let tls = if is_admin {
+                None
+            } else {
+                server_config.clone()
+            };
             acceptors.push(std::thread::spawn(move || {
-                accept_loop(l, is_admin, stop, conns, threads, shared)
+                accept_loop(l, is_admin, tls, stop, conns, threads, shared)
             }));
         }
-        info!("possdk-host listening on {addr} (admin {admin_addr})");
+        let tls_spki_sha256 = tls.map(|t| t.spki_sha256);
+        match &tls_spki_sha256 {
+            Some(pin) => info!(
+                "possdk-host listening on {addr} over TLS (SPKI SHA-256 {pin}) (admin {admin_addr})"
+            ),
+            None => info!("possdk-host listening on {addr} (admin {admin_addr})"),
+        }
         Ok(Host {
             addr,
             admin_addr,
@@ -214,7 +237,14 @@ impl Host {
             threads,
             acceptors,
             shared,
+            tls_spki_sha256,
         })
+    }
+
+    /// With TLS: the hex SHA-256 of the served leaf certificate's SubjectPublicKeyInfo, the value a terminal
+    /// pins (`pin_spki_sha256`).
+    pub fn tls_spki_sha256(&self) -> Option<&str> {
+        self.tls_spki_sha256.as_deref()
     }
 
     /// The gateway + management platform port.
@@ -275,6 +305,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn accept_loop(
     listener: TcpListener,
     is_admin: bool,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -298,12 +329,25 @@ fn accept_loop(
             list.retain(|s| s.peer_addr().is_ok());
             list.push(c);
         }
-        let (shared, stop) = (shared.clone(), stop.clone());
+        let (shared, stop, tls) = (shared.clone(), stop.clone(), tls.clone());
         let h = std::thread::spawn(move || {
+            let peer = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
             if is_admin {
                 admin::serve(shared, stream)
+            } else if let Some(config) = tls {
+                // The handshake runs inside the first read; a client that fails it ends the connection.
+                match rustls::ServerConnection::new(config) {
+                    Ok(conn) => {
+                        let tls_stream = rustls::StreamOwned::new(conn, stream);
+                        serve(shared, tls_stream, &peer, stop)
+                    }
+                    Err(e) => warn!("{peer}: TLS setup: {e}"),
+                }
             } else {
-                serve(shared, stream, stop)
+                serve(shared, stream, &peer, stop)
             }
         });
         let mut t = lock(&threads);
@@ -312,15 +356,20 @@ fn accept_loop(
     }
 }
 
-/// One terminal connection: frames in, responses out, in order.
-fn serve(shared: Arc<Shared>, mut stream: TcpStream, stop: Arc<AtomicBool>) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+/// One terminal connection (plain or TLS): frames in, responses out, in order.
+fn serve<S: Read + Write + Close>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    peer: &str,
+    stop: Arc<AtomicBool>,
+) {
     loop {
         let mut len = [0u8; 2];
-        if stream.read_exact(&mut len).is_err() {
+        if let Err(e) = stream.read_exact(&mut len) {
+            if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                // With TLS this is where a refused handshake shows (the terminal's pin did not match ...).
+                log::debug!("{peer}: connection ended: {e}");
+            }
             break;
         }
         let n = u16::from_be_bytes(len) as usize;
@@ -362,9 +411,32 @@ fn serve(shared: Arc<Shared>, mut stream: TcpStream, stop: Arc<AtomicBool>) {
         } else {
             resp
         };
-        if stream.write_all(&bytes).is_err() {
+        if stream
+            .write_all(&bytes)
+            .and_then(|_| stream.flush())
+            .is_err()
+        {
             break;
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    stream.close();
+}
+
+/// Ends a terminal connection: a TLS stream says close_notify first.
+trait Close {
+    fn close(&mut self);
+}
+
+impl Close for TcpStream {
+    fn close(&mut self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+impl Close for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.conn.complete_io(&mut self.sock);
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
 }

@@ -1,13 +1,15 @@
-//! `possdk-host --listen 127.0.0.1:0 --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE]`
-//! Prints `{"listening":"ADDR","admin":"ADDR"}` as its first stdout line and serves until killed or
-//! until stdin closes.
+//! `possdk-host --listen 127.0.0.1:0 --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE]
+//! [--tls [--tls-cert FILE --tls-key FILE]]`
+//! Prints `{"listening":"ADDR","admin":"ADDR"}` (with TLS also `"tls_spki_sha256":"HEX"`) as its first stdout
+//! line and serves until killed or until stdin closes.
 
+use possdk_host::tls::TlsSetup;
 use possdk_host::{Host, HostConfig};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
 fn usage() -> ! {
-    eprintln!("usage: possdk-host --listen ADDR --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE]");
+    eprintln!("usage: possdk-host --listen ADDR --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE] [--tls [--tls-cert FILE --tls-key FILE]]");
     std::process::exit(2)
 }
 
@@ -18,6 +20,9 @@ fn main() {
     let mut provision = None;
     let mut fixed_keys = false;
     let mut wire_log = None;
+    let mut tls = false;
+    let mut tls_cert = None;
+    let mut tls_key = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -28,6 +33,9 @@ fn main() {
             }
             "--wire-log" => wire_log = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
             "--fixed-keys" => fixed_keys = true,
+            "--tls" => tls = true,
+            "--tls-cert" => tls_cert = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
+            "--tls-key" => tls_key = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
             "-h" | "--help" => usage(),
             other => {
                 eprintln!("unknown argument {other:?}");
@@ -38,12 +46,31 @@ fn main() {
     let (Some(listen), Some(db)) = (listen, db) else {
         usage()
     };
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).unwrap_or_else(|e| {
+            eprintln!("possdk-host: {}: {e}", p.display());
+            std::process::exit(1)
+        })
+    };
+    // --tls-cert/--tls-key come together and imply --tls.
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSetup::Pem {
+            cert_chain: read(&cert),
+            key: read(&key),
+        }),
+        (None, None) => tls.then_some(TlsSetup::SelfSigned),
+        _ => {
+            eprintln!("possdk-host: --tls-cert and --tls-key go together");
+            usage()
+        }
+    };
     let host = match Host::start(HostConfig {
         listen,
         db,
         provision,
         fixed_keys,
         wire_log,
+        tls,
     }) {
         Ok(h) => h,
         Err(e) => {
@@ -51,7 +78,10 @@ fn main() {
             std::process::exit(1)
         }
     };
-    let line = serde_json::json!({"listening": host.addr().to_string(), "admin": host.admin_addr().to_string()});
+    let mut line = serde_json::json!({"listening": host.addr().to_string(), "admin": host.admin_addr().to_string()});
+    if let Some(pin) = host.tls_spki_sha256() {
+        line["tls_spki_sha256"] = pin.into();
+    }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
