@@ -79,23 +79,6 @@ pub(crate) struct Engine {
     serial: String,
 }
 
-/// The endpoints (by config name) without TLS whose address is not a loopback address.
-pub(crate) fn plain_non_loopback<'a>(endpoints: &[(&'a str, &EndpointConfig)]) -> Vec<&'a str> {
-    endpoints
-        .iter()
-        .filter(|(_, ep)| ep.tls.is_none())
-        .filter(|(_, ep)| {
-            let host = crate::transport::tls::address_host(&ep.address);
-            let loopback = host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            !loopback
-        })
-        .map(|(name, _)| *name)
-        .collect()
-}
-
 impl Engine {
     /// The engine of a terminal being opened: routes from the config, the HAL's devices (the system clock
     /// and TCP when none are given), then what the journal says must happen first.
@@ -127,8 +110,10 @@ impl Engine {
         // Plain TCP is meant for loopback simulators: a release build that talks plain TCP to anything else
         // says so once per start.
         if cfg!(not(debug_assertions)) {
-            let exposed =
-                plain_non_loopback(&[("gateway", &cfg.gateway), ("platform", &cfg.platform)]);
+            let exposed = crate::transport::tls::plain_non_loopback(&[
+                ("gateway", &cfg.gateway),
+                ("platform", &cfg.platform),
+            ]);
             if !exposed.is_empty() {
                 log::warn!(
                     "{} reached over plain TCP at a non-loopback address: configure tls (docs/PROTOCOL.md §10)",

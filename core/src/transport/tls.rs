@@ -59,6 +59,25 @@ pub fn address_host(address: &str) -> &str {
         .unwrap_or(host)
 }
 
+/// The endpoints (by config name) without TLS whose address is not a loopback address.
+pub(crate) fn plain_non_loopback<'a>(
+    endpoints: &[(&'a str, &crate::config::EndpointConfig)],
+) -> Vec<&'a str> {
+    endpoints
+        .iter()
+        .filter(|(_, ep)| ep.tls.is_none())
+        .filter(|(_, ep)| {
+            let host = address_host(&ep.address);
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            !loopback
+        })
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 /// Check an endpoint's `tls` object and turn it into the transport's settings. `prefix` is the endpoint's
 /// config name (`gateway`, `platform`); errors name the field (`gateway.tls.pin_spki_sha256`).
 pub fn settings(prefix: &str, address: &str, config: &TlsConfig) -> Result<TlsSettings> {
@@ -345,6 +364,27 @@ mod tests {
             Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&key)).into();
         assert_eq!(spki_sha256(cert.der()).unwrap(), want);
         assert!(spki_sha256(b"not a certificate").is_err());
+    }
+
+    #[test]
+    fn plain_tcp_is_flagged_only_off_loopback() {
+        let ep = |address: &str, tls: bool| crate::config::EndpointConfig {
+            address: address.into(),
+            tpdu: "6000030000".into(),
+            tls: tls.then(|| config(None, Some(vec!["ab"]))),
+        };
+        let (local, v6, name, remote, remote_tls) = (
+            ep("127.0.0.1:7001", false),
+            ep("[::1]:7001", false),
+            ep("LOCALHOST:7001", false),
+            ep("10.1.2.3:7001", false),
+            ep("pos.example.cn:443", true),
+        );
+        assert!(plain_non_loopback(&[("a", &local), ("b", &v6), ("c", &name)]).is_empty());
+        assert_eq!(
+            plain_non_loopback(&[("gateway", &remote), ("platform", &remote_tls)]),
+            vec!["gateway"]
+        );
     }
 
     #[test]

@@ -137,3 +137,91 @@ fn state_survives_a_restart() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Start the binary with `args`, return its first stdout line (parsed) and the child.
+fn start_binary(args: &[&str], db: &std::path::Path) -> (serde_json::Value, std::process::Child) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_possdk-host"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (serde_json::from_str(&line).unwrap(), child)
+}
+
+/// A terminal-side exchange over TLS pinned to `pin`: whether the handshake passed (any answer or a
+/// post-handshake failure) or was refused (`Connect`).
+fn handshake_passes(addr: &str, pin: &str) -> bool {
+    use possdk_core::hal::{CancelToken, Endpoint, TlsSettings, Transport, TransportError};
+    let endpoint = Endpoint {
+        address: addr.into(),
+        connect_timeout: std::time::Duration::from_secs(3),
+        response_timeout: std::time::Duration::from_secs(3),
+        tls: Some(TlsSettings {
+            server_name: "localhost".into(),
+            ca_der: Vec::new(),
+            pins: vec![hex::decode(pin).unwrap().try_into().unwrap()],
+        }),
+    };
+    // Not a valid message: the host answers or closes, either way after the handshake.
+    let frame = [0u8, 3, 1, 2, 3];
+    let r = possdk_core::transport::TcpTransport::new().exchange(
+        &endpoint,
+        &frame,
+        &CancelToken::new(),
+    );
+    !matches!(r, Err(TransportError::Connect(_)))
+}
+
+#[test]
+fn tls_prints_the_pin_and_serves_tls() {
+    let dir = tempdir("bin-tls");
+    let (v, mut child) = start_binary(&["--tls"], &dir.join("h.db"));
+    let pin = v["tls_spki_sha256"]
+        .as_str()
+        .expect("pin on the first line")
+        .to_string();
+    assert_eq!(pin.len(), 64);
+    let addr = v["listening"].as_str().unwrap().to_string();
+    assert!(handshake_passes(&addr, &pin));
+    assert!(!handshake_passes(&addr, &"00".repeat(32)));
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+
+    // --tls-cert/--tls-key serve the given certificate: the pin is its key's.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    let (v, mut child) = start_binary(
+        &[
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+        &dir.join("h.db"),
+    );
+    let want = hex::encode(possdk_core::transport::tls::spki_sha256(cert.der()).unwrap());
+    assert_eq!(v["tls_spki_sha256"], want.as_str());
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    // Without TLS the first line has no pin.
+    let (v, mut child) = start_binary(&[], &dir.join("h.db"));
+    assert!(v.get("tls_spki_sha256").is_none(), "{v}");
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
