@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # possdk build driver.
 #   ./build.sh demo      the embedded acquirer host simulator + a full terminal day
-#   ./build.sh test      format check, clippy (-D warnings), every test (Rust, C, Python, JVM)
-#   ./build.sh bench     criterion benches (codec, MAC, PIN), host load client, sale latency
+#   ./build.sh test      format check, clippy (-D warnings), every test (Rust, C, Python, JVM), library size budget
+#   ./build.sh bench     criterion benches (codec, MAC, PIN), host load client, sale latency, perf budgets
 #   ./build.sh android   cross-build the JNI library for Android (needs an NDK and cargo-ndk)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,7 +28,9 @@ cmd_test() {
             if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
          END { printf "\npossdk: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
     rm -f "$log"
-    return "$status"
+    [[ "$status" == 0 ]] || return "$status"
+    step "library size budget (release build of libpossdk.so and libpossdk_jni.so, stripped, <= 2 MiB each)"
+    scripts/size-check.sh
 }
 
 cmd_demo() {
@@ -43,6 +45,10 @@ cmd_bench() {
     cargo run --release --quiet -p possdk-host --bin possdk-host-load -- --seconds 5
     step "terminal sale latency over loopback with the durable journal"
     cargo run --release --quiet -p possdk-e2e --bin sale-bench -- --count 500
+    step "the sale's floor: terminal work per sale (in-memory transport), synchronous OFF and FULL"
+    cargo run --release --quiet -p possdk-e2e --bin perf-bench -- sale --count 2000
+    step "journal: settle 10,000, cold start on 10,000 rows, upload 10,000"
+    cargo run --release --quiet -p possdk-e2e --bin perf-bench -- journal --rows 10000
 }
 
 cmd_android() {
