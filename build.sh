@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # possdk build driver.
 #   ./build.sh demo      the embedded acquirer host simulator + a full terminal day
-#   ./build.sh test      format check, clippy (-D warnings), every test (Rust, C, Python, JVM), library size budget
+#   ./build.sh test      format check, clippy (-D warnings), every test (Rust, C, Python, JVM), soak smoke,
+#                        library size budget
 #   ./build.sh bench     criterion benches (codec, MAC, PIN), host load client, sale latency, perf budgets
+#   ./build.sh soak      crash-and-fault soak: [--rounds N] [--seed S] (release build)
 #   ./build.sh android   cross-build the JNI library for Android (needs an NDK and cargo-ndk)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,7 +30,10 @@ cmd_test() {
             if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
          END { printf "\npossdk: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
     rm -f "$log"
-    [[ "$status" == 0 ]] || return "$status"
+    [ "$status" -eq 0 ] || return "$status"
+    # The debug binary is already built above; a release build would cost more time than it saves.
+    step "soak smoke: terminal kills and host faults, seed 1 (./build.sh soak runs longer ones)"
+    cargo run --quiet -p possdk-e2e --bin possdk-soak -- --rounds 280 --seed 1
     step "library size budget (release build of libpossdk.so and libpossdk_jni.so, stripped, <= 2 MiB each)"
     scripts/size-check.sh
 }
@@ -51,6 +56,11 @@ cmd_bench() {
     cargo run --release --quiet -p possdk-e2e --bin perf-bench -- journal --rows 10000
 }
 
+cmd_soak() {
+    step "possdk soak: terminal kills and host faults against the host ledger"
+    cargo run --release --quiet -p possdk-e2e --bin possdk-soak -- "$@"
+}
+
 cmd_android() {
     exec scripts/android.sh "$@"
 }
@@ -59,9 +69,10 @@ case "${1:-}" in
     test) shift; cmd_test "$@" ;;
     demo) shift; cmd_demo "$@" ;;
     bench) shift; cmd_bench "$@" ;;
+    soak) shift; cmd_soak "$@" ;;
     android) shift; cmd_android "$@" ;;
     *)
-        echo "usage: $0 {demo|test|bench|android}" >&2
+        echo "usage: $0 {demo|test|bench|soak|android}" >&2
         exit 2
         ;;
 esac

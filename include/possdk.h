@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The largest frame, length prefix included: the size of the `response` buffer possdk passes.
+#define POS_MAX_FRAME 2048
+
 // Result of every fallible entry point. `POS_OK` (0) is success; anything else is an error whose
 // number is stable: 1xx request/state, 2xx host, 3xx security, 4xx devices, 5xx storage/internal,
 // 6xx the C boundary itself.
@@ -216,7 +219,8 @@ typedef struct pos_pin_request {
     const struct pos_cancel_token *cancel;
 } pos_pin_request;
 
-// How the PIN pad answered (`pos_pin_entry.kind`).
+// How the PIN pad answered (`pos_pin_entry.kind`): possdk's one PIN-entry numbering, the same in every
+// binding (the core's `PinEntry::CLEAR`, `BLOCK`, `BYPASS`).
 typedef uint32_t pos_pin_kind;
 
 // Written by `get_pin`; zero-filled before and wiped after the call.
@@ -340,6 +344,63 @@ typedef struct pos_security_module {
     void (*destroy)(void *ctx);
 } pos_security_module;
 
+// A local date and time (the terminal's time zone; China Standard Time is UTC+8).
+typedef struct pos_date_time {
+    // e.g. 2026
+    uint16_t year;
+    // 1-12
+    uint8_t month;
+    // 1-31
+    uint8_t day;
+    // 0-23
+    uint8_t hour;
+    // 0-59
+    uint8_t minute;
+    // 0-59
+    uint8_t second;
+} pos_date_time;
+
+// The terminal's clock: `now` writes the local date and time (fields 12/13, receipts, the journal).
+// When `now` is NULL, fails, or writes an impossible date, possdk uses the system clock at UTC+8 for
+// that reading (and logs a warning).
+typedef struct pos_clock {
+    void *ctx;
+    pos_hal_status (*now)(void *ctx, struct pos_date_time *out);
+    void (*destroy)(void *ctx);
+} pos_clock;
+
+// What `pos_transport.exchange` returns. The distinction between "never sent" and "maybe sent"
+// decides whether possdk owes the host a reversal.
+typedef int32_t pos_transport_status;
+
+// Where a frame goes (valid during the call).
+typedef struct pos_endpoint {
+    // `host:port`, NUL-terminated (the config's gateway or platform address).
+    const char *address;
+    // Give up connecting after this long (`POS_TRANSPORT_NOT_SENT`).
+    uint32_t connect_timeout_ms;
+    // After sending, wait this long for the whole answer (`POS_TRANSPORT_TIMEOUT`).
+    uint32_t response_timeout_ms;
+} pos_endpoint;
+
+// The application's network: one exchange is connect, send `request` (`request_len` bytes, 2-byte
+// big-endian length prefix included), receive one answer frame (prefix included) into `response`
+// (`response_cap` bytes, `POS_MAX_FRAME`) and set `*response_len`. It must honour the endpoint's
+// timeouts and poll `pos_cancel_token_is_cancelled(cancel)` while it waits. A NULL `exchange` fails
+// every exchange as `POS_TRANSPORT_NOT_SENT`.
+typedef struct pos_transport {
+    void *ctx;
+    pos_transport_status (*exchange)(void *ctx,
+                                     const struct pos_endpoint *endpoint,
+                                     const uint8_t *request,
+                                     size_t request_len,
+                                     uint8_t *response,
+                                     size_t response_cap,
+                                     size_t *response_len,
+                                     const struct pos_cancel_token *cancel);
+    void (*destroy)(void *ctx);
+} pos_transport;
+
 // The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
 // and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
 // possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
@@ -353,6 +414,10 @@ typedef struct pos_hal {
     // A security module of the application (hardware PIN pad, secure element); NULL: possdk's software
     // module, keys sealed at rest under the config's `seal_key`.
     const struct pos_security_module *security;
+    // The terminal's clock; NULL: the system clock at UTC+8.
+    const struct pos_clock *clock;
+    // The network; NULL: possdk's TCP transport (one connection per exchange).
+    const struct pos_transport *transport;
 } pos_hal;
 
 // Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are
@@ -662,6 +727,30 @@ typedef struct pos_status_result {
 // `receive_tmk` / `activate_tmk` without a download in progress.
 #define POS_SECURITY_NO_TRANSPORT_KEY 12
 
+// The answer frame is in `response` / `*response_len`.
+#define POS_TRANSPORT_OK 0
+
+// Could not connect (or resolve the address): the request certainly never left. The operation fails
+// with `POS_HOST_UNREACHABLE` and `POS_OUTCOME_NOT_SENT`; nothing is owed.
+#define POS_TRANSPORT_NOT_SENT 1
+
+// Writing failed part-way: the request may have reached the host (treated as sent).
+#define POS_TRANSPORT_SEND_FAILED 2
+
+// Sent, but no complete answer within `response_timeout_ms` (`POS_HOST_TIMEOUT`; a financial request
+// is reversed).
+#define POS_TRANSPORT_TIMEOUT 3
+
+// Sent, then the peer closed or the read failed before a complete answer (treated as sent).
+#define POS_TRANSPORT_RECEIVE_FAILED 4
+
+// `pos_cancel_token_is_cancelled` became true before anything was written (`POS_CANCELLED`, nothing
+// owed).
+#define POS_TRANSPORT_CANCELLED_NOT_SENT 5
+
+// Cancelled after the request was written (`POS_CANCELLED`; a financial request is reversed).
+#define POS_TRANSPORT_CANCELLED_SENT 6
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -834,8 +923,7 @@ pos_result pos_terminal_preauth_complete_void(struct pos_terminal *terminal,
 // Add a tip to a sale of the open batch.
 //
 // # Safety
-// `terminal` NULL or live; `request` NULL or valid (its strings NULL or NUL-terminated); `out` NULL or
-// writable.
+// `terminal` NULL or live; `request` NULL or valid; `out` NULL or writable.
 pos_result pos_terminal_tip(struct pos_terminal *terminal,
                             const struct pos_tip_request *request,
                             struct pos_transaction_result *out);

@@ -289,14 +289,14 @@ pub const OPS: &[OpSpec] = &[
     ),
     op(
         "sale",
-        "`amount`, and `card` or `qr_code`",
+        "`amount`, and `card` or `qr_code`; neither: the card reader, or the QR scanner with `\"payment\": \"qr\"`",
         "TransactionResult",
         "sale",
         true,
     ),
     op(
         "preauth",
-        "`amount`, and `card` or `qr_code`",
+        "`amount`, and `card` or `qr_code`; neither: the card reader, or the QR scanner with `\"payment\": \"qr\"`",
         "TransactionResult",
         "preauth",
         true,

@@ -4,95 +4,79 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// Public error kinds. `code()` is the stable snake_case string of the JSON API; `number()` the stable
-/// integer the C ABI uses (grouped by domain, never reused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    // 1xx request / state
-    InvalidJson,
-    InvalidRequest,
-    NotActivated,
-    NotSignedIn,
-    OriginalNotFound,
-    InvalidState,
-    Cancelled,
-    // 2xx host / transport
-    HostUnreachable,
-    HostTimeout,
-    InvalidResponse,
-    HostRejected,
-    // 3xx security
-    KeyCheckFailed,
-    Security,
-    // 4xx devices (HAL)
-    Device,
-    // 5xx storage / internal
-    Journal,
-    Internal,
+/// Defines [`ErrorKind`] from one table: each kind once, with its stable number (the C ABI's `pos_result`),
+/// its snake_case code (the JSON API's `error.code`) and a one-line description (`pos_result_message`).
+/// Every bridge and the docs' error tables are checked against this table.
+macro_rules! error_kinds {
+    ($(
+        $(#[$attr:meta])*
+        $kind:ident = $number:literal, $code:literal, $message:literal;
+    )*) => {
+        /// Public error kinds. `code()` is the stable snake_case string of the JSON API; `number()` the stable
+        /// integer the C ABI uses (grouped by domain, never reused); `message()` a fixed description.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $( $(#[$attr])* $kind, )*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in number order.
+            pub const ALL: [ErrorKind; [$($code),*].len()] = [$(ErrorKind::$kind),*];
+
+            /// The stable snake_case code (`host_timeout`).
+            pub fn code(self) -> &'static str {
+                match self {
+                    $( ErrorKind::$kind => $code, )*
+                }
+            }
+
+            /// Stable number for the C ABI (`pos_result`). 0 is success and is not an error kind.
+            pub fn number(self) -> i32 {
+                match self {
+                    $( ErrorKind::$kind => $number, )*
+                }
+            }
+
+            /// A fixed one-line description of the kind (no details: those are in `Error::message`).
+            pub fn message(self) -> &'static str {
+                match self {
+                    $( ErrorKind::$kind => $message, )*
+                }
+            }
+
+            /// The kind with this number.
+            pub fn from_number(number: i32) -> Option<ErrorKind> {
+                match number {
+                    $( $number => Some(ErrorKind::$kind), )*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl ErrorKind {
-    pub fn code(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidJson => "invalid_json",
-            ErrorKind::InvalidRequest => "invalid_request",
-            ErrorKind::NotActivated => "not_activated",
-            ErrorKind::NotSignedIn => "not_signed_in",
-            ErrorKind::OriginalNotFound => "original_not_found",
-            ErrorKind::InvalidState => "invalid_state",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::HostUnreachable => "host_unreachable",
-            ErrorKind::HostTimeout => "host_timeout",
-            ErrorKind::InvalidResponse => "invalid_response",
-            ErrorKind::HostRejected => "host_rejected",
-            ErrorKind::KeyCheckFailed => "key_check_failed",
-            ErrorKind::Security => "security",
-            ErrorKind::Device => "device",
-            ErrorKind::Journal => "journal",
-            ErrorKind::Internal => "internal",
-        }
-    }
-
-    /// Stable number for the C ABI (`pos_result`). 0 is success and is not an error kind.
-    pub fn number(self) -> i32 {
-        match self {
-            ErrorKind::InvalidJson => 100,
-            ErrorKind::InvalidRequest => 101,
-            ErrorKind::NotActivated => 102,
-            ErrorKind::NotSignedIn => 103,
-            ErrorKind::OriginalNotFound => 104,
-            ErrorKind::InvalidState => 105,
-            ErrorKind::Cancelled => 106,
-            ErrorKind::HostUnreachable => 200,
-            ErrorKind::HostTimeout => 201,
-            ErrorKind::InvalidResponse => 202,
-            ErrorKind::HostRejected => 203,
-            ErrorKind::KeyCheckFailed => 300,
-            ErrorKind::Security => 301,
-            ErrorKind::Device => 400,
-            ErrorKind::Journal => 500,
-            ErrorKind::Internal => 501,
-        }
-    }
-
-    pub const ALL: [ErrorKind; 16] = [
-        ErrorKind::InvalidJson,
-        ErrorKind::InvalidRequest,
-        ErrorKind::NotActivated,
-        ErrorKind::NotSignedIn,
-        ErrorKind::OriginalNotFound,
-        ErrorKind::InvalidState,
-        ErrorKind::Cancelled,
-        ErrorKind::HostUnreachable,
-        ErrorKind::HostTimeout,
-        ErrorKind::InvalidResponse,
-        ErrorKind::HostRejected,
-        ErrorKind::KeyCheckFailed,
-        ErrorKind::Security,
-        ErrorKind::Device,
-        ErrorKind::Journal,
-        ErrorKind::Internal,
-    ];
+error_kinds! {
+    // 1xx request / state
+    InvalidJson = 100, "invalid_json", "the request is not valid JSON";
+    InvalidRequest = 101, "invalid_request", "a request field is missing or invalid";
+    NotActivated = 102, "not_activated", "the terminal is not activated (no master key)";
+    NotSignedIn = 103, "not_signed_in", "the terminal is not signed in";
+    OriginalNotFound = 104, "original_not_found", "the original transaction was not found";
+    InvalidState = 105, "invalid_state", "the operation is not allowed in the current state";
+    Cancelled = 106, "cancelled", "the operation was cancelled";
+    // 2xx host / transport
+    HostUnreachable = 200, "host_unreachable", "the host could not be reached";
+    HostTimeout = 201, "host_timeout", "the host did not answer in time; the outcome says whether a reversal is pending";
+    InvalidResponse = 202, "invalid_response", "the host's response was invalid";
+    HostRejected = 203, "host_rejected", "the host rejected the request";
+    // 3xx security
+    KeyCheckFailed = 300, "key_check_failed", "a key check value did not match";
+    Security = 301, "security", "security module error";
+    // 4xx devices (HAL)
+    Device = 400, "device", "a device callback failed";
+    // 5xx storage / internal
+    Journal = 500, "journal", "journal (storage) error";
+    Internal = 501, "internal", "internal error";
 }
 
 /// Where the money stands after a financial operation (docs/JSON-API.md, "Outcome"). Every financial result
@@ -337,5 +321,10 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), ErrorKind::ALL.len());
+        for k in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_number(k.number()), Some(k));
+            assert!(!k.message().is_empty() && !k.message().contains('\0'));
+        }
+        assert_eq!(ErrorKind::from_number(0), None);
     }
 }

@@ -83,16 +83,6 @@ impl EntryMode {
             EntryMode::Fallback => "80",
         }
     }
-    pub fn from_digits(d: &str) -> Option<Self> {
-        Some(match d {
-            "01" => EntryMode::Manual,
-            "02" => EntryMode::Swipe,
-            "05" => EntryMode::Chip,
-            "07" => EntryMode::Contactless,
-            "80" => EntryMode::Fallback,
-            _ => return None,
-        })
-    }
 }
 
 /// Which ways of presenting a card are allowed.

@@ -19,7 +19,6 @@ mod journal;
 mod model;
 mod receipt;
 pub mod security;
-pub mod sim;
 mod terminal;
 pub mod tlv;
 pub mod transport;

@@ -1,28 +1,239 @@
-//! Engine tests against a scripted in-process acquirer (engine_support): every message the executor
-//! builds is decoded by the project's codec and answered per PROTOCOL.md, MACs under real keys.
+//! Engine tests: a terminal on possdk-host running in this process. Every message the executor builds
+//! goes over TCP to the acquirer simulator, which checks it and answers per PROTOCOL.md (MACs under real
+//! keys); a tap on the transport keeps each request, decoded, for the assertions. possdk-host's admin
+//! faults make it misbehave; where a test needs an answer possdk-host never gives (wrong key check values,
+//! a corrupt CAPK checksum), the tap rewrites that one answer.
 
-mod engine_support;
-
-use engine_support::*;
-use possdk_core::api::{call_json, OriginalRef, Payment};
-use possdk_core::ErrorKind;
+use possdk_core::api::{call_json, CardInput, OriginalRef, Payment, TransactionResult};
+use possdk_core::hal::{CancelToken, Endpoint, EntryMode, Hal, Transport, TransportError};
+use possdk_core::iso8583::{decode_frame, encode_frame, Message};
+use possdk_core::tlv::{self, Tlv};
+use possdk_core::transport::TcpTransport;
 use possdk_core::TxState;
+use possdk_core::{Config, ErrorKind, Terminal};
+use possdk_host::{Host, HostConfig};
+use possdk_sim::fixture::{
+    TestCard, CUP_LOW_BALANCE, CUP_SWIPE, DEVICE_SN, DEVICE_TOKEN, MID, QR_CODE_2, SEAL_KEY_HEX,
+    TID,
+};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::{Arc, LockResult, Mutex, MutexGuard};
 
-fn f(m: &possdk_core::iso8583::Message, n: u8) -> Option<String> {
+/// Response timeout of the test terminals: every unanswered request costs this much.
+const RESPONSE_MS: u64 = 1_000;
+
+/// Rewrites the answer (second argument) to a request (first argument).
+type Tamper = Box<dyn FnMut(&Message, &mut Message) + Send>;
+
+/// What crossed the terminal's transport.
+#[derive(Default)]
+struct Wire {
+    /// Every request sent, decoded.
+    requests: Vec<Message>,
+    /// Applied to every answer while set.
+    tamper: Option<Tamper>,
+}
+
+impl Wire {
+    fn mtis(&self) -> Vec<u16> {
+        self.requests.iter().map(|m| m.mti.0).collect()
+    }
+    fn last(&self, mti: u16) -> Option<&Message> {
+        self.requests.iter().rev().find(|m| m.mti.0 == mti)
+    }
+}
+
+/// The TCP transport with a tap: records each request and passes each answer through the tamper.
+struct Tap {
+    tcp: TcpTransport,
+    wire: Arc<Mutex<Wire>>,
+}
+
+impl Transport for Tap {
+    fn exchange(
+        &mut self,
+        endpoint: &Endpoint,
+        frame: &[u8],
+        cancel: &CancelToken,
+    ) -> Result<Vec<u8>, TransportError> {
+        let request = decode_frame(frame)
+            .expect("the terminal sends frames the codec reads")
+            .message;
+        self.wire.lock().unwrap().requests.push(request.clone());
+        let answer = self.tcp.exchange(endpoint, frame, cancel)?;
+        let mut wire = self.wire.lock().unwrap();
+        let Some(tamper) = wire.tamper.as_mut() else {
+            return Ok(answer);
+        };
+        let mut f = decode_frame(&answer).expect("possdk-host answers frames the codec reads");
+        tamper(&request, &mut f.message);
+        Ok(encode_frame(&f).expect("re-encode the answer"))
+    }
+}
+
+/// Network management code (60.3) of a request.
+fn nmc(m: &Message) -> &str {
+    m.get_str(60).and_then(|s| s.get(8..11)).unwrap_or("")
+}
+
+/// possdk-host (fixed keys, its own database) and the tap of the terminals that talk to it; the
+/// directory holds the host database and the terminal's journal and key store.
+struct Acquirer {
+    host: Host,
+    wire: Arc<Mutex<Wire>>,
+    dir: PathBuf,
+}
+
+impl Acquirer {
+    /// The default provisioning (possdk_sim::fixture's terminal, device and cards).
+    fn start(name: &str) -> Acquirer {
+        Self::start_with(name, None)
+    }
+
+    /// Provisioned from this JSON (docs/HOST.md) instead.
+    fn start_provisioned(name: &str, provision: &serde_json::Value) -> Acquirer {
+        Self::start_with(name, Some(provision))
+    }
+
+    fn start_with(name: &str, provision: Option<&serde_json::Value>) -> Acquirer {
+        let dir = std::env::temp_dir().join(format!("possdk-engine-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = HostConfig::new("127.0.0.1:0", dir.join("host.db"));
+        config.fixed_keys = true;
+        if let Some(p) = provision {
+            let path = dir.join("provision.json");
+            std::fs::write(&path, p.to_string()).unwrap();
+            config.provision = Some(path);
+        }
+        Acquirer {
+            host: Host::start(config).expect("possdk-host starts"),
+            wire: Arc::default(),
+            dir,
+        }
+    }
+
+    /// The tap's record (and tamper slot).
+    fn lock(&self) -> LockResult<MutexGuard<'_, Wire>> {
+        self.wire.lock()
+    }
+
+    /// Queue an admin fault (`{"fault": ..., "count": ...}`) for whichever terminal sends next.
+    fn fault(&self, fault: serde_json::Value) {
+        let mut request = json!({"cmd": "fault"});
+        request
+            .as_object_mut()
+            .unwrap()
+            .extend(fault.as_object().unwrap().clone());
+        let answer = self.host.admin(request);
+        assert_eq!(answer["ok"], true, "{answer}");
+    }
+
+    /// The issuer's balance of a card.
+    fn balance(&self, pan: &str) -> i64 {
+        let answer = self.host.admin(json!({"cmd": "balance", "pan": pan}));
+        answer["balance"].as_i64().expect("balance")
+    }
+
+    fn config(&self) -> Config {
+        let host = self.host.addr().to_string();
+        Config::from_json(
+            &json!({
+                "tid": TID, "mid": MID,
+                "gateway": {"address": host, "tpdu": "6000030000"},
+                "platform": {"address": host, "tpdu": "6000050000"},
+                "journal_path": self.dir.join("journal.db").to_string_lossy(),
+                "timeouts_ms": {"connect": 1000, "response": RESPONSE_MS},
+                "device": {"serial": DEVICE_SN, "model": "test"},
+                "seal_key": SEAL_KEY_HEX
+            })
+            .to_string(),
+        )
+        .expect("config")
+    }
+
+    /// A terminal on this host (journal in the host's directory).
+    fn terminal(&self) -> Terminal {
+        self.terminal_with(self.config(), Hal::default())
+    }
+
+    /// A terminal with this config and these devices; its transport is the tap.
+    fn terminal_with(&self, config: Config, mut hal: Hal) -> Terminal {
+        hal.transport = Some(Box::new(Tap {
+            tcp: TcpTransport::new(),
+            wire: self.wire.clone(),
+        }));
+        Terminal::new(config, hal).expect("terminal")
+    }
+
+    /// Activated, master key loaded, signed in.
+    fn ready(&self) -> Terminal {
+        let t = self.terminal();
+        t.activate(DEVICE_TOKEN).expect("activate");
+        t.download_master_key().expect("master key");
+        t.sign_in().expect("sign in");
+        t
+    }
+}
+
+impl Drop for Acquirer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A ready terminal on a fresh host.
+fn ready(name: &str) -> (Terminal, Acquirer) {
+    let host = Acquirer::start(name);
+    (host.ready(), host)
+}
+
+/// The fixture's terminal and device, two AIDs and two CAPKs.
+fn two_aids_two_capks() -> serde_json::Value {
+    let capk = |index: u8| {
+        json!({"rid": "A000000333", "index": index, "expiry": "20301231",
+               "modulus": "B5".repeat(128), "exponent": "03"})
+    };
+    json!({
+        "terminals": [{"tid": TID, "mid": MID}],
+        "devices": [{"sn": DEVICE_SN, "token": DEVICE_TOKEN, "tid": TID}],
+        "aids": [{"aid": "A000000333010101"}, {"aid": "A000000333010102"}],
+        "capks": [capk(0x80), capk(0x81)]
+    })
+}
+
+/// A swiped card: track 2 `<pan>D3012101...` and the PIN, if any.
+fn swipe_track(pan: &str, pin: Option<&str>) -> CardInput {
+    CardInput {
+        entry: Some(EntryMode::Swipe),
+        track2: Some(zeroize::Zeroizing::new(format!("{pan}D3012101123456789"))),
+        pin: pin.map(|p| zeroize::Zeroizing::new(p.to_string())),
+        ..Default::default()
+    }
+}
+
+/// A test card swiped, with its PIN.
+fn swipe(card: &TestCard) -> CardInput {
+    swipe_track(card.pan, Some(card.pin))
+}
+
+/// MMDD of a transaction, as the host dated it (field 61 of a reference to it).
+fn mmdd(r: &TransactionResult) -> String {
+    r.datetime[5..10].replace('-', "")
+}
+
+fn f(m: &Message, n: u8) -> Option<String> {
     m.get_str(n).map(str::to_string)
 }
 
 #[test]
 fn card_sale_void_tip_refund_and_settlement() {
-    let dir = tempdir("day");
-    let (t, host) = ready(&dir);
+    let (t, host) = ready("day");
 
     // Sale with PIN: the request carries what docs/PROTOCOL.md §4 says.
     let sale = t
-        .sale(
-            1234,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(1234, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap();
     assert!(sale.approved, "{sale:?}");
     assert_eq!(sale.response_code, "00");
@@ -47,9 +258,7 @@ fn card_sale_void_tip_refund_and_settlement() {
     }
 
     // Void: amount and references of the original; original becomes voided.
-    let void = t
-        .void(sale.stan, Some(swipe("6225880123456789", Some("123456"))))
-        .unwrap();
+    let void = t.void(sale.stan, Some(swipe(&CUP_SWIPE))).unwrap();
     assert!(void.approved);
     {
         let st = host.lock().unwrap();
@@ -75,9 +284,7 @@ fn card_sale_void_tip_refund_and_settlement() {
     );
 
     // Void twice, tip on a voided sale: typed errors naming the STAN.
-    let e = t
-        .void(sale.stan, Some(swipe("6225880123456789", Some("123456"))))
-        .unwrap_err();
+    let e = t.void(sale.stan, Some(swipe(&CUP_SWIPE))).unwrap_err();
     assert_eq!(
         (e.kind, e.field.as_deref()),
         (ErrorKind::InvalidState, Some("stan"))
@@ -90,10 +297,7 @@ fn card_sale_void_tip_refund_and_settlement() {
 
     // A second sale, tipped, tip voided.
     let sale2 = t
-        .sale(
-            10_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(10_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap();
     let e = t.tip(sale2.stan, 2_001).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("tip"));
@@ -128,20 +332,14 @@ fn card_sale_void_tip_refund_and_settlement() {
     // Refund by reference; over the original is refused locally.
     let orig = OriginalRef {
         reference: sale2.reference.clone(),
-        date: Some("1125".into()),
+        date: Some(mmdd(&sale2)),
         ..Default::default()
     };
     let e = t
-        .refund(
-            10_001,
-            orig.clone(),
-            Some(swipe("6225880123456789", Some("123456"))),
-        )
+        .refund(10_001, orig.clone(), Some(swipe(&CUP_SWIPE)))
         .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("amount"));
-    let refund = t
-        .refund(4_000, orig, Some(swipe("6225880123456789", Some("123456"))))
-        .unwrap();
+    let refund = t.refund(4_000, orig, Some(swipe(&CUP_SWIPE))).unwrap();
     assert!(refund.approved);
     {
         let st = host.lock().unwrap();
@@ -152,10 +350,7 @@ fn card_sale_void_tip_refund_and_settlement() {
 
     // Pre-auth, completion (<= 115%), completion void.
     let pa = t
-        .preauth(
-            10_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .preauth(10_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap();
     assert!(pa.approved);
     assert_eq!(
@@ -164,46 +359,47 @@ fn card_sale_void_tip_refund_and_settlement() {
     );
     let pref = OriginalRef {
         auth_code: pa.auth_code.clone(),
-        date: Some("1125".into()),
+        date: Some(mmdd(&pa)),
         batch: Some(pa.batch),
         stan: Some(pa.stan),
         ..Default::default()
     };
     let e = t
-        .preauth_complete(
-            11_501,
-            pref.clone(),
-            Some(swipe("6225880123456789", Some("123456"))),
-        )
+        .preauth_complete(11_501, pref.clone(), Some(swipe(&CUP_SWIPE)))
         .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("amount"));
     let comp = t
-        .preauth_complete(
-            11_500,
-            pref.clone(),
-            Some(swipe("6225880123456789", Some("123456"))),
-        )
+        .preauth_complete(11_500, pref.clone(), Some(swipe(&CUP_SWIPE)))
         .unwrap();
     assert!(comp.approved);
     let rows = t.journal(None).unwrap().records;
     assert!(rows.iter().find(|r| r.stan == pa.stan).unwrap().completed);
     let e = t
-        .preauth_complete(100, pref, Some(swipe("6225880123456789", Some("123456"))))
+        .preauth_complete(100, pref, Some(swipe(&CUP_SWIPE)))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidState);
     let cv = t
-        .preauth_complete_void(comp.stan, Some(swipe("6225880123456789", Some("123456"))))
+        .preauth_complete_void(comp.stan, Some(swipe(&CUP_SWIPE)))
         .unwrap();
     assert!(cv.approved);
     let rows = t.journal(None).unwrap().records;
     assert!(!rows.iter().find(|r| r.stan == pa.stan).unwrap().completed);
 
     // Balance.
-    let bal = t
-        .balance(Some(swipe("6225880123456789", Some("123456"))))
-        .unwrap();
-    assert_eq!(bal.balance, Some(1_000_000));
+    let bal = t.balance(Some(swipe(&CUP_SWIPE))).unwrap();
+    // The issuer's balance: 1,000,000 less sale2 (10,000; its tip voided) and the reopened pre-auth's hold
+    // (10,000), plus the refund (4,000); the voided sale and completion moved nothing.
+    assert_eq!(bal.balance, Some(984_000));
+    assert_eq!(bal.balance, Some(host.balance(CUP_SWIPE.pan)));
     assert!(!host.lock().unwrap().last(200).unwrap().has(4));
+
+    // Detail query of the card transactions so far.
+    let details = t.query_details(None).unwrap();
+    assert!(!details.records.is_empty());
+    assert!(details
+        .records
+        .iter()
+        .all(|r| r.masked_pan.as_deref() == Some("622588******6789")));
 
     // QR sale and void.
     let qr = t
@@ -231,13 +427,7 @@ fn card_sale_void_tip_refund_and_settlement() {
         Some(format!("A4020{}", qr.voucher.clone().unwrap()))
     );
 
-    // Detail query and settlement (balanced).
-    let details = t.query_details(None).unwrap();
-    assert!(!details.records.is_empty());
-    assert!(details
-        .records
-        .iter()
-        .all(|r| r.masked_pan.as_deref() == Some("622588******6789")));
+    // Settlement (balanced).
     let s = t.settle().unwrap();
     assert!(s.balanced);
     assert_eq!(s.uploaded, 0);
@@ -253,22 +443,18 @@ fn card_sale_void_tip_refund_and_settlement() {
 
 #[test]
 fn declines_are_results_not_errors() {
-    let dir = tempdir("decline");
-    let (t, host) = ready(&dir);
+    let (t, host) = ready("decline");
     let r = t
-        .sale(
-            50_000,
-            Payment::Card(Some(swipe("6225881111111111", Some("111111")))),
-        )
+        .sale(50_000, Payment::Card(Some(swipe(&CUP_LOW_BALANCE))))
         .unwrap();
     assert!(!r.approved);
     assert_eq!(r.response_code, "51");
     assert_eq!(r.message, "Insufficient funds");
-    host.lock().unwrap().faults.push_back(Fault::Decline("55"));
+    host.fault(json!({"fault": "decline", "code": "55"}));
     let r = t
         .sale(
             100,
-            Payment::Card(Some(swipe("6225880123456789", Some("000000")))),
+            Payment::Card(Some(swipe_track(CUP_SWIPE.pan, Some("000000")))),
         )
         .unwrap();
     assert_eq!(r.response_code, "55");
@@ -279,14 +465,10 @@ fn declines_are_results_not_errors() {
 
 #[test]
 fn no_answer_is_reversed_with_98() {
-    let dir = tempdir("timeout");
-    let (t, host) = ready(&dir);
-    host.lock().unwrap().faults.push_back(Fault::NoAnswer);
+    let (t, host) = ready("timeout");
+    host.fault(json!({"fault": "no_answer"}));
     let e = t
-        .sale(
-            1_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout);
     let st = host.lock().unwrap();
@@ -306,17 +488,10 @@ fn no_answer_is_reversed_with_98() {
 
 #[test]
 fn reversal_survives_a_restart_and_goes_first() {
-    let dir = tempdir("restart");
-    let (t, host) = ready(&dir);
-    host.lock()
-        .unwrap()
-        .faults
-        .extend([Fault::NoAnswer, Fault::NoAnswer]);
+    let (t, host) = ready("restart");
+    host.fault(json!({"fault": "no_answer", "count": 2}));
     let e = t
-        .sale(
-            1_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout);
     let pending = t
@@ -328,20 +503,15 @@ fn reversal_survives_a_restart_and_goes_first() {
     assert_eq!(pending.attempts, 1);
     drop(t);
 
-    // Reopen on the same journal (the in-memory test security module needs its keys again).
-    let t = terminal(&dir, &host);
+    // Reopen on the same journal (the keys are in the sealed key store beside it).
+    let t = host.terminal();
     assert_eq!(
         t.status().unwrap().pending_reversal.map(|p| p.stan),
         Some(pending.stan)
     );
-    t.download_master_key().unwrap();
-    t.sign_in().unwrap();
     let before = host.lock().unwrap().requests.len();
     let sale = t
-        .sale(
-            2_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(2_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap();
     assert!(sale.approved);
     let st = host.lock().unwrap();
@@ -357,14 +527,10 @@ fn reversal_survives_a_restart_and_goes_first() {
 
 #[test]
 fn wrong_response_mac_reverses_with_a0_and_signs_out() {
-    let dir = tempdir("mac");
-    let (t, host) = ready(&dir);
-    host.lock().unwrap().faults.push_back(Fault::WrongMac);
+    let (t, host) = ready("mac");
+    host.fault(json!({"fault": "wrong_mac"}));
     let e = t
-        .sale(
-            1_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidResponse);
     {
@@ -377,57 +543,38 @@ fn wrong_response_mac_reverses_with_a0_and_signs_out() {
     assert!(!status.signed_in);
     assert!(status.pending_reversal.is_none());
     let e = t
-        .sale(
-            1_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
     t.sign_in().unwrap();
     assert!(
-        t.sale(
-            1_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456"))))
-        )
-        .unwrap()
-        .approved
+        t.sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+            .unwrap()
+            .approved
     );
 }
 
 #[test]
 fn bad_input_is_a_typed_error_and_leaves_the_journal_alone() {
-    let dir = tempdir("badinput");
-    let state = std::sync::Arc::new(std::sync::Mutex::new(HostState::default()));
-    let t = terminal(&dir, &state);
+    let state = Acquirer::start("badinput");
+    let t = state.terminal();
     let e = t
-        .sale(
-            100,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotActivated);
-    t.activate("TOKEN0001").unwrap();
+    t.activate(DEVICE_TOKEN).unwrap();
     t.download_master_key().unwrap();
     let e = t
-        .sale(
-            100,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
     t.sign_in().unwrap();
-    let sale = t
-        .sale(
-            500,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
-        .unwrap();
-    t.void(sale.stan, Some(swipe("6225880123456789", Some("123456"))))
-        .unwrap();
+    let sale = t.sale(500, Payment::Card(Some(swipe(&CUP_SWIPE)))).unwrap();
+    t.void(sale.stan, Some(swipe(&CUP_SWIPE))).unwrap();
 
     let before = (t.journal(None).unwrap().records, t.status().unwrap());
     let sent_before = state.lock().unwrap().requests.len();
-    let card = || Some(swipe("6225880123456789", Some("123456")));
+    let card = || Some(swipe(&CUP_SWIPE));
     let cases: Vec<(possdk_core::Error, ErrorKind, &str)> = vec![
         (
             t.sale(0, Payment::Card(card())).unwrap_err(),
@@ -441,8 +588,11 @@ fn bad_input_is_a_typed_error_and_leaves_the_journal_alone() {
             "amount",
         ),
         (
-            t.sale(100, Payment::Card(Some(swipe("62258801234X6789", None))))
-                .unwrap_err(),
+            t.sale(
+                100,
+                Payment::Card(Some(swipe_track("62258801234X6789", None))),
+            )
+            .unwrap_err(),
             ErrorKind::InvalidRequest,
             "card.track2",
         ),
@@ -463,7 +613,7 @@ fn bad_input_is_a_typed_error_and_leaves_the_journal_alone() {
         (
             t.sale(
                 100,
-                Payment::Card(Some(swipe("6225880123456789", Some("12")))),
+                Payment::Card(Some(swipe_track(CUP_SWIPE.pan, Some("12")))),
             )
             .unwrap_err(),
             ErrorKind::InvalidRequest,
@@ -504,23 +654,18 @@ fn bad_input_is_a_typed_error_and_leaves_the_journal_alone() {
 
 #[test]
 fn unbalanced_settlement_uploads_the_batch() {
-    let dir = tempdir("upload");
-    let (t, host) = ready(&dir);
-    t.sale(
-        1_000,
-        Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-    )
-    .unwrap();
-    t.sale(2_000, Payment::Qr(Some("284567890123456789".into())))
+    let (t, host) = ready("upload");
+    t.sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap();
-    host.lock().unwrap().faults.push_back(Fault::Unbalanced);
+    t.sale(2_000, Payment::Qr(Some(QR_CODE_2.into()))).unwrap();
+    host.fault(json!({"fault": "unbalanced_settlement"}));
     let s = t.settle().unwrap();
     assert_eq!(s.uploaded, 2);
     assert!(s.balanced);
     let st = host.lock().unwrap();
     let uploads: Vec<_> = st.requests.iter().filter(|m| m.mti.0 == 320).collect();
     assert_eq!(uploads.len(), 3);
-    assert_eq!(uploads[0].get_str(2), Some("6225880123456789"));
+    assert_eq!(uploads[0].get_str(2), Some(CUP_SWIPE.pan));
     assert!(uploads[1]
         .get_str(59)
         .is_some_and(|v| v.starts_with("A4020")));
@@ -530,9 +675,17 @@ fn unbalanced_settlement_uploads_the_batch() {
 
 #[test]
 fn sign_in_with_bad_check_values_stays_signed_out() {
-    let dir = tempdir("kcv");
-    let (t, host) = ready(&dir);
-    host.lock().unwrap().faults.push_back(Fault::BadKeyCheck);
+    let (t, host) = ready("kcv");
+    // possdk-host always sends true check values: spoil the three of its next sign-in answer.
+    host.lock().unwrap().tamper = Some(Box::new(|req, resp| {
+        if req.mti.0 == 800 && nmc(req) == "004" {
+            let mut f62 = resp.get(62).expect("sign-in keys").to_vec();
+            for key in 0..3 {
+                f62[key * 20 + 16] ^= 0xFF;
+            }
+            resp.set(62, f62);
+        }
+    }));
     let e = t.sign_in().unwrap_err();
     assert_eq!(e.kind, ErrorKind::KeyCheckFailed);
     assert!(!t.status().unwrap().signed_in);
@@ -540,8 +693,27 @@ fn sign_in_with_bad_check_values_stays_signed_out() {
 
 #[test]
 fn emv_parameters_are_paged_and_checked() {
-    let dir = tempdir("emv");
-    let (t, _host) = ready(&dir);
+    // Two AIDs and two CAPKs, the second CAPK's checksum spoilt on the way (possdk-host's are right).
+    let host = Acquirer::start_provisioned("emv", &two_aids_two_capks());
+    let t = host.ready();
+    host.lock().unwrap().tamper = Some(Box::new(|req, resp| {
+        let items = req
+            .get(62)
+            .and_then(|v| tlv::decode(v).ok())
+            .unwrap_or_default();
+        if req.mti.0 == 800 && nmc(req) == "370" && tlv::get(&items, 0x9F22) == Some(&[0x81][..]) {
+            let v = resp.get(62).expect("CAPK").to_vec();
+            let mut capk = tlv::decode(&v[1..]).expect("CAPK TLVs");
+            for item in capk.iter_mut().filter(|t| t.tag == 0xDF03) {
+                let mut sum = item.bytes().unwrap_or_default().to_vec();
+                sum[0] ^= 1;
+                *item = Tlv::primitive(0xDF03, sum);
+            }
+            let mut out = v[..1].to_vec();
+            out.extend(tlv::encode(&capk));
+            resp.set(62, out);
+        }
+    }));
     let c = t.download_capks().unwrap();
     assert_eq!((c.count, c.rejected), (1, 1));
     let a = t.download_aids().unwrap();
@@ -550,8 +722,7 @@ fn emv_parameters_are_paged_and_checked() {
 
 #[test]
 fn json_envelope() {
-    let dir = tempdir("json");
-    let (t, _host) = ready(&dir);
+    let (t, _host) = ready("json");
     let v: serde_json::Value = serde_json::from_str(&call_json(&t, "{nope")).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["error"]["code"], "invalid_json");
@@ -579,12 +750,10 @@ fn json_envelope() {
 
 #[test]
 fn cancel_from_another_thread_after_sending_reverses_with_06() {
-    let dir = tempdir("cancel");
-    let (t, host) = ready(&dir);
-    host.lock()
-        .unwrap()
-        .faults
-        .push_back(Fault::HoldUntilCancelled);
+    let (t, host) = ready("cancel");
+    // The host takes the sale and answers long after the app cancels (and after the response timeout, so
+    // an ignored cancel would show as a timeout).
+    host.fault(json!({"fault": "delay", "ms": 3 * RESPONSE_MS}));
     let t = std::sync::Arc::new(t);
     let t2 = t.clone();
     let canceller = std::thread::spawn(move || {
@@ -592,10 +761,7 @@ fn cancel_from_another_thread_after_sending_reverses_with_06() {
         t2.cancel();
     });
     let e = t
-        .sale(
-            1_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     canceller.join().unwrap();
     assert_eq!(e.kind, ErrorKind::Cancelled, "{e}");
@@ -617,18 +783,11 @@ fn terminal_is_send_and_sync() {
 
 #[test]
 fn unanswered_advice_is_resent_identically_with_the_same_stan() {
-    let dir = tempdir("advice");
-    let (t, host) = ready(&dir);
+    let (t, host) = ready("advice");
     let sale = t
-        .sale(
-            10_000,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
+        .sale(10_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap();
-    host.lock()
-        .unwrap()
-        .faults
-        .extend([Fault::NoAnswer, Fault::NoAnswer, Fault::NoAnswer]);
+    host.fault(json!({"fault": "no_answer", "count": 3}));
     let e = t.tip(sale.stan, 500).unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout);
     assert_eq!(t.status().unwrap().unsent_advices, 1);
@@ -646,12 +805,7 @@ fn unanswered_advice_is_resent_identically_with_the_same_stan() {
         "resends are identical"
     );
     // Before the next transaction the advice goes again, same STAN, and is applied.
-    let next = t
-        .sale(
-            100,
-            Payment::Card(Some(swipe("6225880123456789", Some("123456")))),
-        )
-        .unwrap();
+    let next = t.sale(100, Payment::Card(Some(swipe(&CUP_SWIPE)))).unwrap();
     assert!(next.approved);
     let st = host.lock().unwrap();
     let advices: Vec<_> = st.requests.iter().filter(|m| m.mti.0 == 220).collect();
@@ -665,27 +819,26 @@ fn unanswered_advice_is_resent_identically_with_the_same_stan() {
 
 #[test]
 fn pin_policy_bypass_only_where_configured() {
-    use possdk_core::sim::{cards, SimCard, SimCardReader, SimPin, SimPinPad};
+    use possdk_sim::{SimCard, SimCardReader, SimPin, SimPinPad};
     for (allowed, expect_ok) in [(false, false), (true, true)] {
-        let dir = tempdir(if allowed {
+        let state = Acquirer::start(if allowed {
             "bypass-ok"
         } else {
             "bypass-refused"
         });
-        let state = std::sync::Arc::new(std::sync::Mutex::new(HostState::default()));
-        let mut cfg = config(&dir);
+        let mut cfg = state.config();
         if allowed {
             cfg.pin_bypass_allowed = Some(vec!["sale".into()]);
         }
-        let reader = SimCardReader::with_default(SimCard::swipe(&cards::CUP_SWIPE));
+        let reader = SimCardReader::with_default(SimCard::swipe(&CUP_SWIPE));
         let pad = SimPinPad::new(SimPin::Bypass);
         let hal = possdk_core::hal::Hal {
             card_reader: Some(Box::new(reader)),
             pin_pad: Some(Box::new(pad.clone())),
             ..Default::default()
         };
-        let t = terminal_with(&state, cfg, hal);
-        t.activate("TOKEN0001").unwrap();
+        let t = state.terminal_with(cfg, hal);
+        t.activate(DEVICE_TOKEN).unwrap();
         t.download_master_key().unwrap();
         t.sign_in().unwrap();
         let r = t.sale(1_000, Payment::Card(None));
@@ -710,52 +863,46 @@ fn pin_policy_bypass_only_where_configured() {
 }
 
 #[test]
-fn reversal_is_flagged_after_the_attempts_and_retried_before_settlement() {
-    let dir = tempdir("flagged");
-    let (t, host) = ready(&dir);
-    let card = || Some(swipe("6225880123456789", Some("123456")));
+fn a_flagged_reversal_still_goes_before_every_transaction() {
+    let (t, host) = ready("flagged");
+    let card = || Some(swipe(&CUP_SWIPE));
+    let reversals = |host: &Acquirer| -> usize {
+        let st = host.lock().unwrap();
+        st.requests.iter().filter(|m| m.mti.0 == 400).count()
+    };
     // The sale and the immediate reversal attempt: no answer.
-    host.lock()
-        .unwrap()
-        .faults
-        .extend([Fault::NoAnswer, Fault::NoAnswer]);
+    host.fault(json!({"fault": "no_answer", "count": 2}));
     t.sale(1_000, Payment::Card(card())).unwrap_err();
-    // Before the next sale: the two remaining attempts, unanswered too -> flagged, business goes on.
-    host.lock()
-        .unwrap()
-        .faults
-        .extend([Fault::NoAnswer, Fault::NoAnswer]);
-    let next = t.sale(2_000, Payment::Card(card())).unwrap();
-    assert!(next.approved);
+    // Before the next sale: the two remaining attempts, unanswered too -> flagged, and the sale is not
+    // sent: a transaction never goes ahead of a reversal owed.
+    host.fault(json!({"fault": "no_answer", "count": 2}));
+    let e = t.sale(2_000, Payment::Card(card())).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
+    assert_eq!(e.outcome, Some(possdk_core::Outcome::NotSent), "{e}");
     let p = t.status().unwrap().pending_reversal.expect("still owed");
     assert!(p.flagged);
     assert_eq!(p.attempts, 3);
-    let reversals = host
-        .lock()
-        .unwrap()
-        .requests
-        .iter()
-        .filter(|m| m.mti.0 == 400)
-        .count();
-    assert_eq!(reversals, 3);
-    // A flagged reversal does not hold up transactions ...
-    assert!(t.sale(3_000, Payment::Card(card())).unwrap().approved);
-    assert_eq!(
-        host.lock()
+    assert_eq!(reversals(&host), 3);
+    assert!(
+        !host
+            .lock()
             .unwrap()
             .requests
             .iter()
-            .filter(|m| m.mti.0 == 400)
-            .count(),
-        3
+            .any(|m| m.get_str(4) == Some("000000002000")),
+        "the refused sale never left"
     );
-    // ... but goes before settlement.
+    // Once the host answers, the flagged reversal goes first, then the sale.
+    assert!(t.sale(3_000, Payment::Card(card())).unwrap().approved);
+    assert_eq!(reversals(&host), 4);
+    assert!(t.status().unwrap().pending_reversal.is_none());
+    {
+        let st = host.lock().unwrap();
+        let i400 = st.requests.iter().rposition(|m| m.mti.0 == 400).unwrap();
+        let i200 = st.requests.iter().rposition(|m| m.mti.0 == 200).unwrap();
+        assert!(i400 < i200);
+    }
     let s = t.settle().unwrap();
     assert!(s.balanced);
-    assert!(t.status().unwrap().pending_reversal.is_none());
-    let st = host.lock().unwrap();
-    let i400 = st.requests.iter().rposition(|m| m.mti.0 == 400).unwrap();
-    let i500 = st.requests.iter().rposition(|m| m.mti.0 == 500).unwrap();
-    assert!(i400 < i500);
-    assert_eq!(s.terminal.domestic.debit.amount, 5_000);
+    assert_eq!(s.terminal.domestic.debit.amount, 3_000);
 }

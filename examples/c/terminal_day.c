@@ -36,6 +36,7 @@ typedef struct devices {
     int reads, pins, scans, events, emv_loads;
     size_t aids, capks;
     int destroyed;          /* bit per device: destroy is called exactly once each */
+    int clock_reads;
 } devices;
 
 static void sleep_ms(long ms) {
@@ -126,6 +127,23 @@ static void destroy_pad(void *ctx) { ((devices *)ctx)->destroyed |= 2; }
 static void destroy_scanner(void *ctx) { ((devices *)ctx)->destroyed |= 4; }
 static void destroy_device(void *ctx) { ((devices *)ctx)->destroyed |= 8; }
 static void destroy_events(void *ctx) { ((devices *)ctx)->destroyed |= 16; }
+static void destroy_clock(void *ctx) { ((devices *)ctx)->destroyed |= 32; }
+
+/* The terminal's clock: local time from the C library (the system's time zone). */
+static pos_hal_status sys_now(void *ctx, pos_date_time *out) {
+    time_t now = time(NULL);
+    struct tm tm;
+    devices *d = (devices *)ctx;
+    d->clock_reads++;
+    if (localtime_r(&now, &tm) == NULL) return POS_HAL_ERROR; /* possdk then uses UTC+8 */
+    out->year = (uint16_t)(tm.tm_year + 1900);
+    out->month = (uint8_t)(tm.tm_mon + 1);
+    out->day = (uint8_t)tm.tm_mday;
+    out->hour = (uint8_t)tm.tm_hour;
+    out->minute = (uint8_t)tm.tm_min;
+    out->second = (uint8_t)(tm.tm_sec > 59 ? 59 : tm.tm_sec);
+    return POS_HAL_OK;
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Checking                                                                                         */
@@ -212,6 +230,7 @@ int main(int argc, char **argv) {
     pos_qr_scanner scanner;
     pos_device_info info;
     pos_event_sink sink;
+    pos_clock clock;
     pos_hal hal;
     pos_terminal *t = NULL;
     char config[1024];
@@ -262,12 +281,18 @@ int main(int argc, char **argv) {
     sink.ctx = &dev;
     sink.on_event = sim_event;
     sink.destroy = destroy_events;
+    clock.ctx = &dev;
+    clock.now = sys_now;
+    clock.destroy = destroy_clock;
+    memset(&hal, 0, sizeof hal); /* members this program does not set stay NULL */
     hal.card_reader = &reader;
     hal.pin_pad = &pad;
     hal.qr_scanner = &scanner;
     hal.device = &info;
     hal.events = &sink;
     hal.security = NULL; /* possdk's software security module */
+    hal.clock = &clock;
+    hal.transport = NULL; /* possdk's TCP transport */
 
     printf("possdk %s\n", pos_version());
 
@@ -559,13 +584,18 @@ done:
     pos_string_free(tx.receipt);
     pos_string_free(preauth.receipt);
     pos_terminal_free(t);
-    if (t != NULL && dev.destroyed != 31) {
-        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 31\n", dev.destroyed);
+    if (t != NULL && dev.destroyed != 63) {
+        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 63\n", dev.destroyed);
         failures++;
     }
     pos_terminal_free(NULL); /* no-op */
     pos_string_free(NULL);   /* no-op */
-    printf("events=%d card reads=%d PINs=%d scans=%d\n", dev.events, dev.reads, dev.pins, dev.scans);
+    printf("events=%d card reads=%d PINs=%d scans=%d clock reads=%d\n", dev.events, dev.reads, dev.pins,
+           dev.scans, dev.clock_reads);
+    if (t != NULL && dev.clock_reads == 0) {
+        fprintf(stderr, "FAIL clock: the pos_clock callback was never read\n");
+        failures++;
+    }
     if (failures) {
         printf("terminal day FAILED (%d)\n", failures);
         return 1;

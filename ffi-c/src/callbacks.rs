@@ -65,6 +65,12 @@ pub struct pos_cancel_token {
     token: CancelToken,
 }
 
+impl pos_cancel_token {
+    pub(crate) fn new(token: CancelToken) -> Self {
+        pos_cancel_token { token }
+    }
+}
+
 /// True once `pos_cancel` was called for the running operation: a waiting callback should then return
 /// `POS_HAL_CANCELLED` promptly. NULL gives false.
 ///
@@ -290,8 +296,8 @@ pub struct pos_card_reader {
 }
 
 /// Owns a C vtable's `ctx`; calls `destroy` once on drop.
-struct Owned<V: Copy> {
-    v: V,
+pub(crate) struct Owned<V: Copy> {
+    pub(crate) v: V,
     destroy: Option<unsafe extern "C" fn(*mut c_void)>,
     ctx: *mut c_void,
 }
@@ -429,7 +435,8 @@ impl CardReader for CCardReader {
 // ---------------------------------------------------------------------------------------------------
 // PIN pad
 
-/// How the PIN pad answered (`pos_pin_entry.kind`).
+/// How the PIN pad answered (`pos_pin_entry.kind`): possdk's one PIN-entry numbering, the same in every
+/// binding (the core's `PinEntry::CLEAR`, `BLOCK`, `BYPASS`).
 pub type pos_pin_kind = u32;
 /// `pin` holds the clear PIN (4-12 digits); possdk blocks it at once under the PIK and wipes it.
 pub const POS_PIN_CLEAR: pos_pin_kind = 0;
@@ -437,6 +444,14 @@ pub const POS_PIN_CLEAR: pos_pin_kind = 0;
 pub const POS_PIN_BLOCK: pos_pin_kind = 1;
 /// The cardholder bypassed PIN entry (honoured only when `allow_bypass`).
 pub const POS_PIN_BYPASS: pos_pin_kind = 2;
+
+// Written out because cbindgen cannot evaluate another crate's constants; the compiler checks that they
+// are the core's numbering.
+const _: () = {
+    assert!(POS_PIN_CLEAR == PinEntry::CLEAR as pos_pin_kind);
+    assert!(POS_PIN_BLOCK == PinEntry::BLOCK as pos_pin_kind);
+    assert!(POS_PIN_BYPASS == PinEntry::BYPASS as pos_pin_kind);
+};
 
 #[repr(C)]
 pub struct pos_pin_request {
@@ -503,15 +518,17 @@ impl PinPad for CPinPad {
         });
         // SAFETY: application callback; all pointers valid for the call.
         let status = unsafe { f(self.0.v.ctx, &req, pan_c.as_ptr().cast(), &mut *out) };
-        let result = status_to_hal(status, "get_pin").and_then(|()| match out.kind {
-            POS_PIN_CLEAR => strings::get_secret(&out.pin, "pin")
+        // Decoded with the core's numbering (`PinEntry::CLEAR/BLOCK/BYPASS`), which POS_PIN_* equal.
+        let kind = out.kind;
+        let result = status_to_hal(status, "get_pin").and_then(|()| match u8::try_from(kind) {
+            Ok(PinEntry::CLEAR) => strings::get_secret(&out.pin, "pin")
                 .map_err(|e| HalError::Device(e.message))?
                 .map(PinEntry::Clear)
                 .ok_or_else(|| HalError::Device("get_pin returned an empty PIN".into())),
-            POS_PIN_BLOCK => Ok(PinEntry::Block(out.block)),
-            POS_PIN_BYPASS => Ok(PinEntry::Bypass),
-            other => Err(HalError::Device(format!(
-                "get_pin returned unknown kind {other}"
+            Ok(PinEntry::BLOCK) => Ok(PinEntry::Block(out.block)),
+            Ok(PinEntry::BYPASS) => Ok(PinEntry::Bypass),
+            _ => Err(HalError::Device(format!(
+                "get_pin returned unknown kind {kind}"
             ))),
         });
         out.pin.zeroize();
@@ -721,9 +738,13 @@ pub struct pos_hal {
     /// A security module of the application (hardware PIN pad, secure element); NULL: possdk's software
     /// module, keys sealed at rest under the config's `seal_key`.
     pub security: *const crate::security::pos_security_module,
+    /// The terminal's clock; NULL: the system clock at UTC+8.
+    pub clock: *const crate::transport::pos_clock,
+    /// The network; NULL: possdk's TCP transport (one connection per exchange).
+    pub transport: *const crate::transport::pos_transport,
 }
 
-fn own<V: Copy>(
+pub(crate) fn own<V: Copy>(
     v: V,
     ctx: *mut c_void,
     destroy: Option<unsafe extern "C" fn(*mut c_void)>,
@@ -767,6 +788,12 @@ pub(crate) unsafe fn take_hal(hal: *const pos_hal) -> TakenHal {
     }
     if let Some(v) = unsafe { h.events.as_ref() } {
         out.events = Some(Box::new(CEventSink(own(*v, v.ctx, v.destroy))));
+    }
+    if let Some(v) = unsafe { h.clock.as_ref() } {
+        out.clock = Some(Box::new(crate::transport::CClock::new(*v)));
+    }
+    if let Some(v) = unsafe { h.transport.as_ref() } {
+        out.transport = Some(Box::new(crate::transport::CTransport::new(*v)));
     }
     // SAFETY: as above.
     let security = unsafe { h.security.as_ref() }.map(|v| crate::security::CSecurity::new(*v));
@@ -831,6 +858,8 @@ mod tests {
             device: std::ptr::null(),
             events: std::ptr::null(),
             security: std::ptr::null(),
+            clock: std::ptr::null(),
+            transport: std::ptr::null(),
         };
         let mut h = unsafe { take_hal(&hal) }.hal;
         let reader = h.card_reader.as_mut().unwrap();

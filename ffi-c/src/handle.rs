@@ -1,7 +1,7 @@
 //! The opaque terminal handle and the JSON entry point.
 
 use crate::callbacks::{pos_hal, take_hal};
-use crate::panic::boundary;
+use crate::panic::{boundary, boundary_or};
 use crate::result::{pos_error_details, pos_result, set_thread_last, Failure};
 use crate::strings;
 use possdk_core::{Config, Terminal};
@@ -56,17 +56,7 @@ pub(crate) unsafe fn run(
             return f.result;
         }
     };
-    let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&h.terminal))) {
-        Ok(r) => r,
-        Err(payload) => {
-            log::error!(
-                "possdk: panic caught at the C boundary: {}",
-                crate::panic::payload_text(&payload)
-            );
-            crate::panic::drop_payload(payload);
-            Err(Failure::panic())
-        }
-    };
+    let outcome = crate::panic::catch(|| op(&h.terminal)).and_then(|r| r);
     match outcome {
         Ok(()) => {
             h.record(None);
@@ -251,33 +241,25 @@ pub unsafe extern "C" fn pos_call_json(
     terminal: *mut pos_terminal,
     request_json: *const c_char,
 ) -> *mut c_char {
-    let envelope = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: caller contract.
-        let h = match unsafe { handle(terminal) } {
-            Ok(h) => h,
-            Err(f) => return possdk_core::api::error_json(&f.to_core_error()),
-        };
-        // SAFETY: caller contract.
-        let request = match unsafe { strings::required(request_json, "request") } {
-            Ok(r) => r,
-            Err(f) => return possdk_core::api::error_json(&f.to_core_error()),
-        };
-        possdk_core::api::call_json(&h.terminal, request)
-    }));
-    let envelope = match envelope {
-        Ok(s) => s,
-        Err(payload) => {
-            log::error!(
-                "possdk: panic caught in pos_call_json: {}",
-                crate::panic::payload_text(&payload)
-            );
-            crate::panic::drop_payload(payload);
-            possdk_core::api::error_json(&possdk_core::Error::internal(
-                "possdk panicked; the call was aborted",
-            ))
-        }
-    };
-    boundary(|| strings::owned(envelope))
+    boundary(|| {
+        // A panic here (handle lookup, string conversion) still answers with an envelope; panics of the
+        // engine are caught by `call_json` itself, the JSON boundary shared with the JNI bridge.
+        let envelope = crate::panic::catch(|| {
+            // SAFETY: caller contract.
+            let h = match unsafe { handle(terminal) } {
+                Ok(h) => h,
+                Err(f) => return possdk_core::api::error_json(&f.to_core_error()),
+            };
+            // SAFETY: caller contract.
+            let request = match unsafe { strings::required(request_json, "request") } {
+                Ok(r) => r,
+                Err(f) => return possdk_core::api::error_json(&f.to_core_error()),
+            };
+            possdk_core::api::call_json(&h.terminal, request)
+        })
+        .unwrap_or_else(|f| possdk_core::api::error_json(&f.to_core_error()));
+        strings::owned(envelope)
+    })
 }
 
 /// Free a string returned by possdk (`pos_call_json`, result structs' owned strings). NULL is a no-op.
@@ -293,5 +275,6 @@ pub unsafe extern "C" fn pos_string_free(s: *mut c_char) {
 /// The library version (`"0.1.0"`), static.
 #[no_mangle]
 pub extern "C" fn pos_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    boundary_or(VERSION.as_ptr().cast(), || VERSION.as_ptr().cast())
 }

@@ -1,5 +1,5 @@
 //! possdk's C ABI: an opaque `pos_terminal`, one function per operation with C structs, device callbacks
-//! as vtables, numbered results, and the JSON entry point `pos_call_json`.
+//! (and the clock and transport) as vtables, numbered results, and the JSON entry point `pos_call_json`.
 //!
 //! Thin by design: convert, call `possdk-core`, map errors. Every exported function checks its pointers
 //! and runs behind a panic boundary, so nothing here can unwind into C or abort the host process.
@@ -15,6 +15,7 @@ mod panic;
 mod result;
 mod security;
 mod strings;
+mod transport;
 
 pub use callbacks::*;
 pub use handle::*;
@@ -23,3 +24,4 @@ pub use result::{
     pos_error_details, pos_last_error, pos_outcome, pos_result, pos_result_code, pos_result_message,
 };
 pub use security::*;
+pub use transport::*;

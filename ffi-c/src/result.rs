@@ -3,9 +3,10 @@
 //! `pos_result` values for core errors are exactly `ErrorKind::number()`; the 6xx group belongs to the C
 //! boundary itself. A number, once given, is never reused for something else.
 
+use once_cell::sync::Lazy;
 use possdk_core::{Error, ErrorKind, Outcome};
 use std::cell::RefCell;
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr, CString};
 
 /// Result of every fallible entry point. `POS_OK` (0) is success; anything else is an error whose
 /// number is stable: 1xx request/state, 2xx host, 3xx security, 4xx devices, 5xx storage/internal,
@@ -77,33 +78,25 @@ impl pos_result {
         pos_result::POS_INVALID_ARGUMENT,
     ];
 
+    /// The result of a core error kind: the same number (a test keeps the two tables equal).
     pub fn from_kind(kind: ErrorKind) -> pos_result {
-        match kind {
-            ErrorKind::InvalidJson => pos_result::POS_INVALID_JSON,
-            ErrorKind::InvalidRequest => pos_result::POS_INVALID_REQUEST,
-            ErrorKind::NotActivated => pos_result::POS_NOT_ACTIVATED,
-            ErrorKind::NotSignedIn => pos_result::POS_NOT_SIGNED_IN,
-            ErrorKind::OriginalNotFound => pos_result::POS_ORIGINAL_NOT_FOUND,
-            ErrorKind::InvalidState => pos_result::POS_INVALID_STATE,
-            ErrorKind::Cancelled => pos_result::POS_CANCELLED,
-            ErrorKind::HostUnreachable => pos_result::POS_HOST_UNREACHABLE,
-            ErrorKind::HostTimeout => pos_result::POS_HOST_TIMEOUT,
-            ErrorKind::InvalidResponse => pos_result::POS_INVALID_RESPONSE,
-            ErrorKind::HostRejected => pos_result::POS_HOST_REJECTED,
-            ErrorKind::KeyCheckFailed => pos_result::POS_KEY_CHECK_FAILED,
-            ErrorKind::Security => pos_result::POS_SECURITY,
-            ErrorKind::Device => pos_result::POS_DEVICE,
-            ErrorKind::Journal => pos_result::POS_JOURNAL,
-            ErrorKind::Internal => pos_result::POS_INTERNAL,
-        }
+        pos_result::from_i32(kind.number()).unwrap_or(pos_result::POS_INTERNAL)
     }
 
     pub fn from_i32(n: i32) -> Option<pos_result> {
         Self::ALL.iter().copied().find(|r| *r as i32 == n)
     }
 
+    /// The core error kind with this number; `None` for `POS_OK` and the C boundary's own 6xx results.
+    pub fn kind(self) -> Option<ErrorKind> {
+        ErrorKind::from_number(self as i32)
+    }
+
     /// Snake-case code, equal to the JSON API's `error.code` for core errors.
     pub fn code(self) -> &'static str {
+        if let Some(kind) = self.kind() {
+            return kind.code();
+        }
         match self {
             pos_result::POS_OK => "ok",
             pos_result::POS_NULL_POINTER => "null_pointer",
@@ -111,43 +104,71 @@ impl pos_result {
             pos_result::POS_PANIC => "panic",
             pos_result::POS_BUFFER_TOO_SMALL => "buffer_too_small",
             pos_result::POS_INVALID_ARGUMENT => "invalid_argument",
-            other => ErrorKind::ALL
-                .iter()
-                .find(|k| k.number() == other as i32)
-                .map(|k| k.code())
-                .unwrap_or("unknown"),
+            // Core kinds are answered above.
+            _ => "unknown",
         }
     }
 
-    /// Static NUL-terminated description.
+    /// One-line description: the core table's (`ErrorKind::message`) for core errors.
     pub fn message(self) -> &'static str {
+        if let Some(kind) = self.kind() {
+            return kind.message();
+        }
         match self {
-            pos_result::POS_OK => "success\0",
-            pos_result::POS_INVALID_JSON => "the request is not valid JSON\0",
-            pos_result::POS_INVALID_REQUEST => "a request field is missing or invalid\0",
-            pos_result::POS_NOT_ACTIVATED => "the terminal is not activated (no master key)\0",
-            pos_result::POS_NOT_SIGNED_IN => "the terminal is not signed in\0",
-            pos_result::POS_ORIGINAL_NOT_FOUND => "the original transaction was not found\0",
-            pos_result::POS_INVALID_STATE => "the operation is not allowed in the current state\0",
-            pos_result::POS_CANCELLED => "the operation was cancelled\0",
-            pos_result::POS_HOST_UNREACHABLE => "the host could not be reached\0",
-            pos_result::POS_HOST_TIMEOUT => {
-                "the host did not answer in time; a reversal is pending\0"
-            }
-            pos_result::POS_INVALID_RESPONSE => "the host's response was invalid\0",
-            pos_result::POS_HOST_REJECTED => "the host rejected the request\0",
-            pos_result::POS_KEY_CHECK_FAILED => "a key check value did not match\0",
-            pos_result::POS_SECURITY => "security module error\0",
-            pos_result::POS_DEVICE => "a device callback failed\0",
-            pos_result::POS_JOURNAL => "journal (storage) error\0",
-            pos_result::POS_INTERNAL => "internal error\0",
-            pos_result::POS_NULL_POINTER => "a required pointer argument was NULL\0",
-            pos_result::POS_INVALID_UTF8 => "a string argument is not valid UTF-8\0",
-            pos_result::POS_PANIC => "possdk panicked; the call was aborted\0",
-            pos_result::POS_BUFFER_TOO_SMALL => "the output buffer is too small\0",
-            pos_result::POS_INVALID_ARGUMENT => "an argument is out of range\0",
+            pos_result::POS_OK => "success",
+            pos_result::POS_NULL_POINTER => "a required pointer argument was NULL",
+            pos_result::POS_INVALID_UTF8 => "a string argument is not valid UTF-8",
+            pos_result::POS_PANIC => "possdk panicked; the call was aborted",
+            pos_result::POS_BUFFER_TOO_SMALL => "the output buffer is too small",
+            pos_result::POS_INVALID_ARGUMENT => "an argument is out of range",
+            _ => "unknown result",
         }
     }
+
+    /// The table of result numbers in docs/C-API.md, generated from `ErrorKind` (core errors) and this
+    /// enum (the C boundary); a test keeps the docs equal to it.
+    pub fn markdown() -> String {
+        let mut out =
+            String::from("| Number | `pos_result` | Code | Meaning |\n|---|---|---|---|\n");
+        for r in pos_result::ALL {
+            out.push_str(&format!(
+                "| {} | `{:?}` | `{}` | {} |\n",
+                r as i32,
+                r,
+                r.code(),
+                r.message()
+            ));
+        }
+        out
+    }
+}
+
+/// The codes and messages as static C strings, built once.
+struct CStrings {
+    codes: Vec<(i32, CString)>,
+    messages: Vec<(i32, CString)>,
+}
+
+static C_STRINGS: Lazy<CStrings> = Lazy::new(|| {
+    // The texts are static Rust strings without NULs (a test checks), so `CString::new` cannot fail.
+    let c = |s: &str| CString::new(s).unwrap_or_default();
+    CStrings {
+        codes: pos_result::ALL
+            .iter()
+            .map(|r| (*r as i32, c(r.code())))
+            .collect(),
+        messages: pos_result::ALL
+            .iter()
+            .map(|r| (*r as i32, c(r.message())))
+            .collect(),
+    }
+});
+
+fn lookup(table: &[(i32, CString)], n: i32) -> Option<&CStr> {
+    table
+        .iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, s)| s.as_c_str())
 }
 
 /// Where the money stands after a financial operation (docs/JSON-API.md, "Outcome"). In
@@ -235,11 +256,7 @@ impl Failure {
             pos_result::POS_NULL_POINTER | pos_result::POS_INVALID_ARGUMENT => {
                 ErrorKind::InvalidRequest
             }
-            r => ErrorKind::ALL
-                .iter()
-                .copied()
-                .find(|k| k.number() == r as i32)
-                .unwrap_or(ErrorKind::Internal),
+            r => r.kind().unwrap_or(ErrorKind::Internal),
         };
         let mut e = Error::new(kind, self.message.clone());
         e.field = self.field.clone();
@@ -346,32 +363,22 @@ pub(crate) fn thread_last() -> Option<Failure> {
 /// Never NULL; the string must not be freed.
 #[no_mangle]
 pub extern "C" fn pos_result_message(result: i32) -> *const c_char {
-    let s = match pos_result::from_i32(result) {
-        Some(r) => r.message(),
-        None => "unknown result\0",
-    };
-    s.as_ptr().cast()
+    crate::panic::boundary_or(c"unknown result".as_ptr(), || {
+        lookup(&C_STRINGS.messages, result)
+            .unwrap_or(c"unknown result")
+            .as_ptr()
+    })
 }
 
 /// The snake-case code of a result number (`"host_timeout"`), equal to the JSON API's `error.code` for
 /// core errors. Unknown numbers give "unknown". Never NULL; static, must not be freed.
 #[no_mangle]
 pub extern "C" fn pos_result_code(result: i32) -> *const c_char {
-    static CODES: std::sync::OnceLock<Vec<(i32, std::ffi::CString)>> = std::sync::OnceLock::new();
-    let codes = CODES.get_or_init(|| {
-        pos_result::ALL
-            .iter()
-            .filter_map(|r| {
-                std::ffi::CString::new(r.code())
-                    .ok()
-                    .map(|c| (*r as i32, c))
-            })
-            .collect()
-    });
-    match codes.iter().find(|(n, _)| *n == result) {
-        Some((_, c)) => c.as_ptr(),
-        None => c"unknown".as_ptr(),
-    }
+    crate::panic::boundary_or(c"unknown".as_ptr(), || {
+        lookup(&C_STRINGS.codes, result)
+            .unwrap_or(c"unknown")
+            .as_ptr()
+    })
 }
 
 /// Details of the last failed call made on the calling thread (any handle, or `pos_terminal_new`).
@@ -399,10 +406,30 @@ mod tests {
     use std::ffi::CStr;
 
     #[test]
-    fn every_kind_keeps_its_number() {
+    fn pos_result_equals_the_core_error_table() {
+        // Every core kind has a pos_result with its number, code and message ...
         for k in ErrorKind::ALL {
-            assert_eq!(pos_result::from_kind(k) as i32, k.number(), "{k:?}");
-            assert_eq!(pos_result::from_kind(k).code(), k.code());
+            let r = pos_result::from_kind(k);
+            assert_eq!(r as i32, k.number(), "{k:?}");
+            assert_eq!(r.kind(), Some(k));
+            assert_eq!(r.code(), k.code());
+            let message = unsafe { CStr::from_ptr(pos_result_message(k.number())) };
+            assert_eq!(message.to_str().unwrap(), k.message(), "{k:?}");
+            let code = unsafe { CStr::from_ptr(pos_result_code(k.number())) };
+            assert_eq!(code.to_str().unwrap(), k.code(), "{k:?}");
+        }
+        // ... and every pos_result is POS_OK, a core kind, or one of the C boundary's own 6xx.
+        for r in pos_result::ALL {
+            match r.kind() {
+                Some(k) => assert_eq!(pos_result::from_kind(k), r),
+                None => assert!(
+                    r == pos_result::POS_OK || r as i32 / 100 == 6,
+                    "{r:?} is neither a core kind nor a 6xx boundary result"
+                ),
+            }
+            // The variant name is the code in capitals.
+            let name = format!("{r:?}");
+            assert_eq!(name, format!("POS_{}", r.code().to_uppercase()), "{r:?}");
         }
     }
 
@@ -413,18 +440,27 @@ mod tests {
             assert!(seen.insert(r as i32), "{r:?} reused");
             assert_eq!(pos_result::from_i32(r as i32), Some(r));
             let msg = r.message();
-            assert!(msg.ends_with('\0') && !msg[..msg.len() - 1].contains('\0'));
+            assert!(!msg.is_empty() && !msg.contains('\0'));
+            assert_ne!(r.code(), "unknown", "{r:?} has no code");
         }
-        for r in [
-            pos_result::POS_NULL_POINTER,
-            pos_result::POS_INVALID_UTF8,
-            pos_result::POS_PANIC,
-            pos_result::POS_BUFFER_TOO_SMALL,
-            pos_result::POS_INVALID_ARGUMENT,
-        ] {
-            assert_eq!(r as i32 / 100, 6);
-        }
-        assert_eq!(seen.len(), ErrorKind::ALL.len() + 6);
+        let boundary = pos_result::ALL
+            .iter()
+            .filter(|r| r.kind().is_none())
+            .count();
+        assert_eq!(seen.len(), ErrorKind::ALL.len() + boundary);
+    }
+
+    #[test]
+    fn docs_list_every_result() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/C-API.md"),
+        )
+        .expect("docs/C-API.md");
+        assert!(
+            doc.contains(&pos_result::markdown()),
+            "docs/C-API.md's result table differs from ErrorKind + pos_result; paste this:\n{}",
+            pos_result::markdown()
+        );
     }
 
     #[test]

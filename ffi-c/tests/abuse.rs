@@ -150,6 +150,8 @@ fn counting_hal(reader: &pos_card_reader, pad: &pos_pin_pad) -> pos_hal {
         device: null(),
         events: null(),
         security: null(),
+        clock: null(),
+        transport: null(),
     }
 }
 
@@ -425,6 +427,8 @@ fn cancel_from_another_thread_stops_a_waiting_card_read() {
         device: null(),
         events: null(),
         security: null(),
+        clock: null(),
+        transport: null(),
     };
     let t = new_terminal(&cfg, &hal);
     // Get to a state where a sale reaches the card reader.

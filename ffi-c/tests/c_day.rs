@@ -14,6 +14,7 @@ fn source() -> std::path::PathBuf {
 }
 
 #[test]
+#[cfg_attr(missing_gcc, ignore = "gcc is not on PATH")]
 fn c_terminal_day_under_asan_and_ubsan() {
     let dir = common::scratch_dir("c-day-asan");
     let exe = dir.join("terminal_day_asan");
@@ -46,11 +47,12 @@ fn c_terminal_day_under_asan_and_ubsan() {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_gcc, missing_valgrind),
+    ignore = "gcc or valgrind is not on PATH"
+)]
 fn c_terminal_day_under_valgrind_has_no_leaks() {
-    if !common::have("valgrind") {
-        println!("SKIPPED: valgrind is not installed (apt-get install valgrind)");
-        return;
-    }
+    common::require("valgrind");
     let dir = common::scratch_dir("c-day-valgrind");
     let exe = dir.join("terminal_day");
     common::compile_c(&source(), &exe, &[]);

@@ -1,5 +1,5 @@
 //! A contact-chip sale through the C device callbacks: the `pos_card_reader` / `pos_pin_pad` vtables
-//! forward to the core's simulated chip reader (real ARQC from the test issuer key) and PIN pad, the way
+//! forward to possdk-sim's simulated chip reader (real ARQC from the test issuer key) and PIN pad, the way
 //! a firmware's EMV kernel driver would. Proves field 55 and the second GENERATE AC cross the C boundary
 //! intact: possdk-host verifies the ARQC and the sim card checks the ARPC.
 
@@ -12,7 +12,7 @@ use possdk_core::hal::{
     CancelToken, CardModes, CardReader, CardRequest, ChipCompletion, EntryMode, PinEntry, PinPad,
     PinRequest,
 };
-use possdk_core::sim::{cards, SimCard, SimCardReader, SimPinPad};
+use possdk_sim::{fixture, SimCard, SimCardReader, SimPinPad};
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr::null;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -182,7 +182,7 @@ fn call(t: *mut pos_terminal, v: serde_json::Value) -> serde_json::Value {
 fn chip_sale_through_c_callbacks() {
     let dir = common::scratch_dir("chip");
     let host = host::start_host(&dir);
-    let chip = cards::by_pan("6225884444444444").expect("chip test card");
+    let chip = &fixture::CUP_CHIP;
     let mut d = Box::new(Devices {
         reader: SimCardReader::with_default(SimCard::chip(chip)),
         pad: SimPinPad::fixed(chip.pin),
@@ -209,15 +209,17 @@ fn chip_sale_through_c_callbacks() {
         device: null(),
         events: null(),
         security: null(),
+        clock: null(),
+        transport: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(
         serde_json::json!({
-            "tid": cards::TID, "mid": cards::MID,
+            "tid": fixture::TID, "mid": fixture::MID,
             "gateway": {"address": addr, "tpdu": "6000030000"},
             "platform": {"address": addr, "tpdu": "6000050000"},
             "journal_path": dir.join("journal.db").to_str().unwrap(),
-            "device": {"serial": cards::DEVICE_SN, "model": "test"}
+            "device": {"serial": fixture::DEVICE_SN, "model": "test"}
         })
         .to_string(),
     )
@@ -229,7 +231,7 @@ fn chip_sale_through_c_callbacks() {
     );
     call(
         t,
-        serde_json::json!({"op": "activate", "device_token": cards::DEVICE_TOKEN}),
+        serde_json::json!({"op": "activate", "device_token": fixture::DEVICE_TOKEN}),
     );
     call(t, serde_json::json!({"op": "download_master_key"}));
     call(t, serde_json::json!({"op": "sign_in"}));

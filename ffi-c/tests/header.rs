@@ -58,6 +58,7 @@ fn header_is_up_to_date() {
 }
 
 fn compile(compiler: &str, std: &str, ext: &str) {
+    common::require(compiler);
     let root = common::workspace_root();
     let dir = common::scratch_dir(&format!("header-{compiler}"));
     let src = dir.join(format!("use_header.{ext}"));
@@ -96,11 +97,13 @@ fn compile(compiler: &str, std: &str, ext: &str) {
 }
 
 #[test]
+#[cfg_attr(missing_gcc, ignore = "gcc is not on PATH")]
 fn header_compiles_as_c99() {
     compile("gcc", "c99", "c");
 }
 
 #[test]
+#[cfg_attr(missing_gxx, ignore = "g++ is not on PATH")]
 fn header_compiles_as_cpp17() {
     compile("g++", "c++17", "cpp");
 }

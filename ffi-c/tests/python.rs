@@ -1,5 +1,6 @@
 //! examples/python/possdk_demo.py drives a full terminal day through `pos_call_json` with ctypes and
-//! inline card data (no callbacks), against possdk-host.
+//! inline card data (no callbacks), against possdk-host. Without python3 the test is ignored, except under
+//! CI (`CI=true`), where it fails naming the tool (ffi-c/build.rs).
 
 mod common;
 #[path = "common/host.rs"]
@@ -9,11 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 #[test]
+#[cfg_attr(missing_python3, ignore = "python3 is not on PATH")]
 fn python_ctypes_terminal_day() {
-    if !common::have("python3") {
-        println!("SKIPPED: python3 is not installed");
-        return;
-    }
+    common::require("python3");
     let lib = common::cdylib();
     let dir = common::scratch_dir("python-day");
     let host = host::start_host(&dir);

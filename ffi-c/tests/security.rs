@@ -237,6 +237,8 @@ fn application_security_module_runs_a_day() {
         device: null(),
         events: null(),
         security: &vt,
+        clock: null(),
+        transport: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(
@@ -323,6 +325,8 @@ fn incomplete_security_vtable_is_refused() {
         device: null(),
         events: null(),
         security: &vt,
+        clock: null(),
+        transport: null(),
     };
     let mut t = std::ptr::null_mut();
     let r = unsafe { pos_terminal_new(c"{}".as_ptr(), &hal, &mut t) };

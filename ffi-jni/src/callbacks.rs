@@ -1,11 +1,13 @@
 //! Java/Kotlin objects -> HAL traits.
 //!
 //! Every device callback goes through one Kotlin object, `com.possdk.internal.CallbackBridge`, which wraps
-//! the app's `CardReader` / `PinPad` / `QrScanner` / `EventListener` and speaks only in strings, longs and
-//! byte arrays, so this side never constructs app classes and the signatures below are the whole contract
-//! (kept by the consumer R8 rules). A Java exception thrown by the app's callback is caught here, classified
-//! by the bridge (cancelled / timeout / device), kept for the calling thread so the native entry can attach it
-//! as the `cause` of the `PosException` it throws, and returned to the core as a `HalError`.
+//! the app's `CardReader` / `PinPad` / `QrScanner` / `EventListener` / `DeviceInfo` / `SecurityModule` and
+//! speaks only in strings, longs and byte arrays, so this side never constructs app classes and the
+//! signatures below (and in `security`) are the whole contract (kept by the consumer R8 rules). A Java
+//! exception thrown by the app's callback is caught here, classified by the bridge (cancelled / timeout /
+//! device, or the security module's own failures), kept for the calling thread so the native entry can attach
+//! it as the `cause` of the `PosException` it throws, and returned to the core as a `HalError` (or
+//! `SecurityError`).
 //!
 //! Threading: the core runs callbacks on the thread that called the operation, which is a Java thread inside
 //! a native method, so `attach_current_thread` is a no-op attach that only pushes a local frame (every local
@@ -16,8 +18,8 @@ use jni::objects::{JByteArray, JIntArray, JObject, JObjectArray, JString, JThrow
 use jni::refs::Global;
 use jni::{jni_sig, jni_str, Env, JValue, JavaVM};
 use possdk_core::hal::{
-    AidParams, Capk, CardData, CardReader, CardRequest, ChipCompletion, ChipOutcome, EntryMode,
-    Event, EventSink, HalError, PinEntry, PinPad, PinRequest, QrRequest, QrScanner,
+    AidParams, Capk, CardData, CardReader, CardRequest, ChipCompletion, ChipOutcome, DeviceInfo,
+    EntryMode, Event, EventSink, HalError, PinEntry, PinPad, PinRequest, QrRequest, QrScanner,
 };
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
@@ -27,15 +29,12 @@ pub const HAS_CARD_READER: i32 = 1;
 pub const HAS_PIN_PAD: i32 = 2;
 pub const HAS_QR_SCANNER: i32 = 4;
 pub const HAS_EVENTS: i32 = 8;
+pub const HAS_SECURITY_MODULE: i32 = 16;
+pub const HAS_DEVICE_INFO: i32 = 32;
 
 /// `classify(Throwable)` answers.
 const THROWN_CANCELLED: i32 = 1;
 const THROWN_TIMEOUT: i32 = 2;
-
-/// PIN answer tags (first byte of `getPin`'s array).
-const PIN_BYPASS: u8 = 0;
-const PIN_BLOCK: u8 = 1;
-const PIN_CLEAR: u8 = 2;
 
 /// The Kotlin `CallbackBridge` instance, shared by the adapters of one terminal.
 #[derive(Clone)]
@@ -44,7 +43,15 @@ pub struct Bridge {
 }
 
 /// What a JNI step inside a callback produced: a JNI failure (pending Java exception included) or a value.
-type Step<T> = Result<T, jni::errors::Error>;
+pub type Step<T> = Result<T, jni::errors::Error>;
+
+/// Why a callback failed.
+pub enum Failure<C> {
+    /// The app's code threw: what the classifier made of the exception, and the exception's class name.
+    Thrown(C, String),
+    /// JNI itself failed (the text names the callback).
+    Jni(String),
+}
 
 impl Bridge {
     pub fn new(obj: Global<JObject<'static>>) -> Self {
@@ -67,34 +74,55 @@ impl Bridge {
         remember: bool,
         f: impl FnOnce(&mut Env, &JObject) -> Step<T>,
     ) -> Result<T, HalError> {
-        let vm = JavaVM::singleton()
-            .map_err(|e| HalError::Device(format!("{what}: no Java VM ({e})")))?;
-        let out = vm.attach_current_thread(|env| -> Step<Result<T, HalError>> {
+        self.invoke(what, remember, f, classify)
+            .map_err(|failure| match failure {
+                Failure::Thrown(THROWN_CANCELLED, _) => HalError::Cancelled,
+                Failure::Thrown(THROWN_TIMEOUT, _) => HalError::Timeout,
+                // The exception's message is the app's text and may hold card data: only its class goes in.
+                Failure::Thrown(_, name) => HalError::Device(format!("{what} threw {name}")),
+                Failure::Jni(m) => HalError::Device(m),
+            })
+    }
+
+    /// Run `f` with an attached env and the bridge object. A Java exception it left pending is cleared,
+    /// classified by `classify`, and (with `remember`) kept as the cause for the operation's error.
+    pub fn invoke<T, C>(
+        &self,
+        what: &'static str,
+        remember: bool,
+        f: impl FnOnce(&mut Env, &JObject) -> Step<T>,
+        classify: impl FnOnce(&mut Env, &JThrowable) -> C,
+    ) -> Result<T, Failure<C>> {
+        let vm =
+            JavaVM::singleton().map_err(|e| Failure::Jni(format!("{what}: no Java VM ({e})")))?;
+        let out = vm.attach_current_thread(|env| -> Step<Result<T, Failure<C>>> {
             match f(env, &self.obj) {
                 Ok(v) => Ok(Ok(v)),
-                Err(jni::errors::Error::JavaException) => {
-                    Ok(Err(take_exception(env, what, remember)))
+                // A JNI failure that left an exception behind still must not leak into the next call.
+                Err(e)
+                    if matches!(e, jni::errors::Error::JavaException) || env.exception_check() =>
+                {
+                    Ok(Err(take_exception(env, what, remember, classify)))
                 }
-                Err(e) => {
-                    // A JNI failure that left an exception behind still must not leak into the next call.
-                    if env.exception_check() {
-                        return Ok(Err(take_exception(env, what, remember)));
-                    }
-                    Ok(Err(HalError::Device(format!("{what}: JNI failure: {e}"))))
-                }
+                Err(e) => Ok(Err(Failure::Jni(format!("{what}: JNI failure: {e}")))),
             }
         });
         match out {
             Ok(r) => r,
-            Err(e) => Err(HalError::Device(format!("{what}: JNI failure: {e}"))),
+            Err(e) => Err(Failure::Jni(format!("{what}: JNI failure: {e}"))),
         }
     }
 }
 
 /// Clear the pending exception, remember it for the native entry, and classify it.
-fn take_exception(env: &mut Env, what: &'static str, remember: bool) -> HalError {
+fn take_exception<C>(
+    env: &mut Env,
+    what: &'static str,
+    remember: bool,
+    classify: impl FnOnce(&mut Env, &JThrowable) -> C,
+) -> Failure<C> {
     let Some(thrown) = env.exception_occurred() else {
-        return HalError::Device(format!("{what} failed"));
+        return Failure::Jni(format!("{what} failed"));
     };
     env.exception_clear();
     let kind = classify(env, &thrown);
@@ -106,12 +134,7 @@ fn take_exception(env: &mut Env, what: &'static str, remember: bool) -> HalError
         }
     }
     log::info!("{what} threw {name}");
-    match kind {
-        THROWN_CANCELLED => HalError::Cancelled,
-        THROWN_TIMEOUT => HalError::Timeout,
-        // The exception's message is the app's text and may hold card data: only its class goes in.
-        _ => HalError::Device(format!("{what} threw {name}")),
-    }
+    Failure::Thrown(kind, name)
 }
 
 fn classify(env: &mut Env, thrown: &JThrowable) -> i32 {
@@ -158,7 +181,7 @@ fn millis(d: std::time::Duration) -> i64 {
 }
 
 /// A nullable Java String to Rust.
-fn opt_string(env: &mut Env, obj: JObject) -> Step<Option<String>> {
+pub fn opt_string(env: &mut Env, obj: JObject) -> Step<Option<String>> {
     if obj.is_null() {
         return Ok(None);
     }
@@ -168,8 +191,22 @@ fn opt_string(env: &mut Env, obj: JObject) -> Step<Option<String>> {
     Ok(Some(r))
 }
 
-fn byte_array<'l>(env: &mut Env<'l>, bytes: &[u8]) -> Step<JByteArray<'l>> {
+pub fn byte_array<'l>(env: &mut Env<'l>, bytes: &[u8]) -> Step<JByteArray<'l>> {
     env.byte_array_from_slice(bytes)
+}
+
+/// A returned `byte[]` (or null) copied into zeroizing memory; the Java array is then overwritten with zeros
+/// (the bridge hands the native side arrays of its own, so this wipes no app state).
+pub fn take_byte_array(env: &mut Env, obj: JObject) -> Step<Option<Zeroizing<Vec<u8>>>> {
+    if obj.is_null() {
+        return Ok(None);
+    }
+    let arr = env.cast_local::<JByteArray>(obj)?;
+    let bytes = Zeroizing::new(env.convert_byte_array(&arr)?);
+    let zeros = vec![0i8; bytes.len()];
+    arr.set_region(env, 0, &zeros)?;
+    env.delete_local_ref(arr);
+    Ok(Some(bytes))
 }
 
 /// `byte[][]` from slices, freeing each element reference as it goes.
@@ -230,17 +267,18 @@ fn hex_decode(field: &str, s: &str) -> Result<Vec<u8>, HalError> {
         .collect()
 }
 
-/// Decode `getPin`'s answer: `[0]` bypass, `[1] + 8-byte block`, `[2] + ASCII digits`.
+/// Decode `getPin`'s answer, tagged with the one PIN-entry numbering (`hal::PinEntry::{CLEAR, BLOCK,
+/// BYPASS}`): `[CLEAR] + ASCII digits`, `[BLOCK] + 8-byte block`, `[BYPASS]`.
 fn pin_entry(bytes: &[u8]) -> Result<PinEntry, HalError> {
     match bytes.split_first() {
-        Some((&PIN_BYPASS, [])) => Ok(PinEntry::Bypass),
-        Some((&PIN_BLOCK, block)) => {
+        Some((&PinEntry::BYPASS, [])) => Ok(PinEntry::Bypass),
+        Some((&PinEntry::BLOCK, block)) => {
             let block: [u8; 8] = block.try_into().map_err(|_| {
                 HalError::Device("PinPad.getPin returned a PIN block that is not 8 bytes".into())
             })?;
             Ok(PinEntry::Block(block))
         }
-        Some((&PIN_CLEAR, digits)) => {
+        Some((&PinEntry::CLEAR, digits)) => {
             let mut pin = Zeroizing::new(String::with_capacity(digits.len()));
             for &d in digits {
                 if !d.is_ascii_digit() {
@@ -430,15 +468,8 @@ impl PinPad for JavaPinPad {
                     ],
                 )?
                 .l()?;
-            if v.is_null() {
-                return Ok(None);
-            }
-            let arr = env.cast_local::<JByteArray>(v)?;
-            let bytes = Zeroizing::new(env.convert_byte_array(&arr)?);
-            // Wipe the Java copy: the PIN (or block) lives on only in zeroizing memory.
-            let zeros = vec![0i8; bytes.len()];
-            arr.set_region(env, 0, &zeros)?;
-            Ok(Some(bytes))
+            // The PIN (or block) lives on only in zeroizing memory.
+            take_byte_array(env, v)
         })?;
         let Some(bytes) = answer else {
             return Err(HalError::Device("PinPad.getPin returned nothing".into()));
@@ -505,26 +536,63 @@ impl EventSink for JavaEvents {
     }
 }
 
+/// The app's device information. The core asks for the serial number when the terminal is created (it
+/// goes into activation); a `DeviceInfo` that throws leaves it empty, which `create` refuses with the
+/// exception as the cause.
+pub struct JavaDeviceInfo(pub Bridge);
+
+impl JavaDeviceInfo {
+    fn text(&self, what: &'static str, method: &'static jni::strings::JNIStr) -> String {
+        let r = self.0.call(what, |env, bridge| {
+            let v = env
+                .call_method(bridge, method, jni_sig!("()Ljava/lang/String;"), &[])?
+                .l()?;
+            opt_string(env, v)
+        });
+        match r {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                log::warn!("{what} returned null");
+                String::new()
+            }
+            Err(e) => {
+                log::warn!("{what} failed: {e}");
+                String::new()
+            }
+        }
+    }
+}
+
+impl DeviceInfo for JavaDeviceInfo {
+    fn serial_number(&self) -> String {
+        self.text("DeviceInfo.serialNumber", jni_str!("serialNumber"))
+    }
+
+    fn model(&self) -> String {
+        self.text("DeviceInfo.model", jni_str!("model"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn pin_answers_decode() {
-        assert!(matches!(pin_entry(&[0]), Ok(PinEntry::Bypass)));
+        assert!(matches!(pin_entry(&[2]), Ok(PinEntry::Bypass)));
         match pin_entry(&[1, 1, 2, 3, 4, 5, 6, 7, 8]) {
             Ok(PinEntry::Block(b)) => assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8]),
             other => panic!("{other:?}"),
         }
-        match pin_entry(b"\x02123456") {
+        match pin_entry(b"\x00123456") {
             Ok(PinEntry::Clear(p)) => assert_eq!(p.as_str(), "123456"),
             other => panic!("{other:?}"),
         }
         for bad in [
             &[][..],
-            &[0, 1][..],
+            &[2, 1][..],
             &[1, 1, 2][..],
-            &b"\x0212a4"[..],
+            &b"\x0012a4"[..],
             &[3][..],
         ] {
             assert!(
@@ -533,7 +601,7 @@ mod tests {
             );
         }
         // The error never echoes the digits.
-        if let Err(HalError::Device(m)) = pin_entry(b"\x029876x") {
+        if let Err(HalError::Device(m)) = pin_entry(b"\x009876x") {
             assert!(!m.contains("9876"), "{m}");
         }
     }

@@ -2,20 +2,23 @@
 //!
 //! Thin: natives on `com.possdk.internal.NativeBridge` convert, call `possdk-core`, and map errors. Requests
 //! and results cross as JSON (the `core::api` model, JSON-API.md); the Kotlin `PosTerminal` turns them into
-//! data classes. Device callbacks reach the app through `CallbackBridge` (see `callbacks`). Every entry runs
-//! under `EnvUnowned::with_env`, which catches panics; errors and panics become `PosException`s.
+//! data classes. Device callbacks reach the app through `CallbackBridge` (see `callbacks`), and so does the
+//! app's security module (see `security`). Every entry runs under `EnvUnowned::with_env`, which catches
+//! panics; errors and panics become `PosException`s.
 
 mod callbacks;
 mod convert;
 mod handle;
+mod security;
 
-use callbacks::{Bridge, JavaCardReader, JavaEvents, JavaPinPad, JavaQrScanner};
+use callbacks::{Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaQrScanner};
 use convert::{BridgeError, ThrowPos};
 use jni::objects::{JClass, JObject, JString};
 use jni::sys::{jboolean, jint, jlong, JNI_ERR, JNI_VERSION_1_6};
 use jni::{jni_sig, jni_str, EnvUnowned, JavaVM};
 use possdk_core::api::Request;
 use possdk_core::hal::Hal;
+use possdk_core::security::SecurityModule;
 use possdk_core::{Config, Error, Terminal};
 use std::ffi::c_void;
 use zeroize::Zeroizing;
@@ -53,7 +56,10 @@ pub unsafe extern "system" fn JNI_OnLoad(
     r.unwrap_or(JNI_ERR)
 }
 
-fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<Hal, BridgeError> {
+/// The app's callbacks as the core's HAL, and its security module when it gave one.
+type AppDevices = (Hal, Option<Box<dyn SecurityModule>>);
+
+fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeError> {
     let flags = env
         .call_method(bridge, jni_str!("flags"), jni_sig!("()I"), &[])?
         .i()?;
@@ -70,9 +76,14 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<Hal, BridgeError> {
         hal.qr_scanner = Some(Box::new(JavaQrScanner(bridge.clone())));
     }
     if flags & callbacks::HAS_EVENTS != 0 {
-        hal.events = Some(Box::new(JavaEvents(bridge)));
+        hal.events = Some(Box::new(JavaEvents(bridge.clone())));
     }
-    Ok(hal)
+    if flags & callbacks::HAS_DEVICE_INFO != 0 {
+        hal.device = Some(Box::new(JavaDeviceInfo(bridge.clone())));
+    }
+    let security: Option<Box<dyn SecurityModule>> = (flags & callbacks::HAS_SECURITY_MODULE != 0)
+        .then(|| Box::new(security::JavaSecurity(bridge)) as Box<dyn SecurityModule>);
+    Ok((hal, security))
 }
 
 fn required_string(env: &jni::Env, s: &JString, field: &str) -> Result<String, BridgeError> {
@@ -95,12 +106,18 @@ pub extern "system" fn Java_com_possdk_internal_NativeBridge_create<'l>(
             // The config may carry the seal key.
             let json = Zeroizing::new(required_string(env, &config_json, "config")?);
             let config = Config::from_json(&json)?;
-            let hal = if bridge.is_null() {
-                Hal::default()
+            // A DeviceInfo or SecurityModule that throws while the terminal opens is this call's cause.
+            drop(convert::take_thrown());
+            let (hal, security) = if bridge.is_null() {
+                (Hal::default(), None)
             } else {
                 build_hal(env, &bridge)?
             };
-            let terminal = Terminal::new(config, hal)?;
+            let terminal = match security {
+                Some(security) => Terminal::with_security(config, hal, security)?,
+                None => Terminal::new(config, hal)?,
+            };
+            drop(convert::take_thrown());
             let handle = handle::TERMINALS.register(terminal);
             log::info!("terminal opened ({} live)", handle::TERMINALS.len());
             Ok(handle)

@@ -3,8 +3,10 @@
 //! (tests/jvm/DayTest.kt), starts `possdk_host::Host` in-process, and runs a terminal day through
 //! `libpossdk_jni` with Kotlin device callbacks, plus the failure paths (see DayTest.kt).
 //!
-//! Needs `kotlinc` and a JDK (`java`) on PATH: Debian packages `kotlin` and `openjdk-17-jdk-headless`
-//! (`.ci/run` installs them). The test fails, with that message, when they are missing.
+//! Needs `kotlinc` and a JDK (`java`) on PATH: Debian packages `kotlin` and `openjdk-17-jdk-headless`; and
+//! `org.json`, which Android ships and the API uses, from Debian's `libandroid-json-java` (Android's own
+//! implementation). `.ci/run` installs all three. When kotlinc or java is missing the test is ignored, except
+//! under CI (`CI=true`), where it fails with that message (ffi-jni/build.rs); a missing org.json jar fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +37,9 @@ fn newest(dir: &Path, newest_so_far: &mut SystemTime) {
     }
 }
 
+/// Android's `org.json` for the host JVM (Debian `libandroid-json-java`).
+const ANDROID_JSON_JAR: &str = "/usr/share/java/com.android.json.jar";
+
 /// `target/<profile>/` of this test binary (`target/<profile>/deps/jvm_day-<hash>`).
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -45,10 +50,19 @@ fn profile_dir() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_java, missing_kotlinc),
+    ignore = "java or kotlinc is not on PATH"
+)]
 fn jvm_terminal_day() {
     let (Some(kotlinc), Some(java)) = (on_path("kotlinc"), on_path("java")) else {
         panic!("kotlinc and java are needed on PATH: apt-get install -y kotlin openjdk-17-jdk-headless");
     };
+    let json_jar = Path::new(ANDROID_JSON_JAR);
+    assert!(
+        json_jar.is_file(),
+        "{ANDROID_JSON_JAR} (org.json) is needed: apt-get install -y libandroid-json-java"
+    );
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let api_src = manifest.join("../android-demo/possdk/src/main/kotlin");
     let harness = manifest.join("tests/jvm");
@@ -94,6 +108,8 @@ fn jvm_terminal_day() {
         let status = Command::new(&kotlinc)
             .arg(&api_src)
             .arg(&harness)
+            .arg("-cp")
+            .arg(json_jar)
             .args(["-include-runtime", "-nowarn", "-d"])
             .arg(&jar)
             .status()
@@ -116,10 +132,11 @@ fn jvm_terminal_day() {
         .arg("-Xcheck:jni")
         .arg(format!("-Djava.library.path={}", lib_dir.display()))
         .arg("-cp")
-        .arg(&jar)
+        .arg(std::env::join_paths([jar.as_path(), json_jar]).expect("classpath"))
         .arg("possdk.jvmtest.DayTestKt")
         .arg(&addr)
         .arg(&work)
+        .arg(manifest.join("../tests/vectors/crypto.json"))
         .output()
         .expect("run java");
     host.shutdown();

@@ -47,19 +47,23 @@ impl Engine {
             log::info!("host asked for AIDs: downloading before the transaction");
             self.download_aids()?;
         }
-        if let Some(rev) = self.journal.pending_reversal()? {
-            let limit = self.cfg.reversal_attempts.max(1);
-            let tries = if rev.flagged {
-                1
-            } else {
-                limit.saturating_sub(rev.attempts).max(1)
-            };
-            if !self.flush_reversal(tries)? {
-                return Err(Error::new(
-                    ErrorKind::HostTimeout,
-                    format!("the pending reversal of {:06} could not be delivered; nothing else is sent until it is", rev.stan),
-                ));
-            }
+        // Every reversal owed goes first, a flagged one too: a transaction sent ahead of an undelivered
+        // reversal could touch the same original (a retried void approved while the first void's reversal
+        // waits) and the late reversal would then undo the wrong thing.
+        if !self.flush_all_reversals()? {
+            let stans: Vec<String> = self
+                .journal
+                .pending_reversals()?
+                .iter()
+                .map(|r| format!("{:06}", r.stan))
+                .collect();
+            return Err(Error::new(
+                ErrorKind::HostTimeout,
+                format!(
+                    "the pending reversal of {} could not be delivered; nothing else is sent until it is",
+                    stans.join(", ")
+                ),
+            ));
         }
         self.flush_advices()?;
         Ok(())

@@ -36,8 +36,8 @@ impl ReversalReason {
 }
 
 impl Engine {
-    /// Try the oldest unflagged pending reversal(s) up to `tries` exchanges now. `Ok(true)`: no unflagged
-    /// reversal is pending any more (flagged ones wait for settlement).
+    /// Try the oldest unflagged pending reversal(s) up to `tries` exchanges now (right after the failure
+    /// that armed one). `Ok(true)`: no unflagged reversal is pending any more.
     pub fn flush_reversal(&mut self, tries: u32) -> Result<bool> {
         for _ in 0..tries.max(1) {
             let Some(rev) = self.journal.pending_reversal()? else {
@@ -48,7 +48,8 @@ impl Engine {
         Ok(self.journal.pending_reversal()?.is_none())
     }
 
-    /// Every reversal owed, flagged ones included (before settlement). `Ok(true)` when none is left.
+    /// Every reversal owed, flagged ones included (before every financial message and before settlement).
+    /// `Ok(true)` when none is left.
     pub fn flush_all_reversals(&mut self) -> Result<bool> {
         let limit = self.cfg.reversal_attempts.max(1);
         for mut rev in self.journal.pending_reversals()? {

@@ -33,14 +33,6 @@ pub struct FieldDef {
     pub secrecy: Secrecy,
 }
 
-impl FieldDef {
-    /// True for the packed-BCD formats (n, z): lengths count digits.
-    #[inline]
-    pub fn is_bcd(&self) -> bool {
-        matches!(self.format, Format::N | Format::Z)
-    }
-}
-
 const fn def(
     number: u8,
     name: &'static str,

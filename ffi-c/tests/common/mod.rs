@@ -57,16 +57,25 @@ pub fn cdylib() -> PathBuf {
     lib.unwrap_or_else(|| panic!("{name} missing after cargo build -p possdk-ffi"))
 }
 
-pub fn have(tool: &str) -> bool {
-    Command::new(tool)
+/// Fail the test, naming the tool, when it cannot be run. Outside CI the build script has already marked
+/// the tests that need a missing tool `#[ignore]` (see ffi-c/build.rs); under CI (`CI=true`) they run
+/// and stop here.
+pub fn require(tool: &str) {
+    let runs = Command::new(tool)
         .arg("--version")
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    assert!(
+        runs,
+        "{tool} is needed by this test and is not on PATH (apt-get install {tool}); outside CI \
+         (CI != true) the test is ignored instead"
+    );
 }
 
 /// Compile a C file against include/possdk.h and the shared library; extra flags (sanitizers) appended.
 pub fn compile_c(src: &Path, out: &Path, extra: &[&str]) {
+    require("gcc");
     let lib = cdylib();
     let libdir = lib.parent().unwrap();
     let output = Command::new("gcc")

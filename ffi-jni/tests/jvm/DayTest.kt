@@ -1,7 +1,8 @@
-// JVM test harness for the JNI bridge: a terminal day through PosTerminal with Kotlin device callbacks, then
-// the failure paths (a callback that throws, cancel() from another thread, close() with a call in flight,
-// close() twice, a call after close). Run by ffi-jni/tests/jvm_day.rs; args: <host address> <work dir>.
-// Prints one line per check and "N passed, M failed" last; exits 1 on any failure.
+// JVM test harness for the JNI bridge: a terminal day through PosTerminal with Kotlin device callbacks, a
+// Kotlin security module holding the keys and a Kotlin DeviceInfo giving the serial number, then the failure
+// paths (a callback that throws, a security module that throws, cancel() from another thread, close() with a
+// call in flight, close() twice, a call after close). Run by ffi-jni/tests/jvm_day.rs; args: <host address>
+// <work dir> <tests/vectors/crypto.json>. Prints one line per check and "N passed, M failed" last; exits 1 on any failure.
 package possdk.jvmtest
 
 import com.possdk.AidParams
@@ -13,7 +14,14 @@ import com.possdk.CardRequest
 import com.possdk.ChipCompletion
 import com.possdk.ChipOutcome
 import com.possdk.DeviceException
+import com.possdk.DeviceInfo
+import com.possdk.EncryptedKey
 import com.possdk.Endpoint
+import com.possdk.ErrorCode
+import com.possdk.HostException
+import com.possdk.HostPublicKey
+import com.possdk.HostTimeoutException
+import com.possdk.KeySlot
 import com.possdk.Outcome
 import com.possdk.EntryMode
 import com.possdk.EventListener
@@ -25,18 +33,30 @@ import com.possdk.PinRequest
 import com.possdk.PosConfig
 import com.possdk.PosEvent
 import com.possdk.PosException
+import com.possdk.PosSecurityException
 import com.possdk.PosTerminal
 import com.possdk.QrRequest
 import com.possdk.QrScanner
 import com.possdk.RequestException
+import com.possdk.SecurityModule
+import com.possdk.SecurityModuleException
+import com.possdk.TmkTransport
 import com.possdk.TransactionResult
-import com.possdk.internal.Json
+import com.possdk.internal.CallbackBridge
 import com.possdk.internal.NativeBridge
 import java.io.File
+import java.math.BigInteger
+import java.security.KeyFactory
+import java.security.SecureRandom
+import java.security.spec.RSAPublicKeySpec
+import java.util.Arrays
 import java.util.Collections
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicReference
+import javax.crypto.Cipher
+import javax.crypto.spec.SecretKeySpec
+import org.json.JSONObject
 import kotlin.system.exitProcess
 
 /** A simulated card reader: swipes the test card, or throws, or waits until cancelled, as told. */
@@ -104,6 +124,196 @@ class Recorder : EventListener {
     }
 }
 
+/**
+ * The crypto of a software security module in Kotlin: TDES through javax.crypto ("DESede/ECB/NoPadding"),
+ * check values, ISO 9564 format-0 PIN blocks and the CUP-ECB MAC (docs/PROTOCOL.md §7). Checked against
+ * tests/vectors/crypto.json before the day uses it.
+ */
+object SoftCrypto {
+    /** TDES-ECB with a single (K), double (K1K2) or triple-length key; the JCE wants all 24 bytes. */
+    fun tdes(key: ByteArray, mode: Int, data: ByteArray): ByteArray {
+        require((key.size == 8 || key.size == 16 || key.size == 24) && data.size % 8 == 0) { "TDES: bad key or data length" }
+        val k = ByteArray(24)
+        for (i in 0 until 24) k[i] = key[i % key.size]
+        try {
+            val c = Cipher.getInstance("DESede/ECB/NoPadding")
+            c.init(mode, SecretKeySpec(k, "DESede"))
+            return c.doFinal(data)
+        } finally {
+            Arrays.fill(k, 0)
+        }
+    }
+
+    fun encrypt(key: ByteArray, data: ByteArray) = tdes(key, Cipher.ENCRYPT_MODE, data)
+    fun decrypt(key: ByteArray, data: ByteArray) = tdes(key, Cipher.DECRYPT_MODE, data)
+    fun checkBlock(key: ByteArray) = encrypt(key, ByteArray(8))
+    fun kcv(key: ByteArray) = checkBlock(key).copyOf(4)
+
+    /** Format 0: (0, length, digits, F padding) XOR (0000, 12 right-most PAN digits without the check digit). */
+    fun iso0Clear(pin: CharArray, pan: String): ByteArray {
+        require(pin.size in 4..12 && pin.all { it in '0'..'9' }) { "PIN format" }
+        require(pan.length in 13..19 && pan.all { it in '0'..'9' }) { "PAN format" }
+        val nibbles = IntArray(16) { 0xF }
+        nibbles[0] = 0
+        nibbles[1] = pin.size
+        for (i in pin.indices) nibbles[2 + i] = pin[i] - '0'
+        val panDigits = pan.substring(pan.length - 13, pan.length - 1)
+        val panNibbles = IntArray(16)
+        for (i in 0 until 12) panNibbles[4 + i] = panDigits[i] - '0'
+        val block = ByteArray(8) {
+            (((nibbles[2 * it] shl 4) or nibbles[2 * it + 1]) xor ((panNibbles[2 * it] shl 4) or panNibbles[2 * it + 1])).toByte()
+        }
+        Arrays.fill(nibbles, 0)
+        return block
+    }
+
+    fun pinBlock(pik: ByteArray, pin: CharArray, pan: String): ByteArray {
+        val clear = iso0Clear(pin, pan)
+        try {
+            return encrypt(pik, clear)
+        } finally {
+            Arrays.fill(clear, 0)
+        }
+    }
+
+    /** XOR of the zero-padded 8-byte blocks as 16 hex characters; E(left 8) XOR right 8; E again; 8 hex characters. */
+    fun cupEcb(mak: ByteArray, data: ByteArray): ByteArray {
+        val x = ByteArray(8)
+        for (i in data.indices) x[i % 8] = (x[i % 8].toInt() xor data[i].toInt()).toByte()
+        val hex = hex(x).toByteArray(Charsets.US_ASCII)
+        val enc1 = encrypt(mak, hex.copyOfRange(0, 8))
+        for (i in 0 until 8) enc1[i] = (enc1[i].toInt() xor hex[8 + i].toInt()).toByte()
+        return hex(encrypt(mak, enc1)).substring(0, 8).toByteArray(Charsets.US_ASCII)
+    }
+}
+
+/**
+ * A software security module in Kotlin, as an app would put one in front of its keystore, on [SoftCrypto]
+ * and RSA-PKCS#1 v1.5 for the transport key. Keys live in this object only. Counts its calls so the test can
+ * see the core used it.
+ */
+class KotlinSecurityModule : SecurityModule {
+    private val keys = HashMap<KeySlot, ByteArray>()
+    private var transportKey: ByteArray? = null
+    private var pendingTmk: ByteArray? = null
+    val calls: MutableMap<String, Int> = Collections.synchronizedMap(HashMap())
+    @Volatile var failMac = false
+
+    private fun count(name: String) {
+        synchronized(calls) { calls[name] = (calls[name] ?: 0) + 1 }
+    }
+
+    fun calls(name: String): Int = calls[name] ?: 0
+
+    /** Decrypt a 16-byte key under [kek] and verify its check value (3 to 8 bytes of the check block). */
+    private fun unwrap(kek: ByteArray, encrypted: ByteArray, checkValue: ByteArray, slot: KeySlot): ByteArray {
+        require(encrypted.size == 16) { "$slot: ${encrypted.size} bytes" }
+        val key = SoftCrypto.decrypt(kek, encrypted)
+        val block = SoftCrypto.checkBlock(key)
+        if (checkValue.size !in 3..8 || (checkValue.indices).any { block[it] != checkValue[it] }) {
+            Arrays.fill(key, 0)
+            throw SecurityModuleException(SecurityModuleException.Reason.KEY_CHECK_FAILED, slot)
+        }
+        return key
+    }
+
+    private fun key(slot: KeySlot): ByteArray =
+        keys[slot] ?: throw SecurityModuleException(SecurityModuleException.Reason.MISSING_KEY, slot)
+
+    @Synchronized
+    override fun beginTmkDownload(hostKey: HostPublicKey): TmkTransport {
+        count("beginTmkDownload")
+        val r = ByteArray(16)
+        SecureRandom().nextBytes(r)
+        val pub = KeyFactory.getInstance("RSA")
+            .generatePublic(RSAPublicKeySpec(BigInteger(1, hostKey.modulus), BigInteger(1, hostKey.exponent)))
+        val rsa = Cipher.getInstance("RSA/ECB/PKCS1Padding")
+        rsa.init(Cipher.ENCRYPT_MODE, pub)
+        transportKey = r
+        pendingTmk = null
+        return TmkTransport(rsa.doFinal(r), SoftCrypto.kcv(r))
+    }
+
+    @Synchronized
+    override fun receiveTmk(encryptedTmk: ByteArray, checkValue: ByteArray): ByteArray {
+        count("receiveTmk")
+        val r = transportKey ?: throw SecurityModuleException(SecurityModuleException.Reason.NO_TRANSPORT_KEY)
+        transportKey = null
+        try {
+            val tmk = unwrap(r, encryptedTmk, checkValue, KeySlot.TMK)
+            pendingTmk = tmk
+            return SoftCrypto.kcv(tmk)
+        } finally {
+            Arrays.fill(r, 0)
+        }
+    }
+
+    @Synchronized
+    override fun activateTmk() {
+        count("activateTmk")
+        val tmk = pendingTmk ?: throw SecurityModuleException(SecurityModuleException.Reason.NO_TRANSPORT_KEY)
+        pendingTmk = null
+        for (k in keys.values) Arrays.fill(k, 0)
+        keys.clear()
+        keys[KeySlot.TMK] = tmk
+    }
+
+    @Synchronized
+    override fun installWorkingKeys(pik: EncryptedKey, mak: EncryptedKey, tdk: EncryptedKey) {
+        count("installWorkingKeys")
+        val tmk = key(KeySlot.TMK)
+        val p = unwrap(tmk, pik.encrypted, pik.checkValue, KeySlot.PIK)
+        val m = unwrap(tmk, mak.encrypted, mak.checkValue, KeySlot.MAK)
+        val t = unwrap(tmk, tdk.encrypted, tdk.checkValue, KeySlot.TDK)
+        keys[KeySlot.PIK] = p
+        keys[KeySlot.MAK] = m
+        keys[KeySlot.TDK] = t
+    }
+
+    @Synchronized
+    override fun hasKey(slot: KeySlot): Boolean = keys.containsKey(slot)
+
+    @Synchronized
+    override fun checkValue(slot: KeySlot): ByteArray? = keys[slot]?.let { SoftCrypto.kcv(it) }
+
+    @Synchronized
+    override fun pinBlock(pin: CharArray, pan: String): ByteArray {
+        count("pinBlock")
+        return SoftCrypto.pinBlock(key(KeySlot.PIK), pin, pan)
+    }
+
+    @Synchronized
+    override fun mac(data: ByteArray): ByteArray {
+        count("mac")
+        if (failMac) throw IllegalStateException("MAC engine offline (simulated)")
+        return SoftCrypto.cupEcb(key(KeySlot.MAK), data)
+    }
+
+    @Synchronized
+    override fun encryptTrackBlock(block: ByteArray): ByteArray {
+        count("encryptTrackBlock")
+        return SoftCrypto.encrypt(key(KeySlot.TDK), block)
+    }
+
+    @Synchronized
+    override fun clearWorkingKeys() {
+        count("clearWorkingKeys")
+        for (slot in listOf(KeySlot.PIK, KeySlot.MAK, KeySlot.TDK)) keys.remove(slot)?.let { Arrays.fill(it, 0) }
+    }
+}
+
+/** The device's identity from Kotlin; [fail] makes it throw. */
+class SimDeviceInfo(private val serial: String) : DeviceInfo {
+    @Volatile var asked = 0
+    @Volatile var fail = false
+    override fun serialNumber(): String {
+        asked++
+        if (fail) throw IllegalStateException("no serial (simulated)")
+        return serial
+    }
+    override fun model(): String = "jvm-test"
+}
+
 var passed = 0
 var failed = 0
 
@@ -133,7 +343,8 @@ inline fun <reified T : Throwable> expectThrows(body: () -> Unit): T {
     throw AssertionError("expected ${T::class.java.simpleName}, nothing thrown")
 }
 
-fun config(host: String, dir: File, name: String) = PosConfig(
+/** [serial] null: the serial number comes from a [DeviceInfo]. */
+fun config(host: String, dir: File, name: String, serial: String? = "SN0001", encryptTracks: Boolean = false) = PosConfig(
     tid = "12345678",
     mid = "123456789012345",
     gateway = Endpoint(host, "6000030000"),
@@ -141,9 +352,22 @@ fun config(host: String, dir: File, name: String) = PosConfig(
     journalPath = File(dir, "$name.db").path,
     connectTimeoutMs = 3_000,
     responseTimeoutMs = 10_000,
-    deviceSerial = "SN0001",
-    deviceModel = "jvm-test"
+    deviceSerial = serial,
+    deviceModel = "jvm-test",
+    encryptTracks = encryptTracks
 )
+
+fun hex(b: ByteArray): String {
+    val digits = "0123456789ABCDEF"
+    val sb = StringBuilder(b.size * 2)
+    for (v in b) {
+        val i = v.toInt() and 0xff
+        sb.append(digits[i shr 4]).append(digits[i and 0xf])
+    }
+    return sb.toString()
+}
+
+fun unhex(s: String): ByteArray = ByteArray(s.length / 2) { Integer.parseInt(s.substring(2 * it, 2 * it + 2), 16).toByte() }
 
 /** MMDD of a result's local date-time (`YYYY-MM-DDThh:mm:ss`). */
 fun mmdd(r: TransactionResult) = r.datetime.substring(5, 7) + r.datetime.substring(8, 10)
@@ -169,19 +393,47 @@ fun inBackground(body: () -> Any?): Pair<Thread, AtomicReference<Any?>> {
 }
 
 fun main(args: Array<String>) {
-    if (args.size < 2) {
-        System.err.println("usage: DayTest <host:port> <work dir>")
+    if (args.size < 3) {
+        System.err.println("usage: DayTest <host:port> <work dir> <tests/vectors/crypto.json>")
         exitProcess(2)
     }
     val host = args[0]
     val dir = File(args[1]).also { it.mkdirs() }
 
-    check("json round trip") {
-        val text = """{"a":[1,-2,3.5,"x\"y\u00e9"],"b":{"c":null,"d":true},"e":""}"""
-        val v = Json.parseObject(text)
-        expect(v["a"] == listOf(1L, -2L, 3.5, "x\"y\u00e9")) { "parsed $v" }
-        expect(Json.write(mapOf("k" to "a\nb", "n" to null, "l" to listOf(1, true))) == """{"k":"a\nb","l":[1,true]}""") { "write" }
-        expectThrows<Json.ParseException> { Json.parse("{\"a\":1} x") }
+    check("the Kotlin security module's crypto gives the known answers of crypto.json") {
+        val v = JSONObject(File(args[2]).readText())
+        val kcvs = v.getJSONArray("kcv")
+        for (i in 0 until kcvs.length()) {
+            val k = kcvs.getJSONObject(i)
+            expect(hex(SoftCrypto.checkBlock(unhex(k.getString("key")))) == k.getString("enc_zero_block")) { "kcv $i" }
+        }
+        val pb = v.getJSONObject("pinblock_iso0")
+        val pik = unhex(pb.getString("pik"))
+        val pin = pb.getString("pin").toCharArray()
+        expect(hex(SoftCrypto.iso0Clear(pin, pb.getString("pan"))) == pb.getString("clear_block")) { "ISO-0 clear block" }
+        expect(hex(SoftCrypto.pinBlock(pik, pin, pb.getString("pan"))) == pb.getString("encrypted_block")) { "ISO-0 block" }
+        val extra = v.getJSONObject("pinblock_iso0_extra")
+        expect(hex(SoftCrypto.pinBlock(pik, extra.getString("pin").toCharArray(), extra.getString("pan"))) ==
+            extra.getString("encrypted_block")) { "ISO-0 block, 19-digit PAN" }
+        val macs = v.getJSONArray("cup_ecb_mac")
+        for (i in 0 until macs.length()) {
+            val m = macs.getJSONObject(i)
+            val mac = String(SoftCrypto.cupEcb(unhex(m.getString("mak")), unhex(m.getString("data"))), Charsets.US_ASCII)
+            expect(mac == m.getString("mac_ascii")) { "CUP-ECB ${m.optString("label")}: $mac" }
+        }
+    }
+
+    check("events parse with org.json; error codes map to their classes") {
+        val done = CallbackBridge.parseEvent("""{"event":"done","approved":true,"response_code":"00"}""")
+        expect(done == PosEvent.Done(true, "00")) { "parsed $done" }
+        expect(CallbackBridge.parseEvent("""{"event":"reversing","stan":12}""") == PosEvent.Reversing(12)) { "reversing" }
+        expect(CallbackBridge.parseEvent("""{"event":"new_thing"}""") == PosEvent.Other("new_thing")) { "unknown event" }
+        for (e in ErrorCode.values()) {
+            val x = PosException.create(e.code, e.number, "m", null, null)
+            expect(x.javaClass == e.exceptionClass && x.code == e.code && x.number == e.number) { "$e made $x" }
+        }
+        expect(PosException.create("host_timeout", 201, "m", null, null) is HostTimeoutException) { "host_timeout" }
+        expect(PosException.create("no_such_code", 999, "m", null, null).javaClass == PosException::class.java) { "unknown code" }
     }
 
     check("native library loads and reports its version") {
@@ -193,19 +445,57 @@ fun main(args: Array<String>) {
         expect(e is RequestException && (e.code == "invalid_json" || e.code == "invalid_request")) { "got $e" }
     }
 
+    check("a DeviceInfo that throws: create fails with the exception as the cause") {
+        val info = SimDeviceInfo("SN0001").apply { fail = true }
+        val e = expectThrows<RequestException> {
+            PosTerminal(config(host, dir, "noserial", serial = null), deviceInfo = info)
+        }
+        expect(e.code == "invalid_request" && e.field == "device.serial") { "got $e" }
+        expect(e.cause is IllegalStateException) { "cause ${e.cause}" }
+    }
+
+    check("the DeviceInfo serial is the one the host sees at activation") {
+        val info = SimDeviceInfo("SN9999")
+        val t = PosTerminal(config(host, dir, "wrongserial", serial = null), deviceInfo = info)
+        try {
+            val e = expectThrows<HostException> { t.activate("TOKEN0001") }
+            expect(e.code == "host_rejected") { "an unknown device must be refused: $e" }
+        } finally {
+            t.close()
+        }
+        expect(info.asked > 0) { "DeviceInfo not asked" }
+    }
+
     val reader = SimCardReader()
     val pinPad = SimPinPad()
     val scanner = SimQrScanner()
     val events = Recorder()
-    val terminal = PosTerminal(config(host, dir, "day"), reader, pinPad, scanner, events)
+    val security = KotlinSecurityModule()
+    val device = SimDeviceInfo("SN0001")
+    // The day's terminal keeps its keys in the Kotlin module (which also encrypts the tracks) and takes its
+    // serial number from DeviceInfo.
+    val terminal = PosTerminal(
+        config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device
+    )
     try {
-        check("activate, master key, sign in, parameters") {
+        check("activate (DeviceInfo serial), master key and sign in (keys in the Kotlin module), parameters") {
             val a = terminal.activate("TOKEN0001")
             expect(a.merchantName.isNotEmpty()) { "merchant $a" }
+            expect(device.asked > 0) { "DeviceInfo not asked" }
             val k = terminal.downloadMasterKey()
             expect(k.tmkCheckValue.isNotEmpty()) { "tmk $k" }
+            expect(security.calls("beginTmkDownload") == 1 && security.calls("receiveTmk") == 1 &&
+                security.calls("activateTmk") == 1) { "TMK calls ${security.calls}" }
+            val tmkCv = security.checkValue(KeySlot.TMK)
+            expect(tmkCv != null && k.tmkCheckValue.equals(hex(tmkCv), ignoreCase = true)) {
+                "TMK check value ${k.tmkCheckValue} is not the module's"
+            }
             val s = terminal.signIn()
             expect(s.batch > 0) { "sign-in $s" }
+            expect(security.calls("installWorkingKeys") == 1) { "working keys not installed by the module" }
+            expect(KeySlot.values().all { security.hasKey(it) }) { "module keys ${security.calls}" }
+            // The core's own key store was never written: the keys are only in the Kotlin module.
+            expect(!File(dir, "day.db.keys").exists()) { "the software module's key store exists" }
             val c = terminal.downloadCapks()
             val d = terminal.downloadAids()
             expect(c.count > 0 && d.count > 0) { "capks $c aids $d" }
@@ -219,6 +509,7 @@ fun main(args: Array<String>) {
 
         check("sale with the Kotlin card reader and PIN pad, then its void") {
             events.events.clear()
+            val macs = security.calls("mac")
             val r = terminal.sale(12_345)
             expect(r.approved && r.responseCode == "00") { "sale $r" }
             expect(r.outcome == Outcome.APPROVED) { "sale outcome $r" }
@@ -227,8 +518,11 @@ fun main(args: Array<String>) {
             expect(pinPad.asked > 0) { "PIN pad not asked" }
             expect(events.events.contains(PosEvent.WaitingForCard)) { "events ${events.events}" }
             expect(events.events.any { it is PosEvent.Done && it.approved }) { "events ${events.events}" }
+            expect(security.calls("pinBlock") > 0) { "the PIN block was not made by the Kotlin module" }
+            expect(security.calls("encryptTrackBlock") > 0) { "the track was not encrypted by the Kotlin module" }
             val v = terminal.void(r.stan)
             expect(v.approved && v.kind.contains("void")) { "void $v" }
+            expect(security.calls("mac") >= macs + 2) { "sale and void not MAC'd by the Kotlin module" }
             val again = terminal.reprint(r.stan)
             expect(again.stan == r.stan && again.receipt.isNotEmpty()) { "reprint $again" }
         }
@@ -315,6 +609,21 @@ fun main(args: Array<String>) {
             expect(terminal.status().pendingReversal == null) { "reversal pending after a device failure" }
         }
 
+        check("a security module that throws becomes PosSecurityException with the cause attached") {
+            security.failMac = true
+            try {
+                val e = expectThrows<PosSecurityException> { terminal.sale(100) }
+                expect(e.code == "security" && e.number == 301) { "code ${e.code} ${e.number}" }
+                expect(e.cause is IllegalStateException) { "cause ${e.cause}" }
+                expect(!e.message.orEmpty().contains("offline")) { "app message leaked into the error: ${e.message}" }
+                expect(e.outcome == Outcome.NOT_SENT) { "nothing was sent: ${e.outcome}" }
+            } finally {
+                security.failMac = false
+            }
+            val after = terminal.sale(150)
+            expect(after.approved) { "terminal unusable after a security failure: $after" }
+        }
+
         check("cancel() from another thread stops a waiting sale") {
             reader.mode = SimCardReader.Mode.BLOCK
             reader.waiting = CountDownLatch(1)
@@ -366,7 +675,7 @@ fun main(args: Array<String>) {
 
     check("close() with a call in flight, close() twice, call after close") {
         val r2 = SimCardReader().apply { mode = SimCardReader.Mode.BLOCK }
-        val t2 = PosTerminal(config(host, dir, "day"), r2, SimPinPad(), null, null)
+        val t2 = PosTerminal(config(host, dir, "day"), r2, SimPinPad(), null, null, security)
         val live = NativeBridge.liveTerminals()
         val (t, out) = inBackground { t2.sale(400) }
         expect(r2.waiting.await(10, TimeUnit.SECONDS)) { "reader never asked" }
@@ -395,7 +704,7 @@ fun main(args: Array<String>) {
                 throw CancelledException("closed while reading")
             }
         }
-        val t3 = PosTerminal(config(host, dir, "day"), closing, SimPinPad(), null, null)
+        val t3 = PosTerminal(config(host, dir, "day"), closing, SimPinPad(), null, null, security)
         holder.set(t3)
         val live = NativeBridge.liveTerminals()
         val e = expectThrows<PosException> { t3.sale(500) }

@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests, demo and benchmark: an in-process `possdk-host` on an
-//! ephemeral port with its own temp directory, terminals configured against it, test cards
-//! (docs/PROTOCOL.md §12).
+//! ephemeral port with its own temp directory, terminals configured against it, swiped test cards. The
+//! test constants (terminal, device, cards, QR codes; docs/PROTOCOL.md §12) are `possdk_sim::fixture`'s,
+//! re-exported here.
 
 use possdk_core::api::CardInput;
 use possdk_core::hal::{EntryMode, Hal};
@@ -9,22 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use zeroize::Zeroizing;
 
-pub const TID: &str = "12345678";
-pub const MID: &str = "123456789012345";
-pub const SERIAL: &str = "SN0001";
-pub const TOKEN: &str = "TOKEN0001";
-
-/// Test cards of docs/PROTOCOL.md §12: (PAN, PIN, expiry YYMM, service code).
-pub const CARD_OK: (&str, &str, &str, &str) = ("6225880123456789", "123456", "3012", "101");
-pub const CARD_LITTLE: (&str, &str, &str, &str) = ("6225881111111111", "111111", "3012", "101");
-pub const CARD_EXPIRED: (&str, &str, &str, &str) = ("6225882222222222", "222222", "2001", "101");
-pub const CARD_LOST: (&str, &str, &str, &str) = ("6225883333333333", "333333", "3012", "101");
-pub const CARD_CHIP: (&str, &str, &str, &str) = ("6225884444444444", "444444", "3012", "201");
-pub const CARD_VISA: (&str, &str, &str, &str) = ("4761340000000019", "1234", "3012", "201");
-/// QR payment codes: 18 digits starting 13/28 approve; ending 0051 declines 51.
-pub const QR_OK: &str = "134567890123456789";
-pub const QR_OK2: &str = "284567890123456789";
-pub const QR_NO_FUNDS: &str = "134567890123450051";
+pub use possdk_sim::fixture::*;
 
 /// A fresh, empty temp directory.
 pub fn temp_dir(name: &str) -> PathBuf {
@@ -44,15 +30,17 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A swiped test card with its PIN (inline data: no card reader needed).
-pub fn swipe(card: (&str, &str, &str, &str)) -> CardInput {
-    swipe_with_pin(card, Some(card.1))
+pub fn swipe(card: &TestCard) -> CardInput {
+    swipe_with_pin(card, Some(card.pin))
 }
 
-pub fn swipe_with_pin(card: (&str, &str, &str, &str), pin: Option<&str>) -> CardInput {
-    let (pan, _, expiry, service) = card;
+pub fn swipe_with_pin(card: &TestCard, pin: Option<&str>) -> CardInput {
     CardInput {
         entry: Some(EntryMode::Swipe),
-        track2: Some(Zeroizing::new(format!("{pan}D{expiry}{service}0000000000"))),
+        track2: Some(Zeroizing::new(format!(
+            "{}D{}{}0000000000",
+            card.pan, card.expiry, card.service_code
+        ))),
         pin: pin.map(|p| Zeroizing::new(p.to_string())),
         ..Default::default()
     }
@@ -66,16 +54,36 @@ pub struct TestHost {
 
 impl TestHost {
     pub fn start(name: &str) -> TestHost {
+        TestHost::start_with(name, None, false)
+    }
+
+    /// A host provisioned from `provision` (docs/HOST.md, written to `provision.json` in its directory;
+    /// `None`: the default set), optionally logging every frame to [`TestHost::wire_log_path`].
+    pub fn start_with(
+        name: &str,
+        provision: Option<&serde_json::Value>,
+        wire_log: bool,
+    ) -> TestHost {
         let dir = temp_dir(name);
+        let provision = provision.map(|p| {
+            let path = dir.join("provision.json");
+            std::fs::write(&path, p.to_string()).expect("provisioning file written");
+            path
+        });
         let host = possdk_host::Host::start(possdk_host::HostConfig {
             listen: "127.0.0.1:0".into(),
             db: dir.join("host.db"),
-            provision: None,
+            provision,
             fixed_keys: false,
-            wire_log: None,
+            wire_log: wire_log.then(|| dir.join("wire.log")),
         })
         .expect("host starts");
         TestHost { host, dir }
+    }
+
+    /// Where a host started with a wire log writes it (masked: PANs 6+4, no PINs, keys or tracks).
+    pub fn wire_log_path(&self) -> PathBuf {
+        self.dir.join("wire.log")
     }
 
     pub fn addr(&self) -> String {
@@ -119,7 +127,12 @@ impl TestHost {
 
     /// A terminal config against this host; journal in `dir`. Short timeouts keep tests fast.
     pub fn config(&self, dir: &Path, response_ms: u64) -> Config {
-        let json = serde_json::json!({
+        Config::from_json(&self.config_json(dir, response_ms).to_string()).expect("config")
+    }
+
+    /// The same config as JSON (JSON-API.md "Config"), e.g. for a terminal in another process.
+    pub fn config_json(&self, dir: &Path, response_ms: u64) -> serde_json::Value {
+        serde_json::json!({
             "tid": TID, "mid": MID,
             "gateway": {"address": self.addr(), "tpdu": "6000030000"},
             "platform": {"address": self.addr(), "tpdu": "6000050000"},
@@ -127,10 +140,9 @@ impl TestHost {
             "timeouts_ms": {"connect": 2000, "response": response_ms},
             "reversal_attempts": 3,
             "max_tip_percent": 20,
-            "device": {"serial": SERIAL, "model": "e2e"},
-            "seal_key": "8f3a51c2d4e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80"
-        });
-        Config::from_json(&json.to_string()).expect("config")
+            "device": {"serial": DEVICE_SN, "model": "e2e"},
+            "seal_key": SEAL_KEY_HEX
+        })
     }
 
     /// A terminal (journal in `dir`) with the given devices.
@@ -154,7 +166,7 @@ impl TestHost {
 
 /// Activation -> master key -> sign-in -> AIDs -> CAPKs.
 pub fn initialise(t: &Terminal) -> possdk_core::Result<()> {
-    t.activate(TOKEN)?;
+    t.activate(DEVICE_TOKEN)?;
     t.download_master_key()?;
     t.sign_in()?;
     t.download_aids()?;

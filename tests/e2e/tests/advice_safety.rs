@@ -36,7 +36,7 @@ fn prepare(t: &Terminal, kind: AdviceKind) -> AdviceCall {
     match kind {
         AdviceKind::Refund => {
             let sale = t
-                .sale(2_000, Payment::Card(Some(swipe(CARD_OK))))
+                .sale(2_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
                 .expect("sale");
             assert!(sale.approved);
             let original = OriginalRef {
@@ -44,11 +44,11 @@ fn prepare(t: &Terminal, kind: AdviceKind) -> AdviceCall {
                 date: Some(sale.datetime[5..7].to_string() + &sale.datetime[8..10]),
                 ..Default::default()
             };
-            Box::new(move |t| t.refund(667, original.clone(), Some(swipe(CARD_OK))))
+            Box::new(move |t| t.refund(667, original.clone(), Some(swipe(&CUP_SWIPE))))
         }
         AdviceKind::QrRefund => {
             let sale = t
-                .sale(2_000, Payment::Qr(Some(QR_OK.to_string())))
+                .sale(2_000, Payment::Qr(Some(QR_CODE.to_string())))
                 .expect("QR sale");
             assert!(sale.approved);
             let original = OriginalRef {
@@ -61,7 +61,7 @@ fn prepare(t: &Terminal, kind: AdviceKind) -> AdviceCall {
         }
         AdviceKind::Tip => {
             let sale = t
-                .sale(2_000, Payment::Card(Some(swipe(CARD_OK))))
+                .sale(2_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
                 .expect("sale");
             assert!(sale.approved);
             let stan = sale.stan;
@@ -69,7 +69,7 @@ fn prepare(t: &Terminal, kind: AdviceKind) -> AdviceCall {
         }
         AdviceKind::TipVoid => {
             let sale = t
-                .sale(2_000, Payment::Card(Some(swipe(CARD_OK))))
+                .sale(2_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
                 .expect("sale");
             let tip = t.tip(sale.stan, 150).expect("tip");
             assert!(tip.approved);
@@ -133,7 +133,7 @@ fn advice_matrix(fault: &str) {
                         .unwrap_or_else(|e| panic!("{case}: sign in: {e}"));
                 }
                 // The next operation resends it first; the host answers with its original answer.
-                let balance = t.balance(Some(swipe(CARD_OK))).expect("balance inquiry");
+                let balance = t.balance(Some(swipe(&CUP_SWIPE))).expect("balance inquiry");
                 assert_eq!(balance.outcome, Outcome::Approved, "{case}");
                 assert_eq!(t.status().unwrap().unsent_advices, 0, "{case}: delivered");
             }
@@ -194,12 +194,12 @@ fn approved_refund_with_bad_mac_is_not_paid_twice() {
     let dir = temp_dir("refund-mac-term");
     let t = host.ready(&dir, Hal::default());
     let refund = prepare(&t, AdviceKind::Refund);
-    let before = host.balance(CARD_OK.0);
+    let before = host.balance(CUP_SWIPE.pan);
     host.fault("wrong_mac", 1);
     let e = refund(&t).unwrap_err();
     assert_eq!(e.outcome, Some(Outcome::AdvicePending), "{e}");
     assert_eq!(
-        host.balance(CARD_OK.0),
+        host.balance(CUP_SWIPE.pan),
         before + 667,
         "the host paid the refund once"
     );
@@ -208,6 +208,6 @@ fn approved_refund_with_bad_mac_is_not_paid_twice() {
     assert!(s.balanced && s.uploaded == 0, "{s:?}");
     assert_eq!(s.terminal.domestic.credit.count, 1, "{s:?}");
     assert_eq!(s.terminal.domestic.credit.amount, 667, "{s:?}");
-    assert_eq!(host.balance(CARD_OK.0), before + 667, "not paid twice");
+    assert_eq!(host.balance(CUP_SWIPE.pan), before + 667, "not paid twice");
     host.shutdown();
 }

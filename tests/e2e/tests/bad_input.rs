@@ -11,18 +11,20 @@ fn typed_errors_and_an_untouched_journal() {
     let dir = temp_dir("bad-input-term");
     let t = host.terminal(&dir, Hal::default());
     let e = t
-        .sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        .sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotActivated);
-    t.activate(TOKEN).unwrap();
+    t.activate(DEVICE_TOKEN).unwrap();
     t.download_master_key().unwrap();
     let e = t
-        .sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        .sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
     t.sign_in().unwrap();
-    let sale = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
-    assert!(t.void(sale.stan, Some(swipe(CARD_OK))).unwrap().approved);
+    let sale = t
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
+    assert!(t.void(sale.stan, Some(swipe(&CUP_SWIPE))).unwrap().approved);
 
     let journal_before = t.journal(None).unwrap();
     let status_before = t.status().unwrap();
@@ -36,12 +38,13 @@ fn typed_errors_and_an_untouched_journal() {
     };
     let checks: Vec<(possdk_core::Error, ErrorKind, &str)> = vec![
         (
-            t.sale(0, Payment::Card(Some(swipe(CARD_OK)))).unwrap_err(),
+            t.sale(0, Payment::Card(Some(swipe(&CUP_SWIPE))))
+                .unwrap_err(),
             ErrorKind::InvalidRequest,
             "amount",
         ),
         (
-            t.sale(1_000_000_000_000, Payment::Card(Some(swipe(CARD_OK))))
+            t.sale(1_000_000_000_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
                 .unwrap_err(),
             ErrorKind::InvalidRequest,
             "amount",
@@ -52,7 +55,7 @@ fn typed_errors_and_an_untouched_journal() {
             "card.pan",
         ),
         (
-            t.void(777_777, Some(swipe(CARD_OK))).unwrap_err(),
+            t.void(777_777, Some(swipe(&CUP_SWIPE))).unwrap_err(),
             ErrorKind::OriginalNotFound,
             "stan",
         ),

@@ -6,7 +6,7 @@ use possdk_core::TxState;
 use possdk_e2e::*;
 
 fn card() -> Option<possdk_core::api::CardInput> {
-    Some(swipe(CARD_OK))
+    Some(swipe(&CUP_SWIPE))
 }
 
 #[test]
@@ -89,14 +89,14 @@ fn every_qr_flow_is_approved() {
     let dir = temp_dir("qr-flows-term");
     let t = host.ready(&dir, Hal::default());
 
-    let sale = t.sale(8_800, Payment::Qr(Some(QR_OK.into()))).unwrap();
+    let sale = t.sale(8_800, Payment::Qr(Some(QR_CODE.into()))).unwrap();
     assert!(sale.approved, "{sale:?}");
     let voucher = sale.voucher.clone().expect("voucher");
     let void = t.void(sale.stan, None).unwrap();
     assert!(void.approved, "{void:?}");
     assert_eq!(void.kind, "qr_void");
 
-    let sale2 = t.sale(5_000, Payment::Qr(Some(QR_OK2.into()))).unwrap();
+    let sale2 = t.sale(5_000, Payment::Qr(Some(QR_CODE_2.into()))).unwrap();
     let v2 = sale2.voucher.clone().unwrap();
     let refund = t
         .refund(
@@ -113,7 +113,7 @@ fn every_qr_flow_is_approved() {
     assert!(refund.approved, "{refund:?}");
     assert_eq!(refund.kind, "qr_refund");
 
-    let pa = t.preauth(9_000, Payment::Qr(Some(QR_OK.into()))).unwrap();
+    let pa = t.preauth(9_000, Payment::Qr(Some(QR_CODE.into()))).unwrap();
     assert!(pa.approved, "{pa:?}");
     let pref = |p: &possdk_core::api::TransactionResult| OriginalRef {
         auth_code: p.auth_code.clone(),
@@ -125,7 +125,9 @@ fn every_qr_flow_is_approved() {
     };
     let pv = t.preauth_void(9_000, pref(&pa), None).unwrap();
     assert!(pv.approved, "{pv:?}");
-    let pa2 = t.preauth(9_000, Payment::Qr(Some(QR_OK2.into()))).unwrap();
+    let pa2 = t
+        .preauth(9_000, Payment::Qr(Some(QR_CODE_2.into())))
+        .unwrap();
     let comp = t.preauth_complete(9_500, pref(&pa2), None).unwrap();
     assert!(comp.approved, "{comp:?}");
     let cv = t.preauth_complete_void(comp.stan, None).unwrap();
@@ -137,7 +139,7 @@ fn every_qr_flow_is_approved() {
 
 #[test]
 fn chip_sale_with_the_simulated_reader_and_a_card_that_declines_after_approval() {
-    use possdk_core::sim::{cards, SimCard, SimDevices};
+    use possdk_sim::{SimCard, SimDevices};
     let host = TestHost::start("chip");
     let dir = temp_dir("chip-term");
     let dev = SimDevices::new();
@@ -146,19 +148,19 @@ fn chip_sale_with_the_simulated_reader_and_a_card_that_declines_after_approval()
         dev.reader.loaded_parameters().capks.len() + dev.reader.loaded_parameters().aids.len() > 0
     );
 
-    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
     let r = t.sale(4_200, Payment::Card(None)).unwrap();
     assert!(r.approved, "{r:?}");
     assert_eq!(dev.reader.last_outcome().map(|o| o.approved), Some(true));
 
-    dev.reader.push(SimCard::contactless(&cards::VISA_CHIP));
+    dev.reader.push(SimCard::contactless(&VISA_CHIP));
     let r = t.sale(4_200, Payment::Card(None)).unwrap();
     assert!(r.approved, "{r:?}");
     assert_eq!(r.card_org.as_deref(), Some("VIS"));
 
-    let before = host.balance(cards::CUP_CHIP.pan);
+    let before = host.balance(CUP_CHIP.pan);
     dev.reader.set_decline_after_approval(true);
-    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
     let r = t.sale(4_200, Payment::Card(None)).unwrap();
     assert!(!r.approved, "{r:?}");
     dev.reader.set_decline_after_approval(false);
@@ -170,6 +172,6 @@ fn chip_sale_with_the_simulated_reader_and_a_card_that_declines_after_approval()
         .find(|x| x.stan == r.stan)
         .unwrap();
     assert_eq!(row.state, TxState::Reversed);
-    assert_eq!(host.balance(cards::CUP_CHIP.pan), before);
+    assert_eq!(host.balance(CUP_CHIP.pan), before);
     host.shutdown();
 }

@@ -14,7 +14,7 @@ fn a_day_through_call_json() {
     let host = TestHost::start("json");
     let dir = temp_dir("json-term");
     let t = host.terminal(&dir, Hal::default());
-    let v = call(&t, json!({"op": "sale", "amount": 100, "qr_code": QR_OK}));
+    let v = call(&t, json!({"op": "sale", "amount": 100, "qr_code": QR_CODE}));
     assert_eq!(
         (v["ok"].clone(), v["error"]["code"].clone()),
         (json!(false), json!("not_activated"))
@@ -36,7 +36,7 @@ fn a_day_through_call_json() {
         "download_capks",
     ] {
         if op == "download_master_key" {
-            let a = call(&t, json!({"op": "activate", "device_token": TOKEN}));
+            let a = call(&t, json!({"op": "activate", "device_token": DEVICE_TOKEN}));
             assert_eq!(a["ok"], true, "{a}");
             assert!(a["result"]["merchant_name"].is_string());
         }
@@ -79,7 +79,7 @@ fn a_day_through_call_json() {
     assert_eq!(declined["result"]["approved"], false);
     assert_eq!(declined["result"]["response_code"], "51");
 
-    let q = call(&t, json!({"op": "sale", "amount": 880, "qr_code": QR_OK}));
+    let q = call(&t, json!({"op": "sale", "amount": 880, "qr_code": QR_CODE}));
     assert_eq!(q["result"]["approved"], true, "{q}");
     let details = call(&t, json!({"op": "query_details"}));
     let records = details["result"]["records"]

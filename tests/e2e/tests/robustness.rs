@@ -3,10 +3,10 @@
 
 use possdk_core::api::Payment;
 use possdk_core::hal::Hal;
-use possdk_core::sim::{cards, SimCard, SimDevices};
 use possdk_core::TxState;
 use possdk_core::{ErrorKind, Terminal};
 use possdk_e2e::*;
+use possdk_sim::{SimCard, SimDevices};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +15,11 @@ fn garbage_and_half_frames_are_reversed_with_06() {
     let host = TestHost::start("garbage");
     let dir = temp_dir("garbage-term");
     let t = host.ready(&dir, Hal::default());
-    let before = host.balance(CARD_OK.0);
+    let before = host.balance(CUP_SWIPE.pan);
     for fault in ["garbage", "close_mid_frame"] {
         host.fault(fault, 1);
         let e = t
-            .sale(3_000, Payment::Card(Some(swipe(CARD_OK))))
+            .sale(3_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
             .unwrap_err();
         assert!(
             matches!(e.kind, ErrorKind::InvalidResponse | ErrorKind::HostTimeout),
@@ -34,7 +34,7 @@ fn garbage_and_half_frames_are_reversed_with_06() {
         let row = t.journal(None).unwrap().records.pop().unwrap();
         assert_eq!(row.state, TxState::Reversed, "{fault}");
     }
-    assert_eq!(host.balance(CARD_OK.0), before);
+    assert_eq!(host.balance(CUP_SWIPE.pan), before);
     host.shutdown();
 }
 
@@ -43,7 +43,7 @@ fn cancel_while_the_host_is_slow_reverses_with_06() {
     let host = TestHost::start("cancel-host");
     let dir = temp_dir("cancel-host-term");
     let t = Arc::new(host.ready(&dir, Hal::default()));
-    let before = host.balance(CARD_OK.0);
+    let before = host.balance(CUP_SWIPE.pan);
     host.admin(serde_json::json!({"cmd": "fault", "fault": "delay", "ms": 1200, "count": 1}));
     let t2 = t.clone();
     let canceller = std::thread::spawn(move || {
@@ -51,7 +51,7 @@ fn cancel_while_the_host_is_slow_reverses_with_06() {
         t2.cancel();
     });
     let e = t
-        .sale(3_000, Payment::Card(Some(swipe(CARD_OK))))
+        .sale(3_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     canceller.join().unwrap();
     assert_eq!(e.kind, ErrorKind::Cancelled, "{e}");
@@ -62,7 +62,7 @@ fn cancel_while_the_host_is_slow_reverses_with_06() {
         t.journal(None).unwrap().records.pop().unwrap().state,
         TxState::Reversed
     );
-    assert_eq!(host.balance(CARD_OK.0), before);
+    assert_eq!(host.balance(CUP_SWIPE.pan), before);
     host.shutdown();
 }
 
@@ -74,7 +74,7 @@ fn cancel_while_waiting_for_a_card_touches_nothing() {
     let t = Arc::new(host.ready(&dir, dev.hal()));
     let status = t.status().unwrap();
     dev.reader.set_delay(Duration::from_secs(5));
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     let t2 = t.clone();
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
@@ -94,7 +94,7 @@ fn a_host_key_that_does_not_match_the_pin_is_refused() {
     let mut config = host.config(&dir, 1500);
     config.host_key_sha256 = Some("00".repeat(32));
     let t = Terminal::new(config, Hal::default()).unwrap();
-    t.activate(TOKEN).unwrap();
+    t.activate(DEVICE_TOKEN).unwrap();
     let e = t.download_master_key().unwrap_err();
     assert_eq!(e.kind, ErrorKind::KeyCheckFailed, "{e}");
     assert!(!t.status().unwrap().master_key_loaded);
@@ -109,7 +109,9 @@ fn encrypted_tracks_are_accepted_by_the_host() {
     config.encrypt_tracks = true;
     let t = Terminal::new(config, Hal::default()).unwrap();
     initialise(&t).unwrap();
-    let r = t.sale(2_500, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    let r = t
+        .sale(2_500, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
     assert!(r.approved, "{r:?}");
     host.shutdown();
 }
@@ -121,7 +123,7 @@ fn issuer_scripts_are_run_and_reported() {
     let dev = SimDevices::new();
     let t = host.ready(&dir, dev.hal());
     host.fault("issuer_script", 1);
-    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
     let r = t.sale(1_800, Payment::Card(None)).unwrap();
     assert!(r.approved, "{r:?}");
     let outcome = dev.reader.last_outcome().expect("second GENERATE AC");
@@ -136,7 +138,7 @@ fn a_host_that_is_down_is_unreachable_and_owes_no_reversal() {
     let t = host.ready(&dir, Hal::default());
     host.shutdown();
     let e = t
-        .sale(3_000, Payment::Card(Some(swipe(CARD_OK))))
+        .sale(3_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostUnreachable, "{e}");
     assert_eq!(e.outcome, Some(possdk_core::Outcome::NotSent), "{e}");
@@ -154,14 +156,14 @@ fn a_chip_card_is_completed_offline_when_the_host_does_not_answer() {
     let dir = temp_dir("chip-timeout-term");
     let dev = SimDevices::new();
     let t = host.ready(&dir, dev.hal());
-    let before = host.balance(cards::CUP_CHIP.pan);
+    let before = host.balance(CUP_CHIP.pan);
     host.fault("no_answer", 1);
-    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
     let e = t.sale(2_200, Payment::Card(None)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
     assert_eq!(dev.reader.last_outcome().map(|o| o.approved), Some(false));
     assert!(t.status().unwrap().pending_reversal.is_none());
-    assert_eq!(host.balance(cards::CUP_CHIP.pan), before);
+    assert_eq!(host.balance(CUP_CHIP.pan), before);
     host.shutdown();
 }
 
@@ -170,7 +172,7 @@ fn a_wrong_device_token_is_refused_and_the_terminal_stays_inactive() {
     let host = TestHost::start("token");
     let dir = temp_dir("token-term");
     let t = host.terminal(&dir, Hal::default());
-    let e = t.activate("NOT-THE-TOKEN").unwrap_err();
+    let e = t.activate("NOT-THE-DEVICE_TOKEN").unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostRejected, "{e}");
     assert!(e.message.contains("A8"), "{e}");
     assert!(!t.status().unwrap().activated);
@@ -189,7 +191,7 @@ fn the_app_sees_progress_events_in_order() {
     let dev = SimDevices::new();
     let t = host.ready(&dir, dev.hal());
     dev.events.clear();
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     assert!(t.sale(1_000, Payment::Card(None)).unwrap().approved);
     let events = dev.events.snapshot();
     let pos = |want: fn(&Event) -> bool| {

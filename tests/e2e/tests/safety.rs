@@ -11,10 +11,10 @@ fn timeout_is_reversed_and_the_ledger_is_unchanged() {
     let host = TestHost::start("timeout");
     let dir = temp_dir("timeout-term");
     let t = host.ready(&dir, Hal::default());
-    let before = host.balance(CARD_OK.0);
+    let before = host.balance(CUP_SWIPE.pan);
     host.fault("no_answer", 1);
     let e = t
-        .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
+        .sale(7_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
     assert_eq!(e.outcome, Some(Outcome::Reversed), "{e}");
@@ -23,12 +23,12 @@ fn timeout_is_reversed_and_the_ledger_is_unchanged() {
     let row = t.journal(None).unwrap().records.pop().unwrap();
     assert_eq!(row.state, TxState::Reversed);
     assert_eq!(e.stan, Some(row.stan), "{e}");
-    assert_eq!(host.balance(CARD_OK.0), before, "the host ledger moved");
+    assert_eq!(host.balance(CUP_SWIPE.pan), before, "the host ledger moved");
     let tx = host.tx(row.stan);
     assert_ne!(tx["state"], "approved", "{tx}");
     // The terminal goes on normally.
     assert!(
-        t.sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        t.sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
             .unwrap()
             .approved
     );
@@ -40,25 +40,25 @@ fn wrong_response_mac_reverses_with_a0_and_signs_out() {
     let host = TestHost::start("mac");
     let dir = temp_dir("mac-term");
     let t = host.ready(&dir, Hal::default());
-    let before = host.balance(CARD_OK.0);
+    let before = host.balance(CUP_SWIPE.pan);
     host.fault("wrong_mac", 1);
     let e = t
-        .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
+        .sale(7_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidResponse, "{e}");
     assert_eq!(e.outcome, Some(Outcome::Reversed), "{e}");
     let status = t.status().unwrap();
     assert!(!status.signed_in);
     assert!(status.pending_reversal.is_none(), "{status:?}");
-    assert_eq!(host.balance(CARD_OK.0), before);
+    assert_eq!(host.balance(CUP_SWIPE.pan), before);
     let e = t
-        .sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        .sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotSignedIn);
     assert_eq!(e.outcome, Some(Outcome::NotSent), "{e}");
     t.sign_in().unwrap();
     assert!(
-        t.sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        t.sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
             .unwrap()
             .approved
     );
@@ -69,13 +69,13 @@ fn wrong_response_mac_reverses_with_a0_and_signs_out() {
 fn dropped_after_sending_then_reopened_sends_the_reversal_first() {
     let host = TestHost::start("restart");
     let dir = temp_dir("restart-term");
-    let before = host.balance(CARD_OK.0);
+    let before = host.balance(CUP_SWIPE.pan);
     let stan = {
         let t = host.ready(&dir, Hal::default());
         // The sale and the immediate reversal attempt both go unanswered.
         host.fault("no_answer", 2);
         let e = t
-            .sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
+            .sale(7_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::HostTimeout);
         assert_eq!(e.outcome, Some(Outcome::ReversalPending), "{e}");
@@ -92,7 +92,9 @@ fn dropped_after_sending_then_reopened_sends_the_reversal_first() {
     let status = t.status().unwrap();
     assert_eq!(status.pending_reversal.as_ref().map(|p| p.stan), Some(stan));
     assert!(status.signed_in, "keys are sealed at rest: still signed in");
-    let sale = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    let sale = t
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
     assert!(sale.approved);
     assert!(t.status().unwrap().pending_reversal.is_none());
     let rows = t.journal(None).unwrap().records;
@@ -100,13 +102,13 @@ fn dropped_after_sending_then_reopened_sends_the_reversal_first() {
         rows.iter().find(|r| r.stan == stan).unwrap().state,
         TxState::Reversed
     );
-    assert_eq!(host.balance(CARD_OK.0), before - 1_000);
+    assert_eq!(host.balance(CUP_SWIPE.pan), before - 1_000);
     host.shutdown();
 }
 
 #[test]
 fn header_requirements_are_acted_on_before_the_next_transaction() {
-    use possdk_core::sim::{cards, SimCard, SimDevices};
+    use possdk_sim::{SimCard, SimDevices};
     let host = TestHost::start("header");
     let dir = temp_dir("header-term");
     let dev = SimDevices::new();
@@ -115,9 +117,9 @@ fn header_requirements_are_acted_on_before_the_next_transaction() {
 
     // 4: the host wants CAPKs downloaded; the terminal does it before its next financial message.
     host.admin(serde_json::json!({"cmd": "require", "tid": TID, "what": "capk"}));
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     assert!(t.sale(100, Payment::Card(None)).unwrap().approved);
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     assert!(t.sale(100, Payment::Card(None)).unwrap().approved);
     assert!(
         dev.reader.loaded_parameters().loads > loads,
@@ -126,10 +128,10 @@ fn header_requirements_are_acted_on_before_the_next_transaction() {
 
     // 3: sign in again, done automatically before the next transaction.
     host.fault("sign_in_again", 1);
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     assert!(t.sale(100, Payment::Card(None)).unwrap().approved);
     assert!(!t.status().unwrap().signed_in);
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     assert!(t.sale(100, Payment::Card(None)).unwrap().approved);
     assert!(t.status().unwrap().signed_in);
     host.shutdown();
@@ -162,7 +164,7 @@ impl possdk_core::hal::Transport for CrashAfterSend {
 fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
     let host = TestHost::start("crash");
     let dir = temp_dir("crash-term");
-    let before = host.balance(CARD_OK.0);
+    let before = host.balance(CUP_SWIPE.pan);
     let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let hal = Hal {
@@ -175,11 +177,11 @@ fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
         let t = host.ready(&dir, hal);
         armed.store(true, std::sync::atomic::Ordering::SeqCst);
         let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            t.sale(7_000, Payment::Card(Some(swipe(CARD_OK))))
+            t.sale(7_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
         }));
         assert!(crashed.is_err());
         // The host approved and booked it; the terminal never knew.
-        assert_eq!(host.balance(CARD_OK.0), before - 7_000);
+        assert_eq!(host.balance(CUP_SWIPE.pan), before - 7_000);
     }
     let t = host.terminal(&dir, Hal::default());
     let pending = t
@@ -188,12 +190,14 @@ fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
         .pending_reversal
         .expect("pending reversal after the crash");
     assert_eq!(pending.reason, None, "in flight when it crashed");
-    let sale = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    let sale = t
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
     assert!(sale.approved);
     assert!(t.status().unwrap().pending_reversal.is_none());
     let tx = host.tx(pending.stan);
     assert_eq!(tx["state"], "reversed", "{tx}");
-    assert_eq!(host.balance(CARD_OK.0), before - 1_000);
+    assert_eq!(host.balance(CUP_SWIPE.pan), before - 1_000);
     host.shutdown();
 }
 
@@ -202,7 +206,9 @@ fn an_unanswered_advice_is_replayed_by_the_host_even_after_a_new_sign_in() {
     let host = TestHost::start("advice");
     let dir = temp_dir("advice-term");
     let t = host.ready(&dir, Hal::default());
-    let sale = t.sale(10_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    let sale = t
+        .sale(10_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
     host.fault("no_answer", 3);
     let e = t.tip(sale.stan, 1_000).unwrap_err();
     assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
@@ -211,7 +217,7 @@ fn an_unanswered_advice_is_replayed_by_the_host_even_after_a_new_sign_in() {
     // New working keys: the resend carries the same body, MAC'd under the new MAK.
     t.sign_in().unwrap();
     assert!(
-        t.sale(100, Payment::Card(Some(swipe(CARD_OK))))
+        t.sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
             .unwrap()
             .approved
     );
@@ -245,7 +251,7 @@ fn an_inquiry_interrupted_by_a_crash_is_resolved_on_the_next_start() {
         let stan = t.status().unwrap().next_stan;
         armed.store(true, std::sync::atomic::Ordering::SeqCst);
         let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            t.balance(Some(swipe(CARD_OK)))
+            t.balance(Some(swipe(&CUP_SWIPE)))
         }));
         assert!(crashed.is_err());
         let row = t.journal(None).unwrap().records.pop().unwrap();
@@ -257,7 +263,7 @@ fn an_inquiry_interrupted_by_a_crash_is_resolved_on_the_next_start() {
     assert_eq!((row.stan, row.state), (stan, TxState::Failed));
     let status = t.status().unwrap();
     assert!(status.pending_reversal.is_none() && status.unsent_advices == 0);
-    let b = t.balance(Some(swipe(CARD_OK))).unwrap();
+    let b = t.balance(Some(swipe(&CUP_SWIPE))).unwrap();
     assert_eq!(b.outcome, Outcome::Approved);
     host.shutdown();
 }

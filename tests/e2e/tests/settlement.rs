@@ -5,16 +5,20 @@ use possdk_core::hal::Hal;
 use possdk_e2e::*;
 
 fn some_business(t: &possdk_core::Terminal) {
-    let s1 = t.sale(10_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    let s1 = t
+        .sale(10_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
     assert!(s1.approved);
     assert!(t.tip(s1.stan, 500).unwrap().approved);
     let s2 = t
-        .sale(20_000, Payment::Card(Some(swipe(CARD_VISA))))
+        .sale(20_000, Payment::Card(Some(swipe(&VISA_CHIP))))
         .unwrap();
     assert!(s2.approved, "{s2:?}");
-    let s3 = t.sale(3_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
-    assert!(t.void(s3.stan, Some(swipe(CARD_OK))).unwrap().approved);
-    let q = t.sale(8_800, Payment::Qr(Some(QR_OK.into()))).unwrap();
+    let s3 = t
+        .sale(3_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
+    assert!(t.void(s3.stan, Some(swipe(&CUP_SWIPE))).unwrap().approved);
+    let q = t.sale(8_800, Payment::Qr(Some(QR_CODE.into()))).unwrap();
     assert!(q.approved);
     let date = s1.datetime[5..10].replace('-', "");
     let r = t
@@ -25,7 +29,7 @@ fn some_business(t: &possdk_core::Terminal) {
                 date: Some(date),
                 ..Default::default()
             },
-            Some(swipe(CARD_OK)),
+            Some(swipe(&CUP_SWIPE)),
         )
         .unwrap();
     assert!(r.approved);
@@ -53,7 +57,9 @@ fn balanced_settlement_matches_the_host() {
     let closed = t.query_details(Some(s.batch)).unwrap();
     assert!(closed.records.len() >= 6, "{closed:?}");
     assert_eq!(t.journal(Some(s.batch)).unwrap().records.len(), 7);
-    let next = t.sale(1_000, Payment::Card(Some(swipe(CARD_OK)))).unwrap();
+    let next = t
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
     assert!(next.approved, "{next:?}");
     assert_eq!(next.batch, s.next_batch);
     assert_eq!(host.totals().domestic.debit.amount, 1_000);

@@ -6,11 +6,6 @@ use possdk_core::crypto::emv::{self, EmvError};
 use possdk_core::crypto::{mac, DesKey};
 use possdk_core::tlv::{self, Tlv};
 
-/// Issuer master key for application cryptograms of the test issuer.
-pub const IMK_AC: [u8; 16] = [
-    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
-];
-
 /// Why a chip request cannot be verified (all answered `A7`, or `30` for a malformed field 55).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChipError {
@@ -31,9 +26,10 @@ impl From<EmvError> for ChipError {
     }
 }
 
-/// The issuer's key for application cryptograms.
+/// The issuer's key for application cryptograms: the test issuer's (`fixture::IMK_AC`), the key the
+/// simulated chip cards derive their card keys from.
 pub fn imk_ac() -> DesKey {
-    DesKey::from_bytes(&IMK_AC).expect("IMK_AC is a 16-byte key")
+    DesKey::from_hex(possdk_sim::fixture::IMK_AC).expect("IMK_AC is a 16-byte key")
 }
 
 /// An issuer script template 72: script id 9F18 and one command 86 (an APPLICATION UNBLOCK-style

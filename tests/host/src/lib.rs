@@ -34,7 +34,8 @@ pub struct HostConfig {
     pub db: PathBuf,
     /// Provisioning JSON replacing the default set (docs/HOST.md).
     pub provision: Option<PathBuf>,
-    /// TMK and every sign-in's keys are the messages.json test keys; the host RSA key is the vectors' test key.
+    /// TMK and every sign-in's keys are the fixture's fixed keys (the messages.json test keys); the host RSA
+    /// key is the vectors' test key.
     pub fixed_keys: bool,
     /// Append a masked rendering of every request and response here.
     pub wire_log: Option<PathBuf>,
@@ -151,8 +152,8 @@ impl Host {
             store.set_meta("provisioned", b"1")?;
         }
         if config.fixed_keys {
-            let tmk =
-                hex::decode(engine::FIXED_TMK).map_err(|e| HostError::Config(e.to_string()))?;
+            let tmk = hex::decode(possdk_sim::fixture::FIXED_TMK)
+                .map_err(|e| HostError::Config(e.to_string()))?;
             let mut st = store.conn.prepare("SELECT tid FROM terminals")?;
             let tids: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             drop(st);

@@ -180,22 +180,24 @@ pub fn generated_capk(n: usize) -> CapkDef {
 }
 
 impl Provision {
-    /// docs/PROTOCOL.md §12 test data, 5 AIDs and 30 CAPKs (more than one 512-byte query page).
+    /// docs/PROTOCOL.md §12 test data (the test terminal, device and cards of `possdk_sim::fixture`), 5 AIDs
+    /// and 30 CAPKs (more than one 512-byte query page).
     pub fn default_set() -> Provision {
-        let card = |pan: &str, pin: &str, exp: &str, svc: &str, bal: i64, status: &str| CardDef {
-            pan: pan.into(),
-            pin: pin.into(),
-            expiry: exp.into(),
-            service_code: svc.into(),
+        use possdk_sim::fixture;
+        let card = |c: &fixture::TestCard| CardDef {
+            pan: c.pan.into(),
+            pin: c.pin.into(),
+            expiry: c.expiry.into(),
+            service_code: c.service_code.into(),
             org: None,
-            balance: bal,
-            status: status.into(),
-            psn: "001".into(),
+            balance: c.balance as i64,
+            status: c.status.as_str().into(),
+            psn: c.psn.unwrap_or("001").into(),
         };
         Provision {
             terminals: vec![TerminalDef {
-                tid: "12345678".into(),
-                mid: "123456789012345".into(),
+                tid: fixture::TID.into(),
+                mid: fixture::MID.into(),
                 merchant_name: default_merchant(),
                 batch: 1,
                 timeout_s: 30,
@@ -203,53 +205,11 @@ impl Provision {
                 max_tip_percent: 20,
             }],
             devices: vec![DeviceDef {
-                sn: "SN0001".into(),
-                token: "TOKEN0001".into(),
-                tid: "12345678".into(),
+                sn: fixture::DEVICE_SN.into(),
+                token: fixture::DEVICE_TOKEN.into(),
+                tid: fixture::TID.into(),
             }],
-            cards: vec![
-                card(
-                    "6225880123456789",
-                    "123456",
-                    "3012",
-                    "101",
-                    1_000_000,
-                    "active",
-                ),
-                card("6225881111111111", "111111", "3012", "101", 100, "active"),
-                card(
-                    "6225882222222222",
-                    "222222",
-                    "2001",
-                    "101",
-                    1_000_000,
-                    "active",
-                ),
-                card(
-                    "6225883333333333",
-                    "333333",
-                    "3012",
-                    "101",
-                    1_000_000,
-                    "lost",
-                ),
-                card(
-                    "6225884444444444",
-                    "444444",
-                    "3012",
-                    "201",
-                    500_000,
-                    "active",
-                ),
-                card(
-                    "4761340000000019",
-                    "1234",
-                    "3012",
-                    "201",
-                    1_000_000,
-                    "active",
-                ),
-            ],
+            cards: fixture::ALL.iter().map(card).collect(),
             aids: [
                 "A000000333010101",
                 "A000000333010102",

@@ -756,13 +756,13 @@ fn qr_preauth_completion_and_completion_void() {
 #[test]
 fn chip_interop_with_the_simulated_card_reader() {
     use possdk_core::hal::{CancelToken, CardModes, CardReader, CardRequest, ChipCompletion};
-    use possdk_core::sim::{cards, SimCard, SimCardReader};
+    use possdk_sim::{fixture, SimCard, SimCardReader};
     let mut s = Sim::start("simchip");
     s.sign_in();
     // The first approval carries an issuer script (72), which the card reports in DF31 -> 0620.
     s.admin(json!({"cmd": "fault", "tid": TID, "fault": "issuer_script"}));
     for pan in ["6225884444444444", "4761340000000019"] {
-        let card = cards::by_pan(pan).unwrap();
+        let card = fixture::by_pan(pan).unwrap();
         let mut reader = SimCardReader::with_default(SimCard::chip(card));
         let data = reader
             .read_card(&CardRequest {

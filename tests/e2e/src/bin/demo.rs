@@ -4,9 +4,9 @@
 //! on any unexpected result.
 
 use possdk_core::api::{OriginalRef, Payment, TransactionResult};
-use possdk_core::sim::{cards, SimCard, SimDevices, SimPin};
 use possdk_core::{ErrorKind, Terminal};
 use possdk_e2e::*;
+use possdk_sim::{SimCard, SimDevices, SimPin};
 use std::process::ExitCode;
 
 struct Day {
@@ -76,7 +76,7 @@ fn print_receipt(r: &TransactionResult) {
 
 fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
     println!("== initialisation");
-    match t.activate(TOKEN) {
+    match t.activate(DEVICE_TOKEN) {
         Ok(a) => day.check(
             "activation",
             true,
@@ -116,7 +116,7 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
     println!("== card transactions (simulated reader and PIN pad)");
     // Every card operation: the cardholder presents the card, the PIN pad enters its PIN.
     let swipe_ok = || {
-        dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+        dev.reader.push(SimCard::swipe(&CUP_SWIPE));
         Payment::Card(None)
     };
     let present = |card: SimCard| {
@@ -128,7 +128,7 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
         print_receipt(s);
         day.approved(
             "void of the sale",
-            t.void(s.stan, present(SimCard::swipe(&cards::CUP_SWIPE))),
+            t.void(s.stan, present(SimCard::swipe(&CUP_SWIPE))),
         );
     }
     let sale2 = day.approved("swipe sale 100.00", t.sale(10_000, swipe_ok()));
@@ -144,12 +144,12 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
         };
         day.approved(
             "refund 30.00",
-            t.refund(3_000, orig, present(SimCard::swipe(&cards::CUP_SWIPE))),
+            t.refund(3_000, orig, present(SimCard::swipe(&CUP_SWIPE))),
         );
     }
     if let Some(b) = day.approved(
         "balance inquiry",
-        t.balance(present(SimCard::swipe(&cards::CUP_SWIPE))),
+        t.balance(present(SimCard::swipe(&CUP_SWIPE))),
     ) {
         println!("       balance: {:?} fen", b.balance);
     }
@@ -164,69 +164,61 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
     if let Some(pa) = day.approved("pre-auth 200.00", t.preauth(20_000, swipe_ok())) {
         day.approved(
             "pre-auth void",
-            t.preauth_void(
-                20_000,
-                pref(&pa),
-                present(SimCard::swipe(&cards::CUP_SWIPE)),
-            ),
+            t.preauth_void(20_000, pref(&pa), present(SimCard::swipe(&CUP_SWIPE))),
         );
     }
     if let Some(pa) = day.approved("pre-auth 200.00", t.preauth(20_000, swipe_ok())) {
         if let Some(c) = day.approved(
             "completion 230.00",
-            t.preauth_complete(
-                23_000,
-                pref(&pa),
-                present(SimCard::swipe(&cards::CUP_SWIPE)),
-            ),
+            t.preauth_complete(23_000, pref(&pa), present(SimCard::swipe(&CUP_SWIPE))),
         ) {
             day.approved(
                 "completion void",
-                t.preauth_complete_void(c.stan, present(SimCard::swipe(&cards::CUP_SWIPE))),
+                t.preauth_complete_void(c.stan, present(SimCard::swipe(&CUP_SWIPE))),
             );
         }
     }
-    dev.reader.push(SimCard::chip(&cards::CUP_CHIP));
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
     if let Some(c) = day.approved(
         "contact chip sale (ARQC / ARPC)",
         t.sale(4_200, Payment::Card(None)),
     ) {
         print_receipt(&c);
     }
-    dev.reader.push(SimCard::contactless(&cards::VISA_CHIP));
+    dev.reader.push(SimCard::contactless(&VISA_CHIP));
     day.approved(
         "contactless foreign card sale",
         t.sale(5_000, Payment::Card(None)),
     );
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     dev.pin_pad.push(SimPin::pin("000000"));
     day.declined("wrong PIN", "55", t.sale(1_000, Payment::Card(None)));
-    dev.reader.push(SimCard::swipe(&cards::CUP_LOW_BALANCE));
+    dev.reader.push(SimCard::swipe(&CUP_LOW_BALANCE));
     day.declined(
         "insufficient funds",
         "51",
         t.sale(50_000, Payment::Card(None)),
     );
-    dev.reader.push(SimCard::swipe(&cards::CUP_EXPIRED));
+    dev.reader.push(SimCard::swipe(&CUP_EXPIRED));
     day.declined("expired card", "54", t.sale(1_000, Payment::Card(None)));
-    dev.reader.push(SimCard::swipe(&cards::CUP_LOST));
+    dev.reader.push(SimCard::swipe(&CUP_LOST));
     day.declined("lost card", "41", t.sale(1_000, Payment::Card(None)));
 
     println!("== QR transactions (simulated scanner)");
-    dev.qr.push(QR_OK);
+    dev.qr.push(QR_CODE);
     if let Some(q) = day.approved("QR sale 88.00", t.sale(8_800, Payment::Qr(None))) {
         print_receipt(&q);
         day.approved("QR void", t.void(q.stan, None));
     }
-    dev.qr.push(QR_OK2);
+    dev.qr.push(QR_CODE_2);
     if let Some(q) = day.approved("QR sale 50.00", t.sale(5_000, Payment::Qr(None))) {
         day.approved("QR refund 10.00", t.refund(1_000, pref(&q), None));
     }
-    dev.qr.push(QR_OK);
+    dev.qr.push(QR_CODE);
     if let Some(p) = day.approved("QR pre-auth 90.00", t.preauth(9_000, Payment::Qr(None))) {
         day.approved("QR pre-auth void", t.preauth_void(9_000, pref(&p), None));
     }
-    dev.qr.push(QR_OK2);
+    dev.qr.push(QR_CODE_2);
     if let Some(p) = day.approved("QR pre-auth 90.00", t.preauth(9_000, Payment::Qr(None))) {
         if let Some(c) = day.approved(
             "QR completion 95.00",
@@ -238,7 +230,7 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
 
     println!("== a host that never answers");
     host.fault("no_answer", 2);
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     match t.sale(6_600, Payment::Card(None)) {
         Err(e) if e.kind == ErrorKind::HostTimeout => {
             day.check("sale without answer", true, e.message.clone())
@@ -254,7 +246,7 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
         Err(e) => day.check("reversal pending", false, e.to_string()),
     }
     host.clear_faults();
-    dev.reader.push(SimCard::swipe(&cards::CUP_SWIPE));
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
     day.approved(
         "next sale (the reversal goes first)",
         t.sale(2_000, Payment::Card(None)),

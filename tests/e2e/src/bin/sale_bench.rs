@@ -53,14 +53,14 @@ fn main() {
     // Warm up (connections, statement caches).
     for _ in 0..20 {
         let r = t
-            .sale(100, Payment::Card(Some(swipe(CARD_OK))))
+            .sale(100, Payment::Card(Some(swipe(&CUP_SWIPE))))
             .expect("warm-up sale");
         assert!(r.approved, "warm-up sale declined: {}", r.response_code);
     }
     wire.lock().map(|mut w| w.clear()).ok();
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
-        let card = swipe(CARD_OK);
+        let card = swipe(&CUP_SWIPE);
         let start = Instant::now();
         let r = t.sale(100, Payment::Card(Some(card))).expect("sale");
         samples.push(start.elapsed().as_micros());

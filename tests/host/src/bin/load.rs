@@ -3,23 +3,22 @@
 //! Throughput of approved, MAC'd, PIN-verified sales. Without `--target` it starts an in-process host
 //! (`--fixed-keys`, fresh database in a temp directory); with `--target` the host must run with
 //! `--fixed-keys` (the client unwraps the working keys with the test TMK). Signs in once, then each
-//! connection sends sales of 0.01 CNY with card 6225880123456789 / PIN 123456 back to back for the given
+//! connection sends sales of 0.01 CNY with the fixture's swipe card and its PIN back to back for the given
 //! time (bounded to 1..=120 s) and prints one JSON line with the approved sales per second.
 
 use possdk_core::crypto::{mac, pin_block, tdes, DesKey};
 use possdk_core::iso8583::{
     decode_frame, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu,
 };
-use possdk_host::{engine::FIXED_TMK, Host, HostConfig};
+use possdk_host::{Host, HostConfig};
+use possdk_sim::fixture::{CUP_SWIPE, FIXED_TMK, MID, TID};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TID: &str = "12345678";
-const MID: &str = "123456789012345";
-const PAN: &str = "6225880123456789";
+const PAN: &str = CUP_SWIPE.pan;
 
 fn fail(msg: &str) -> ! {
     eprintln!("possdk-host-load: {msg}");
@@ -131,7 +130,7 @@ fn main() {
     };
     let (pik, mak) = (Arc::new(unwrap(0)), Arc::new(unwrap(1)));
     let pin_block =
-        pin_block::iso0_encrypt(&pik, "123456", PAN).unwrap_or_else(|_| fail("PIN block"));
+        pin_block::iso0_encrypt(&pik, CUP_SWIPE.pin, PAN).unwrap_or_else(|_| fail("PIN block"));
 
     let stan = Arc::new(AtomicU32::new(stan_start + 1));
     let approved = Arc::new(AtomicU64::new(0));
@@ -139,13 +138,18 @@ fn main() {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut workers = Vec::new();
+    let track2 = format!(
+        "{PAN}D{}{}123456789",
+        CUP_SWIPE.expiry, CUP_SWIPE.service_code
+    );
     for _ in 0..connections {
-        let (stan, approved, declined, mak, batch) = (
+        let (stan, approved, declined, mak, batch, track2) = (
             stan.clone(),
             approved.clone(),
             declined.clone(),
             mak.clone(),
             batch.clone(),
+            track2.clone(),
         );
         workers.push(std::thread::spawn(move || {
             let mut s = match TcpStream::connect(addr) {
@@ -164,11 +168,10 @@ fn main() {
                     .set_str(3, "000000")
                     .set_str(4, "000000000001");
                 m.set_str(11, &format!("{n:06}"))
-                    .set_str(14, "3012")
+                    .set_str(14, CUP_SWIPE.expiry)
                     .set_str(22, "021")
                     .set_str(25, "00");
-                m.set_str(26, "12")
-                    .set_str(35, "6225880123456789D3012101123456789");
+                m.set_str(26, "12").set_str(35, &track2);
                 m.set_str(41, TID).set_str(42, MID).set_str(49, "156");
                 m.set(52, pin_block.to_vec());
                 m.set_str(53, "2600000000000000").set_str(60, &f60);

@@ -10,12 +10,11 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub const TID: &str = "12345678";
-pub const MID: &str = "123456789012345";
-pub const PAN: &str = "6225880123456789";
-pub const TMK: &str = "B673E99226D9EAD6378A29AD433EE6FB";
-pub const MAK: &str = "04F4108A1C9B3DB0CD62FD264CABDA10";
-pub const PIK: &str = "7AC2B361CD68EA5D868CBC85F7AEC454";
+// Not every test binary uses every constant.
+#[allow(unused_imports)]
+pub use possdk_sim::fixture::{FIXED_MAK as MAK, FIXED_TMK as TMK, MID, TID};
+/// The swipe card most tests pay with.
+pub const PAN: &str = possdk_sim::fixture::CUP_SWIPE.pan;
 
 static N: AtomicU32 = AtomicU32::new(0);
 

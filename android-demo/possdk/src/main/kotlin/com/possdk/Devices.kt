@@ -31,6 +31,15 @@ interface QrScanner {
     fun scan(request: QrRequest): String
 }
 
+/**
+ * The device's identity. The terminal reads the serial number when it is created and sends it at activation
+ * (the host knows the device by it); it takes the place of `PosConfig.deviceSerial`.
+ */
+interface DeviceInfo {
+    fun serialNumber(): String
+    fun model(): String
+}
+
 interface EventListener {
     /** Progress for the UI. Called on the operation's thread; an exception thrown here is logged and ignored. */
     fun onEvent(event: PosEvent)
@@ -120,21 +129,28 @@ class PinRequest(
     override fun toString() = "PinRequest($transaction, $maskedPan, amount=$amount, allowBypass=$allowBypass)"
 }
 
-/** The PIN pad's answer. */
-sealed class PinEntry {
+/** The PIN pad's answer. [code] is the kind's number on the native side (the same in every API). */
+sealed class PinEntry(val code: Int) {
     /** A format-0 PIN block already encrypted under the PIK by a secure pad (8 bytes). */
-    class Block(val block: ByteArray) : PinEntry() {
+    class Block(val block: ByteArray) : PinEntry(BLOCK) {
         override fun toString() = "PinEntry.Block(<hidden>)"
     }
 
     /** A clear PIN, blocked at once by the security module; the array is wiped after use. */
-    class Clear(val digits: CharArray) : PinEntry() {
+    class Clear(val digits: CharArray) : PinEntry(CLEAR) {
         override fun toString() = "PinEntry.Clear(<hidden>)"
     }
 
     /** The cardholder bypassed PIN entry (honoured only when the request allows it). */
-    object Bypass : PinEntry() {
+    object Bypass : PinEntry(BYPASS) {
         override fun toString() = "PinEntry.Bypass"
+    }
+
+    companion object {
+        // possdk-core hal::PinEntry::{CLEAR, BLOCK, BYPASS}; ffi-jni/tests/kotlin_api.rs checks they are equal.
+        const val CLEAR = 0
+        const val BLOCK = 1
+        const val BYPASS = 2
     }
 }
 

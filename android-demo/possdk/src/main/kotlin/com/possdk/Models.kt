@@ -1,7 +1,10 @@
 package com.possdk
 
 // Requests and results of the JSON API (JSON-API.md), as Kotlin classes with the same names in camelCase.
-// Amounts are Long in fen; dates MMDD; date-times ISO 8601 local time.
+// Amounts are Long in fen; dates MMDD; date-times ISO 8601 local time. JSON is the platform's org.json.
+
+import org.json.JSONArray
+import org.json.JSONObject
 
 /** One endpoint of the acquirer: `host:port` and the 10-digit TPDU. */
 data class Endpoint(val address: String, val tpdu: String)
@@ -26,22 +29,20 @@ class PosConfig(
     val sealKey: String? = null,
     val encryptTracks: Boolean = false
 ) {
-    fun toJson(): String = com.possdk.internal.Json.write(
-        mapOf(
-            "tid" to tid,
-            "mid" to mid,
-            "gateway" to mapOf("address" to gateway.address, "tpdu" to gateway.tpdu),
-            "platform" to mapOf("address" to platform.address, "tpdu" to platform.tpdu),
-            "journal_path" to journalPath,
-            "timeouts_ms" to mapOf("connect" to connectTimeoutMs, "response" to responseTimeoutMs),
-            "reversal_attempts" to reversalAttempts,
-            "max_tip_percent" to maxTipPercent,
-            "host_key_sha256" to hostKeySha256,
-            "device" to deviceSerial?.let { mapOf("serial" to it, "model" to (deviceModel ?: "")) },
-            "seal_key" to sealKey,
-            "encrypt_tracks" to encryptTracks
-        )
-    )
+    fun toJson(): String = JSONObject()
+        .put("tid", tid)
+        .put("mid", mid)
+        .put("gateway", JSONObject().put("address", gateway.address).put("tpdu", gateway.tpdu))
+        .put("platform", JSONObject().put("address", platform.address).put("tpdu", platform.tpdu))
+        .put("journal_path", journalPath)
+        .put("timeouts_ms", JSONObject().put("connect", connectTimeoutMs).put("response", responseTimeoutMs))
+        .put("reversal_attempts", reversalAttempts)
+        .put("max_tip_percent", maxTipPercent)
+        .put("host_key_sha256", hostKeySha256)
+        .put("device", deviceSerial?.let { JSONObject().put("serial", it).put("model", deviceModel ?: "") })
+        .put("seal_key", sealKey)
+        .put("encrypt_tracks", encryptTracks)
+        .toString()
 
     override fun toString() =
         "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
@@ -61,16 +62,15 @@ class CardInput(
     val icc: ByteArray? = null,
     val pin: String? = null
 ) {
-    internal fun toJsonMap(): Map<String, Any?> = mapOf(
-        "entry" to entry.wire,
-        "pan" to pan,
-        "track2" to track2,
-        "track3" to track3,
-        "expiry" to expiry,
-        "sequence" to sequence,
-        "icc" to icc?.let { hex(it) },
-        "pin" to pin
-    )
+    internal fun toJson(): JSONObject = JSONObject()
+        .put("entry", entry.wire)
+        .put("pan", pan)
+        .put("track2", track2)
+        .put("track3", track3)
+        .put("expiry", expiry)
+        .put("sequence", sequence)
+        .put("icc", icc?.let { hex(it) })
+        .put("pin", pin)
 
     override fun toString() = "CardInput($entry, pan=${pan?.let { maskPan(it) }})"
 }
@@ -90,13 +90,12 @@ sealed class Payment {
         override fun toString() = "Payment.Qr(<code>)"
     }
 
-    internal fun addTo(m: MutableMap<String, Any?>) {
-        when (this) {
-            is Card -> m["card"] = card.toJsonMap()
-            is Qr -> m["qr_code"] = code
-            is FromQrScanner -> m["payment"] = "qr"
-            is FromCardReader -> {}
-        }
+    /** The request field that says how (the card reader, the default, needs none). */
+    internal fun param(): Pair<String, Any?> = when (this) {
+        is Card -> "card" to card.toJson()
+        is Qr -> "qr_code" to code
+        is FromQrScanner -> "payment" to "qr"
+        is FromCardReader -> "payment" to null
     }
 }
 
@@ -111,10 +110,9 @@ data class OriginalRef(
     /** QR voucher: makes the request a QR one. */
     val voucher: String? = null
 ) {
-    internal fun toJsonMap(): Map<String, Any?> = mapOf(
-        "reference" to reference, "auth_code" to authCode, "date" to date,
-        "batch" to batch, "stan" to stan, "voucher" to voucher
-    )
+    internal fun toJson(): JSONObject = JSONObject()
+        .put("reference", reference).put("auth_code", authCode).put("date", date)
+        .put("batch", batch).put("stan", stan).put("voucher", voucher)
 }
 
 data class ActivationResult(
@@ -244,28 +242,30 @@ internal fun hex(b: ByteArray): String {
 }
 
 /** Reading the core's result JSON. A missing required field is a bug between the two sides: internal error. */
-internal class Obj(private val m: Map<String, Any?>, private val path: String) {
+internal class Obj(private val o: JSONObject, private val path: String) {
     private fun bad(key: String, what: String): Nothing =
-        throw InternalException("internal", 501, "result field $path$key: $what", "$path$key")
+        throw ErrorCode.INTERNAL.exception("result field $path$key: $what", "$path$key", null)
 
-    fun has(key: String) = m[key] != null
-    fun long(key: String): Long = (m[key] as? Number)?.toLong() ?: bad(key, "missing or not a number")
-    fun optLong(key: String): Long? = m[key]?.let { (it as? Number)?.toLong() ?: bad(key, "not a number") }
-    fun bool(key: String): Boolean = m[key] as? Boolean ?: bad(key, "missing or not a boolean")
-    fun str(key: String): String = m[key] as? String ?: bad(key, "missing or not a string")
-    fun optStr(key: String): String? = m[key]?.let { it as? String ?: it.toString() }
-    @Suppress("UNCHECKED_CAST")
-    fun obj(key: String): Obj = Obj(m[key] as? Map<String, Any?> ?: bad(key, "missing or not an object"), "$path$key.")
-    fun optObj(key: String): Obj? = if (m[key] == null) null else obj(key)
-    @Suppress("UNCHECKED_CAST")
+    /** The value of [key]; null when it is absent or JSON null. */
+    private fun raw(key: String): Any? = o.opt(key)?.takeUnless { it == JSONObject.NULL }
+
+    fun has(key: String) = raw(key) != null
+    fun long(key: String): Long = (raw(key) as? Number)?.toLong() ?: bad(key, "missing or not a number")
+    fun optLong(key: String): Long? = raw(key)?.let { (it as? Number)?.toLong() ?: bad(key, "not a number") }
+    fun bool(key: String): Boolean = raw(key) as? Boolean ?: bad(key, "missing or not a boolean")
+    fun str(key: String): String = raw(key) as? String ?: bad(key, "missing or not a string")
+    fun optStr(key: String): String? = raw(key)?.let { it as? String ?: it.toString() }
+    fun obj(key: String): Obj = Obj(raw(key) as? JSONObject ?: bad(key, "missing or not an object"), "$path$key.")
+    fun optObj(key: String): Obj? = if (raw(key) == null) null else obj(key)
     fun objs(key: String): List<Obj> {
-        val l = m[key] as? List<Any?> ?: bad(key, "missing or not an array")
-        return l.mapIndexed { i, v -> Obj(v as? Map<String, Any?> ?: bad("$key[$i]", "not an object"), "$path$key[$i].") }
+        val a = raw(key) as? JSONArray ?: bad(key, "missing or not an array")
+        return (0 until a.length()).map { i ->
+            Obj(a.opt(i) as? JSONObject ?: bad("$key[$i]", "not an object"), "$path$key[$i].")
+        }
     }
-    @Suppress("UNCHECKED_CAST")
     fun strings(key: String): List<String> {
-        val l = m[key] as? List<Any?> ?: return emptyList()
-        return l.map { it?.toString() ?: "" }
+        val a = raw(key) as? JSONArray ?: return emptyList()
+        return (0 until a.length()).map { i -> a.opt(i)?.takeUnless { it == JSONObject.NULL }?.toString() ?: "" }
     }
 }
 

@@ -31,28 +31,18 @@ open class PosException(
     }
 
     companion object {
-        /** The exception for a core error code (the native side calls this through the bridge). */
+        /**
+         * The exception for a core error (the native side calls this through the bridge). The class comes from
+         * [ErrorCode], which is generated from the core's error table.
+         */
         @JvmStatic
         fun create(
             code: String, number: Int, message: String, field: String?, cause: Throwable?,
             outcome: String? = null, stan: Long = -1
         ): PosException =
-            byCode(code, number, message, field, cause).also {
+            (ErrorCode.fromCode(code)?.exception(message, field, cause) ?: PosException(code, number, message, field, cause)).also {
                 it.outcome = Outcome.parse(outcome)
                 it.stan = if (stan >= 0) stan else null
-            }
-
-        private fun byCode(code: String, number: Int, message: String, field: String?, cause: Throwable?): PosException =
-            when (code) {
-                "cancelled" -> CancelledException(message, cause, number)
-                "host_timeout" -> HostTimeoutException(message, cause, number)
-                else -> when (number / 100) {
-                    1 -> RequestException(code, number, message, field, cause)
-                    2 -> HostException(code, number, message, field, cause)
-                    3 -> PosSecurityException(code, number, message, field, cause)
-                    4 -> DeviceException(code, number, message, field, cause)
-                    else -> InternalException(code, number, message, field, cause)
-                }
             }
     }
 }
@@ -63,16 +53,16 @@ open class RequestException(code: String, number: Int, message: String, field: S
     PosException(code, number, message, field, cause)
 
 /** `cancelled`: [PosTerminal.cancel] (or a callback that gave up). Anything already sent is reversed. */
-class CancelledException(message: String, cause: Throwable? = null, number: Int = 106) :
-    RequestException("cancelled", number, message, null, cause)
+class CancelledException @JvmOverloads constructor(message: String, cause: Throwable? = null) :
+    RequestException(ErrorCode.CANCELLED.code, ErrorCode.CANCELLED.number, message, null, cause)
 
 /** 2xx: the host (`host_unreachable`, `host_timeout`, `invalid_response`, `host_rejected`). */
 open class HostException(code: String, number: Int, message: String, field: String? = null, cause: Throwable? = null) :
     PosException(code, number, message, field, cause)
 
 /** `host_timeout`: sent, no answer. A reversal is pending; the next operation sends it first. */
-class HostTimeoutException(message: String, cause: Throwable? = null, number: Int = 201) :
-    HostException("host_timeout", number, message, null, cause)
+class HostTimeoutException @JvmOverloads constructor(message: String, cause: Throwable? = null) :
+    HostException(ErrorCode.HOST_TIMEOUT.code, ErrorCode.HOST_TIMEOUT.number, message, null, cause)
 
 /** 3xx: keys and MACs (`key_check_failed`, `security`). Named so it does not clash with java.lang.SecurityException. */
 open class PosSecurityException(code: String, number: Int, message: String, field: String? = null, cause: Throwable? = null) :

@@ -1,8 +1,9 @@
 package com.possdk
 
 import com.possdk.internal.CallbackBridge
-import com.possdk.internal.Json
 import com.possdk.internal.NativeBridge
+import org.json.JSONException
+import org.json.JSONObject
 import java.util.concurrent.atomic.AtomicLong
 
 /**
@@ -14,6 +15,9 @@ import java.util.concurrent.atomic.AtomicLong
  * host (a request already sent is reversed). [close] frees the native terminal exactly once: it cancels the
  * operation in flight and waits for it to return; later calls throw [RequestException] (`invalid_state`).
  *
+ * The devices are optional. Without a [SecurityModule] the SDK keeps the keys itself; without a [DeviceInfo]
+ * the serial number comes from the configuration.
+ *
  * Errors are [PosException]s (see its subclasses); a decline is a [TransactionResult] with `approved = false`.
  */
 class PosTerminal @JvmOverloads constructor(
@@ -21,7 +25,9 @@ class PosTerminal @JvmOverloads constructor(
     cardReader: CardReader? = null,
     pinPad: PinPad? = null,
     qrScanner: QrScanner? = null,
-    events: EventListener? = null
+    events: EventListener? = null,
+    securityModule: SecurityModule? = null,
+    deviceInfo: DeviceInfo? = null
 ) : AutoCloseable {
     @JvmOverloads
     constructor(
@@ -29,10 +35,12 @@ class PosTerminal @JvmOverloads constructor(
         cardReader: CardReader? = null,
         pinPad: PinPad? = null,
         qrScanner: QrScanner? = null,
-        events: EventListener? = null
-    ) : this(config.toJson(), cardReader, pinPad, qrScanner, events)
+        events: EventListener? = null,
+        securityModule: SecurityModule? = null,
+        deviceInfo: DeviceInfo? = null
+    ) : this(config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo)
 
-    private val bridge = CallbackBridge(cardReader, pinPad, qrScanner, events)
+    private val bridge = CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo)
     private val handle = AtomicLong(NativeBridge.create(configJson, bridge))
 
     val isClosed: Boolean get() = handle.get() == 0L
@@ -44,33 +52,29 @@ class PosTerminal @JvmOverloads constructor(
         return NativeBridge.call(handle.get(), requestJson)
     }
 
-    private fun call(op: String, params: Map<String, Any?> = emptyMap()): Obj {
-        val req = LinkedHashMap<String, Any?>()
-        req["op"] = op
-        req.putAll(params)
-        val out = callJson(Json.write(req))
+    /** [params]: values are strings, numbers, booleans or [JSONObject]s; null values are left out. */
+    private fun call(op: String, vararg params: Pair<String, Any?>): Obj {
+        val req = JSONObject().put("op", op)
+        for ((k, v) in params) req.put(k, v)
+        val out = callJson(req.toString())
         val parsed = try {
-            Json.parseObject(out)
-        } catch (e: Json.ParseException) {
-            throw InternalException("internal", 501, "unreadable result from the native core: ${e.message}", null, e)
+            JSONObject(out)
+        } catch (e: JSONException) {
+            throw ErrorCode.INTERNAL.exception("unreadable result from the native core: ${e.message}", null, e)
         }
         return Obj(parsed, "")
     }
 
     fun activate(deviceToken: String): ActivationResult =
-        Results.activation(call("activate", mapOf("device_token" to deviceToken)))
+        Results.activation(call("activate", "device_token" to deviceToken))
 
     fun downloadMasterKey(): MasterKeyResult = Results.masterKey(call("download_master_key"))
     fun signIn(): SignInResult = Results.signIn(call("sign_in"))
     fun downloadCapks(): DownloadResult = Results.download(call("download_capks"))
     fun downloadAids(): DownloadResult = Results.download(call("download_aids"))
 
-    private fun paid(op: String, amount: Long, payment: Payment): TransactionResult {
-        val m = LinkedHashMap<String, Any?>()
-        m["amount"] = amount
-        payment.addTo(m)
-        return Results.transaction(call(op, m))
-    }
+    private fun paid(op: String, amount: Long, payment: Payment): TransactionResult =
+        Results.transaction(call(op, "amount" to amount, payment.param()))
 
     @JvmOverloads
     fun sale(amount: Long, payment: Payment = Payment.FromCardReader): TransactionResult = paid("sale", amount, payment)
@@ -85,44 +89,44 @@ class PosTerminal @JvmOverloads constructor(
     @JvmOverloads
     @JvmName("voidTransaction")
     fun void(stan: Long, card: CardInput? = null): TransactionResult =
-        Results.transaction(call("void", mapOf("stan" to stan, "card" to card?.toJsonMap())))
+        Results.transaction(call("void", "stan" to stan, "card" to card?.toJson()))
 
     @JvmOverloads
     fun refund(amount: Long, original: OriginalRef, card: CardInput? = null): TransactionResult =
-        Results.transaction(call("refund", mapOf("amount" to amount, "original" to original.toJsonMap(), "card" to card?.toJsonMap())))
+        Results.transaction(call("refund", "amount" to amount, "original" to original.toJson(), "card" to card?.toJson()))
 
     @JvmOverloads
     fun preauthVoid(amount: Long, original: OriginalRef, card: CardInput? = null): TransactionResult =
-        Results.transaction(call("preauth_void", mapOf("amount" to amount, "original" to original.toJsonMap(), "card" to card?.toJsonMap())))
+        Results.transaction(call("preauth_void", "amount" to amount, "original" to original.toJson(), "card" to card?.toJson()))
 
     @JvmOverloads
     fun preauthComplete(amount: Long, original: OriginalRef, card: CardInput? = null): TransactionResult =
-        Results.transaction(call("preauth_complete", mapOf("amount" to amount, "original" to original.toJsonMap(), "card" to card?.toJsonMap())))
+        Results.transaction(call("preauth_complete", "amount" to amount, "original" to original.toJson(), "card" to card?.toJson()))
 
     @JvmOverloads
     fun preauthCompleteVoid(stan: Long, card: CardInput? = null): TransactionResult =
-        Results.transaction(call("preauth_complete_void", mapOf("stan" to stan, "card" to card?.toJsonMap())))
+        Results.transaction(call("preauth_complete_void", "stan" to stan, "card" to card?.toJson()))
 
-    fun tip(stan: Long, tip: Long): TransactionResult = Results.transaction(call("tip", mapOf("stan" to stan, "tip" to tip)))
-    fun tipVoid(stan: Long): TransactionResult = Results.transaction(call("tip_void", mapOf("stan" to stan)))
-
-    @JvmOverloads
-    fun balance(card: CardInput? = null): TransactionResult = Results.transaction(call("balance", mapOf("card" to card?.toJsonMap())))
+    fun tip(stan: Long, tip: Long): TransactionResult = Results.transaction(call("tip", "stan" to stan, "tip" to tip))
+    fun tipVoid(stan: Long): TransactionResult = Results.transaction(call("tip_void", "stan" to stan))
 
     @JvmOverloads
-    fun queryDetails(batch: Long? = null): DetailQueryResult = Results.details(call("query_details", mapOf("batch" to batch)))
+    fun balance(card: CardInput? = null): TransactionResult = Results.transaction(call("balance", "card" to card?.toJson()))
+
+    @JvmOverloads
+    fun queryDetails(batch: Long? = null): DetailQueryResult = Results.details(call("query_details", "batch" to batch))
 
     fun settle(): SettlementResult = Results.settlement(call("settle"))
 
     @JvmOverloads
-    fun journal(batch: Long? = null): JournalResult = Results.journal(call("journal", mapOf("batch" to batch)))
+    fun journal(batch: Long? = null): JournalResult = Results.journal(call("journal", "batch" to batch))
 
     fun status(): StatusResult = Results.status(call("status"))
 
     /** A journal transaction's result and receipt again, marked as a reprint ([batch] null: the current one). */
     @JvmOverloads
     fun reprint(stan: Long, batch: Long? = null): TransactionResult =
-        Results.transaction(call("reprint", mapOf("stan" to stan, "batch" to batch)))
+        Results.transaction(call("reprint", "stan" to stan, "batch" to batch))
 
     /** Stop the operation in flight (from any thread). A no-op when nothing runs or the terminal is closed. */
     fun cancel() {

@@ -7,7 +7,11 @@ import com.possdk.Capk
 import com.possdk.CardReader
 import com.possdk.CardRequest
 import com.possdk.ChipCompletion
+import com.possdk.DeviceInfo
+import com.possdk.EncryptedKey
 import com.possdk.EventListener
+import com.possdk.HostPublicKey
+import com.possdk.KeySlot
 import com.possdk.PinEntry
 import com.possdk.PinPad
 import com.possdk.PinRequest
@@ -15,18 +19,28 @@ import com.possdk.PosEvent
 import com.possdk.PosException
 import com.possdk.QrRequest
 import com.possdk.QrScanner
+import com.possdk.SecurityModule
+import com.possdk.SecurityModuleException
+import org.json.JSONObject
+import java.util.Arrays
 
 /**
- * What the native code calls (ffi-jni/src/callbacks.rs): the app's devices behind methods that take and return
- * only strings, longs and arrays. Signatures here are a contract with the Rust side and are kept by the
- * consumer R8 rules; change both together. Exceptions thrown by the app's callbacks go through unchanged: the
- * native side classifies them with [classify] and hands them back to the caller as the `cause`.
+ * What the native code calls (ffi-jni/src/callbacks.rs and security.rs): the app's devices and security module
+ * behind methods that take and return only strings, numbers and arrays. Signatures here are a contract with the
+ * Rust side and are kept by the consumer R8 rules; change both together. Exceptions thrown by the app's
+ * callbacks go through unchanged: the native side classifies them with [classify] (or [securityFailure]) and
+ * hands them back to the caller as the `cause`.
+ *
+ * Arrays: the security-module methods wipe the arrays the native side passed when the app's method returns,
+ * and return copies of what the app returned (the native side overwrites them after reading).
  */
 class CallbackBridge(
     private val cardReader: CardReader?,
     private val pinPad: PinPad?,
     private val qrScanner: QrScanner?,
-    private val events: EventListener?
+    private val events: EventListener?,
+    private val securityModule: SecurityModule? = null,
+    private val deviceInfo: DeviceInfo? = null
 ) : CancelSignal {
     /** Set by `PosTerminal.cancel()`/`close()`, cleared when an operation starts; devices poll it. */
     @Volatile
@@ -37,7 +51,8 @@ class CallbackBridge(
 
     fun flags(): Int =
         (if (cardReader != null) 1 else 0) or (if (pinPad != null) 2 else 0) or
-            (if (qrScanner != null) 4 else 0) or (if (events != null) 8 else 0)
+            (if (qrScanner != null) 4 else 0) or (if (events != null) 8 else 0) or
+            (if (securityModule != null) 16 else 0) or (if (deviceInfo != null) 32 else 0)
 
     private fun amountOf(a: Long): Long? = if (a < 0) null else a
 
@@ -71,27 +86,25 @@ class CallbackBridge(
         reader.loadEmvParameters(aidList, capkList)
     }
 
-    /** `[0]` bypass, `[1] + 8-byte block`, `[2] + ASCII digits`. The native side wipes the array after reading. */
+    /**
+     * `[PinEntry.code]` then: ASCII digits (clear), the 8-byte block (block), nothing (bypass). The native side
+     * wipes the array after reading.
+     */
     fun getPin(
         transaction: String, maskedPan: String, pan: String, amount: Long, allowBypass: Boolean, timeoutMs: Long
     ): ByteArray {
         val pad = pinPad ?: throw IllegalStateException("no PinPad")
-        return when (val e = pad.getPin(PinRequest(transaction, maskedPan, pan, amountOf(amount), allowBypass, timeoutMs, this))) {
-            is PinEntry.Bypass -> byteArrayOf(0)
-            is PinEntry.Block -> {
-                val out = ByteArray(1 + e.block.size)
-                out[0] = 1
-                System.arraycopy(e.block, 0, out, 1, e.block.size)
-                out
-            }
-            is PinEntry.Clear -> {
-                val out = ByteArray(1 + e.digits.size)
-                out[0] = 2
-                for (i in e.digits.indices) out[i + 1] = e.digits[i].toByte()
-                java.util.Arrays.fill(e.digits, '\u0000')
-                out
-            }
+        val e = pad.getPin(PinRequest(transaction, maskedPan, pan, amountOf(amount), allowBypass, timeoutMs, this))
+        val body = when (e) {
+            is PinEntry.Bypass -> ByteArray(0)
+            is PinEntry.Block -> e.block
+            is PinEntry.Clear -> ByteArray(e.digits.size) { e.digits[it].toByte() }.also { Arrays.fill(e.digits, '\u0000') }
         }
+        val out = ByteArray(1 + body.size)
+        out[0] = e.code.toByte()
+        System.arraycopy(body, 0, out, 1, body.size)
+        if (e is PinEntry.Clear) Arrays.fill(body, 0)
+        return out
     }
 
     fun scanQr(transaction: String, amount: Long, timeoutMs: Long): String {
@@ -103,6 +116,63 @@ class CallbackBridge(
         val listener = events ?: return
         listener.onEvent(parseEvent(json))
     }
+
+    fun serialNumber(): String = (deviceInfo ?: throw IllegalStateException("no DeviceInfo")).serialNumber()
+
+    fun model(): String = (deviceInfo ?: throw IllegalStateException("no DeviceInfo")).model()
+
+    private fun security(): SecurityModule = securityModule ?: throw IllegalStateException("no SecurityModule")
+
+    /** Run [body], then wipe [arrays] (what the native side passed) whatever happened. */
+    private inline fun <T> wiping(vararg arrays: ByteArray, body: () -> T): T =
+        try {
+            body()
+        } finally {
+            for (a in arrays) Arrays.fill(a, 0)
+        }
+
+    /** `[4-byte check value of R] + RSA(host key, R)` */
+    fun beginTmkDownload(modulus: ByteArray, exponent: ByteArray): ByteArray {
+        val t = security().beginTmkDownload(HostPublicKey(modulus.copyOf(), exponent.copyOf()))
+        if (t.checkValue.size != 4) throw IllegalStateException("TmkTransport.checkValue must be 4 bytes")
+        val out = ByteArray(4 + t.encryptedKey.size)
+        System.arraycopy(t.checkValue, 0, out, 0, 4)
+        System.arraycopy(t.encryptedKey, 0, out, 4, t.encryptedKey.size)
+        return out
+    }
+
+    fun receiveTmk(encryptedTmk: ByteArray, checkValue: ByteArray): ByteArray =
+        wiping(encryptedTmk, checkValue) { security().receiveTmk(encryptedTmk, checkValue).copyOf() }
+
+    fun activateTmk() = security().activateTmk()
+
+    fun installWorkingKeys(
+        pik: ByteArray, pikCheck: ByteArray, mak: ByteArray, makCheck: ByteArray, tdk: ByteArray, tdkCheck: ByteArray
+    ) = wiping(pik, pikCheck, mak, makCheck, tdk, tdkCheck) {
+        security().installWorkingKeys(EncryptedKey(pik, pikCheck), EncryptedKey(mak, makCheck), EncryptedKey(tdk, tdkCheck))
+    }
+
+    fun hasKey(slot: Int): Boolean = security().hasKey(slotOf(slot))
+
+    fun checkValue(slot: Int): ByteArray? = security().checkValue(slotOf(slot))?.copyOf()
+
+    /** [pin] is ASCII digits; it and its char copy are wiped when the module returns. */
+    fun pinBlock(pin: ByteArray, pan: String): ByteArray {
+        val digits = CharArray(pin.size) { (pin[it].toInt() and 0xff).toChar() }
+        return try {
+            wiping(pin) { security().pinBlock(digits, pan).copyOf() }
+        } finally {
+            Arrays.fill(digits, '\u0000')
+        }
+    }
+
+    fun mac(data: ByteArray): ByteArray = wiping(data) { security().mac(data).copyOf() }
+
+    fun encryptTrackBlock(block: ByteArray): ByteArray = wiping(block) { security().encryptTrackBlock(block).copyOf() }
+
+    fun clearWorkingKeys() = security().clearWorkingKeys()
+
+    private fun slotOf(n: Int): KeySlot = KeySlot.fromNumber(n) ?: throw IllegalArgumentException("key slot $n")
 
     companion object {
         /** 1 cancelled, 2 timed out, 0 any other failure. */
@@ -117,6 +187,14 @@ class CallbackBridge(
         @JvmStatic
         fun describe(t: Throwable): String = t.javaClass.name
 
+        /**
+         * `reason.number shl 8 or slot.number` for a [SecurityModuleException] (slot 0xFF when it names none),
+         * 0 for any other exception.
+         */
+        @JvmStatic
+        fun securityFailure(t: Throwable): Int =
+            if (t is SecurityModuleException) (t.reason.number shl 8) or (t.slot?.number ?: 0xFF) else 0
+
         @JvmStatic
         fun newException(
             code: String, number: Int, message: String, field: String?, cause: Throwable?, outcome: String?, stan: Long
@@ -124,11 +202,11 @@ class CallbackBridge(
 
         @JvmStatic
         fun parseEvent(json: String): PosEvent {
-            val m = Json.parseObject(json)
-            fun long(k: String) = (m[k] as? Number)?.toLong() ?: 0L
-            return when (val name = m["event"] as? String ?: "") {
+            val m = JSONObject(json)
+            fun long(k: String) = m.optLong(k, 0L)
+            return when (val name = m.optString("event", "")) {
                 "waiting_for_card" -> PosEvent.WaitingForCard
-                "card_read" -> PosEvent.CardRead(m["masked_pan"] as? String ?: "")
+                "card_read" -> PosEvent.CardRead(m.optString("masked_pan", ""))
                 "waiting_for_pin" -> PosEvent.WaitingForPin
                 "waiting_for_qr" -> PosEvent.WaitingForQr
                 "connecting" -> PosEvent.Connecting
@@ -136,7 +214,7 @@ class CallbackBridge(
                 "receiving" -> PosEvent.Receiving
                 "reversing" -> PosEvent.Reversing(long("stan"))
                 "resending_advice" -> PosEvent.ResendingAdvice(long("stan"))
-                "done" -> PosEvent.Done(m["approved"] as? Boolean ?: false, m["response_code"] as? String ?: "")
+                "done" -> PosEvent.Done(m.optBoolean("approved", false), m.optString("response_code", ""))
                 else -> PosEvent.Other(name)
             }
         }

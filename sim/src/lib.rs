@@ -1,138 +1,32 @@
-//! Simulated HAL: card reader (magstripe, contact and contactless chip with a real ARQC/ARPC), PIN pad, QR
-//! scanner, device info, event recorder and clocks. Used by the demo, the end-to-end tests and the FFI tests.
-//! OWNER: platform helper.
+//! possdk-sim: simulated terminal devices and the test fixture, kept out of the shipped libraries.
+//!
+//! The devices implement possdk-core's HAL traits: card reader (magstripe, contact and contactless chip with a
+//! real ARQC/ARPC), PIN pad, QR scanner, device info, event recorder and clocks. The demo, the end-to-end
+//! tests, the FFI tests and the core's integration tests use them.
 //!
 //! Every simulated device is a cheap handle over shared state: clone it before boxing it into a
-//! [`Hal`](crate::hal::Hal) and keep the clone to queue cards / PINs / codes, flip knobs and inspect what
+//! [`Hal`](possdk_core::hal::Hal) and keep the clone to queue cards / PINs / codes, flip knobs and inspect what
 //! the terminal did.
 //!
-//! The test cards in [`cards`] are the host simulator's default provisioning (docs/PROTOCOL.md §6); chip
-//! cryptograms use the test issuer master key [`cards::IMK_AC`] (docs/PROTOCOL.md §5).
+//! [`fixture`] holds every test constant (terminal ids, the test cards, the fixed keys); the host simulator
+//! provisions itself from it (docs/PROTOCOL.md §12). Chip cryptograms use the test issuer master key
+//! [`fixture::IMK_AC`] (docs/PROTOCOL.md §8.5).
 
-use crate::crypto::emv::{self, EmvError};
-use crate::crypto::DesKey;
-use crate::hal::{
+pub mod fixture;
+
+use possdk_core::crypto::emv::{self, EmvError};
+use possdk_core::crypto::DesKey;
+use possdk_core::hal::{
     AidParams, CancelToken, Capk, CardData, CardReader, CardRequest, ChipCompletion, ChipOutcome,
     Clock, DateTime, DeviceInfo, EntryMode, Event, EventSink, HalError, PinEntry, PinPad,
     PinRequest, QrRequest, QrScanner, SystemClock,
 };
-use crate::tlv::{self, Tlv};
+use possdk_core::tlv::{self, Tlv};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
-
-/// Test data shared with the host simulator's default provisioning.
-pub mod cards {
-    /// Issuer master key for application cryptograms of the test issuer.
-    pub const IMK_AC: &str = "0123456789ABCDEFFEDCBA9876543210";
-    pub const TID: &str = "12345678";
-    pub const MID: &str = "123456789012345";
-    pub const DEVICE_SN: &str = "SN0001";
-    pub const DEVICE_TOKEN: &str = "TOKEN0001";
-    /// An approved QR payment code (18 digits starting `13` or `28`).
-    pub const QR_CODE: &str = "134567890123456789";
-    /// A QR payment code the host declines with `51`.
-    pub const QR_CODE_DECLINED_51: &str = "280000000000000051";
-
-    /// Card organisation from the BIN.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Org {
-        Cup,
-        Visa,
-    }
-
-    /// One provisioned test card.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct TestCard {
-        pub pan: &'static str,
-        pub pin: &'static str,
-        /// YYMM
-        pub expiry: &'static str,
-        pub service_code: &'static str,
-        pub org: Org,
-        /// Opening balance in fen.
-        pub balance: u64,
-        /// Card sequence number (chip cards).
-        pub psn: Option<&'static str>,
-    }
-
-    impl TestCard {
-        pub fn is_chip(&self) -> bool {
-            self.psn.is_some()
-        }
-    }
-
-    pub const CUP_SWIPE: TestCard = TestCard {
-        pan: "6225880123456789",
-        pin: "123456",
-        expiry: "3012",
-        service_code: "101",
-        org: Org::Cup,
-        balance: 1_000_000,
-        psn: None,
-    };
-    pub const CUP_LOW_BALANCE: TestCard = TestCard {
-        pan: "6225881111111111",
-        pin: "111111",
-        expiry: "3012",
-        service_code: "101",
-        org: Org::Cup,
-        balance: 100,
-        psn: None,
-    };
-    pub const CUP_EXPIRED: TestCard = TestCard {
-        pan: "6225882222222222",
-        pin: "222222",
-        expiry: "2001",
-        service_code: "101",
-        org: Org::Cup,
-        balance: 1_000_000,
-        psn: None,
-    };
-    pub const CUP_LOST: TestCard = TestCard {
-        pan: "6225883333333333",
-        pin: "333333",
-        expiry: "3012",
-        service_code: "101",
-        org: Org::Cup,
-        balance: 1_000_000,
-        psn: None,
-    };
-    pub const CUP_CHIP: TestCard = TestCard {
-        pan: "6225884444444444",
-        pin: "444444",
-        expiry: "3012",
-        service_code: "201",
-        org: Org::Cup,
-        balance: 500_000,
-        psn: Some("001"),
-    };
-    pub const VISA_CHIP: TestCard = TestCard {
-        pan: "4761340000000019",
-        pin: "1234",
-        expiry: "3012",
-        service_code: "201",
-        org: Org::Visa,
-        balance: 1_000_000,
-        psn: Some("001"),
-    };
-
-    pub const ALL: [TestCard; 6] = [
-        CUP_SWIPE,
-        CUP_LOW_BALANCE,
-        CUP_EXPIRED,
-        CUP_LOST,
-        CUP_CHIP,
-        VISA_CHIP,
-    ];
-
-    /// The provisioned card with this PAN.
-    pub fn by_pan(pan: &str) -> Option<&'static TestCard> {
-        ALL.iter().find(|c| c.pan == pan)
-    }
-}
 
 /// AID of CUP debit/credit (tag 84).
 pub const AID_CUP: [u8; 8] = [0xA0, 0x00, 0x00, 0x03, 0x33, 0x01, 0x01, 0x01];
@@ -184,7 +78,7 @@ pub struct SimCard {
 impl fmt::Debug for SimCard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimCard")
-            .field("pan", &crate::mask_pan(&self.pan))
+            .field("pan", &possdk_core::mask_pan(&self.pan))
             .field("entry", &self.entry)
             .field("service_code", &self.service_code)
             .finish()
@@ -192,7 +86,7 @@ impl fmt::Debug for SimCard {
 }
 
 impl SimCard {
-    pub fn new(card: &cards::TestCard, entry: EntryMode) -> Self {
+    pub fn new(card: &fixture::TestCard, entry: EntryMode) -> Self {
         SimCard {
             pan: Zeroizing::new(card.pan.to_string()),
             expiry: card.expiry.to_string(),
@@ -202,11 +96,11 @@ impl SimCard {
             track3: None,
         }
     }
-    pub fn swipe(card: &cards::TestCard) -> Self {
+    pub fn swipe(card: &fixture::TestCard) -> Self {
         Self::new(card, EntryMode::Swipe)
     }
     /// Insert a chip card (a magstripe-only card is swiped instead).
-    pub fn chip(card: &cards::TestCard) -> Self {
+    pub fn chip(card: &fixture::TestCard) -> Self {
         Self::new(
             card,
             if card.is_chip() {
@@ -217,7 +111,7 @@ impl SimCard {
         )
     }
     /// Tap a chip card (a magstripe-only card is swiped instead).
-    pub fn contactless(card: &cards::TestCard) -> Self {
+    pub fn contactless(card: &fixture::TestCard) -> Self {
         Self::new(
             card,
             if card.is_chip() {
@@ -228,7 +122,7 @@ impl SimCard {
         )
     }
     /// Swipe a chip card after its chip failed.
-    pub fn fallback(card: &cards::TestCard) -> Self {
+    pub fn fallback(card: &fixture::TestCard) -> Self {
         Self::new(card, EntryMode::Fallback)
     }
     pub fn with_track3(mut self, track3: &str) -> Self {
@@ -441,7 +335,7 @@ impl ReaderState {
         };
         self.sequence_counter = self.sequence_counter.wrapping_add(1);
         let mut un = [0u8; 4];
-        crate::crypto::random_bytes(&mut un)
+        possdk_core::crypto::random_bytes(&mut un)
             .map_err(|e| HalError::Device(format!("random: {e}")))?;
         let now = self.clock.now();
         let date = [bcd2((now.year % 100) as u8), bcd2(now.month), bcd2(now.day)];
@@ -496,9 +390,9 @@ pub fn psn_digits(psn: &str) -> &str {
     }
 }
 
-/// Session key of a test card (IMK-AC [`cards::IMK_AC`], option A, common session key from the ATC).
+/// Session key of a test card (IMK-AC [`fixture::IMK_AC`], option A, common session key from the ATC).
 pub fn card_session_key(pan: &str, psn: &str, atc: [u8; 2]) -> Result<DesKey, EmvError> {
-    let imk = DesKey::from_hex(cards::IMK_AC)?;
+    let imk = DesKey::from_hex(fixture::IMK_AC)?;
     let mk = emv::derive_icc_mk_option_a(&imk, pan, psn_digits(psn))?;
     emv::common_session_key(&mk, atc)
 }
@@ -529,7 +423,7 @@ impl CardReader for SimCardReader {
         log::debug!(
             "sim reader: {} card {}",
             entry.digits(),
-            crate::mask_pan(&card.pan)
+            possdk_core::mask_pan(&card.pan)
         );
         let mut data = CardData {
             entry: Some(entry),
@@ -707,7 +601,7 @@ impl PinPad for SimPinPad {
         match action {
             SimPin::Pin(p) => Ok(PinEntry::Clear(p)),
             SimPin::CardPin => {
-                let pin = cards::by_pan(pan).map(|c| c.pin).unwrap_or("000000");
+                let pin = fixture::by_pan(pan).map(|c| c.pin).unwrap_or("000000");
                 Ok(PinEntry::Clear(Zeroizing::new(pin.to_string())))
             }
             SimPin::Bypass => Ok(PinEntry::Bypass),
@@ -733,9 +627,9 @@ pub struct SimQrScanner {
 }
 
 impl Default for SimQrScanner {
-    /// Scans [`cards::QR_CODE`] whenever nothing is queued.
+    /// Scans [`fixture::QR_CODE`] whenever nothing is queued.
     fn default() -> Self {
-        Self::new(Some(cards::QR_CODE))
+        Self::new(Some(fixture::QR_CODE))
     }
 }
 
@@ -785,7 +679,7 @@ pub struct SimDevice {
 impl Default for SimDevice {
     fn default() -> Self {
         SimDevice {
-            serial: cards::DEVICE_SN.to_string(),
+            serial: fixture::DEVICE_SN.to_string(),
             model: "possdk-sim".to_string(),
         }
     }
@@ -885,8 +779,8 @@ impl SimDevices {
     }
 
     /// A HAL over these devices (transport: None, i.e. the default TCP transport).
-    pub fn hal(&self) -> crate::hal::Hal {
-        crate::hal::Hal {
+    pub fn hal(&self) -> possdk_core::hal::Hal {
+        possdk_core::hal::Hal {
             card_reader: Some(Box::new(self.reader.clone())),
             pin_pad: Some(Box::new(self.pin_pad.clone())),
             qr_scanner: Some(Box::new(self.qr.clone())),
@@ -914,7 +808,7 @@ pub fn to_unix(t: &DateTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hal::CardModes;
+    use possdk_core::hal::CardModes;
 
     fn request(transaction: &'static str, amount: Option<u64>) -> CardRequest {
         CardRequest {
@@ -947,7 +841,7 @@ mod tests {
     /// and the ARQC for building answers.
     fn issuer_check(pan: &str, psn: &str, icc: &[u8]) -> (DesKey, [u8; 8]) {
         let items = tlv::decode(icc).expect("field 55 decodes");
-        let imk = DesKey::from_hex(cards::IMK_AC).expect("imk");
+        let imk = DesKey::from_hex(fixture::IMK_AC).expect("imk");
         let arpc = emv::verify_arqc_and_make_arpc(&imk, pan, psn_digits(psn), &items, *b"00")
             .expect("well-formed field 55");
         assert!(arpc.is_some(), "ARQC verifies");
@@ -972,8 +866,8 @@ mod tests {
         assert_eq!(psn_digits("001"), "01");
         assert_eq!(psn_digits("01"), "01");
         assert_eq!(psn_digits("1"), "00");
-        let a = card_session_key(cards::CUP_CHIP.pan, "001", [0, 1]).expect("sk");
-        let b = card_session_key(cards::CUP_CHIP.pan, "01", [0, 1]).expect("sk");
+        let a = card_session_key(fixture::CUP_CHIP.pan, "001", [0, 1]).expect("sk");
+        let b = card_session_key(fixture::CUP_CHIP.pan, "01", [0, 1]).expect("sk");
         assert_eq!(a.as_bytes(), b.as_bytes());
         assert!(card_session_key("62258A", "001", [0, 1]).is_err());
     }
@@ -981,7 +875,7 @@ mod tests {
     #[test]
     fn swipe_yields_track2_in_the_agreed_format() {
         let mut r = reader();
-        r.push(SimCard::swipe(&cards::CUP_SWIPE));
+        r.push(SimCard::swipe(&fixture::CUP_SWIPE));
         let d = r.read_card(&request("sale", Some(1234))).expect("card");
         assert_eq!(d.entry, Some(EntryMode::Swipe));
         assert_eq!(
@@ -998,7 +892,7 @@ mod tests {
 
         let long = SimCard {
             pan: Zeroizing::new("6225880123456789012".into()),
-            ..SimCard::swipe(&cards::CUP_SWIPE)
+            ..SimCard::swipe(&fixture::CUP_SWIPE)
         };
         assert_eq!(
             long.track2().as_str(),
@@ -1018,7 +912,7 @@ mod tests {
     #[test]
     fn chip_read_carries_a_verifiable_arqc() {
         let mut r = reader();
-        r.push(SimCard::chip(&cards::CUP_CHIP));
+        r.push(SimCard::chip(&fixture::CUP_CHIP));
         let d = r.read_card(&request("sale", Some(12_345))).expect("card");
         assert_eq!(d.entry, Some(EntryMode::Chip));
         assert_eq!(d.sequence.as_deref(), Some("001"));
@@ -1045,10 +939,10 @@ mod tests {
         assert_eq!(tlv::get(&items, 0x9F1E), Some(&b"12345678"[..]));
         assert_eq!(tlv::get(&items, 0x9F10), Some(&IAD[..]));
         assert_eq!(tlv::get(&items, 0x9F36), Some(&[0x00, 0x01][..]));
-        issuer_check(cards::CUP_CHIP.pan, "001", &icc);
+        issuer_check(fixture::CUP_CHIP.pan, "001", &icc);
 
         // The ATC moves on per card; the unpredictable number changes.
-        r.push(SimCard::contactless(&cards::CUP_CHIP));
+        r.push(SimCard::contactless(&fixture::CUP_CHIP));
         let d2 = r
             .read_card(&request("balance inquiry", None))
             .expect("card");
@@ -1058,16 +952,16 @@ mod tests {
         assert_eq!(tlv::get(&items2, 0x9F36), Some(&[0x00, 0x02][..]));
         assert_eq!(tlv::get(&items2, 0x9C), Some(&[0x31][..]));
         assert_ne!(tlv::get(&items, 0x9F37), tlv::get(&items2, 0x9F37));
-        issuer_check(cards::CUP_CHIP.pan, "001", &icc2);
+        issuer_check(fixture::CUP_CHIP.pan, "001", &icc2);
 
-        r.push(SimCard::chip(&cards::VISA_CHIP));
+        r.push(SimCard::chip(&fixture::VISA_CHIP));
         let d3 = r.read_card(&request("refund", Some(100))).expect("card");
         let icc3 = d3.icc.expect("55");
         let items3 = tlv::decode(&icc3).expect("tlv");
         assert_eq!(tlv::get(&items3, 0x9F36), Some(&[0x00, 0x01][..]));
         assert_eq!(tlv::get(&items3, 0x9C), Some(&[0x20][..]));
         assert_eq!(tlv::get(&items3, 0x84), Some(&AID_VISA[..]));
-        issuer_check(cards::VISA_CHIP.pan, "001", &icc3);
+        issuer_check(fixture::VISA_CHIP.pan, "001", &icc3);
     }
 
     #[test]
@@ -1075,13 +969,13 @@ mod tests {
         let mut r = reader();
         let ctl = r.clone();
         let session = |r: &mut SimCardReader| {
-            r.push(SimCard::chip(&cards::CUP_CHIP));
+            r.push(SimCard::chip(&fixture::CUP_CHIP));
             let icc = r
                 .read_card(&request("sale", Some(500)))
                 .expect("card")
                 .icc
                 .expect("55");
-            issuer_check(cards::CUP_CHIP.pan, "001", &icc)
+            issuer_check(fixture::CUP_CHIP.pan, "001", &icc)
         };
         let done = |r: &mut SimCardReader, rc: &str, icc: Vec<u8>, answered: bool| {
             r.complete_chip(&ChipCompletion {
@@ -1165,7 +1059,7 @@ mod tests {
             Err(HalError::Timeout)
         );
         // A chip card where only swipe is allowed is swiped.
-        r.push(SimCard::chip(&cards::CUP_CHIP));
+        r.push(SimCard::chip(&fixture::CUP_CHIP));
         let mut req = request("sale", Some(1));
         req.modes = CardModes {
             swipe: true,
@@ -1176,7 +1070,7 @@ mod tests {
         assert_eq!(d.entry, Some(EntryMode::Swipe));
         assert!(d.icc.is_none());
         // A magstripe card where only chip is allowed cannot be read.
-        r.push(SimCard::swipe(&cards::CUP_SWIPE));
+        r.push(SimCard::swipe(&fixture::CUP_SWIPE));
         req.modes = CardModes {
             swipe: false,
             chip: true,
@@ -1184,14 +1078,14 @@ mod tests {
         };
         assert!(matches!(r.read_card(&req), Err(HalError::Device(_))));
         // Fallback.
-        r.push(SimCard::fallback(&cards::CUP_CHIP));
+        r.push(SimCard::fallback(&fixture::CUP_CHIP));
         assert_eq!(
             r.read_card(&request("sale", Some(1))).expect("card").entry,
             Some(EntryMode::Fallback)
         );
 
         // Default card and the no-card knob.
-        ctl.set_default(Some(SimCard::swipe(&cards::CUP_SWIPE)));
+        ctl.set_default(Some(SimCard::swipe(&fixture::CUP_SWIPE)));
         assert!(r.read_card(&request("sale", Some(1))).is_ok());
         ctl.set_no_card(true);
         assert_eq!(
@@ -1229,7 +1123,7 @@ mod tests {
         // Chip failure knob.
         ctl.set_delay(Duration::ZERO);
         ctl.set_chip_error(true);
-        r.push(SimCard::chip(&cards::CUP_CHIP));
+        r.push(SimCard::chip(&fixture::CUP_CHIP));
         assert!(matches!(
             r.read_card(&request("sale", Some(1))),
             Err(HalError::Device(_))
@@ -1264,7 +1158,7 @@ mod tests {
     fn pin_request(cancel: CancelToken) -> PinRequest {
         PinRequest {
             transaction: "sale",
-            masked_pan: crate::mask_pan(cards::CUP_SWIPE.pan),
+            masked_pan: possdk_core::mask_pan(fixture::CUP_SWIPE.pan),
             amount: Some(100),
             allow_bypass: false,
             timeout: Duration::from_secs(1),
@@ -1285,11 +1179,11 @@ mod tests {
         let ctl = pad.clone();
         let c = CancelToken::new();
         assert_eq!(
-            clear(pad.get_pin(&pin_request(c.clone()), cards::CUP_SWIPE.pan)),
+            clear(pad.get_pin(&pin_request(c.clone()), fixture::CUP_SWIPE.pan)),
             "123456"
         );
         assert_eq!(
-            clear(pad.get_pin(&pin_request(c.clone()), cards::VISA_CHIP.pan)),
+            clear(pad.get_pin(&pin_request(c.clone()), fixture::VISA_CHIP.pan)),
             "1234"
         );
         ctl.push(SimPin::pin("999999"));
@@ -1297,7 +1191,7 @@ mod tests {
         ctl.push(SimPin::Cancel);
         ctl.push(SimPin::Timeout);
         assert_eq!(
-            clear(pad.get_pin(&pin_request(c.clone()), cards::CUP_SWIPE.pan)),
+            clear(pad.get_pin(&pin_request(c.clone()), fixture::CUP_SWIPE.pan)),
             "999999"
         );
         assert!(matches!(
@@ -1322,7 +1216,7 @@ mod tests {
         ));
         let mut fixed = SimPinPad::fixed("4321");
         assert_eq!(
-            clear(fixed.get_pin(&pin_request(c), cards::CUP_SWIPE.pan)),
+            clear(fixed.get_pin(&pin_request(c), fixture::CUP_SWIPE.pan)),
             "4321"
         );
         assert!(!format!("{:?}", SimPin::pin("4321")).contains("4321"));
@@ -1345,7 +1239,7 @@ mod tests {
         );
         assert_eq!(
             qr.scan(&req(CancelToken::new())).as_deref(),
-            Ok(cards::QR_CODE)
+            Ok(fixture::QR_CODE)
         );
         assert_eq!(ctl.scans(), 2);
         let c = CancelToken::new();
@@ -1353,7 +1247,7 @@ mod tests {
         assert_eq!(qr.scan(&req(c)), Err(HalError::Cancelled));
         let mut empty = SimQrScanner::new(None);
         assert_eq!(empty.scan(&req(CancelToken::new())), Err(HalError::Timeout));
-        for code in [cards::QR_CODE, cards::QR_CODE_DECLINED_51] {
+        for code in [fixture::QR_CODE, fixture::QR_CODE_DECLINED_51] {
             assert_eq!(code.len(), 18);
             assert!(code.starts_with("13") || code.starts_with("28"));
         }
@@ -1404,12 +1298,14 @@ mod tests {
             ..SimDevices::new()
         };
         let mut hal = devices.hal();
-        devices.reader.push(SimCard::swipe(&cards::CUP_LOW_BALANCE));
+        devices
+            .reader
+            .push(SimCard::swipe(&fixture::CUP_LOW_BALANCE));
         let reader = hal.card_reader.as_mut().expect("reader");
         let d = reader.read_card(&request("sale", Some(1))).expect("card");
         assert_eq!(
             d.pan.as_deref().map(String::as_str),
-            Some(cards::CUP_LOW_BALANCE.pan)
+            Some(fixture::CUP_LOW_BALANCE.pan)
         );
         assert_eq!(devices.reader.reads(), 1);
         hal.events
@@ -1419,24 +1315,5 @@ mod tests {
         assert_eq!(devices.events.snapshot(), vec![Event::Connecting]);
         assert_eq!(hal.clock.as_ref().expect("clock").now(), date());
         assert!(hal.transport.is_none());
-    }
-
-    #[test]
-    fn test_cards_match_the_provisioning_table() {
-        assert_eq!(cards::ALL.len(), 6);
-        assert_eq!(
-            cards::by_pan("6225884444444444").map(|c| c.balance),
-            Some(500_000)
-        );
-        assert_eq!(
-            cards::by_pan("6225881111111111").map(|c| c.balance),
-            Some(100)
-        );
-        assert!(
-            cards::CUP_CHIP.is_chip() && cards::VISA_CHIP.is_chip() && !cards::CUP_SWIPE.is_chip()
-        );
-        assert_eq!(cards::CUP_EXPIRED.expiry, "2001");
-        assert_eq!(cards::VISA_CHIP.org, cards::Org::Visa);
-        assert!(cards::by_pan("0000").is_none());
     }
 }

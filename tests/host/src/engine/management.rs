@@ -1,0 +1,287 @@
+//! Management messages (0800/0820): activation, the host RSA key and the TMK download, sign-in with fresh
+//! working keys, and the paged EMV parameter queries and downloads (CAPKs, AIDs).
+
+use super::*;
+use possdk_core::crypto::tdes;
+use possdk_core::tlv::{self, Tlv};
+use possdk_sim::fixture::{
+    FIXED_MAK, FIXED_PIK, FIXED_TDK, FIXED_TMK, HOST_KEY_INDEX, HOST_KEY_RID,
+};
+
+impl Shared {
+    pub(super) fn activation(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+    ) -> DbResult<Reply> {
+        let Some(items) = req.get(62).and_then(|d| tlv::decode(d).ok()) else {
+            return Ok(mgmt_reply(req, "30"));
+        };
+        let sn = tlv::get(&items, 0xDF41).and_then(|v| std::str::from_utf8(v).ok());
+        let token = tlv::get(&items, 0xDF42).and_then(|v| std::str::from_utf8(v).ok());
+        let (Some(sn), Some(token)) = (sn, token) else {
+            return Ok(mgmt_reply(req, "30"));
+        };
+        match db.store.device(sn)? {
+            Some((t, tid)) if t == token && tid == term.tid => {}
+            _ => {
+                info!("{}: activation refused for device SN {sn:?}", term.tid);
+                return Ok(mgmt_reply(req, "A8"));
+            }
+        }
+        db.store.mark_activated(&term.tid)?;
+        let fp = possdk_core::crypto::sha256(
+            &[self.rsa_modulus.as_slice(), self.rsa_exponent.as_slice()].concat(),
+        );
+        let out = tlv::encode(&[
+            Tlv::primitive(0xDF51, term.merchant_name.as_bytes().to_vec()),
+            Tlv::primitive(0xDF52, term.timeout_s.to_string().into_bytes()),
+            Tlv::primitive(0xDF53, term.reversal_attempts.to_string().into_bytes()),
+            Tlv::primitive(0xDF54, term.max_tip_percent.to_string().into_bytes()),
+            Tlv::primitive(0xDF55, format!("{:06}", term.batch).into_bytes()),
+            Tlv::primitive(0xDF56, fp.to_vec()),
+        ]);
+        let mut r = mgmt_reply(req, "00");
+        r.msg.set(62, out);
+        Ok(r)
+    }
+
+    pub(super) fn rsa_query(&self, req: &Message) -> Reply {
+        let mut r = mgmt_reply(req, "00");
+        r.msg.set(
+            62,
+            tlv::encode(&[
+                Tlv::primitive(0x9F06, HOST_KEY_RID.to_vec()),
+                Tlv::primitive(0x9F22, vec![HOST_KEY_INDEX]),
+                Tlv::primitive(0xDF02, self.rsa_modulus.clone()),
+                Tlv::primitive(0xDF04, self.rsa_exponent.clone()),
+            ]),
+        );
+        r
+    }
+
+    pub(super) fn tmk_download(&self, db: &mut Db, req: &Message, tid: &str) -> DbResult<Reply> {
+        let Some(items) = req.get(62).and_then(|d| tlv::decode(d).ok()) else {
+            return Ok(mgmt_reply(req, "30"));
+        };
+        if tlv::get(&items, 0x9F06) != Some(&HOST_KEY_RID[..])
+            || tlv::get(&items, 0x9F22) != Some(&[HOST_KEY_INDEX][..])
+        {
+            info!("{tid}: TMK download names an unknown host key");
+            return Ok(mgmt_reply(req, "A7"));
+        }
+        let (Some(ct), Some(cv)) = (tlv::get(&items, 0xDF23), tlv::get(&items, 0xDF24)) else {
+            return Ok(mgmt_reply(req, "30"));
+        };
+        let r_key = match self.rsa.decrypt(rsa::Pkcs1v15Encrypt, ct) {
+            Ok(r) if r.len() == 16 => zeroize::Zeroizing::new(r),
+            _ => {
+                info!("{tid}: TMK download: DF23 does not decrypt to 16 bytes");
+                return Ok(mgmt_reply(req, "A7"));
+            }
+        };
+        let Ok(r_des) = DesKey::from_bytes(&r_key) else {
+            return Ok(mgmt_reply(req, "A7"));
+        };
+        if cv.len() < 3 || cv.len() > 8 || r_des.check_block()[..cv.len()] != cv[..] {
+            info!("{tid}: TMK download: DF24 does not match R");
+            return Ok(mgmt_reply(req, "A7"));
+        }
+        let mut tmk = zeroize::Zeroizing::new([0u8; 16]);
+        if self.fixed_keys {
+            tmk.copy_from_slice(&hex::decode(FIXED_TMK).unwrap_or_default());
+        } else if possdk_core::crypto::random_bytes(&mut tmk[..]).is_err() {
+            return Ok(mgmt_reply(req, "96"));
+        }
+        let Ok(tmk_des) = DesKey::from_bytes(&tmk[..]) else {
+            return Ok(mgmt_reply(req, "96"));
+        };
+        let Ok(wrapped) = tdes::encrypt_ecb(&r_des, &tmk[..]) else {
+            return Ok(mgmt_reply(req, "96"));
+        };
+        db.store.set_pending_tmk(tid, &tmk[..])?;
+        let mut r = mgmt_reply(req, "00");
+        r.msg.set(
+            62,
+            tlv::encode(&[
+                Tlv::primitive(0xDF21, wrapped),
+                Tlv::primitive(0xDF22, tmk_des.kcv().to_vec()),
+            ]),
+        );
+        Ok(r)
+    }
+
+    pub(super) fn tmk_activate(&self, db: &mut Db, req: &Message, tid: &str) -> DbResult<Reply> {
+        let cv = req
+            .get(62)
+            .and_then(|d| tlv::decode(d).ok())
+            .and_then(|i| tlv::get(&i, 0xDF22).map(|v| v.to_vec()));
+        let Some(cv) = cv else {
+            return Ok(mgmt_reply(req, "30"));
+        };
+        let row = db.store.keys(tid)?;
+        let Some(pending) = row
+            .pending_tmk
+            .as_ref()
+            .and_then(|k| DesKey::from_bytes(k).ok())
+        else {
+            info!("{tid}: TMK activation without a downloaded TMK");
+            return Ok(mgmt_reply(req, "A7"));
+        };
+        if cv.len() < 3 || cv.len() > 8 || pending.check_block()[..cv.len()] != cv[..] {
+            return Ok(mgmt_reply(req, "A7"));
+        }
+        db.store.activate_tmk(tid)?;
+        db.keys.remove(tid);
+        db.store.set_flag(tid, "need_signin", true)?;
+        Ok(mgmt_reply(req, "00"))
+    }
+
+    pub(super) fn sign_in(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+        now: &Now,
+    ) -> DbResult<Reply> {
+        let tid = term.tid.as_str();
+        let row = db.store.keys(tid)?;
+        let Some(tmk) = row.tmk.as_ref().and_then(|k| DesKey::from_bytes(k).ok()) else {
+            info!("{tid}: sign-in without an active TMK");
+            return Ok(mgmt_reply(req, "A7"));
+        };
+        let mut fresh = zeroize::Zeroizing::new([0u8; 48]);
+        if self.fixed_keys {
+            for (i, k) in [FIXED_PIK, FIXED_MAK, FIXED_TDK].iter().enumerate() {
+                fresh[i * 16..i * 16 + 16].copy_from_slice(&hex::decode(k).unwrap_or_default());
+            }
+        } else if possdk_core::crypto::random_bytes(&mut fresh[..]).is_err() {
+            return Ok(mgmt_reply(req, "96"));
+        }
+        let mut f62 = Vec::with_capacity(60);
+        for i in 0..3 {
+            let k = &fresh[i * 16..i * 16 + 16];
+            let (Ok(kd), Ok(enc)) = (DesKey::from_bytes(k), tdes::encrypt_ecb(&tmk, k)) else {
+                return Ok(mgmt_reply(req, "96"));
+            };
+            f62.extend_from_slice(&enc);
+            f62.extend_from_slice(&kd.kcv());
+        }
+        db.store.set_working_keys(
+            tid,
+            &fresh[0..16],
+            &fresh[16..32],
+            &fresh[32..48],
+            &now.stamp(),
+        )?;
+        db.keys.remove(tid);
+        db.store.set_flag(tid, "need_signin", false)?;
+        let seq = self.next_seq();
+        let mut r = mgmt_reply(req, "00");
+        if let Some(s) = req.get_str(60) {
+            // 60.2 = the batch the terminal adopts.
+            let v = format!("{}{:06}{}", &s[0..2], term.batch, &s[8..]);
+            r.msg.set_str(60, &v);
+        }
+        r.msg.set_str(12, &now.hhmmss());
+        r.msg.set_str(13, &now.mmdd());
+        r.msg.set_str(37, &self.rrn(now, seq));
+        r.msg.set(62, f62);
+        info!("{tid}: signed in (batch {:06})", term.batch);
+        Ok(r)
+    }
+
+    /// Query paging shared by CAPK and AID lists: `"1" + nn` start index in, status + entries out.
+    fn page(req: &Message, entries: Vec<Vec<u8>>) -> Reply {
+        let start = req
+            .get(62)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .filter(|s| s.len() == 3 && s.starts_with('1'))
+            .and_then(|s| num(&s[1..]));
+        let Some(start) = start else {
+            return mgmt_reply(req, "30");
+        };
+        let start = start as usize;
+        let mut r = mgmt_reply(req, "00");
+        r.msg.set(62, page(&entries, start));
+        r
+    }
+
+    pub(super) fn capk_query(&self, db: &mut Db, req: &Message) -> DbResult<Reply> {
+        let entries = db
+            .store
+            .capk_list()?
+            .into_iter()
+            .map(|(rid, idx, exp)| {
+                tlv::encode(&[
+                    Tlv::primitive(0x9F06, rid),
+                    Tlv::primitive(0x9F22, vec![idx]),
+                    Tlv::primitive(0xDF05, exp.into_bytes()),
+                ])
+            })
+            .collect();
+        Ok(Self::page(req, entries))
+    }
+
+    pub(super) fn capk_download(&self, db: &mut Db, req: &Message) -> DbResult<Reply> {
+        let Some(items) = req.get(62).and_then(|d| tlv::decode(d).ok()) else {
+            return Ok(mgmt_reply(req, "30"));
+        };
+        let (Some(rid), Some(idx)) = (tlv::get(&items, 0x9F06), tlv::get(&items, 0x9F22)) else {
+            return Ok(mgmt_reply(req, "30"));
+        };
+        if idx.len() != 1 {
+            return Ok(mgmt_reply(req, "30"));
+        }
+        let Some((exp, modulus, exponent)) = db.store.capk(rid, idx[0])? else {
+            return Ok(mgmt_reply(req, "25"));
+        };
+        let sum = possdk_core::crypto::sha1(
+            &[rid, idx, modulus.as_slice(), exponent.as_slice()].concat(),
+        );
+        let mut out = b"1".to_vec();
+        out.extend(tlv::encode(&[
+            Tlv::primitive(0x9F06, rid.to_vec()),
+            Tlv::primitive(0x9F22, idx.to_vec()),
+            Tlv::primitive(0xDF05, exp.into_bytes()),
+            Tlv::primitive(0xDF06, vec![0x01]),
+            Tlv::primitive(0xDF07, vec![0x01]),
+            Tlv::primitive(0xDF02, modulus),
+            Tlv::primitive(0xDF04, exponent),
+            Tlv::primitive(0xDF03, sum.to_vec()),
+        ]));
+        let mut r = mgmt_reply(req, "00");
+        r.msg.set(62, out);
+        Ok(r)
+    }
+
+    pub(super) fn aid_query(&self, db: &mut Db, req: &Message) -> DbResult<Reply> {
+        let entries = db
+            .store
+            .aid_list()?
+            .into_iter()
+            .map(|aid| tlv::encode(&[Tlv::primitive(0x9F06, aid)]))
+            .collect();
+        Ok(Self::page(req, entries))
+    }
+
+    pub(super) fn aid_download(&self, db: &mut Db, req: &Message) -> DbResult<Reply> {
+        let aid = req
+            .get(62)
+            .and_then(|d| tlv::decode(d).ok())
+            .and_then(|i| tlv::get(&i, 0x9F06).map(|v| v.to_vec()));
+        let Some(aid) = aid else {
+            return Ok(mgmt_reply(req, "30"));
+        };
+        let Some(params) = db.store.aid_params(&aid)? else {
+            return Ok(mgmt_reply(req, "25"));
+        };
+        let mut out = b"1".to_vec();
+        out.extend(tlv::encode(&[Tlv::primitive(0x9F06, aid)]));
+        out.extend(params);
+        let mut r = mgmt_reply(req, "00");
+        r.msg.set(62, out);
+        Ok(r)
+    }
+}

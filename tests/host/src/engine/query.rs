@@ -1,0 +1,94 @@
+//! Queries and advices about past transactions: the paged detail query (0800/397) and the issuer script
+//! result advice (0620/951).
+
+use super::*;
+use possdk_core::tlv::{self, Tlv};
+
+fn amount_n12(v: i64) -> String {
+    format!("{:012}", v.max(0))
+}
+
+impl Shared {
+    pub(super) fn detail_query(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+    ) -> DbResult<Reply> {
+        let items = match req.get(62) {
+            Some(d) => match tlv::decode(d) {
+                Ok(i) => i,
+                Err(_) => return Ok(mgmt_reply(req, "30")),
+            },
+            None => vec![],
+        };
+        let batch = match tlv::get(&items, 0xDF61) {
+            Some(b) => match std::str::from_utf8(b).ok().and_then(num) {
+                Some(n) => n as u32,
+                None => return Ok(mgmt_reply(req, "30")),
+            },
+            None => term.batch,
+        };
+        let start = match tlv::get(&items, 0xDF62) {
+            Some(b) => match std::str::from_utf8(b).ok().and_then(num) {
+                Some(n) => n as usize,
+                None => return Ok(mgmt_reply(req, "30")),
+            },
+            None => 0,
+        };
+        let records: Vec<Vec<u8>> = db
+            .store
+            .batch_txns(&term.tid, batch)?
+            .into_iter()
+            .filter(|t| matches!(t.mti, 100 | 200 | 220) && t.state != "declined" && t.kind != "01")
+            .map(|t| {
+                let state = match t.state.as_str() {
+                    "voided" => "V",
+                    "reversed" => "R",
+                    "tipped" => "T",
+                    _ => "A",
+                };
+                let who = t.voucher.clone().unwrap_or(t.pan_masked.clone());
+                tlv::encode(&[Tlv::constructed(
+                    0xFF01,
+                    vec![
+                        Tlv::primitive(0xDF70, format!("{:06}", t.stan).into_bytes()),
+                        Tlv::primitive(0xDF71, t.kind.clone().into_bytes()),
+                        Tlv::primitive(0xDF72, amount_n12(t.amount).into_bytes()),
+                        Tlv::primitive(0xDF73, who.into_bytes()),
+                        Tlv::primitive(0xDF74, t.rrn.clone().into_bytes()),
+                        Tlv::primitive(0xDF75, t.auth.clone().into_bytes()),
+                        Tlv::primitive(0xDF76, t.stamp.clone().into_bytes()),
+                        Tlv::primitive(0xDF77, state.as_bytes().to_vec()),
+                        Tlv::primitive(0xDF78, amount_n12(t.tip).into_bytes()),
+                    ],
+                )])
+            })
+            .collect();
+        let mut r = mgmt_reply(req, "00");
+        r.msg.set(62, page(&records, start));
+        r.mac = true;
+        Ok(r)
+    }
+
+    pub(super) fn script_advice(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+        now: &Now,
+    ) -> DbResult<Reply> {
+        let mut r = self.error_reply(req, "00");
+        echo(req, &mut r.msg, &[23, 32, 37, 38]);
+        r.msg.set_str(12, &now.hhmmss());
+        r.msg.set_str(13, &now.mmdd());
+        r.mac = true;
+        info!(
+            "{}: script result advice for STAN {:?}",
+            term.tid,
+            req.get_str(11)
+        );
+        let _ = db;
+        Ok(r)
+    }
+}
