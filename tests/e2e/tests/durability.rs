@@ -24,7 +24,7 @@ fn every_financial_request_makes_exactly_two_commits() {
         );
         r
     };
-    let card = || Some(swipe(CARD_OK));
+    let card = || Some(swipe(&CUP_SWIPE));
     let sale = count("sale", &|| t.sale(10_000, Payment::Card(card())).unwrap());
     count("void", &|| t.void(sale.stan, card()).unwrap());
     let sale2 = count("sale", &|| t.sale(10_000, Payment::Card(card())).unwrap());
@@ -43,7 +43,7 @@ fn every_financial_request_makes_exactly_two_commits() {
     });
     count("balance inquiry", &|| t.balance(card()).unwrap());
     count("QR sale", &|| {
-        t.sale(500, Payment::Qr(Some(QR_OK.into()))).unwrap()
+        t.sale(500, Payment::Qr(Some(QR_CODE.into()))).unwrap()
     });
     host.shutdown();
     let _ = std::fs::remove_dir_all(&dir);

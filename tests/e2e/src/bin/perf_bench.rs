@@ -32,8 +32,6 @@ const SETTLE_BUDGET: Duration = Duration::from_secs(1);
 const COLD_START_BUDGET: Duration = Duration::from_millis(20);
 const RSS_BUDGET_KB: u64 = 10 * 1024;
 
-const SALE_JSON: &str = r#"{"op":"sale","amount":100,"card":{"entry":"swipe","track2":"6225880123456789D30121010000000000","pin":"123456"}}"#;
-
 /// Frames go to possdk-host's engine in this process; the time spent there is recorded.
 struct InProcess {
     host: Arc<TestHost>,
@@ -95,11 +93,19 @@ impl Bench {
     }
 }
 
-/// A one-fen sale: 20,000 of them fit the test card's balance.
-const FILL_JSON: &str = r#"{"op":"sale","amount":1,"card":{"entry":"swipe","track2":"6225880123456789D30121010000000000","pin":"123456"}}"#;
-
-fn sale(t: &Terminal) {
-    sale_json(t, SALE_JSON)
+/// A swiped sale of the test card with its PIN, as the app would send it.
+fn sale_request(amount: u64) -> String {
+    let card = &CUP_SWIPE;
+    serde_json::json!({
+        "op": "sale",
+        "amount": amount,
+        "card": {
+            "entry": "swipe",
+            "track2": format!("{}D{}{}0000000000", card.pan, card.expiry, card.service_code),
+            "pin": card.pin,
+        }
+    })
+    .to_string()
 }
 
 fn sale_json(t: &Terminal, json: &str) {
@@ -124,15 +130,16 @@ struct Split {
 /// of the rest (the terminal's own work, plus fsync when durable). Checks the commits of every sale.
 fn sales(b: &Bench, t: &Terminal, durable: bool, count: usize) -> Split {
     let commits = t.instrument_journal(durable).expect("instrument");
+    let request = sale_request(100);
     for _ in 0..50 {
-        sale(t);
+        sale_json(t, &request);
     }
     let (mut total, mut host, mut own) = (vec![], vec![], vec![]);
     b.take_spent();
     for _ in 0..count {
         let before = commits.load(Ordering::Relaxed);
         let start = Instant::now();
-        sale(t);
+        sale_json(t, &request);
         let whole = start.elapsed();
         let spent = b.take_spent();
         let made = commits.load(Ordering::Relaxed) - before;
@@ -187,8 +194,10 @@ fn bench_sale(count: usize) -> bool {
 /// `rows` approved sales in the open batch, without fsync (filling only).
 fn fill(t: &Terminal, rows: usize) {
     t.instrument_journal(false).expect("instrument");
+    // One-fen sales: 20,000 of them fit the test card's balance.
+    let request = sale_request(1);
     for _ in 0..rows {
-        sale_json(t, FILL_JSON);
+        sale_json(t, &request);
     }
     t.instrument_journal(true).expect("instrument");
 }
@@ -289,8 +298,8 @@ fn cold_start(dir: &str, host_addr: &str) -> bool {
         "gateway": {"address": host_addr, "tpdu": "6000030000"},
         "platform": {"address": host_addr, "tpdu": "6000050000"},
         "journal_path": std::path::Path::new(dir).join("journal.db").to_string_lossy(),
-        "device": {"serial": SERIAL, "model": "e2e"},
-        "seal_key": "8f3a51c2d4e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80"
+        "device": {"serial": DEVICE_SN, "model": "e2e"},
+        "seal_key": SEAL_KEY_HEX
     });
     let config = possdk_core::Config::from_json(&json.to_string()).expect("config");
     let before = rss_kb();
