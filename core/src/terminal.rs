@@ -106,6 +106,17 @@ impl Terminal {
             .map_err(|e| e.or_outcome(crate::Outcome::NotSent))
     }
 
+    /// Benchmarks and tests only (feature `instrument`, which the shipped libraries never enable): count the
+    /// journal's commits from now on and choose `synchronous = FULL` (`durable`, the product's setting) or
+    /// `OFF`, so the terminal's own work per operation can be told from the disk's. Returns the counter.
+    #[cfg(feature = "instrument")]
+    pub fn instrument_journal(
+        &self,
+        durable: bool,
+    ) -> Result<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        self.run(|e| Ok(e.journal_mut().instrument(durable)?))
+    }
+
     /// Stop a waiting operation (card, PIN, QR or host). If the request was already sent, it is reversed.
     pub fn cancel(&self) {
         self.cancel.cancel()
