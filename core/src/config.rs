@@ -69,6 +69,10 @@ pub struct Config {
     /// Absent: derived from TID + serial (obfuscation only; a warning is logged).
     #[serde(default)]
     pub seal_key: Option<String>,
+    /// A production terminal: `seal_key` is then required, since the derived fallback above is only obfuscation
+    /// and stays for simulators and tests (default false).
+    #[serde(default)]
+    pub production: bool,
     /// Encrypt tracks under the TDK (53 third digit 1).
     #[serde(default)]
     pub encrypt_tracks: bool,
@@ -246,6 +250,12 @@ impl Config {
         )?;
         check("seal_key", obj.get("seal_key"), string, "a string")?;
         check(
+            "production",
+            obj.get("production"),
+            |x| x.is_boolean(),
+            "true or false",
+        )?;
+        check(
             "encrypt_tracks",
             obj.get("encrypt_tracks"),
             |x| x.is_boolean(),
@@ -409,5 +419,9 @@ mod tests {
         let mut v = base();
         v["max_tip_percent"] = "ten".into();
         assert_eq!(field_of(v).as_deref(), Some("max_tip_percent"));
+        let mut v = base();
+        v["production"] = "yes".into();
+        assert_eq!(field_of(v).as_deref(), Some("production"));
+        assert!(!Config::from_json(&base().to_string()).unwrap().production);
     }
 }

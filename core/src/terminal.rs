@@ -63,6 +63,15 @@ impl Terminal {
                 k.copy_from_slice(&bytes);
                 k
             }
+            None if config.production => {
+                // The derived key below is computable by anyone who knows the TID and serial number: a production
+                // terminal must be given a key the platform holds (Android Keystore, a secure element, a TEE).
+                return Err(Error::invalid(
+                    "seal_key",
+                    "production is set: a platform-held seal_key (64 hex digits, from a hardware-backed store) is \
+                     required; the key derived from TID and serial number is for simulators only",
+                ));
+            }
             None => {
                 log::warn!("no seal_key configured: deriving one from TID and serial number (obfuscation only)");
                 let mut data = b"possdk-seal".to_vec();
