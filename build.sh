@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # possdk build driver.
 #   ./build.sh demo      the embedded acquirer host simulator + a full terminal day
-#   ./build.sh test      format check, clippy (-D warnings), every test (Rust, C, Python, JVM)
-#   ./build.sh bench     criterion benches (codec, MAC, PIN), host load client, sale latency
+#   ./build.sh test      format check, clippy (-D warnings), every test (Rust, C, Python, JVM), soak smoke,
+#                        library size budget
+#   ./build.sh bench     criterion benches (codec, MAC, PIN), host load client, sale latency, perf budgets
 #   ./build.sh soak      crash-and-fault soak: [--rounds N] [--seed S] (release build)
 #   ./build.sh android   cross-build the JNI library for Android (needs an NDK and cargo-ndk)
 set -euo pipefail
@@ -33,6 +34,8 @@ cmd_test() {
     # The debug binary is already built above; a release build would cost more time than it saves.
     step "soak smoke: terminal kills and host faults, seed 1 (./build.sh soak runs longer ones)"
     cargo run --quiet -p possdk-e2e --bin possdk-soak -- --rounds 280 --seed 1
+    step "library size budget (release build of libpossdk.so and libpossdk_jni.so, stripped, <= 2 MiB each)"
+    scripts/size-check.sh
 }
 
 cmd_demo() {
@@ -47,6 +50,10 @@ cmd_bench() {
     cargo run --release --quiet -p possdk-host --bin possdk-host-load -- --seconds 5
     step "terminal sale latency over loopback with the durable journal"
     cargo run --release --quiet -p possdk-e2e --bin sale-bench -- --count 500
+    step "the sale's floor: terminal work per sale (in-memory transport), synchronous OFF and FULL"
+    cargo run --release --quiet -p possdk-e2e --bin perf-bench -- sale --count 2000
+    step "journal: settle 10,000, cold start on 10,000 rows, upload 10,000"
+    cargo run --release --quiet -p possdk-e2e --bin perf-bench -- journal --rows 10000
 }
 
 cmd_soak() {

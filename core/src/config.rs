@@ -40,6 +40,15 @@ pub struct DeviceConfig {
     pub model: String,
 }
 
+/// `"journal"`: how much history the local journal keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub struct JournalConfig {
+    /// After a settlement closes a batch, keep the rows of the last N settled batches (plus the open one,
+    /// and anything still owed to the host); older rows are deleted. None: keep everything.
+    #[serde(default)]
+    pub retain_batches: Option<u32>,
+}
+
 /// Terminal configuration (JSON-API.md "Config").
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Config {
@@ -64,6 +73,10 @@ pub struct Config {
     /// Absent: derived from TID + serial (obfuscation only; a warning is logged).
     #[serde(default)]
     pub seal_key: Option<String>,
+    /// A production terminal: `seal_key` is then required, since the derived fallback above is only obfuscation
+    /// and stays for simulators and tests (default false).
+    #[serde(default)]
+    pub production: bool,
     /// Encrypt tracks under the TDK (53 third digit 1).
     #[serde(default)]
     pub encrypt_tracks: bool,
@@ -73,7 +86,13 @@ pub struct Config {
     /// Transaction kinds whose PIN may be bypassed.
     #[serde(default)]
     pub pin_bypass_allowed: Option<Vec<String>>,
+    /// Journal retention.
+    #[serde(default)]
+    pub journal: JournalConfig,
 }
+
+/// Batch numbers are six digits: more batches than that cannot be told apart.
+const MAX_RETAIN_BATCHES: u64 = 999_999;
 
 fn default_reversal_attempts() -> u32 {
     3
@@ -134,6 +153,16 @@ impl Config {
         }
         if !(1..=10).contains(&self.reversal_attempts) {
             return Err(Error::invalid("reversal_attempts", "must be 1 to 10"));
+        }
+        if self
+            .journal
+            .retain_batches
+            .is_some_and(|n| u64::from(n) > MAX_RETAIN_BATCHES)
+        {
+            return Err(Error::invalid(
+                "journal.retain_batches",
+                "must be a whole number of batches from 0 to 999999",
+            ));
         }
         if self.max_tip_percent > 100 {
             return Err(Error::invalid("max_tip_percent", "must be 0 to 100"));
@@ -228,6 +257,12 @@ impl Config {
         )?;
         check("seal_key", obj.get("seal_key"), string, "a string")?;
         check(
+            "production",
+            obj.get("production"),
+            |x| x.is_boolean(),
+            "true or false",
+        )?;
+        check(
             "encrypt_tracks",
             obj.get("encrypt_tracks"),
             |x| x.is_boolean(),
@@ -286,6 +321,20 @@ impl Config {
                 }
             }
         }
+        check(
+            "journal",
+            obj.get("journal"),
+            |x| x.is_object(),
+            "an object",
+        )?;
+        if let Some(j) = obj.get("journal").and_then(V::as_object) {
+            check(
+                "journal.retain_batches",
+                j.get("retain_batches"),
+                |x| x.as_u64().is_some_and(|n| n <= MAX_RETAIN_BATCHES),
+                "a whole number of batches from 0 to 999999",
+            )?;
+        }
         check("device", obj.get("device"), |x| x.is_object(), "an object")?;
         if let Some(d) = obj.get("device").and_then(V::as_object) {
             check(
@@ -326,6 +375,35 @@ mod tests {
 
     fn field_of(v: serde_json::Value) -> Option<String> {
         Config::from_json(&v.to_string()).unwrap_err().field
+    }
+
+    #[test]
+    fn journal_retention_is_optional_and_checked() {
+        let c = Config::from_json(&base().to_string()).unwrap();
+        assert_eq!(c.journal.retain_batches, None);
+        let mut v = base();
+        v["journal"] = serde_json::json!({"retain_batches": 3});
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(c.journal.retain_batches, Some(3));
+        for bad in [
+            serde_json::json!({"retain_batches": -1}),
+            serde_json::json!({"retain_batches": "3"}),
+            serde_json::json!({"retain_batches": 1.5}),
+            serde_json::json!({"retain_batches": 5_000_000_000u64}),
+        ] {
+            let mut v = base();
+            v["journal"] = bad;
+            assert_eq!(field_of(v).as_deref(), Some("journal.retain_batches"));
+        }
+        let mut v = base();
+        v["journal"] = serde_json::json!(3);
+        assert_eq!(field_of(v).as_deref(), Some("journal"));
+        let mut c = Config::from_json(&base().to_string()).unwrap();
+        c.journal.retain_batches = Some(1_000_000);
+        assert_eq!(
+            c.validate().unwrap_err().field.as_deref(),
+            Some("journal.retain_batches")
+        );
     }
 
     #[test]
@@ -370,5 +448,9 @@ mod tests {
         let mut v = base();
         v["max_tip_percent"] = "ten".into();
         assert_eq!(field_of(v).as_deref(), Some("max_tip_percent"));
+        let mut v = base();
+        v["production"] = "yes".into();
+        assert_eq!(field_of(v).as_deref(), Some("production"));
+        assert!(!Config::from_json(&base().to_string()).unwrap().production);
     }
 }

@@ -23,7 +23,7 @@ mod terminal;
 pub mod tlv;
 pub mod transport;
 
-pub use config::{Config, DeviceConfig, EndpointConfig, Timeouts};
+pub use config::{Config, DeviceConfig, EndpointConfig, JournalConfig, Timeouts};
 pub use error::{Error, ErrorKind, Outcome, Result};
 pub use journal::{TxRecord, TxState};
 pub use terminal::Terminal;

@@ -63,6 +63,15 @@ impl Terminal {
                 k.copy_from_slice(&bytes);
                 k
             }
+            None if config.production => {
+                // The derived key below is computable by anyone who knows the TID and serial number: a production
+                // terminal must be given a key the platform holds (Android Keystore, a secure element, a TEE).
+                return Err(Error::invalid(
+                    "seal_key",
+                    "production is set: a platform-held seal_key (64 hex digits, from a hardware-backed store) is \
+                     required; the key derived from TID and serial number is for simulators only",
+                ));
+            }
             None => {
                 log::warn!("no seal_key configured: deriving one from TID and serial number (obfuscation only)");
                 let mut data = b"possdk-seal".to_vec();
@@ -104,6 +113,17 @@ impl Terminal {
     ) -> Result<TransactionResult> {
         self.run(f)
             .map_err(|e| e.or_outcome(crate::Outcome::NotSent))
+    }
+
+    /// Benchmarks and tests only (feature `instrument`, which the shipped libraries never enable): count the
+    /// journal's commits from now on and choose `synchronous = FULL` (`durable`, the product's setting) or
+    /// `OFF`, so the terminal's own work per operation can be told from the disk's. Returns the counter.
+    #[cfg(feature = "instrument")]
+    pub fn instrument_journal(
+        &self,
+        durable: bool,
+    ) -> Result<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        self.run(|e| Ok(e.journal_mut().instrument(durable)?))
     }
 
     /// Stop a waiting operation (card, PIN, QR or host). If the request was already sent, it is reversed.

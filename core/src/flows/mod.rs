@@ -161,6 +161,12 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The journal, for `Terminal::instrument_journal` (benchmarks and tests only).
+    #[cfg(feature = "instrument")]
+    pub(crate) fn journal_mut(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
     /// The local records of a batch (the open one by default).
     pub(crate) fn journal_result(&self, batch: Option<u32>) -> Result<JournalResult> {
         let batch = match batch {

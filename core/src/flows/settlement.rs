@@ -160,6 +160,16 @@ impl Engine {
         let next_batch = if batch >= 999_999 { 1 } else { batch + 1 };
         self.journal.close_batch(next_batch)?;
         log::info!("batch {batch:06} closed (balanced: {balanced}), next {next_batch:06}");
+        if let Some(retain) = self.cfg.journal.retain_batches {
+            // The batch is closed whatever happens here: a failed clean-up is retried after the next one.
+            match self.journal.prune(retain) {
+                Ok(n) if n > 0 => {
+                    log::info!("journal retention: {n} row(s) of old batches deleted")
+                }
+                Ok(_) => {}
+                Err(e) => log::warn!("journal retention failed: {e}"),
+            }
+        }
         Ok(SettlementResult {
             batch,
             terminal,
@@ -173,10 +183,12 @@ impl Engine {
     /// One 0320 per counted transaction, then the `202` end. Returns (count, balanced after upload).
     fn batch_upload(&mut self, batch: u32, rows: &[TxRecord]) -> Result<(u32, bool)> {
         let mut n = 0u32;
-        for (row, _) in counted(rows) {
+        let records = counted(rows);
+        // Every record's STAN in one durable commit rather than one per record.
+        let stans = self.journal.take_stans(records.len() as u32)?;
+        for ((row, _), stan) in records.into_iter().zip(stans) {
             let def = kinds::by_name(&row.kind)
                 .ok_or_else(|| Error::internal("unknown kind in journal"))?;
-            let stan = self.journal.next_stan()?;
             let mut m = Message::new(Mti(320));
             if def.is_qr() {
                 if let Some(v) = &row.voucher {

@@ -263,17 +263,33 @@ fn amount_sql(v: u64) -> JResult<i64> {
     i64::try_from(v).map_err(|_| JournalError::Invalid(format!("amount {v} out of range")))
 }
 
+/// `execute` through the connection's statement cache: the journal runs the same few statements for every
+/// transaction, and preparing one costs more than running it.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `query_row` through the statement cache.
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn meta_get(conn: &Connection, key: &str) -> JResult<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
+        .and_then(|mut stmt| stmt.query_row([key], |r| r.get(0)).optional())
         .map_err(db)
 }
 
 fn meta_set(conn: &Connection, key: &str, value: &str) -> JResult<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, value],
     )
+    .and_then(|mut stmt| stmt.execute(params![key, value]))
     .map_err(db)?;
     Ok(())
 }
@@ -290,19 +306,23 @@ fn meta_u32(conn: &Connection, key: &str, default: u32) -> JResult<u32> {
 fn apply_effects(tx: &Transaction<'_>, effects: &[Effect]) -> JResult<()> {
     for e in effects {
         let n = match *e {
-            Effect::SetState { id, state } => tx.execute(
+            Effect::SetState { id, state } => exec(
+                tx,
                 "UPDATE tx SET state = ?2 WHERE id = ?1",
                 params![id, state.as_str()],
             ),
-            Effect::SetTip { id, tip } => tx.execute(
+            Effect::SetTip { id, tip } => exec(
+                tx,
                 "UPDATE tx SET tip = ?2 WHERE id = ?1",
                 params![id, amount_sql(tip)?],
             ),
-            Effect::SetCompleted { id, completed } => tx.execute(
+            Effect::SetCompleted { id, completed } => exec(
+                tx,
                 "UPDATE tx SET completed = ?2 WHERE id = ?1",
                 params![id, completed],
             ),
-            Effect::AddRefunded { id, amount } => tx.execute(
+            Effect::AddRefunded { id, amount } => exec(
+                tx,
                 "UPDATE tx SET refunded = refunded + ?2 WHERE id = ?1",
                 params![id, amount_sql(amount)?],
             ),
@@ -349,6 +369,8 @@ impl Journal {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
+        // Room for every statement a transaction and its settlement use (rusqlite's default is 16).
+        conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db)?;
         let mut j = Journal {
@@ -357,6 +379,32 @@ impl Journal {
         };
         schema::migrate(&mut j.conn)?;
         Ok(j)
+    }
+
+    /// Benchmarks and tests only (feature `instrument`, never enabled by the shipped libraries): count the
+    /// commits of this connection from now on, and choose whether a commit waits for the disk (`durable`:
+    /// `synchronous = FULL`, the product's setting) or not (`synchronous = OFF`, so a benchmark can tell the
+    /// terminal's own work from fsync). Returns the counter.
+    #[cfg(feature = "instrument")]
+    pub fn instrument(
+        &mut self,
+        durable: bool,
+    ) -> JResult<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let mode = if durable { "FULL" } else { "OFF" };
+        self.conn
+            .pragma_update(None, "synchronous", mode)
+            .map_err(db)?;
+        let commits = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
+        self.conn
+            .commit_hook(Some(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                // false: let the commit go ahead.
+                false
+            }))
+            .map_err(db)?;
+        Ok(commits)
     }
 
     #[cfg(test)]
@@ -391,6 +439,21 @@ impl Journal {
         Ok(stan)
     }
 
+    /// Allocate `n` consecutive STANs (wrapping after 999999) in one durable commit: the batch upload's
+    /// records. A crash before they are all used only skips numbers; none is ever handed out twice.
+    pub fn take_stans(&mut self, n: u32) -> JResult<Vec<u32>> {
+        let tx = self.conn.transaction().map_err(db)?;
+        let mut stan = meta_u32(&tx, "stan", 1)?;
+        let mut out = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            out.push(stan);
+            stan = if stan >= 999_999 { 1 } else { stan + 1 };
+        }
+        meta_set(&tx, "stan", &stan.to_string())?;
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
     pub fn setting(&self, key: &str) -> JResult<Option<String>> {
         meta_get(&self.conn, &format!("setting.{key}"))
     }
@@ -400,12 +463,12 @@ impl Journal {
     }
 
     pub fn delete_setting(&mut self, key: &str) -> JResult<()> {
-        self.conn
-            .execute(
-                "DELETE FROM meta WHERE key = ?1",
-                [format!("setting.{key}")],
-            )
-            .map_err(db)?;
+        exec(
+            &self.conn,
+            "DELETE FROM meta WHERE key = ?1",
+            [format!("setting.{key}")],
+        )
+        .map_err(db)?;
         Ok(())
     }
 
@@ -440,7 +503,7 @@ impl Journal {
             let next = if new.stan >= 999_999 { 1 } else { new.stan + 1 };
             meta_set(&tx, "stan", &next.to_string())?;
         }
-        tx.execute(
+        exec(&tx,
             "INSERT INTO tx (kind, mti, batch, stan, amount, tip, pan_sealed, masked_pan, entry_mode, voucher, \
              reference, auth_code, state, original_id, original_batch, original_stan, original_date, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?14, ?15, ?16, ?17)",
@@ -468,7 +531,7 @@ impl Journal {
         let id = tx.last_insert_rowid();
         if let Some(r) = reversal {
             let body = seal::seal(&key, &r.body, &reversal_aad(id, r.stan)).map_err(sealing)?;
-            tx.execute(
+            exec(&tx,
                 "INSERT INTO reversal (tx_id, stan, body_sealed, reason, auth_code, attempts, flagged) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![id, r.stan, body, r.reason, r.auth_code, r.attempts, r.flagged],
@@ -477,7 +540,8 @@ impl Journal {
         }
         if let Some(a) = advice {
             let frame = seal::seal(&key, &a.frame, &advice_aad(id, a.stan)).map_err(sealing)?;
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO advice (tx_id, stan, frame_sealed, attempts) VALUES (?1, ?2, ?3, ?4)",
                 params![id, a.stan, frame, a.attempts],
             )
@@ -497,8 +561,7 @@ impl Journal {
         clear_pending: bool,
     ) -> JResult<()> {
         let tx = self.conn.transaction().map_err(db)?;
-        let n = tx
-            .execute(
+        let n = exec(&tx,
                 "UPDATE tx SET state = COALESCE(?2, state), response_code = COALESCE(?3, response_code), \
                  reference = COALESCE(?4, reference), auth_code = COALESCE(?5, auth_code), \
                  card_org = COALESCE(?6, card_org), voucher = COALESCE(?7, voucher), \
@@ -521,10 +584,8 @@ impl Journal {
         }
         apply_effects(&tx, effects)?;
         if clear_pending {
-            tx.execute("DELETE FROM reversal WHERE tx_id = ?1", [id])
-                .map_err(db)?;
-            tx.execute("DELETE FROM advice WHERE tx_id = ?1", [id])
-                .map_err(db)?;
+            exec(&tx, "DELETE FROM reversal WHERE tx_id = ?1", [id]).map_err(db)?;
+            exec(&tx, "DELETE FROM advice WHERE tx_id = ?1", [id]).map_err(db)?;
         }
         tx.commit().map_err(db)
     }
@@ -532,8 +593,7 @@ impl Journal {
     /// Rows left `pending` with no reversal and no advice owed for them (an inquiry, which moves no money,
     /// interrupted by a crash) become `failed`: nothing can answer them any more. Returns how many.
     pub fn fail_orphans(&mut self) -> JResult<usize> {
-        self.conn
-            .execute(
+        exec(&self.conn,
                 "UPDATE tx SET state = 'failed' WHERE state = 'pending' \
                  AND id NOT IN (SELECT tx_id FROM reversal) AND id NOT IN (SELECT tx_id FROM advice)",
                 [],
@@ -542,20 +602,19 @@ impl Journal {
     }
 
     pub fn get(&self, id: i64) -> JResult<Option<TxRecord>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {TX_COLUMNS} FROM tx WHERE id = ?1"),
-                [id],
-                tx_from_row,
-            )
-            .optional()
-            .map_err(db)
+        one(
+            &self.conn,
+            &format!("SELECT {TX_COLUMNS} FROM tx WHERE id = ?1"),
+            [id],
+            tx_from_row,
+        )
+        .optional()
+        .map_err(db)
     }
 
     /// Latest row with this STAN in `batch`.
     pub fn find_by_stan(&self, batch: u32, stan: u32) -> JResult<Option<TxRecord>> {
-        self.conn
-            .query_row(
+        one(&self.conn,
                 &format!("SELECT {TX_COLUMNS} FROM tx WHERE batch = ?1 AND stan = ?2 ORDER BY id DESC LIMIT 1"),
                 params![batch, stan],
                 tx_from_row,
@@ -566,15 +625,14 @@ impl Journal {
 
     /// The sealed PAN of a row, unsealed (for tips and batch upload). Never log it.
     pub fn pan(&self, id: i64) -> JResult<Option<Zeroizing<String>>> {
-        let row: Option<(Option<Vec<u8>>, u32, u32)> = self
-            .conn
-            .query_row(
-                "SELECT pan_sealed, batch, stan FROM tx WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(db)?;
+        let row: Option<(Option<Vec<u8>>, u32, u32)> = one(
+            &self.conn,
+            "SELECT pan_sealed, batch, stan FROM tx WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(db)?;
         let Some((Some(sealed), batch, stan)) = row else {
             return Ok(None);
         };
@@ -657,13 +715,12 @@ impl Journal {
         reason: &str,
         auth_code: Option<&str>,
     ) -> JResult<()> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE reversal SET reason = ?2, auth_code = COALESCE(?3, auth_code) WHERE tx_id = ?1",
-                params![tx_id, reason, auth_code],
-            )
-            .map_err(db)?;
+        let n = exec(
+            &self.conn,
+            "UPDATE reversal SET reason = ?2, auth_code = COALESCE(?3, auth_code) WHERE tx_id = ?1",
+            params![tx_id, reason, auth_code],
+        )
+        .map_err(db)?;
         if n != 1 {
             return Err(JournalError::Invalid(format!(
                 "no pending reversal for transaction {tx_id}"
@@ -674,8 +731,7 @@ impl Journal {
 
     /// One more attempt was made; `flagged` once the configured attempts are exhausted.
     pub fn reversal_attempted(&mut self, tx_id: i64, flagged: bool) -> JResult<()> {
-        self.conn
-            .execute(
+        exec(&self.conn,
                 "UPDATE reversal SET attempts = attempts + 1, flagged = (flagged OR ?2) WHERE tx_id = ?1",
                 params![tx_id, flagged],
             )
@@ -687,16 +743,18 @@ impl Journal {
     /// `effects` (undo of what the original did) in the same SQLite transaction.
     pub fn reversal_done(&mut self, tx_id: i64, effects: &[Effect]) -> JResult<()> {
         let tx = self.conn.transaction().map_err(db)?;
-        let n = tx
-            .execute("DELETE FROM reversal WHERE tx_id = ?1", [tx_id])
-            .map_err(db)?;
+        let n = exec(&tx, "DELETE FROM reversal WHERE tx_id = ?1", [tx_id]).map_err(db)?;
         if n != 1 {
             return Err(JournalError::Invalid(format!(
                 "no pending reversal for transaction {tx_id}"
             )));
         }
-        tx.execute("UPDATE tx SET state = 'reversed' WHERE id = ?1", [tx_id])
-            .map_err(db)?;
+        exec(
+            &tx,
+            "UPDATE tx SET state = 'reversed' WHERE id = ?1",
+            [tx_id],
+        )
+        .map_err(db)?;
         apply_effects(&tx, effects)?;
         tx.commit().map_err(db)
     }
@@ -734,12 +792,12 @@ impl Journal {
     }
 
     pub fn advice_attempted(&mut self, tx_id: i64) -> JResult<()> {
-        self.conn
-            .execute(
-                "UPDATE advice SET attempts = attempts + 1 WHERE tx_id = ?1",
-                [tx_id],
-            )
-            .map_err(db)?;
+        exec(
+            &self.conn,
+            "UPDATE advice SET attempts = attempts + 1 WHERE tx_id = ?1",
+            [tx_id],
+        )
+        .map_err(db)?;
         Ok(())
     }
 
@@ -747,20 +805,51 @@ impl Journal {
     /// Close the batch: set the new batch number (rows stay for reprint / query). Refused while a
     /// reversal or an advice is still owed for the closing batch's transactions.
     pub fn close_batch(&mut self, next_batch: u32) -> JResult<()> {
-        let owed: i64 = self
-            .conn
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM reversal) + (SELECT COUNT(*) FROM advice)",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
+        let owed: i64 = one(
+            &self.conn,
+            "SELECT (SELECT COUNT(*) FROM reversal) + (SELECT COUNT(*) FROM advice)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
         if owed > 0 {
             return Err(JournalError::Invalid(format!(
                 "{owed} reversal(s)/advice(s) still owed"
             )));
         }
         self.set_batch(next_batch)
+    }
+
+    /// Retention (config `journal.retain_batches`): delete the rows of settled batches older than the last
+    /// `retain` settled ones, then give the freed pages back to the file system (`incremental_vacuum`; the
+    /// journal is `auto_vacuum = INCREMENTAL` from schema 2). Never deleted: the open batch, a row with a
+    /// pending reversal or advice, and the originals (transitively) of every row that stays, so a kept
+    /// void, tip or refund still finds its sale. "Last" is by the newest row of each batch, so a batch
+    /// number that wrapped after 999999 still counts as recent. Returns how many rows were deleted.
+    pub fn prune(&mut self, retain: u32) -> JResult<usize> {
+        let open = self.batch()?;
+        let tx = self.conn.transaction().map_err(db)?;
+        let deleted = exec(&tx,
+                "WITH RECURSIVE
+                   recent(batch) AS (
+                     SELECT batch FROM tx WHERE batch != ?1 GROUP BY batch ORDER BY MAX(id) DESC LIMIT ?2),
+                   keep(id) AS (
+                     SELECT id FROM tx WHERE batch = ?1 OR batch IN recent
+                       OR id IN (SELECT tx_id FROM reversal) OR id IN (SELECT tx_id FROM advice)
+                     UNION
+                     SELECT t.original_id FROM tx t JOIN keep k ON t.id = k.id
+                       WHERE t.original_id IS NOT NULL)
+                 DELETE FROM tx WHERE id NOT IN keep",
+                params![open, retain],
+            )
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        if deleted > 0 {
+            self.conn
+                .execute_batch("PRAGMA incremental_vacuum")
+                .map_err(db)?;
+        }
+        Ok(deleted)
     }
 }
 

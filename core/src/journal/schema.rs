@@ -3,10 +3,20 @@
 use super::{db, JResult, JournalError};
 use rusqlite::Connection;
 
+/// One migration step.
+enum Step {
+    /// Statements run in one transaction together with the version bump.
+    Sql(&'static str),
+    /// Statements that cannot run inside a transaction (VACUUM), run as they are, then the version bump.
+    /// Each must be harmless to repeat, since a crash between them and the bump runs them again.
+    Outside(&'static str),
+}
+
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Step] = &[
     // 0 -> 1: counters/settings, transactions, pending reversals and advices.
-    "CREATE TABLE meta (
+    Step::Sql(
+        "CREATE TABLE meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
@@ -54,6 +64,10 @@ const MIGRATIONS: &[&str] = &[
         frame_sealed BLOB NOT NULL,
         attempts     INTEGER NOT NULL DEFAULT 0
     );",
+    ),
+    // 1 -> 2: pages freed by retention (Journal::prune) can be returned to the file system. Changing
+    // auto_vacuum on a database that already has tables only takes effect through a VACUUM.
+    Step::Outside("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"),
 ];
 
 /// Current schema version of this build.
@@ -71,12 +85,21 @@ pub(super) fn migrate(conn: &mut Connection) -> JResult<()> {
             "journal schema {from} is newer than this SDK understands ({VERSION})"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-        let tx = conn.transaction().map_err(db)?;
-        tx.execute_batch(sql).map_err(db)?;
-        tx.pragma_update(None, "user_version", i as u32 + 1)
-            .map_err(db)?;
-        tx.commit().map_err(db)?;
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        match step {
+            Step::Sql(sql) => {
+                let tx = conn.transaction().map_err(db)?;
+                tx.execute_batch(sql).map_err(db)?;
+                tx.pragma_update(None, "user_version", i as u32 + 1)
+                    .map_err(db)?;
+                tx.commit().map_err(db)?;
+            }
+            Step::Outside(sql) => {
+                conn.execute_batch(sql).map_err(db)?;
+                conn.pragma_update(None, "user_version", i as u32 + 1)
+                    .map_err(db)?;
+            }
+        }
         log::info!("journal migrated to schema {}", i + 1);
     }
     Ok(())

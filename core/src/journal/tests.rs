@@ -262,3 +262,163 @@ fn newer_schema_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sqlite_is_built_without_the_unused_extensions() {
+    // .cargo/config.toml hands LIBSQLITE3_FLAGS to libsqlite3-sys; this proves the bundled build got them.
+    let j = Journal::open_in_memory(&KEY).unwrap();
+    let used = |opt: &str| -> bool {
+        j.conn
+            .query_row("SELECT sqlite_compileoption_used(?1)", [opt], |r| r.get(0))
+            .unwrap()
+    };
+    for off in [
+        "ENABLE_FTS3",
+        "ENABLE_FTS5",
+        "ENABLE_RTREE",
+        "ENABLE_STAT4",
+        "ENABLE_DBSTAT_VTAB",
+        "ENABLE_COLUMN_METADATA",
+        "SOUNDEX",
+    ] {
+        assert!(!used(off), "SQLite built with {off}");
+    }
+    for on in ["OMIT_LOAD_EXTENSION", "OMIT_JSON", "OMIT_DEPRECATED"] {
+        assert!(used(on), "SQLite built without {on}");
+    }
+    assert!(j
+        .conn
+        .execute_batch("CREATE VIRTUAL TABLE t USING fts5(x)")
+        .is_err());
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "possdk-journal-{name}-{}-{:?}.db",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+    }
+    p
+}
+
+#[test]
+fn schema_2_makes_an_existing_journal_incrementally_vacuumed() {
+    let path = temp_path("vacuum");
+    {
+        let mut j = Journal::open(&path, &KEY).unwrap();
+        j.record_request(&sale(1, Some("6225880123456789")), None, None)
+            .unwrap();
+        // Back to what a schema-1 journal looks like: no auto_vacuum, version 1.
+        j.conn
+            .execute_batch("PRAGMA auto_vacuum = NONE; VACUUM; PRAGMA user_version = 1;")
+            .unwrap();
+        let mode: i64 = j
+            .conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 0);
+    }
+    let j = Journal::open(&path, &KEY).unwrap();
+    assert_eq!(j.schema_version().unwrap(), schema::VERSION);
+    let mode: i64 = j
+        .conn
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, 2, "auto_vacuum = INCREMENTAL");
+    assert_eq!(j.list(1).unwrap().len(), 1, "rows survive the VACUUM");
+    drop(j);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[test]
+fn take_stans_allocates_a_range_in_one_go_and_wraps() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    assert_eq!(j.take_stans(3).unwrap(), vec![1, 2, 3]);
+    assert_eq!(j.peek_stan().unwrap(), 4);
+    j.conn
+        .execute("UPDATE meta SET value = '999998' WHERE key = 'stan'", [])
+        .unwrap();
+    assert_eq!(j.take_stans(3).unwrap(), vec![999_998, 999_999, 1]);
+    assert_eq!(j.peek_stan().unwrap(), 2);
+    assert!(j.take_stans(0).unwrap().is_empty());
+}
+
+#[test]
+fn retention_keeps_the_last_batches_the_open_one_and_anything_owed() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    let mut stan = 0;
+    let mut add = |j: &mut Journal, batch: u32, original: Option<i64>, rev: bool, adv: bool| {
+        stan += 1;
+        let mut new = sale(stan, Some("6225880123456789"));
+        new.batch = batch;
+        new.original_id = original;
+        let advice = PendingAdvice {
+            tx_id: 0,
+            stan,
+            frame: vec![2, 2, 0],
+            attempts: 0,
+        };
+        j.record_request(
+            &new,
+            rev.then(|| reversal(stan)).as_ref(),
+            adv.then_some(&advice),
+        )
+        .unwrap()
+    };
+    // Settled batches 1..=5, three plain rows each, recorded in order; batch 6 is open. Batch 1 also holds
+    // a sale whose reversal is still owed, batch 2 a refund whose advice is still owed and a refund of
+    // batch 1's first sale, which is itself the original of a void in batch 5 (a chain across batches).
+    let mut ids = std::collections::BTreeMap::new();
+    let (mut owed_reversal, mut owed_advice, mut chain_mid, mut refund) = (0, 0, 0, 0);
+    for batch in 1..=5 {
+        for _ in 0..3 {
+            let id = add(&mut j, batch, None, false, false);
+            ids.entry(batch).or_insert_with(Vec::new).push(id);
+        }
+        match batch {
+            1 => owed_reversal = add(&mut j, 1, None, true, false),
+            2 => {
+                owed_advice = add(&mut j, 2, None, false, true);
+                chain_mid = add(&mut j, 2, Some(ids[&1][0]), false, false);
+            }
+            5 => refund = add(&mut j, 5, Some(chain_mid), false, false),
+            _ => {}
+        }
+    }
+    let chain_root = ids[&1][0];
+    j.set_batch(6).unwrap();
+    let open = add(&mut j, 6, None, false, false);
+
+    let deleted = j.prune(2).unwrap();
+    // Batches 1..=3 held 9 plain rows, one of them the chain's root: 8 go.
+    assert_eq!(deleted, 8);
+    let left =
+        |j: &Journal, b: u32| -> Vec<i64> { j.list(b).unwrap().iter().map(|r| r.id).collect() };
+    assert_eq!(left(&j, 6), vec![open], "the open batch stays");
+    let mut last5 = ids[&5].clone();
+    last5.push(refund);
+    assert_eq!(left(&j, 5), last5);
+    assert_eq!(
+        left(&j, 4),
+        ids[&4],
+        "the last two settled batches stay whole"
+    );
+    assert_eq!(left(&j, 3), Vec::<i64>::new());
+    assert_eq!(left(&j, 2), vec![owed_advice, chain_mid]);
+    assert_eq!(left(&j, 1), vec![chain_root, owed_reversal]);
+    assert!(j.pending_reversal().unwrap().is_some());
+    assert_eq!(j.pending_advices().unwrap().len(), 1);
+
+    // Nothing else to delete: a second pass is a no-op. Retaining 0 keeps only the open batch and what is
+    // still owed: batch 5 (with the void), batch 4 and the chain go.
+    assert_eq!(j.prune(2).unwrap(), 0);
+    assert_eq!(j.prune(0).unwrap(), 4 + 3 + 2);
+    assert_eq!(left(&j, 6), vec![open]);
+    assert_eq!(left(&j, 1), vec![owed_reversal]);
+    assert_eq!(left(&j, 2), vec![owed_advice]);
+}

@@ -38,6 +38,7 @@ import com.possdk.PosTerminal
 import com.possdk.QrRequest
 import com.possdk.QrScanner
 import com.possdk.RequestException
+import com.possdk.SealKeyProvider
 import com.possdk.SecurityModule
 import com.possdk.SecurityModuleException
 import com.possdk.TmkTransport
@@ -344,7 +345,14 @@ inline fun <reified T : Throwable> expectThrows(body: () -> Unit): T {
 }
 
 /** [serial] null: the serial number comes from a [DeviceInfo]. */
-fun config(host: String, dir: File, name: String, serial: String? = "SN0001", encryptTracks: Boolean = false) = PosConfig(
+fun config(
+    host: String,
+    dir: File,
+    name: String,
+    serial: String? = "SN0001",
+    encryptTracks: Boolean = false,
+    production: Boolean = false
+) = PosConfig(
     tid = "12345678",
     mid = "123456789012345",
     gateway = Endpoint(host, "6000030000"),
@@ -354,8 +362,22 @@ fun config(host: String, dir: File, name: String, serial: String? = "SN0001", en
     responseTimeoutMs = 10_000,
     deviceSerial = serial,
     deviceModel = "jvm-test",
-    encryptTracks = encryptTracks
+    encryptTracks = encryptTracks,
+    production = production
 )
+
+/**
+ * The test's stand-in for KeystoreSealKeyProvider (which needs Android): a fixed key, a fresh copy per call, and
+ * each copy kept so the test can check that PosTerminal wiped it.
+ */
+class FakeSealKeyProvider(private val key: ByteArray) : SealKeyProvider {
+    var asked = 0
+    val handedOut = mutableListOf<ByteArray>()
+    override fun sealKey(): ByteArray {
+        asked++
+        return key.copyOf().also { handedOut.add(it) }
+    }
+}
 
 fun hex(b: ByteArray): String {
     val digits = "0123456789ABCDEF"
@@ -464,6 +486,29 @@ fun main(args: Array<String>) {
             t.close()
         }
         expect(info.asked > 0) { "DeviceInfo not asked" }
+    }
+
+    check("production without a seal key is refused, naming seal_key") {
+        val e = expectThrows<RequestException> {
+            PosTerminal(config(host, dir, "prod-nokey", production = true))
+        }
+        expect(e.code == "invalid_request" && e.field == "seal_key") { "got $e" }
+        expect(e.message?.contains("platform-held") == true) { "message: ${e.message}" }
+    }
+
+    check("a SealKeyProvider supplies seal_key: a production terminal starts, and the key array is wiped") {
+        val provider = FakeSealKeyProvider(ByteArray(32) { (it * 7 + 1).toByte() })
+        val t = PosTerminal(config(host, dir, "prod-provider", production = true), sealKeyProvider = provider)
+        t.close()
+        expect(provider.asked == 1) { "provider asked ${provider.asked} times" }
+        expect(provider.handedOut.all { a -> a.all { it == 0.toByte() } }) { "the key array was not wiped" }
+    }
+
+    check("a SealKeyProvider that gives the wrong length is refused, naming seal_key") {
+        val e = expectThrows<RequestException> {
+            PosTerminal(config(host, dir, "prod-short", production = true), sealKeyProvider = FakeSealKeyProvider(ByteArray(16)))
+        }
+        expect(e.code == "invalid_request" && e.field == "seal_key") { "got $e" }
     }
 
     val reader = SimCardReader()

@@ -11,7 +11,8 @@ data class Endpoint(val address: String, val tpdu: String)
 
 /**
  * Terminal configuration (JSON-API "Config"). [sealKey] (64 hex digits, from the Android Keystore or an SE)
- * seals keys and PANs at rest; `toString` hides it.
+ * seals keys and PANs at rest; `toString` hides it. Prefer giving [PosTerminal] a [SealKeyProvider] to writing the
+ * key here. [production] makes a seal key required: without one the terminal refuses to start.
  */
 class PosConfig(
     val tid: String,
@@ -27,7 +28,8 @@ class PosConfig(
     val deviceSerial: String? = null,
     val deviceModel: String? = null,
     val sealKey: String? = null,
-    val encryptTracks: Boolean = false
+    val encryptTracks: Boolean = false,
+    val production: Boolean = false
 ) {
     fun toJson(): String = JSONObject()
         .put("tid", tid)
@@ -42,10 +44,11 @@ class PosConfig(
         .put("device", deviceSerial?.let { JSONObject().put("serial", it).put("model", deviceModel ?: "") })
         .put("seal_key", sealKey)
         .put("encrypt_tracks", encryptTracks)
+        .put("production", production)
         .toString()
 
     override fun toString() =
-        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
+        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, production=$production, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
 }
 
 /**

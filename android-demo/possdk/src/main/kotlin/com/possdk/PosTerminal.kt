@@ -16,7 +16,8 @@ import java.util.concurrent.atomic.AtomicLong
  * operation in flight and waits for it to return; later calls throw [RequestException] (`invalid_state`).
  *
  * The devices are optional. Without a [SecurityModule] the SDK keeps the keys itself; without a [DeviceInfo]
- * the serial number comes from the configuration.
+ * the serial number comes from the configuration. A [SealKeyProvider] supplies the key that seals keys and PANs at
+ * rest (`seal_key`, replacing any in the configuration); on Android use [KeystoreSealKeyProvider].
  *
  * Errors are [PosException]s (see its subclasses); a decline is a [TransactionResult] with `approved = false`.
  */
@@ -27,7 +28,8 @@ class PosTerminal @JvmOverloads constructor(
     qrScanner: QrScanner? = null,
     events: EventListener? = null,
     securityModule: SecurityModule? = null,
-    deviceInfo: DeviceInfo? = null
+    deviceInfo: DeviceInfo? = null,
+    sealKeyProvider: SealKeyProvider? = null
 ) : AutoCloseable {
     @JvmOverloads
     constructor(
@@ -37,11 +39,12 @@ class PosTerminal @JvmOverloads constructor(
         qrScanner: QrScanner? = null,
         events: EventListener? = null,
         securityModule: SecurityModule? = null,
-        deviceInfo: DeviceInfo? = null
-    ) : this(config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo)
+        deviceInfo: DeviceInfo? = null,
+        sealKeyProvider: SealKeyProvider? = null
+    ) : this(config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, sealKeyProvider)
 
     private val bridge = CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo)
-    private val handle = AtomicLong(NativeBridge.create(configJson, bridge))
+    private val handle = AtomicLong(NativeBridge.create(withSealKey(configJson, sealKeyProvider), bridge))
 
     val isClosed: Boolean get() = handle.get() == 0L
 
