@@ -11,14 +11,24 @@
 //!   `Receive` (peer closed or read error), `Framing` (bad length prefix), `Cancelled { sent: true }`.
 //!
 //! Logging is at debug level and never includes frame contents.
-use crate::hal::{CancelToken, Endpoint, TlsSettings, Transport, TransportError};
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use crate::hal::{CancelToken, Endpoint, Transport, TransportError};
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+#[cfg(feature = "tls")]
+use {
+    rustls::pki_types::ServerName,
+    rustls::{ClientConfig, ClientConnection, StreamOwned},
+    std::sync::Arc,
+};
+
+/// The client side of a TLS endpoint; a build without the `tls` feature has none (no value of the type).
+#[cfg(feature = "tls")]
+type TlsClient = Arc<ClientConfig>;
+#[cfg(not(feature = "tls"))]
+type TlsClient = std::convert::Infallible;
 
 /// Largest frame on the wire, length prefix included (docs/PROTOCOL.md §1).
 pub const MAX_FRAME: usize = 2048;
@@ -33,9 +43,10 @@ const CONNECT_GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 pub struct TcpTransport {
+    #[cfg(feature = "tls")]
     /// The rustls configuration of each TLS endpoint seen, built once: it also keeps the TLS session cache,
     /// so the connection of the next exchange can resume.
-    tls_configs: Vec<(TlsSettings, Arc<ClientConfig>)>,
+    tls_configs: Vec<(crate::hal::TlsSettings, Arc<ClientConfig>)>,
 }
 
 impl TcpTransport {
@@ -43,7 +54,11 @@ impl TcpTransport {
         TcpTransport::default()
     }
 
-    fn tls_config(&mut self, settings: &TlsSettings) -> Result<Arc<ClientConfig>, TransportError> {
+    #[cfg(feature = "tls")]
+    fn tls_config(
+        &mut self,
+        settings: &crate::hal::TlsSettings,
+    ) -> Result<Arc<ClientConfig>, TransportError> {
         if let Some((_, c)) = self.tls_configs.iter().find(|(s, _)| s == settings) {
             return Ok(c.clone());
         }
@@ -64,8 +79,19 @@ impl Transport for TcpTransport {
         if cancel.is_cancelled() {
             return Err(TransportError::Cancelled { sent: false });
         }
+        #[cfg(feature = "tls")]
         let tls = match &endpoint.tls {
             Some(settings) => Some(self.tls_config(settings)?),
+            None => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        let tls = match &endpoint.tls {
+            // The config refuses `tls` in such a build; an endpoint made by hand is refused here.
+            Some(_) => {
+                return Err(TransportError::Connect(
+                    "this build of possdk has no TLS (possdk-core's `tls` feature)".into(),
+                ))
+            }
             None => None,
         };
         let mut stream = connect(endpoint, tls, cancel)?;
@@ -88,6 +114,7 @@ impl Transport for TcpTransport {
 /// A connected stream: plain, or TLS with the handshake done.
 enum Stream {
     Plain(TcpStream),
+    #[cfg(feature = "tls")]
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
 }
 
@@ -96,6 +123,7 @@ impl Stream {
     fn socket(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => &s.sock,
         }
     }
@@ -105,6 +133,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
             Stream::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => s.read(buf),
         }
     }
@@ -114,12 +143,14 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Stream::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => s.flush(),
         }
     }
@@ -155,27 +186,36 @@ fn check_outgoing(frame: &[u8]) -> Result<(), TransportError> {
 /// the thread drops the stream unused.
 fn connect(
     endpoint: &Endpoint,
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<TlsClient>,
     cancel: &CancelToken,
 ) -> Result<Stream, TransportError> {
     let (tx, rx) = mpsc::channel();
     let address = endpoint.address.clone();
-    let server_name = endpoint.tls.as_ref().map(|t| t.server_name.clone());
+    let _server_name = endpoint
+        .tls
+        .as_ref()
+        .map_or(String::new(), |t| t.server_name.clone());
     let timeout = endpoint.connect_timeout;
     let thread_cancel = cancel.clone();
     thread::Builder::new()
         .name("possdk-tcp-connect".into())
         .spawn(move || {
-            let deadline = Instant::now() + timeout;
-            let result =
-                connect_blocking(&address, timeout, &thread_cancel).and_then(|tcp| {
-                    match (tls, server_name) {
-                        (Some(config), Some(name)) => {
-                            handshake(tcp, config, &name, &address, deadline, &thread_cancel)
-                        }
-                        _ => Ok(Stream::Plain(tcp)),
-                    }
-                });
+            let _deadline = Instant::now() + timeout;
+            let result = match (connect_blocking(&address, timeout, &thread_cancel), tls) {
+                #[cfg(feature = "tls")]
+                (Ok(tcp), Some(config)) => handshake(
+                    tcp,
+                    config,
+                    &_server_name,
+                    &address,
+                    _deadline,
+                    &thread_cancel,
+                ),
+                #[cfg(not(feature = "tls"))]
+                (Ok(_), Some(never)) => match never {},
+                (Ok(tcp), None) => Ok(Stream::Plain(tcp)),
+                (Err(e), _) => Err(e),
+            };
             // The receiver is gone when the exchange was cancelled: the stream is then simply dropped.
             let _ = tx.send(result);
         })
@@ -206,6 +246,7 @@ fn connect(
     }
 }
 
+#[cfg(feature = "tls")]
 /// The TLS handshake on a connected socket, finished before `deadline` (the connect timeout) or refused. Every
 /// failure is `Connect`: no application data is written before the handshake is complete.
 fn handshake(
@@ -396,6 +437,8 @@ fn read_exact_until(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "tls")]
+    use crate::hal::TlsSettings;
     use std::net::TcpListener;
     use std::thread;
 
@@ -614,6 +657,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tls")]
     /// A TLS server certificate (self-signed for `localhost`/`127.0.0.1`) and its pin.
     fn tls_server(
         versions: &[&'static rustls::SupportedProtocolVersion],
@@ -637,6 +681,7 @@ mod tests {
         (Arc::new(config), pin)
     }
 
+    #[cfg(feature = "tls")]
     /// One TLS connection: echoes one frame back; the handshake error, if any, is the thread's result.
     fn tls_echo_server(
         config: Arc<rustls::ServerConfig>,
@@ -657,6 +702,7 @@ mod tests {
         (addr, handle)
     }
 
+    #[cfg(feature = "tls")]
     fn tls_endpoint(addr: SocketAddr, pins: Vec<[u8; 32]>) -> Endpoint {
         Endpoint {
             tls: Some(TlsSettings {
@@ -668,6 +714,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn tls_1_3_and_1_2_carry_the_same_frame() {
         for versions in [
@@ -688,6 +735,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn a_pin_mismatch_is_a_connect_error() {
         let (config, _) = tls_server(&[&rustls::version::TLS13]);
@@ -708,6 +756,7 @@ mod tests {
         assert!(h.join().expect("server").is_err());
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn a_silent_server_times_the_handshake_out_and_a_cancel_ends_it() {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

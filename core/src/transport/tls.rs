@@ -13,16 +13,20 @@
 //! -pubin -outform der | sha256sum` value). Certificates and pins are public; nothing secret is logged here.
 use crate::error::{Error, Result};
 use crate::hal::TlsSettings;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+// The rustls side exists with the `tls` feature only; the config checks and the plain-TCP warning do not need it.
+#[cfg(feature = "tls")]
+use {
+    rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    rustls::client::WebPkiServerVerifier,
+    rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms},
+    rustls::pki_types::pem::PemObject,
+    rustls::pki_types::{CertificateDer, ServerName, UnixTime},
+    rustls::{
+        CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    },
+    sha2::{Digest, Sha256},
+    std::sync::Arc,
 };
-use sha2::{Digest, Sha256};
-use std::sync::Arc;
 
 /// The configuration's `tls` object of one endpoint (docs/JSON-API.md "Config").
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
@@ -38,11 +42,13 @@ pub struct TlsConfig {
     pub pin_spki_sha256: Option<Vec<String>>,
 }
 
+#[cfg(feature = "tls")]
 /// The crypto provider of every TLS connection: `ring` (see docs/ARCHITECTURE.md §7 for the choice).
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+#[cfg(feature = "tls")]
 /// SHA-256 of a certificate's SubjectPublicKeyInfo (DER, outer SEQUENCE included): the pin of that certificate.
 pub fn spki_sha256(cert_der: &[u8]) -> std::result::Result<[u8; 32], String> {
     let der = CertificateDer::from(cert_der);
@@ -78,8 +84,18 @@ pub(crate) fn plain_non_loopback<'a>(
         .collect()
 }
 
+/// Without the `tls` feature a `tls` object is refused (naming the endpoint's `tls`).
+#[cfg(not(feature = "tls"))]
+pub fn settings(prefix: &str, _address: &str, _config: &TlsConfig) -> Result<TlsSettings> {
+    Err(Error::invalid(
+        format!("{prefix}.tls"),
+        "this build of possdk has no TLS (possdk-core's `tls` feature)",
+    ))
+}
+
 /// Check an endpoint's `tls` object and turn it into the transport's settings. `prefix` is the endpoint's
 /// config name (`gateway`, `platform`); errors name the field (`gateway.tls.pin_spki_sha256`).
+#[cfg(feature = "tls")]
 pub fn settings(prefix: &str, address: &str, config: &TlsConfig) -> Result<TlsSettings> {
     let field = |f: &str| format!("{prefix}.tls.{f}");
     let server_name = match &config.server_name {
@@ -132,6 +148,7 @@ pub fn settings(prefix: &str, address: &str, config: &TlsConfig) -> Result<TlsSe
     })
 }
 
+#[cfg(feature = "tls")]
 /// The trust anchors of the configured CA certificates.
 fn roots(ca_der: &[Vec<u8>]) -> std::result::Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
@@ -143,6 +160,7 @@ fn roots(ca_der: &[Vec<u8>]) -> std::result::Result<RootCertStore, String> {
     Ok(store)
 }
 
+#[cfg(feature = "tls")]
 /// The rustls client configuration of one endpoint: TLS 1.3 and 1.2, the pinning verifier, no client
 /// certificate.
 pub fn client_config(settings: &TlsSettings) -> std::result::Result<Arc<ClientConfig>, String> {
@@ -157,6 +175,7 @@ pub fn client_config(settings: &TlsSettings) -> std::result::Result<Arc<ClientCo
     Ok(Arc::new(config))
 }
 
+#[cfg(feature = "tls")]
 /// The certificate verifier of docs/PROTOCOL.md §10.
 #[derive(Debug)]
 struct PinningVerifier {
@@ -166,12 +185,14 @@ struct PinningVerifier {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
+#[cfg(feature = "tls")]
 #[derive(Debug)]
 struct CaVerifier {
     webpki: Arc<WebPkiServerVerifier>,
     roots: RootCertStore,
 }
 
+#[cfg(feature = "tls")]
 impl PinningVerifier {
     fn new(
         settings: &TlsSettings,
@@ -238,6 +259,7 @@ impl PinningVerifier {
     }
 }
 
+#[cfg(feature = "tls")]
 impl ServerCertVerifier for PinningVerifier {
     fn verify_server_cert(
         &self,
@@ -305,6 +327,7 @@ impl ServerCertVerifier for PinningVerifier {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "tls")]
     fn config(ca: Option<&str>, pins: Option<Vec<&str>>) -> TlsConfig {
         TlsConfig {
             server_name: None,
@@ -313,10 +336,12 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tls")]
     fn field(r: Result<TlsSettings>) -> String {
         r.expect_err("refused").field.unwrap_or_default()
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn settings_name_the_field_at_fault() {
         let pin = "AB".repeat(32);
@@ -353,6 +378,7 @@ mod tests {
         assert_eq!(s.pins, vec![[0xAB; 32]]);
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn pin_is_sha256_of_the_spki_der() {
         let key = rcgen::KeyPair::generate().unwrap();
@@ -371,7 +397,7 @@ mod tests {
         let ep = |address: &str, tls: bool| crate::config::EndpointConfig {
             address: address.into(),
             tpdu: "6000030000".into(),
-            tls: tls.then(|| config(None, Some(vec!["ab"]))),
+            tls: tls.then(TlsConfig::default),
         };
         let (local, v6, name, remote, remote_tls) = (
             ep("127.0.0.1:7001", false),
