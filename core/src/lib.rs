@@ -26,7 +26,7 @@ pub use error::{Error, ErrorKind, Result};
 pub mod fuzzing {
     use crate::api::DetailRecord;
     use crate::crypto::rsa::HostPublicKey;
-    use crate::security::{EncryptedKey, KeySlot, SecurityError};
+    use crate::security::{EncryptedKey, SecurityError};
     use crate::tlv::Tlv;
     use crate::Result;
 
@@ -37,6 +37,7 @@ pub mod fuzzing {
     pub use crate::flows::settlement::parse_field48;
     pub use crate::iso8583::mask::masked;
     pub use crate::iso8583::{decode_frame, encode_frame, mac_span, Frame};
+    pub use crate::security::KeySlot;
     pub use crate::tlv::{ascii59, decode as tlv_decode, encode as tlv_encode};
 
     /// Field 62 of a platform answer as TLVs (after the status byte when `skip_status`).
