@@ -1228,6 +1228,8 @@ mod tests {
     fn balance_field_with_non_ascii_is_refused_not_sliced() {
         // A multi-byte character across the sign / amount boundary used to be sliced inside (a panic).
         assert_eq!(parse_balance("1002156\u{e9}000000000000"), None);
+        // What the balance_54 fuzz target found on the old code (the sign at bytes 6..8).
+        assert_eq!(parse_balance("100115\u{2b2}000000000000"), None);
         assert_eq!(parse_balance("1002156C00000000\u{e9}12"), None);
         assert_eq!(parse_balance("10\u{4e2d}56C000000000001"), None);
         // A sign or a space in the amount is not a digit.
