@@ -36,6 +36,7 @@ pub mod fuzzing {
     pub use crate::flows::query::record_from_tlvs;
     pub use crate::flows::settlement::parse_field48;
     pub use crate::iso8583::mask::masked;
+    pub use crate::iso8583::profile::{field, Format};
     pub use crate::iso8583::{decode_frame, encode_frame, mac_span, Frame};
     pub use crate::security::KeySlot;
     pub use crate::tlv::{ascii59, decode as tlv_decode, encode as tlv_encode};
