@@ -91,7 +91,7 @@ cmd_fuzz() {
     step "fuzz seed corpus from tests/vectors"
     python3 fuzz/seeds.py
     # No sanitizer: core has no unsafe code, and panics (overflow checks and debug assertions on)
-    # are what the targets look for; ASan would halve the executions per second.
+    # are what the targets look for; ASan costs several times the executions per second.
     step "cargo +nightly fuzz build"
     (cd fuzz && cargo +nightly fuzz build --sanitizer none)
     local built=$((SECONDS - start))
@@ -106,7 +106,8 @@ cmd_fuzz() {
         # else, a crash included, shows.
         set +e
         (cd fuzz && cargo +nightly fuzz run --sanitizer none "$t" "corpus/$t" "seeds/$t" -- \
-            -max_total_time="$secs" -max_len="$(fuzz_max_len "$t")" -timeout=10 -rss_limit_mb=2048) 2>&1 | tee "$log" | grep -v -e '^#' -e '^"'
+            -max_total_time="$secs" -max_len="$(fuzz_max_len "$t")" -timeout=10 -rss_limit_mb=2048) \
+            2>&1 | tee "$log" | grep -v -e '^#' -e '^"'
         local status=${PIPESTATUS[0]}
         set -e
         runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' "$log")
