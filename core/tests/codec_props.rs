@@ -16,6 +16,7 @@ fn value(def: &'static FieldDef) -> BoxedStrategy<Vec<u8>> {
         Format::N => (b'0'..=b'9').boxed(),
         Format::Z => prop_oneof![9 => b'0'..=b'9', 1 => Just(b'D')].boxed(),
         Format::An => (0x20u8..=0x7E).boxed(),
+        Format::Ans if !def.eight_bit => (0u8..=0x7F).boxed(),
         Format::Ans | Format::B => any::<u8>().boxed(),
     };
     prop::collection::vec(byte, len).boxed()

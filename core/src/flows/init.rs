@@ -18,13 +18,81 @@ fn ascii_u32(v: Option<&[u8]>) -> Option<u32> {
 }
 
 fn f62_tlvs(msg: &Message, skip_status: bool) -> Result<Vec<Tlv>> {
-    let data = msg.get(62).unwrap_or(&[]);
+    f62_items(msg.get(62).unwrap_or(&[]), skip_status)
+}
+
+/// Field 62 of a platform answer as TLVs, after its status byte when `skip_status`.
+pub(crate) fn f62_items(data: &[u8], skip_status: bool) -> Result<Vec<Tlv>> {
     let data = if skip_status && !data.is_empty() {
         &data[1..]
     } else {
         data
     };
     Ok(tlv::decode(data)?)
+}
+
+/// The host RSA key answer (`352`): RID (9F06), index (9F22) and the key (DF02 modulus, DF04 exponent).
+pub(crate) fn host_key_from_tlvs(items: &[Tlv]) -> Result<(Vec<u8>, Vec<u8>, HostPublicKey)> {
+    let rid = tlv::get(items, 0x9F06)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: 9F06 missing"))?
+        .to_vec();
+    let index = tlv::get(items, 0x9F22)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: 9F22 missing"))?
+        .to_vec();
+    let modulus = tlv::get(items, 0xDF02)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF02 missing"))?;
+    let exponent = tlv::get(items, 0xDF04)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF04 missing"))?;
+    Ok((rid, index, HostPublicKey::new(modulus, exponent)?))
+}
+
+/// The TMK download answer (`350`): the TMK under the transport key (DF21) and its check value (DF22).
+pub(crate) fn tmk_from_tlvs(items: &[Tlv]) -> Result<(&[u8], &[u8])> {
+    let enc = tlv::get(items, 0xDF21)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "TMK: DF21 missing"))?;
+    let cv = tlv::get(items, 0xDF22)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "TMK: DF22 missing"))?;
+    Ok((enc, cv))
+}
+
+/// Sign-in field 62: PIK, MAK and TDK, each 16 bytes under the TMK followed by a 4-byte check value.
+pub(crate) fn working_keys(f62: &[u8]) -> Result<[EncryptedKey; 3]> {
+    if f62.len() != 60 {
+        return Err(Error::new(
+            ErrorKind::InvalidResponse,
+            format!("sign-in field 62 is {} bytes, not 60", f62.len()),
+        ));
+    }
+    let key = |i: usize| {
+        let mut cv = [0u8; 4];
+        cv.copy_from_slice(&f62[i * 20 + 16..i * 20 + 20]);
+        EncryptedKey {
+            encrypted: f62[i * 20..i * 20 + 16].to_vec(),
+            check_value: cv,
+        }
+    };
+    Ok([key(0), key(1), key(2)])
+}
+
+/// A parameter query answer (`372` / `382`) split into entries, each starting at 9F06.
+pub(crate) fn entries(items: Vec<Tlv>) -> Vec<Vec<Tlv>> {
+    let mut out: Vec<Vec<Tlv>> = Vec::new();
+    for t in items {
+        if t.tag == 0x9F06 || out.is_empty() {
+            out.push(Vec::new());
+        }
+        if let Some(last) = out.last_mut() {
+            last.push(t);
+        }
+    }
+    out
+}
+
+/// An AID download answer (`380`): field 62 after its status byte, kept as sent once it decodes.
+pub(crate) fn aid_tlv(f62: &[u8]) -> Result<Vec<u8>> {
+    let raw = f62.get(1..).unwrap_or(&[]).to_vec();
+    tlv::decode(&raw)?;
+    Ok(raw)
 }
 
 /// A CAPK as the download answer carries it, checked (DF03 = SHA-1(RID || index || modulus || exponent),
@@ -144,18 +212,7 @@ impl Engine {
         if rc != "00" {
             return Err(rejected("host key query", &rc));
         }
-        let items = f62_tlvs(&resp, false)?;
-        let rid = tlv::get(&items, 0x9F06)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: 9F06 missing"))?
-            .to_vec();
-        let index = tlv::get(&items, 0x9F22)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: 9F22 missing"))?
-            .to_vec();
-        let modulus = tlv::get(&items, 0xDF02)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF02 missing"))?;
-        let exponent = tlv::get(&items, 0xDF04)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF04 missing"))?;
-        let host_key = HostPublicKey::new(modulus, exponent)?;
+        let (rid, index, host_key) = host_key_from_tlvs(&f62_tlvs(&resp, false)?)?;
         let fingerprint = hex::encode(host_key.fingerprint());
         let pinned = match &self.cfg.host_key_sha256 {
             Some(p) => Some(p.to_ascii_lowercase()),
@@ -189,10 +246,7 @@ impl Engine {
             return Err(rejected("master key download", &rc));
         }
         let items = f62_tlvs(&resp, false)?;
-        let enc = tlv::get(&items, 0xDF21)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "TMK: DF21 missing"))?;
-        let cv = tlv::get(&items, 0xDF22)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "TMK: DF22 missing"))?;
+        let (enc, cv) = tmk_from_tlvs(&items)?;
         let tmk_cv = self.security.receive_tmk(enc, cv)?;
 
         // 351: activate it.
@@ -237,22 +291,7 @@ impl Engine {
         if rc != "00" {
             return Err(rejected("sign-in", &rc));
         }
-        let f62 = resp.get(62).unwrap_or(&[]);
-        if f62.len() != 60 {
-            return Err(Error::new(
-                ErrorKind::InvalidResponse,
-                format!("sign-in field 62 is {} bytes, not 60", f62.len()),
-            ));
-        }
-        let key = |i: usize| {
-            let mut cv = [0u8; 4];
-            cv.copy_from_slice(&f62[i * 20 + 16..i * 20 + 20]);
-            EncryptedKey {
-                encrypted: f62[i * 20..i * 20 + 16].to_vec(),
-                check_value: cv,
-            }
-        };
-        let (pik, mak, tdk) = (key(0), key(1), key(2));
+        let [pik, mak, tdk] = working_keys(resp.get(62).unwrap_or(&[]))?;
         if let Err(e) = self.security.install_working_keys(&pik, &mak, &tdk) {
             // Keys that do not check leave the terminal signed out.
             self.sign_out("sign-in keys refused")?;
@@ -294,13 +333,7 @@ impl Engine {
             if rc != "00" {
                 return Err(rejected("parameter query", &rc));
             }
-            let data = resp.get(62).unwrap_or(&[]);
-            let status = data.first().copied().unwrap_or(b'0');
-            let items = if data.len() > 1 {
-                tlv::decode(&data[1..])?
-            } else {
-                Vec::new()
-            };
+            let (status, items) = super::query_page(resp.get(62).unwrap_or(&[]))?;
             let entries = items.iter().filter(|t| t.tag == 0x9F06).count();
             received += entries;
             all.extend(items);
@@ -325,20 +358,6 @@ impl Engine {
             ErrorKind::InvalidResponse,
             "parameter query did not end",
         ))
-    }
-
-    /// Split a flat query list into entries, each starting at 9F06.
-    fn entries(items: Vec<Tlv>) -> Vec<Vec<Tlv>> {
-        let mut out: Vec<Vec<Tlv>> = Vec::new();
-        for t in items {
-            if t.tag == 0x9F06 || out.is_empty() {
-                out.push(Vec::new());
-            }
-            if let Some(last) = out.last_mut() {
-                last.push(t);
-            }
-        }
-        out
     }
 
     fn emv_end(&mut self, code: &str) -> Result<()> {
@@ -391,7 +410,7 @@ impl Engine {
         };
         let mut capks = Vec::new();
         let mut rejected_count = 0u32;
-        for entry in Self::entries(list) {
+        for entry in entries(list) {
             let Some(rid) = tlv::get(&entry, 0x9F06).map(<[u8]>::to_vec) else {
                 continue;
             };
@@ -433,7 +452,7 @@ impl Engine {
         self.require_activated()?;
         let list = self.emv_query("382")?;
         let mut aids = Vec::new();
-        for entry in Self::entries(list) {
+        for entry in entries(list) {
             let Some(aid) = tlv::get(&entry, 0x9F06).map(<[u8]>::to_vec) else {
                 continue;
             };
@@ -443,13 +462,7 @@ impl Engine {
             if rc != "00" {
                 return Err(rejected("AID download", &rc));
             }
-            let data = resp.get(62).unwrap_or(&[]);
-            let raw = if data.is_empty() {
-                Vec::new()
-            } else {
-                data[1..].to_vec()
-            };
-            tlv::decode(&raw)?;
+            let raw = aid_tlv(resp.get(62).unwrap_or(&[]))?;
             aids.push(AidParams { aid, tlv: raw });
         }
         self.emv_end("381")?;
@@ -505,6 +518,17 @@ mod tests {
             Tlv::primitive(0xDF04, exponent),
             Tlv::primitive(0xDF03, sum),
         ]
+    }
+
+    #[test]
+    fn working_keys_are_three_blocks_of_twenty() {
+        let f62: Vec<u8> = (0..60).collect();
+        let [pik, mak, tdk] = working_keys(&f62).expect("60 bytes");
+        assert_eq!(pik.encrypted, (0..16).collect::<Vec<u8>>());
+        assert_eq!(mak.check_value, [36, 37, 38, 39]);
+        assert_eq!(tdk.encrypted, (40..56).collect::<Vec<u8>>());
+        assert!(working_keys(&f62[..59]).is_err());
+        assert!(working_keys(&[]).is_err());
     }
 
     #[test]

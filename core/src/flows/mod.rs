@@ -8,13 +8,13 @@ pub(crate) mod build;
 mod capture;
 mod exchange;
 pub(crate) mod execute;
-mod init;
+pub(crate) mod init;
 pub(crate) mod kinds;
 mod original;
-mod outcome;
-mod query;
+pub(crate) mod outcome;
+pub(crate) mod query;
 mod reversal;
-mod settlement;
+pub(crate) mod settlement;
 
 use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
@@ -275,6 +275,17 @@ pub(crate) fn host_datetime(now: &DateTime, date: Option<&str>, time: Option<&st
         }
         _ => now.iso(),
     }
+}
+
+/// A paged platform answer's field 62 (parameter and detail queries): the status byte (`0`/`1` done,
+/// `2` more; `0` when 62 is absent) and the TLVs after it.
+pub(crate) fn query_page(f62: &[u8]) -> Result<(u8, Vec<crate::tlv::Tlv>)> {
+    let status = f62.first().copied().unwrap_or(b'0');
+    let items = match f62.get(1..) {
+        Some(rest) if !rest.is_empty() => crate::tlv::decode(rest)?,
+        _ => Vec::new(),
+    };
+    Ok((status, items))
 }
 
 /// `n` digits, zero padded.
@@ -597,6 +608,16 @@ mod tests {
             host_datetime(&now, Some("11x5"), Some("101530")),
             "2026-11-25T01:02:03"
         );
+    }
+
+    #[test]
+    fn query_pages() {
+        assert_eq!(query_page(&[]).expect("absent 62"), (b'0', Vec::new()));
+        assert_eq!(query_page(b"2").expect("status only"), (b'2', Vec::new()));
+        let (status, items) = query_page(&[b'1', 0x9F, 0x06, 0x01, 0xA0]).expect("one item");
+        assert_eq!(status, b'1');
+        assert_eq!(items, vec![crate::tlv::Tlv::primitive(0x9F06, vec![0xA0])]);
+        assert!(query_page(&[b'1', 0x9F, 0x06, 0x05, 0xA0]).is_err());
     }
 
     #[test]

@@ -115,18 +115,22 @@ pub(crate) fn undo_effects(def: &KindDef, orig: Option<&TxRecord>) -> Vec<Effect
 /// Balance from field 54 (`10 02 156 C 000001000000`), the available amount preferred.
 pub fn parse_balance(f54: &str) -> Option<i64> {
     let mut found = None;
-    let bytes = f54.as_bytes();
-    for chunk in bytes.chunks(20) {
-        let s = std::str::from_utf8(chunk).ok()?;
-        if s.len() != 20 {
+    for entry in f54.as_bytes().chunks(20) {
+        if entry.len() != 20 {
             break;
         }
-        let amount: i64 = s[8..20].parse().ok()?;
-        let value = match &s[7..8] {
-            "D" => -amount,
+        let amount = &entry[8..20];
+        if !entry.is_ascii() || !amount.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let amount = amount
+            .iter()
+            .fold(0i64, |a, &d| a * 10 + i64::from(d - b'0'));
+        let value = match entry[7] {
+            b'D' => -amount,
             _ => amount,
         };
-        if &s[2..4] == "02" || found.is_none() {
+        if &entry[2..4] == b"02" || found.is_none() {
             found = Some(value);
         }
     }
@@ -390,6 +394,19 @@ mod tests {
             Some(7)
         );
         assert_eq!(parse_balance("garbage"), None);
+    }
+
+    #[test]
+    fn balance_field_with_non_ascii_is_refused_not_sliced() {
+        // A multi-byte character across the sign / amount boundary used to be sliced inside (a panic).
+        assert_eq!(parse_balance("1002156\u{e9}000000000000"), None);
+        // What the balance_54 fuzz target found on the old code (the sign at bytes 6..8).
+        assert_eq!(parse_balance("100115\u{2b2}000000000000"), None);
+        assert_eq!(parse_balance("1002156C00000000\u{e9}12"), None);
+        assert_eq!(parse_balance("10\u{4e2d}56C000000000001"), None);
+        // A sign or a space in the amount is not a digit.
+        assert_eq!(parse_balance("1002156C+00000000001"), None);
+        assert_eq!(parse_balance("1002156C 00000000001"), None);
     }
 
     /// An approved sale row, stan 2, amount 100.

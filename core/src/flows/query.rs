@@ -70,6 +70,14 @@ pub fn record_from_tlvs(items: &[Tlv]) -> Result<DetailRecord> {
     })
 }
 
+/// The records of one answer page: every `FF01` at its top level.
+pub(crate) fn page_records(page: &[Tlv]) -> Result<Vec<DetailRecord>> {
+    page.iter()
+        .filter(|t| t.tag == 0xFF01)
+        .map(|t| record_from_tlvs(t.children()))
+        .collect()
+}
+
 impl Engine {
     /// Every record of a batch (the current one when `batch` is None), following the pages.
     pub fn query_details(&mut self, batch: Option<u32>) -> Result<DetailQueryResult> {
@@ -101,17 +109,9 @@ impl Engine {
             if rc != "00" {
                 return Err(super::rejected("detail query", &rc));
             }
-            let data = resp.get(62).unwrap_or(&[]);
-            let status = data.first().copied().unwrap_or(b'0');
-            let page = if data.len() > 1 {
-                tlv::decode(&data[1..])?
-            } else {
-                Vec::new()
-            };
+            let (status, page) = super::query_page(resp.get(62).unwrap_or(&[]))?;
             let before = records.len();
-            for t in page.iter().filter(|t| t.tag == 0xFF01) {
-                records.push(record_from_tlvs(t.children())?);
-            }
+            records.extend(page_records(&page)?);
             match status {
                 b'2' if records.len() > before => continue,
                 b'2' => {

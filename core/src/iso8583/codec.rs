@@ -18,7 +18,10 @@ pub struct CodecError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodecErrorKind {
     Truncated,
-    TooLong { len: usize, max: usize },
+    TooLong {
+        len: usize,
+        max: usize,
+    },
     NotDigit,
     BadPad,
     UndefinedField,
@@ -27,6 +30,8 @@ pub enum CodecErrorKind {
     BadLength,
     BadMti,
     BadValue,
+    /// A byte above 0x7F in an `ans` field that must be ASCII (every one but 63).
+    NotAscii,
 }
 
 impl CodecError {
@@ -740,12 +745,16 @@ fn pack_digits(
     bad
 }
 
-/// `an` is printable ASCII (space allowed, field 44 carries spaces). `ans` accepts any byte: real
-/// hosts put GBK text in field 63.
+/// `an` is printable ASCII (space allowed, field 44 carries spaces). `ans` is ASCII, except field 63
+/// (`FieldDef::eight_bit`) where real hosts put GBK text. Text that reaches the flows is therefore
+/// ASCII wherever they index it by byte position (n and z fields are ASCII by construction).
 #[inline(always)]
 fn check_text(n: u8, spec: Spec, value: &[u8]) -> Result<(), CodecError> {
     if spec.an && !printable(value) {
         return Err(CodecError::at(n, CodecErrorKind::BadValue));
+    }
+    if spec.ascii && !value.is_ascii() {
+        return Err(CodecError::at(n, CodecErrorKind::NotAscii));
     }
     Ok(())
 }
@@ -1181,6 +1190,18 @@ mod tests {
                             assert_eq!(err(&d), CodecError::at(n, BadValue), "field {n} at {i}");
                         }
                     }
+                    profile::Format::Ans => {
+                        for bad in [0x80, 0xC3, 0xFF] {
+                            let mut v = good.clone();
+                            v[i] = bad;
+                            let mut m = Message::new(Mti(200));
+                            m.set(n, v);
+                            assert_eq!(encode_body(&m), Err(CodecError::at(n, NotAscii)));
+                            let mut d = body.clone();
+                            d[10 + i] = bad;
+                            assert_eq!(err(&d), CodecError::at(n, NotAscii), "field {n} at {i}");
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -1268,6 +1289,28 @@ mod tests {
         );
         let m = Message::new(Mti(10000));
         assert_eq!(encode_body(&m), Err(CodecError::new(None, BadMti)));
+    }
+
+    #[test]
+    fn ans_is_ascii_except_field_63() {
+        // Decoding: a UTF-8 character in 41 (fixed) or 59 (LLL) is refused naming the field.
+        let mut d = head(&[41]);
+        d.extend(b"1234\xC3\xA956");
+        assert_eq!(err(&d), CodecError::at(41, NotAscii));
+        let mut d = head(&[59]);
+        d.extend(hex("0007"));
+        d.extend("A4002\u{e9}".as_bytes());
+        assert_eq!(err(&d), CodecError::at(59, NotAscii));
+        // Encoding refuses it too.
+        let mut m = Message::new(Mti(200));
+        m.set_str(42, "1234567890123\u{e9}");
+        assert_eq!(encode_body(&m), Err(CodecError::at(42, NotAscii)));
+        // Field 63 carries GBK issuer text (any byte) both ways; control bytes stay legal in ans.
+        let mut m = Message::new(Mti(210));
+        m.set(63, b"CUP\xD6\xD0\xB9\xFA\xD2\xF8\xD0\xD0".to_vec())
+            .set_str(59, "A4003\t1\x7F");
+        let back = decode_body(&encode_body(&m).expect("encode")).expect("decode");
+        assert_eq!(back, m);
     }
 
     #[test]

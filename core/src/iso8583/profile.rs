@@ -33,6 +33,9 @@ pub struct FieldDef {
     pub max: usize,
     /// Fixed n field sent left-aligned (field 22).
     pub left_aligned: bool,
+    /// An `ans` field whose bytes above 0x7F pass (field 63: real hosts send GBK issuer text there).
+    /// Every other `ans` field is ASCII only, and `an` is printable ASCII only.
+    pub eight_bit: bool,
     pub secrecy: Secrecy,
 }
 
@@ -51,6 +54,7 @@ const fn def(
         length,
         max,
         left_aligned: false,
+        eight_bit: false,
         secrecy,
     }
 }
@@ -76,6 +80,7 @@ pub static FIELDS: [FieldDef; 33] = [
         length: Fixed,
         max: 3,
         left_aligned: true,
+        eight_bit: false,
         secrecy: Clear,
     },
     def(23, "card_sequence_number", N, Fixed, 3, Clear),
@@ -100,7 +105,16 @@ pub static FIELDS: [FieldDef; 33] = [
     def(60, "reserved_private", N, LLL, 30, Clear),
     def(61, "original_data", N, LLL, 29, Clear),
     def(62, "key_data", B, LLL, 512, Hidden),
-    def(63, "card_organisation", Ans, LLL, 163, Clear),
+    FieldDef {
+        number: 63,
+        name: "card_organisation",
+        format: Ans,
+        length: LLL,
+        max: 163,
+        left_aligned: false,
+        eight_bit: true,
+        secrecy: Clear,
+    },
     def(64, "mac", B, Fixed, 8, Clear),
 ];
 
@@ -167,6 +181,8 @@ pub(crate) struct Spec {
     pub z: bool,
     /// `an`: printable ASCII only.
     pub an: bool,
+    /// `ans` other than the eight-bit field 63: ASCII only.
+    pub ascii: bool,
     /// Fixed length or maximum, as in `FieldDef::max`.
     pub max: u16,
 }
@@ -177,6 +193,7 @@ const UNDEFINED: Spec = Spec {
     prefix: 0,
     z: false,
     an: false,
+    ascii: false,
     max: 0,
 };
 
@@ -218,6 +235,7 @@ const fn spec_of(d: &FieldDef) -> Spec {
         },
         z: matches!(d.format, Z),
         an: matches!(d.format, An),
+        ascii: matches!(d.format, Ans) && !d.eight_bit,
         max: d.max as u16,
     }
 }
@@ -294,6 +312,12 @@ mod tests {
                     assert_eq!(s.max as usize, d.max, "field {n}");
                     assert_eq!(s.z, d.format == Format::Z, "field {n}");
                     assert_eq!(s.an, d.format == Format::An, "field {n}");
+                    assert_eq!(
+                        s.ascii,
+                        d.format == Format::Ans && !d.eight_bit,
+                        "field {n}"
+                    );
+                    assert!(!d.eight_bit || d.format == Format::Ans, "field {n}");
                     let prefix = match d.length {
                         Length::Fixed => 0,
                         Length::LL => 1,

@@ -172,7 +172,7 @@ impl fmt::Debug for SoftwareSecurityModule {
 }
 
 /// Decrypt a 16-byte key under `kek` (TDES-ECB) and verify its check value.
-fn unwrap_key(
+pub(crate) fn unwrap_key(
     kek: &DesKey,
     encrypted: &[u8],
     check_value: &[u8],
