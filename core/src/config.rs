@@ -299,6 +299,9 @@ impl Config {
                 }
             }
         }
+        // The shape of each endpoint's `tls` object. A build without TLS refuses the object whole in `validate`
+        // and leaves these checks out (they would only cost library size).
+        #[cfg(feature = "tls")]
         for ep in ["gateway", "platform"] {
             let tls = obj[ep].get("tls");
             check(&format!("{ep}.tls"), tls, |x| x.is_object(), "an object")?;

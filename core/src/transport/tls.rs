@@ -28,7 +28,14 @@ use {
     std::sync::Arc,
 };
 
+/// The configuration's `tls` object of one endpoint (docs/JSON-API.md "Config"). A build without the `tls`
+/// feature keeps none of its content: the object is refused when the config loads.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct TlsConfig {}
+
 /// The configuration's `tls` object of one endpoint (docs/JSON-API.md "Config").
+#[cfg(feature = "tls")]
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
 pub struct TlsConfig {
     /// Name checked against the certificate (and sent as SNI); absent: the host part of `address`.
