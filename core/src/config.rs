@@ -49,8 +49,8 @@ pub struct JournalConfig {
     pub retain_batches: Option<u32>,
 }
 
-/// Terminal configuration (JSON-API.md "Config").
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Terminal configuration (JSON-API.md "Config"). Its Debug form never shows the seal key.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct Config {
     pub tid: String,
     pub mid: String,
@@ -89,6 +89,29 @@ pub struct Config {
     /// Journal retention.
     #[serde(default)]
     pub journal: JournalConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("tid", &self.tid)
+            .field("mid", &self.mid)
+            .field("gateway", &self.gateway)
+            .field("platform", &self.platform)
+            .field("journal_path", &self.journal_path)
+            .field("timeouts_ms", &self.timeouts_ms)
+            .field("reversal_attempts", &self.reversal_attempts)
+            .field("max_tip_percent", &self.max_tip_percent)
+            .field("host_key_sha256", &self.host_key_sha256)
+            .field("device", &self.device)
+            .field("seal_key", &self.seal_key.as_ref().map(|_| "<hidden>"))
+            .field("production", &self.production)
+            .field("encrypt_tracks", &self.encrypt_tracks)
+            .field("pin_required", &self.pin_required)
+            .field("pin_bypass_allowed", &self.pin_bypass_allowed)
+            .field("journal", &self.journal)
+            .finish()
+    }
 }
 
 /// Batch numbers are six digits: more batches than that cannot be told apart.
@@ -407,6 +430,15 @@ mod tests {
             c.validate().unwrap_err().field.as_deref(),
             Some("journal.retain_batches")
         );
+    }
+
+    #[test]
+    fn debug_hides_the_seal_key() {
+        let mut v = base();
+        v["seal_key"] = "8f3a51c2d4e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80".into();
+        let shown = format!("{:?}", Config::from_json(&v.to_string()).unwrap());
+        assert!(shown.contains("seal_key: Some(\"<hidden>\")"), "{shown}");
+        assert!(!shown.contains("8f3a51c2"), "{shown}");
     }
 
     #[test]
