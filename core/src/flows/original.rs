@@ -91,17 +91,26 @@ fn kind_names(kinds: &[Kind]) -> String {
 }
 
 impl Engine {
-    /// The kind a journal-referenced operation runs, from the original's kind (card or QR variant).
-    pub fn kind_for_original(&self, stan: u32, card_kind: Kind, qr_kind: Kind) -> Result<Kind> {
+    /// The journal row a request names by `stan` (checked) in `batch` (checked; the open batch when
+    /// absent); `original_not_found` naming `stan` when there is none.
+    pub(super) fn row_by_stan(&self, stan: u32, batch: Option<u32>) -> Result<TxRecord> {
         Stan::new("stan", stan)?;
-        let batch = self.journal.batch()?;
-        let row = self.journal.find_by_stan(batch, stan)?.ok_or_else(|| {
+        let batch = match batch {
+            Some(b) => Batch::new("batch", b)?.get(),
+            None => self.journal.batch()?,
+        };
+        self.journal.find_by_stan(batch, stan)?.ok_or_else(|| {
             Error::field(
                 ErrorKind::OriginalNotFound,
                 "stan",
                 format!("no transaction {stan:06} in batch {batch:06}"),
             )
-        })?;
+        })
+    }
+
+    /// The kind a journal-referenced operation runs, from the original's kind (card or QR variant).
+    pub fn kind_for_original(&self, stan: u32, card_kind: Kind, qr_kind: Kind) -> Result<Kind> {
+        let row = self.row_by_stan(stan, None)?;
         for k in [card_kind, qr_kind] {
             if let OriginalRule::ByStan(allowed) = kinds::def(k).original {
                 if allowed.iter().any(|a| kinds::def(*a).name == row.kind) {
@@ -130,15 +139,7 @@ impl Engine {
                 let stan = input
                     .original_stan
                     .ok_or_else(|| Error::invalid("stan", "required"))?;
-                Stan::new("stan", stan)?;
-                let batch = self.journal.batch()?;
-                let row = self.journal.find_by_stan(batch, stan)?.ok_or_else(|| {
-                    Error::field(
-                        ErrorKind::OriginalNotFound,
-                        "stan",
-                        format!("no transaction {stan:06} in batch {batch:06}"),
-                    )
-                })?;
+                let row = self.row_by_stan(stan, None)?;
                 if !allowed.iter().any(|k| kinds::def(*k).name == row.kind) {
                     return Err(Error::invalid(
                         "stan",

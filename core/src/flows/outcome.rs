@@ -9,11 +9,11 @@ use super::reversal::ReversalReason;
 use super::{
     host_datetime, is_approval, keys, rc_of, requires_sign_in, transport_error, Dest, Engine,
 };
-use crate::error::{Error, ErrorKind, Outcome, Result};
+use crate::error::{Error, Outcome, Result};
 use crate::hal::{ChipCompletion, Event};
 use crate::iso8583::Message;
 use crate::journal::{Effect, TxOutcome, TxRecord, TxState};
-use crate::model::{Batch, Stan, TransactionResult};
+use crate::model::TransactionResult;
 
 /// Where the money stands when a journalled request has no valid answer and nothing more is known.
 pub(super) fn unanswered_outcome(delivery: Delivery) -> Outcome {
@@ -359,18 +359,7 @@ impl Engine {
     }
     /// A journal transaction again, with its receipt marked as a reprint (balances are not kept).
     pub fn reprint(&self, stan: u32, batch: Option<u32>) -> Result<TransactionResult> {
-        Stan::new("stan", stan)?;
-        let batch = match batch {
-            Some(b) => Batch::new("batch", b)?.get(),
-            None => self.journal.batch()?,
-        };
-        let row = self.journal.find_by_stan(batch, stan)?.ok_or_else(|| {
-            Error::field(
-                ErrorKind::OriginalNotFound,
-                "stan",
-                format!("no transaction {stan:06} in batch {batch:06}"),
-            )
-        })?;
+        let row = self.row_by_stan(stan, batch)?;
         let def = kinds::by_name(&row.kind)
             .ok_or_else(|| Error::internal("unknown kind in the journal"))?;
         let mut result = self.tx_result(def, row.id, None)?;
