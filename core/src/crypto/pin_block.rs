@@ -2,62 +2,62 @@
 use super::{CryptoError, DesKey};
 use zeroize::Zeroizing;
 
-/// PAN field: `0000` + the 12 right-most digits excluding the check digit, packed BCD.
-fn pan_field(pan: &str) -> Result<[u8; 8], CryptoError> {
+/// The PAN field of an `N`-byte block: zeros, then in its last 6 bytes the 12 right-most PAN digits excluding
+/// the check digit, packed BCD (`0000` + 12 digits for the 8-byte block).
+fn pan_field<const N: usize>(pan: &str) -> Result<[u8; N], CryptoError> {
     let p = pan.as_bytes();
     if !(13..=19).contains(&p.len()) || !p.iter().all(u8::is_ascii_digit) {
         return Err(CryptoError::PanFormat);
     }
     let digits = &p[p.len() - 13..p.len() - 1];
-    let mut out = [0u8; 8];
+    let mut out = [0u8; N];
     for (i, pair) in digits.chunks_exact(2).enumerate() {
-        out[2 + i] = ((pair[0] - b'0') << 4) | (pair[1] - b'0');
+        out[N - 6 + i] = ((pair[0] - b'0') << 4) | (pair[1] - b'0');
     }
     Ok(out)
 }
 
-/// Clear format-0 block for `pin` (4..=12 digits) and `pan` (13..=19 digits).
-pub fn iso0_clear(pin: &str, pan: &str) -> Result<Zeroizing<[u8; 8]>, CryptoError> {
+/// The format-0 layout in a block of `N` bytes (8: ISO 9564-1 format 0; 16: the SM family's block): the
+/// nibbles `0`, PIN length, PIN digits, `F` padding, XOR the PAN field. `pin` is 4..=12 digits, `pan`
+/// 13..=19.
+pub(crate) fn clear_block<const N: usize>(
+    pin: &str,
+    pan: &str,
+) -> Result<Zeroizing<[u8; N]>, CryptoError> {
     let p = pin.as_bytes();
     if !(4..=12).contains(&p.len()) || !p.iter().all(u8::is_ascii_digit) {
         return Err(CryptoError::PinFormat);
     }
-    let pan_f = pan_field(pan)?;
-    // 16 nibbles: 0, length, PIN digits, F padding.
-    let mut nibbles = Zeroizing::new([0x0Fu8; 16]);
+    let pan_f = pan_field::<N>(pan)?;
+    // 2N nibbles (N is at most 16): 0, length, PIN digits, F padding.
+    let mut nibbles = Zeroizing::new([0x0Fu8; 32]);
     nibbles[0] = 0;
     nibbles[1] = p.len() as u8;
     for (i, d) in p.iter().enumerate() {
         nibbles[2 + i] = d - b'0';
     }
-    let mut block = Zeroizing::new([0u8; 8]);
-    for i in 0..8 {
+    let mut block = Zeroizing::new([0u8; N]);
+    for i in 0..N {
         block[i] = ((nibbles[2 * i] << 4) | nibbles[2 * i + 1]) ^ pan_f[i];
     }
     Ok(block)
 }
 
-/// Format-0 block encrypted under the PIK (field 52).
-pub fn iso0_encrypt(pik: &DesKey, pin: &str, pan: &str) -> Result<[u8; 8], CryptoError> {
-    let mut block = iso0_clear(pin, pan)?;
-    pik.encrypt_block(&mut block);
-    Ok(*block)
-}
-
-/// Recover the PIN from a clear format-0 block.
-pub fn iso0_parse(clear: &[u8; 8], pan: &str) -> Result<Zeroizing<String>, CryptoError> {
-    let pan_f = pan_field(pan)?;
-    let mut nibbles = Zeroizing::new([0u8; 16]);
-    for i in 0..8 {
+/// The PIN of a clear `N`-byte format-0 block: control nibble 0, length 4..=12, decimal digits, `F` padding.
+pub(crate) fn parse_block<const N: usize>(
+    clear: &[u8; N],
+    pan: &str,
+) -> Result<Zeroizing<String>, CryptoError> {
+    let pan_f = pan_field::<N>(pan)?;
+    let mut all = Zeroizing::new([0u8; 32]);
+    let nibbles = &mut all[..2 * N];
+    for i in 0..N {
         let b = clear[i] ^ pan_f[i];
         nibbles[2 * i] = b >> 4;
         nibbles[2 * i + 1] = b & 0x0F;
     }
-    if nibbles[0] != 0 {
-        return Err(CryptoError::PinBlockFormat);
-    }
     let len = nibbles[1] as usize;
-    if !(4..=12).contains(&len) {
+    if nibbles[0] != 0 || !(4..=12).contains(&len) {
         return Err(CryptoError::PinBlockFormat);
     }
     let mut pin = Zeroizing::new(String::with_capacity(len));
@@ -71,6 +71,23 @@ pub fn iso0_parse(clear: &[u8; 8], pan: &str) -> Result<Zeroizing<String>, Crypt
         return Err(CryptoError::PinBlockFormat);
     }
     Ok(pin)
+}
+
+/// Clear format-0 block for `pin` (4..=12 digits) and `pan` (13..=19 digits).
+pub fn iso0_clear(pin: &str, pan: &str) -> Result<Zeroizing<[u8; 8]>, CryptoError> {
+    clear_block(pin, pan)
+}
+
+/// Format-0 block encrypted under the PIK (field 52).
+pub fn iso0_encrypt(pik: &DesKey, pin: &str, pan: &str) -> Result<[u8; 8], CryptoError> {
+    let mut block = iso0_clear(pin, pan)?;
+    pik.encrypt_block(&mut block);
+    Ok(*block)
+}
+
+/// Recover the PIN from a clear format-0 block.
+pub fn iso0_parse(clear: &[u8; 8], pan: &str) -> Result<Zeroizing<String>, CryptoError> {
+    parse_block(clear, pan)
 }
 
 /// Decrypt a field-52 block under the PIK and recover the PIN (host side).

@@ -86,39 +86,10 @@ pub fn wrap_sign_in(tmk: &Sm4Key, keys: &WorkingKeys) -> [u8; F62_LEN] {
     out
 }
 
-/// The PAN field of the 16-byte block: 20 zero nibbles, then the 12 right-most PAN digits excluding the check
-/// digit, packed BCD.
-fn pan_field(pan: &str) -> Result<[u8; 16], CryptoError> {
-    let p = pan.as_bytes();
-    if !(13..=19).contains(&p.len()) || !p.iter().all(u8::is_ascii_digit) {
-        return Err(CryptoError::PanFormat);
-    }
-    let digits = &p[p.len() - 13..p.len() - 1];
-    let mut out = [0u8; 16];
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        out[10 + i] = ((pair[0] - b'0') << 4) | (pair[1] - b'0');
-    }
-    Ok(out)
-}
-
-/// Clear 16-byte SM4 PIN block: `0` ‖ N ‖ PIN ‖ `F` padding to 32 nibbles, XOR the PAN field.
+/// Clear 16-byte SM4 PIN block: `0` ‖ N ‖ PIN ‖ `F` padding to 32 nibbles, XOR 20 zero nibbles ‖ the 12
+/// right-most PAN digits excluding the check digit (the format-0 layout of crypto/pin_block.rs in 16 bytes).
 pub fn pin_block_clear(pin: &str, pan: &str) -> Result<Zeroizing<[u8; 16]>, CryptoError> {
-    let p = pin.as_bytes();
-    if !(4..=12).contains(&p.len()) || !p.iter().all(u8::is_ascii_digit) {
-        return Err(CryptoError::PinFormat);
-    }
-    let pan_f = pan_field(pan)?;
-    let mut nibbles = Zeroizing::new([0x0Fu8; 32]);
-    nibbles[0] = 0;
-    nibbles[1] = p.len() as u8;
-    for (i, d) in p.iter().enumerate() {
-        nibbles[2 + i] = d - b'0';
-    }
-    let mut block = Zeroizing::new([0u8; 16]);
-    for i in 0..16 {
-        block[i] = ((nibbles[2 * i] << 4) | nibbles[2 * i + 1]) ^ pan_f[i];
-    }
-    Ok(block)
+    super::pin_block::clear_block(pin, pan)
 }
 
 /// Field 52 of the SM family: the clear block under the PIK (SM4-ECB), 16 bytes.
@@ -130,28 +101,7 @@ pub fn pin_block_encrypt(pik: &Sm4Key, pin: &str, pan: &str) -> Result<[u8; 16],
 
 /// Recover the PIN from a clear 16-byte block: control nibble 0, length 4..=12, decimal digits, `F` padding.
 pub fn pin_block_parse(clear: &[u8; 16], pan: &str) -> Result<Zeroizing<String>, CryptoError> {
-    let pan_f = pan_field(pan)?;
-    let mut nibbles = Zeroizing::new([0u8; 32]);
-    for i in 0..16 {
-        let b = clear[i] ^ pan_f[i];
-        nibbles[2 * i] = b >> 4;
-        nibbles[2 * i + 1] = b & 0x0F;
-    }
-    let len = nibbles[1] as usize;
-    if nibbles[0] != 0 || !(4..=12).contains(&len) {
-        return Err(CryptoError::PinBlockFormat);
-    }
-    let mut pin = Zeroizing::new(String::with_capacity(len));
-    for &n in &nibbles[2..2 + len] {
-        if n > 9 {
-            return Err(CryptoError::PinBlockFormat);
-        }
-        pin.push(char::from(b'0' + n));
-    }
-    if nibbles[2 + len..].iter().any(|&n| n != 0x0F) {
-        return Err(CryptoError::PinBlockFormat);
-    }
-    Ok(pin)
+    super::pin_block::parse_block(clear, pan)
 }
 
 /// Host side: decrypt field 52 under the PIK and recover the PIN.
