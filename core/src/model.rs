@@ -177,6 +177,15 @@ pub struct StatusResult {
     pub next_stan: u32,
     pub pending_reversal: Option<PendingReversalInfo>,
     pub unsent_advices: u32,
+    /// The active acquirer profile (docs/PROFILES.md).
+    pub profile: ProfileInfo,
+}
+
+/// The name and SHA-256 (lower-case hex, over the canonical bytes) of the active acquirer profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

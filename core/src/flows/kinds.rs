@@ -142,19 +142,15 @@ pub struct KindDef {
     pub name: &'static str,
     /// Receipt label.
     pub label: &'static str,
-    pub mti: u16,
-    /// Field 3.
-    pub processing: &'static str,
-    /// Field 25.
-    pub condition: &'static str,
-    /// Field 60.1.
+    /// Field 60.1 of the CUP profile: how the detail query (§4.9) names a record's kind. The wire
+    /// data of a kind (MTI, 3, 25, 60.1, 60.3, delivery class, fields sent) is the acquirer profile's
+    /// (docs/PROFILES.md, core/profiles/cup.json).
     pub type_code: &'static str,
     pub means: Means,
     pub amount: AmountRule,
     pub original: OriginalRule,
     /// PIN asked by default (card kinds; the config may override).
     pub pin_default: bool,
-    pub delivery: Delivery,
     pub on_original: OnOriginal,
     pub f37: Echo,
     pub f38: Echo,
@@ -177,7 +173,6 @@ pub enum Settle {
 }
 
 use AmountRule as A;
-use Delivery as D;
 use Echo as E;
 use Kind as K;
 use Means as M;
@@ -200,24 +195,24 @@ const QR_AUTH: &[RefPart] = &[R::Batch, R::Stan, R::Voucher];
 
 #[rustfmt::skip]
 pub const KINDS: &[KindDef] = &[
-    //        kind                    name                     label                    mti  3         25    60.1  means            amount             original                          pin    delivery      on original        37            38            61                  63          48     settle
-    KindDef { kind: K::Sale,                name: "sale",                  label: "SALE",                 mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
-    KindDef { kind: K::Void,                name: "void",                  label: "VOID",                 mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(SALES),        pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::Refund,              name: "refund",                label: "REFUND",               mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(SALES, REF), pin_default: true,  delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: Some("CUP"), f48_tip: false, f54_balance: false, settle: Settle::Credit },
-    KindDef { kind: K::Balance,             name: "balance",               label: "BALANCE INQUIRY",      mti: 200, processing: "310000", condition: "00", type_code: "01", means: M::Card,         amount: A::Absent,        original: OriginalRule::None,                     pin_default: true,  delivery: D::Plain,      on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: true, settle: Settle::None },
-    KindDef { kind: K::Preauth,             name: "preauth",               label: "PRE-AUTH",             mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::PreauthVoid,         name: "preauth_void",          label: "PRE-AUTH VOID",        mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::PreauthComplete,     name: "preauth_complete",      label: "PRE-AUTH COMPLETION",  mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  delivery: D::Reversible, on_original: O::Complete,     f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
-    KindDef { kind: K::PreauthCompleteVoid, name: "preauth_complete_void", label: "COMPLETION VOID",      mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(COMPLETIONS),  pin_default: true,  delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::Tip,                 name: "tip",                   label: "TIP",                  mti: 220, processing: "000000", condition: "00", type_code: "34", means: M::OriginalCard, amount: A::SalePlusTip,   original: OriginalRule::ByStan(SALES),        pin_default: false, delivery: D::Advice,     on_original: O::Tip,          f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::TipVoid,             name: "tip_void",              label: "TIP VOID",             mti: 220, processing: "200000", condition: "00", type_code: "35", means: M::OriginalCard, amount: A::SaleAmount,    original: OriginalRule::ByStan(TIPS),         pin_default: false, delivery: D::Advice,     on_original: O::TipVoid,      f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::QrSale,              name: "qr_sale",               label: "QR SALE",              mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
-    KindDef { kind: K::QrVoid,              name: "qr_void",               label: "QR VOID",              mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_SALES),     pin_default: false, delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::QrRefund,            name: "qr_refund",             label: "QR REFUND",            mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_SALES, QR_REF),pin_default: false, delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Credit },
-    KindDef { kind: K::QrPreauth,           name: "qr_preauth",            label: "QR PRE-AUTH",          mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::QrPreauthVoid,       name: "qr_preauth_void",       label: "QR PRE-AUTH VOID",     mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, delivery: D::Reversible, on_original: O::Void,     f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::QrComplete,          name: "qr_complete",           label: "QR COMPLETION",        mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, delivery: D::Reversible, on_original: O::Complete, f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
-    KindDef { kind: K::QrCompleteVoid,      name: "qr_complete_void",      label: "QR COMPLETION VOID",   mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_COMPLETIONS),pin_default: false, delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown, f61: F61::BatchStan,  f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    //        kind                    name                     label                    60.1  means            amount             original                          pin    on original        37            38            61                  63          48     settle
+    KindDef { kind: K::Sale,                name: "sale",                  label: "SALE",                 type_code: "22", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::Void,                name: "void",                  label: "VOID",                 type_code: "23", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(SALES),        pin_default: true,  on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::Refund,              name: "refund",                label: "REFUND",               type_code: "25", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(SALES, REF), pin_default: true,  on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: Some("CUP"), f48_tip: false, f54_balance: false, settle: Settle::Credit },
+    KindDef { kind: K::Balance,             name: "balance",               label: "BALANCE INQUIRY",      type_code: "01", means: M::Card,         amount: A::Absent,        original: OriginalRule::None,                     pin_default: true,  on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: true, settle: Settle::None },
+    KindDef { kind: K::Preauth,             name: "preauth",               label: "PRE-AUTH",             type_code: "10", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::PreauthVoid,         name: "preauth_void",          label: "PRE-AUTH VOID",        type_code: "11", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  on_original: O::Void,         f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::PreauthComplete,     name: "preauth_complete",      label: "PRE-AUTH COMPLETION",  type_code: "20", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  on_original: O::Complete,     f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::PreauthCompleteVoid, name: "preauth_complete_void", label: "COMPLETION VOID",      type_code: "21", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(COMPLETIONS),  pin_default: true,  on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::Tip,                 name: "tip",                   label: "TIP",                  type_code: "34", means: M::OriginalCard, amount: A::SalePlusTip,   original: OriginalRule::ByStan(SALES),        pin_default: false, on_original: O::Tip,          f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::TipVoid,             name: "tip_void",              label: "TIP VOID",             type_code: "35", means: M::OriginalCard, amount: A::SaleAmount,    original: OriginalRule::ByStan(TIPS),         pin_default: false, on_original: O::TipVoid,      f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::QrSale,              name: "qr_sale",               label: "QR SALE",              type_code: "22", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::QrVoid,              name: "qr_void",               label: "QR VOID",              type_code: "23", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_SALES),     pin_default: false, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::QrRefund,            name: "qr_refund",             label: "QR REFUND",            type_code: "25", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_SALES, QR_REF),pin_default: false, on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Credit },
+    KindDef { kind: K::QrPreauth,           name: "qr_preauth",            label: "QR PRE-AUTH",          type_code: "10", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::QrPreauthVoid,       name: "qr_preauth_void",       label: "QR PRE-AUTH VOID",     type_code: "11", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, on_original: O::Void,     f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
+    KindDef { kind: K::QrComplete,          name: "qr_complete",           label: "QR COMPLETION",        type_code: "20", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, on_original: O::Complete, f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::QrCompleteVoid,      name: "qr_complete_void",      label: "QR COMPLETION VOID",   type_code: "21", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_COMPLETIONS),pin_default: false, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown, f61: F61::BatchStan,  f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
 ];
 
 /// The row of a kind. The table lists the kinds in declaration order (tested), so the kind is its index:
@@ -285,16 +280,8 @@ mod tests {
     }
 
     #[test]
-    fn delivery_follows_the_mti() {
+    fn qr_kinds_ask_no_pin() {
         for d in KINDS {
-            match d.mti {
-                220 => assert_eq!(d.delivery, Delivery::Advice, "{}", d.name),
-                100 | 200 if d.kind == K::Balance => assert_eq!(d.delivery, Delivery::Plain),
-                100 | 200 => assert_eq!(d.delivery, Delivery::Reversible, "{}", d.name),
-                other => panic!("unexpected MTI {other}"),
-            }
-            assert_eq!(d.processing.len(), 6);
-            assert_eq!(d.condition.len(), 2);
             assert_eq!(d.type_code.len(), 2);
             if d.is_qr() {
                 assert!(!d.pin_default, "{}", d.name);

@@ -197,7 +197,8 @@ impl Engine {
             } else if let Some(pan) = self.journal.pan(row.id)? {
                 m.set_str(2, &pan);
             }
-            m.set_str(3, def.processing);
+            let wire = self.profile.kind(def.kind)?.clone();
+            m.set_str(3, &wire.processing);
             m.set_str(4, &digits(counted_amount(row), 12));
             m.set_str(11, &digits(stan as u64, 6));
             m.set_str(
@@ -214,10 +215,10 @@ impl Engine {
             }
             m.set_str(41, &self.cfg.tid.clone());
             m.set_str(42, &self.cfg.mid.clone());
-            m.set_str(49, "156");
+            m.set_str(49, &self.profile.currency.clone());
             m.set_str(
                 60,
-                &format!("{}{}201", def.type_code, digits(batch as u64, 6)),
+                &format!("{}{}201", wire.type_code, digits(batch as u64, 6)),
             );
             m.set_str(
                 61,

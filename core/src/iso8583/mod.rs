@@ -5,6 +5,11 @@ pub mod mask;
 pub mod message;
 pub mod profile;
 
-pub use codec::{decode_body, encode_body, CodecError, CodecErrorKind};
-pub use frame::{decode_frame, encode_frame, mac_span, Frame, Header, Tpdu, MAX_FRAME};
+pub use codec::{
+    decode_body, decode_body_with, encode_body, encode_body_with, CodecError, CodecErrorKind,
+};
+pub use frame::{
+    decode_frame, encode_frame, mac_span, Frame, Header, LengthPrefix, Mab, Tpdu, Wire, CUP_WIRE,
+    MAX_FRAME,
+};
 pub use message::{Message, Mti};

@@ -4,6 +4,7 @@
 
 pub mod software;
 
+pub use crate::acquirer::MacAlgorithm;
 use crate::crypto::rsa::HostPublicKey;
 use crate::crypto::CryptoError;
 use std::fmt;
@@ -116,6 +117,16 @@ pub trait SecurityModule: Send {
     fn pin_block(&mut self, pin: &str, pan: &str) -> Result<[u8; 8], SecurityError>;
     /// CUP-ECB MAC under the MAK: the 8 ASCII bytes of field 64.
     fn mac(&mut self, data: &[u8]) -> Result<[u8; 8], SecurityError>;
+    /// The MAC of `data` under the MAK with the acquirer profile's algorithm. The default serves
+    /// CUP-ECB through `mac` and refuses the others (a module that has them overrides this).
+    fn mac_with(&mut self, alg: MacAlgorithm, data: &[u8]) -> Result<[u8; 8], SecurityError> {
+        match alg {
+            MacAlgorithm::CupEcb => self.mac(data),
+            other => Err(SecurityError::Storage(format!(
+                "this security module has no {other:?} MAC"
+            ))),
+        }
+    }
     /// TDES-ECB(TDK, block) for track encryption.
     fn encrypt_track_block(&mut self, block: &[u8; 8]) -> Result<[u8; 8], SecurityError>;
     /// Forget PIK/MAK/TDK (the terminal must sign in again).

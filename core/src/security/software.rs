@@ -360,6 +360,18 @@ impl SecurityModule for SoftwareSecurityModule {
         Ok(mac::cup_ecb(mak, data))
     }
 
+    fn mac_with(
+        &mut self,
+        alg: super::MacAlgorithm,
+        data: &[u8],
+    ) -> Result<[u8; 8], SecurityError> {
+        let mak = self.key(KeySlot::Mak)?;
+        Ok(match alg {
+            super::MacAlgorithm::CupEcb => mac::cup_ecb(mak, data),
+            super::MacAlgorithm::X919 => mac::x9_19(mak, data)?,
+        })
+    }
+
     fn encrypt_track_block(&mut self, block: &[u8; 8]) -> Result<[u8; 8], SecurityError> {
         let tdk = self.key(KeySlot::Tdk)?;
         let mut out = *block;

@@ -1,0 +1,848 @@
+//! Acquirer profiles (docs/PROFILES.md): the wire dialect of one acquirer as data. A profile is JSON,
+//! parsed and validated once into a `Profile` that the codec, the frame layout, the MAC and PIN
+//! choices, the response-code rules and the executor read. The built-in `cup` profile is the
+//! contract of docs/PROTOCOL.md; `ascii` is a second built-in dialect.
+use crate::error::{Error, Result};
+use crate::flows::kinds::{self, Delivery, Kind};
+use crate::iso8583::frame::{LengthPrefix, Mab, Wire};
+use crate::iso8583::profile::{
+    Codec, Encoding, FieldDef, Format, Length, Secrecy, PREFIX_ASCII, PREFIX_BCD, PREFIX_BINARY,
+};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The built-in profiles, by name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("cup", include_str!("../profiles/cup.json")),
+    ("ascii", include_str!("../profiles/ascii.json")),
+];
+
+/// The MAC algorithm of a profile (docs/PROTOCOL.md §7.1 for CUP-ECB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacAlgorithm {
+    /// CUP-ECB (the CUP 8583 "ECB" MAC over the MAB).
+    CupEcb,
+    /// ANSI X9.19 (retail MAC: single-DES CBC, triple-DES on the last block).
+    X919,
+}
+
+/// The PIN block format of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinFormat {
+    /// ISO 9564-1 format 0 (with the PAN), 3DES under the PIK.
+    Iso0,
+}
+
+/// The wire data of one transaction kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindWire {
+    pub mti: u16,
+    /// Field 3.
+    pub processing: String,
+    /// Field 25.
+    pub condition: String,
+    /// Field 60.1.
+    pub type_code: String,
+    /// Field 60.3 of the request.
+    pub network: String,
+    pub delivery: Delivery,
+    /// The fields the request may carry (bit n-1 for field n); None: every field the kind builds.
+    pub fields: Option<u64>,
+}
+
+/// Header processing-requirement codes (docs/PROTOCOL.md §3.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderCodes {
+    pub app_type: u8,
+    pub version: u8,
+    pub sign_in: Option<u8>,
+    pub download_capks: Option<u8>,
+    pub download_aids: Option<u8>,
+}
+
+/// Field 39 codes of a reversal's reason (docs/PROTOCOL.md §6.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReversalCodes {
+    pub no_answer: String,
+    pub bad_mac: String,
+    pub other: String,
+}
+
+/// A loaded, validated acquirer profile.
+#[derive(Debug)]
+pub struct Profile {
+    pub name: String,
+    /// SHA-256 of the canonical bytes (docs/PROFILES.md, "Identity").
+    pub sha256: [u8; 32],
+    pub wire: Wire,
+    pub header: HeaderCodes,
+    kinds: Vec<Option<KindWire>>,
+    pub mac: MacAlgorithm,
+    pub pin_block: PinFormat,
+    /// Content of field 52 as hex characters (16) instead of 8 bytes: part of the field table.
+    pub key_family: String,
+    approved: Vec<String>,
+    sign_in: Vec<String>,
+    texts: BTreeMap<String, String>,
+    pub reversal: ReversalCodes,
+    /// Field 49 (currency) sent in financial requests.
+    pub currency: String,
+}
+
+fn err(key: &str, reason: impl std::fmt::Display) -> Error {
+    Error::invalid("profile", format!("{key}: {reason}"))
+}
+
+/// Typed getters over a JSON object that name the key on every error.
+struct Obj<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Obj<'a> {
+    fn new(path: &str, v: &'a Value) -> Result<Obj<'a>> {
+        match v.as_object() {
+            Some(map) => Ok(Obj {
+                path: path.to_string(),
+                map,
+            }),
+            None => Err(err(path, "must be an object")),
+        }
+    }
+    fn key(&self, k: &str) -> String {
+        if self.path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{}.{k}", self.path)
+        }
+    }
+    fn only(&self, allowed: &[&str]) -> Result<()> {
+        for k in self.map.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(err(
+                    &self.key(k),
+                    format!("unknown key (allowed: {})", allowed.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn get(&self, k: &str) -> Option<&'a Value> {
+        self.map.get(k).filter(|v| !v.is_null())
+    }
+    fn obj(&self, k: &str) -> Result<Obj<'a>> {
+        match self.get(k) {
+            Some(v) => Obj::new(&self.key(k), v),
+            None => Err(err(&self.key(k), "required object")),
+        }
+    }
+    fn opt_obj(&self, k: &str) -> Result<Option<Obj<'a>>> {
+        self.get(k).map(|v| Obj::new(&self.key(k), v)).transpose()
+    }
+    fn str_or(&self, k: &str, default: Option<&'a str>) -> Result<&'a str> {
+        match self.get(k) {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(err(&self.key(k), "must be a string")),
+            None => default.ok_or_else(|| err(&self.key(k), "required string")),
+        }
+    }
+    fn string(&self, k: &str) -> Result<&'a str> {
+        self.str_or(k, None)
+    }
+    /// One of `allowed`, or `default` when absent.
+    fn choice(&self, k: &str, allowed: &[&str], default: Option<&'a str>) -> Result<&'a str> {
+        let s = self.str_or(k, default)?;
+        if allowed.contains(&s) {
+            Ok(s)
+        } else {
+            Err(err(
+                &self.key(k),
+                format!("\"{s}\" is not one of {}", allowed.join(", ")),
+            ))
+        }
+    }
+    fn uint(&self, k: &str, range: std::ops::RangeInclusive<u64>, default: Option<u64>) -> Result<u64> {
+        match self.get(k) {
+            Some(v) => match v.as_u64() {
+                Some(n) if range.contains(&n) => Ok(n),
+                _ => Err(err(
+                    &self.key(k),
+                    format!("must be a whole number from {} to {}", range.start(), range.end()),
+                )),
+            },
+            None => default.ok_or_else(|| err(&self.key(k), "required number")),
+        }
+    }
+    fn boolean(&self, k: &str, default: bool) -> Result<bool> {
+        match self.get(k) {
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(err(&self.key(k), "must be true or false")),
+            None => Ok(default),
+        }
+    }
+    fn codes(&self, k: &str) -> Result<Vec<String>> {
+        let key = self.key(k);
+        let a = self
+            .get(k)
+            .and_then(Value::as_array)
+            .ok_or_else(|| err(&key, "required list of response codes"))?;
+        a.iter()
+            .map(|c| match c.as_str() {
+                Some(s) if is_rc(s) => Ok(s.to_string()),
+                _ => Err(err(&key, format!("{c} is not a 2-character response code"))),
+            })
+            .collect()
+    }
+}
+
+fn is_rc(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn digits_of(key: &str, s: &str, n: usize) -> Result<()> {
+    if s.len() == n && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(err(key, format!("\"{s}\" must be {n} digits")))
+    }
+}
+
+fn hex_byte(key: &str, s: &str) -> Result<u8> {
+    if s.len() != 2 {
+        return Err(err(key, format!("\"{s}\" must be 2 hex digits")));
+    }
+    u8::from_str_radix(s, 16).map_err(|_| err(key, format!("\"{s}\" must be 2 hex digits")))
+}
+
+fn nibble(o: &Obj, k: &str, default: Option<u64>) -> Result<Option<u8>> {
+    match o.get(k) {
+        None if o.map.contains_key(k) => Ok(None),
+        None => Ok(default.map(|d| d as u8)),
+        Some(_) => Ok(Some(o.uint(k, 0..=15, None)? as u8)),
+    }
+}
+
+/// Every field the executor and management flows can send or read, with the use it is put to.
+const KNOWN_FIELDS: &[u8] = &[
+    2, 3, 4, 11, 12, 13, 14, 15, 22, 23, 25, 26, 32, 35, 36, 37, 38, 39, 41, 42, 44, 48, 49, 52, 53,
+    54, 55, 59, 60, 61, 62, 63, 64,
+];
+
+fn kind_name(k: Kind) -> &'static str {
+    kinds::def(k).name
+}
+
+impl Profile {
+    /// The built-in CUP profile.
+    pub fn cup() -> Arc<Profile> {
+        Arc::new(Self::built_in("cup").expect("the built-in cup profile is valid (tested)"))
+    }
+
+    /// A built-in profile by name.
+    pub fn built_in(name: &str) -> Result<Profile> {
+        let text = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                err(
+                    "name",
+                    format!(
+                        "no built-in profile \"{name}\" (built in: {})",
+                        BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+        Self::from_json(text)
+    }
+
+    /// The config's `profile` value: a built-in name, a file path, or an inline object; absent: `cup`.
+    pub fn from_config(v: Option<&Value>) -> Result<Profile> {
+        match v {
+            None | Some(Value::Null) => Self::built_in("cup"),
+            Some(Value::String(s)) if BUILT_IN.iter().any(|(n, _)| n == s) => Self::built_in(s),
+            Some(Value::String(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::invalid(
+                        "profile",
+                        format!("\"{path}\" is neither a built-in profile nor a readable file: {e}"),
+                    )
+                })?;
+                Self::from_json(&text)
+            }
+            Some(o @ Value::Object(_)) => Self::from_value(o),
+            Some(_) => Err(Error::invalid(
+                "profile",
+                "must be a built-in name, a file path or an object",
+            )),
+        }
+    }
+
+    /// Parse and validate a profile's JSON text.
+    pub fn from_json(text: &str) -> Result<Profile> {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| Error::invalid("profile", format!("not valid JSON: {e}")))?;
+        Self::from_value(&v)
+    }
+
+    /// Validate a parsed profile.
+    pub fn from_value(v: &Value) -> Result<Profile> {
+        let root = Obj::new("", v)?;
+        root.only(&[
+            "name",
+            "description",
+            "framing",
+            "defaults",
+            "fields",
+            "kinds",
+            "security",
+            "response_codes",
+            "reversal_reasons",
+            "currency",
+        ])?;
+        let name = root.string("name")?.to_string();
+        if name.is_empty() {
+            return Err(err("name", "must not be empty"));
+        }
+        if let Some(d) = root.get("description") {
+            if !d.is_string() {
+                return Err(err("description", "must be a string"));
+            }
+        }
+        // Framing.
+        let fr = root.obj("framing")?;
+        fr.only(&["length_prefix", "tpdu", "header", "mti", "bitmap"])?;
+        let lp = fr.obj("length_prefix")?;
+        lp.only(&["encoding", "bytes"])?;
+        let lp_bytes = lp.uint("bytes", 1..=4, Some(2))? as u8;
+        let prefix = match lp.choice("encoding", &["binary", "bcd", "ascii"], Some("binary"))? {
+            "binary" => LengthPrefix::Binary(lp_bytes),
+            "bcd" => LengthPrefix::Bcd(lp_bytes),
+            _ => LengthPrefix::Ascii(lp_bytes),
+        };
+        let tpdu = fr.boolean("tpdu", true)?;
+        let (has_header, header) = match fr.opt_obj("header")? {
+            None => (
+                false,
+                HeaderCodes {
+                    app_type: 0x60,
+                    version: 0x31,
+                    sign_in: None,
+                    download_capks: None,
+                    download_aids: None,
+                },
+            ),
+            Some(h) => {
+                h.only(&["app_type", "version", "sign_in", "download_capks", "download_aids"])?;
+                (
+                    true,
+                    HeaderCodes {
+                        app_type: hex_byte(&h.key("app_type"), h.str_or("app_type", Some("60"))?)?,
+                        version: hex_byte(&h.key("version"), h.str_or("version", Some("31"))?)?,
+                        sign_in: nibble(&h, "sign_in", Some(3))?,
+                        download_capks: nibble(&h, "download_capks", Some(4))?,
+                        download_aids: nibble(&h, "download_aids", Some(5))?,
+                    },
+                )
+            }
+        };
+        let ascii_mti = fr.choice("mti", &["bcd", "ascii"], Some("bcd"))? == "ascii";
+        let hex_bitmap = fr.choice("bitmap", &["binary", "hex"], Some("binary"))? == "hex";
+
+        // Field defaults.
+        let (def_digits, def_prefix, def_pad) = match root.opt_obj("defaults")? {
+            None => ("bcd", "bcd", "0"),
+            Some(d) => {
+                d.only(&["digits", "length_prefix", "pad"])?;
+                (
+                    d.choice("digits", &["bcd", "ascii"], Some("bcd"))?,
+                    d.choice("length_prefix", &["bcd", "ascii", "binary"], Some("bcd"))?,
+                    d.choice("pad", &["0", "F"], Some("0"))?,
+                )
+            }
+        };
+
+        // Field table.
+        let fo = root.obj("fields")?;
+        let mut defs: Vec<(FieldDef, Encoding)> = Vec::new();
+        let mut defined = 0u64;
+        for (k, fv) in fo.map {
+            let key = fo.key(k);
+            let n: u8 = match k.parse::<u8>() {
+                Ok(n) if (2..=64).contains(&n) && k == &n.to_string() => n,
+                _ => return Err(err(&key, "a field number from 2 to 64")),
+            };
+            let f = Obj::new(&key, fv)?;
+            f.only(&[
+                "name", "format", "length", "max", "digits", "length_prefix", "pad", "align",
+                "content", "eight_bit", "secrecy",
+            ])?;
+            let format = match f.choice("format", &["n", "z", "an", "ans", "b"], None)? {
+                "n" => Format::N,
+                "z" => Format::Z,
+                "an" => Format::An,
+                "ans" => Format::Ans,
+                _ => Format::B,
+            };
+            let length = match f.choice("length", &["fixed", "LL", "LLL"], None)? {
+                "fixed" => Length::Fixed,
+                "LL" => Length::LL,
+                _ => Length::LLL,
+            };
+            let top = match length {
+                Length::LL => 99,
+                _ => 999,
+            };
+            let max = f.uint("max", 1..=top, None)? as usize;
+            let numeric = matches!(format, Format::N | Format::Z);
+            let only_for = |k: &str, ok: bool, what: &str| -> Result<()> {
+                if f.get(k).is_some() && !ok {
+                    Err(err(&f.key(k), format!("only for {what}")))
+                } else {
+                    Ok(())
+                }
+            };
+            only_for("digits", numeric, "n and z fields")?;
+            only_for("pad", numeric, "n and z fields")?;
+            only_for("align", numeric && length == Length::Fixed, "fixed n and z fields")?;
+            only_for("content", format == Format::B, "b fields")?;
+            only_for("eight_bit", format == Format::Ans, "ans fields")?;
+            only_for("length_prefix", length != Length::Fixed, "LL and LLL fields")?;
+            let digits = f.choice("digits", &["bcd", "ascii"], Some(def_digits))?;
+            let lpre = f.choice("length_prefix", &["bcd", "ascii", "binary"], Some(def_prefix))?;
+            let pad = f.choice("pad", &["0", "F"], Some(def_pad))?;
+            let align = f.choice("align", &["right", "left"], Some("right"))?;
+            let content = f.choice("content", &["binary", "hex"], Some("binary"))?;
+            let secrecy = match f.choice(
+                "secrecy",
+                &["clear", "pan", "payment_code", "hidden"],
+                Some("clear"),
+            )? {
+                "clear" => Secrecy::Clear,
+                "pan" => Secrecy::Pan,
+                "payment_code" => Secrecy::PaymentCode,
+                _ => Secrecy::Hidden,
+            };
+            if let Some(nv) = f.get("name") {
+                if !nv.is_string() {
+                    return Err(err(&f.key("name"), "must be a string"));
+                }
+            }
+            let enc = Encoding {
+                ascii_digits: numeric && digits == "ascii",
+                prefix: if length == Length::Fixed {
+                    PREFIX_BCD
+                } else {
+                    match lpre {
+                        "ascii" => PREFIX_ASCII,
+                        "binary" => PREFIX_BINARY,
+                        _ => PREFIX_BCD,
+                    }
+                },
+                hex: content == "hex",
+                pad_f: numeric && pad == "F",
+            };
+            if n == 64 && (format != Format::B || length != Length::Fixed || max != 8 || enc.hex) {
+                return Err(err(&key, "field 64 is the MAC: b, fixed, max 8, binary content"));
+            }
+            if length == Length::LLL && enc.prefix == PREFIX_BINARY && max > 65535 {
+                return Err(err(&key, "max too large"));
+            }
+            defined |= 1u64 << (n - 1);
+            defs.push((
+                FieldDef {
+                    number: n,
+                    name: "",
+                    format,
+                    length,
+                    max,
+                    left_aligned: align == "left",
+                    eight_bit: f.boolean("eight_bit", false)?,
+                    secrecy,
+                },
+                enc,
+            ));
+        }
+        for n in [3u8, 11, 39, 41, 42] {
+            if defined & (1u64 << (n - 1)) == 0 {
+                return Err(err(
+                    &fo.key(&n.to_string()),
+                    "required: every message carries it",
+                ));
+            }
+        }
+        for (d, _) in &defs {
+            if !KNOWN_FIELDS.contains(&d.number) {
+                return Err(err(
+                    &fo.key(&d.number.to_string()),
+                    "possdk neither sends nor reads this field",
+                ));
+            }
+        }
+        let codec = Codec::build(&defs, ascii_mti, hex_bitmap);
+
+        // Security.
+        let sec = root.obj("security")?;
+        sec.only(&["mac", "mab", "pin_block", "key_family"])?;
+        let mac = match sec.choice("mac", &["cup_ecb", "x919"], Some("cup_ecb"))? {
+            "cup_ecb" => MacAlgorithm::CupEcb,
+            _ => MacAlgorithm::X919,
+        };
+        let mab = match sec.choice("mab", &["body", "header_and_body"], Some("body"))? {
+            "body" => Mab::Body,
+            _ => Mab::HeaderAndBody,
+        };
+        if mab == Mab::HeaderAndBody && !has_header {
+            return Err(err(&sec.key("mab"), "header_and_body needs framing.header"));
+        }
+        sec.choice("pin_block", &["iso0"], Some("iso0"))?;
+        let key_family = sec.choice("key_family", &["tdes"], Some("tdes"))?.to_string();
+
+        // Kinds.
+        let ko = root.obj("kinds")?;
+        let mut kinds_v: Vec<Option<KindWire>> = vec![None; kinds::KINDS.len()];
+        for (k, kv) in ko.map {
+            let key = ko.key(k);
+            let def = kinds::by_name(k).ok_or_else(|| {
+                err(
+                    &key,
+                    format!(
+                        "unknown kind (known: {})",
+                        kinds::KINDS.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            let o = Obj::new(&key, kv)?;
+            o.only(&[
+                "mti", "processing", "condition", "type", "network", "delivery", "fields",
+            ])?;
+            let mti_s = o.string("mti")?;
+            digits_of(&o.key("mti"), mti_s, 4)?;
+            let mti: u16 = mti_s.parse().unwrap_or(0);
+            let processing = o.string("processing")?;
+            digits_of(&o.key("processing"), processing, 6)?;
+            let condition = o.string("condition")?;
+            digits_of(&o.key("condition"), condition, 2)?;
+            let type_code = o.string("type")?;
+            digits_of(&o.key("type"), type_code, 2)?;
+            let network = o.str_or("network", Some("000"))?;
+            digits_of(&o.key("network"), network, 3)?;
+            let delivery = match o.choice("delivery", &["reversible", "advice", "plain"], None)? {
+                "reversible" => Delivery::Reversible,
+                "advice" => Delivery::Advice,
+                _ => Delivery::Plain,
+            };
+            let class = mti / 10 % 10;
+            let func = mti % 10;
+            if !matches!(mti / 100, 1 | 2) || func != 0 || !matches!(class, 0 | 2) {
+                return Err(err(
+                    &key,
+                    format!("mti {mti_s} is not a financial request (x100, x120 is not one either: 0100, 0200 or 0220)"),
+                ));
+            }
+            let named = match delivery {
+                Delivery::Reversible => "reversible",
+                Delivery::Advice => "advice",
+                Delivery::Plain => "plain",
+            };
+            if class == 2 && delivery != Delivery::Advice {
+                return Err(err(
+                    &key,
+                    format!("mti {mti_s} is an advice but delivery = {named}"),
+                ));
+            }
+            if class == 0 && delivery == Delivery::Advice {
+                return Err(err(
+                    &key,
+                    format!("mti {mti_s} is a request, not an advice, but delivery = advice"),
+                ));
+            }
+            let fields = match o.get("fields") {
+                None => None,
+                Some(Value::Array(a)) => {
+                    let mut bits = 0u64;
+                    for x in a {
+                        let n = x
+                            .as_u64()
+                            .filter(|n| (2..=64).contains(n))
+                            .ok_or_else(|| err(&o.key("fields"), format!("{x} is not a field number")))?;
+                        if defined & (1u64 << (n - 1)) == 0 {
+                            return Err(err(
+                                &o.key("fields"),
+                                format!("field {n} is not in the field table"),
+                            ));
+                        }
+                        bits |= 1u64 << (n - 1);
+                    }
+                    for must in [3u64, 11, 41, 42] {
+                        if bits & (1 << (must - 1)) == 0 {
+                            return Err(err(&o.key("fields"), format!("must list field {must}")));
+                        }
+                    }
+                    Some(bits)
+                }
+                Some(_) => return Err(err(&o.key("fields"), "must be a list of field numbers")),
+            };
+            kinds_v[def.kind as usize] = Some(KindWire {
+                mti,
+                processing: processing.to_string(),
+                condition: condition.to_string(),
+                type_code: type_code.to_string(),
+                network: network.to_string(),
+                delivery,
+                fields,
+            });
+        }
+
+        // Response codes.
+        let rc = root.obj("response_codes")?;
+        rc.only(&["approved", "sign_in", "texts"])?;
+        let approved = rc.codes("approved")?;
+        if approved.is_empty() {
+            return Err(err(&rc.key("approved"), "must name at least one code"));
+        }
+        let sign_in = rc.codes("sign_in")?;
+        if let Some(c) = sign_in.iter().find(|c| approved.contains(c)) {
+            return Err(err(&rc.key("sign_in"), format!("{c} is also an approval")));
+        }
+        let mut texts = BTreeMap::new();
+        if let Some(t) = rc.opt_obj("texts")? {
+            for (c, tv) in t.map {
+                if !is_rc(c) {
+                    return Err(err(&t.key(c), "not a 2-character response code"));
+                }
+                let s = tv
+                    .as_str()
+                    .ok_or_else(|| err(&t.key(c), "must be a string"))?;
+                texts.insert(c.clone(), s.to_string());
+            }
+        }
+        let rr = root.obj("reversal_reasons")?;
+        rr.only(&["no_answer", "bad_mac", "other"])?;
+        let reason = |k: &str, d: &'static str| -> Result<String> {
+            let s = rr.str_or(k, Some(d))?;
+            if !is_rc(s) {
+                return Err(err(&rr.key(k), format!("\"{s}\" is not a 2-character code")));
+            }
+            Ok(s.to_string())
+        };
+        let reversal = ReversalCodes {
+            no_answer: reason("no_answer", "98")?,
+            bad_mac: reason("bad_mac", "A0")?,
+            other: reason("other", "06")?,
+        };
+        let currency = root.str_or("currency", Some("156"))?.to_string();
+        digits_of("currency", &currency, 3)?;
+
+        let canonical = serde_json::to_vec(v).map_err(|e| err("profile", e))?;
+        Ok(Profile {
+            name,
+            sha256: crate::crypto::sha256(&canonical),
+            wire: Wire {
+                prefix,
+                tpdu,
+                header: has_header,
+                mab,
+                codec,
+            },
+            header,
+            kinds: kinds_v,
+            mac,
+            pin_block: PinFormat::Iso0,
+            key_family,
+            approved,
+            sign_in,
+            texts,
+            reversal,
+            currency,
+        })
+    }
+
+    /// The wire row of a kind, or an error naming the kind when this profile does not carry it.
+    pub fn kind(&self, kind: Kind) -> Result<&KindWire> {
+        self.kinds[kind as usize].as_ref().ok_or_else(|| {
+            Error::new(
+                crate::error::ErrorKind::InvalidRequest,
+                format!(
+                    "the acquirer profile \"{}\" has no {} transaction",
+                    self.name,
+                    kind_name(kind)
+                ),
+            )
+        })
+    }
+
+    /// The kind whose row has these 60.1 type, delivery-independent (detail query reports).
+    pub fn kind_of_type(&self, type_code: &str, qr: bool) -> Option<&'static str> {
+        let rows = || {
+            kinds::KINDS
+                .iter()
+                .filter_map(|d| Some((d, self.kinds[d.kind as usize].as_ref()?)))
+        };
+        rows()
+            .find(|(d, w)| w.type_code == type_code && d.is_qr() == qr)
+            .or_else(|| rows().find(|(_, w)| w.type_code == type_code))
+            .map(|(d, _)| d.name)
+    }
+
+    pub fn is_approval(&self, rc: &str) -> bool {
+        self.approved.iter().any(|c| c == rc)
+    }
+
+    pub fn requires_sign_in(&self, rc: &str) -> bool {
+        self.sign_in.iter().any(|c| c == rc)
+    }
+
+    /// The readable text of a response code: the profile's, else docs/PROTOCOL.md §9's.
+    pub fn response_text(&self, rc: &str) -> String {
+        match self.texts.get(rc) {
+            Some(t) => t.clone(),
+            None => crate::receipt::response_text(rc).to_string(),
+        }
+    }
+
+    /// Lower-case hex of `sha256`.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iso8583::profile::CUP_CODEC;
+
+    fn cup_value() -> Value {
+        serde_json::from_str(BUILT_IN[0].1).expect("cup.json")
+    }
+
+    fn message_of(v: Value) -> String {
+        Profile::from_value(&v).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn the_cup_profile_is_the_compiled_table() {
+        let p = Profile::built_in("cup").expect("cup");
+        assert_eq!(p.name, "cup");
+        assert_eq!(p.wire.codec.specs, CUP_CODEC.specs);
+        assert_eq!(p.wire.codec.max_values_total, CUP_CODEC.max_values_total);
+        assert_eq!(p.wire.codec.fixed_wire_total, CUP_CODEC.fixed_wire_total);
+        assert_eq!(p.wire.prefix, LengthPrefix::Binary(2));
+        assert!(p.wire.tpdu && p.wire.header);
+        assert_eq!(p.mac, MacAlgorithm::CupEcb);
+        for d in kinds::KINDS {
+            let w = p.kind(d.kind).expect("every kind");
+            assert_eq!(w.type_code, d.type_code, "{}", d.name);
+        }
+        let sale = p.kind(Kind::Sale).expect("sale");
+        assert_eq!((sale.mti, sale.processing.as_str()), (200, "000000"));
+        assert_eq!(p.kind(Kind::Refund).expect("refund").delivery, Delivery::Advice);
+        assert_eq!(p.kind(Kind::Balance).expect("balance").delivery, Delivery::Plain);
+        assert_eq!(p.reversal.no_answer, "98");
+        // The identity is the SHA-256 of the compact, key-sorted JSON.
+        let canonical = serde_json::to_vec(&cup_value()).expect("json");
+        assert_eq!(p.sha256, crate::crypto::sha256(&canonical));
+        assert_eq!(p.sha256_hex().len(), 64);
+    }
+
+    #[test]
+    fn the_ascii_profile_differs_where_it_says() {
+        let p = Profile::built_in("ascii").expect("ascii");
+        assert_eq!(p.wire.prefix, LengthPrefix::Ascii(4));
+        assert_eq!(p.mac, MacAlgorithm::X919);
+        assert!(p.wire.codec.ascii_mti && p.wire.codec.hex_bitmap);
+        assert!(p.wire.codec.specs[51].hex);
+        assert!(p.wire.codec.specs[1].ascii_digits);
+        assert_eq!(p.kind(Kind::Preauth).expect("preauth").processing, "300000");
+        assert_ne!(p.sha256, Profile::built_in("cup").expect("cup").sha256);
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut v = cup_value();
+        v["kinds"]["refund"]["delivery"] = "reversible".into();
+        assert!(message_of(v).contains("kinds.refund: mti 0220 is an advice but delivery = reversible"));
+
+        let mut v = cup_value();
+        v["kinds"]["sale"]["delivery"] = "advice".into();
+        assert!(message_of(v).contains("kinds.sale: mti 0200 is a request"));
+
+        let mut v = cup_value();
+        v["kinds"]["sale"]["processing"] = "00000".into();
+        assert!(message_of(v).contains("kinds.sale.processing: \"00000\" must be 6 digits"));
+
+        let mut v = cup_value();
+        v["kinds"]["refnud"] = v["kinds"]["refund"].clone();
+        assert!(message_of(v).contains("kinds.refnud: unknown kind"));
+
+        let mut v = cup_value();
+        v["fields"]["2"]["format"] = "x".into();
+        assert!(message_of(v).contains("fields.2.format: \"x\" is not one of n, z, an, ans, b"));
+
+        let mut v = cup_value();
+        v["fields"]["4"]["content"] = "hex".into();
+        assert!(message_of(v).contains("fields.4.content: only for b fields"));
+
+        let mut v = cup_value();
+        v["fields"]["64"]["content"] = "hex".into();
+        assert!(message_of(v).contains("fields.64: field 64 is the MAC"));
+
+        let mut v = cup_value();
+        v["security"]["mac"] = "md5".into();
+        assert!(message_of(v).contains("security.mac: \"md5\" is not one of cup_ecb, x919"));
+
+        let mut v = cup_value();
+        v["framing"]["length_prefix"]["bytes"] = 9.into();
+        assert!(message_of(v).contains("framing.length_prefix.bytes: must be a whole number from 1 to 4"));
+
+        let mut v = cup_value();
+        v["framing"]["colour"] = "red".into();
+        assert!(message_of(v).contains("framing.colour: unknown key"));
+
+        let mut v = cup_value();
+        v["kinds"]["sale"]["fields"] = serde_json::json!([3, 4, 11, 41, 42, 7]);
+        assert!(message_of(v).contains("kinds.sale.fields: field 7 is not in the field table"));
+
+        let mut v = cup_value();
+        v["response_codes"]["sign_in"] = serde_json::json!(["00"]);
+        assert!(message_of(v).contains("response_codes.sign_in: 00 is also an approval"));
+
+        let mut v = cup_value();
+        v["fields"].as_object_mut().expect("fields").remove("11");
+        assert!(message_of(v).contains("fields.11: required"));
+
+        let e = Profile::from_config(Some(&Value::String("/no/such/profile.json".into())))
+            .expect_err("missing file");
+        assert_eq!(e.kind, crate::ErrorKind::InvalidRequest);
+        assert!(e.to_string().contains("neither a built-in profile nor a readable file"));
+    }
+
+    #[test]
+    fn a_kind_the_profile_lacks_is_refused_by_name() {
+        let mut v = cup_value();
+        v["kinds"].as_object_mut().expect("kinds").remove("balance");
+        let p = Profile::from_value(&v).expect("valid without balance");
+        let e = p.kind(Kind::Balance).expect_err("no balance");
+        assert!(e.to_string().contains("has no balance transaction"));
+    }
+
+    #[test]
+    fn config_forms() {
+        assert_eq!(Profile::from_config(None).expect("default").name, "cup");
+        let by_name = Profile::from_config(Some(&"ascii".into())).expect("by name");
+        assert_eq!(by_name.name, "ascii");
+        let dir = std::env::temp_dir().join(format!("possdk-profile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("p.json");
+        let mut v = cup_value();
+        v["name"] = "bank".into();
+        std::fs::write(&path, serde_json::to_string(&v).expect("json")).expect("write");
+        let by_path =
+            Profile::from_config(Some(&Value::String(path.display().to_string()))).expect("path");
+        assert_eq!(by_path.name, "bank");
+        let inline = Profile::from_config(Some(&v)).expect("inline");
+        assert_eq!(inline.sha256, by_path.sha256);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
