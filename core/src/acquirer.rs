@@ -759,6 +759,56 @@ mod tests {
     }
 
     #[test]
+    fn the_ascii_wire_round_trips_byte_for_byte() {
+        use crate::iso8583::{Frame, Header, Message, Mti, Tpdu};
+        let p = Profile::built_in("ascii").expect("ascii");
+        let mut m = Message::new(Mti(200));
+        m.set_str(2, "6225880123456789")
+            .set_str(3, "000000")
+            .set_str(4, "000000000100")
+            .set_str(11, "000123")
+            .set_str(22, "021")
+            .set_str(35, "6225880123456789=30121010000000000")
+            .set_str(41, "12345678")
+            .set_str(42, "123456789012345")
+            .set(52, vec![0xAB, 0xCD, 0xEF, 0x01, 0x23, 0x45, 0x67, 0x89])
+            .set_str(60, "22000001000500");
+        let f = Frame {
+            tpdu: Tpdu([0x60, 0, 3, 0, 0]),
+            header: Header {
+                version: 0x32,
+                ..Header::default()
+            },
+            message: m,
+        };
+        let bytes = p
+            .wire
+            .encode_frame_with_mac::<crate::iso8583::CodecError, _>(&f, |_| Ok(*b"MACMACMA"))
+            .expect("encode");
+        let len: usize = std::str::from_utf8(&bytes[..4]).expect("ascii").parse().expect("digits");
+        assert_eq!(len, bytes.len() - 4);
+        assert_eq!(&bytes[4..9], &[0x60, 0, 3, 0, 0]);
+        assert_eq!(&bytes[9..15], &[0x60, 0x32, 0, 0, 0, 0]);
+        assert_eq!(&bytes[15..19], b"0200");
+        let text = String::from_utf8_lossy(&bytes[19..]).to_string();
+        // Hex bitmap, then 2 as LL "16" + digits, 3 as six digits, 52 as 16 hex characters.
+        assert!(text.starts_with("7"), "{text}");
+        assert!(text.contains("166225880123456789000000000000000100000123021"), "{text}");
+        assert!(text.contains("346225880123456789=30121010000000000"), "{text}");
+        assert!(text.contains("ABCDEF0123456789"), "{text}");
+        assert!(text.contains("01422000001000500"), "{text}");
+        let back = p.wire.decode_frame(&bytes).expect("decode");
+        assert_eq!(back.message.get_str(35), Some("6225880123456789D30121010000000000"));
+        assert_eq!(back.message.get(52), f.message.get(52));
+        assert_eq!(back.message.get(64), Some(&b"MACMACMA"[..]));
+        assert_eq!(p.wire.mac_span(&bytes).map(<[u8]>::len), Some(bytes.len() - 8 - 15));
+        let again = p.wire.encode_frame(&back).expect("re-encode");
+        assert_eq!(again, bytes);
+        // The CUP wire cannot read it.
+        assert!(crate::iso8583::decode_frame(&bytes).is_err());
+    }
+
+    #[test]
     fn validation_names_the_key() {
         let mut v = cup_value();
         v["kinds"]["refund"]["delivery"] = "reversible".into();
