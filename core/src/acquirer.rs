@@ -686,6 +686,27 @@ impl Profile {
             .map(|(d, _)| d.name)
     }
 
+    /// The kind whose row has this MTI, 3, 25 and 60.1 (a host reading a request).
+    pub fn kind_of_request(
+        &self,
+        mti: u16,
+        processing: &str,
+        condition: &str,
+        type_code: &str,
+    ) -> Option<&'static str> {
+        kinds::KINDS
+            .iter()
+            .find(|d| {
+                self.kinds[d.kind as usize].as_ref().is_some_and(|w| {
+                    w.mti == mti
+                        && w.processing == processing
+                        && w.condition == condition
+                        && w.type_code == type_code
+                })
+            })
+            .map(|d| d.name)
+    }
+
     pub fn is_approval(&self, rc: &str) -> bool {
         self.approved.iter().any(|c| c == rc)
     }

@@ -57,9 +57,11 @@ fn a_day_at_trace_level_logs_no_credential() {
             fixed_keys: true,
             wire_log: None,
             tls: None,
+            profile: possdk_core::acquirer::Profile::cup(),
         })
         .expect("host starts"),
         dir,
+        profile: None,
     };
     let tdir = temp_dir("trace-term");
     let mut config = host.config_json(&tdir, 5_000);

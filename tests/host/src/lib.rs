@@ -42,6 +42,8 @@ pub struct HostConfig {
     pub wire_log: Option<PathBuf>,
     /// Serve TLS instead of plain TCP on the gateway + platform port (docs/HOST.md).
     pub tls: Option<tls::TlsSetup>,
+    /// The acquirer profile to speak (docs/PROFILES.md): `cup` by default.
+    pub profile: Arc<possdk_core::acquirer::Profile>,
 }
 
 impl HostConfig {
@@ -53,6 +55,7 @@ impl HostConfig {
             fixed_keys: false,
             wire_log: None,
             tls: None,
+            profile: possdk_core::acquirer::Profile::cup(),
         }
     }
 }
@@ -194,6 +197,7 @@ impl Host {
             fixed_keys: config.fixed_keys,
             wire_log,
             seq: AtomicU64::new(seq0 as u64 + 1),
+            profile: config.profile.clone(),
         });
         let tls = match &config.tls {
             Some(setup) => Some(tls::server(setup).map_err(HostError::Config)?),
@@ -363,8 +367,10 @@ fn serve<S: Read + Write + Close>(
     peer: &str,
     stop: Arc<AtomicBool>,
 ) {
+    let prefix = shared.profile.wire.prefix;
+    let nb = prefix.bytes();
     loop {
-        let mut len = [0u8; 2];
+        let mut len = vec![0u8; nb];
         if let Err(e) = stream.read_exact(&mut len) {
             if e.kind() != std::io::ErrorKind::UnexpectedEof {
                 // With TLS this is where a refused handshake shows (the terminal's pin did not match ...).
@@ -372,14 +378,14 @@ fn serve<S: Read + Write + Close>(
             }
             break;
         }
-        let n = u16::from_be_bytes(len) as usize;
+        let n = prefix.read(&len).unwrap_or(0);
         if n == 0 || n > MAX_FRAME {
             warn!("{peer}: frame length {n} refused, closing");
             break;
         }
-        let mut raw = vec![0u8; n + 2];
-        raw[..2].copy_from_slice(&len);
-        if stream.read_exact(&mut raw[2..]).is_err() {
+        let mut raw = vec![0u8; n + nb];
+        raw[..nb].copy_from_slice(&len);
+        if stream.read_exact(&mut raw[nb..]).is_err() {
             warn!("{peer}: connection ended inside a frame");
             break;
         }

@@ -1,5 +1,5 @@
 //! `possdk-host --listen 127.0.0.1:0 --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE]
-//! [--tls [--tls-cert FILE --tls-key FILE]]`
+//! [--tls [--tls-cert FILE --tls-key FILE]] [--profile NAME|PATH]`
 //! Prints `{"listening":"ADDR","admin":"ADDR"}` (with TLS also `"tls_spki_sha256":"HEX"`) as its first stdout
 //! line and serves until killed or until stdin closes.
 
@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 fn usage() -> ! {
-    eprintln!("usage: possdk-host --listen ADDR --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE] [--tls [--tls-cert FILE --tls-key FILE]]");
+    eprintln!("usage: possdk-host --listen ADDR --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE] [--tls [--tls-cert FILE --tls-key FILE]] [--profile NAME|PATH]");
     std::process::exit(2)
 }
 
@@ -23,6 +23,7 @@ fn main() {
     let mut tls = false;
     let mut tls_cert = None;
     let mut tls_key = None;
+    let mut profile = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -36,6 +37,7 @@ fn main() {
             "--tls" => tls = true,
             "--tls-cert" => tls_cert = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
             "--tls-key" => tls_key = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
+            "--profile" => profile = Some(args.next().unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),
             other => {
                 eprintln!("unknown argument {other:?}");
@@ -64,6 +66,16 @@ fn main() {
             usage()
         }
     };
+    // The same loader as the terminal's config: a built-in name or a file.
+    let profile = match possdk_core::acquirer::Profile::from_config(
+        profile.map(serde_json::Value::String).as_ref(),
+    ) {
+        Ok(p) => std::sync::Arc::new(p),
+        Err(e) => {
+            eprintln!("possdk-host: --profile: {e}");
+            std::process::exit(2)
+        }
+    };
     let host = match Host::start(HostConfig {
         listen,
         db,
@@ -71,6 +83,7 @@ fn main() {
         fixed_keys,
         wire_log,
         tls,
+        profile,
     }) {
         Ok(h) => h,
         Err(e) => {

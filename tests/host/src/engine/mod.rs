@@ -18,9 +18,8 @@ use crate::store::{self, DbResult, Store, Txn};
 use crate::util::{digits, frame_head, num, Now};
 use log::{debug, info, warn};
 use possdk_core::crypto::{mac, DesKey};
-use possdk_core::iso8583::{
-    self, decode_frame, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu,
-};
+use possdk_core::acquirer::{MacAlgorithm, Profile};
+use possdk_core::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,6 +109,8 @@ pub struct Shared {
     pub fixed_keys: bool,
     pub wire_log: Option<Mutex<std::fs::File>>,
     pub seq: AtomicU64,
+    /// The acquirer profile spoken (docs/PROFILES.md; `cup` unless `--profile`).
+    pub profile: Arc<Profile>,
 }
 
 /// A response under construction.
@@ -153,8 +154,36 @@ fn f60(msg: &Message) -> Option<(String, u32, String)> {
     ))
 }
 
-fn mac_of(mak: &DesKey, raw: &[u8]) -> Option<[u8; 8]> {
-    mac_span(raw).map(|span| mac::cup_ecb(mak, span))
+fn mac_of(profile: &Profile, mak: &DesKey, raw: &[u8]) -> Option<[u8; 8]> {
+    let span = profile.wire.mac_span(raw)?;
+    match profile.mac {
+        MacAlgorithm::CupEcb => Some(mac::cup_ecb(mak, span)),
+        MacAlgorithm::X919 => mac::x9_19(mak, span).ok(),
+    }
+}
+
+impl Shared {
+    /// The header processing-requirement code of the profile for CUP's 3 (sign in), 4 (CAPKs), 5 (AIDs).
+    fn header_code(&self, cup: u8) -> u8 {
+        let h = &self.profile.header;
+        match cup {
+            3 => h.sign_in,
+            4 => h.download_capks,
+            5 => h.download_aids,
+            _ => None,
+        }
+        .unwrap_or(0)
+    }
+
+    /// The response header: the profile's application type and version.
+    fn header(&self, cup_processing: u8) -> Header {
+        Header {
+            app_type: self.profile.header.app_type,
+            version: self.profile.header.version,
+            processing: self.header_code(cup_processing),
+            ..Header::default()
+        }
+    }
 }
 
 /// Copy the listed fields from `req` into `resp` when present.
@@ -208,7 +237,7 @@ impl Shared {
     /// Process one frame (2-byte length prefix included).
     pub fn handle(&self, raw: &[u8]) -> Outcome {
         let now = Now::current();
-        let frame = match decode_frame(raw) {
+        let frame = match self.profile.wire.decode_frame(raw) {
             Ok(f) => f,
             Err(e) => return self.malformed(raw, &e, &now),
         };
@@ -302,13 +331,10 @@ impl Shared {
         }
         let resp = Frame {
             tpdu: frame.tpdu.swapped(),
-            header: Header {
-                processing,
-                ..Header::default()
-            },
+            header: self.header(processing),
             message: reply.msg,
         };
-        let mut bytes = match encode_frame(&resp) {
+        let mut bytes = match self.profile.wire.encode_frame(&resp) {
             Ok(b) => b,
             Err(e) => {
                 warn!("cannot encode the response to {}: {e:?}", req.mti);
@@ -316,7 +342,7 @@ impl Shared {
             }
         };
         if let Some(k) = &mak {
-            if let Some(m) = mac_of(&k.mak, &bytes) {
+            if let Some(m) = mac_of(&self.profile, &k.mak, &bytes) {
                 let n = bytes.len();
                 bytes[n - 8..].copy_from_slice(&m);
             }
@@ -327,7 +353,7 @@ impl Shared {
             let mut m = resp.message.clone();
             m.remove(2);
             m.remove(64);
-            if let Ok(body) = iso8583::encode_body(&m) {
+            if let Ok(body) = iso8583::encode_body_with(&self.profile.wire.codec, &m) {
                 if let Err(e) = db.store.put_replay(t, *batch, *stan, mti, hash, &body) {
                     warn!("replay cache: {e}");
                 }
@@ -403,15 +429,20 @@ impl Shared {
             return Outcome::default();
         };
         let mut tp = [0u8; 5];
-        tp.copy_from_slice(&raw[2..7]);
+        let at = self.profile.wire.prefix.bytes();
+        if self.profile.wire.tpdu {
+            if let Some(t) = raw.get(at..at + 5) {
+                tp.copy_from_slice(t);
+            }
+        }
         let mut m = Message::new(Mti(mti).response());
         m.set_str(39, "30");
         let resp = Frame {
             tpdu: Tpdu(tp).swapped(),
-            header: Header::default(),
+            header: self.header(0),
             message: m,
         };
-        match encode_frame(&resp) {
+        match self.profile.wire.encode_frame(&resp) {
             Ok(b) => {
                 let masked = iso8583::mask::masked(&resp.message);
                 self.wire("->", &masked);
@@ -437,7 +468,8 @@ impl Shared {
     ) -> DbResult<Reply> {
         let req = &frame.message;
         let dest = frame.tpdu.destination();
-        if dest != 3 && dest != 5 {
+        // A profile without a TPDU has one address for both roles.
+        if self.profile.wire.tpdu && dest != 3 && dest != 5 {
             info!("request to unknown TPDU destination {dest:04X}");
             return Ok(mgmt_reply(req, "30"));
         }
@@ -467,7 +499,7 @@ impl Shared {
             };
             let ok = req
                 .get(64)
-                .is_some_and(|m| mac_of(&keys.mak, raw).is_some_and(|c| c[..] == m[..]));
+                .is_some_and(|m| mac_of(&self.profile, &keys.mak, raw).is_some_and(|c| c[..] == m[..]));
             if !ok {
                 info!(
                     "{tid}: request MAC invalid ({} STAN {:?})",
