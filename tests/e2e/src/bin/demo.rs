@@ -318,8 +318,28 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
 fn main() -> ExitCode {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .try_init();
+    // `--profile NAME|PATH`: the acquirer profile both the host and the terminal speak (docs/PROFILES.md).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let profile = match args.as_slice() {
+        [] => None,
+        [flag, value] if flag == "--profile" => Some(value.clone()),
+        _ => {
+            eprintln!("usage: possdk-demo [--profile NAME|PATH]");
+            return ExitCode::from(2);
+        }
+    };
     println!("possdk demo: a terminal day against possdk-host");
-    let host = TestHost::start("demo");
+    let host = match profile {
+        Some(p) => {
+            if let Err(e) = possdk_core::acquirer::Profile::from_config(Some(&p.clone().into())) {
+                eprintln!("possdk-demo: --profile {p}: {e}");
+                return ExitCode::from(2);
+            }
+            println!("acquirer profile: {p}");
+            TestHost::start_profile("demo", p.into())
+        }
+        None => TestHost::start("demo"),
+    };
     println!("host listening on {}", host.addr());
     let dir = temp_dir("demo-terminal");
     let dev = SimDevices::new();
