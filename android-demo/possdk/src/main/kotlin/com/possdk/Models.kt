@@ -29,7 +29,11 @@ class PosConfig(
     val deviceModel: String? = null,
     val sealKey: String? = null,
     val encryptTracks: Boolean = false,
-    val production: Boolean = false
+    val production: Boolean = false,
+    /** The acquirer profile (docs/PROFILES.md): a built-in name (`cup`, `ascii`) or a profile file's path. */
+    val profile: String? = null,
+    /** The acquirer profile given inline: the JSON text of a profile object (wins over [profile]). */
+    val profileJson: String? = null
 ) {
     fun toJson(): String = JSONObject()
         .put("tid", tid)
@@ -45,6 +49,7 @@ class PosConfig(
         .put("seal_key", sealKey)
         .put("encrypt_tracks", encryptTracks)
         .put("production", production)
+        .put("profile", profileJson?.let { JSONObject(it) } ?: profile)
         .toString()
 
     override fun toString() =
@@ -210,8 +215,13 @@ data class StatusResult(
     val batch: Long,
     val nextStan: Long,
     val pendingReversal: PendingReversal?,
-    val unsentAdvices: Long
+    val unsentAdvices: Long,
+    /** The active acquirer profile. */
+    val profile: AcquirerProfile? = null
 )
+
+/** An acquirer profile's name and the SHA-256 (hex) of its canonical bytes (docs/PROFILES.md). */
+data class AcquirerProfile(val name: String, val sha256: String)
 
 /** A local journal record (masked PAN only). */
 data class JournalRecord(
@@ -329,7 +339,8 @@ internal object Results {
         o.optObj("pending_reversal")?.let {
             PendingReversal(it.long("stan"), it.optStr("reason"), it.optLong("attempts") ?: 0, it.bool("flagged"))
         },
-        o.optLong("unsent_advices") ?: 0
+        o.optLong("unsent_advices") ?: 0,
+        o.optObj("profile")?.let { AcquirerProfile(it.str("name"), it.str("sha256")) }
     )
 
     fun journal(o: Obj) = JournalResult(
