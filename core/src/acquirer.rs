@@ -162,13 +162,22 @@ impl<'a> Obj<'a> {
             ))
         }
     }
-    fn uint(&self, k: &str, range: std::ops::RangeInclusive<u64>, default: Option<u64>) -> Result<u64> {
+    fn uint(
+        &self,
+        k: &str,
+        range: std::ops::RangeInclusive<u64>,
+        default: Option<u64>,
+    ) -> Result<u64> {
         match self.get(k) {
             Some(v) => match v.as_u64() {
                 Some(n) if range.contains(&n) => Ok(n),
                 _ => Err(err(
                     &self.key(k),
-                    format!("must be a whole number from {} to {}", range.start(), range.end()),
+                    format!(
+                        "must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
                 )),
             },
             None => default.ok_or_else(|| err(&self.key(k), "required number")),
@@ -225,8 +234,8 @@ fn nibble(o: &Obj, k: &str, default: Option<u64>) -> Result<Option<u8>> {
 
 /// Every field the executor and management flows can send or read, with the use it is put to.
 const KNOWN_FIELDS: &[u8] = &[
-    2, 3, 4, 11, 12, 13, 14, 15, 22, 23, 25, 26, 32, 35, 36, 37, 38, 39, 41, 42, 44, 48, 49, 52, 53,
-    54, 55, 59, 60, 61, 62, 63, 64,
+    2, 3, 4, 11, 12, 13, 14, 15, 22, 23, 25, 26, 32, 35, 36, 37, 38, 39, 41, 42, 44, 48, 49, 52,
+    53, 54, 55, 59, 60, 61, 62, 63, 64,
 ];
 
 fn kind_name(k: Kind) -> &'static str {
@@ -250,7 +259,11 @@ impl Profile {
                     "name",
                     format!(
                         "no built-in profile \"{name}\" (built in: {})",
-                        BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        BUILT_IN
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })?;
@@ -266,7 +279,9 @@ impl Profile {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     Error::invalid(
                         "profile",
-                        format!("\"{path}\" is neither a built-in profile nor a readable file: {e}"),
+                        format!(
+                            "\"{path}\" is neither a built-in profile nor a readable file: {e}"
+                        ),
                     )
                 })?;
                 Self::from_json(&text)
@@ -334,7 +349,13 @@ impl Profile {
                 },
             ),
             Some(h) => {
-                h.only(&["app_type", "version", "sign_in", "download_capks", "download_aids"])?;
+                h.only(&[
+                    "app_type",
+                    "version",
+                    "sign_in",
+                    "download_capks",
+                    "download_aids",
+                ])?;
                 (
                     true,
                     HeaderCodes {
@@ -375,8 +396,17 @@ impl Profile {
             };
             let f = Obj::new(&key, fv)?;
             f.only(&[
-                "name", "format", "length", "max", "digits", "length_prefix", "pad", "align",
-                "content", "eight_bit", "secrecy",
+                "name",
+                "format",
+                "length",
+                "max",
+                "digits",
+                "length_prefix",
+                "pad",
+                "align",
+                "content",
+                "eight_bit",
+                "secrecy",
             ])?;
             let format = match f.choice("format", &["n", "z", "an", "ans", "b"], None)? {
                 "n" => Format::N,
@@ -405,12 +435,24 @@ impl Profile {
             };
             only_for("digits", numeric, "n and z fields")?;
             only_for("pad", numeric, "n and z fields")?;
-            only_for("align", numeric && length == Length::Fixed, "fixed n and z fields")?;
+            only_for(
+                "align",
+                numeric && length == Length::Fixed,
+                "fixed n and z fields",
+            )?;
             only_for("content", format == Format::B, "b fields")?;
             only_for("eight_bit", format == Format::Ans, "ans fields")?;
-            only_for("length_prefix", length != Length::Fixed, "LL and LLL fields")?;
+            only_for(
+                "length_prefix",
+                length != Length::Fixed,
+                "LL and LLL fields",
+            )?;
             let digits = f.choice("digits", &["bcd", "ascii"], Some(def_digits))?;
-            let lpre = f.choice("length_prefix", &["bcd", "ascii", "binary"], Some(def_prefix))?;
+            let lpre = f.choice(
+                "length_prefix",
+                &["bcd", "ascii", "binary"],
+                Some(def_prefix),
+            )?;
             let pad = f.choice("pad", &["0", "F"], Some(def_pad))?;
             let align = f.choice("align", &["right", "left"], Some("right"))?;
             let content = f.choice("content", &["binary", "hex"], Some("binary"))?;
@@ -444,7 +486,10 @@ impl Profile {
                 pad_f: numeric && pad == "F",
             };
             if n == 64 && (format != Format::B || length != Length::Fixed || max != 8 || enc.hex) {
-                return Err(err(&key, "field 64 is the MAC: b, fixed, max 8, binary content"));
+                return Err(err(
+                    &key,
+                    "field 64 is the MAC: b, fixed, max 8, binary content",
+                ));
             }
             if length == Length::LLL && enc.prefix == PREFIX_BINARY && max > 65535 {
                 return Err(err(&key, "max too large"));
@@ -497,7 +542,9 @@ impl Profile {
             return Err(err(&sec.key("mab"), "header_and_body needs framing.header"));
         }
         sec.choice("pin_block", &["iso0"], Some("iso0"))?;
-        let key_family = sec.choice("key_family", &["tdes"], Some("tdes"))?.to_string();
+        let key_family = sec
+            .choice("key_family", &["tdes"], Some("tdes"))?
+            .to_string();
 
         // Kinds.
         let ko = root.obj("kinds")?;
@@ -509,13 +556,23 @@ impl Profile {
                     &key,
                     format!(
                         "unknown kind (known: {})",
-                        kinds::KINDS.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                        kinds::KINDS
+                            .iter()
+                            .map(|d| d.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })?;
             let o = Obj::new(&key, kv)?;
             o.only(&[
-                "mti", "processing", "condition", "type", "network", "delivery", "fields",
+                "mti",
+                "processing",
+                "condition",
+                "type",
+                "network",
+                "delivery",
+                "fields",
             ])?;
             let mti_s = o.string("mti")?;
             digits_of(&o.key("mti"), mti_s, 4)?;
@@ -563,10 +620,9 @@ impl Profile {
                 Some(Value::Array(a)) => {
                     let mut bits = 0u64;
                     for x in a {
-                        let n = x
-                            .as_u64()
-                            .filter(|n| (2..=64).contains(n))
-                            .ok_or_else(|| err(&o.key("fields"), format!("{x} is not a field number")))?;
+                        let n = x.as_u64().filter(|n| (2..=64).contains(n)).ok_or_else(|| {
+                            err(&o.key("fields"), format!("{x} is not a field number"))
+                        })?;
                         if defined & (1u64 << (n - 1)) == 0 {
                             return Err(err(
                                 &o.key("fields"),
@@ -623,7 +679,10 @@ impl Profile {
         let reason = |k: &str, d: &'static str| -> Result<String> {
             let s = rr.str_or(k, Some(d))?;
             if !is_rc(s) {
-                return Err(err(&rr.key(k), format!("\"{s}\" is not a 2-character code")));
+                return Err(err(
+                    &rr.key(k),
+                    format!("\"{s}\" is not a 2-character code"),
+                ));
             }
             Ok(s.to_string())
         };
@@ -739,7 +798,9 @@ mod tests {
     }
 
     fn message_of(v: Value) -> String {
-        Profile::from_value(&v).expect_err("must be refused").to_string()
+        Profile::from_value(&v)
+            .expect_err("must be refused")
+            .to_string()
     }
 
     #[test]
@@ -758,8 +819,14 @@ mod tests {
         }
         let sale = p.kind(Kind::Sale).expect("sale");
         assert_eq!((sale.mti, sale.processing.as_str()), (200, "000000"));
-        assert_eq!(p.kind(Kind::Refund).expect("refund").delivery, Delivery::Advice);
-        assert_eq!(p.kind(Kind::Balance).expect("balance").delivery, Delivery::Plain);
+        assert_eq!(
+            p.kind(Kind::Refund).expect("refund").delivery,
+            Delivery::Advice
+        );
+        assert_eq!(
+            p.kind(Kind::Balance).expect("balance").delivery,
+            Delivery::Plain
+        );
         assert_eq!(p.reversal.no_answer, "98");
         // The identity is the SHA-256 of the compact, key-sorted JSON.
         let canonical = serde_json::to_vec(&cup_value()).expect("json");
@@ -806,7 +873,10 @@ mod tests {
             .wire
             .encode_frame_with_mac::<crate::iso8583::CodecError, _>(&f, |_| Ok(*b"MACMACMA"))
             .expect("encode");
-        let len: usize = std::str::from_utf8(&bytes[..4]).expect("ascii").parse().expect("digits");
+        let len: usize = std::str::from_utf8(&bytes[..4])
+            .expect("ascii")
+            .parse()
+            .expect("digits");
         assert_eq!(len, bytes.len() - 4);
         assert_eq!(&bytes[4..9], &[0x60, 0, 3, 0, 0]);
         assert_eq!(&bytes[9..15], &[0x60, 0x32, 0, 0, 0, 0]);
@@ -814,15 +884,27 @@ mod tests {
         let text = String::from_utf8_lossy(&bytes[19..]).to_string();
         // Hex bitmap, then 2 as LL "16" + digits, 3 as six digits, 52 as 16 hex characters.
         assert!(text.starts_with("7"), "{text}");
-        assert!(text.contains("166225880123456789000000000000000100000123021"), "{text}");
-        assert!(text.contains("346225880123456789=30121010000000000"), "{text}");
+        assert!(
+            text.contains("166225880123456789000000000000000100000123021"),
+            "{text}"
+        );
+        assert!(
+            text.contains("346225880123456789=30121010000000000"),
+            "{text}"
+        );
         assert!(text.contains("ABCDEF0123456789"), "{text}");
         assert!(text.contains("01422000001000500"), "{text}");
         let back = p.wire.decode_frame(&bytes).expect("decode");
-        assert_eq!(back.message.get_str(35), Some("6225880123456789D30121010000000000"));
+        assert_eq!(
+            back.message.get_str(35),
+            Some("6225880123456789D30121010000000000")
+        );
         assert_eq!(back.message.get(52), f.message.get(52));
         assert_eq!(back.message.get(64), Some(&b"MACMACMA"[..]));
-        assert_eq!(p.wire.mac_span(&bytes).map(<[u8]>::len), Some(bytes.len() - 8 - 15));
+        assert_eq!(
+            p.wire.mac_span(&bytes).map(<[u8]>::len),
+            Some(bytes.len() - 8 - 15)
+        );
         let again = p.wire.encode_frame(&back).expect("re-encode");
         assert_eq!(again, bytes);
         // The CUP wire cannot read it.
@@ -833,7 +915,9 @@ mod tests {
     fn validation_names_the_key() {
         let mut v = cup_value();
         v["kinds"]["refund"]["delivery"] = "reversible".into();
-        assert!(message_of(v).contains("kinds.refund: mti 0220 is an advice but delivery = reversible"));
+        assert!(
+            message_of(v).contains("kinds.refund: mti 0220 is an advice but delivery = reversible")
+        );
 
         let mut v = cup_value();
         v["kinds"]["sale"]["delivery"] = "advice".into();
@@ -865,7 +949,8 @@ mod tests {
 
         let mut v = cup_value();
         v["framing"]["length_prefix"]["bytes"] = 9.into();
-        assert!(message_of(v).contains("framing.length_prefix.bytes: must be a whole number from 1 to 4"));
+        assert!(message_of(v)
+            .contains("framing.length_prefix.bytes: must be a whole number from 1 to 4"));
 
         let mut v = cup_value();
         v["framing"]["colour"] = "red".into();
@@ -886,7 +971,9 @@ mod tests {
         let e = Profile::from_config(Some(&Value::String("/no/such/profile.json".into())))
             .expect_err("missing file");
         assert_eq!(e.kind, crate::ErrorKind::InvalidRequest);
-        assert!(e.to_string().contains("neither a built-in profile nor a readable file"));
+        assert!(e
+            .to_string()
+            .contains("neither a built-in profile nor a readable file"));
     }
 
     #[test]

@@ -42,7 +42,10 @@ fn status_of(name: &str, profile: Option<serde_json::Value>) -> (String, String)
     let r = unsafe { pos_terminal_new(cfg.as_ptr(), null(), &mut t) };
     assert_eq!(r, pos_result::POS_OK);
     let mut st = unsafe { std::mem::zeroed::<pos_status_result>() };
-    assert_eq!(unsafe { pos_terminal_status(t, &mut st) }, pos_result::POS_OK);
+    assert_eq!(
+        unsafe { pos_terminal_status(t, &mut st) },
+        pos_result::POS_OK
+    );
     let p = unsafe { pos_call_json(t, c"{\"op\":\"status\"}".as_ptr()) };
     let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
     unsafe { pos_string_free(p) };
@@ -59,7 +62,10 @@ fn name_path_and_inline_object_are_accepted() {
     let (n, cup_sha) = status_of("prof-default", None);
     assert_eq!(n, "cup");
     assert_eq!(cup_sha.len(), 64);
-    assert_eq!(status_of("prof-cup", Some("cup".into())), ("cup".into(), cup_sha.clone()));
+    assert_eq!(
+        status_of("prof-cup", Some("cup".into())),
+        ("cup".into(), cup_sha.clone())
+    );
     assert_eq!(status_of("prof-ascii", Some("ascii".into())).0, "ascii");
 
     let mut bank = cup_json();
@@ -83,7 +89,10 @@ fn a_bad_profile_is_an_error_naming_the_key() {
     assert_eq!(r, pos_result::POS_INVALID_REQUEST);
     assert!(t.is_null());
     let mut d = std::mem::MaybeUninit::<pos_error_details>::uninit();
-    assert_eq!(unsafe { pos_last_error(d.as_mut_ptr()) }, pos_result::POS_OK);
+    assert_eq!(
+        unsafe { pos_last_error(d.as_mut_ptr()) },
+        pos_result::POS_OK
+    );
     let d = unsafe { d.assume_init() };
     assert_eq!(text(&d.field), "profile");
     assert!(

@@ -485,7 +485,10 @@ pub(crate) fn reduce_icc(icc: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The 0400 draft for a reversible request (§6): without 38, 39 and 64, encoded as a body.
-pub(crate) fn reversal_body(codec: &crate::iso8583::profile::Codec, req: &Message) -> Result<Vec<u8>> {
+pub(crate) fn reversal_body(
+    codec: &crate::iso8583::profile::Codec,
+    req: &Message,
+) -> Result<Vec<u8>> {
     let mut r = Message::new(Mti(400));
     for f in [2u8, 3, 4, 11, 14, 22, 23, 25, 41, 42, 49, 60, 61] {
         if let Some(v) = req.get(f) {

@@ -16,6 +16,7 @@ pub(crate) mod query;
 mod reversal;
 pub(crate) mod settlement;
 
+use crate::acquirer::Profile;
 use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
@@ -27,7 +28,6 @@ use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
 use crate::model::{Batch, JournalResult, PendingReversalInfo, StatusResult};
 use crate::security::{KeySlot, SecurityModule};
-use crate::acquirer::Profile;
 use crate::transport::TcpTransport;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,9 +142,8 @@ impl Engine {
             qr_scanner,
             events,
             clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
-            transport: transport.unwrap_or_else(|| {
-                Box::new(TcpTransport::with_length_prefix(profile.wire.prefix))
-            }),
+            transport: transport
+                .unwrap_or_else(|| Box::new(TcpTransport::with_length_prefix(profile.wire.prefix))),
             security,
             journal,
             cancel,
@@ -400,7 +399,11 @@ impl Engine {
             },
             message: msg.clone(),
         };
-        let mut bytes = self.profile.wire.encode_frame(&frame).map_err(encode_error)?;
+        let mut bytes = self
+            .profile
+            .wire
+            .encode_frame(&frame)
+            .map_err(encode_error)?;
         if mac {
             let span = self
                 .profile

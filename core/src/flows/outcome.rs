@@ -5,9 +5,7 @@ use super::build;
 use super::build::Prepared;
 use super::execute::{approval, Reply, Sent};
 use super::kinds::{self, Delivery, KindDef, OnOriginal};
-use super::{
-    host_datetime, keys, rc_of, transport_error, Dest, Engine,
-};
+use super::{host_datetime, keys, rc_of, transport_error, Dest, Engine};
 use crate::error::{Error, Outcome, Result};
 use crate::hal::{ChipCompletion, Event};
 use crate::iso8583::Message;

@@ -867,7 +867,6 @@ fn decode_head_alt(codec: &Codec, data: &[u8]) -> Result<(u16, u64, usize), Code
         for &c in h {
             let d = (c as char)
                 .to_digit(16)
-                .filter(|_| !c.is_ascii_lowercase())
                 .ok_or_else(|| CodecError::new(None, CodecErrorKind::BadValue))?;
             v = v << 4 | u64::from(d);
         }

@@ -95,7 +95,7 @@ impl LengthPrefix {
             LengthPrefix::Bcd(_) => {
                 let mut v = len;
                 for b in out.iter_mut().rev() {
-                    *b = ((v / 10 % 10) << 4 | v % 10) as u8;
+                    *b = (((v / 10 % 10) << 4) | (v % 10)) as u8;
                     v /= 100;
                 }
                 if v != 0 {

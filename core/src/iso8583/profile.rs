@@ -332,7 +332,11 @@ impl Codec {
             let s = spec_with(d, *e);
             specs[d.number as usize - 1] = s;
             max_values_total += d.max;
-            let wire = if e.hex { 2 * d.max } else { d.max.div_ceil(2) * 2 };
+            let wire = if e.hex {
+                2 * d.max
+            } else {
+                d.max.div_ceil(2) * 2
+            };
             if matches!(d.length, Fixed) {
                 fixed_wire_total += wire;
             }

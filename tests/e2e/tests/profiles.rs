@@ -27,7 +27,11 @@ fn day(name: &str, profile: Value, expect_name: &str) {
     let sale = t.sale(12_345, Payment::Card(card())).expect("sale");
     assert!(sale.approved, "{sale:?}");
     let tx = host.tx(sale.stan);
-    assert_eq!((tx["found"].clone(), tx["amount"].clone()), (json!(true), json!(12_345)), "{tx}");
+    assert_eq!(
+        (tx["found"].clone(), tx["amount"].clone()),
+        (json!(true), json!(12_345)),
+        "{tx}"
+    );
     let void = t.void(sale.stan, card()).expect("void");
     assert!(void.approved, "{void:?}");
 
@@ -61,7 +65,9 @@ fn day(name: &str, profile: Value, expect_name: &str) {
     };
     let pa = t.preauth(20_000, Payment::Card(card())).expect("preauth");
     assert!(pa.approved, "{pa:?}");
-    let pv = t.preauth_void(20_000, pref(&pa), card()).expect("preauth void");
+    let pv = t
+        .preauth_void(20_000, pref(&pa), card())
+        .expect("preauth void");
     assert!(pv.approved, "{pv:?}");
     let pa2 = t.preauth(20_000, Payment::Card(card())).expect("preauth 2");
     let comp = t
@@ -85,7 +91,9 @@ fn day(name: &str, profile: Value, expect_name: &str) {
     let lost = t.sale(4_000, Payment::Card(card()));
     assert!(lost.is_err(), "{lost:?}");
     host.clear_faults();
-    let after = t.sale(500, Payment::Card(card())).expect("sale after the reversal");
+    let after = t
+        .sale(500, Payment::Card(card()))
+        .expect("sale after the reversal");
     assert!(after.approved, "{after:?}");
     assert!(t.status().expect("status").pending_reversal.is_none());
 
@@ -144,14 +152,15 @@ fn a_bad_profile_is_refused_when_the_terminal_opens() {
     let host = TestHost::start("prof-bad");
     let dir = temp_dir("prof-bad-term");
     let mut cfg = host.config_json(&dir, 1500);
-    let mut p: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture_profile()).expect("fixture"),
-    )
-    .expect("json");
+    let mut p: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_profile()).expect("fixture"))
+            .expect("json");
     p["kinds"]["refund"]["delivery"] = json!("reversible");
     cfg["profile"] = p;
     let config = possdk_core::Config::from_json(&cfg.to_string()).expect("config parses");
-    let e = possdk_core::Terminal::new(config, Hal::default()).err().expect("refused");
+    let e = possdk_core::Terminal::new(config, Hal::default())
+        .err()
+        .expect("refused");
     assert_eq!(e.kind, possdk_core::ErrorKind::InvalidRequest);
     assert!(
         e.to_string()
@@ -160,7 +169,9 @@ fn a_bad_profile_is_refused_when_the_terminal_opens() {
     );
     cfg["profile"] = json!("no-such-profile");
     let config = possdk_core::Config::from_json(&cfg.to_string()).expect("config parses");
-    let e = possdk_core::Terminal::new(config, Hal::default()).err().expect("refused");
+    let e = possdk_core::Terminal::new(config, Hal::default())
+        .err()
+        .expect("refused");
     assert!(e.to_string().contains("no-such-profile"), "{e}");
     host.shutdown();
     let _ = std::fs::remove_dir_all(&dir);

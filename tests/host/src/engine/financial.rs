@@ -426,7 +426,11 @@ impl Shared {
             r.processing = 3;
         }
         if mti == 220 {
-            r.replay = Some((fin.batch, fin.stan, body_hash(raw, true, self.profile.wire.body_offset())));
+            r.replay = Some((
+                fin.batch,
+                fin.stan,
+                body_hash(raw, true, self.profile.wire.body_offset()),
+            ));
         }
         Ok(r)
     }

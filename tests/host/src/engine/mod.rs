@@ -17,8 +17,8 @@ use crate::faults::{FaultKind, Faults};
 use crate::store::{self, DbResult, Store, Txn};
 use crate::util::{digits, frame_head, num, Now};
 use log::{debug, info, warn};
-use possdk_core::crypto::{mac, DesKey};
 use possdk_core::acquirer::{MacAlgorithm, Profile};
+use possdk_core::crypto::{mac, DesKey};
 use possdk_core::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use std::collections::HashMap;
 use std::io::Write;
@@ -497,9 +497,9 @@ impl Shared {
                 r.processing = 3;
                 return Ok(r);
             };
-            let ok = req
-                .get(64)
-                .is_some_and(|m| mac_of(&self.profile, &keys.mak, raw).is_some_and(|c| c[..] == m[..]));
+            let ok = req.get(64).is_some_and(|m| {
+                mac_of(&self.profile, &keys.mak, raw).is_some_and(|c| c[..] == m[..])
+            });
             if !ok {
                 info!(
                     "{tid}: request MAC invalid ({} STAN {:?})",
