@@ -69,6 +69,47 @@ pub struct ReversalCodes {
     pub other: String,
 }
 
+/// Field 60.3 network management codes of the management messages (docs/PROTOCOL.md §1.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Management {
+    pub activate: String,
+    pub key_query: String,
+    pub tmk_download: String,
+    pub tmk_activate: String,
+    pub sign_in: String,
+    pub capk_query: String,
+    pub capk_download: String,
+    pub capk_end: String,
+    pub aid_query: String,
+    pub aid_download: String,
+    pub aid_end: String,
+    pub detail_query: String,
+    pub settle: String,
+    pub batch_upload: String,
+    pub batch_upload_end: String,
+    pub script_advice: String,
+}
+
+/// The management steps, their CUP codes and the MTI each is sent with.
+const MANAGEMENT: &[(&str, &str, u16)] = &[
+    ("activate", "399", 800),
+    ("key_query", "352", 800),
+    ("tmk_download", "350", 800),
+    ("tmk_activate", "351", 800),
+    ("sign_in", "004", 800),
+    ("capk_query", "372", 820),
+    ("capk_download", "370", 800),
+    ("capk_end", "371", 800),
+    ("aid_query", "382", 820),
+    ("aid_download", "380", 800),
+    ("aid_end", "381", 800),
+    ("detail_query", "397", 800),
+    ("settle", "201", 500),
+    ("batch_upload", "201", 320),
+    ("batch_upload_end", "202", 320),
+    ("script_advice", "951", 620),
+];
+
 /// A loaded, validated acquirer profile.
 #[derive(Debug)]
 pub struct Profile {
@@ -88,6 +129,7 @@ pub struct Profile {
     pub reversal: ReversalCodes,
     /// Field 49 (currency) sent in financial requests.
     pub currency: String,
+    pub management: Management,
 }
 
 fn err(key: &str, reason: impl std::fmt::Display) -> Error {
@@ -315,6 +357,7 @@ impl Profile {
             "response_codes",
             "reversal_reasons",
             "currency",
+            "management",
         ])?;
         let name = root.string("name")?.to_string();
         if name.is_empty() {
@@ -691,6 +734,48 @@ impl Profile {
             bad_mac: reason("bad_mac", "A0")?,
             other: reason("other", "06")?,
         };
+        let mut codes: Vec<String> = Vec::new();
+        let mo = root.opt_obj("management")?;
+        if let Some(m) = &mo {
+            m.only(&MANAGEMENT.iter().map(|(k, _, _)| *k).collect::<Vec<_>>())?;
+        }
+        for (i, (k, cup, mti)) in MANAGEMENT.iter().enumerate() {
+            let (c, key) = match &mo {
+                Some(m) => (m.str_or(k, Some(cup))?, m.key(k)),
+                None => (*cup, format!("management.{k}")),
+            };
+            digits_of(&key, c, 3)?;
+            if let Some(j) = (0..i).find(|&j| MANAGEMENT[j].2 == *mti && codes[j] == c) {
+                return Err(err(
+                    &key,
+                    format!(
+                        "{c} is also management.{}: both are {mti:04} messages",
+                        MANAGEMENT[j].0
+                    ),
+                ));
+            }
+            codes.push(c.to_string());
+        }
+        let mut code = codes.into_iter();
+        let mut next = || code.next().unwrap_or_default();
+        let management = Management {
+            activate: next(),
+            key_query: next(),
+            tmk_download: next(),
+            tmk_activate: next(),
+            sign_in: next(),
+            capk_query: next(),
+            capk_download: next(),
+            capk_end: next(),
+            aid_query: next(),
+            aid_download: next(),
+            aid_end: next(),
+            detail_query: next(),
+            settle: next(),
+            batch_upload: next(),
+            batch_upload_end: next(),
+            script_advice: next(),
+        };
         let currency = root.str_or("currency", Some("156"))?.to_string();
         digits_of("currency", &currency, 3)?;
 
@@ -715,6 +800,7 @@ impl Profile {
             texts,
             reversal,
             currency,
+            management,
         })
     }
 
@@ -963,6 +1049,16 @@ mod tests {
         let mut v = cup_value();
         v["response_codes"]["sign_in"] = serde_json::json!(["00"]);
         assert!(message_of(v).contains("response_codes.sign_in: 00 is also an approval"));
+
+        let mut v = cup_value();
+        v["management"] = serde_json::json!({"capk_end": "004"});
+        assert!(message_of(v).contains(
+            "management.capk_end: 004 is also management.sign_in: both are 0800 messages"
+        ));
+
+        let mut v = cup_value();
+        v["management"] = serde_json::json!({"settle": "20"});
+        assert!(message_of(v).contains("management.settle: \"20\" must be 3 digits"));
 
         let mut v = cup_value();
         v["fields"].as_object_mut().expect("fields").remove("11");

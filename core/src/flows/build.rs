@@ -509,6 +509,7 @@ pub(crate) fn script_advice(
     stan: u32,
     batch: u32,
     date: &str,
+    network: &str,
 ) -> Message {
     let mut m = Message::new(Mti(620));
     for f in [2u8, 3, 4, 22, 23, 41, 42, 49] {
@@ -529,7 +530,10 @@ pub(crate) fn script_advice(
         .unwrap_or("22")
         .to_string();
     let orig_stan = req.get_str(11).unwrap_or("000000").to_string();
-    m.set_str(60, &format!("{type_code}{}951", digits(batch as u64, 6)));
+    m.set_str(
+        60,
+        &format!("{type_code}{}{network}", digits(batch as u64, 6)),
+    );
     m.set_str(
         61,
         &format!("{}{}{}", digits(batch as u64, 6), orig_stan, date),

@@ -288,7 +288,8 @@ impl Engine {
         let date = self.now().mmdd();
         let r = (|| -> Result<()> {
             let stan = self.journal.next_stan()?;
-            let mut m = build::script_advice(req, resp, scripts, stan, batch, &date);
+            let network = self.profile.management.script_advice.clone();
+            let mut m = build::script_advice(req, resp, scripts, stan, batch, &date, &network);
             let frame = self.encode(Dest::Gateway, &mut m, true)?;
             match self.send_checked(&m, &frame, Dest::Gateway, false) {
                 Reply::Answer { .. } => Ok(()),

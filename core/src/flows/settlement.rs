@@ -128,7 +128,7 @@ impl Engine {
         let resp = self.management(
             Dest::Platform,
             500,
-            "201",
+            &self.profile.management.settle.clone(),
             None,
             &[
                 (48, f48.into_bytes()),
@@ -218,7 +218,12 @@ impl Engine {
             m.set_str(49, &self.profile.currency.clone());
             m.set_str(
                 60,
-                &format!("{}{}201", wire.type_code, digits(batch as u64, 6)),
+                &format!(
+                    "{}{}{}",
+                    wire.type_code,
+                    digits(batch as u64, 6),
+                    self.profile.management.batch_upload
+                ),
             );
             m.set_str(
                 61,
@@ -242,7 +247,7 @@ impl Engine {
         let resp = self.management(
             Dest::Platform,
             320,
-            "202",
+            &self.profile.management.batch_upload_end.clone(),
             None,
             &[(48, digits(n as u64, 4).into_bytes())],
             true,

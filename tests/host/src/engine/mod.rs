@@ -297,10 +297,18 @@ impl Shared {
             if processing == 0 {
                 if post.contains(&FaultKind::SignInAgain) {
                     processing = 3;
-                } else if !matches!(
-                    f60(req).map(|f| f.2).as_deref(),
-                    Some("370" | "371" | "372" | "380" | "381" | "382")
-                ) {
+                } else if !f60(req).is_some_and(|f| {
+                    let m = &self.profile.management;
+                    [
+                        &m.capk_query,
+                        &m.capk_download,
+                        &m.capk_end,
+                        &m.aid_query,
+                        &m.aid_download,
+                        &m.aid_end,
+                    ]
+                    .contains(&&f.2)
+                }) {
                     if let Ok(Some(term)) = db.store.terminal(t) {
                         processing = if term.need_signin {
                             3
@@ -487,8 +495,8 @@ impl Shared {
             return Ok(mgmt_reply(req, "03"));
         }
         let mti = req.mti.0;
-        let maced =
-            matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620) || (mti == 800 && nmc == "397");
+        let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
+            || (mti == 800 && nmc == self.profile.management.detail_query);
         if maced {
             let keys = db.work_keys(&tid)?;
             let Some(keys) = keys else {
@@ -512,30 +520,36 @@ impl Shared {
                 return Ok(r);
             }
         }
-        match (mti, nmc.as_str()) {
-            (800, "399") => self.activation(db, req, &term),
-            (800, "352") => Ok(self.rsa_query(req)),
-            (800, "350") => self.tmk_download(db, req, &tid),
-            (800, "351") => self.tmk_activate(db, req, &tid),
-            (800, "004") => self.sign_in(db, req, &term, now),
-            (820, "372") => self.capk_query(db, req),
-            (800, "370") => self.capk_download(db, req),
-            (800, "371") => {
+        // The profile's network management codes (CUP: docs/PROTOCOL.md §1.7).
+        let m = self.profile.management.clone();
+        let c = nmc.as_str();
+        match (mti, c) {
+            (800, _) if c == m.activate => self.activation(db, req, &term),
+            (800, _) if c == m.key_query => Ok(self.rsa_query(req)),
+            (800, _) if c == m.tmk_download => self.tmk_download(db, req, &tid),
+            (800, _) if c == m.tmk_activate => self.tmk_activate(db, req, &tid),
+            (800, _) if c == m.sign_in => self.sign_in(db, req, &term, now),
+            (820, _) if c == m.capk_query => self.capk_query(db, req),
+            (800, _) if c == m.capk_download => self.capk_download(db, req),
+            (800, _) if c == m.capk_end => {
                 db.store.set_flag(&tid, "need_capk", false)?;
                 Ok(mgmt_reply(req, "00"))
             }
-            (820, "382") => self.aid_query(db, req),
-            (800, "380") => self.aid_download(db, req),
-            (800, "381") => {
+            (820, _) if c == m.aid_query => self.aid_query(db, req),
+            (800, _) if c == m.aid_download => self.aid_download(db, req),
+            (800, _) if c == m.aid_end => {
                 db.store.set_flag(&tid, "need_aid", false)?;
                 Ok(mgmt_reply(req, "00"))
             }
-            (800, "397") => self.detail_query(db, req, &term),
+            (800, _) if c == m.detail_query => self.detail_query(db, req, &term),
             (100 | 200 | 220, _) => self.financial(db, req, raw, &term, now, pre),
             (400, _) => self.reversal(db, req, &term, now),
-            (500, "201") => self.settlement(db, req, &term, now, pre),
-            (320, "201" | "202") => self.batch_upload(db, req, &term, now, &nmc),
-            (620, "951") => self.script_advice(db, req, &term, now),
+            (500, _) if c == m.settle => self.settlement(db, req, &term, now, pre),
+            (320, _) if c == m.batch_upload || c == m.batch_upload_end => {
+                let upload = c == m.batch_upload;
+                self.batch_upload(db, req, &term, now, upload)
+            }
+            (620, _) if c == m.script_advice => self.script_advice(db, req, &term, now),
             _ => {
                 info!("{tid}: unsupported message {} / {nmc}", req.mti);
                 Ok(self.error_reply(req, "30"))
