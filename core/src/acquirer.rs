@@ -125,6 +125,7 @@ pub struct Profile {
     pub key_family: String,
     approved: Vec<String>,
     sign_in: Vec<String>,
+    reverse: Vec<String>,
     texts: BTreeMap<String, String>,
     pub reversal: ReversalCodes,
     /// Field 49 (currency) sent in financial requests.
@@ -696,7 +697,7 @@ impl Profile {
 
         // Response codes.
         let rc = root.obj("response_codes")?;
-        rc.only(&["approved", "sign_in", "texts"])?;
+        rc.only(&["approved", "sign_in", "reverse", "texts"])?;
         let approved = rc.codes("approved")?;
         if approved.is_empty() {
             return Err(err(&rc.key("approved"), "must name at least one code"));
@@ -704,6 +705,13 @@ impl Profile {
         let sign_in = rc.codes("sign_in")?;
         if let Some(c) = sign_in.iter().find(|c| approved.contains(c)) {
             return Err(err(&rc.key("sign_in"), format!("{c} is also an approval")));
+        }
+        let reverse = match rc.get("reverse") {
+            None => Vec::new(),
+            Some(_) => rc.codes("reverse")?,
+        };
+        if let Some(c) = reverse.iter().find(|c| approved.contains(c)) {
+            return Err(err(&rc.key("reverse"), format!("{c} is also an approval")));
         }
         let mut texts = BTreeMap::new();
         if let Some(t) = rc.opt_obj("texts")? {
@@ -797,6 +805,7 @@ impl Profile {
             key_family,
             approved,
             sign_in,
+            reverse,
             texts,
             reversal,
             currency,
@@ -854,6 +863,11 @@ impl Profile {
 
     pub fn is_approval(&self, rc: &str) -> bool {
         self.approved.iter().any(|c| c == rc)
+    }
+
+    /// Answers the acquirer wants treated as no answer: reversed, or resent for an advice.
+    pub fn reverses(&self, rc: &str) -> bool {
+        self.reverse.iter().any(|c| c == rc)
     }
 
     pub fn requires_sign_in(&self, rc: &str) -> bool {
@@ -1045,6 +1059,10 @@ mod tests {
         let mut v = cup_value();
         v["kinds"]["sale"]["fields"] = serde_json::json!([3, 4, 11, 41, 42, 7]);
         assert!(message_of(v).contains("kinds.sale.fields: field 7 is not in the field table"));
+
+        let mut v = cup_value();
+        v["response_codes"]["reverse"] = serde_json::json!(["96", "A2"]);
+        assert!(message_of(v).contains("response_codes.reverse: A2 is also an approval"));
 
         let mut v = cup_value();
         v["response_codes"]["sign_in"] = serde_json::json!(["00"]);

@@ -231,6 +231,21 @@ impl Engine {
             });
         }
         self.note_header(&header)?;
+        // An answer the acquirer profile reverses counts as none (docs/PROFILES.md §8).
+        let rc = rc_of(&resp);
+        if self.profile.reverses(&rc) {
+            log::warn!(
+                "{} {:06}: answered {rc}, which the profile reverses",
+                def.name,
+                stan
+            );
+            if live_chip {
+                self.chip_offline();
+            }
+            let text = self.profile.response_text(&rc);
+            let err = Error::new(ErrorKind::HostRejected, format!("answered {rc} ({text})"));
+            return Err(self.fail_after_send(def, id, stan, ReversalReason::Other, None, err));
+        }
         // 7. outcome, 8. chip completion
         self.conclude(prepared, live_chip, &sent, &resp)
     }

@@ -120,6 +120,39 @@ fn a_day_under_a_profile_file_that_is_not_built_in() {
     day("prof-bank", json!(fixture_profile()), "bank");
 }
 
+/// `response_codes.reverse`: the test dialect reverses a sale answered `96`; under `cup` a `96` is a decline.
+#[test]
+fn an_answer_the_profile_reverses_is_reversed() {
+    for (profile, reversed) in [(json!(fixture_profile()), true), (json!("cup"), false)] {
+        let host = TestHost::start_profile("prof-reverse", profile.clone());
+        let dir = temp_dir("prof-reverse-term");
+        let t = host.ready(&dir, Hal::default());
+        host.admin(json!({"cmd": "fault", "kind": "decline", "code": "96", "count": 1}));
+        let r = t.sale(2_500, Payment::Card(card()));
+        if reversed {
+            let e = r.expect_err("reversed, not a result");
+            assert_eq!(e.kind, possdk_core::ErrorKind::HostRejected, "{e}");
+            assert_eq!(e.outcome, Some(possdk_core::Outcome::Reversed), "{e}");
+            assert!(e.to_string().contains("answered 96"), "{e}");
+            let row = t.journal(None).expect("journal").records;
+            assert_eq!(
+                row.last().map(|r| r.state),
+                Some(possdk_core::TxState::Reversed)
+            );
+        } else {
+            let d = r.expect("a decline is a result");
+            assert!(!d.approved && d.response_code == "96", "{d:?}");
+        }
+        assert!(
+            t.status().expect("status").pending_reversal.is_none(),
+            "{profile}"
+        );
+        drop(t);
+        host.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn the_profile_given_inline_and_its_status_through_json() {
     let text = std::fs::read_to_string(fixture_profile()).expect("fixture");
