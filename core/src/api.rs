@@ -58,6 +58,15 @@ pub enum Request {
     Balance {
         card: Option<CardInput>,
     },
+    /// Merchant-presented QR order (`amount`).
+    QrOrder {
+        amount: u64,
+    },
+    /// One QR status query (`order`: the STAN of a journal QR payment, or `voucher`).
+    QrQuery {
+        order: Option<u32>,
+        voucher: Option<String>,
+    },
     QueryDetails {
         batch: Option<u32>,
     },
@@ -368,6 +377,20 @@ pub const OPS: &[OpSpec] = &[
     ),
     op("balance", "`card`", "TransactionResult", "balance", true),
     op(
+        "qr_order",
+        "`amount` — merchant-presented QR: shows the host's code, polls to a final state; the result carries the code payload (`qr_payload`) and `qr_state`",
+        "TransactionResult",
+        "qrOrder",
+        true,
+    ),
+    op(
+        "qr_query",
+        "`order` (STAN of a journal QR payment) or `voucher` — one QR status query; the result carries `qr_state`",
+        "TransactionResult",
+        "qrQuery",
+        true,
+    ),
+    op(
         "query_details",
         "`batch?`",
         "DetailQueryResult",
@@ -503,6 +526,13 @@ impl Request {
             },
             "balance" => Request::Balance {
                 card: card_input(obj)?,
+            },
+            "qr_order" => Request::QrOrder {
+                amount: req_u64(obj, "amount", "amount")?,
+            },
+            "qr_query" => Request::QrQuery {
+                order: opt_u32(obj, "order", "order")?,
+                voucher: opt_str(obj, "voucher", "voucher")?,
             },
             "query_details" => Request::QueryDetails {
                 batch: opt_u32(obj, "batch", "batch")?,

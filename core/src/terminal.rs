@@ -167,6 +167,10 @@ impl Terminal {
             Request::Tip { stan, tip } => Response::Transaction(self.tip(stan, tip)?),
             Request::TipVoid { stan } => Response::Transaction(self.tip_void(stan)?),
             Request::Balance { card } => Response::Transaction(self.balance(card)?),
+            Request::QrOrder { amount } => Response::Transaction(self.qr_order(amount)?),
+            Request::QrQuery { order, voucher } => {
+                Response::Transaction(self.qr_query(order, voucher)?)
+            }
             Request::QueryDetails { batch } => Response::Details(self.query_details(batch)?),
             Request::Settle => Response::Settlement(self.settle()?),
             Request::Journal { batch } => Response::Journal(self.journal(batch)?),
@@ -357,6 +361,15 @@ impl Terminal {
                 },
             )
         })
+    }
+    /// Merchant-presented QR order: the host's code is shown (QR display, and `qr_payload` in the result)
+    /// and its status polled until it is paid, expired or closed; `cancel` closes it at the host.
+    pub fn qr_order(&self, amount: u64) -> Result<TransactionResult> {
+        self.run_tx(|e| e.qr_order(amount))
+    }
+    /// One QR status query for a journal QR payment (`order`, its STAN) or a voucher.
+    pub fn qr_query(&self, order: Option<u32>, voucher: Option<String>) -> Result<TransactionResult> {
+        self.run_tx(|e| e.qr_query(order, voucher))
     }
     pub fn query_details(&self, batch: Option<u32>) -> Result<DetailQueryResult> {
         self.run(|e| e.query_details(batch))

@@ -1055,6 +1055,8 @@ mod tests {
             datetime: "2026-11-25T18:00:00".into(),
             balance: Some(-5),
             receipt: vec!["MERCHANT COPY".into(), "SALE".into()],
+            qr_state: None,
+            qr_payload: None,
         };
         let o = transaction_result(r);
         let s = |a: &[c_char]| crate::strings::get(a, "x").unwrap();

@@ -237,6 +237,12 @@ pub fn qr_tlv(tag: &str, value: &str) -> String {
     format!("{tag}{:03}{value}", value.len())
 }
 
+/// The terminal's number for a merchant-presented order (59 `A5`, docs/PROTOCOL.md §4.10): TID, batch and
+/// STAN of the order request, 20 characters, unique per terminal within a batch.
+pub fn order_number(tid: &str, batch: u32, stan: u32) -> String {
+    format!("{tid}{batch:06}{stan:06}")
+}
+
 /// Value of a tag in field 59.
 pub fn qr_get(f59: &str, tag: &str) -> Option<String> {
     let mut rest = f59;
@@ -394,6 +400,10 @@ pub(crate) fn build_request(
                 })?;
             msg.set_str(22, "032");
             msg.set_str(59, &qr_tlv("A4", voucher));
+        }
+        Means::QrPresented => {
+            msg.set_str(22, "032");
+            msg.set_str(59, &qr_tlv("A5", &order_number(&engine.cfg.tid, batch, stan)));
         }
     }
 
