@@ -535,6 +535,11 @@ typedef struct pos_transaction_result {
     bool has_balance;
     // Balance in fen (balance inquiry); negative when in debit.
     int64_t balance;
+    // QR payments: the state the host last gave (`paid`, `waiting`, `paying`, `not_paid`, `closed`,
+    // `expired`, `not_found`), or "".
+    char qr_state[16];
+    // `pos_terminal_qr_order`: the code payload the customer scans (also given to the QR display), or "".
+    char qr_payload[512];
     // Receipt (merchant copy) as text, one line per `\n`. Owned: free with `pos_string_free`.
     char *receipt;
 } pos_transaction_result;
@@ -704,6 +709,10 @@ typedef struct pos_status_result {
 
 // `approved` and `response_code` are set.
 #define POS_EVENT_DONE 10
+
+// A QR status query was answered: `stan` is the payment's; poll number and state are in `json`
+// (`{"event":"qr_polling","stan":..,"poll":..,"state":"waiting"}`).
+#define POS_EVENT_QR_POLLING 11
 
 // Card: `card` inline, or NULL to ask the card reader callback.
 #define POS_PAYMENT_CARD 0
@@ -953,6 +962,26 @@ pos_result pos_terminal_tip_void(struct pos_terminal *terminal,
 pos_result pos_terminal_balance(struct pos_terminal *terminal,
                                 const struct pos_card_input *card,
                                 struct pos_transaction_result *out);
+
+// Merchant-presented QR order: the host's code is shown through the QR display callback (and is in
+// `out->qr_payload`), then its status is polled until it is paid, expired or closed;
+// `pos_terminal_cancel` closes it at the host (an order found paid when closed is approved).
+//
+// # Safety
+// `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+pos_result pos_terminal_qr_order(struct pos_terminal *terminal,
+                                 uint64_t amount,
+                                 struct pos_transaction_result *out);
+
+// One QR status query: `order` is the STAN of a QR payment in the journal (0: none), else `voucher`
+// names it (NULL: none). The state is in `out->qr_state`.
+//
+// # Safety
+// `voucher` NULL or NUL-terminated; `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+pos_result pos_terminal_qr_query(struct pos_terminal *terminal,
+                                 uint32_t order,
+                                 const char *voucher,
+                                 struct pos_transaction_result *out);
 
 // Detail query from the host. `batch` 0 = the open batch.
 //

@@ -660,6 +660,9 @@ pub const POS_EVENT_REVERSING: pos_event_kind = 8;
 pub const POS_EVENT_RESENDING_ADVICE: pos_event_kind = 9;
 /// `approved` and `response_code` are set.
 pub const POS_EVENT_DONE: pos_event_kind = 10;
+/// A QR status query was answered: `stan` is the payment's; poll number and state are in `json`
+/// (`{"event":"qr_polling","stan":..,"poll":..,"state":"waiting"}`).
+pub const POS_EVENT_QR_POLLING: pos_event_kind = 11;
 
 /// A progress event (valid during the call).
 #[repr(C)]
@@ -704,6 +707,7 @@ impl EventSink for CEventSink {
                 approved,
                 response_code,
             } => (POS_EVENT_DONE, "", 0, *approved, response_code.as_str()),
+            Event::QrPolling { stan, .. } => (POS_EVENT_QR_POLLING, "", *stan, false, ""),
         };
         let masked = cstring(masked);
         let rc = cstring(rc);

@@ -116,6 +116,17 @@ class PosTerminal @JvmOverloads constructor(
     @JvmOverloads
     fun balance(card: CardInput? = null): TransactionResult = Results.transaction(call("balance", "card" to card?.toJson()))
 
+    /**
+     * Merchant-presented QR order: the host's code (in `qrPayload`) is shown to the customer and its status
+     * polled until it is paid, expired or closed; [cancel] closes it at the host.
+     */
+    fun qrOrder(amount: Long): TransactionResult = Results.transaction(call("qr_order", "amount" to amount))
+
+    /** One QR status query for a journal QR payment ([order], its STAN) or a [voucher]; the state is in `qrState`. */
+    @JvmOverloads
+    fun qrQuery(order: Long? = null, voucher: String? = null): TransactionResult =
+        Results.transaction(call("qr_query", "order" to order, "voucher" to voucher))
+
     @JvmOverloads
     fun queryDetails(batch: Long? = null): DetailQueryResult = Results.details(call("query_details", "batch" to batch))
 
