@@ -406,6 +406,28 @@ typedef struct pos_transport {
     void (*destroy)(void *ctx);
 } pos_transport;
 
+// A merchant-presented QR code to show (valid during the call).
+typedef struct pos_qr_show {
+    // What the code encodes: render it as a QR code.
+    const char *payload;
+    // Amount in fen.
+    uint64_t amount;
+    // How long the host keeps the order open, seconds.
+    uint32_t expires_in_s;
+    // STAN of the order request.
+    uint32_t stan;
+} pos_qr_show;
+
+// QR display callbacks (docs/C-API.md): `show_qr` shows a merchant-presented code (an error status is
+// logged and the order goes on: the payload is in the result too); `clear_qr` (may be NULL) takes it down
+// once the order is final.
+typedef struct pos_qr_display {
+    void *ctx;
+    pos_hal_status (*show_qr)(void *ctx, const struct pos_qr_show *show);
+    void (*clear_qr)(void *ctx);
+    void (*destroy)(void *ctx);
+} pos_qr_display;
+
 // The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
 // and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
 // possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
@@ -423,6 +445,8 @@ typedef struct pos_hal {
     const struct pos_clock *clock;
     // The network; NULL: possdk's TCP transport (one connection per exchange).
     const struct pos_transport *transport;
+    // A screen for merchant-presented QR codes; NULL: the code is only in the result (`qr_payload`).
+    const struct pos_qr_display *qr_display;
 } pos_hal;
 
 // Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are

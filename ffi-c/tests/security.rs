@@ -231,6 +231,7 @@ fn application_security_module_runs_a_day() {
         destroy: Some(destroy),
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),
@@ -319,6 +320,7 @@ fn incomplete_security_vtable_is_refused() {
         destroy: Some(destroy),
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),
