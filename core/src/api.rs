@@ -33,6 +33,9 @@ pub enum Request {
         amount: u64,
         original: OriginalRef,
         card: Option<CardInput>,
+        /// `"payment": "qr"`: the original is a QR payment (named by voucher or, where the host allows it,
+        /// by reference alone).
+        qr: bool,
     },
     PreauthVoid {
         amount: u64,
@@ -335,7 +338,7 @@ pub const OPS: &[OpSpec] = &[
     ),
     op(
         "refund",
-        "`amount`, `original: {reference, date, voucher?}`, `card` unless `voucher`",
+        "`amount`, `original: {reference, date, voucher?}`, `card` unless `voucher`; a QR original without `voucher`: `\"payment\": \"qr\"` (or found in the journal)",
         "TransactionResult",
         "refund",
         true,
@@ -498,11 +501,29 @@ impl Request {
                 stan: req_u32(obj, "stan", "stan")?,
                 card: card_input(obj)?,
             },
-            "refund" => Request::Refund {
-                amount: req_u64(obj, "amount", "amount")?,
-                original: original_ref(obj)?,
-                card: card_input(obj)?,
-            },
+            "refund" => {
+                let card = card_input(obj)?;
+                let qr = match obj.get("payment") {
+                    None | Some(serde_json::Value::Null) => false,
+                    Some(p) => match p.as_str() {
+                        Some("qr") if card.is_none() => true,
+                        Some("qr") => {
+                            return Err(crate::Error::invalid(
+                                "payment",
+                                "a QR refund takes no card",
+                            ))
+                        }
+                        Some("card") => false,
+                        _ => return Err(crate::Error::invalid("payment", "must be card or qr")),
+                    },
+                };
+                Request::Refund {
+                    amount: req_u64(obj, "amount", "amount")?,
+                    original: original_ref(obj)?,
+                    card,
+                    qr,
+                }
+            }
             "preauth_void" => Request::PreauthVoid {
                 amount: req_u64(obj, "amount", "amount")?,
                 original: original_ref(obj)?,

@@ -149,7 +149,14 @@ impl Terminal {
             Request::Refund {
                 amount,
                 original,
+                card: None,
+                qr: true,
+            } => Response::Transaction(self.qr_refund(amount, original)?),
+            Request::Refund {
+                amount,
+                original,
                 card,
+                ..
             } => Response::Transaction(self.refund(amount, original, card)?),
             Request::PreauthVoid {
                 amount,
@@ -222,6 +229,20 @@ impl Terminal {
     ) -> Result<TransactionResult> {
         self.by_reference(Kind::Refund, Kind::QrRefund, amount, original, card)
     }
+    /// A refund of a QR payment (`original.voucher`, or by reference alone where the host allows it,
+    /// config `qr.refund_by_reference`; docs/PROTOCOL.md §4.2).
+    pub fn qr_refund(&self, amount: u64, original: OriginalRef) -> Result<TransactionResult> {
+        self.run_tx(|e| {
+            e.transact(
+                Kind::QrRefund,
+                TxInput {
+                    amount: Some(amount),
+                    original_ref: Some(original),
+                    ..Default::default()
+                },
+            )
+        })
+    }
     pub fn preauth_void(
         &self,
         amount: u64,
@@ -292,12 +313,12 @@ impl Terminal {
         original: OriginalRef,
         card: Option<CardInput>,
     ) -> Result<TransactionResult> {
-        let kind = if original.voucher.is_some() {
-            qr_kind
-        } else {
-            card_kind
-        };
         self.run_tx(|e| {
+            let kind = if original.voucher.is_some() || e.original_is_qr(&original)? {
+                qr_kind
+            } else {
+                card_kind
+            };
             e.transact(
                 kind,
                 TxInput {

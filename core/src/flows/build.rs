@@ -1,7 +1,7 @@
 //! Request fields from a kind's row + the inputs (docs/PROTOCOL.md §4), the 0400 draft
 //! (§6) and the 0620 script advice (§8). Flows name fields here; encodings live in the field table.
 
-use super::kinds::{AmountRule, Echo, KindDef, Means, F61};
+use super::kinds::{AmountRule, Echo, KindDef, Means, OnOriginal, F61};
 use super::{digits, Engine};
 use crate::error::{Error, Result};
 use crate::hal::{CardData, EntryMode};
@@ -388,18 +388,22 @@ pub(crate) fn build_request(
             msg.set_str(59, &qr_tlv("A3", code));
         }
         Means::QrVoucher => {
-            let voucher = p
-                .original
-                .as_ref()
-                .and_then(|o| o.voucher.as_deref())
-                .ok_or_else(|| {
-                    Error::invalid(
+            let voucher = p.original.as_ref().and_then(|o| o.voucher.as_deref());
+            msg.set_str(22, "032");
+            match voucher {
+                Some(v) => {
+                    msg.set_str(59, &qr_tlv("A4", v));
+                }
+                // A refund by reference alone (37, no 59), where the host allows it (§4.2).
+                None if p.def.on_original == OnOriginal::Refund
+                    && engine.cfg.qr.refund_by_reference => {}
+                None => {
+                    return Err(Error::invalid(
                         "original.voucher",
                         "the QR voucher of the original is required",
-                    )
-                })?;
-            msg.set_str(22, "032");
-            msg.set_str(59, &qr_tlv("A4", voucher));
+                    ))
+                }
+            }
         }
         Means::QrPresented => {
             msg.set_str(22, "032");

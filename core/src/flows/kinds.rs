@@ -74,7 +74,6 @@ pub enum RefPart {
     Batch,
     Stan,
     AuthCode,
-    Voucher,
 }
 
 impl RefPart {
@@ -85,7 +84,6 @@ impl RefPart {
             RefPart::Batch => "original.batch",
             RefPart::Stan => "original.stan",
             RefPart::AuthCode => "original.auth_code",
-            RefPart::Voucher => "original.voucher",
         }
     }
 }
@@ -215,9 +213,10 @@ const TIPS: &[Kind] = &[K::Tip];
 // What a request must name of an original it gives by reference (checked in this order).
 use RefPart as R;
 const REF: &[RefPart] = &[R::Reference];
-const QR_REF: &[RefPart] = &[R::Reference, R::Voucher];
+// A QR original's voucher comes from the request or the journal (checked when the original is resolved).
+const QR_REF: &[RefPart] = &[R::Reference];
 const AUTH: &[RefPart] = &[R::Batch, R::Stan, R::AuthCode];
-const QR_AUTH: &[RefPart] = &[R::Batch, R::Stan, R::Voucher];
+const QR_AUTH: &[RefPart] = &[R::Batch, R::Stan];
 
 #[rustfmt::skip]
 pub const KINDS: &[KindDef] = &[

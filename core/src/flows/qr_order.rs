@@ -486,6 +486,15 @@ impl Engine {
         }
     }
 
+    /// Every open order, oldest kind first.
+    fn open_orders(&self) -> Result<Vec<TxRecord>> {
+        let mut open = Vec::new();
+        for d in KINDS.iter().filter(|d| d.delivery == Delivery::Order) {
+            open.extend(self.journal.pending_of_kind(d.name)?);
+        }
+        Ok(open)
+    }
+
     fn order_row(&self, id: i64) -> Result<TxRecord> {
         self.journal
             .get(id)?
@@ -496,8 +505,7 @@ impl Engine {
     /// answer, a close that failed) is queried, and closed when it is not final. An order that stays open
     /// stops everything else, like an undelivered reversal (docs/PROTOCOL.md §4.10).
     pub(crate) fn resolve_open_orders(&mut self) -> Result<()> {
-        let kinds = open_order_kinds();
-        for row in self.journal.pending_of_kinds(&kinds)? {
+        for row in self.open_orders()? {
             log::warn!(
                 "{} {:06} is open: querying it before anything else",
                 row.kind,
@@ -525,7 +533,7 @@ impl Engine {
             });
             self.record_qr_state(&row, &st)?;
         }
-        let open = self.journal.pending_of_kinds(&kinds)?;
+        let open = self.open_orders()?;
         if open.is_empty() {
             return Ok(());
         }

@@ -606,18 +606,15 @@ impl Journal {
             .map_err(db)
     }
 
-    /// Rows still `pending` of the given kinds (open merchant-presented orders), oldest first.
-    pub fn pending_of_kinds(&self, kinds: &[&str]) -> JResult<Vec<TxRecord>> {
+    /// Rows of a kind still `pending` (open merchant-presented orders), oldest first.
+    pub fn pending_of_kind(&self, kind: &str) -> JResult<Vec<TxRecord>> {
         let mut stmt = self
             .conn
-            .prepare(&format!(
-                "SELECT {TX_COLUMNS} FROM tx WHERE state = 'pending' AND kind IN ({}) ORDER BY id",
-                placeholders(kinds.len())
+            .prepare_cached(&format!(
+                "SELECT {TX_COLUMNS} FROM tx WHERE state = 'pending' AND kind = ?1 ORDER BY id"
             ))
             .map_err(db)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(kinds), tx_from_row)
-            .map_err(db)?;
+        let rows = stmt.query_map([kind], tx_from_row).map_err(db)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
     }
 

@@ -321,3 +321,61 @@ fn the_json_ops_run_an_order_and_a_query() {
     assert_eq!(e["error"]["outcome"], "not_sent", "{e}");
     host.shutdown();
 }
+
+fn mmdd(r: &possdk_core::api::TransactionResult) -> String {
+    format!("{}{}", &r.datetime[5..7], &r.datetime[8..10])
+}
+
+#[test]
+fn a_qr_payment_is_refunded_by_its_reference_alone() {
+    let host = TestHost::start("qr-refund-ref");
+    let dir = temp_dir("qr-refund-ref-term");
+    // The journal knows the original: only the reference is given, the QR refund carries its voucher.
+    let t = ready(&host, &dir, Hal::default(), 20);
+    let sale = t.sale(9_000, Payment::Qr(Some(QR_CODE.into()))).unwrap();
+    let by_ref = possdk_core::api::OriginalRef {
+        reference: sale.reference.clone(),
+        date: Some(mmdd(&sale)),
+        ..Default::default()
+    };
+    let r = t.refund(1_000, by_ref.clone(), None).unwrap();
+    assert!(r.approved, "{r:?}");
+    assert_eq!(r.kind, "qr_refund");
+    assert_eq!(host.tx(sale.stan)["refunded"], 1_000);
+
+    // Settled: the sale is no longer in the open batch, so the journal does not name it. The app says it
+    // is QR; without the host's leave (config `qr.refund_by_reference` off) the voucher is required and
+    // nothing is sent.
+    assert!(t.settle().unwrap().balanced);
+    let before = host.message_count();
+    let e = t.qr_refund(500, by_ref.clone()).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("original.voucher"), "{e}");
+    assert_eq!(e.outcome, Some(Outcome::NotSent));
+    assert_eq!(host.message_count(), before);
+    drop(t);
+
+    // Where the host allows it, the refund goes by reference alone (37, no 59).
+    let mut v = host.config_json(&dir, 1500);
+    v["qr"] = serde_json::json!({"refund_by_reference": true});
+    let t = Terminal::new(Config::from_json(&v.to_string()).unwrap(), Hal::default()).unwrap();
+    let out = possdk_core::api::call_json(
+        &t,
+        &format!(
+            r#"{{"op":"refund","amount":500,"payment":"qr","original":{{"reference":"{}","date":"{}"}}}}"#,
+            sale.reference.as_deref().unwrap(),
+            mmdd(&sale)
+        ),
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["result"]["approved"], true, "{j}");
+    assert_eq!(j["result"]["kind"], "qr_refund", "{j}");
+    let tx = host.admin(serde_json::json!({"cmd": "tx", "tid": TID, "stan": sale.stan, "batch": sale.batch}));
+    assert_eq!(tx["refunded"], 1_500, "{tx}");
+    // Over the original: refused by the host (61).
+    let e = t.qr_refund(8_000, by_ref).unwrap();
+    assert_eq!(e.response_code, "61", "{e:?}");
+    let s = t.settle().unwrap();
+    assert!(s.balanced, "{s:?}");
+    assert_eq!(s.terminal.domestic.credit.amount, 500);
+    host.shutdown();
+}

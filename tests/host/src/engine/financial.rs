@@ -176,7 +176,12 @@ impl Shared {
         let (mut qr_code, mut voucher_ref, mut order_no) = (None, None, None);
         let mut pan = None;
         if qr {
-            let items = parse59(req.get(59).ok_or("30")?).ok_or("30")?;
+            // A QR refund named by its reference number alone carries no 59 (docs/PROTOCOL.md §4.2).
+            let items = match req.get(59) {
+                Some(f) => parse59(f).ok_or("30")?,
+                None if kind == Kind::Refund => Vec::new(),
+                None => return Err("30"),
+            };
             for (t, v) in items {
                 match t.as_str() {
                     "A3" => qr_code = Some(v),
@@ -537,7 +542,8 @@ impl Shared {
                         && o.pan_masked == possdk_core::mask_pan(p)
                 }
                 (None, Some(v)) => o.voucher.as_deref() == Some(v.as_str()),
-                (None, None) => false,
+                // A QR refund by reference alone: the original must be a QR payment.
+                (None, None) => fin.qr && o.voucher.is_some(),
             }
         };
         t.card_id = card.as_ref().map(|c| c.id);
