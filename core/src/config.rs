@@ -238,10 +238,7 @@ impl Config {
             ));
         }
         if !(1..=600_000).contains(&self.qr.poll_interval_ms) {
-            return Err(Error::invalid(
-                "qr.poll_interval_ms",
-                "must be 1 to 600000",
-            ));
+            return Err(Error::invalid("qr.poll_interval_ms", "must be 1 to 600000"));
         }
         if !(1..=3_600_000).contains(&self.qr.order_timeout_ms) {
             return Err(Error::invalid(

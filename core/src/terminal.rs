@@ -389,7 +389,11 @@ impl Terminal {
         self.run_tx(|e| e.qr_order(amount))
     }
     /// One QR status query for a journal QR payment (`order`, its STAN) or a voucher.
-    pub fn qr_query(&self, order: Option<u32>, voucher: Option<String>) -> Result<TransactionResult> {
+    pub fn qr_query(
+        &self,
+        order: Option<u32>,
+        voucher: Option<String>,
+    ) -> Result<TransactionResult> {
         self.run_tx(|e| e.qr_query(order, voucher))
     }
     pub fn query_details(&self, batch: Option<u32>) -> Result<DetailQueryResult> {

@@ -407,7 +407,10 @@ pub(crate) fn build_request(
         }
         Means::QrPresented => {
             msg.set_str(22, "032");
-            msg.set_str(59, &qr_tlv("A5", &order_number(&engine.cfg.tid, batch, stan)));
+            msg.set_str(
+                59,
+                &qr_tlv("A5", &order_number(&engine.cfg.tid, batch, stan)),
+            );
         }
     }
 

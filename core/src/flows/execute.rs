@@ -15,8 +15,8 @@
 
 use super::build::{self, card_data_of, card_read, CardRead, OriginalInfo, Prepared};
 use super::kinds::{self, AmountRule, Delivery, Kind, KindDef, Means, OnOriginal, Unknown};
-use super::qr_order::PAYING_CODE;
 use super::outcome::unanswered_outcome;
+use super::qr_order::PAYING_CODE;
 use super::reversal::ReversalReason;
 use super::{is_approval, rc_of, transport_error, Dest, Engine};
 use crate::error::{Error, ErrorKind, Outcome, Result};
@@ -236,10 +236,7 @@ impl Engine {
         // reversal goes only if it was not paid (docs/PROTOCOL.md §4.11).
         if def.unknown == Unknown::QueryFirst && rc_of(&resp) == PAYING_CODE {
             log::info!("{} {:06}: the customer is paying: querying", def.name, stan);
-            let err = Error::new(
-                ErrorKind::HostTimeout,
-                "the customer did not finish paying",
-            );
+            let err = Error::new(ErrorKind::HostTimeout, "the customer did not finish paying");
             let err = self.fail_after_send(def, id, stan, ReversalReason::Other, None, err);
             return self.paid_after_all(def, id, err);
         }

@@ -22,8 +22,7 @@ use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
     CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrDisplay,
-    QrScanner,
-    SystemClock, Transport, TransportError,
+    QrScanner, SystemClock, Transport, TransportError,
 };
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
@@ -151,9 +150,7 @@ impl Engine {
             serial,
         };
         engine.restore_parameters();
-        let orphans = engine
-            .journal
-            .fail_orphans(&qr_order::open_order_kinds())?;
+        let orphans = engine.journal.fail_orphans(&qr_order::open_order_kinds())?;
         if orphans > 0 {
             log::warn!(
                 "{orphans} interrupted inquiry row(s) left pending by a crash: marked failed"

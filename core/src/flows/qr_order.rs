@@ -13,7 +13,7 @@ use super::{digits, rc_of, transport_error, validate_echo, Dest, Engine};
 use crate::error::{Error, ErrorKind, Outcome, Result};
 use crate::hal::{CancelToken, Event, QrShow, TransportError};
 use crate::iso8583::{self, Message, Mti};
-use crate::journal::{TxOutcome, TxRecord, TxState};
+use crate::journal::{PendingReversal, TxOutcome, TxRecord, TxState};
 use crate::model::TransactionResult;
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,16 @@ impl QrState {
             QrState::NotFound => "the host has no such QR payment",
         }
     }
+}
+
+/// The host has no order for a request it never received: nothing was created, nothing can be paid.
+fn not_created(stan: u32) -> Error {
+    Error::new(
+        ErrorKind::HostRejected,
+        format!("the host has no QR order {stan:06}: nothing was created"),
+    )
+    .with_outcome(Outcome::NotSent)
+    .or_stan(stan)
 }
 
 /// A status query or close answer that counts.
@@ -302,7 +312,10 @@ impl Engine {
         match self.send_checked(req, frame, Dest::Gateway, true) {
             Reply::Answer { resp, raw, header } => {
                 if !self.answer_mac_ok(&raw, &resp) {
-                    log::warn!("{} {stan:06}: answer MAC invalid: querying the order", def.name);
+                    log::warn!(
+                        "{} {stan:06}: answer MAC invalid: querying the order",
+                        def.name
+                    );
                 } else {
                     self.note_header(&header)?;
                     let rc = rc_of(&resp);
@@ -430,6 +443,9 @@ impl Engine {
                     });
                     if st.state.is_final() {
                         self.record_qr_state(&row, &st)?;
+                        if st.state == QrState::NotFound {
+                            return Ok(Err(not_created(stan)));
+                        }
                         return Ok(Ok(self.qr_result(def, id, st.state, payload)?));
                     }
                 }
@@ -448,10 +464,17 @@ impl Engine {
         }
         // Cancelled, timed out, or no code: close it. The answer says where the money is.
         let row = self.order_row(id)?;
-        let why = if cancelled { "cancelled" } else { "not paid in time" };
+        let why = if cancelled {
+            "cancelled"
+        } else {
+            "not paid in time"
+        };
         match self.qr_status(QR_CLOSE_CODE, &QrTarget::of(&row)) {
             Ok(st) if st.state.is_final() => {
                 self.record_qr_state(&row, &st)?;
+                if st.state == QrState::NotFound {
+                    return Ok(Err(not_created(stan)));
+                }
                 let result = self.qr_result(def, id, st.state, payload)?;
                 if st.state == QrState::Paid {
                     log::info!("{} {stan:06}: closing found it paid", def.name);
@@ -549,12 +572,20 @@ impl Engine {
 
     // ---- customer-presented payment with an unknown outcome ----
 
-    /// Before a reversal is sent: for a kind queried first (`Unknown::QueryFirst`), ask the host. Paid:
-    /// recorded approved and the reversal dropped. Not paid, not found, closed or expired: reverse. Still
-    /// paying: ask again after `qr.poll_interval_ms`, up to `qr.paying_polls` answers, then reverse. No
-    /// answer that counts `qr.query_attempts` times in a row: reverse (docs/PROTOCOL.md §4.11).
-    pub(crate) fn query_before_reversal(&mut self, tx_id: i64) -> Result<BeforeReversal> {
-        let Some(row) = self.journal.get(tx_id)? else {
+    /// Before the first attempt of a reversal: for a kind queried first (`Unknown::QueryFirst`), ask the
+    /// host. Paid: recorded approved and the reversal dropped. Not paid, not found, closed or expired:
+    /// reverse. Still paying: ask again after `qr.poll_interval_ms`, up to `qr.paying_polls` answers, then
+    /// reverse. No answer that counts `qr.query_attempts` times in a row: reverse. Once a 0400 has been
+    /// tried, the app may have been told `reversal_pending`: from then on it is only reversed
+    /// (docs/PROTOCOL.md §4.11).
+    pub(crate) fn query_before_reversal(
+        &mut self,
+        rev: &PendingReversal,
+    ) -> Result<BeforeReversal> {
+        if rev.attempts > 0 {
+            return Ok(BeforeReversal::Reverse);
+        }
+        let Some(row) = self.journal.get(rev.tx_id)? else {
             return Ok(BeforeReversal::Reverse);
         };
         let queried = kinds::by_name(&row.kind).is_some_and(|d| d.unknown == Unknown::QueryFirst);
@@ -607,7 +638,11 @@ impl Engine {
                 }
             }
             if self.pause(interval) {
-                log::info!("{} {:06}: cancelled while paying: reversing", row.kind, row.stan);
+                log::info!(
+                    "{} {:06}: cancelled while paying: reversing",
+                    row.kind,
+                    row.stan
+                );
                 return Ok(BeforeReversal::Reverse);
             }
         }
@@ -729,10 +764,7 @@ impl Engine {
             kind: "qr_query".to_string(),
             stan: 0,
             batch: self.journal.batch()?,
-            amount: resp
-                .get_str(4)
-                .and_then(|a| a.parse().ok())
-                .unwrap_or(0),
+            amount: resp.get_str(4).and_then(|a| a.parse().ok()).unwrap_or(0),
             tip: 0,
             reference: outcome.reference,
             auth_code: outcome.auth_code,

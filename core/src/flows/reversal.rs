@@ -74,7 +74,7 @@ impl Engine {
         let limit = self.cfg.reversal_attempts.max(1);
         // A kind queried first (kinds.rs `unknown`) is asked about before it is reversed: paid, there is
         // nothing to reverse (docs/PROTOCOL.md §4.11).
-        if let BeforeReversal::Paid = self.query_before_reversal(rev.tx_id)? {
+        if let BeforeReversal::Paid = self.query_before_reversal(rev)? {
             return Ok(true);
         }
         match self.send_reversal(rev) {

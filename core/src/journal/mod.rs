@@ -875,7 +875,10 @@ fn placeholders(n: usize) -> String {
     if n == 0 {
         return "''".to_string();
     }
-    (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ fn ready(host: &TestHost, dir: &std::path::Path, hal: Hal, poll_ms: u64) -> Term
 }
 
 fn payer(host: &TestHost, mode: &str, after: u32) {
-    let r = host.admin(serde_json::json!({"cmd": "qr_payer", "tid": TID, "mode": mode, "after": after}));
+    let r = host
+        .admin(serde_json::json!({"cmd": "qr_payer", "tid": TID, "mode": mode, "after": after}));
     assert_eq!(r["ok"], true, "{r}");
 }
 
@@ -63,7 +64,10 @@ fn an_order_is_shown_polled_paid_voided_and_settled() {
     // The display showed the code once and took it down.
     let shown = devices.qr_display.shown();
     assert_eq!(shown.len(), 1);
-    assert_eq!((shown[0].payload.as_str(), shown[0].amount), (payload.as_str(), 8_800));
+    assert_eq!(
+        (shown[0].payload.as_str(), shown[0].amount),
+        (payload.as_str(), 8_800)
+    );
     assert_eq!(devices.qr_display.cleared(), 1);
     // Each poll was a progress event; the third said paid.
     let polls: Vec<(u32, String)> = devices
@@ -77,7 +81,11 @@ fn an_order_is_shown_polled_paid_voided_and_settled() {
         .collect();
     assert_eq!(
         polls,
-        vec![(1, "waiting".into()), (2, "waiting".into()), (3, "paid".into())]
+        vec![
+            (1, "waiting".into()),
+            (2, "waiting".into()),
+            (3, "paid".into())
+        ]
     );
     assert_eq!(host.tx(paid.stan)["state"], "approved");
 
@@ -124,7 +132,10 @@ fn an_expired_order_counts_nothing() {
     assert!(!r.approved);
     assert_eq!(r.qr_state.as_deref(), Some("expired"));
     assert_eq!(r.outcome, Outcome::Declined);
-    assert!(r.qr_payload.is_some(), "no display: the payload is in the result");
+    assert!(
+        r.qr_payload.is_some(),
+        "no display: the payload is in the result"
+    );
     assert_eq!(row_state(&t, r.stan), TxState::Declined);
     assert_eq!(host.tx(r.stan)["state"], "expired");
     let s = t.settle().unwrap();
@@ -162,7 +173,8 @@ fn cancel_closes_the_order_and_a_close_that_finds_it_paid_is_approved() {
         .qr_display
         .set_customer(Some(Arc::new(move |show: &possdk_core::hal::QrShow| {
             let voucher = show.payload.rsplit('/').next().unwrap_or("").to_string();
-            let r = h.admin(serde_json::json!({"cmd": "pay_order", "tid": TID, "voucher": voucher}));
+            let r =
+                h.admin(serde_json::json!({"cmd": "pay_order", "tid": TID, "voucher": voucher}));
             assert_eq!(r["paid"], true, "{r}");
         })));
     let t2 = t.clone();
@@ -306,7 +318,10 @@ fn the_json_ops_run_an_order_and_a_query() {
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["result"]["approved"], true, "{v}");
     assert_eq!(v["result"]["qr_state"], "paid");
-    assert!(v["result"]["qr_payload"].as_str().unwrap().starts_with("https://"));
+    assert!(v["result"]["qr_payload"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
     let stan = v["result"]["stan"].as_u64().unwrap();
     let out = possdk_core::api::call_json(&t, &format!(r#"{{"op":"qr_query","order":{stan}}}"#));
     let q: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -369,7 +384,9 @@ fn a_qr_payment_is_refunded_by_its_reference_alone() {
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["result"]["approved"], true, "{j}");
     assert_eq!(j["result"]["kind"], "qr_refund", "{j}");
-    let tx = host.admin(serde_json::json!({"cmd": "tx", "tid": TID, "stan": sale.stan, "batch": sale.batch}));
+    let tx = host.admin(
+        serde_json::json!({"cmd": "tx", "tid": TID, "stan": sale.stan, "batch": sale.batch}),
+    );
     assert_eq!(tx["refunded"], 1_500, "{tx}");
     // Over the original: refused by the host (61).
     let e = t.qr_refund(8_000, by_ref).unwrap();

@@ -197,8 +197,9 @@ impl Shared {
             return Ok(mgmt_reply(req, "30"));
         };
         let stan = stan as u32;
-        let hash = possdk_core::crypto::sha256(raw.get(13..raw.len().saturating_sub(8)).unwrap_or(&[]))
-            .to_vec();
+        let hash =
+            possdk_core::crypto::sha256(raw.get(13..raw.len().saturating_sub(8)).unwrap_or(&[]))
+                .to_vec();
         if let Some((h, body)) = db.store.replay(tid, batch, stan, 800)? {
             if h == hash {
                 if let Ok(m) = iso8583::decode_body(&body) {
