@@ -6,8 +6,7 @@
 //! it can be SIGKILLed at any point and restarted on the same journal.
 //!
 //! Each round the parent plays the app: it picks an operation (every card and QR kind, merchant-presented
-//! QR orders under a scripted customer, originals taken
-//! from the terminal's own journal), maybe queues a host fault (dropped answer, late answer, corrupt MAC,
+//! QR orders under a scripted customer, originals taken from the terminal's own journal), maybe queues a host fault (dropped answer, late answer, corrupt MAC,
 //! frame cut in half, garbage, answer and reversal both dropped, ...) and maybe kills the child a random
 //! time after writing the request. It then compares three views:
 //!
