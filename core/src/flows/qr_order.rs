@@ -783,3 +783,43 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_read_from_59_a6() {
+        for (code, state, name, fin) in [
+            ("W", QrState::Waiting, "waiting", false),
+            ("U", QrState::Paying, "paying", false),
+            ("P", QrState::Paid, "paid", true),
+            ("N", QrState::NotPaid, "not_paid", true),
+            ("C", QrState::Closed, "closed", true),
+            ("E", QrState::Expired, "expired", true),
+        ] {
+            assert_eq!(QrState::from_code(code), Some(state));
+            assert_eq!(state.name(), name);
+            assert_eq!(state.is_final(), fin);
+        }
+        assert_eq!(QrState::from_code("X"), None);
+        assert_eq!(QrState::from_code("PP"), None);
+        assert!(QrState::NotFound.is_final());
+    }
+
+    #[test]
+    fn orders_are_the_order_rows_and_only_the_sale_is_queried_first() {
+        assert_eq!(open_order_kinds(), vec!["qr_order"]);
+        let queried: Vec<&str> = KINDS
+            .iter()
+            .filter(|d| d.unknown == Unknown::QueryFirst)
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(queried, vec!["qr_sale", "qr_order"]);
+        // Card kinds keep their reversal exactly as before.
+        assert!(KINDS
+            .iter()
+            .filter(|d| !d.is_qr())
+            .all(|d| d.unknown == Unknown::Reverse));
+    }
+}

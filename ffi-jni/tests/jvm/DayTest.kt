@@ -638,6 +638,9 @@ fun main(args: Array<String>) {
             expect(q.approved && q.qrState == "paid" && q.stan == r.stan) { "QR query $q" }
             val byVoucher = terminal.qrQuery(voucher = r.voucher)
             expect(byVoucher.qrState == "paid") { "QR query by voucher $byVoucher" }
+            // Refunded by its reference alone: the journal knows it as a QR payment.
+            val refund = terminal.qrRefund(600, OriginalRef(reference = r.reference, date = mmdd(r)))
+            expect(refund.approved && refund.kind == "qr_refund") { "QR refund by reference $refund" }
         }
 
         check("declines are results, not exceptions") {

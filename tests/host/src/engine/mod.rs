@@ -459,8 +459,8 @@ impl Shared {
             return Ok(mgmt_reply(req, "03"));
         }
         let mti = req.mti.0;
-        let maced =
-            matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620) || (mti == 800 && nmc == "397");
+        let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
+            || (mti == 800 && matches!(nmc.as_str(), "397" | "391" | "392"));
         if maced {
             let keys = db.work_keys(&tid)?;
             let Some(keys) = keys else {

@@ -280,3 +280,42 @@ impl Shared {
         Ok(r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paying_codes_and_states() {
+        assert_eq!(
+            paying_code("134567890123457703"),
+            Some((PayerMode::Paying, 3))
+        );
+        assert_eq!(
+            paying_code("134567890123457812"),
+            Some((PayerMode::Fail, 12))
+        );
+        assert_eq!(paying_code("134567890123457700"), None, "NN from 01");
+        assert_eq!(paying_code("134567890123456789"), None);
+        assert_eq!(paying_code("77"), None);
+        assert_eq!(state_letter("open"), "W");
+        assert_eq!(state_letter("paying"), "U");
+        assert_eq!(state_letter("approved"), "P");
+        assert_eq!(state_letter("voided"), "P", "a voided payment was paid");
+        assert_eq!(state_letter("reversed"), "N");
+        assert_eq!(state_letter("closed"), "C");
+        assert_eq!(state_letter("expired"), "E");
+        assert_eq!(PayerMode::parse("expire"), Some(PayerMode::Expire));
+        assert_eq!(PayerMode::parse("sometimes"), None);
+    }
+
+    #[test]
+    fn the_payer_falls_back_to_any_terminal_then_the_default() {
+        let mut book = QrBook::default();
+        assert_eq!(book.payer("12345678"), DEFAULT_PAYER);
+        book.set_payer(crate::faults::ANY_TID, PayerMode::Never, 0);
+        assert_eq!(book.payer("12345678"), (PayerMode::Never, 1));
+        book.set_payer("12345678", PayerMode::Expire, 3);
+        assert_eq!(book.payer("12345678"), (PayerMode::Expire, 3));
+    }
+}

@@ -100,6 +100,13 @@ class PosTerminal @JvmOverloads constructor(
     fun refund(amount: Long, original: OriginalRef, card: CardInput? = null): TransactionResult =
         Results.transaction(call("refund", "amount" to amount, "original" to original.toJson(), "card" to card?.toJson()))
 
+    /**
+     * Refund of a QR payment: by `original.voucher`, or by reference alone (the journal's voucher, or none where
+     * the host allows it: config `qr.refund_by_reference`).
+     */
+    fun qrRefund(amount: Long, original: OriginalRef): TransactionResult =
+        Results.transaction(call("refund", "amount" to amount, "original" to original.toJson(), "payment" to "qr"))
+
     @JvmOverloads
     fun preauthVoid(amount: Long, original: OriginalRef, card: CardInput? = null): TransactionResult =
         Results.transaction(call("preauth_void", "amount" to amount, "original" to original.toJson(), "card" to card?.toJson()))
