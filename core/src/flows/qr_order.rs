@@ -732,11 +732,17 @@ impl Engine {
             let def = kinds::by_name(&r.kind)
                 .ok_or_else(|| Error::internal("unknown kind in the journal"))?;
             let pending = r.state == TxState::Pending;
-            // A pending order takes any final state; a payment whose reversal is owed only "paid" (the
-            // reversal itself settles the rest).
+            // A reversal already tried may have been promised to the app (`reversal_pending`): it goes.
+            let reversal_untried = self
+                .journal
+                .pending_reversals()?
+                .iter()
+                .any(|rev| rev.tx_id == r.id && rev.attempts == 0);
+            // A pending order takes any final state; a payment whose reversal is owed and untried only
+            // "paid" (the reversal itself settles the rest).
             if pending
                 && (def.delivery == Delivery::Order && st.state.is_final()
-                    || st.state == QrState::Paid)
+                    || st.state == QrState::Paid && reversal_untried)
             {
                 self.record_qr_state(r, &st)?;
             }

@@ -396,3 +396,32 @@ fn a_qr_payment_is_refunded_by_its_reference_alone() {
     assert_eq!(s.terminal.domestic.credit.amount, 500);
     host.shutdown();
 }
+
+#[test]
+fn a_qr_sale_is_reversed_when_its_status_queries_keep_failing() {
+    let host = TestHost::start("qr-query-fails");
+    let dir = temp_dir("qr-query-fails-term");
+    let mut v = host.config_json(&dir, 300);
+    v["qr"] = serde_json::json!({"poll_interval_ms": 10, "query_attempts": 2});
+    let devices = SimDevices::new();
+    let t = Terminal::new(Config::from_json(&v.to_string()).unwrap(), devices.hal()).unwrap();
+    initialise(&t).unwrap();
+    // The sale's answer and both status queries are lost (§4.11, rule 5): the reversal goes.
+    host.fault("no_answer", 3);
+    let e = t
+        .sale(4_400, Payment::Qr(Some(QR_CODE.into())))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HostTimeout, "{e}");
+    assert_eq!(e.outcome, Some(Outcome::Reversed), "{e}");
+    let stan = e.stan.unwrap();
+    assert_eq!(row_state(&t, stan), TxState::Reversed);
+    assert_eq!(host.tx(stan)["state"], "reversed");
+    let unknown = devices
+        .events
+        .snapshot()
+        .iter()
+        .filter(|e| matches!(e, Event::QrPolling { .. }))
+        .count();
+    assert_eq!(unknown, 0, "no status query got an answer");
+    host.shutdown();
+}
