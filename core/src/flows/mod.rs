@@ -107,9 +107,9 @@ impl Engine {
         };
         let gateway = route("gateway", &cfg.gateway)?;
         let platform = route("platform", &cfg.platform)?;
-        // Plain TCP is meant for loopback simulators: a release build that talks plain TCP to anything else
-        // says so once per start.
-        if cfg!(not(debug_assertions)) {
+        // Plain TCP is meant for loopback simulators: a production config, or any release build, that talks
+        // plain TCP to anything else says so once per start (docs/PROTOCOL.md §10).
+        if cfg.production || cfg!(not(debug_assertions)) {
             let exposed = crate::transport::tls::plain_non_loopback(&[
                 ("gateway", &cfg.gateway),
                 ("platform", &cfg.platform),
