@@ -155,3 +155,159 @@ fn a_pinned_sm2_host_key_that_does_not_match_is_refused() {
     assert!(!t.status().unwrap().master_key_loaded);
     host.shutdown();
 }
+
+/// Hands every frame to an in-process host and keeps both directions, for checking the wire itself.
+struct Recording {
+    host: std::sync::Arc<possdk_host::Host>,
+    frames: std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>>>,
+}
+
+impl possdk_core::hal::Transport for Recording {
+    fn exchange(
+        &mut self,
+        _endpoint: &possdk_core::hal::Endpoint,
+        frame: &[u8],
+        _cancel: &possdk_core::hal::CancelToken,
+    ) -> Result<Vec<u8>, possdk_core::hal::TransportError> {
+        let resp = self
+            .host
+            .process_frame(frame)
+            .ok_or(possdk_core::hal::TransportError::Timeout)?;
+        self.frames
+            .lock()
+            .unwrap()
+            .push((frame.to_vec(), resp.clone()));
+        Ok(resp)
+    }
+}
+
+/// The SM family on the wire, checked field by field with the keys of tests/vectors/sm.json (the host runs with
+/// fixed keys): activation DF57 `SM`, the `352` answer (DF02 65-byte point, DF25 `SM2`, no DF04, pinned by
+/// SHA-256), DF23 that the vectors' SM2 private key opens, field 52 of 16 bytes that decrypts to the PIN, 53
+/// `2410…`, track 2 under SM4, and CUP-SM4 MACs (8 binary bytes) on the request and the answer.
+#[test]
+fn the_sm_family_on_the_wire() {
+    use possdk_core::crypto::sm::{self, cup_sm4_mac};
+    use possdk_core::crypto::sm2::Sm2PrivateKey;
+    use possdk_core::crypto::sm4::Sm4Key;
+    use possdk_core::iso8583::{decode_frame_for, mac_span};
+    use possdk_core::tlv;
+
+    let hdir = temp_dir("sm-wire-host");
+    let host = std::sync::Arc::new(
+        possdk_host::Host::start(possdk_host::HostConfig {
+            listen: "127.0.0.1:0".into(),
+            db: hdir.join("host.db"),
+            provision: None,
+            fixed_keys: true,
+            wire_log: None,
+            tls: None,
+        })
+        .unwrap(),
+    );
+    host.set_key_family(None, KeyFamily::Sm).unwrap();
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hal = Hal {
+        transport: Some(Box::new(Recording {
+            host: host.clone(),
+            frames: frames.clone(),
+        })),
+        ..Hal::default()
+    };
+    let tdir = temp_dir("sm-wire-term");
+    let mut v = serde_json::json!({
+        "tid": TID, "mid": MID,
+        "gateway": {"address": "127.0.0.1:1", "tpdu": "6000030000"},
+        "platform": {"address": "127.0.0.1:1", "tpdu": "6000050000"},
+        "journal_path": tdir.join("journal.db").to_string_lossy(),
+        "device": {"serial": DEVICE_SN},
+        "seal_key": SEAL_KEY_HEX,
+        "key_family": "sm",
+        "encrypt_tracks": true
+    });
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/sm.json")).unwrap(),
+    )
+    .unwrap();
+    let dl = &vectors["sm2_tmk_download"];
+    v["host_key_sha256"] = dl["host_public_key_sha256"].as_str().unwrap().into();
+    let t = Terminal::new(possdk_core::Config::from_json(&v.to_string()).unwrap(), hal).unwrap();
+    initialise(&t).unwrap();
+    let sale = t.sale(2_500, Payment::Card(card())).unwrap();
+    assert!(sale.approved, "{sale:?}");
+
+    let sm_of = |_: &[u8]| KeyFamily::Sm;
+    let frames = frames.lock().unwrap().clone();
+    let find = |code: &str| {
+        frames
+            .iter()
+            .find(|(req, _)| {
+                let m = decode_frame_for(req, &sm_of).unwrap().message;
+                m.get_str(60).is_some_and(|f| f.get(8..11) == Some(code))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no {code} exchange"))
+    };
+    let items = |raw: &[u8]| {
+        tlv::decode(decode_frame_for(raw, &sm_of).unwrap().message.get(62).unwrap()).unwrap()
+    };
+    // Activation: DF57 = SM, DF56 = the SM2 key's pin.
+    let (_, act) = find("399");
+    let act = items(&act);
+    assert_eq!(tlv::get(&act, 0xDF57), Some(&b"SM"[..]));
+    let pin = hex::decode(dl["host_public_key_sha256"].as_str().unwrap()).unwrap();
+    assert_eq!(tlv::get(&act, 0xDF56), Some(&pin[..]));
+    // 352: the 65-byte point, DF25 SM2, no DF04.
+    let (_, key) = find("352");
+    let key = items(&key);
+    let point = hex::decode(dl["host_public_key"].as_str().unwrap()).unwrap();
+    assert_eq!(tlv::get(&key, 0xDF02), Some(&point[..]));
+    assert_eq!(tlv::get(&key, 0xDF25), Some(&b"SM2"[..]));
+    assert_eq!(tlv::get(&key, 0xDF04), None);
+    // 350: DF23 = SM2(C1‖C3‖C2) of R that the vectors' private key opens; DF24 = CV(R); DF21/DF22 the TMK.
+    let (req, resp) = find("350");
+    let req = items(&req);
+    let host_key =
+        Sm2PrivateKey::from_bytes(&hex::decode(dl["host_private_key"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let df23 = tlv::get(&req, 0xDF23).unwrap();
+    assert_eq!(df23.len(), 16 + 97);
+    let r = sm::tmk_transport_key(&host_key, df23, tlv::get(&req, 0xDF24).unwrap()).unwrap();
+    let resp = items(&resp);
+    let tmk = sm::tmk_unwrap(
+        &r,
+        tlv::get(&resp, 0xDF21).unwrap(),
+        tlv::get(&resp, 0xDF22).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(hex::encode_upper(tmk.as_bytes()), FIXED_SM_TMK);
+
+    // The sale.
+    let (req, resp) = frames
+        .iter()
+        .find(|(req, _)| decode_frame_for(req, &sm_of).unwrap().message.mti.0 == 200)
+        .cloned()
+        .unwrap();
+    let msg = decode_frame_for(&req, &sm_of).unwrap().message;
+    assert_eq!(msg.get_str(53), Some("2410000000000000"));
+    let pik = Sm4Key::from_hex(FIXED_SM_PIK).unwrap();
+    let block: [u8; 16] = msg.get(52).unwrap().try_into().expect("field 52 is 16 bytes");
+    assert_eq!(
+        &sm::pin_block_decrypt(&pik, &block, CUP_SWIPE.pan).unwrap()[..],
+        CUP_SWIPE.pin
+    );
+    let tdk = Sm4Key::from_hex(FIXED_SM_TDK).unwrap();
+    let clear = swipe(&CUP_SWIPE).track2.unwrap();
+    let sent = msg.get_str(35).unwrap();
+    assert_ne!(sent, clear.as_str());
+    let enc = sm::encrypt_track(&tdk, &clear).unwrap();
+    assert_eq!(sent, &hex::encode_upper(&enc[..])[..clear.len()]);
+    let mak = Sm4Key::from_hex(FIXED_SM_MAK).unwrap();
+    assert_eq!(msg.get(64).unwrap(), cup_sm4_mac(&mak, mac_span(&req).unwrap()));
+    let answer = decode_frame_for(&resp, &sm_of).unwrap().message;
+    assert_eq!(answer.get_str(39), Some("00"));
+    assert_eq!(answer.get(64).unwrap(), cup_sm4_mac(&mak, mac_span(&resp).unwrap()));
+    drop(t);
+    let _ = std::fs::remove_dir_all(&tdir);
+    let _ = std::fs::remove_dir_all(&hdir);
+}
