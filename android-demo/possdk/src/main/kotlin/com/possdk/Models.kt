@@ -210,7 +210,9 @@ data class StatusResult(
     val batch: Long,
     val nextStan: Long,
     val pendingReversal: PendingReversal?,
-    val unsentAdvices: Long
+    val unsentAdvices: Long,
+    /** `tdes` or `sm` (docs/PROTOCOL.md §11). */
+    val keyFamily: KeyFamily
 )
 
 /** A local journal record (masked PAN only). */
@@ -329,7 +331,8 @@ internal object Results {
         o.optObj("pending_reversal")?.let {
             PendingReversal(it.long("stan"), it.optStr("reason"), it.optLong("attempts") ?: 0, it.bool("flagged"))
         },
-        o.optLong("unsent_advices") ?: 0
+        o.optLong("unsent_advices") ?: 0,
+        KeyFamily.fromWire(o.optStr("key_family") ?: "tdes") ?: KeyFamily.TDES
     )
 
     fun journal(o: Obj) = JournalResult(
