@@ -287,7 +287,11 @@ impl Config {
         check(
             "key_family",
             obj.get("key_family"),
-            |x| x.as_str().and_then(crate::crypto::KeyFamily::from_name).is_some(),
+            |x| {
+                x.as_str()
+                    .and_then(crate::crypto::KeyFamily::from_name)
+                    .is_some()
+            },
             "\"tdes\" or \"sm\"",
         )?;
         check(

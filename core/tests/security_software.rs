@@ -2,11 +2,11 @@
 //! and activation, working keys, PIN block / MAC / track encryption, and the sealed key store on disk.
 
 use possdk_core::crypto::rsa::HostPublicKey;
-use possdk_core::crypto::{tdes, DesKey};
-use possdk_core::security::software::SoftwareSecurityModule;
 use possdk_core::crypto::sm::{self as smalg, WorkingKeys};
 use possdk_core::crypto::sm2::Sm2PrivateKey;
 use possdk_core::crypto::sm4::Sm4Key;
+use possdk_core::crypto::{tdes, DesKey};
+use possdk_core::security::software::SoftwareSecurityModule;
 use possdk_core::security::{
     EncryptedKey, HostKey, KeyFamily, KeySlot, SecurityError, SecurityModule, TmkTransport,
 };
@@ -439,16 +439,20 @@ fn sm_family_module_against_the_vectors() {
     let dir = temp_dir();
     let path = dir.join("keys.bin");
     let mut sm =
-        SoftwareSecurityModule::open_family(Some(path.clone()), &seal_key(), KeyFamily::Sm).unwrap();
+        SoftwareSecurityModule::open_family(Some(path.clone()), &seal_key(), KeyFamily::Sm)
+            .unwrap();
     assert_eq!(sm.key_family(), KeyFamily::Sm);
     // An RSA host key belongs to the other family.
     assert_eq!(
         sm.begin_tmk_download(&host_key()).unwrap_err(),
         SecurityError::Family(KeyFamily::Sm)
     );
-    let transport = sm.begin_tmk_download(&HostKey::Sm2(host.public_key())).unwrap();
+    let transport = sm
+        .begin_tmk_download(&HostKey::Sm2(host.public_key()))
+        .unwrap();
     assert_eq!(transport.encrypted_key.len(), 16 + 97);
-    let r = smalg::tmk_transport_key(&host, &transport.encrypted_key, &transport.check_value).unwrap();
+    let r =
+        smalg::tmk_transport_key(&host, &transport.encrypted_key, &transport.check_value).unwrap();
     let f62v = &v["sign_in_f62"];
     let tmk = Sm4Key::from_hex(f62v["tmk"].as_str().unwrap()).unwrap();
     let (df21, df22) = smalg::tmk_wrap(&r, &tmk);
@@ -480,7 +484,10 @@ fn sm_family_module_against_the_vectors() {
         &smalg::pin_block_decrypt(&keys.pik, &block, "6225880123456789").unwrap()[..],
         "123456"
     );
-    assert_eq!(sm.mac(b"0200 sample body").unwrap(), smalg::cup_sm4_mac(&keys.mak, b"0200 sample body"));
+    assert_eq!(
+        sm.mac(b"0200 sample body").unwrap(),
+        smalg::cup_sm4_mac(&keys.mak, b"0200 sample body")
+    );
     let enc = sm.encrypt_track_block(&[0u8; 16]).unwrap();
     assert_eq!(enc, keys.tdk.check_block().to_vec());
     assert!(matches!(
@@ -490,7 +497,8 @@ fn sm_family_module_against_the_vectors() {
     drop(sm);
 
     // The store says SM: it reopens in the SM family with the same keys, and refuses the TDES family.
-    let sm = SoftwareSecurityModule::open_family(Some(path.clone()), &seal_key(), KeyFamily::Sm).unwrap();
+    let sm = SoftwareSecurityModule::open_family(Some(path.clone()), &seal_key(), KeyFamily::Sm)
+        .unwrap();
     assert_eq!(sm.check_value(KeySlot::Pik), Some(keys.pik.kcv()));
     let err = SoftwareSecurityModule::open(Some(path.clone()), &seal_key()).unwrap_err();
     assert!(

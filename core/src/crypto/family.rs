@@ -87,13 +87,19 @@ mod tests {
     fn names_and_sizes() {
         for fam in [KeyFamily::Tdes, KeyFamily::Sm] {
             assert_eq!(KeyFamily::from_name(fam.name()), Some(fam));
-            assert_eq!(KeyFamily::from_wire(Some(fam.wire_name().as_bytes())), Some(fam));
+            assert_eq!(
+                KeyFamily::from_wire(Some(fam.wire_name().as_bytes())),
+                Some(fam)
+            );
         }
         assert_eq!(KeyFamily::from_wire(None), Some(KeyFamily::Tdes));
         assert_eq!(KeyFamily::from_wire(Some(b"sm")), None);
         assert_eq!(KeyFamily::from_name("SM"), None);
         assert_eq!(KeyFamily::default(), KeyFamily::Tdes);
-        assert_eq!((KeyFamily::Tdes.block_len(), KeyFamily::Sm.block_len()), (8, 16));
+        assert_eq!(
+            (KeyFamily::Tdes.block_len(), KeyFamily::Sm.block_len()),
+            (8, 16)
+        );
         assert_eq!(serde_json::to_string(&KeyFamily::Sm).unwrap(), "\"sm\"");
     }
 }

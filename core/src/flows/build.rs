@@ -273,7 +273,11 @@ fn encrypt_track(engine: &mut Engine, track: &str) -> Result<Zeroizing<String>> 
     }
     let m = packed.len();
     let range = m - 1 - block_len..m - 1;
-    let enc = Zeroizing::new(engine.security.encrypt_track_block(&packed[range.clone()])?);
+    let enc = Zeroizing::new(
+        engine
+            .security
+            .encrypt_track_block(&packed[range.clone()])?,
+    );
     if enc.len() != block_len {
         return Err(Error::new(
             crate::error::ErrorKind::Security,

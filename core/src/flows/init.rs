@@ -70,7 +70,11 @@ pub(crate) fn host_key_from_tlvs(items: &[Tlv]) -> Result<(Vec<u8>, Vec<u8>, Hos
     }
     let exponent = tlv::get(items, 0xDF04)
         .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF04 missing"))?;
-    Ok((rid, index, HostKey::Rsa(HostPublicKey::new(modulus, exponent)?)))
+    Ok((
+        rid,
+        index,
+        HostKey::Rsa(HostPublicKey::new(modulus, exponent)?),
+    ))
 }
 
 /// The TMK download answer (`350`): the TMK under the transport key (DF21) and its check value (DF22).

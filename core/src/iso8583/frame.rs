@@ -1,7 +1,7 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
 use super::codec::{decode_body_into, encode_body_into, max_body_len, FamilyOf};
-use crate::crypto::KeyFamily;
 use super::{CodecError, CodecErrorKind, Message, Mti};
+use crate::crypto::KeyFamily;
 use zeroize::Zeroize;
 
 /// Largest frame, length prefix included (docs/PROTOCOL.md §1: "at most 2,048 bytes in all").

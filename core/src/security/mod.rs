@@ -5,10 +5,10 @@
 
 pub mod software;
 
-pub use crate::crypto::KeyFamily;
 use crate::crypto::rsa::HostPublicKey;
 use crate::crypto::sm2::Sm2PublicKey;
 use crate::crypto::CryptoError;
+pub use crate::crypto::KeyFamily;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

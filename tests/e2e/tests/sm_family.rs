@@ -24,14 +24,20 @@ fn an_sm_family_day_is_approved_end_to_end() {
     assert_eq!(t.status().unwrap().key_family, KeyFamily::Sm);
 
     let act = t.activate(DEVICE_TOKEN).unwrap();
-    let pin = act.host_key_sha256.clone().expect("the host states its SM2 key's pin (DF56)");
+    let pin = act
+        .host_key_sha256
+        .clone()
+        .expect("the host states its SM2 key's pin (DF56)");
     let mk = t.download_master_key().unwrap();
     assert_eq!(mk.host_key_sha256, pin, "the SM2 host key matches the pin");
     t.sign_in().unwrap();
     t.download_aids().unwrap();
     t.download_capks().unwrap();
     let st = t.status().unwrap();
-    assert!(st.activated && st.master_key_loaded && st.signed_in, "{st:?}");
+    assert!(
+        st.activated && st.master_key_loaded && st.signed_in,
+        "{st:?}"
+    );
 
     // Sale with a PIN: the host decrypts the SM4 PIN block, the 34-digit track 2 under SM4 and checks the
     // CUP-SM4 MAC; the terminal checks the answer's.
@@ -40,11 +46,18 @@ fn an_sm_family_day_is_approved_end_to_end() {
     assert!(sale.approved, "{sale:?}");
     assert_eq!(host.balance(CUP_SWIPE.pan), before - 12_345);
     let tx = host.tx(sale.stan);
-    assert_eq!((tx["found"].clone(), tx["amount"].clone()), (true.into(), 12_345.into()), "{tx}");
+    assert_eq!(
+        (tx["found"].clone(), tx["amount"].clone()),
+        (true.into(), 12_345.into()),
+        "{tx}"
+    );
 
     // The wrong PIN is found wrong: the block is really decrypted and compared.
     let wrong = t
-        .sale(100, Payment::Card(Some(swipe_with_pin(&CUP_SWIPE, Some("999999")))))
+        .sale(
+            100,
+            Payment::Card(Some(swipe_with_pin(&CUP_SWIPE, Some("999999")))),
+        )
         .unwrap();
     assert_eq!(wrong.response_code, "55", "{wrong:?}");
 
@@ -117,7 +130,8 @@ fn a_family_mismatch_refuses_activation_and_stores_nothing() {
         let host = TestHost::start("sm-mismatch");
         host.set_key_family(host_family);
         let dir = temp_dir("sm-mismatch-term");
-        let t = Terminal::new(host.config_in(&dir, terminal_family, false), Hal::default()).unwrap();
+        let t =
+            Terminal::new(host.config_in(&dir, terminal_family, false), Hal::default()).unwrap();
         let err = t.activate(DEVICE_TOKEN).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Security, "{err:?}");
         assert_eq!(err.field.as_deref(), Some("key_family"));
@@ -134,7 +148,8 @@ fn a_family_mismatch_refuses_activation_and_stores_nothing() {
         );
         drop(t);
         // Nothing of the refused activation was kept: reopened, the terminal is still not activated.
-        let t = Terminal::new(host.config_in(&dir, terminal_family, false), Hal::default()).unwrap();
+        let t =
+            Terminal::new(host.config_in(&dir, terminal_family, false), Hal::default()).unwrap();
         assert!(!t.status().unwrap().activated);
         host.shutdown();
     }
@@ -226,7 +241,8 @@ fn the_sm_family_on_the_wire() {
         "encrypt_tracks": true
     });
     let vectors: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/sm.json")).unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/sm.json"))
+            .unwrap(),
     )
     .unwrap();
     let dl = &vectors["sm2_tmk_download"];
@@ -249,7 +265,14 @@ fn the_sm_family_on_the_wire() {
             .unwrap_or_else(|| panic!("no {code} exchange"))
     };
     let items = |raw: &[u8]| {
-        tlv::decode(decode_frame_for(raw, &sm_of).unwrap().message.get(62).unwrap()).unwrap()
+        tlv::decode(
+            decode_frame_for(raw, &sm_of)
+                .unwrap()
+                .message
+                .get(62)
+                .unwrap(),
+        )
+        .unwrap()
     };
     // Activation: DF57 = SM, DF56 = the SM2 key's pin.
     let (_, act) = find("399");
@@ -291,7 +314,11 @@ fn the_sm_family_on_the_wire() {
     let msg = decode_frame_for(&req, &sm_of).unwrap().message;
     assert_eq!(msg.get_str(53), Some("2410000000000000"));
     let pik = Sm4Key::from_hex(FIXED_SM_PIK).unwrap();
-    let block: [u8; 16] = msg.get(52).unwrap().try_into().expect("field 52 is 16 bytes");
+    let block: [u8; 16] = msg
+        .get(52)
+        .unwrap()
+        .try_into()
+        .expect("field 52 is 16 bytes");
     assert_eq!(
         &sm::pin_block_decrypt(&pik, &block, CUP_SWIPE.pan).unwrap()[..],
         CUP_SWIPE.pin
@@ -303,10 +330,16 @@ fn the_sm_family_on_the_wire() {
     let enc = sm::encrypt_track(&tdk, &clear).unwrap();
     assert_eq!(sent, &hex::encode_upper(&enc[..])[..clear.len()]);
     let mak = Sm4Key::from_hex(FIXED_SM_MAK).unwrap();
-    assert_eq!(msg.get(64).unwrap(), cup_sm4_mac(&mak, mac_span(&req).unwrap()));
+    assert_eq!(
+        msg.get(64).unwrap(),
+        cup_sm4_mac(&mak, mac_span(&req).unwrap())
+    );
     let answer = decode_frame_for(&resp, &sm_of).unwrap().message;
     assert_eq!(answer.get_str(39), Some("00"));
-    assert_eq!(answer.get(64).unwrap(), cup_sm4_mac(&mak, mac_span(&resp).unwrap()));
+    assert_eq!(
+        answer.get(64).unwrap(),
+        cup_sm4_mac(&mak, mac_span(&resp).unwrap())
+    );
     drop(t);
     let _ = std::fs::remove_dir_all(&tdir);
     let _ = std::fs::remove_dir_all(&hdir);

@@ -163,8 +163,11 @@ fn day(family: KeyFamily) {
         if let Ok(enc) = sm::encrypt_track(&sm_tdk, &track) {
             secrets.push(("SM4 track".into(), hex::encode_upper(&enc[..])));
         }
-        let mut packed = hex::decode(format!("{track}{}", if track.len() % 2 == 1 { "0" } else { "" }))
-            .unwrap();
+        let mut packed = hex::decode(format!(
+            "{track}{}",
+            if track.len() % 2 == 1 { "0" } else { "" }
+        ))
+        .unwrap();
         let n = packed.len();
         let mut block = [0u8; 8];
         block.copy_from_slice(&packed[n - 9..n - 1]);

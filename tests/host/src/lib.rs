@@ -17,9 +17,9 @@ pub mod util;
 
 use engine::{Db, Shared};
 use log::{info, warn};
-use possdk_core::iso8583::MAX_FRAME;
 use possdk_core::crypto::sm2::Sm2PrivateKey;
 use possdk_core::crypto::KeyFamily;
+use possdk_core::iso8583::MAX_FRAME;
 use rsa::traits::PublicKeyParts;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -3,8 +3,8 @@
 //! the host's mutex; WAL with synchronous NORMAL.
 
 use crate::provision::{default_aid_params, org_from_bin, Provision};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use possdk_core::crypto::KeyFamily;
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 
 pub type DbResult<T> = rusqlite::Result<T>;

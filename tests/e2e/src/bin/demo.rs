@@ -323,13 +323,15 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
-            ("--key-family", Some(name)) => match possdk_core::crypto::KeyFamily::from_name(&name) {
-                Some(f) => family = f,
-                None => {
-                    eprintln!("possdk-demo: --key-family: tdes or sm, not {name:?}");
-                    return ExitCode::from(2);
+            ("--key-family", Some(name)) => {
+                match possdk_core::crypto::KeyFamily::from_name(&name) {
+                    Some(f) => family = f,
+                    None => {
+                        eprintln!("possdk-demo: --key-family: tdes or sm, not {name:?}");
+                        return ExitCode::from(2);
+                    }
                 }
-            },
+            }
             _ => {
                 eprintln!("usage: possdk-demo [--key-family tdes|sm]");
                 return ExitCode::from(2);
@@ -344,7 +346,11 @@ fn main() -> ExitCode {
     let dev = SimDevices::new();
     // Tracks are encrypted in the SM family, to show SM4 track encryption too.
     let t = match Terminal::new(
-        host.config_in(&dir, family.name(), family == possdk_core::crypto::KeyFamily::Sm),
+        host.config_in(
+            &dir,
+            family.name(),
+            family == possdk_core::crypto::KeyFamily::Sm,
+        ),
         dev.hal(),
     ) {
         Ok(t) => t,

@@ -134,7 +134,8 @@ impl Shared {
         } else if possdk_core::crypto::random_bytes(&mut tmk[..]).is_err() {
             return Ok(mgmt_reply(req, "96"));
         }
-        let (Some(tmk_key), Some(wrapped)) = (FamilyKey::from_bytes(family, &tmk[..]), r.wrap(&tmk[..]))
+        let (Some(tmk_key), Some(wrapped)) =
+            (FamilyKey::from_bytes(family, &tmk[..]), r.wrap(&tmk[..]))
         else {
             return Ok(mgmt_reply(req, "96"));
         };

@@ -17,8 +17,8 @@ pub use financial::{build59, parse59};
 use crate::faults::{FaultKind, Faults};
 use crate::store::{self, DbResult, Store, Txn};
 use crate::util::{digits, frame_head, num, Now};
-use log::{debug, info, warn};
 use keys::FamilyKey;
+use log::{debug, info, warn};
 use possdk_core::crypto::sm2::Sm2PrivateKey;
 use possdk_core::iso8583::{
     self, decode_frame_for, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu,
@@ -220,10 +220,9 @@ impl Shared {
             };
             let tmk = zeroize::Zeroizing::new(hex::decode(tmk).unwrap_or_default());
             let tids: Vec<String> = {
-                let mut st = db
-                    .store
-                    .conn
-                    .prepare("SELECT tid FROM terminals WHERE key_family = ?1 AND (?2 IS NULL OR tid = ?2)")?;
+                let mut st = db.store.conn.prepare(
+                    "SELECT tid FROM terminals WHERE key_family = ?1 AND (?2 IS NULL OR tid = ?2)",
+                )?;
                 let rows = st.query_map(rusqlite::params![family.name(), tid], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
