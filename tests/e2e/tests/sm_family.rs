@@ -171,10 +171,13 @@ fn a_pinned_sm2_host_key_that_does_not_match_is_refused() {
     host.shutdown();
 }
 
+/// Request and response frames, in order.
+type Exchanges = std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
 /// Hands every frame to an in-process host and keeps both directions, for checking the wire itself.
 struct Recording {
     host: std::sync::Arc<possdk_host::Host>,
-    frames: std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>>>,
+    frames: Exchanges,
 }
 
 impl possdk_core::hal::Transport for Recording {
@@ -221,7 +224,7 @@ fn the_sm_family_on_the_wire() {
         .unwrap(),
     );
     host.set_key_family(None, KeyFamily::Sm).unwrap();
-    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let frames: Exchanges = Default::default();
     let hal = Hal {
         transport: Some(Box::new(Recording {
             host: host.clone(),
