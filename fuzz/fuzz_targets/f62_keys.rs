@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
             HostKey::Sm2(k) => {
                 let point = k.to_uncompressed();
                 assert_eq!(point[0], 0x04);
-                assert!(items.iter().any(|t| t.tag == 0xDF02 && t.value == point));
+                assert_eq!(possdk_core::tlv::get(&items, 0xDF02), Some(&point[..]));
             }
         }
         let _ = key.fingerprint();
