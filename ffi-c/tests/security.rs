@@ -408,3 +408,63 @@ fn incomplete_security_vtable_is_refused() {
     assert!(t.is_null());
     assert_eq!(destroyed.destroyed.load(Ordering::SeqCst), 1);
 }
+
+/// A vtable whose `key_family` is not the config's is refused when the terminal opens (docs/PROTOCOL.md §11),
+/// and its destroy runs.
+#[test]
+fn a_security_vtable_of_the_other_family_is_refused() {
+    let dir = common::scratch_dir("security-family-mismatch");
+    let c = Box::new(Ctx {
+        module: SoftwareSecurityModule::open_family(None, &[3u8; 32], KeyFamily::Sm)
+            .expect("software module"),
+        calls: AtomicUsize::new(0),
+        pin_blocks: AtomicUsize::new(0),
+        macs: AtomicUsize::new(0),
+        destroyed: AtomicUsize::new(0),
+        sm2_downloads: AtomicUsize::new(0),
+        pin_block_len: AtomicUsize::new(0),
+        track_block_len: AtomicUsize::new(0),
+    });
+    let vt = pos_security_module {
+        ctx: &*c as *const Ctx as *mut c_void,
+        begin_tmk_download: None,
+        receive_tmk: Some(receive),
+        activate_tmk: Some(activate),
+        install_working_keys: Some(install),
+        has_key: Some(has_key),
+        check_value: Some(check_value),
+        pin_block: Some(pin_block),
+        mac: Some(mac),
+        encrypt_track_block: Some(track),
+        clear_working_keys: Some(clear),
+        destroy: Some(destroy),
+        key_family: POS_KEY_FAMILY_SM,
+        begin_tmk_download_sm2: Some(begin_sm2),
+    };
+    let hal = pos_hal {
+        card_reader: null(),
+        pin_pad: null(),
+        qr_scanner: null(),
+        device: null(),
+        events: null(),
+        security: &vt,
+        clock: null(),
+        transport: null(),
+    };
+    let cfg = CString::new(
+        serde_json::json!({
+            "tid": "12345678", "mid": "123456789012345",
+            "gateway": {"address": "127.0.0.1:1", "tpdu": "6000030000"},
+            "platform": {"address": "127.0.0.1:1", "tpdu": "6000050000"},
+            "journal_path": dir.join("journal.db").to_str().unwrap(),
+            "device": {"serial": "SN0001", "model": "test"}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut t = std::ptr::null_mut();
+    let r = unsafe { pos_terminal_new(cfg.as_ptr(), &hal, &mut t) };
+    assert_eq!(r, pos_result::POS_INVALID_REQUEST);
+    assert!(t.is_null());
+    assert_eq!(c.destroyed.load(Ordering::SeqCst), 1);
+}
