@@ -105,6 +105,17 @@ impl Engine {
                 tpdu: parse_tpdu(&format!("{name}.tpdu"), &ep.tpdu)?,
             })
         };
+        if security.key_family() != cfg.key_family {
+            return Err(Error::invalid(
+                "key_family",
+                format!(
+                    "the terminal is configured for the {} key family but its security module works in the {} \
+                     family",
+                    cfg.key_family,
+                    security.key_family()
+                ),
+            ));
+        }
         let gateway = route("gateway", &cfg.gateway)?;
         let platform = route("platform", &cfg.platform)?;
         // Plain TCP is meant for loopback simulators: a production config, or any release build, that talks
@@ -167,6 +178,11 @@ impl Engine {
         &mut self.journal
     }
 
+    /// The key family of the terminal (its config; the security module works in the same one).
+    pub(crate) fn key_family(&self) -> crate::crypto::KeyFamily {
+        self.cfg.key_family
+    }
+
     /// The local records of a batch (the open one by default).
     pub(crate) fn journal_result(&self, batch: Option<u32>) -> Result<JournalResult> {
         let batch = match batch {
@@ -199,6 +215,7 @@ impl Engine {
             next_stan: self.journal.peek_stan()?,
             pending_reversal,
             unsent_advices: self.journal.pending_advices()?.len() as u32,
+            key_family: self.key_family(),
         })
     }
 }
