@@ -109,9 +109,13 @@ pub struct Config {
     pub reversal_attempts: u32,
     #[serde(default = "default_max_tip")]
     pub max_tip_percent: u32,
-    /// Hex SHA-256(modulus || exponent) of the host RSA key to accept.
+    /// Hex SHA-256 of the host key to accept: SHA-256(modulus || exponent) of an RSA key (TDES family), of the
+    /// 65-byte point of an SM2 key (SM family).
     #[serde(default)]
     pub host_key_sha256: Option<String>,
+    /// The key family the terminal is provisioned with: `tdes` (default) or `sm` (docs/PROTOCOL.md §11).
+    #[serde(default)]
+    pub key_family: crate::crypto::KeyFamily,
     /// Device info used when no DeviceInfo callback is given.
     #[serde(default)]
     pub device: Option<DeviceConfig>,
@@ -152,6 +156,7 @@ impl std::fmt::Debug for Config {
             .field("reversal_attempts", &self.reversal_attempts)
             .field("max_tip_percent", &self.max_tip_percent)
             .field("host_key_sha256", &self.host_key_sha256)
+            .field("key_family", &self.key_family)
             .field("device", &self.device)
             .field("seal_key", &self.seal_key.as_ref().map(|_| "<hidden>"))
             .field("production", &self.production)
@@ -344,6 +349,16 @@ impl Config {
             "a string",
         )?;
         check("seal_key", obj.get("seal_key"), string, "a string")?;
+        check(
+            "key_family",
+            obj.get("key_family"),
+            |x| {
+                x.as_str()
+                    .and_then(crate::crypto::KeyFamily::from_name)
+                    .is_some()
+            },
+            "\"tdes\" or \"sm\"",
+        )?;
         check(
             "production",
             obj.get("production"),
@@ -539,6 +554,19 @@ mod tests {
         let mut v = base();
         v["host_key_sha256"] = "zz".into();
         assert_eq!(field_of(v).as_deref(), Some("host_key_sha256"));
+        let mut v = base();
+        v["key_family"] = "SM4".into();
+        assert_eq!(field_of(v).as_deref(), Some("key_family"));
+        let mut v = base();
+        v["key_family"] = "sm".into();
+        assert_eq!(
+            Config::from_json(&v.to_string()).unwrap().key_family,
+            crate::crypto::KeyFamily::Sm
+        );
+        assert_eq!(
+            Config::from_json(&base().to_string()).unwrap().key_family,
+            crate::crypto::KeyFamily::Tdes
+        );
         let mut v = base();
         v["pin_required"] = serde_json::json!(["sale", "teleport"]);
         assert_eq!(field_of(v).as_deref(), Some("pin_required"));

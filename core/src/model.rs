@@ -184,6 +184,8 @@ pub struct StatusResult {
     pub next_stan: u32,
     pub pending_reversal: Option<PendingReversalInfo>,
     pub unsent_advices: u32,
+    /// `tdes` or `sm` (docs/PROTOCOL.md §11).
+    pub key_family: crate::crypto::KeyFamily,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -83,9 +83,10 @@ impl Terminal {
         let journal = Journal::open(Path::new(&config.journal_path), &seal)?;
         let security = match security {
             Some(s) => s,
-            None => Box::new(SoftwareSecurityModule::open(
+            None => Box::new(SoftwareSecurityModule::open_family(
                 Some(PathBuf::from(format!("{}.keys", config.journal_path))),
                 &seal,
+                config.key_family,
             )?),
         };
         let cancel = CancelToken::new();

@@ -396,6 +396,8 @@ pub struct pos_status_result {
     /// Reversal reason (`98`, `A0`, `06`) or "".
     pub pending_reversal_reason: [c_char; 4],
     pub unsent_advices: u32,
+    /// The terminal's key family (`POS_KEY_FAMILY_TDES` or `POS_KEY_FAMILY_SM`).
+    pub key_family: crate::security::pos_key_family,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -471,6 +473,7 @@ fn status_result(r: api::StatusResult) -> pos_status_result {
         pending_reversal_flagged: rev.map(|p| p.flagged).unwrap_or(false),
         pending_reversal_reason: [0; 4],
         unsent_advices: r.unsent_advices,
+        key_family: crate::security::family_c(r.key_family),
     };
     put(
         &mut o.pending_reversal_reason,

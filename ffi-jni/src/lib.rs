@@ -65,6 +65,20 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     let flags = env
         .call_method(bridge, jni_str!("flags"), jni_sig!("()I"), &[])?
         .i()?;
+    // The security module's key family (Kotlin `KeyFamily.number`), asked once.
+    let family = if flags & callbacks::HAS_SECURITY_MODULE != 0 {
+        let n = env
+            .call_method(bridge, jni_str!("keyFamily"), jni_sig!("()I"), &[])?
+            .i()?;
+        Some(security::family_of(n).ok_or_else(|| {
+            Error::invalid(
+                "security.key_family",
+                format!("SecurityModule.keyFamily number {n} is neither TDES (0) nor SM (1)"),
+            )
+        })?)
+    } else {
+        None
+    };
     let global = env.new_global_ref(bridge)?;
     let bridge = Bridge::new(global);
     let mut hal = Hal::default();
@@ -86,8 +100,10 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     if flags & callbacks::HAS_DEVICE_INFO != 0 {
         hal.device = Some(Box::new(JavaDeviceInfo(bridge.clone())));
     }
-    let security: Option<Box<dyn SecurityModule>> = (flags & callbacks::HAS_SECURITY_MODULE != 0)
-        .then(|| Box::new(security::JavaSecurity(bridge)) as Box<dyn SecurityModule>);
+    let security: Option<Box<dyn SecurityModule>> = match family {
+        Some(family) => Some(Box::new(security::JavaSecurity { bridge, family })),
+        None => None,
+    };
     Ok((hal, security))
 }
 

@@ -68,7 +68,8 @@ pub(crate) struct Prepared {
     /// Tip (field 48 for tip / tip void).
     pub tip: u64,
     pub card: Option<CardRead>,
-    pub pin_block: Option<[u8; 8]>,
+    /// 8 bytes (TDES family) or 16 (SM family).
+    pub pin_block: Option<Vec<u8>>,
     pub qr_code: Option<String>,
     pub original: Option<OriginalInfo>,
 }
@@ -258,13 +259,15 @@ pub fn qr_get(f59: &str, tag: &str) -> Option<String> {
     None
 }
 
-/// Replace the 8 bytes before the last byte of the packed track by TDES(TDK) (docs/PROTOCOL.md §7).
-/// The track with the 8 bytes before its last packed byte encrypted under the TDK (docs/PROTOCOL.md §7.3).
+/// The track with the block before its last packed byte encrypted under the TDK: 8 bytes TDES
+/// (docs/PROTOCOL.md §7), 16 bytes SM4 (§11); a track too short for that goes clear.
 /// Every intermediate buffer holds card data: each is sized once and wiped when dropped.
 fn encrypt_track(engine: &mut Engine, track: &str) -> Result<Zeroizing<String>> {
     let n = track.len();
+    let family = engine.key_family();
+    let block_len = family.block_len();
     let mut out = Zeroizing::new(String::with_capacity(n + 1));
-    if n < 18 {
+    if n < family.track_min_encrypted_digits() {
         out.push_str(track);
         return Ok(out);
     }
@@ -275,10 +278,22 @@ fn encrypt_track(engine: &mut Engine, track: &str) -> Result<Zeroizing<String>> 
         packed.push((nibble(pair[0]) << 4) | low);
     }
     let m = packed.len();
-    let mut block = Zeroizing::new([0u8; 8]);
-    block.copy_from_slice(&packed[m - 9..m - 1]);
-    let enc = engine.security.encrypt_track_block(&block)?;
-    packed[m - 9..m - 1].copy_from_slice(&enc);
+    let range = m - 1 - block_len..m - 1;
+    let enc = Zeroizing::new(
+        engine
+            .security
+            .encrypt_track_block(&packed[range.clone()])?,
+    );
+    if enc.len() != block_len {
+        return Err(Error::new(
+            crate::error::ErrorKind::Security,
+            format!(
+                "the security module returned a {}-byte track block; the {family} key family needs {block_len}",
+                enc.len()
+            ),
+        ));
+    }
+    packed[range].copy_from_slice(&enc);
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in packed.iter() {
         out.push(HEX[(b >> 4) as usize] as char);
@@ -324,6 +339,7 @@ pub(crate) fn build_request(
     );
 
     let track_flag = if engine.cfg.encrypt_tracks { '1' } else { '0' };
+    let cipher_digit = engine.key_family().f53_digit();
     match def.means {
         Means::Card => {
             let card = p
@@ -355,11 +371,11 @@ pub(crate) fn build_request(
             match &p.pin_block {
                 Some(block) => {
                     msg.set_str(26, "12");
-                    msg.set(52, block.to_vec());
-                    msg.set_str(53, &format!("26{track_flag}0000000000000"));
+                    msg.set(52, block.clone());
+                    msg.set_str(53, &format!("2{cipher_digit}{track_flag}0000000000000"));
                 }
                 None => {
-                    msg.set_str(53, &format!("06{track_flag}0000000000000"));
+                    msg.set_str(53, &format!("0{cipher_digit}{track_flag}0000000000000"));
                 }
             }
         }
@@ -377,7 +393,7 @@ pub(crate) fn build_request(
             })?;
             msg.set_str(2, pan);
             msg.set_str(22, orig.entry_mode.as_deref().unwrap_or("012"));
-            msg.set_str(53, "0600000000000000");
+            msg.set_str(53, &format!("0{cipher_digit}00000000000000"));
         }
         Means::QrCode => {
             let code = p

@@ -107,11 +107,22 @@ impl Engine {
                 tpdu: parse_tpdu(&format!("{name}.tpdu"), &ep.tpdu)?,
             })
         };
+        if security.key_family() != cfg.key_family {
+            return Err(Error::invalid(
+                "key_family",
+                format!(
+                    "the terminal is configured for the {} key family but its security module works in the {} \
+                     family",
+                    cfg.key_family,
+                    security.key_family()
+                ),
+            ));
+        }
         let gateway = route("gateway", &cfg.gateway)?;
         let platform = route("platform", &cfg.platform)?;
-        // Plain TCP is meant for loopback simulators: a release build that talks plain TCP to anything else
-        // says so once per start.
-        if cfg!(not(debug_assertions)) {
+        // Plain TCP is meant for loopback simulators: a production config, or any release build, that talks
+        // plain TCP to anything else says so once per start (docs/PROTOCOL.md §10).
+        if cfg.production || cfg!(not(debug_assertions)) {
             let exposed = crate::transport::tls::plain_non_loopback(&[
                 ("gateway", &cfg.gateway),
                 ("platform", &cfg.platform),
@@ -171,6 +182,11 @@ impl Engine {
         &mut self.journal
     }
 
+    /// The key family of the terminal (its config; the security module works in the same one).
+    pub(crate) fn key_family(&self) -> crate::crypto::KeyFamily {
+        self.cfg.key_family
+    }
+
     /// The local records of a batch (the open one by default).
     pub(crate) fn journal_result(&self, batch: Option<u32>) -> Result<JournalResult> {
         let batch = match batch {
@@ -203,6 +219,7 @@ impl Engine {
             next_stan: self.journal.peek_stan()?,
             pending_reversal,
             unsent_advices: self.journal.pending_advices()?.len() as u32,
+            key_family: self.key_family(),
         })
     }
 }

@@ -157,8 +157,10 @@ impl Engine {
     /// the attempt limit it is still resent before each transaction and must be delivered before
     /// settlement. `Ok(true)` when none is left.
     pub fn flush_advices(&mut self) -> Result<bool> {
+        let family = self.key_family();
         for adv in self.journal.pending_advices()? {
-            let req = match iso8583::decode_frame(&adv.frame) {
+            // A refund advice may carry a PIN block: 16 bytes in the SM family.
+            let req = match iso8583::decode_frame_for(&adv.frame, &|_| family) {
                 Ok(f) => f.message,
                 Err(e) => {
                     log::error!("stored advice {:06} does not decode: {:?}", adv.stan, e);

@@ -267,6 +267,24 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
             db.store.set_flag(tid, flag, true).map_err(dbe)?;
             Ok(json!({"ok": true}))
         }
+        "key_family" => {
+            // {"cmd": "key_family", "family": "tdes"|"sm", "tid"?: "..."}: one terminal, or every one.
+            let family = str_field(req, "family")?;
+            let family = possdk_core::crypto::KeyFamily::from_name(family)
+                .ok_or_else(|| err(format!("family: tdes|sm, not {family:?}")))?;
+            let tid = req.get("tid").and_then(|v| v.as_str());
+            if let Some(t) = tid {
+                lock_db()
+                    .store
+                    .terminal(t)
+                    .map_err(dbe)?
+                    .ok_or_else(|| err("tid: unknown terminal"))?;
+            }
+            let changed = shared
+                .set_key_family(tid, family)
+                .map_err(|e| err(e.to_string()))?;
+            Ok(json!({"ok": true, "changed": changed}))
+        }
         other => {
             warn!("admin: unknown command {other:?}");
             Err(err(format!("cmd: unknown command {other:?}")))

@@ -25,7 +25,9 @@
 //! lands inside the child's work also depends on timing.
 //!
 //! Usage: possdk-soak [--rounds N] [--seed S] [--settle-every K] [--response-ms MS] [--fault-percent P]
-//!                    [--kill-percent P] [--keep] [--verbose]
+//!                    [--kill-percent P] [--keep] [--verbose] [--key-family tdes|sm]
+//!
+//! `--key-family sm` runs the whole soak in the SM key family (docs/PROTOCOL.md §11), tracks encrypted.
 
 use possdk_e2e::*;
 use serde::Deserialize;
@@ -51,6 +53,8 @@ struct Args {
     /// Keep the temp directory (host DB, journal, wire log, child logs) for inspection.
     keep: bool,
     verbose: bool,
+    /// The terminal's key family (docs/PROTOCOL.md §11); the SM family also encrypts tracks (SM4).
+    key_family: possdk_core::crypto::KeyFamily,
 }
 
 impl Default for Args {
@@ -64,6 +68,7 @@ impl Default for Args {
             kill_percent: 12,
             keep: false,
             verbose: false,
+            key_family: possdk_core::crypto::KeyFamily::Tdes,
         }
     }
 }
@@ -86,6 +91,11 @@ fn parse_args(list: &[String]) -> Result<Args, String> {
             "--kill-percent" => a.kill_percent = number("--kill-percent")?.min(100),
             "--keep" => a.keep = true,
             "--verbose" => a.verbose = true,
+            "--key-family" => {
+                let name = it.next().map(String::as_str).unwrap_or_default();
+                a.key_family = possdk_core::crypto::KeyFamily::from_name(name)
+                    .ok_or_else(|| format!("--key-family: tdes or sm, not {name:?}"))?;
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -190,14 +200,14 @@ const QR_PAYERS: &[((&str, u64), u64)] = &[
 
 /// The host's cards: the default test set, but with balances that a 10,000-round soak does not exhaust
 /// (the little card keeps its 100 fen, for `51`).
-fn provisioning() -> Value {
+fn provisioning(family: possdk_core::crypto::KeyFamily) -> Value {
     let card = |c: Card, balance: i64, status: &str| {
         json!({"pan": c.pan, "pin": c.pin, "expiry": c.expiry, "service_code": c.service_code, "balance": balance,
                "status": status})
     };
     json!({
         "terminals": [{"tid": TID, "mid": MID, "batch": 1, "timeout_s": 30, "reversal_attempts": 3,
-                       "max_tip_percent": 20}],
+                       "max_tip_percent": 20, "key_family": family.name()}],
         "devices": [{"sn": DEVICE_SN, "token": DEVICE_TOKEN, "tid": TID}],
         "cards": [
             card(CUP_SWIPE, 100_000_000_000, "active"),
@@ -784,17 +794,18 @@ struct Soak {
 
 impl Soak {
     fn new(args: Args) -> Soak {
-        let host = TestHost::start_with("soak", Some(&provisioning()), true);
+        let host = TestHost::start_with("soak", Some(&provisioning(args.key_family)), true);
         let dir = host.dir.join("terminal");
         std::fs::create_dir_all(&dir).expect("terminal dir");
         let config_path = dir.join("config.json");
-        std::fs::write(&config_path, {
-            let mut c = host.config_json(&dir, args.response_ms);
-            // Short QR polling so an order takes little time.
-            c["qr"] = json!({"poll_interval_ms": 10, "order_timeout_ms": 600});
-            c.to_string()
-        })
-        .expect("config written");
+        let mut config = host.config_json(&dir, args.response_ms);
+        config["key_family"] = args.key_family.name().into();
+        if args.key_family == possdk_core::crypto::KeyFamily::Sm {
+            config["encrypt_tracks"] = true.into();
+        }
+        // Short QR polling so an order takes little time.
+        config["qr"] = json!({"poll_interval_ms": 10, "order_timeout_ms": 600});
+        std::fs::write(&config_path, config.to_string()).expect("config written");
         let exe = std::env::current_exe().expect("own executable path");
         let rng = Rng(args.seed);
         Soak {
@@ -2081,6 +2092,7 @@ impl Soak {
         let kills: u64 = self.stats.kills.values().sum();
         json!({
             "seed": self.args.seed,
+            "key_family": self.args.key_family.name(),
             "rounds": self.round,
             "elapsed_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
             "response_timeout_ms": self.args.response_ms,

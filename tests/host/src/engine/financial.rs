@@ -5,7 +5,6 @@ use super::*;
 use crate::issuer;
 use crate::provision::org_from_bin;
 use crate::store::Card;
-use possdk_core::crypto::{pin_block, tdes};
 
 /// Issuer id (11) + acquirer id (11), field 44; acquiring institution, field 32.
 const F44: &str = "0102000000 0103000000 ";
@@ -20,9 +19,9 @@ fn body_hash(raw: &[u8], has_mac: bool) -> Vec<u8> {
     possdk_core::crypto::sha256(raw.get(13..end).unwrap_or(&[])).to_vec()
 }
 
-/// Tracks with the third digit of 53 = `1`: the 8 bytes of packed BCD before the last byte are
-/// TDES-ECB under the TDK. Returns the clear track digits.
-fn decrypt_track(tdk: &DesKey, track: &str) -> Option<String> {
+/// Tracks with the third digit of 53 = `1`: the block of packed BCD before the last byte (8 bytes TDES-ECB,
+/// 16 bytes SM4-ECB, by the TDK's family) is encrypted under the TDK. Returns the clear track digits.
+fn decrypt_track(tdk: &FamilyKey, track: &str) -> Option<String> {
     let nib = |c: u8| -> Option<u8> {
         match c {
             b'0'..=b'9' => Some(c - b'0'),
@@ -33,7 +32,7 @@ fn decrypt_track(tdk: &DesKey, track: &str) -> Option<String> {
         }
     };
     let n = track.len();
-    if n < 18 {
+    if n < tdk.family().track_min_encrypted_digits() {
         return Some(track.to_string());
     }
     let mut packed: Vec<u8> = Vec::with_capacity(n.div_ceil(2));
@@ -44,13 +43,8 @@ fn decrypt_track(tdk: &DesKey, track: &str) -> Option<String> {
         packed.push(hi << 4 | lo);
     }
     let len = packed.len();
-    if len < 9 {
-        return Some(track.to_string());
-    }
-    let mut block = [0u8; 8];
-    block.copy_from_slice(&packed[len - 9..len - 1]);
-    tdes::decrypt_block(tdk, &mut block);
-    packed[len - 9..len - 1].copy_from_slice(&block);
+    let bl = tdk.block_len();
+    tdk.decrypt_block(&mut packed[len - 1 - bl..len - 1])?;
     let mut out = String::with_capacity(n);
     for (i, byte) in packed.iter().enumerate() {
         for (j, v) in [byte >> 4, byte & 0x0F].into_iter().enumerate() {
@@ -494,15 +488,17 @@ impl Shared {
             }
             match req.get(52) {
                 Some(block) => {
-                    let mut b = [0u8; 8];
-                    if block.len() != 8 {
+                    // 53's second digit names the PIN cipher: `6` TDES, `4` SM4 (docs/PROTOCOL.md §11).
+                    let cipher = req.get_str(53).and_then(|s| s.chars().nth(1));
+                    if block.len() != keys.pik.block_len()
+                        || cipher != Some(keys.pik.family().f53_digit())
+                    {
                         return Err("99");
                     }
-                    b.copy_from_slice(block);
-                    match pin_block::iso0_decrypt(&keys.pik, &b, pan) {
-                        Ok(pin) if pin.as_str() == c.pin => {}
-                        Ok(_) => return Err("55"),
-                        Err(_) => return Err("99"),
+                    match keys.pik.pin(block, pan) {
+                        Some(pin) if pin.as_str() == c.pin => {}
+                        Some(_) => return Err("55"),
+                        None => return Err("99"),
                     }
                 }
                 None if fin.kind == Kind::Balance => return Err("55"),
@@ -786,7 +782,8 @@ fn static_code(code: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use possdk_sim::fixture::FIXED_TDK;
+    use possdk_core::crypto::{tdes, DesKey, KeyFamily};
+    use possdk_sim::fixture::{FIXED_SM_TDK, FIXED_TDK};
     #[test]
     fn field59() {
         let s = build59(&[("A4", "12345678901234567890")]);
@@ -800,14 +797,15 @@ mod tests {
     }
     #[test]
     fn encrypted_track_round_trip() {
-        let tdk = DesKey::from_hex(FIXED_TDK).unwrap();
+        let des = DesKey::from_hex(FIXED_TDK).unwrap();
+        let tdk = FamilyKey::Des(DesKey::from_hex(FIXED_TDK).unwrap());
         let clear = "6225880123456789D3012101123456789";
         // Terminal side (PROTOCOL.md §7): pack, encrypt the 8 bytes before the last byte, unpack as hex.
         let mut packed = hex::decode(format!("{clear}0")).unwrap();
         let n = packed.len();
         let mut block = [0u8; 8];
         block.copy_from_slice(&packed[n - 9..n - 1]);
-        tdes::encrypt_block(&tdk, &mut block);
+        tdes::encrypt_block(&des, &mut block);
         packed[n - 9..n - 1].copy_from_slice(&block);
         let sent = &hex::encode_upper(&packed)[..clear.len()];
         assert_ne!(sent, clear);
@@ -818,6 +816,24 @@ mod tests {
             Some("6225880123456789")
         );
         assert_eq!(decrypt_track(&tdk, "62258801234567890123X"), None);
+    }
+
+    /// SM family (docs/PROTOCOL.md §11): the 16 bytes before the last packed byte, from 33 digits on; the terminal
+    /// side is possdk-core's `sm::encrypt_track`, checked against the vectors.
+    #[test]
+    fn sm4_encrypted_track_round_trip() {
+        let key = possdk_core::crypto::sm4::Sm4Key::from_hex(FIXED_SM_TDK).unwrap();
+        let tdk = FamilyKey::from_bytes(KeyFamily::Sm, key.as_bytes()).unwrap();
+        for clear in [
+            "6225880123456789D30121011234567890",
+            "6225880123456789D301210112345678901",
+            "6225880123456789D30121",
+        ] {
+            let packed = possdk_core::crypto::sm::encrypt_track(&key, clear).unwrap();
+            let sent = &hex::encode_upper(&packed[..])[..clear.len()];
+            assert_eq!(sent != clear, clear.len() >= 33, "{clear}");
+            assert_eq!(decrypt_track(&tdk, sent).as_deref(), Some(clear));
+        }
     }
 
     #[test]

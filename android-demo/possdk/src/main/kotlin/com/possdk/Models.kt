@@ -29,7 +29,9 @@ class PosConfig(
     val deviceModel: String? = null,
     val sealKey: String? = null,
     val encryptTracks: Boolean = false,
-    val production: Boolean = false
+    val production: Boolean = false,
+    /** The key family (docs/PROTOCOL.md §11); a [SecurityModule] given to [PosTerminal] must work in the same one. */
+    val keyFamily: KeyFamily = KeyFamily.TDES
 ) {
     fun toJson(): String = JSONObject()
         .put("tid", tid)
@@ -45,10 +47,11 @@ class PosConfig(
         .put("seal_key", sealKey)
         .put("encrypt_tracks", encryptTracks)
         .put("production", production)
+        .put("key_family", keyFamily.wire)
         .toString()
 
     override fun toString() =
-        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, production=$production, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
+        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, production=$production, keyFamily=$keyFamily, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
 }
 
 /**
@@ -214,7 +217,9 @@ data class StatusResult(
     val batch: Long,
     val nextStan: Long,
     val pendingReversal: PendingReversal?,
-    val unsentAdvices: Long
+    val unsentAdvices: Long,
+    /** `tdes` or `sm` (docs/PROTOCOL.md §11). */
+    val keyFamily: KeyFamily
 )
 
 /** A local journal record (masked PAN only). */
@@ -335,7 +340,8 @@ internal object Results {
         o.optObj("pending_reversal")?.let {
             PendingReversal(it.long("stan"), it.optStr("reason"), it.optLong("attempts") ?: 0, it.bool("flagged"))
         },
-        o.optLong("unsent_advices") ?: 0
+        o.optLong("unsent_advices") ?: 0,
+        KeyFamily.fromWire(o.optStr("key_family") ?: "tdes") ?: KeyFamily.TDES
     )
 
     fun journal(o: Obj) = JournalResult(

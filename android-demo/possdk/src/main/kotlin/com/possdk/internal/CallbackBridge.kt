@@ -11,6 +11,7 @@ import com.possdk.DeviceInfo
 import com.possdk.EncryptedKey
 import com.possdk.EventListener
 import com.possdk.HostPublicKey
+import com.possdk.KeyFamily
 import com.possdk.KeySlot
 import com.possdk.PinEntry
 import com.possdk.PinPad
@@ -153,6 +154,19 @@ class CallbackBridge(
         System.arraycopy(t.encryptedKey, 0, out, 4, t.encryptedKey.size)
         return out
     }
+
+    /** `[4-byte check value of R] + SM2(host key, R)` (C1 ‖ C3 ‖ C2); [publicKey] is the 65-byte SM2 point. */
+    fun beginTmkDownloadSm2(publicKey: ByteArray): ByteArray {
+        val t = security().beginTmkDownload(HostPublicKey.sm2(publicKey.copyOf()))
+        if (t.checkValue.size != 4) throw IllegalStateException("TmkTransport.checkValue must be 4 bytes")
+        val out = ByteArray(4 + t.encryptedKey.size)
+        System.arraycopy(t.checkValue, 0, out, 0, 4)
+        System.arraycopy(t.encryptedKey, 0, out, 4, t.encryptedKey.size)
+        return out
+    }
+
+    /** The security module's [KeyFamily.number]. */
+    fun keyFamily(): Int = security().keyFamily.number
 
     fun receiveTmk(encryptedTmk: ByteArray, checkValue: ByteArray): ByteArray =
         wiping(encryptedTmk, checkValue) { security().receiveTmk(encryptedTmk, checkValue).copyOf() }
