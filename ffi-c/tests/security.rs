@@ -444,6 +444,7 @@ fn a_security_vtable_of_the_other_family_is_refused() {
         begin_tmk_download_sm2: Some(begin_sm2),
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),
