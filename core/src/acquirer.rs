@@ -2,6 +2,7 @@
 //! parsed and validated once into a `Profile` that the codec, the frame layout, the MAC and PIN
 //! choices, the response-code rules and the executor read. The built-in `cup` profile is the
 //! contract of docs/PROTOCOL.md; `ascii` is a second built-in dialect.
+use crate::crypto::KeyFamily;
 use crate::error::{Error, Result};
 use crate::flows::kinds::{self, Delivery, Kind};
 use crate::iso8583::frame::{LengthPrefix, Mab, Wire};
@@ -88,6 +89,10 @@ pub struct Management {
     pub batch_upload: String,
     pub batch_upload_end: String,
     pub script_advice: String,
+    /// QR status query (**private**, docs/PROTOCOL.md §4.10).
+    pub qr_query: String,
+    /// QR order close (**private**, docs/PROTOCOL.md §4.10).
+    pub qr_close: String,
 }
 
 /// The management steps, their CUP codes and the MTI each is sent with.
@@ -108,6 +113,8 @@ const MANAGEMENT: &[(&str, &str, u16)] = &[
     ("batch_upload", "201", 320),
     ("batch_upload_end", "202", 320),
     ("script_advice", "951", 620),
+    ("qr_query", "391", 800),
+    ("qr_close", "392", 800),
 ];
 
 /// A loaded, validated acquirer profile.
@@ -121,8 +128,8 @@ pub struct Profile {
     kinds: Vec<Option<KindWire>>,
     pub mac: MacAlgorithm,
     pub pin_block: PinFormat,
-    /// Content of field 52 as hex characters (16) instead of 8 bytes: part of the field table.
-    pub key_family: String,
+    /// The key families (config `key_family`) this profile serves: `security.key_family`.
+    pub key_families: Vec<KeyFamily>,
     approved: Vec<String>,
     sign_in: Vec<String>,
     reverse: Vec<String>,
@@ -586,9 +593,36 @@ impl Profile {
             return Err(err(&sec.key("mab"), "header_and_body needs framing.header"));
         }
         sec.choice("pin_block", &["iso0"], Some("iso0"))?;
-        let key_family = sec
-            .choice("key_family", &["tdes"], Some("tdes"))?
-            .to_string();
+        // The families the profile serves: a name or a list; absent, every family its MAC works in.
+        // CUP's MAC exists in both (CUP-ECB under TDES, CUP-SM4 under SM4); X9.19 is DES only.
+        let fam_key = sec.key("key_family");
+        let key_families: Vec<KeyFamily> = match sec.get("key_family") {
+            None if mac == MacAlgorithm::X919 => vec![KeyFamily::Tdes],
+            None => vec![KeyFamily::Tdes, KeyFamily::Sm],
+            Some(v) => {
+                let names: Vec<&Value> = match v {
+                    Value::Array(a) => a.iter().collect(),
+                    one => vec![one],
+                };
+                let mut fams = Vec::new();
+                for n in names {
+                    let f = n
+                        .as_str()
+                        .and_then(KeyFamily::from_name)
+                        .ok_or_else(|| err(&fam_key, format!("{n} is not one of tdes, sm")))?;
+                    if !fams.contains(&f) {
+                        fams.push(f);
+                    }
+                }
+                if fams.is_empty() {
+                    return Err(err(&fam_key, "must name at least one family"));
+                }
+                fams
+            }
+        };
+        if mac == MacAlgorithm::X919 && key_families.contains(&KeyFamily::Sm) {
+            return Err(err(&sec.key("mac"), "x919 needs key_family tdes"));
+        }
 
         // Kinds.
         let ko = root.obj("kinds")?;
@@ -629,9 +663,14 @@ impl Profile {
             digits_of(&o.key("type"), type_code, 2)?;
             let network = o.str_or("network", Some("000"))?;
             digits_of(&o.key("network"), network, 3)?;
-            let delivery = match o.choice("delivery", &["reversible", "advice", "plain"], None)? {
+            let delivery = match o.choice(
+                "delivery",
+                &["reversible", "advice", "plain", "order"],
+                None,
+            )? {
                 "reversible" => Delivery::Reversible,
                 "advice" => Delivery::Advice,
+                "order" => Delivery::Order,
                 _ => Delivery::Plain,
             };
             let class = mti / 10 % 10;
@@ -646,7 +685,21 @@ impl Profile {
                 Delivery::Reversible => "reversible",
                 Delivery::Advice => "advice",
                 Delivery::Plain => "plain",
+                Delivery::Order => "order",
             };
+            // An order is polled for the code the host shows (flows/qr_order.rs): only the
+            // merchant-presented kinds are orders, and they are nothing else.
+            let presented = def.means == kinds::Means::QrPresented;
+            if presented != (delivery == Delivery::Order) {
+                return Err(err(
+                    &o.key("delivery"),
+                    if presented {
+                        format!("{k} is a merchant-presented QR order: delivery must be order, not {named}")
+                    } else {
+                        format!("order is only for merchant-presented QR kinds (qr_order), not {k}")
+                    },
+                ));
+            }
             if class == 2 && delivery != Delivery::Advice {
                 return Err(err(
                     &key,
@@ -783,6 +836,8 @@ impl Profile {
             batch_upload: next(),
             batch_upload_end: next(),
             script_advice: next(),
+            qr_query: next(),
+            qr_close: next(),
         };
         let currency = root.str_or("currency", Some("156"))?.to_string();
         digits_of("currency", &currency, 3)?;
@@ -802,7 +857,7 @@ impl Profile {
             kinds: kinds_v,
             mac,
             pin_block: PinFormat::Iso0,
-            key_family,
+            key_families,
             approved,
             sign_in,
             reverse,
@@ -880,6 +935,33 @@ impl Profile {
             Some(t) => t.clone(),
             None => crate::receipt::response_text(rc).to_string(),
         }
+    }
+
+    /// Refuse a configured key family this profile cannot work in (its MAC or `security.key_family`).
+    pub fn check_family(&self, family: KeyFamily) -> Result<()> {
+        if self.key_families.contains(&family) {
+            return Ok(());
+        }
+        let why = if self.mac == MacAlgorithm::X919 {
+            "security.mac: x919 needs key_family tdes".to_string()
+        } else {
+            format!(
+                "security.key_family: the profile serves {} only",
+                self.key_families
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        Err(Error::invalid(
+            "key_family",
+            format!(
+                "key_family {} cannot be used with the acquirer profile \"{}\": {why}",
+                family.name(),
+                self.name
+            ),
+        ))
     }
 
     /// Lower-case hex of `sha256`.
@@ -1116,5 +1198,128 @@ mod tests {
         let inline = Profile::from_config(Some(&v)).expect("inline");
         assert_eq!(inline.sha256, by_path.sha256);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_order_delivery_belongs_to_the_merchant_presented_kind_only() {
+        let p = Profile::built_in("cup").expect("cup");
+        assert_eq!(
+            p.kind(Kind::QrOrder).expect("qr_order").delivery,
+            Delivery::Order
+        );
+        let mut v = cup_value();
+        v["kinds"]["qr_order"]["delivery"] = "reversible".into();
+        assert!(message_of(v).contains(
+            "kinds.qr_order.delivery: qr_order is a merchant-presented QR order: delivery must be order, not reversible"
+        ));
+        let mut v = cup_value();
+        v["kinds"]["sale"]["delivery"] = "order".into();
+        assert!(message_of(v).contains(
+            "kinds.sale.delivery: order is only for merchant-presented QR kinds (qr_order), not sale"
+        ));
+        let mut v = cup_value();
+        v["kinds"]["qr_order"]["mti"] = "0220".into();
+        assert!(
+            message_of(v).contains("kinds.qr_order: mti 0220 is an advice but delivery = order")
+        );
+    }
+
+    #[test]
+    fn the_qr_status_codes_are_management_codes() {
+        let p = Profile::built_in("cup").expect("cup");
+        assert_eq!(p.management.qr_query, "391");
+        assert_eq!(p.management.qr_close, "392");
+        let mut v = cup_value();
+        v["management"] = serde_json::json!({"qr_query": "393", "qr_close": "394"});
+        let p = Profile::from_value(&v).expect("own codes");
+        assert_eq!(
+            (
+                p.management.qr_query.as_str(),
+                p.management.qr_close.as_str()
+            ),
+            ("393", "394")
+        );
+        let mut v = cup_value();
+        v["management"] = serde_json::json!({"qr_close": "391"});
+        assert!(message_of(v).contains(
+            "management.qr_close: 391 is also management.qr_query: both are 0800 messages"
+        ));
+    }
+
+    #[test]
+    fn key_families_follow_the_mac() {
+        let cup = Profile::built_in("cup").expect("cup");
+        assert!(cup.check_family(KeyFamily::Tdes).is_ok());
+        assert!(cup.check_family(KeyFamily::Sm).is_ok());
+        let ascii = Profile::built_in("ascii").expect("ascii");
+        assert!(ascii.check_family(KeyFamily::Tdes).is_ok());
+        let e = ascii
+            .check_family(KeyFamily::Sm)
+            .expect_err("x919 is DES only");
+        assert_eq!(e.field.as_deref(), Some("key_family"));
+        assert!(
+            e.to_string()
+                .contains("security.mac: x919 needs key_family tdes"),
+            "{e}"
+        );
+        // Declared families: a list or a name; x919 with sm is refused at load.
+        let mut v = cup_value();
+        v["security"]["key_family"] = "tdes".into();
+        let tdes_only = Profile::from_value(&v).expect("tdes only");
+        let e = tdes_only
+            .check_family(KeyFamily::Sm)
+            .expect_err("sm not served");
+        assert!(e
+            .to_string()
+            .contains("security.key_family: the profile serves tdes only"));
+        v["security"]["key_family"] = serde_json::json!(["sm"]);
+        assert!(Profile::from_value(&v)
+            .expect("sm only")
+            .check_family(KeyFamily::Tdes)
+            .is_err());
+        v["security"]["key_family"] = serde_json::json!(["sm", "aes"]);
+        assert!(
+            message_of(v.clone()).contains("security.key_family: \"aes\" is not one of tdes, sm")
+        );
+        v["security"]["key_family"] = serde_json::json!([]);
+        assert!(
+            message_of(v.clone()).contains("security.key_family: must name at least one family")
+        );
+        v["security"]["mac"] = "x919".into();
+        v["security"]["key_family"] = serde_json::json!(["tdes", "sm"]);
+        assert!(message_of(v.clone()).contains("security.mac: x919 needs key_family tdes"));
+        v["security"]
+            .as_object_mut()
+            .expect("security")
+            .remove("key_family");
+        let p = Profile::from_value(&v).expect("x919 defaults to tdes");
+        assert_eq!(p.key_families, vec![KeyFamily::Tdes]);
+    }
+
+    #[test]
+    fn field_52_doubles_in_the_sm_family() {
+        use crate::iso8583::{Message, Mti};
+        for name in ["cup", "ascii"] {
+            let p = Profile::built_in(name).expect(name);
+            let mut m = Message::new(Mti(200));
+            m.set_str(3, "000000");
+            m.set_str(11, "000001");
+            m.set_str(41, "SMTERM01");
+            m.set_str(42, "123456789012345");
+            m.set(52, (0..16).collect::<Vec<u8>>());
+            let frame = crate::iso8583::Frame {
+                tpdu: crate::iso8583::Tpdu([0x60, 0, 1, 0, 0]),
+                header: crate::iso8583::Header::default(),
+                message: m.clone(),
+            };
+            let raw = p.wire.encode_frame(&frame).expect("16-byte 52 encodes");
+            let back = p
+                .wire
+                .decode_frame_for(&raw, &|_| KeyFamily::Sm)
+                .expect("decodes in the sm family");
+            assert_eq!(back.message, m, "{name}");
+            // Read as TDES the 16 bytes do not fit.
+            assert!(p.wire.decode_frame(&raw).is_err(), "{name}");
+        }
     }
 }

@@ -12,6 +12,7 @@ pub(crate) mod init;
 pub(crate) mod kinds;
 mod original;
 pub(crate) mod outcome;
+pub(crate) mod qr_order;
 pub(crate) mod query;
 mod reversal;
 pub(crate) mod settlement;
@@ -21,8 +22,8 @@ use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
-    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrScanner,
-    SystemClock, Transport, TransportError,
+    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrDisplay,
+    QrScanner, SystemClock, Transport, TransportError,
 };
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
@@ -69,6 +70,7 @@ pub(crate) struct Engine {
     card_reader: Option<Box<dyn CardReader>>,
     pin_pad: Option<Box<dyn PinPad>>,
     qr_scanner: Option<Box<dyn QrScanner>>,
+    qr_display: Option<Box<dyn QrDisplay>>,
     events: Option<Box<dyn EventSink>>,
     clock: Box<dyn Clock>,
     transport: Box<dyn Transport>,
@@ -110,11 +112,23 @@ impl Engine {
                 tpdu: parse_tpdu(&format!("{name}.tpdu"), &ep.tpdu)?,
             })
         };
+        if security.key_family() != cfg.key_family {
+            return Err(Error::invalid(
+                "key_family",
+                format!(
+                    "the terminal is configured for the {} key family but its security module works in the {} \
+                     family",
+                    cfg.key_family,
+                    security.key_family()
+                ),
+            ));
+        }
+        profile.check_family(cfg.key_family)?;
         let gateway = route("gateway", &cfg.gateway)?;
         let platform = route("platform", &cfg.platform)?;
-        // Plain TCP is meant for loopback simulators: a release build that talks plain TCP to anything else
-        // says so once per start.
-        if cfg!(not(debug_assertions)) {
+        // Plain TCP is meant for loopback simulators: a production config, or any release build, that talks
+        // plain TCP to anything else says so once per start (docs/PROTOCOL.md §10).
+        if cfg.production || cfg!(not(debug_assertions)) {
             let exposed = crate::transport::tls::plain_non_loopback(&[
                 ("gateway", &cfg.gateway),
                 ("platform", &cfg.platform),
@@ -130,6 +144,7 @@ impl Engine {
             card_reader,
             pin_pad,
             qr_scanner,
+            qr_display,
             device: _,
             events,
             clock,
@@ -140,6 +155,7 @@ impl Engine {
             card_reader,
             pin_pad,
             qr_scanner,
+            qr_display,
             events,
             clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
             transport: transport
@@ -153,7 +169,7 @@ impl Engine {
             profile,
         };
         engine.restore_parameters();
-        let orphans = engine.journal.fail_orphans()?;
+        let orphans = engine.journal.fail_orphans(&qr_order::open_order_kinds())?;
         if orphans > 0 {
             log::warn!(
                 "{orphans} interrupted inquiry row(s) left pending by a crash: marked failed"
@@ -172,6 +188,11 @@ impl Engine {
     #[cfg(feature = "instrument")]
     pub(crate) fn journal_mut(&mut self) -> &mut Journal {
         &mut self.journal
+    }
+
+    /// The key family of the terminal (its config; the security module works in the same one).
+    pub(crate) fn key_family(&self) -> crate::crypto::KeyFamily {
+        self.cfg.key_family
     }
 
     /// The local records of a batch (the open one by default).
@@ -211,6 +232,7 @@ impl Engine {
             pending_reversal,
             unsent_advices: self.journal.pending_advices()?.len() as u32,
             profile,
+            key_family: self.key_family(),
         })
     }
 }

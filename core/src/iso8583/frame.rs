@@ -1,7 +1,8 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
-use super::codec::{decode_body_into, encode_body_into, max_body_len};
+use super::codec::{decode_body_into, encode_body_into, max_body_len, FamilyOf};
 use super::profile::{Codec, CUP_CODEC_VALUE};
 use super::{CodecError, CodecErrorKind, Message, Mti};
+use crate::crypto::KeyFamily;
 use zeroize::Zeroize;
 
 /// Largest frame, length prefix included (docs/PROTOCOL.md §1: "at most 2,048 bytes in all").
@@ -288,8 +289,19 @@ impl Wire {
         Ok(n)
     }
 
-    /// Decode a whole frame including its length prefix (must match exactly).
+    /// Decode a whole frame including its length prefix (must match exactly). Field 52, if
+    /// present, is the TDES family's.
     pub fn decode_frame(&self, data: &[u8]) -> Result<Frame, CodecError> {
+        self.decode_frame_for(data, &|_| KeyFamily::Tdes)
+    }
+
+    /// [`Wire::decode_frame`] with field 52's length taken from the family of the message's terminal
+    /// (its field 41): twice the table's in the SM family (docs/PROTOCOL.md §11).
+    pub fn decode_frame_for(
+        &self,
+        data: &[u8],
+        family_of: FamilyOf<'_>,
+    ) -> Result<Frame, CodecError> {
         if data.len() > MAX_FRAME {
             return Err(too_large(data.len()));
         }
@@ -331,7 +343,7 @@ impl Wire {
             header,
             message: Message::new(Mti(0)),
         };
-        decode_body_into(&self.codec, &data[off..], &mut frame.message)?;
+        decode_body_into(&self.codec, &data[off..], &mut frame.message, family_of)?;
         Ok(frame)
     }
 
@@ -385,9 +397,16 @@ pub fn check_frame_len(prefix: [u8; 2]) -> Result<usize, CodecError> {
     CUP_WIRE.check_frame_len(&prefix)
 }
 
-/// Decode a whole frame including its 2-byte length prefix (the built-in CUP profile).
+/// Decode a whole frame including its 2-byte length prefix (the built-in CUP profile). Field 52, if
+/// present, is the TDES family's 8 bytes.
 pub fn decode_frame(data: &[u8]) -> Result<Frame, CodecError> {
     CUP_WIRE.decode_frame(data)
+}
+
+/// [`decode_frame`] with field 52's length taken from the family of the message's terminal (its field 41):
+/// how a host that serves both families parses requests (docs/PROTOCOL.md §11).
+pub fn decode_frame_for(data: &[u8], family_of: FamilyOf<'_>) -> Result<Frame, CodecError> {
+    CUP_WIRE.decode_frame_for(data, family_of)
 }
 
 /// The MAC'd span of an encoded frame (with length prefix): bytes 13 .. len-8 (MTI up to field 64).

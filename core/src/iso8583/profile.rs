@@ -296,6 +296,9 @@ pub(crate) fn spec_with(d: &FieldDef, e: Encoding) -> Spec {
 #[derive(Debug, Clone)]
 pub struct Codec {
     pub(crate) specs: [Spec; 65],
+    /// Field 52 in the SM key family: the table's field 52 (the TDES block) at twice its length
+    /// (docs/PROTOCOL.md §11, docs/PROFILES.md "fields").
+    pub(crate) pin_sm: Spec,
     /// MTI as 4 ASCII digits (else 2 BCD bytes).
     pub(crate) ascii_mti: bool,
     /// Bitmap as 16 upper-case hex characters (else 8 bytes).
@@ -348,6 +351,7 @@ impl Codec {
             }
         }
         Codec {
+            pin_sm: sm_pin_block(specs[51]),
             specs,
             ascii_mti,
             hex_bitmap,
@@ -359,10 +363,22 @@ impl Codec {
     }
 }
 
+/// Field 52 of the SM family from the table's (TDES) field 52: the same encoding, twice the length
+/// (b64 becomes b128; 16 hex characters become 32). Undefined stays undefined.
+pub(crate) const fn sm_pin_block(tdes: Spec) -> Spec {
+    let mut s = tdes;
+    if !matches!(s.kind, Kind::Undefined) {
+        s.max *= 2;
+        s.fast = Fast::Generic;
+    }
+    s
+}
+
 /// The built-in CUP codec (docs/PROTOCOL.md §2): the field table above, BCD MTI, binary bitmap.
 pub static CUP_CODEC: Codec = CUP_CODEC_VALUE;
 pub(crate) const CUP_CODEC_VALUE: Codec = Codec {
     specs: SPECS_TABLE,
+    pin_sm: sm_pin_block(SPECS_TABLE[51]),
     ascii_mti: false,
     hex_bitmap: false,
     max_values_total: MAX_VALUES_TOTAL,

@@ -33,7 +33,9 @@ class PosConfig(
     /** The acquirer profile (docs/PROFILES.md): a built-in name (`cup`, `ascii`) or a profile file's path. */
     val profile: String? = null,
     /** The acquirer profile given inline: the JSON text of a profile object (wins over [profile]). */
-    val profileJson: String? = null
+    val profileJson: String? = null,
+    /** The key family (docs/PROTOCOL.md §11); a [SecurityModule] given to [PosTerminal] must work in the same one. */
+    val keyFamily: KeyFamily = KeyFamily.TDES
 ) {
     fun toJson(): String = JSONObject()
         .put("tid", tid)
@@ -50,10 +52,11 @@ class PosConfig(
         .put("encrypt_tracks", encryptTracks)
         .put("production", production)
         .put("profile", profileJson?.let { JSONObject(it) } ?: profile)
+        .put("key_family", keyFamily.wire)
         .toString()
 
     override fun toString() =
-        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, production=$production, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
+        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, production=$production, keyFamily=$keyFamily, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
 }
 
 /**
@@ -174,7 +177,11 @@ data class TransactionResult(
     val datetime: String,
     /** Balance inquiry: fen, negative when the account is in debit. */
     val balance: Long?,
-    val receipt: List<String>
+    val receipt: List<String>,
+    /** QR payments: the host's last state (`paid`, `waiting`, `paying`, `not_paid`, `closed`, `expired`, `not_found`). */
+    val qrState: String? = null,
+    /** `qrOrder`: the code payload the customer scans. */
+    val qrPayload: String? = null
 )
 
 data class CountAmount(val count: Long, val amount: Long)
@@ -217,7 +224,9 @@ data class StatusResult(
     val pendingReversal: PendingReversal?,
     val unsentAdvices: Long,
     /** The active acquirer profile. */
-    val profile: AcquirerProfile? = null
+    val profile: AcquirerProfile? = null,
+    /** `tdes` or `sm` (docs/PROTOCOL.md §11). */
+    val keyFamily: KeyFamily
 )
 
 /** An acquirer profile's name and the SHA-256 (hex) of its canonical bytes (docs/PROFILES.md). */
@@ -311,7 +320,9 @@ internal object Results {
         cardOrg = o.optStr("card_org"),
         datetime = o.optStr("datetime") ?: "",
         balance = o.optLong("balance"),
-        receipt = o.strings("receipt")
+        receipt = o.strings("receipt"),
+        qrState = o.optStr("qr_state"),
+        qrPayload = o.optStr("qr_payload")
     )
 
     private fun countAmount(o: Obj) = CountAmount(o.long("count"), o.long("amount"))
@@ -340,7 +351,8 @@ internal object Results {
             PendingReversal(it.long("stan"), it.optStr("reason"), it.optLong("attempts") ?: 0, it.bool("flagged"))
         },
         o.optLong("unsent_advices") ?: 0,
-        o.optObj("profile")?.let { AcquirerProfile(it.str("name"), it.str("sha256")) }
+        o.optObj("profile")?.let { AcquirerProfile(it.str("name"), it.str("sha256")) },
+        KeyFamily.fromWire(o.optStr("key_family") ?: "tdes") ?: KeyFamily.TDES
     )
 
     fun journal(o: Obj) = JournalResult(
