@@ -209,3 +209,72 @@ fn a_bad_profile_is_refused_when_the_terminal_opens() {
     host.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A merchant-presented QR order (delivery `order`, status query and close under the profile's
+/// `management.qr_query` / `qr_close`) paid under a dialect that is not CUP, then settled.
+fn qr_order_day(name: &str, profile: Value) {
+    let host = TestHost::start_profile(name, profile);
+    let dir = temp_dir(&format!("{name}-term"));
+    let mut cfg = host.config_json(&dir, 1500);
+    cfg["qr"] = json!({"poll_interval_ms": 20, "order_timeout_ms": 3000});
+    let t = possdk_core::Terminal::new(
+        possdk_core::Config::from_json(&cfg.to_string()).expect("config"),
+        Hal::default(),
+    )
+    .expect("terminal opens");
+    initialise(&t).expect("initialisation");
+    let r = host.admin(json!({"cmd": "qr_payer", "tid": TID, "mode": "pay", "after": 2}));
+    assert_eq!(r["ok"], true, "{r}");
+    let paid = t.qr_order(6_600).expect("qr order");
+    assert!(paid.approved, "{paid:?}");
+    assert_eq!(
+        (paid.kind.as_str(), paid.qr_state.as_deref()),
+        ("qr_order", Some("paid"))
+    );
+    let tx = host.tx(paid.stan);
+    assert_eq!(tx["amount"], json!(6_600), "{tx}");
+    let s = t.settle().expect("settle");
+    assert!(s.balanced, "{s:?}");
+    drop(t);
+    host.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_qr_order_under_the_ascii_profile_and_a_profile_file() {
+    qr_order_day("prof-qr-ascii", json!("ascii"));
+    qr_order_day("prof-qr-bank", json!(fixture_profile()));
+}
+
+#[test]
+fn a_profile_whose_mac_cannot_work_in_the_key_family_is_refused() {
+    let host = TestHost::start("prof-family");
+    let dir = temp_dir("prof-family-term");
+    let mut cfg = host.config_json(&dir, 1500);
+    cfg["key_family"] = json!("sm");
+    cfg["profile"] = json!("ascii");
+    let config = possdk_core::Config::from_json(&cfg.to_string()).expect("config parses");
+    let e = possdk_core::Terminal::new(config, Hal::default())
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, possdk_core::ErrorKind::InvalidRequest);
+    assert_eq!(e.field.as_deref(), Some("key_family"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("security.mac: x919 needs key_family tdes"),
+        "{e}"
+    );
+    // The test dialect serves tdes only (its security.key_family).
+    cfg["profile"] = json!(fixture_profile());
+    let config = possdk_core::Config::from_json(&cfg.to_string()).expect("config parses");
+    let e = possdk_core::Terminal::new(config, Hal::default())
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string()
+            .contains("security.key_family: the profile serves tdes only"),
+        "{e}"
+    );
+    host.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
