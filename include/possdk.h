@@ -466,6 +466,22 @@ typedef struct pos_sign_in_result {
     bool aids_required;
 } pos_sign_in_result;
 
+typedef struct pos_sign_off_result {
+    // The 0820 was sent (false: the terminal was not signed in).
+    bool sent;
+    // Field 39 of the host's answer, or "" when nothing was sent or no answer came.
+    char response_code[3];
+} pos_sign_off_result;
+
+typedef struct pos_echo_result {
+    char response_code[3];
+    // The host's date and time.
+    char datetime[24];
+    // The request was MAC'd (the terminal was signed in).
+    bool maced;
+    uint64_t round_trip_ms;
+} pos_echo_result;
+
 typedef struct pos_download_result {
     // CAPKs / AIDs downloaded, verified and loaded.
     uint32_t count;
@@ -854,6 +870,19 @@ pos_result pos_terminal_download_master_key(struct pos_terminal *terminal, struc
 // # Safety
 // `out` NULL or writable.
 pos_result pos_terminal_sign_in(struct pos_terminal *terminal, struct pos_sign_in_result *out);
+
+// Sign off: the working keys are erased whatever the host answers; the next MAC'd request needs
+// `pos_terminal_sign_in`.
+//
+// # Safety
+// `out` NULL or writable.
+pos_result pos_terminal_sign_off(struct pos_terminal *terminal, struct pos_sign_off_result *out);
+
+// Echo test: one round trip to the gateway that changes nothing (MAC'd when signed in).
+//
+// # Safety
+// `out` NULL or writable.
+pos_result pos_terminal_echo(struct pos_terminal *terminal, struct pos_echo_result *out);
 
 // Download, verify and load the CA public keys (the card reader's `load_emv_parameters` is called).
 //

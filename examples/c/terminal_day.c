@@ -238,6 +238,8 @@ int main(int argc, char **argv) {
     pos_activation_result act;
     pos_master_key_result mk;
     pos_sign_in_result si;
+    pos_sign_off_result so;
+    pos_echo_result echo;
     pos_download_result dl;
     pos_status_result st;
     pos_transaction_result sale1, sale2, tx;
@@ -338,6 +340,26 @@ int main(int argc, char **argv) {
     EXPECT(dev.emv_loads > 0, "EMV parameters loaded into the reader");
     CHECK_OK(t, "status", pos_terminal_status(t, &st));
     EXPECT(st.activated && st.signed_in && !st.has_pending_reversal, "status after sign-in");
+
+    /* Echo test (MAC'd while signed in), then a sign-off: the next sale needs a sign-in. */
+    CHECK_OK(t, "echo", pos_terminal_echo(t, &echo));
+    printf("%-22s rc=%s maced=%d %llu ms\n", "echo", echo.response_code, (int)echo.maced,
+           (unsigned long long)echo.round_trip_ms);
+    EXPECT(strcmp(echo.response_code, "00") == 0 && echo.maced, "echo answered 00, MAC'd");
+    CHECK_OK(t, "sign_off", pos_terminal_sign_off(t, &so));
+    printf("%-22s sent=%d rc=%s\n", "sign_off", (int)so.sent, so.response_code);
+    EXPECT(so.sent && strcmp(so.response_code, "00") == 0, "sign-off acknowledged");
+    CHECK_OK(t, "status", pos_terminal_status(t, &st));
+    EXPECT(!st.signed_in, "signed out after sign-off");
+    memset(&sale_req, 0, sizeof sale_req);
+    sale_req.amount = 100;
+    sale_req.method = POS_PAYMENT_CARD;
+    dev.card = &CARD_OK;
+    r = pos_terminal_sale(t, &sale_req, &sale1);
+    EXPECT(r != POS_OK, "a sale after sign-off is refused");
+    EXPECT(pos_terminal_last_error(t, &err) == POS_OK && strcmp(err.code, "not_signed_in") == 0,
+           "refused as not_signed_in");
+    CHECK_OK(t, "sign_in", pos_terminal_sign_in(t, &si));
 
     /* Sale, then void it. */
     dev.card = &CARD_OK;

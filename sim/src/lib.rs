@@ -159,6 +159,9 @@ impl SimCard {
 struct ChipSession {
     session_key: DesKey,
     arqc: [u8; 8],
+    /// The first GENERATE AC's cryptogram input (CDOL1 data + CVR), which the TC also covers.
+    input: Vec<u8>,
+    atc: u16,
 }
 
 /// What `load_emv_parameters` received.
@@ -371,9 +374,27 @@ impl ReaderState {
         let input = emv::arqc_input(&items).map_err(chip_error)?;
         let arqc = emv::arqc(&session_key, &input).map_err(chip_error)?;
         items.insert(0, Tlv::primitive(0x9F26, arqc.to_vec()));
-        self.session = Some(ChipSession { session_key, arqc });
+        self.session = Some(ChipSession {
+            session_key,
+            arqc,
+            input,
+            atc,
+        });
         Ok(tlv::encode(&items))
     }
+}
+
+/// The transaction certificate of an approved second GENERATE AC (docs/PROTOCOL.md §8.6): the ARQC's
+/// algorithm and session key over the first GENERATE AC's input followed by the ARC `3030` ("00").
+fn tc(session: &ChipSession) -> Result<[u8; 8], EmvError> {
+    tc_of(&session.session_key, &session.input)
+}
+
+/// TC = ISO 9797-1 MAC algorithm 3 (padding 2) under the session key over `input` ‖ `3030`.
+pub fn tc_of(session_key: &DesKey, input: &[u8]) -> Result<[u8; 8], EmvError> {
+    let mut data = input.to_vec();
+    data.extend_from_slice(b"00");
+    emv::arqc(session_key, &data)
 }
 
 fn chip_error(e: EmvError) -> HalError {
@@ -484,10 +505,24 @@ impl CardReader for SimCardReader {
             results.push(if ok { 0x20 } else { 0x10 });
             results.extend_from_slice(id);
         }
-        let script_results = if results.is_empty() {
+        // The completion data: on approval the second GENERATE AC's TC (9F27 `40`) and the ATC, then the
+        // script results (DF31) when the host sent scripts.
+        let mut done = Vec::new();
+        if approved {
+            done.push(Tlv::primitive(
+                0x9F26,
+                tc(&session).map_err(chip_error)?.to_vec(),
+            ));
+            done.push(Tlv::primitive(0x9F27, vec![0x40]));
+            done.push(Tlv::primitive(0x9F36, session.atc.to_be_bytes().to_vec()));
+        }
+        if !results.is_empty() {
+            done.push(Tlv::primitive(0xDF31, results));
+        }
+        let script_results = if done.is_empty() {
             None
         } else {
-            Some(tlv::encode(&[Tlv::primitive(0xDF31, results)]))
+            Some(tlv::encode(&done))
         };
         let outcome = ChipOutcome {
             approved,
@@ -988,13 +1023,14 @@ mod tests {
 
         let (sk, arqc) = session(&mut r);
         let out = done(&mut r, "00", host_answer(&sk, &arqc, b"00"), true);
-        assert_eq!(
-            out,
-            ChipOutcome {
-                approved: true,
-                script_results: None
-            }
-        );
+        assert!(out.approved);
+        // The completion data: the TC (9F27 40) over the first GENERATE AC's input and ARC "00", no DF31.
+        let data = tlv::decode(out.script_results.as_deref().expect("TC")).expect("tlv");
+        assert_eq!(tlv::get(&data, 0x9F27), Some(&[0x40u8][..]));
+        assert_eq!(tlv::get(&data, 0xDF31), None);
+        let tc = tlv::get(&data, 0x9F26).expect("9F26");
+        assert_eq!(tc.len(), 8);
+        assert_ne!(tc, &arqc[..], "the TC is not the ARQC");
         assert_eq!(ctl.last_outcome(), Some(out));
 
         // A forged ARPC: decline.

@@ -14,7 +14,9 @@ mod original;
 pub(crate) mod outcome;
 pub(crate) mod query;
 mod reversal;
+mod session;
 pub(crate) mod settlement;
+mod store_forward;
 
 use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
@@ -198,7 +200,8 @@ impl Engine {
             batch: self.journal.batch()?,
             next_stan: self.journal.peek_stan()?,
             pending_reversal,
-            unsent_advices: self.journal.pending_advices()?.len() as u32,
+            unsent_advices: (self.journal.pending_advices()?.len()
+                + self.journal.pending_uploads()?.len()) as u32,
         })
     }
 }

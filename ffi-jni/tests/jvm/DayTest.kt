@@ -552,6 +552,20 @@ fun main(args: Array<String>) {
             expect(terminal.status().signedIn) { "not signed in" }
         }
 
+        check("echo test, sign-off through the Kotlin module, sign-in again") {
+            val e = terminal.echo()
+            expect(e.responseCode == "00" && e.maced) { "echo $e" }
+            val clears = security.calls("clearWorkingKeys")
+            val off = terminal.signOff()
+            expect(off.sent && off.responseCode == "00") { "sign-off $off" }
+            expect(security.calls("clearWorkingKeys") == clears + 1) { "the module's keys were not cleared" }
+            expect(!terminal.status().signedIn) { "still signed in after sign-off" }
+            val refused = expectThrows<RequestException> { terminal.sale(100) }
+            expect(refused.code == "not_signed_in") { "sale after sign-off: ${refused.code}" }
+            expect(terminal.signIn().batch > 0) { "sign-in again" }
+            expect(terminal.status().signedIn) { "not signed in again" }
+        }
+
         check("sale with the Kotlin card reader and PIN pad, then its void") {
             events.events.clear()
             val macs = security.calls("mac")

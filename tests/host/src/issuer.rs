@@ -80,6 +80,28 @@ pub fn verify_arqc(field55: &[u8], pan: &str, psn: &str) -> Result<Verified, Chi
     Ok(Verified { sk, arqc: expected })
 }
 
+/// Verify the TC (9F26, 9F27 `40`) of a TC upload's field 55 (docs/PROTOCOL.md §8.6): the ARQC's session
+/// key and algorithm over the same cryptogram input followed by the ARC `3030`. Returns the TC.
+pub fn verify_tc(field55: &[u8], pan: &str, psn: &str) -> Result<[u8; 8], ChipError> {
+    let items = tlv::decode(field55).map_err(|_| ChipError::Format)?;
+    let mut input = emv::arqc_input(&items)?;
+    let got = match tlv::get(&items, 0x9F26) {
+        Some(v) if v.len() == 8 => v,
+        _ => return Err(ChipError::Missing(0x9F26)),
+    };
+    if tlv::get(&items, 0x9F27) != Some(&[0x40][..]) {
+        return Err(ChipError::Missing(0x9F27));
+    }
+    let mk = emv::derive_icc_mk_option_a(&imk_ac(), pan, psn).map_err(|_| ChipError::Cryptogram)?;
+    let sk = emv::common_session_key(&mk, emv::atc(&items)?).map_err(|_| ChipError::Cryptogram)?;
+    input.extend_from_slice(b"00");
+    let expected = emv::arqc(&sk, &input).map_err(|_| ChipError::Cryptogram)?;
+    if !mac::mac_eq(&expected, got) {
+        return Err(ChipError::Cryptogram);
+    }
+    Ok(expected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

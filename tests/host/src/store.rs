@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS uploads (
     tid TEXT NOT NULL, batch INTEGER NOT NULL, orig_batch INTEGER NOT NULL, orig_stan INTEGER NOT NULL,
     amount INTEGER NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (tid, batch, orig_batch, orig_stan));
+CREATE TABLE IF NOT EXISTS chip_uploads (
+    tid TEXT NOT NULL, class TEXT NOT NULL, orig_batch INTEGER NOT NULL, orig_stan INTEGER NOT NULL,
+    stan INTEGER NOT NULL, data TEXT NOT NULL, verified INTEGER NOT NULL, stamp TEXT NOT NULL,
+    PRIMARY KEY (tid, class, orig_batch, orig_stan));
 CREATE TABLE IF NOT EXISTS settlements (
     tid TEXT NOT NULL, batch INTEGER NOT NULL, stamp TEXT NOT NULL, terminal_totals TEXT NOT NULL,
     host_totals TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (tid, batch));
@@ -460,6 +464,15 @@ impl Store {
         Ok(())
     }
 
+    /// Sign-off: the working keys are dropped (a new sign-in makes new ones).
+    pub fn clear_working_keys(&self, tid: &str) -> DbResult<()> {
+        self.conn.execute(
+            "UPDATE keys SET pik = NULL, mak = NULL, tdk = NULL, signed_in = NULL WHERE tid = ?1",
+            [tid],
+        )?;
+        Ok(())
+    }
+
     pub fn card_by_pan(&self, pan: &str) -> DbResult<Option<Card>> {
         self.conn
             .prepare_cached(&format!("SELECT {CARD_COLS} FROM cards WHERE pan = ?1"))?
@@ -737,6 +750,39 @@ impl Store {
             params![tid, batch, ob, os, amount, kind],
         )?;
         Ok(())
+    }
+
+    /// A chip upload (`tc`, `script`) of a transaction. The first one is kept: a resent upload changes
+    /// nothing. Returns whether it was new.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_chip_upload(
+        &self,
+        tid: &str,
+        class: &str,
+        ob: u32,
+        os: u32,
+        stan: u32,
+        data: &str,
+        verified: bool,
+        stamp: &str,
+    ) -> DbResult<bool> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO chip_uploads (tid, class, orig_batch, orig_stan, stan, data, verified, stamp) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![tid, class, ob, os, stan, data, verified, stamp],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Chip uploads of a terminal: (class, orig batch, orig STAN, data, verified), oldest first.
+    pub fn chip_uploads(&self, tid: &str) -> DbResult<Vec<(String, u32, u32, String, bool)>> {
+        let mut st = self.conn.prepare(
+            "SELECT class, orig_batch, orig_stan, data, verified FROM chip_uploads WHERE tid = ?1 ORDER BY rowid",
+        )?;
+        let rows = st.query_map([tid], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.collect()
     }
 
     /// Uploaded (orig batch, orig STAN, amount) of a batch.

@@ -9,7 +9,9 @@ mod financial;
 mod management;
 mod query;
 mod reversal;
+mod session;
 mod settlement;
+mod upload;
 
 pub use financial::{build59, parse59};
 
@@ -455,8 +457,17 @@ impl Shared {
             return Ok(mgmt_reply(req, "03"));
         }
         let mti = req.mti.0;
-        let maced =
-            matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620) || (mti == 800 && nmc == "397");
+        // Sign-off (§3.9): a terminal whose keys are already gone is signed off; a repeat is answered `00`
+        // and changes nothing (it cannot be MAC-checked, and there is nothing left to drop).
+        let sign_off = mti == 820 && nmc == "002";
+        if sign_off && db.work_keys(&tid)?.is_none() {
+            info!("{tid}: sign-off while signed off: nothing to do");
+            return Ok(mgmt_reply(req, "00"));
+        }
+        let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
+            || (mti == 800 && nmc == "397")
+            || sign_off
+            || (mti == 820 && nmc == "301" && req.has(64));
         if maced {
             let keys = db.work_keys(&tid)?;
             let Some(keys) = keys else {
@@ -499,11 +510,14 @@ impl Shared {
                 Ok(mgmt_reply(req, "00"))
             }
             (800, "397") => self.detail_query(db, req, &term),
+            (820, "002") => self.sign_off(db, req, &tid),
+            (820, "301") => Ok(self.echo_test(req, now)),
             (100 | 200 | 220, _) => self.financial(db, req, raw, &term, now, pre),
             (400, _) => self.reversal(db, req, &term, now),
             (500, "201") => self.settlement(db, req, &term, now, pre),
             (320, "201" | "202") => self.batch_upload(db, req, &term, now, &nmc),
             (620, "951") => self.script_advice(db, req, &term, now),
+            (320, "203") => self.tc_upload(db, req, &term, now),
             _ => {
                 info!("{tid}: unsupported message {} / {nmc}", req.mti);
                 Ok(self.error_reply(req, "30"))

@@ -133,6 +133,12 @@ data class SignInResult(val batch: Long, val datetime: String, val capksRequired
 
 data class DownloadResult(val count: Long, val rejected: Long)
 
+/** Sign-off: [sent] false when the terminal was not signed in; [responseCode] null when nothing answered. */
+data class SignOffResult(val sent: Boolean, val responseCode: String?)
+
+/** Echo test: [maced] true when the terminal was signed in and the request carried a MAC. */
+data class EchoResult(val responseCode: String, val datetime: String, val maced: Boolean, val roundTripMs: Long)
+
 /**
  * Where the money stands after a financial operation, on every [TransactionResult] and on every [PosException]
  * of a financial operation. Decide from it alone (docs/JSON-API.md, "Outcome"):
@@ -283,6 +289,10 @@ internal object Results {
     fun signIn(o: Obj) = SignInResult(o.long("batch"), o.str("datetime"), o.bool("capks_required"), o.bool("aids_required"))
 
     fun download(o: Obj) = DownloadResult(o.long("count"), o.long("rejected"))
+
+    fun signOff(o: Obj) = SignOffResult(o.bool("sent"), o.optStr("response_code"))
+
+    fun echo(o: Obj) = EchoResult(o.str("response_code"), o.str("datetime"), o.bool("maced"), o.long("round_trip_ms"))
 
     fun transaction(o: Obj) = TransactionResult(
         outcome = Outcome.parse(o.str("outcome")) ?: throw IllegalStateException("unknown outcome"),

@@ -73,6 +73,12 @@ class PosTerminal @JvmOverloads constructor(
 
     fun downloadMasterKey(): MasterKeyResult = Results.masterKey(call("download_master_key"))
     fun signIn(): SignInResult = Results.signIn(call("sign_in"))
+
+    /** Sign off: the working keys are erased whatever the host answers; sign in before the next transaction. */
+    fun signOff(): SignOffResult = Results.signOff(call("sign_off"))
+
+    /** Echo test: a round trip to the gateway that changes nothing. */
+    fun echo(): EchoResult = Results.echo(call("echo"))
     fun downloadCapks(): DownloadResult = Results.download(call("download_capks"))
     fun downloadAids(): DownloadResult = Results.download(call("download_aids"))
 

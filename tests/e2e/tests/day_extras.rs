@@ -1,0 +1,291 @@
+//! The gateway session and store-and-forward end to end against possdk-host: sign-off, echo
+//! (docs/PROTOCOL.md §3.9, §3.10).
+
+use possdk_core::api::Payment;
+use possdk_core::hal::Hal;
+use possdk_core::ErrorKind;
+use possdk_e2e::*;
+
+#[test]
+fn sign_off_erases_the_keys_and_the_next_sale_needs_a_sign_in() {
+    let host = TestHost::start("day-signoff");
+    let dir = temp_dir("day-signoff-term");
+    let t = host.ready(&dir, Hal::default());
+    assert!(
+        t.sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+            .unwrap()
+            .approved
+    );
+
+    let off = t.sign_off().unwrap();
+    assert!(off.sent);
+    assert_eq!(off.response_code.as_deref(), Some("00"));
+    assert!(!t.status().unwrap().signed_in);
+
+    // Nothing financial goes out before a sign-in, and nothing is recorded.
+    let before = host.message_count();
+    let e = t
+        .sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotSignedIn, "{e}");
+    assert_eq!(e.outcome, Some(possdk_core::Outcome::NotSent));
+    assert_eq!(host.message_count(), before);
+
+    // A second sign-off is local: nothing to sign off at the host.
+    let again = t.sign_off().unwrap();
+    assert!(!again.sent);
+    assert_eq!(host.message_count(), before);
+
+    // The host dropped its keys too: after a sign-in the terminal works again.
+    t.sign_in().unwrap();
+    assert!(
+        t.sale(2_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+            .unwrap()
+            .approved
+    );
+    let s = t.settle().unwrap();
+    assert!(s.balanced, "{s:?}");
+    assert_eq!(s.terminal.domestic.debit.amount, 3_000);
+    host.shutdown();
+}
+
+#[test]
+fn sign_off_without_an_answer_still_signs_out_and_the_host_keeps_the_old_keys_harmless() {
+    let host = TestHost::start("day-signoff-lost");
+    let dir = temp_dir("day-signoff-lost-term");
+    let t = host.ready(&dir, Hal::default());
+    host.fault("no_answer", 1);
+    let off = t.sign_off().unwrap();
+    assert!(off.sent);
+    assert_eq!(off.response_code, None);
+    assert!(!t.status().unwrap().signed_in);
+    // The host did process it (the answer was lost): a new sign-in replaces the keys either way.
+    t.sign_in().unwrap();
+    assert!(
+        t.sale(1_500, Payment::Card(Some(swipe(&CUP_SWIPE))))
+            .unwrap()
+            .approved
+    );
+    assert!(t.settle().unwrap().balanced);
+    host.shutdown();
+}
+
+#[test]
+fn echo_is_a_round_trip_that_changes_nothing() {
+    let host = TestHost::start("day-echo");
+    let dir = temp_dir("day-echo-term");
+    let t = host.ready(&dir, Hal::default());
+    let before = t.status().unwrap();
+    let e = t.echo().unwrap();
+    assert_eq!(e.response_code, "00");
+    assert!(e.maced, "a signed-in terminal MACs its echo");
+    assert_eq!(e.datetime.len(), 19, "{e:?}");
+    let after = t.status().unwrap();
+    assert!(after.signed_in);
+    assert_eq!(after.batch, before.batch);
+    assert_eq!(host.totals(), possdk_core::api::SettlementTotals::default());
+
+    // Signed off: the echo still works, without a MAC.
+    t.sign_off().unwrap();
+    let e = t.echo().unwrap();
+    assert!(!e.maced);
+    assert_eq!(e.response_code, "00");
+
+    // A corrupted MAC on the answer of a MAC'd echo fails it and signs the terminal out.
+    t.sign_in().unwrap();
+    host.fault("wrong_mac", 1);
+    let err = t.echo().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidResponse, "{err}");
+    assert!(!t.status().unwrap().signed_in);
+
+    // No answer: host_timeout.
+    t.sign_in().unwrap();
+    host.fault("no_answer", 1);
+    assert_eq!(t.echo().unwrap_err().kind, ErrorKind::HostTimeout);
+    host.shutdown();
+}
+
+// ---- store-and-forward: the IC card TC upload and the script results (docs/PROTOCOL.md §8.4, §8.6) ----
+
+use possdk_core::hal::{CancelToken, Endpoint, Transport, TransportError};
+use possdk_sim::{SimCard, SimDevices};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+fn is_0320(frame: &[u8]) -> bool {
+    frame.get(13..15) == Some(&[0x03, 0x20])
+}
+
+/// TCP, but the answers to the next `drop` 0320 requests are lost (the host processed them), and with
+/// `crash` the process "dies" right after a 0320 went out.
+struct Lossy {
+    inner: possdk_core::transport::TcpTransport,
+    drop: Arc<AtomicU32>,
+    crash: Arc<AtomicBool>,
+}
+
+impl Lossy {
+    fn hal(dev: &SimDevices, drop: &Arc<AtomicU32>, crash: &Arc<AtomicBool>) -> Hal {
+        let mut hal = dev.hal();
+        hal.transport = Some(Box::new(Lossy {
+            inner: Default::default(),
+            drop: drop.clone(),
+            crash: crash.clone(),
+        }));
+        hal
+    }
+}
+
+impl Transport for Lossy {
+    fn exchange(
+        &mut self,
+        endpoint: &Endpoint,
+        frame: &[u8],
+        cancel: &CancelToken,
+    ) -> Result<Vec<u8>, TransportError> {
+        let result = self.inner.exchange(endpoint, frame, cancel);
+        if is_0320(frame) {
+            if self.crash.load(Ordering::SeqCst) {
+                panic!("simulated crash right after sending a 0320");
+            }
+            if self
+                .drop
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(TransportError::Timeout);
+            }
+        }
+        result
+    }
+}
+
+fn chip_uploads(host: &TestHost) -> Vec<serde_json::Value> {
+    let v = host.admin(serde_json::json!({"cmd": "chip_uploads", "tid": TID}));
+    v["uploads"].as_array().cloned().unwrap_or_default()
+}
+
+fn of_class<'a>(list: &'a [serde_json::Value], class: &str) -> Vec<&'a serde_json::Value> {
+    list.iter().filter(|u| u["class"] == class).collect()
+}
+
+#[test]
+fn an_approved_chip_sale_uploads_its_tc_at_once() {
+    let host = TestHost::start("day-tc");
+    let dir = temp_dir("day-tc-term");
+    let dev = SimDevices::new();
+    let t = host.ready(&dir, dev.hal());
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
+    let r = t.sale(2_500, Payment::Card(None)).unwrap();
+    assert!(r.approved, "{r:?}");
+    let ups = chip_uploads(&host);
+    let tcs = of_class(&ups, "tc");
+    assert_eq!(tcs.len(), 1, "{ups:?}");
+    assert_eq!(tcs[0]["stan"], r.stan);
+    assert_eq!(tcs[0]["batch"], r.batch);
+    assert_eq!(tcs[0]["verified"], true, "the host verified the card's TC");
+    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    // A swiped sale owes no TC.
+    assert!(
+        t.sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+            .unwrap()
+            .approved
+    );
+    assert_eq!(chip_uploads(&host).len(), 1);
+    let s = t.settle().unwrap();
+    assert!(s.balanced, "{s:?}");
+    assert_eq!(s.terminal.domestic.debit.amount, 3_500);
+    host.shutdown();
+}
+
+#[test]
+fn a_tc_upload_whose_answer_is_lost_is_resent_once_delivered_before_settlement() {
+    let host = TestHost::start("day-tc-lost");
+    let dir = temp_dir("day-tc-lost-term");
+    let dev = SimDevices::new();
+    let drop = Arc::new(AtomicU32::new(0));
+    let crash = Arc::new(AtomicBool::new(false));
+    let t = host.ready(&dir, Lossy::hal(&dev, &drop, &crash));
+    drop.store(1, Ordering::SeqCst);
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
+    let r = t.sale(4_200, Payment::Card(None)).unwrap();
+    assert!(
+        r.approved,
+        "the sale stands whatever happens to its TC upload: {r:?}"
+    );
+    assert_eq!(
+        t.status().unwrap().unsent_advices,
+        1,
+        "the TC upload is owed"
+    );
+    // The host got it (only the answer was lost).
+    assert_eq!(of_class(&chip_uploads(&host), "tc").len(), 1);
+
+    // Settlement sends it first; the host answers the resend the same and records nothing twice.
+    let s = t.settle().unwrap();
+    assert!(s.balanced, "{s:?}");
+    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    let tcs = chip_uploads(&host);
+    assert_eq!(tcs.len(), 1, "{tcs:?}");
+    assert_eq!(tcs[0]["stan"], r.stan);
+    host.shutdown();
+}
+
+#[test]
+fn a_tc_upload_survives_a_crash_and_settlement_waits_for_it() {
+    let host = TestHost::start("day-tc-crash");
+    let dir = temp_dir("day-tc-crash-term");
+    let dev = SimDevices::new();
+    let drop = Arc::new(AtomicU32::new(0));
+    let crash = Arc::new(AtomicBool::new(false));
+    let stan = {
+        let t = host.ready(&dir, Lossy::hal(&dev, &drop, &crash));
+        // Never answered: the upload stays queued; then the crash on its next send.
+        drop.store(100, Ordering::SeqCst);
+        dev.reader.push(SimCard::chip(&CUP_CHIP));
+        let r = t.sale(3_300, Payment::Card(None)).unwrap();
+        assert!(r.approved, "{r:?}");
+        assert_eq!(t.status().unwrap().unsent_advices, 1);
+        crash.store(true, Ordering::SeqCst);
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.settle()));
+        assert!(crashed.is_err(), "the 0320 went out, then the process died");
+        r.stan
+    };
+    // Reopened on the same journal: the upload is still owed, settlement delivers it first.
+    let t = host.terminal(&dir, Hal::default());
+    assert_eq!(t.status().unwrap().unsent_advices, 1);
+    let s = t.settle().unwrap();
+    assert!(s.balanced, "{s:?}");
+    assert_eq!(s.terminal.domestic.debit.amount, 3_300);
+    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    let tcs = of_class(&chip_uploads(&host), "tc")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(tcs.len(), 1, "{tcs:?}");
+    assert_eq!(tcs[0]["stan"], stan);
+    assert_eq!(tcs[0]["verified"], true);
+    host.shutdown();
+}
+
+#[test]
+fn issuer_script_results_are_uploaded_with_the_tc() {
+    let host = TestHost::start("day-script");
+    let dir = temp_dir("day-script-term");
+    let dev = SimDevices::new();
+    let t = host.ready(&dir, dev.hal());
+    host.fault("issuer_script", 1);
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
+    let r = t.sale(1_800, Payment::Card(None)).unwrap();
+    assert!(r.approved, "{r:?}");
+    let ups = chip_uploads(&host);
+    let scripts = of_class(&ups, "script");
+    assert_eq!(scripts.len(), 1, "{ups:?}");
+    assert_eq!(scripts[0]["stan"], r.stan);
+    let df31 = scripts[0]["data"].as_str().unwrap();
+    assert!(df31.starts_with("20"), "script performed: {df31}");
+    assert_eq!(of_class(&ups, "tc").len(), 1);
+    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    assert!(t.settle().unwrap().balanced);
+    host.shutdown();
+}
