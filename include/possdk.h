@@ -406,6 +406,35 @@ typedef struct pos_transport {
     void (*destroy)(void *ctx);
 } pos_transport;
 
+// Which copy of the slip (`print`'s `copy`).
+typedef uint32_t pos_slip_copy;
+
+// A slip line's kind (`pos_print_line.kind`).
+typedef uint32_t pos_print_kind;
+
+// A line's alignment (`pos_print_line.align`).
+typedef uint32_t pos_print_align;
+
+// One line of a slip (valid during the `print` call).
+typedef struct pos_print_line {
+    pos_print_kind kind;
+    pos_print_align align;
+    bool bold;
+    // Double width and height.
+    bool double_size;
+    // UTF-8, NUL-terminated: the text, or the QR code's payload.
+    const char *text;
+} pos_print_line;
+
+// Printer callback: print `count` lines of one copy. Called after every approved transaction with the
+// merchant copy, then the cardholder copy. A failure (any status but `POS_HAL_OK`) is logged and changes
+// nothing; the slip can be had again with `pos_terminal_reprint`.
+typedef struct pos_printer {
+    void *ctx;
+    pos_hal_status (*print)(void *ctx, pos_slip_copy copy, const struct pos_print_line *lines, size_t count);
+    void (*destroy)(void *ctx);
+} pos_printer;
+
 // The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
 // and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
 // possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
@@ -423,6 +452,8 @@ typedef struct pos_hal {
     const struct pos_clock *clock;
     // The network; NULL: possdk's TCP transport (one connection per exchange).
     const struct pos_transport *transport;
+    // Prints the sales slips of approved transactions; NULL: slips only come back as text.
+    const struct pos_printer *printer;
 } pos_hal;
 
 // Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are
@@ -659,6 +690,8 @@ typedef struct pos_status_result {
     // Reversal reason (`98`, `A0`, `06`) or "".
     char pending_reversal_reason[4];
     uint32_t unsent_advices;
+    // Chip uploads (TC, script results) still owed.
+    uint32_t unsent_uploads;
 } pos_status_result;
 
 // The callback produced its output.
@@ -726,6 +759,24 @@ typedef struct pos_status_result {
 
 // QR: `qr_code` inline, or NULL to ask the QR scanner callback.
 #define POS_PAYMENT_QR 1
+
+// Text.
+#define POS_PRINT_TEXT 0
+
+// A QR code of `text` (a QR transaction's voucher).
+#define POS_PRINT_QR 1
+
+#define POS_ALIGN_LEFT 0
+
+#define POS_ALIGN_CENTER 1
+
+#define POS_ALIGN_RIGHT 2
+
+// 商户存根, the copy the cardholder signs.
+#define POS_COPY_MERCHANT 0
+
+// 持卡人存根.
+#define POS_COPY_CARDHOLDER 1
 
 // Every value, for tests and documentation.
 #define pos_result_ALL { POS_OK, POS_INVALID_JSON, POS_INVALID_REQUEST, POS_NOT_ACTIVATED, POS_NOT_SIGNED_IN, POS_ORIGINAL_NOT_FOUND, POS_INVALID_STATE, POS_CANCELLED, POS_HOST_UNREACHABLE, POS_HOST_TIMEOUT, POS_INVALID_RESPONSE, POS_HOST_REJECTED, POS_KEY_CHECK_FAILED, POS_SECURITY, POS_DEVICE, POS_JOURNAL, POS_INTERNAL, POS_NULL_POINTER, POS_INVALID_UTF8, POS_PANIC, POS_BUFFER_TOO_SMALL, POS_INVALID_ARGUMENT, POS_INVALID_HANDLE, }

@@ -49,6 +49,14 @@ pub struct JournalConfig {
     pub retain_batches: Option<u32>,
 }
 
+/// `"receipt"`: how sales slips are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub struct ReceiptConfig {
+    /// `"zh-CN"` (bilingual Chinese, the default for the CUP profile) or `"en"`.
+    #[serde(default)]
+    pub locale: crate::slip::Locale,
+}
+
 /// Terminal configuration (JSON-API.md "Config"). Its Debug form never shows the seal key.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct Config {
@@ -89,6 +97,13 @@ pub struct Config {
     /// Journal retention.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// Highest amount (fen) a chip card may approve offline (Y1); 0, the default: never offline
+    /// (docs/PROTOCOL.md §8.7).
+    #[serde(default)]
+    pub floor_limit: u64,
+    /// Sales slips: language.
+    #[serde(default)]
+    pub receipt: ReceiptConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -110,6 +125,8 @@ impl std::fmt::Debug for Config {
             .field("pin_required", &self.pin_required)
             .field("pin_bypass_allowed", &self.pin_bypass_allowed)
             .field("journal", &self.journal)
+            .field("floor_limit", &self.floor_limit)
+            .field("receipt", &self.receipt)
             .finish()
     }
 }
@@ -303,6 +320,29 @@ impl Config {
             strings,
             "a list of transaction kinds",
         )?;
+        check(
+            "floor_limit",
+            obj.get("floor_limit"),
+            uint,
+            "a whole number of fen",
+        )?;
+        check(
+            "receipt",
+            obj.get("receipt"),
+            |x| x.is_object(),
+            "an object",
+        )?;
+        if let Some(r) = obj.get("receipt").and_then(V::as_object) {
+            check(
+                "receipt.locale",
+                r.get("locale"),
+                |x| matches!(x.as_str(), Some("zh-CN" | "en")),
+                "\"zh-CN\" or \"en\"",
+            )?;
+            if let Some(k) = r.keys().find(|k| k.as_str() != "locale") {
+                return Err(Error::invalid(format!("receipt.{k}"), "unknown key"));
+            }
+        }
         check(
             "timeouts_ms",
             obj.get("timeouts_ms"),

@@ -465,6 +465,12 @@ pub trait Transport: Send {
     ) -> Result<Vec<u8>, TransportError>;
 }
 
+/// Prints sales slips: called after every approved transaction with its merchant copy, then its cardholder
+/// copy (slip.rs). A failure is logged and changes nothing: the transaction stands.
+pub trait Printer: Send {
+    fn print(&mut self, slip: &crate::slip::Slip) -> Result<(), HalError>;
+}
+
 /// The devices a terminal uses. Any of them may be absent when the data comes inline (JSON / scripting).
 #[derive(Default)]
 pub struct Hal {
@@ -477,6 +483,8 @@ pub struct Hal {
     pub clock: Option<Box<dyn Clock>>,
     /// None: the default TCP transport.
     pub transport: Option<Box<dyn Transport>>,
+    /// None: slips are only returned as text (`TransactionResult.receipt`).
+    pub printer: Option<Box<dyn Printer>>,
 }
 
 #[cfg(test)]

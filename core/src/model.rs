@@ -197,8 +197,10 @@ pub struct StatusResult {
     pub batch: u32,
     pub next_stan: u32,
     pub pending_reversal: Option<PendingReversalInfo>,
-    /// Advices (0220) and chip uploads (TC, script results) still owed (docs/PROTOCOL.md §6.6).
+    /// Advices (0220, offline sales included) still owed (docs/PROTOCOL.md §6.6).
     pub unsent_advices: u32,
+    /// Chip uploads (TC uploads, script results) still owed (docs/PROTOCOL.md §6.6).
+    pub unsent_uploads: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

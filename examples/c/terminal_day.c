@@ -37,6 +37,8 @@ typedef struct devices {
     size_t aids, capks;
     int destroyed;          /* bit per device: destroy is called exactly once each */
     int clock_reads;
+    int slips[2];           /* slips printed, per copy (merchant, cardholder) */
+    int slip_lines, slip_sale_type, slip_bold_centre;
 } devices;
 
 static void sleep_ms(long ms) {
@@ -128,6 +130,23 @@ static void destroy_scanner(void *ctx) { ((devices *)ctx)->destroyed |= 4; }
 static void destroy_device(void *ctx) { ((devices *)ctx)->destroyed |= 8; }
 static void destroy_events(void *ctx) { ((devices *)ctx)->destroyed |= 16; }
 static void destroy_clock(void *ctx) { ((devices *)ctx)->destroyed |= 32; }
+static void destroy_printer(void *ctx) { ((devices *)ctx)->destroyed |= 64; }
+
+/* The printer: counts the copies and checks the layout (the default locale is zh-CN: 交易类型 消费). */
+static pos_hal_status sim_print(void *ctx, pos_slip_copy copy, const pos_print_line *lines, size_t count) {
+    devices *d = (devices *)ctx;
+    size_t i;
+    if (copy > POS_COPY_CARDHOLDER || lines == NULL || count == 0) return POS_HAL_ERROR;
+    d->slips[copy]++;
+    for (i = 0; i < count; i++) {
+        if (lines[i].text == NULL) return POS_HAL_ERROR;
+        d->slip_lines++;
+        if (strstr(lines[i].text, "\xe6\xb6\x88\xe8\xb4\xb9(SALE)") != NULL) d->slip_sale_type++; /* 消费 */
+        if (i == 0 && lines[i].kind == POS_PRINT_TEXT && lines[i].align == POS_ALIGN_CENTER && lines[i].bold)
+            d->slip_bold_centre++;
+    }
+    return POS_HAL_OK;
+}
 
 /* The terminal's clock: local time from the C library (the system's time zone). */
 static pos_hal_status sys_now(void *ctx, pos_date_time *out) {
@@ -231,6 +250,7 @@ int main(int argc, char **argv) {
     pos_device_info info;
     pos_event_sink sink;
     pos_clock clock;
+    pos_printer printer;
     pos_hal hal;
     pos_terminal *t = NULL;
     char config[1024];
@@ -286,6 +306,9 @@ int main(int argc, char **argv) {
     clock.ctx = &dev;
     clock.now = sys_now;
     clock.destroy = destroy_clock;
+    printer.ctx = &dev;
+    printer.print = sim_print;
+    printer.destroy = destroy_printer;
     memset(&hal, 0, sizeof hal); /* members this program does not set stay NULL */
     hal.card_reader = &reader;
     hal.pin_pad = &pad;
@@ -295,6 +318,7 @@ int main(int argc, char **argv) {
     hal.security = NULL; /* possdk's software security module */
     hal.clock = &clock;
     hal.transport = NULL; /* possdk's TCP transport */
+    hal.printer = &printer;
 
     printf("possdk %s\n", pos_version());
 
@@ -375,6 +399,11 @@ int main(int argc, char **argv) {
     EXPECT(sale1.receipt != NULL && strstr(sale1.receipt, "6789") != NULL, "receipt text");
     EXPECT(strstr(sale1.receipt, "6225880123456789") == NULL, "receipt never shows the full PAN");
     printf("---- receipt ----\n%s\n-----------------\n", sale1.receipt);
+    EXPECT(dev.slips[POS_COPY_MERCHANT] == 1 && dev.slips[POS_COPY_CARDHOLDER] == 1,
+           "both copies of the sale's slip printed");
+    EXPECT(dev.slip_sale_type == 2 && dev.slip_bold_centre == 2, "slip lines: 交易类型 消费, bold centred title");
+    EXPECT(strstr(sale1.receipt, "\xe5\x95\x86\xe6\x88\xb7\xe5\xad\x98\xe6\xa0\xb9") != NULL,
+           "the text receipt is the merchant copy (商户存根)");
 
     memset(&void_req, 0, sizeof void_req);
     void_req.stan = sale1.stan;
@@ -606,8 +635,8 @@ done:
     pos_string_free(tx.receipt);
     pos_string_free(preauth.receipt);
     pos_terminal_free(t);
-    if (t != NULL && dev.destroyed != 63) {
-        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 63\n", dev.destroyed);
+    if (t != NULL && dev.destroyed != 127) {
+        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 127\n", dev.destroyed);
         failures++;
     }
     if (t != NULL) {
@@ -621,8 +650,8 @@ done:
     }
     pos_terminal_free(NULL); /* no-op */
     pos_string_free(NULL);   /* no-op */
-    printf("events=%d card reads=%d PINs=%d scans=%d clock reads=%d\n", dev.events, dev.reads, dev.pins,
-           dev.scans, dev.clock_reads);
+    printf("events=%d card reads=%d PINs=%d scans=%d clock reads=%d slips=%d+%d (%d lines)\n", dev.events,
+           dev.reads, dev.pins, dev.scans, dev.clock_reads, dev.slips[0], dev.slips[1], dev.slip_lines);
     if (t != NULL && dev.clock_reads == 0) {
         fprintf(stderr, "FAIL clock: the pos_clock callback was never read\n");
         failures++;

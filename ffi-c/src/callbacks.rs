@@ -87,7 +87,7 @@ pub unsafe extern "C" fn pos_cancel_token_is_cancelled(token: *const pos_cancel_
     })
 }
 
-fn status_to_hal(status: pos_hal_status, what: &str) -> Result<(), HalError> {
+pub(crate) fn status_to_hal(status: pos_hal_status, what: &str) -> Result<(), HalError> {
     match status {
         POS_HAL_OK => Ok(()),
         POS_HAL_CANCELLED => Err(HalError::Cancelled),
@@ -104,7 +104,7 @@ fn missing(what: &str) -> HalError {
 
 /// A C string for the duration of a callback. Never fails: interior NULs cannot occur in the core's
 /// labels; if one did, the string is cut there.
-fn cstring(s: &str) -> CString {
+pub(crate) fn cstring(s: &str) -> CString {
     let end = s.as_bytes().iter().position(|b| *b == 0).unwrap_or(s.len());
     CString::new(&s.as_bytes()[..end]).unwrap_or_default()
 }
@@ -742,6 +742,8 @@ pub struct pos_hal {
     pub clock: *const crate::transport::pos_clock,
     /// The network; NULL: possdk's TCP transport (one connection per exchange).
     pub transport: *const crate::transport::pos_transport,
+    /// Prints the sales slips of approved transactions; NULL: slips only come back as text.
+    pub printer: *const crate::printer::pos_printer,
 }
 
 pub(crate) fn own<V: Copy>(
@@ -794,6 +796,9 @@ pub(crate) unsafe fn take_hal(hal: *const pos_hal) -> TakenHal {
     }
     if let Some(v) = unsafe { h.transport.as_ref() } {
         out.transport = Some(Box::new(crate::transport::CTransport::new(*v)));
+    }
+    if let Some(v) = unsafe { h.printer.as_ref() } {
+        out.printer = Some(Box::new(crate::printer::CPrinter::new(*v)));
     }
     // SAFETY: as above.
     let security = unsafe { h.security.as_ref() }.map(|v| crate::security::CSecurity::new(*v));
@@ -860,6 +865,7 @@ mod tests {
             security: std::ptr::null(),
             clock: std::ptr::null(),
             transport: std::ptr::null(),
+            printer: std::ptr::null(),
         };
         let mut h = unsafe { take_hal(&hal) }.hal;
         let reader = h.card_reader.as_mut().unwrap();

@@ -12,6 +12,7 @@ mod callbacks;
 mod handle;
 mod ops;
 mod panic;
+mod printer;
 mod registry;
 mod result;
 mod security;
@@ -21,6 +22,7 @@ mod transport;
 pub use callbacks::*;
 pub use handle::*;
 pub use ops::*;
+pub use printer::*;
 pub use result::{
     pos_error_details, pos_last_error, pos_outcome, pos_result, pos_result_code, pos_result_message,
 };

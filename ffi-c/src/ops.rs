@@ -405,6 +405,8 @@ pub struct pos_status_result {
     /// Reversal reason (`98`, `A0`, `06`) or "".
     pub pending_reversal_reason: [c_char; 4],
     pub unsent_advices: u32,
+    /// Chip uploads (TC, script results) still owed.
+    pub unsent_uploads: u32,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -504,6 +506,7 @@ fn status_result(r: api::StatusResult) -> pos_status_result {
         pending_reversal_flagged: rev.map(|p| p.flagged).unwrap_or(false),
         pending_reversal_reason: [0; 4],
         unsent_advices: r.unsent_advices,
+        unsent_uploads: r.unsent_uploads,
     };
     put(
         &mut o.pending_reversal_reason,

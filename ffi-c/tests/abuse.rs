@@ -152,6 +152,7 @@ fn counting_hal(reader: &pos_card_reader, pad: &pos_pin_pad) -> pos_hal {
         security: null(),
         clock: null(),
         transport: null(),
+        printer: null(),
     }
 }
 
@@ -429,6 +430,7 @@ fn cancel_from_another_thread_stops_a_waiting_card_read() {
         security: null(),
         clock: null(),
         transport: null(),
+        printer: null(),
     };
     let t = new_terminal(&cfg, &hal);
     // Get to a state where a sale reaches the card reader.

@@ -211,6 +211,7 @@ fn chip_sale_through_c_callbacks() {
         security: null(),
         clock: null(),
         transport: null(),
+        printer: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(

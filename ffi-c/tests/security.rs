@@ -239,6 +239,7 @@ fn application_security_module_runs_a_day() {
         security: &vt,
         clock: null(),
         transport: null(),
+        printer: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(
@@ -327,6 +328,7 @@ fn incomplete_security_vtable_is_refused() {
         security: &vt,
         clock: null(),
         transport: null(),
+        printer: null(),
     };
     let mut t = std::ptr::null_mut();
     let r = unsafe { pos_terminal_new(c"{}".as_ptr(), &hal, &mut t) };

@@ -31,6 +31,7 @@ pub const HAS_QR_SCANNER: i32 = 4;
 pub const HAS_EVENTS: i32 = 8;
 pub const HAS_SECURITY_MODULE: i32 = 16;
 pub const HAS_DEVICE_INFO: i32 = 32;
+pub const HAS_PRINTER: i32 = 64;
 
 /// `classify(Throwable)` answers.
 const THROWN_CANCELLED: i32 = 1;
@@ -503,6 +504,27 @@ impl QrScanner for JavaQrScanner {
             opt_string(env, v)
         })?;
         code.ok_or_else(|| HalError::Device("QrScanner.scan returned no code".into()))
+    }
+}
+
+/// The app's printer: each copy of a slip as the JSON of `possdk_core::slip::Slip`, which the bridge turns
+/// into Kotlin's `Slip`.
+pub struct JavaPrinter(pub Bridge);
+
+impl possdk_core::hal::Printer for JavaPrinter {
+    fn print(&mut self, slip: &possdk_core::slip::Slip) -> Result<(), HalError> {
+        let json = serde_json::to_string(slip)
+            .map_err(|e| HalError::Device(format!("slip does not serialise: {e}")))?;
+        self.0.call_with("Printer.print", false, |env, bridge| {
+            let j = env.new_string(&json)?;
+            env.call_method(
+                bridge,
+                jni_str!("printSlip"),
+                jni_sig!("(Ljava/lang/String;)V"),
+                &[JValue::from(&j)],
+            )?;
+            Ok(())
+        })
     }
 }
 

@@ -11,7 +11,9 @@ mod convert;
 mod handle;
 mod security;
 
-use callbacks::{Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaQrScanner};
+use callbacks::{
+    Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaPrinter, JavaQrScanner,
+};
 use convert::{BridgeError, ThrowPos};
 use jni::objects::{JClass, JObject, JString};
 use jni::sys::{jboolean, jint, jlong, JNI_ERR, JNI_VERSION_1_6};
@@ -80,6 +82,9 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     }
     if flags & callbacks::HAS_DEVICE_INFO != 0 {
         hal.device = Some(Box::new(JavaDeviceInfo(bridge.clone())));
+    }
+    if flags & callbacks::HAS_PRINTER != 0 {
+        hal.printer = Some(Box::new(JavaPrinter(bridge.clone())));
     }
     let security: Option<Box<dyn SecurityModule>> = (flags & callbacks::HAS_SECURITY_MODULE != 0)
         .then(|| Box::new(security::JavaSecurity(bridge)) as Box<dyn SecurityModule>);

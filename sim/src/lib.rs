@@ -73,6 +73,8 @@ pub struct SimCard {
     /// How the card is presented.
     pub entry: EntryMode,
     pub track3: Option<Zeroizing<String>>,
+    /// The card approves offline: its first GENERATE AC answers a TC (9F27 `40`, the kernel's Y1).
+    pub offline: bool,
 }
 
 impl fmt::Debug for SimCard {
@@ -94,6 +96,7 @@ impl SimCard {
             psn: card.psn.unwrap_or("000").to_string(),
             entry,
             track3: None,
+            offline: false,
         }
     }
     pub fn swipe(card: &fixture::TestCard) -> Self {
@@ -124,6 +127,11 @@ impl SimCard {
     /// Swipe a chip card after its chip failed.
     pub fn fallback(card: &fixture::TestCard) -> Self {
         Self::new(card, EntryMode::Fallback)
+    }
+    /// A chip card whose first GENERATE AC approves offline (Y1): a TC instead of an ARQC.
+    pub fn approving_offline(mut self) -> Self {
+        self.offline = true;
+        self
     }
     pub fn with_track3(mut self, track3: &str) -> Self {
         self.track3 = Some(Zeroizing::new(track3.to_string()));
@@ -349,7 +357,7 @@ impl ReaderState {
         let tx_type = transaction_type(request.transaction);
         let seq = self.sequence_counter;
         let mut items = vec![
-            Tlv::primitive(0x9F27, vec![0x80]),
+            Tlv::primitive(0x9F27, vec![if card.offline { 0x40 } else { 0x80 }]),
             Tlv::primitive(0x9F10, IAD.to_vec()),
             Tlv::primitive(0x9F37, un.to_vec()),
             Tlv::primitive(0x9F36, atc.to_be_bytes().to_vec()),
@@ -372,7 +380,12 @@ impl ReaderState {
         let session_key =
             card_session_key(&card.pan, &card.psn, atc.to_be_bytes()).map_err(chip_error)?;
         let input = emv::arqc_input(&items).map_err(chip_error)?;
-        let arqc = emv::arqc(&session_key, &input).map_err(chip_error)?;
+        let arqc = if card.offline {
+            // Offline approval: the TC over the same input and the ARC `Y1` (docs/PROTOCOL.md §8.7).
+            offline_tc(&session_key, &input).map_err(chip_error)?
+        } else {
+            emv::arqc(&session_key, &input).map_err(chip_error)?
+        };
         items.insert(0, Tlv::primitive(0x9F26, arqc.to_vec()));
         self.session = Some(ChipSession {
             session_key,
@@ -394,6 +407,13 @@ fn tc(session: &ChipSession) -> Result<[u8; 8], EmvError> {
 pub fn tc_of(session_key: &DesKey, input: &[u8]) -> Result<[u8; 8], EmvError> {
     let mut data = input.to_vec();
     data.extend_from_slice(b"00");
+    emv::arqc(session_key, &data)
+}
+
+/// The TC of an offline approval (Y1): ISO 9797-1 MAC algorithm 3 under the session key over `input` ‖ `Y1`.
+pub fn offline_tc(session_key: &DesKey, input: &[u8]) -> Result<[u8; 8], EmvError> {
+    let mut data = input.to_vec();
+    data.extend_from_slice(b"Y1");
     emv::arqc(session_key, &data)
 }
 
@@ -754,6 +774,30 @@ impl EventSink for RecordingEvents {
     }
 }
 
+/// A printer that keeps every slip it is given (clones share the list); `fail` makes it refuse.
+#[derive(Clone, Default)]
+pub struct SimPrinter {
+    pub printed: Arc<Mutex<Vec<possdk_core::slip::Slip>>>,
+    pub fail: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SimPrinter {
+    /// A copy of the slips printed so far.
+    pub fn printed(&self) -> Vec<possdk_core::slip::Slip> {
+        lock(&self.printed).clone()
+    }
+}
+
+impl possdk_core::hal::Printer for SimPrinter {
+    fn print(&mut self, slip: &possdk_core::slip::Slip) -> Result<(), HalError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(HalError::Device("out of paper".into()));
+        }
+        lock(&self.printed).push(slip.clone());
+        Ok(())
+    }
+}
+
 /// A clock that always says the same time.
 #[derive(Debug, Clone, Copy)]
 pub struct FixedClock(pub DateTime);
@@ -803,6 +847,7 @@ pub struct SimDevices {
     pub qr: SimQrScanner,
     pub device: SimDevice,
     pub events: RecordingEvents,
+    pub printer: SimPrinter,
     /// None: the system clock (UTC+8).
     pub clock: Option<SimClock>,
 }
@@ -823,6 +868,7 @@ impl SimDevices {
             events: Some(Box::new(self.events.clone())),
             clock: self.clock.clone().map(|c| Box::new(c) as Box<dyn Clock>),
             transport: None,
+            printer: Some(Box::new(self.printer.clone())),
         }
     }
 }

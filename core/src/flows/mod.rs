@@ -12,6 +12,7 @@ pub(crate) mod init;
 pub(crate) mod kinds;
 mod original;
 pub(crate) mod outcome;
+mod print;
 pub(crate) mod query;
 mod reversal;
 mod session;
@@ -22,8 +23,8 @@ use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
-    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrScanner,
-    SystemClock, Transport, TransportError,
+    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, Printer,
+    QrScanner, SystemClock, Transport, TransportError,
 };
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
@@ -70,6 +71,7 @@ pub(crate) struct Engine {
     pin_pad: Option<Box<dyn PinPad>>,
     qr_scanner: Option<Box<dyn QrScanner>>,
     events: Option<Box<dyn EventSink>>,
+    printer: Option<Box<dyn Printer>>,
     clock: Box<dyn Clock>,
     transport: Box<dyn Transport>,
     security: Box<dyn SecurityModule>,
@@ -131,6 +133,7 @@ impl Engine {
             events,
             clock,
             transport,
+            printer,
         } = hal;
         let mut engine = Engine {
             cfg,
@@ -138,6 +141,7 @@ impl Engine {
             pin_pad,
             qr_scanner,
             events,
+            printer,
             clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
             transport: transport.unwrap_or_else(|| Box::new(TcpTransport::default())),
             security,
@@ -200,15 +204,17 @@ impl Engine {
             batch: self.journal.batch()?,
             next_stan: self.journal.peek_stan()?,
             pending_reversal,
-            unsent_advices: (self.journal.pending_advices()?.len()
-                + self.journal.pending_uploads()?.len()) as u32,
+            unsent_advices: self.journal.pending_advices()?.len() as u32,
+            unsent_uploads: self.journal.pending_uploads()?.len() as u32,
         })
     }
 }
 
 /// Response codes that mean approved (docs/PROTOCOL.md §9).
+/// `Y1` and `Y3` are the EMV codes of an offline approval by the card (§8.7): the terminal's own record until
+/// the host answers the advice.
 pub fn is_approval(rc: &str) -> bool {
-    matches!(rc, "00" | "A2" | "A4" | "A5" | "A6" | "10")
+    matches!(rc, "00" | "A2" | "A4" | "A5" | "A6" | "10" | "Y1" | "Y3")
 }
 
 /// Response codes after which the terminal must sign in again.

@@ -244,6 +244,7 @@ impl Engine {
             }
         }
         let result = self.tx_result(def, id, Some(resp))?;
+        self.print_slips(def, &result);
         log::info!("{} {:06}: {} {}", def.name, stan, rc, result.message);
         self.emit(Event::Done {
             approved: result.approved,
@@ -342,13 +343,13 @@ impl Engine {
             .journal
             .setting(keys::MERCHANT_NAME)?
             .unwrap_or_default();
-        result.receipt = crate::receipt::merchant_copy(
+        let locale = self.cfg.receipt.locale;
+        result.receipt = crate::slip::build(
             &result,
-            def.label,
-            &merchant,
-            &self.cfg.tid,
-            &self.cfg.mid,
-        );
+            &self.slip_context(def, &merchant),
+            crate::slip::Copy::Merchant,
+        )
+        .text_lines(locale);
         Ok(result)
     }
     /// A journal transaction again, with its receipt marked as a reprint (balances are not kept).
@@ -357,7 +358,11 @@ impl Engine {
         let def = kinds::by_name(&row.kind)
             .ok_or_else(|| Error::internal("unknown kind in the journal"))?;
         let mut result = self.tx_result(def, row.id, None)?;
-        result.receipt.insert(0, "*** REPRINT ***".to_string());
+        let mark = match self.cfg.receipt.locale {
+            crate::slip::Locale::ZhCn => "*** 重打印 REPRINT ***",
+            crate::slip::Locale::En => "*** REPRINT ***",
+        };
+        result.receipt.insert(0, mark.to_string());
         Ok(result)
     }
 }

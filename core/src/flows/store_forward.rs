@@ -3,12 +3,16 @@
 //! are queued in the journal with the transaction's outcome (one commit), sent at once, and resent with the
 //! advices (§6.6) before every financial message and before settlement until an answer counts.
 
+use super::build::{CardRead, Prepared};
 use super::exchange::Reply;
+use super::execute::Sent;
+use super::kinds::{self, KindDef};
 use super::{digits, transport_error, Dest, Engine};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Outcome, Result};
 use crate::hal::Event;
 use crate::iso8583::{self, Message, Mti};
-use crate::journal::PendingUpload;
+use crate::journal::{PendingUpload, TxOutcome, TxState};
+use crate::model::TransactionResult;
 use crate::tlv::{self, Tlv};
 
 /// Queue classes (the journal's `advice.class`).
@@ -76,7 +80,94 @@ pub(crate) fn tc_upload(
     m
 }
 
+/// The card's first GENERATE AC answered a TC (9F27 `40`): it approved offline.
+fn approved_offline(card: &CardRead) -> bool {
+    card.icc
+        .as_deref()
+        .and_then(|icc| tlv::decode(icc).ok())
+        .and_then(|items| tlv::get(&items, 0x9F27).and_then(|c| c.first().copied()))
+        .is_some_and(|cid| cid & 0xC0 == 0x40)
+}
+
 impl Engine {
+    /// The offline twin of `def` when the card approved offline (§8.7). A card that approved offline where
+    /// the terminal may not accept it (no offline twin, or above `floor_limit`) is refused before anything
+    /// is recorded.
+    pub(super) fn offline_row(
+        &self,
+        def: &'static KindDef,
+        card: Option<&CardRead>,
+        amount: Option<u64>,
+    ) -> Result<Option<&'static KindDef>> {
+        if !card.is_some_and(approved_offline) {
+            return Ok(None);
+        }
+        let twin = kinds::OFFLINE_TWINS
+            .iter()
+            .find(|(k, _)| *k == def.kind)
+            .map(|(_, t)| kinds::def(*t));
+        let amount = amount.unwrap_or(0);
+        match twin {
+            Some(t) if amount <= self.cfg.floor_limit => {
+                log::info!(
+                    "{}: the card approved offline within the floor limit ({amount} <= {})",
+                    def.name,
+                    self.cfg.floor_limit
+                );
+                Ok(Some(t))
+            }
+            _ => Err(Error::new(
+                ErrorKind::Device,
+                format!(
+                    "card: approved offline (TC) where the terminal does not accept it ({} of {amount}, floor limit {})",
+                    def.name, self.cfg.floor_limit
+                ),
+            )),
+        }
+    }
+
+    /// An offline approval: the journalled row (its advice frame queued with it) is marked approved with
+    /// `Y1` while the advice stays owed; the advice is tried once now and otherwise goes with the others
+    /// (§6.6). The host's answer to it then decides the row, as for every advice.
+    pub(super) fn approve_offline(
+        &mut self,
+        prepared: &Prepared,
+        sent: Sent,
+    ) -> Result<TransactionResult> {
+        let def = prepared.def;
+        let card_org = prepared
+            .card
+            .as_ref()
+            .and_then(|c| super::card_org_from_pan(&c.pan))
+            .map(str::to_string);
+        let outcome = TxOutcome {
+            state: Some(TxState::Approved),
+            response_code: Some("Y1".to_string()),
+            card_org,
+            ..Default::default()
+        };
+        self.journal.record_outcome(sent.id, &outcome, &[], false)?;
+        log::info!(
+            "{} {:06}: approved offline (Y1), advice queued",
+            def.name,
+            sent.stan
+        );
+        if let Err(e) = self.flush_advices() {
+            log::warn!("offline advice kept for later: {e}");
+        }
+        let mut result = self.tx_result(def, sent.id, None)?;
+        if result.approved {
+            // Approved offline, or confirmed by the host's answer to the advice just now.
+            result.outcome = Outcome::Approved;
+        }
+        self.print_slips(def, &result);
+        self.emit(Event::Done {
+            approved: result.approved,
+            response_code: result.response_code.clone(),
+        });
+        Ok(result)
+    }
+
     /// Frames of the uploads a chip completion owes: the TC upload when the card gave a TC, the script
     /// advice when it reports script results. Each gets its STAN now; the caller journals them with the
     /// outcome.

@@ -45,6 +45,11 @@ import com.possdk.TmkTransport
 import com.possdk.TransactionResult
 import com.possdk.internal.CallbackBridge
 import com.possdk.internal.NativeBridge
+import com.possdk.Printer
+import com.possdk.Slip
+import com.possdk.SlipAlign
+import com.possdk.SlipCopy
+import com.possdk.SlipLine
 import java.io.File
 import java.math.BigInteger
 import java.security.KeyFactory
@@ -108,6 +113,14 @@ class SimPinPad : PinPad {
         asked++
         check(request.maskedPan.contains("*")) { "masked PAN is not masked" }
         return PinEntry.Clear(pin.toCharArray())
+    }
+}
+
+/** Keeps every slip it is given. */
+class SimPrinter : Printer {
+    val slips: MutableList<Slip> = Collections.synchronizedList(ArrayList())
+    override fun print(slip: Slip) {
+        slips.add(slip)
     }
 }
 
@@ -517,10 +530,12 @@ fun main(args: Array<String>) {
     val events = Recorder()
     val security = KotlinSecurityModule()
     val device = SimDeviceInfo("SN0001")
+    val printer = SimPrinter()
     // The day's terminal keeps its keys in the Kotlin module (which also encrypts the tracks) and takes its
     // serial number from DeviceInfo.
     val terminal = PosTerminal(
-        config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device
+        config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device,
+        printer = printer
     )
     try {
         check("activate (DeviceInfo serial), master key and sign in (keys in the Kotlin module), parameters") {
@@ -574,6 +589,15 @@ fun main(args: Array<String>) {
             expect(r.outcome == Outcome.APPROVED) { "sale outcome $r" }
             expect(r.amount == 12_345L && r.maskedPan == "622588******6789") { "sale $r" }
             expect(r.receipt.isNotEmpty()) { "no receipt" }
+            // The printer got both copies, in zh-CN (the default locale): 交易类型 消费, a bold centred title.
+            val slips = printer.slips.takeLast(2)
+            expect(slips.map { it.copy } == listOf(SlipCopy.MERCHANT, SlipCopy.CARDHOLDER)) { "slips $slips" }
+            expect(slips.all { s -> s.lines.any { it is SlipLine.Text && it.text.contains("消费(SALE)") } }) { "slips $slips" }
+            val title = slips[0].lines[0]
+            expect(title is SlipLine.Text && title.bold && title.align == SlipAlign.CENTER) { "title $title" }
+            expect(slips.none { s -> s.lines.any { it is SlipLine.Text && it.text.contains("6225880123456789") } }) {
+                "a slip shows the full PAN"
+            }
             expect(pinPad.asked > 0) { "PIN pad not asked" }
             expect(events.events.contains(PosEvent.WaitingForCard)) { "events ${events.events}" }
             expect(events.events.any { it is PosEvent.Done && it.approved }) { "events ${events.events}" }

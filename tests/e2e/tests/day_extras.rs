@@ -116,8 +116,12 @@ fn is_0320(frame: &[u8]) -> bool {
     frame.get(13..15) == Some(&[0x03, 0x20])
 }
 
-/// TCP, but the answers to the next `drop` 0320 requests are lost (the host processed them), and with
-/// `crash` the process "dies" right after a 0320 went out.
+fn is_0220(frame: &[u8]) -> bool {
+    frame.get(13..15) == Some(&[0x02, 0x20])
+}
+
+/// TCP, but the answers to the next `drop` 0320 or 0220 requests are lost (the host processed them), and
+/// with `crash` the process "dies" right after one went out.
 struct Lossy {
     inner: possdk_core::transport::TcpTransport,
     drop: Arc<AtomicU32>,
@@ -144,7 +148,7 @@ impl Transport for Lossy {
         cancel: &CancelToken,
     ) -> Result<Vec<u8>, TransportError> {
         let result = self.inner.exchange(endpoint, frame, cancel);
-        if is_0320(frame) {
+        if is_0320(frame) || is_0220(frame) {
             if self.crash.load(Ordering::SeqCst) {
                 panic!("simulated crash right after sending a 0320");
             }
@@ -184,7 +188,7 @@ fn an_approved_chip_sale_uploads_its_tc_at_once() {
     assert_eq!(tcs[0]["stan"], r.stan);
     assert_eq!(tcs[0]["batch"], r.batch);
     assert_eq!(tcs[0]["verified"], true, "the host verified the card's TC");
-    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    assert_eq!(t.status().unwrap().unsent_uploads, 0);
     // A swiped sale owes no TC.
     assert!(
         t.sale(1_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
@@ -214,7 +218,7 @@ fn a_tc_upload_whose_answer_is_lost_is_resent_once_delivered_before_settlement()
         "the sale stands whatever happens to its TC upload: {r:?}"
     );
     assert_eq!(
-        t.status().unwrap().unsent_advices,
+        t.status().unwrap().unsent_uploads,
         1,
         "the TC upload is owed"
     );
@@ -224,7 +228,7 @@ fn a_tc_upload_whose_answer_is_lost_is_resent_once_delivered_before_settlement()
     // Settlement sends it first; the host answers the resend the same and records nothing twice.
     let s = t.settle().unwrap();
     assert!(s.balanced, "{s:?}");
-    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    assert_eq!(t.status().unwrap().unsent_uploads, 0);
     let tcs = chip_uploads(&host);
     assert_eq!(tcs.len(), 1, "{tcs:?}");
     assert_eq!(tcs[0]["stan"], r.stan);
@@ -245,7 +249,7 @@ fn a_tc_upload_survives_a_crash_and_settlement_waits_for_it() {
         dev.reader.push(SimCard::chip(&CUP_CHIP));
         let r = t.sale(3_300, Payment::Card(None)).unwrap();
         assert!(r.approved, "{r:?}");
-        assert_eq!(t.status().unwrap().unsent_advices, 1);
+        assert_eq!(t.status().unwrap().unsent_uploads, 1);
         crash.store(true, Ordering::SeqCst);
         let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.settle()));
         assert!(crashed.is_err(), "the 0320 went out, then the process died");
@@ -253,11 +257,11 @@ fn a_tc_upload_survives_a_crash_and_settlement_waits_for_it() {
     };
     // Reopened on the same journal: the upload is still owed, settlement delivers it first.
     let t = host.terminal(&dir, Hal::default());
-    assert_eq!(t.status().unwrap().unsent_advices, 1);
+    assert_eq!(t.status().unwrap().unsent_uploads, 1);
     let s = t.settle().unwrap();
     assert!(s.balanced, "{s:?}");
     assert_eq!(s.terminal.domestic.debit.amount, 3_300);
-    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    assert_eq!(t.status().unwrap().unsent_uploads, 0);
     let tcs = of_class(&chip_uploads(&host), "tc")
         .into_iter()
         .cloned()
@@ -285,7 +289,251 @@ fn issuer_script_results_are_uploaded_with_the_tc() {
     let df31 = scripts[0]["data"].as_str().unwrap();
     assert!(df31.starts_with("20"), "script performed: {df31}");
     assert_eq!(of_class(&ups, "tc").len(), 1);
+    assert_eq!(t.status().unwrap().unsent_uploads, 0);
+    assert!(t.settle().unwrap().balanced);
+    host.shutdown();
+}
+
+// ---- offline approval (Y1) within the floor limit (docs/PROTOCOL.md §8.7) ----
+
+fn offline_terminal(
+    host: &TestHost,
+    dir: &std::path::Path,
+    hal: Hal,
+    floor: u64,
+) -> possdk_core::Terminal {
+    let mut cfg = host.config(dir, 1500);
+    cfg.floor_limit = floor;
+    let t = possdk_core::Terminal::new(cfg, hal).expect("terminal opens");
+    initialise(&t).expect("initialisation");
+    t
+}
+
+#[test]
+fn an_offline_approved_chip_sale_is_advised_and_counted_in_settlement() {
+    let host = TestHost::start("day-offline");
+    let dir = temp_dir("day-offline-term");
+    let dev = SimDevices::new();
+    let drop = Arc::new(AtomicU32::new(0));
+    let crash = Arc::new(AtomicBool::new(false));
+    let t = offline_terminal(&host, &dir, Lossy::hal(&dev, &drop, &crash), 5_000);
+    let before = host.balance(CUP_CHIP.pan);
+
+    // The host is not reached this time: the card's approval stands, the advice is owed.
+    drop.store(10, Ordering::SeqCst);
+    dev.reader
+        .push(SimCard::chip(&CUP_CHIP).approving_offline());
+    let r = t.sale(3_000, Payment::Card(None)).unwrap();
+    assert!(r.approved, "{r:?}");
+    assert_eq!(r.response_code, "Y1");
+    assert_eq!(r.outcome, possdk_core::Outcome::Approved);
+    assert_eq!(r.kind, "offline_sale");
+    assert_eq!(t.status().unwrap().unsent_advices, 1);
+    drop.store(0, Ordering::SeqCst);
+
+    // The next transaction delivers it first; the host books it (the lost answers' copies are replays).
+    dev.reader.push(SimCard::chip(&CUP_CHIP));
+    let online = t.sale(1_000, Payment::Card(None)).unwrap();
+    assert!(online.approved, "{online:?}");
+    assert_eq!(t.status().unwrap().unsent_advices, 0);
+    let booked = host.tx(r.stan);
+    assert_eq!(booked["state"], "approved", "{booked}");
+    assert_eq!(booked["type"], "30", "{booked}");
+    assert_eq!(host.balance(CUP_CHIP.pan), before - 4_000);
+    let row = t
+        .journal(None)
+        .unwrap()
+        .records
+        .into_iter()
+        .find(|x| x.stan == r.stan)
+        .unwrap();
+    assert_eq!(
+        row.response_code.as_deref(),
+        Some("00"),
+        "the host's answer is recorded"
+    );
+
+    let s = t.settle().unwrap();
+    assert!(s.balanced, "{s:?}");
+    assert_eq!(s.terminal.domestic.debit.count, 2);
+    assert_eq!(s.terminal.domestic.debit.amount, 4_000);
+    host.shutdown();
+}
+
+#[test]
+fn an_offline_approval_is_refused_above_the_floor_limit_and_without_one() {
+    let host = TestHost::start("day-offline-floor");
+    let dir = temp_dir("day-offline-floor-term");
+    let dev = SimDevices::new();
+    let t = offline_terminal(&host, &dir, dev.hal(), 2_000);
+    dev.reader
+        .push(SimCard::chip(&CUP_CHIP).approving_offline());
+    let e = t.sale(2_001, Payment::Card(None)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Device, "{e}");
+    assert_eq!(e.outcome, Some(possdk_core::Outcome::NotSent));
+    assert!(
+        t.journal(None).unwrap().records.is_empty(),
+        "nothing recorded"
+    );
+    // Within the limit it is approved at once, and the advice is delivered right away.
+    dev.reader
+        .push(SimCard::chip(&CUP_CHIP).approving_offline());
+    let r = t.sale(2_000, Payment::Card(None)).unwrap();
+    assert!(r.approved, "{r:?}");
+    assert_eq!(r.response_code, "00", "the advice was answered at once");
+    assert!(r.reference.is_some());
     assert_eq!(t.status().unwrap().unsent_advices, 0);
     assert!(t.settle().unwrap().balanced);
     host.shutdown();
+
+    // The default floor limit (0): no offline approval at all.
+    let host = TestHost::start("day-offline-none");
+    let dir = temp_dir("day-offline-none-term");
+    let dev = SimDevices::new();
+    let t = host.ready(&dir, dev.hal());
+    dev.reader
+        .push(SimCard::chip(&CUP_CHIP).approving_offline());
+    assert_eq!(
+        t.sale(100, Payment::Card(None)).unwrap_err().kind,
+        ErrorKind::Device
+    );
+    host.shutdown();
+}
+
+// ---- sales slips: zh-CN by default, `receipt.locale` "en", the printer callback ----
+
+fn terminal_with(
+    host: &TestHost,
+    dir: &std::path::Path,
+    hal: Hal,
+    locale: Option<&str>,
+) -> possdk_core::Terminal {
+    let mut cfg = host.config_json(dir, 1500);
+    if let Some(l) = locale {
+        cfg["receipt"] = serde_json::json!({ "locale": l });
+    }
+    let cfg = possdk_core::Config::from_json(&cfg.to_string()).expect("config");
+    let t = possdk_core::Terminal::new(cfg, hal).expect("terminal opens");
+    initialise(&t).expect("initialisation");
+    t
+}
+
+#[test]
+fn slips_are_bilingual_chinese_by_default_and_printed_in_two_copies() {
+    use possdk_core::slip::{Align, Copy, Line};
+    let host = TestHost::start("day-slip-zh");
+    let dir = temp_dir("day-slip-zh-term");
+    let dev = SimDevices::new();
+    let t = terminal_with(&host, &dir, dev.hal(), None);
+    dev.reader.push(SimCard::swipe(&CUP_SWIPE));
+    let s = t.sale(12_345, Payment::Card(None)).unwrap();
+    let text = s.receipt.join("\n");
+    for needle in [
+        "POS签购单",
+        "商户存根 MERCHANT COPY",
+        "交易类型(TRANS TYPE): 消费(SALE)",
+        "卡号(CARD NO): 622588******6789",
+        "金额(AMOUNT): RMB 123.45",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    assert!(text.contains(&format!("凭证号(VOUCHER NO): {:06}", s.stan)));
+    assert!(text.contains(&format!("批次号(BATCH NO): {:06}", s.batch)));
+    assert!(text.contains(&format!("参考号(REF NO): {}", s.reference.clone().unwrap())));
+    assert!(text.contains(&format!(
+        "授权码(AUTH NO): {}",
+        s.auth_code.clone().unwrap()
+    )));
+    assert!(!text.contains(CUP_SWIPE.pan));
+
+    let printed = dev.printer.printed();
+    assert_eq!(
+        printed.iter().map(|p| p.copy).collect::<Vec<_>>(),
+        vec![Copy::Merchant, Copy::Cardholder]
+    );
+    assert!(matches!(
+        &printed[0].lines[0],
+        Line::Text {
+            align: Align::Center,
+            bold: true,
+            double: true,
+            ..
+        }
+    ));
+    let holder = printed[1]
+        .text_lines(possdk_core::slip::Locale::ZhCn)
+        .join("\n");
+    assert!(holder.contains("持卡人存根"), "{holder}");
+
+    // A void: 消费撤销; a QR sale carries its voucher as a QR line.
+    let v = t.void(s.stan, Some(swipe(&CUP_SWIPE))).unwrap();
+    assert!(
+        v.receipt.join("\n").contains("消费撤销(VOID)"),
+        "{:?}",
+        v.receipt
+    );
+    let q = t.sale(800, Payment::Qr(Some(QR_CODE.into()))).unwrap();
+    let last = dev.printer.printed().pop().unwrap();
+    assert!(last.lines.contains(&Line::Qr {
+        payload: q.voucher.clone().unwrap()
+    }));
+    assert!(q.receipt.join("\n").contains("扫码消费"));
+
+    // A printer that fails changes nothing: the sale stands and the next one prints again.
+    dev.printer.fail.store(true, Ordering::SeqCst);
+    let before = dev.printer.printed().len();
+    let s2 = t.sale(100, Payment::Card(Some(swipe(&CUP_SWIPE)))).unwrap();
+    assert!(s2.approved);
+    assert_eq!(dev.printer.printed().len(), before);
+    dev.printer.fail.store(false, Ordering::SeqCst);
+    // The reprint of the text slip is marked in both languages.
+    assert_eq!(
+        t.reprint(s2.stan, None).unwrap().receipt[0],
+        "*** 重打印 REPRINT ***"
+    );
+    // A decline prints nothing.
+    host.fault("decline", 1);
+    let d = t.sale(100, Payment::Card(Some(swipe(&CUP_SWIPE)))).unwrap();
+    assert!(!d.approved);
+    assert_eq!(dev.printer.printed().len(), before);
+    host.shutdown();
+}
+
+#[test]
+fn receipt_locale_en_gives_english_slips_and_a_bad_locale_is_refused() {
+    let host = TestHost::start("day-slip-en");
+    let dir = temp_dir("day-slip-en-term");
+    let dev = SimDevices::new();
+    let t = terminal_with(&host, &dir, dev.hal(), Some("en"));
+    let s = t
+        .sale(5_000, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
+    let text = s.receipt.join("\n");
+    assert!(text.contains("POS SALES SLIP - MERCHANT COPY"), "{text}");
+    assert!(text.contains("TRANS TYPE: SALE"));
+    assert!(text.contains("AMOUNT: CNY 50.00"));
+    assert!(!text.contains("消费"));
+    assert_eq!(
+        t.reprint(s.stan, None).unwrap().receipt[0],
+        "*** REPRINT ***"
+    );
+    host.shutdown();
+
+    for (bad, field) in [
+        (serde_json::json!({"locale": "fr"}), "receipt.locale"),
+        (
+            serde_json::json!({"locale": "en", "width": 32}),
+            "receipt.width",
+        ),
+        (serde_json::json!("en"), "receipt"),
+    ] {
+        let host = TestHost::start("day-slip-bad");
+        let dir = temp_dir("day-slip-bad-term");
+        let mut cfg = host.config_json(&dir, 1500);
+        cfg["receipt"] = bad;
+        let e = possdk_core::Config::from_json(&cfg.to_string()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest, "{e}");
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        host.shutdown();
+    }
 }

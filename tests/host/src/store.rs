@@ -222,9 +222,10 @@ pub struct Totals {
     pub foreign: Side,
 }
 
-/// Debit kinds of docs/PROTOCOL.md §5 (sale, completion; QR ones share the 60.1 codes) and credit kinds.
+/// Debit kinds of docs/PROTOCOL.md §5 (sale, completion, offline sale; QR ones share the 60.1 codes) and
+/// credit kinds.
 pub fn is_debit(kind: &str) -> bool {
-    kind == "22" || kind == "20"
+    kind == "22" || kind == "20" || kind == "30"
 }
 pub fn is_credit(kind: &str) -> bool {
     kind == "25"
@@ -234,6 +235,9 @@ pub fn counted(t: &Txn) -> bool {
     (is_debit(&t.kind) || is_credit(&t.kind))
         && matches!(t.state.as_str(), "approved" | "tipped" | "completed")
 }
+
+/// A recorded chip upload: (class `tc`/`script`, original batch, original STAN, data hex, verified).
+pub type ChipUpload = (String, u32, u32, String, bool);
 
 /// (expiry YYYYMMDD, modulus, exponent) of a CAPK.
 pub type CapkRow = (String, Vec<u8>, Vec<u8>);
@@ -774,8 +778,8 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Chip uploads of a terminal: (class, orig batch, orig STAN, data, verified), oldest first.
-    pub fn chip_uploads(&self, tid: &str) -> DbResult<Vec<(String, u32, u32, String, bool)>> {
+    /// Chip uploads of a terminal, oldest first.
+    pub fn chip_uploads(&self, tid: &str) -> DbResult<Vec<ChipUpload>> {
         let mut st = self.conn.prepare(
             "SELECT class, orig_batch, orig_stan, data, verified FROM chip_uploads WHERE tid = ?1 ORDER BY rowid",
         )?;

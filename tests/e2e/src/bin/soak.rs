@@ -6,7 +6,8 @@
 //! it can be SIGKILLed at any point and restarted on the same journal.
 //!
 //! Each round the parent plays the app: it picks an operation (every card and QR kind, originals taken
-//! from the terminal's own journal), maybe queues a host fault (dropped answer, late answer, corrupt MAC,
+//! from the terminal's own journal; chip sales through the child's card reader, approved online with a TC
+//! upload or offline within the floor limit with an advice; echo tests and sign-offs), maybe queues a host fault (dropped answer, late answer, corrupt MAC,
 //! frame cut in half, garbage, answer and reversal both dropped, ...) and maybe kills the child a random
 //! time after writing the request. It then compares three views:
 //!
@@ -240,13 +241,21 @@ const OPS: &[(&str, u64)] = &[
     ("tip_void", 12),
     ("balance", 3),
     ("sign_in", 3),
+    // A chip card read by the child's card reader: approved online (its TC is uploaded after the second
+    // GENERATE AC), or approved offline by the card within the floor limit (an advice).
+    ("chip_sale", 8),
+    ("echo", 2),
+    ("sign_off", 2),
 ];
+
+/// The floor limit of the soak's terminal: chip sales up to this approve offline when the card says so.
+const FLOOR_LIMIT: u64 = 5_000;
 
 fn delivery(kind: &str) -> Delivery {
     match kind {
-        "refund" | "qr_refund" | "tip" | "tip_void" => Delivery::Advice,
+        "refund" | "qr_refund" | "tip" | "tip_void" | "offline_sale" => Delivery::Advice,
         "balance" => Delivery::Plain,
-        "sign_in" | "settle" => Delivery::Management,
+        "sign_in" | "settle" | "echo" | "sign_off" => Delivery::Management,
         _ => Delivery::Reversible,
     }
 }
@@ -254,7 +263,7 @@ fn delivery(kind: &str) -> Delivery {
 /// Journal kinds that settlement counts (docs/PROTOCOL.md §5.1), as debit (true) or credit (false).
 fn settle_class(kind: &str) -> Option<bool> {
     match kind {
-        "sale" | "qr_sale" | "preauth_complete" | "qr_complete" => Some(true),
+        "sale" | "qr_sale" | "preauth_complete" | "qr_complete" | "offline_sale" => Some(true),
         "refund" | "qr_refund" => Some(false),
         _ => None,
     }
@@ -296,6 +305,8 @@ struct Row {
     reference: Option<String>,
     auth_code: Option<String>,
     host_date: Option<String>,
+    #[serde(default)]
+    response_code: Option<String>,
     state: String,
     completed: bool,
     refunded: u64,
@@ -541,6 +552,8 @@ struct Stats {
     retries: u64,
     /// `advice_pending` answers the app did not retry (the terminal resends).
     advice_pending_not_retried: u64,
+    /// Sales the chip card approved offline (`Y1`, or already confirmed by the advice's answer).
+    outcomes_offline: u64,
     sign_ins: u64,
     settlements: u64,
     settle_attempts: u64,
@@ -572,7 +585,13 @@ fn run_child(config_path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let terminal = match possdk_core::Terminal::new(config, possdk_core::hal::Hal::default()) {
+    let reader = ChildReader::default();
+    let hal = possdk_core::hal::Hal {
+        card_reader: Some(Box::new(reader.clone())),
+        pin_pad: Some(Box::new(possdk_sim::SimPinPad::default())),
+        ..Default::default()
+    };
+    let terminal = match possdk_core::Terminal::new(config, hal) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("possdk-soak child: terminal does not open: {e}");
@@ -583,12 +602,78 @@ fn run_child(config_path: &Path) -> ExitCode {
     let mut out = std::io::stdout().lock();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
+        let line = reader.present(&line);
         let answer = possdk_core::api::call_json(&terminal, &line);
         if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
             break;
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The child's card reader: a request with `"sim_chip": {"card", "offline"}` presents that chip card for
+/// this request only (the key is taken out before the request goes to the terminal); without one, no card
+/// is presented.
+#[derive(Clone, Default)]
+struct ChildReader {
+    presented: std::sync::Arc<std::sync::Mutex<Option<possdk_sim::SimCard>>>,
+    inner: possdk_sim::SimCardReader,
+}
+
+impl ChildReader {
+    fn present(&self, line: &str) -> String {
+        let mut card = None;
+        let out = match serde_json::from_str::<Value>(line) {
+            Ok(mut v) => match v.as_object_mut().and_then(|o| o.remove("sim_chip")) {
+                Some(chip) => {
+                    let test = match chip["card"].as_str() {
+                        Some("VISA_CHIP") => VISA_CHIP,
+                        _ => CUP_CHIP,
+                    };
+                    let c = possdk_sim::SimCard::chip(&test);
+                    card = Some(if chip["offline"].as_bool() == Some(true) {
+                        c.approving_offline()
+                    } else {
+                        c
+                    });
+                    v.to_string()
+                }
+                None => line.to_string(),
+            },
+            Err(_) => line.to_string(),
+        };
+        *self.presented.lock().unwrap_or_else(|p| p.into_inner()) = card;
+        out
+    }
+}
+
+impl possdk_core::hal::CardReader for ChildReader {
+    fn read_card(
+        &mut self,
+        request: &possdk_core::hal::CardRequest,
+    ) -> Result<possdk_core::hal::CardData, possdk_core::hal::HalError> {
+        let card = self
+            .presented
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| possdk_core::hal::HalError::Device("no card presented".into()))?;
+        self.inner.push(card);
+        self.inner.read_card(request)
+    }
+    fn complete_chip(
+        &mut self,
+        completion: &possdk_core::hal::ChipCompletion,
+    ) -> Result<possdk_core::hal::ChipOutcome, possdk_core::hal::HalError> {
+        self.inner.complete_chip(completion)
+    }
+    fn load_emv_parameters(
+        &mut self,
+        aids: &[possdk_core::hal::AidParams],
+        capks: &[possdk_core::hal::Capk],
+    ) -> Result<(), possdk_core::hal::HalError> {
+        self.inner.load_emv_parameters(aids, capks)
+    }
 }
 
 /// The parent's handle on a child terminal. Dropping it kills the child.
@@ -757,11 +842,9 @@ impl Soak {
         let dir = host.dir.join("terminal");
         std::fs::create_dir_all(&dir).expect("terminal dir");
         let config_path = dir.join("config.json");
-        std::fs::write(
-            &config_path,
-            host.config_json(&dir, args.response_ms).to_string(),
-        )
-        .expect("config written");
+        let mut config = host.config_json(&dir, args.response_ms);
+        config["floor_limit"] = json!(FLOOR_LIMIT);
+        std::fs::write(&config_path, config.to_string()).expect("config written");
         let exe = std::env::current_exe().expect("own executable path");
         let rng = Rng(args.seed);
         Soak {
@@ -928,10 +1011,13 @@ impl Soak {
             .filter(|r| delivery(&r.kind) == Delivery::Reversible)
             .map(|r| r.stan)
             .collect();
+        // An advice is owed for a pending advice row, and for an offline approval (Y1) not yet answered.
         let advices: Vec<u32> = rows
             .iter()
-            .filter(pending)
-            .filter(|r| delivery(&r.kind) == Delivery::Advice)
+            .filter(|r| {
+                (r.state == "pending" || r.response_code.as_deref() == Some("Y1"))
+                    && delivery(&r.kind) == Delivery::Advice
+            })
             .map(|r| r.stan)
             .collect();
         // The journal's own account must agree with the rows it holds.
@@ -1217,6 +1303,22 @@ impl Soak {
                 json!({"op": "balance", "card": card_json(card, card.pin)})
             }
             "sign_in" => json!({"op": "sign_in"}),
+            "echo" => json!({"op": "echo"}),
+            "sign_off" => json!({"op": "sign_off"}),
+            "chip_sale" => {
+                let offline = self.rng.percent(40);
+                let amount = if offline {
+                    self.rng.range(1, FLOOR_LIMIT)
+                } else {
+                    self.amount()
+                };
+                let card = if self.rng.percent(70) {
+                    "CUP_CHIP"
+                } else {
+                    "VISA_CHIP"
+                };
+                json!({"op": "sale", "amount": amount, "sim_chip": {"card": card, "offline": offline}})
+            }
             _ => return None,
         })
     }
@@ -1392,6 +1494,9 @@ impl Soak {
         if let Told::Error { code, .. } = &told {
             bump(&mut self.stats.errors, code, 1);
         }
+        if new_rows.iter().any(|r| r.kind == "offline_sale") {
+            self.stats.outcomes_offline += 1;
+        }
         if matches!(told, Told::Result { .. } | Told::Error { .. })
             && delivery(kind) != Delivery::Management
         {
@@ -1517,6 +1622,8 @@ impl Soak {
                     ),
                 ),
             "approved" if d == Delivery::Plain => {}
+            // Approved offline by the card (Y1), its advice not answered yet: checked at the checkpoint.
+            "approved" if matches!(told, Told::Result { rc, .. } if rc == "Y1") => {}
             "approved" if hm != Money::Held => self.violation(
                 "told_approved_host_not",
                 format!(
@@ -1710,7 +1817,10 @@ impl Soak {
     /// intent since the last check.
     fn verify(&mut self) {
         let status = self.status();
-        if !status["pending_reversal"].is_null() || status["unsent_advices"].as_u64() != Some(0) {
+        if !status["pending_reversal"].is_null()
+            || status["unsent_advices"].as_u64() != Some(0)
+            || status["unsent_uploads"].as_u64() != Some(0)
+        {
             self.violation(
                 "pending_after_settle",
                 format!(
@@ -1993,7 +2103,18 @@ impl Soak {
             .collect();
         let injections: u64 = self.stats.injections.values().sum();
         let kills: u64 = self.stats.kills.values().sum();
+        // What the chip sales left at the host: TC uploads (verified against the test issuer), script
+        // results, and the offline sales it booked from their advices.
+        let uploads = self.admin(json!({"cmd": "chip_uploads", "tid": TID}));
+        let ups = uploads["uploads"].as_array().cloned().unwrap_or_default();
+        let tcs = ups.iter().filter(|u| u["class"] == "tc").count();
+        let verified = ups
+            .iter()
+            .filter(|u| u["class"] == "tc" && u["verified"] == true)
+            .count();
         json!({
+            "chip": {"tc_uploads": tcs, "tc_verified": verified,
+                     "offline_approved": self.stats.outcomes_offline},
             "seed": self.args.seed,
             "rounds": self.round,
             "elapsed_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,

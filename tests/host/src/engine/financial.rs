@@ -79,6 +79,8 @@ enum Kind {
     CompletionVoid,
     Tip,
     TipVoid,
+    /// A chip sale the card approved offline (Y1), advised with 0220 60.1 `30` (§8.7).
+    OfflineSale,
 }
 
 impl Kind {
@@ -94,6 +96,7 @@ impl Kind {
             (200, "200000", "06", "21") => Kind::CompletionVoid,
             (220, "000000", "00", "34") => Kind::Tip,
             (220, "200000", "00", "35") => Kind::TipVoid,
+            (220, "000000", "00", "30") => Kind::OfflineSale,
             _ => return None,
         })
     }
@@ -462,11 +465,19 @@ impl Shared {
                     .get_str(23)
                     .map(|s| s[s.len().saturating_sub(2)..].to_string())
                     .unwrap_or("00".into());
-                match issuer::verify_arqc(f55, pan, &psn) {
-                    Ok(v) => *chip = Some(v),
-                    Err(e) => {
-                        info!("{}: chip cryptogram refused: {e:?}", fin.tid);
+                if fin.kind == Kind::OfflineSale {
+                    // The card's offline TC (Y1); there is no ARPC to answer.
+                    if let Err(e) = issuer::verify_tc(f55, pan, &psn, b"Y1") {
+                        info!("{}: offline TC refused: {e:?}", fin.tid);
                         return Err("A7");
+                    }
+                } else {
+                    match issuer::verify_arqc(f55, pan, &psn) {
+                        Ok(v) => *chip = Some(v),
+                        Err(e) => {
+                            info!("{}: chip cryptogram refused: {e:?}", fin.tid);
+                            return Err("A7");
+                        }
                     }
                 }
             }
@@ -548,7 +559,7 @@ impl Shared {
         };
         let mut fx = Effects::default();
         match fin.kind {
-            Kind::Sale | Kind::PreAuth => {
+            Kind::Sale | Kind::PreAuth | Kind::OfflineSale => {
                 if fin.amount > balance {
                     return Err("51");
                 }

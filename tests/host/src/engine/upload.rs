@@ -31,7 +31,7 @@ impl Shared {
             .get_str(23)
             .map(|s| s[s.len().saturating_sub(2)..].to_string())
             .unwrap_or("00".into());
-        let (data, verified) = match issuer::verify_tc(f55, pan, &psn) {
+        let (data, verified) = match issuer::verify_tc(f55, pan, &psn, b"00") {
             Ok(tc) => (hex::encode_upper(tc), true),
             Err(e) => {
                 info!("{tid}: TC of {ob:06}/{os:06} does not verify: {e:?}");

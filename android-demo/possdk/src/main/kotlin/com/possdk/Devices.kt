@@ -32,6 +32,27 @@ interface QrScanner {
 }
 
 /**
+ * Prints sales slips (签购单): called after every approved transaction with its merchant copy (商户存根), then
+ * its cardholder copy (持卡人存根). A printer that throws is logged and changes nothing: the transaction
+ * stands, and [PosTerminal.reprint] gives the slip again. The language is the config's `receipt.locale`.
+ */
+interface Printer {
+    fun print(slip: Slip)
+}
+
+enum class SlipCopy { MERCHANT, CARDHOLDER }
+
+enum class SlipAlign { LEFT, CENTER, RIGHT }
+
+/** One printer line: text with its layout, or a QR code (a QR transaction's voucher). */
+sealed class SlipLine {
+    data class Text(val text: String, val align: SlipAlign, val bold: Boolean, val doubleSize: Boolean) : SlipLine()
+    data class Qr(val payload: String) : SlipLine()
+}
+
+data class Slip(val copy: SlipCopy, val lines: List<SlipLine>)
+
+/**
  * The device's identity. The terminal reads the serial number when it is created and sends it at activation
  * (the host knows the device by it); it takes the place of `PosConfig.deviceSerial`.
  */

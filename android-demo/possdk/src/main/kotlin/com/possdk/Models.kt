@@ -216,7 +216,9 @@ data class StatusResult(
     val batch: Long,
     val nextStan: Long,
     val pendingReversal: PendingReversal?,
-    val unsentAdvices: Long
+    val unsentAdvices: Long,
+    /** Chip uploads (TC, script results) still owed. */
+    val unsentUploads: Long = 0
 )
 
 /** A local journal record (masked PAN only). */
@@ -339,7 +341,8 @@ internal object Results {
         o.optObj("pending_reversal")?.let {
             PendingReversal(it.long("stan"), it.optStr("reason"), it.optLong("attempts") ?: 0, it.bool("flagged"))
         },
-        o.optLong("unsent_advices") ?: 0
+        o.optLong("unsent_advices") ?: 0,
+        o.optLong("unsent_uploads") ?: 0
     )
 
     fun journal(o: Obj) = JournalResult(

@@ -29,7 +29,8 @@ class PosTerminal @JvmOverloads constructor(
     events: EventListener? = null,
     securityModule: SecurityModule? = null,
     deviceInfo: DeviceInfo? = null,
-    sealKeyProvider: SealKeyProvider? = null
+    sealKeyProvider: SealKeyProvider? = null,
+    printer: Printer? = null
 ) : AutoCloseable {
     @JvmOverloads
     constructor(
@@ -40,10 +41,11 @@ class PosTerminal @JvmOverloads constructor(
         events: EventListener? = null,
         securityModule: SecurityModule? = null,
         deviceInfo: DeviceInfo? = null,
-        sealKeyProvider: SealKeyProvider? = null
-    ) : this(config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, sealKeyProvider)
+        sealKeyProvider: SealKeyProvider? = null,
+        printer: Printer? = null
+    ) : this(config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, sealKeyProvider, printer)
 
-    private val bridge = CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo)
+    private val bridge = CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, printer)
     private val handle = AtomicLong(NativeBridge.create(withSealKey(configJson, sealKeyProvider), bridge))
 
     val isClosed: Boolean get() = handle.get() == 0L

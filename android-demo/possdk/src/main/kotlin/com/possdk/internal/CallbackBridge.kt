@@ -17,10 +17,15 @@ import com.possdk.PinPad
 import com.possdk.PinRequest
 import com.possdk.PosEvent
 import com.possdk.PosException
+import com.possdk.Printer
 import com.possdk.QrRequest
 import com.possdk.QrScanner
 import com.possdk.SecurityModule
 import com.possdk.SecurityModuleException
+import com.possdk.Slip
+import com.possdk.SlipAlign
+import com.possdk.SlipCopy
+import com.possdk.SlipLine
 import org.json.JSONObject
 import java.util.Arrays
 
@@ -40,7 +45,8 @@ class CallbackBridge(
     private val qrScanner: QrScanner?,
     private val events: EventListener?,
     private val securityModule: SecurityModule? = null,
-    private val deviceInfo: DeviceInfo? = null
+    private val deviceInfo: DeviceInfo? = null,
+    private val printer: Printer? = null
 ) : CancelSignal {
     /** Set by `PosTerminal.cancel()`/`close()`, cleared when an operation starts; devices poll it. */
     @Volatile
@@ -52,7 +58,33 @@ class CallbackBridge(
     fun flags(): Int =
         (if (cardReader != null) 1 else 0) or (if (pinPad != null) 2 else 0) or
             (if (qrScanner != null) 4 else 0) or (if (events != null) 8 else 0) or
-            (if (securityModule != null) 16 else 0) or (if (deviceInfo != null) 32 else 0)
+            (if (securityModule != null) 16 else 0) or (if (deviceInfo != null) 32 else 0) or
+            (if (printer != null) 64 else 0)
+
+    /** One copy of a slip as the core's JSON (`{"copy", "lines": [{"type": "text"|"qr", ...}]}`), to the app. */
+    fun printSlip(json: String) {
+        val p = printer ?: throw IllegalStateException("no Printer")
+        val o = JSONObject(json)
+        val copy = if (o.getString("copy") == "cardholder") SlipCopy.CARDHOLDER else SlipCopy.MERCHANT
+        val arr = o.getJSONArray("lines")
+        val lines = (0 until arr.length()).map { i ->
+            val l = arr.getJSONObject(i)
+            when (l.getString("type")) {
+                "qr" -> SlipLine.Qr(l.getString("payload"))
+                else -> SlipLine.Text(
+                    l.getString("text"),
+                    when (l.getString("align")) {
+                        "center" -> SlipAlign.CENTER
+                        "right" -> SlipAlign.RIGHT
+                        else -> SlipAlign.LEFT
+                    },
+                    l.getBoolean("bold"),
+                    l.getBoolean("double")
+                )
+            }
+        }
+        p.print(Slip(copy, lines))
+    }
 
     private fun amountOf(a: Long): Long? = if (a < 0) null else a
 
