@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The largest bitmap a signature pad may write: 1,024 × 512 pixels at one bit each.
+#define POS_SIGNATURE_MAX_BYTES 65536
+
 // The largest frame, length prefix included: the size of the `response` buffer possdk passes.
 #define POS_MAX_FRAME 2048
 
@@ -435,6 +438,37 @@ typedef struct pos_printer {
     void (*destroy)(void *ctx);
 } pos_printer;
 
+// What the signature pad is asked for (valid during the call).
+typedef struct pos_signature_request {
+    // "sale", ... (the transaction the cardholder signs for).
+    const char *transaction;
+    uint32_t stan;
+    uint64_t amount;
+    uint32_t timeout_ms;
+    const struct pos_cancel_token *cancel;
+} pos_signature_request;
+
+// The signature the pad writes: `width` × `height` pixels (at most 1,024 × 512), `bits` holding `height`
+// rows of `(width + 7) / 8` bytes, most significant bit first, 1 = ink. possdk gives `bits` with
+// `bits_cap` (`POS_SIGNATURE_MAX_BYTES`) bytes; the pad sets `bits_len`.
+typedef struct pos_signature_image {
+    uint16_t width;
+    uint16_t height;
+    uint8_t *bits;
+    size_t bits_cap;
+    size_t bits_len;
+} pos_signature_image;
+
+// Signature pad callback: asked after an approval of the kinds the config's `signature.kinds` names. A
+// failure (any status but `POS_HAL_OK`) or an image that is not valid is logged and changes nothing.
+typedef struct pos_signature_pad {
+    void *ctx;
+    pos_hal_status (*capture)(void *ctx,
+                              const struct pos_signature_request *request,
+                              struct pos_signature_image *out);
+    void (*destroy)(void *ctx);
+} pos_signature_pad;
+
 // The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
 // and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
 // possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
@@ -454,6 +488,8 @@ typedef struct pos_hal {
     const struct pos_transport *transport;
     // Prints the sales slips of approved transactions; NULL: slips only come back as text.
     const struct pos_printer *printer;
+    // Takes the cardholder's electronic signature after an approval; NULL: none is taken.
+    const struct pos_signature_pad *signature_pad;
 } pos_hal;
 
 // Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are

@@ -57,6 +57,24 @@ pub struct ReceiptConfig {
     pub locale: crate::slip::Locale,
 }
 
+/// `"signature"`: when the electronic signature is asked (docs/PROTOCOL.md §8.8).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct SignatureConfig {
+    /// The transaction kinds (flow names) whose approval asks the signature pad; None: sales and offline
+    /// sales.
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+}
+
+impl SignatureConfig {
+    pub fn asks(&self, kind: &str) -> bool {
+        match &self.kinds {
+            Some(list) => list.iter().any(|k| k == kind),
+            None => matches!(kind, "sale" | "offline_sale"),
+        }
+    }
+}
+
 /// Terminal configuration (JSON-API.md "Config"). Its Debug form never shows the seal key.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct Config {
@@ -104,6 +122,9 @@ pub struct Config {
     /// Sales slips: language.
     #[serde(default)]
     pub receipt: ReceiptConfig,
+    /// The electronic signature: which approvals ask for it.
+    #[serde(default)]
+    pub signature: SignatureConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -127,6 +148,7 @@ impl std::fmt::Debug for Config {
             .field("journal", &self.journal)
             .field("floor_limit", &self.floor_limit)
             .field("receipt", &self.receipt)
+            .field("signature", &self.signature)
             .finish()
     }
 }
@@ -220,6 +242,7 @@ impl Config {
         for (name, list) in [
             ("pin_required", &self.pin_required),
             ("pin_bypass_allowed", &self.pin_bypass_allowed),
+            ("signature.kinds", &self.signature.kinds),
         ] {
             if let Some(list) = list {
                 if let Some(bad) = list.iter().find(|k| kinds::by_name(k).is_none()) {
@@ -326,6 +349,23 @@ impl Config {
             uint,
             "a whole number of fen",
         )?;
+        check(
+            "signature",
+            obj.get("signature"),
+            |x| x.is_object(),
+            "an object",
+        )?;
+        if let Some(r) = obj.get("signature").and_then(V::as_object) {
+            check(
+                "signature.kinds",
+                r.get("kinds"),
+                strings,
+                "a list of transaction kinds",
+            )?;
+            if let Some(k) = r.keys().find(|k| k.as_str() != "kinds") {
+                return Err(Error::invalid(format!("signature.{k}"), "unknown key"));
+            }
+        }
         check(
             "receipt",
             obj.get("receipt"),

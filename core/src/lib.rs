@@ -19,6 +19,7 @@ mod journal;
 mod model;
 mod receipt;
 pub mod security;
+pub mod signature;
 pub mod slip;
 mod terminal;
 pub mod tlv;

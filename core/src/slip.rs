@@ -19,7 +19,7 @@ pub enum Locale {
 }
 
 /// Which copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Copy {
     Merchant,
@@ -27,7 +27,7 @@ pub enum Copy {
 }
 
 /// Horizontal placement of a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Align {
     Left,
@@ -36,7 +36,7 @@ pub enum Align {
 }
 
 /// One printer line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Line {
     Text {
@@ -50,8 +50,8 @@ pub enum Line {
     Qr { payload: String },
 }
 
-/// One copy of a slip.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One copy of a slip (serialised for the JNI bridge, docs/ANDROID.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Slip {
     pub copy: Copy,
     pub lines: Vec<Line>,

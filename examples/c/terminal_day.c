@@ -39,6 +39,7 @@ typedef struct devices {
     int clock_reads;
     int slips[2];           /* slips printed, per copy (merchant, cardholder) */
     int slip_lines, slip_sale_type, slip_bold_centre;
+    int signatures;         /* signatures given */
 } devices;
 
 static void sleep_ms(long ms) {
@@ -131,6 +132,26 @@ static void destroy_device(void *ctx) { ((devices *)ctx)->destroyed |= 8; }
 static void destroy_events(void *ctx) { ((devices *)ctx)->destroyed |= 16; }
 static void destroy_clock(void *ctx) { ((devices *)ctx)->destroyed |= 32; }
 static void destroy_printer(void *ctx) { ((devices *)ctx)->destroyed |= 64; }
+static void destroy_signature_pad(void *ctx) { ((devices *)ctx)->destroyed |= 128; }
+
+/* The signature pad: a 256 x 64 zigzag stroke (1 bit per pixel, rows MSB first). */
+static pos_hal_status sim_signature(void *ctx, const pos_signature_request *req, pos_signature_image *out) {
+    devices *d = (devices *)ctx;
+    const unsigned w = 256, h = 64, stride = (256 + 7) / 8;
+    unsigned x;
+    if (req == NULL || out == NULL || out->bits == NULL || out->bits_cap < stride * h) return POS_HAL_ERROR;
+    memset(out->bits, 0, stride * h);
+    for (x = 8; x < w - 8; x++) {
+        unsigned y = 16 + (x % 32 < 16 ? x % 16 : 15 - x % 16) * 2;
+        out->bits[y * stride + x / 8] |= (uint8_t)(0x80u >> (x % 8));
+        out->bits[(y + 1) * stride + x / 8] |= (uint8_t)(0x80u >> (x % 8));
+    }
+    out->width = (uint16_t)w;
+    out->height = (uint16_t)h;
+    out->bits_len = stride * h;
+    d->signatures++;
+    return POS_HAL_OK;
+}
 
 /* The printer: counts the copies and checks the layout (the default locale is zh-CN: 交易类型 消费). */
 static pos_hal_status sim_print(void *ctx, pos_slip_copy copy, const pos_print_line *lines, size_t count) {
@@ -251,6 +272,7 @@ int main(int argc, char **argv) {
     pos_event_sink sink;
     pos_clock clock;
     pos_printer printer;
+    pos_signature_pad signature_pad;
     pos_hal hal;
     pos_terminal *t = NULL;
     char config[1024];
@@ -309,6 +331,9 @@ int main(int argc, char **argv) {
     printer.ctx = &dev;
     printer.print = sim_print;
     printer.destroy = destroy_printer;
+    signature_pad.ctx = &dev;
+    signature_pad.capture = sim_signature;
+    signature_pad.destroy = destroy_signature_pad;
     memset(&hal, 0, sizeof hal); /* members this program does not set stay NULL */
     hal.card_reader = &reader;
     hal.pin_pad = &pad;
@@ -319,6 +344,7 @@ int main(int argc, char **argv) {
     hal.clock = &clock;
     hal.transport = NULL; /* possdk's TCP transport */
     hal.printer = &printer;
+    hal.signature_pad = &signature_pad;
 
     printf("possdk %s\n", pos_version());
 
@@ -402,6 +428,7 @@ int main(int argc, char **argv) {
     EXPECT(dev.slips[POS_COPY_MERCHANT] == 1 && dev.slips[POS_COPY_CARDHOLDER] == 1,
            "both copies of the sale's slip printed");
     EXPECT(dev.slip_sale_type == 2 && dev.slip_bold_centre == 2, "slip lines: 交易类型 消费, bold centred title");
+    EXPECT(dev.signatures == 1, "the cardholder signed the sale on the pad");
     EXPECT(strstr(sale1.receipt, "\xe5\x95\x86\xe6\x88\xb7\xe5\xad\x98\xe6\xa0\xb9") != NULL,
            "the text receipt is the merchant copy (商户存根)");
 
@@ -635,8 +662,8 @@ done:
     pos_string_free(tx.receipt);
     pos_string_free(preauth.receipt);
     pos_terminal_free(t);
-    if (t != NULL && dev.destroyed != 127) {
-        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 127\n", dev.destroyed);
+    if (t != NULL && dev.destroyed != 255) {
+        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 255\n", dev.destroyed);
         failures++;
     }
     if (t != NULL) {
@@ -650,8 +677,9 @@ done:
     }
     pos_terminal_free(NULL); /* no-op */
     pos_string_free(NULL);   /* no-op */
-    printf("events=%d card reads=%d PINs=%d scans=%d clock reads=%d slips=%d+%d (%d lines)\n", dev.events,
-           dev.reads, dev.pins, dev.scans, dev.clock_reads, dev.slips[0], dev.slips[1], dev.slip_lines);
+    printf("events=%d card reads=%d PINs=%d scans=%d clock reads=%d slips=%d+%d (%d lines) signatures=%d\n",
+           dev.events, dev.reads, dev.pins, dev.scans, dev.clock_reads, dev.slips[0], dev.slips[1], dev.slip_lines,
+           dev.signatures);
     if (t != NULL && dev.clock_reads == 0) {
         fprintf(stderr, "FAIL clock: the pos_clock callback was never read\n");
         failures++;

@@ -744,6 +744,8 @@ pub struct pos_hal {
     pub transport: *const crate::transport::pos_transport,
     /// Prints the sales slips of approved transactions; NULL: slips only come back as text.
     pub printer: *const crate::printer::pos_printer,
+    /// Takes the cardholder's electronic signature after an approval; NULL: none is taken.
+    pub signature_pad: *const crate::signature::pos_signature_pad,
 }
 
 pub(crate) fn own<V: Copy>(
@@ -799,6 +801,9 @@ pub(crate) unsafe fn take_hal(hal: *const pos_hal) -> TakenHal {
     }
     if let Some(v) = unsafe { h.printer.as_ref() } {
         out.printer = Some(Box::new(crate::printer::CPrinter::new(*v)));
+    }
+    if let Some(v) = unsafe { h.signature_pad.as_ref() } {
+        out.signature_pad = Some(Box::new(crate::signature::CSignaturePad::new(*v)));
     }
     // SAFETY: as above.
     let security = unsafe { h.security.as_ref() }.map(|v| crate::security::CSecurity::new(*v));
@@ -866,6 +871,7 @@ mod tests {
             clock: std::ptr::null(),
             transport: std::ptr::null(),
             printer: std::ptr::null(),
+            signature_pad: std::ptr::null(),
         };
         let mut h = unsafe { take_hal(&hal) }.hal;
         let reader = h.card_reader.as_mut().unwrap();

@@ -16,6 +16,7 @@ mod printer;
 mod registry;
 mod result;
 mod security;
+mod signature;
 mod strings;
 mod transport;
 
@@ -27,4 +28,5 @@ pub use result::{
     pos_error_details, pos_last_error, pos_outcome, pos_result, pos_result_code, pos_result_message,
 };
 pub use security::*;
+pub use signature::*;
 pub use transport::*;

@@ -212,6 +212,7 @@ fn chip_sale_through_c_callbacks() {
         clock: null(),
         transport: null(),
         printer: null(),
+        signature_pad: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(

@@ -240,6 +240,7 @@ fn application_security_module_runs_a_day() {
         clock: null(),
         transport: null(),
         printer: null(),
+        signature_pad: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(
@@ -329,6 +330,7 @@ fn incomplete_security_vtable_is_refused() {
         clock: null(),
         transport: null(),
         printer: null(),
+        signature_pad: null(),
     };
     let mut t = std::ptr::null_mut();
     let r = unsafe { pos_terminal_new(c"{}".as_ptr(), &hal, &mut t) };

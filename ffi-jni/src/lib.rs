@@ -13,6 +13,7 @@ mod security;
 
 use callbacks::{
     Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaPrinter, JavaQrScanner,
+    JavaSignaturePad,
 };
 use convert::{BridgeError, ThrowPos};
 use jni::objects::{JClass, JObject, JString};
@@ -85,6 +86,9 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     }
     if flags & callbacks::HAS_PRINTER != 0 {
         hal.printer = Some(Box::new(JavaPrinter(bridge.clone())));
+    }
+    if flags & callbacks::HAS_SIGNATURE_PAD != 0 {
+        hal.signature_pad = Some(Box::new(JavaSignaturePad(bridge.clone())));
     }
     let security: Option<Box<dyn SecurityModule>> = (flags & callbacks::HAS_SECURITY_MODULE != 0)
         .then(|| Box::new(security::JavaSecurity(bridge)) as Box<dyn SecurityModule>);

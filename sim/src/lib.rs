@@ -798,6 +798,52 @@ impl possdk_core::hal::Printer for SimPrinter {
     }
 }
 
+/// A signature pad: the cardholder "signs" a 384 × 96 pixel stroke, different for every STAN; `fail` makes
+/// it refuse. Clones share the count.
+#[derive(Clone, Default)]
+pub struct SimSignaturePad {
+    pub taken: Arc<std::sync::atomic::AtomicU32>,
+    pub fail: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SimSignaturePad {
+    /// The image the pad gives for a STAN: a wavy stroke across the pad.
+    pub fn image_for(stan: u32) -> possdk_core::signature::SignatureImage {
+        let (width, height) = (384u16, 96u16);
+        let stride = possdk_core::signature::SignatureImage::stride(width);
+        let mut bits = vec![0u8; stride * usize::from(height)];
+        let phase = (stan % 17) as usize;
+        for x in 16..usize::from(width) - 16 {
+            let wave = ((x + phase) % 48) as isize - 24;
+            let y = (48 + wave.abs() - 12) as usize;
+            for t in 0..3 {
+                bits[(y + t) * stride + x / 8] |= 0x80 >> (x % 8);
+            }
+        }
+        possdk_core::signature::SignatureImage {
+            width,
+            height,
+            bits,
+        }
+    }
+}
+
+impl possdk_core::hal::SignaturePad for SimSignaturePad {
+    fn capture(
+        &mut self,
+        request: &possdk_core::hal::SignatureRequest,
+    ) -> Result<possdk_core::signature::SignatureImage, HalError> {
+        if request.cancel.is_cancelled() {
+            return Err(HalError::Cancelled);
+        }
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(HalError::Device("signature pad broken".into()));
+        }
+        self.taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Self::image_for(request.stan))
+    }
+}
+
 /// A clock that always says the same time.
 #[derive(Debug, Clone, Copy)]
 pub struct FixedClock(pub DateTime);
@@ -848,6 +894,7 @@ pub struct SimDevices {
     pub device: SimDevice,
     pub events: RecordingEvents,
     pub printer: SimPrinter,
+    pub signature_pad: SimSignaturePad,
     /// None: the system clock (UTC+8).
     pub clock: Option<SimClock>,
 }
@@ -869,6 +916,7 @@ impl SimDevices {
             clock: self.clock.clone().map(|c| Box::new(c) as Box<dyn Clock>),
             transport: None,
             printer: Some(Box::new(self.printer.clone())),
+            signature_pad: Some(Box::new(self.signature_pad.clone())),
         }
     }
 }

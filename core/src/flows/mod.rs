@@ -17,6 +17,7 @@ pub(crate) mod query;
 mod reversal;
 mod session;
 pub(crate) mod settlement;
+mod signature;
 mod store_forward;
 
 use crate::config::Config;
@@ -72,6 +73,7 @@ pub(crate) struct Engine {
     qr_scanner: Option<Box<dyn QrScanner>>,
     events: Option<Box<dyn EventSink>>,
     printer: Option<Box<dyn Printer>>,
+    signature_pad: Option<Box<dyn crate::hal::SignaturePad>>,
     clock: Box<dyn Clock>,
     transport: Box<dyn Transport>,
     security: Box<dyn SecurityModule>,
@@ -134,6 +136,7 @@ impl Engine {
             clock,
             transport,
             printer,
+            signature_pad,
         } = hal;
         let mut engine = Engine {
             cfg,
@@ -142,6 +145,7 @@ impl Engine {
             qr_scanner,
             events,
             printer,
+            signature_pad,
             clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
             transport: transport.unwrap_or_else(|| Box::new(TcpTransport::default())),
             security,

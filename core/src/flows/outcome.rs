@@ -245,6 +245,7 @@ impl Engine {
         }
         let result = self.tx_result(def, id, Some(resp))?;
         self.print_slips(def, &result);
+        self.take_signature(def, id, &result);
         log::info!("{} {:06}: {} {}", def.name, stan, rc, result.message);
         self.emit(Event::Done {
             approved: result.approved,

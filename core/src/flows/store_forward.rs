@@ -161,6 +161,7 @@ impl Engine {
             result.outcome = Outcome::Approved;
         }
         self.print_slips(def, &result);
+        self.take_signature(def, sent.id, &result);
         self.emit(Event::Done {
             approved: result.approved,
             response_code: result.response_code.clone(),

@@ -860,7 +860,47 @@ impl Journal {
         Ok(())
     }
 
-    /// The uploads owed (TC, script results), oldest first.
+    /// The transaction's compressed signature and its upload segments, in one commit.
+    pub fn record_signature(
+        &mut self,
+        tx_id: i64,
+        image: &[u8],
+        uploads: &[NewUpload<'_>],
+    ) -> JResult<()> {
+        let key = *self.seal_key;
+        let tx = self.conn.transaction().map_err(db)?;
+        exec(
+            &tx,
+            "INSERT OR REPLACE INTO signature (tx_id, image) VALUES (?1, ?2)",
+            params![tx_id, image],
+        )
+        .map_err(db)?;
+        for u in uploads {
+            let frame = seal::seal(&key, u.frame, &advice_aad(tx_id, u.stan)).map_err(sealing)?;
+            exec(
+                &tx,
+                "INSERT INTO advice (tx_id, class, stan, frame_sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![tx_id, u.class, u.stan, frame],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// The compressed signature of a transaction, when one was taken.
+    #[cfg(test)]
+    pub fn signature(&self, tx_id: i64) -> JResult<Option<Vec<u8>>> {
+        self.conn
+            .query_row(
+                "SELECT image FROM signature WHERE tx_id = ?1",
+                [tx_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    /// The uploads owed (TC, script results, signature segments), oldest first.
     pub fn pending_uploads(&self) -> JResult<Vec<PendingUpload>> {
         let mut stmt = self
             .conn
@@ -943,6 +983,21 @@ impl Journal {
     pub fn prune(&mut self, retain: u32) -> JResult<usize> {
         let open = self.batch()?;
         let tx = self.conn.transaction().map_err(db)?;
+        // The signatures of the rows that go, first (they name their row).
+        exec(&tx,
+                "WITH RECURSIVE
+                   recent(batch) AS (
+                     SELECT batch FROM tx WHERE batch != ?1 GROUP BY batch ORDER BY MAX(id) DESC LIMIT ?2),
+                   keep(id) AS (
+                     SELECT id FROM tx WHERE batch = ?1 OR batch IN recent
+                       OR id IN (SELECT tx_id FROM reversal) OR id IN (SELECT tx_id FROM advice)
+                     UNION
+                     SELECT t.original_id FROM tx t JOIN keep k ON t.id = k.id
+                       WHERE t.original_id IS NOT NULL)
+                 DELETE FROM signature WHERE tx_id NOT IN keep",
+                params![open, retain],
+            )
+            .map_err(db)?;
         let deleted = exec(&tx,
                 "WITH RECURSIVE
                    recent(batch) AS (

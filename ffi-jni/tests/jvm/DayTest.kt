@@ -50,6 +50,9 @@ import com.possdk.Slip
 import com.possdk.SlipAlign
 import com.possdk.SlipCopy
 import com.possdk.SlipLine
+import com.possdk.SignatureImage
+import com.possdk.SignaturePad
+import com.possdk.SignatureRequest
 import java.io.File
 import java.math.BigInteger
 import java.security.KeyFactory
@@ -113,6 +116,21 @@ class SimPinPad : PinPad {
         asked++
         check(request.maskedPan.contains("*")) { "masked PAN is not masked" }
         return PinEntry.Clear(pin.toCharArray())
+    }
+}
+
+/** Signs with a 128 x 32 diagonal stroke. */
+class SimSignaturePad : SignaturePad {
+    @Volatile var taken = 0
+    override fun capture(request: SignatureRequest): SignatureImage {
+        val stride = 16
+        val bits = ByteArray(stride * 32)
+        for (x in 4 until 124) {
+            val y = (x / 4) % 32
+            bits[y * stride + x / 8] = (bits[y * stride + x / 8].toInt() or (0x80 ushr (x % 8))).toByte()
+        }
+        taken++
+        return SignatureImage(128, 32, bits)
     }
 }
 
@@ -531,11 +549,12 @@ fun main(args: Array<String>) {
     val security = KotlinSecurityModule()
     val device = SimDeviceInfo("SN0001")
     val printer = SimPrinter()
+    val signaturePad = SimSignaturePad()
     // The day's terminal keeps its keys in the Kotlin module (which also encrypts the tracks) and takes its
     // serial number from DeviceInfo.
     val terminal = PosTerminal(
         config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device,
-        printer = printer
+        printer = printer, signaturePad = signaturePad
     )
     try {
         check("activate (DeviceInfo serial), master key and sign in (keys in the Kotlin module), parameters") {
@@ -598,6 +617,8 @@ fun main(args: Array<String>) {
             expect(slips.none { s -> s.lines.any { it is SlipLine.Text && it.text.contains("6225880123456789") } }) {
                 "a slip shows the full PAN"
             }
+            expect(signaturePad.taken == 1) { "the sale was not signed (${signaturePad.taken})" }
+            expect(terminal.status().unsentUploads == 0L) { "the signature upload is owed" }
             expect(pinPad.asked > 0) { "PIN pad not asked" }
             expect(events.events.contains(PosEvent.WaitingForCard)) { "events ${events.events}" }
             expect(events.events.any { it is PosEvent.Done && it.approved }) { "events ${events.events}" }

@@ -129,8 +129,10 @@ struct Lossy {
 }
 
 impl Lossy {
+    /// The devices without the signature pad (its uploads would go with the ones under test).
     fn hal(dev: &SimDevices, drop: &Arc<AtomicU32>, crash: &Arc<AtomicBool>) -> Hal {
         let mut hal = dev.hal();
+        hal.signature_pad = None;
         hal.transport = Some(Box::new(Lossy {
             inner: Default::default(),
             drop: drop.clone(),
@@ -186,6 +188,7 @@ fn an_approved_chip_sale_uploads_its_tc_at_once() {
     let tcs = of_class(&ups, "tc");
     assert_eq!(tcs.len(), 1, "{ups:?}");
     assert_eq!(tcs[0]["stan"], r.stan);
+    assert_eq!(of_class(&ups, "signature").len(), 1, "the sale was signed");
     assert_eq!(tcs[0]["batch"], r.batch);
     assert_eq!(tcs[0]["verified"], true, "the host verified the card's TC");
     assert_eq!(t.status().unwrap().unsent_uploads, 0);
@@ -195,7 +198,7 @@ fn an_approved_chip_sale_uploads_its_tc_at_once() {
             .unwrap()
             .approved
     );
-    assert_eq!(chip_uploads(&host).len(), 1);
+    assert_eq!(of_class(&chip_uploads(&host), "tc").len(), 1);
     let s = t.settle().unwrap();
     assert!(s.balanced, "{s:?}");
     assert_eq!(s.terminal.domestic.debit.amount, 3_500);
@@ -536,4 +539,145 @@ fn receipt_locale_en_gives_english_slips_and_a_bad_locale_is_refused() {
         assert_eq!(e.field.as_deref(), Some(field), "{e}");
         host.shutdown();
     }
+}
+
+// ---- the electronic signature (docs/PROTOCOL.md §8.8) ----
+
+fn is_0820(frame: &[u8]) -> bool {
+    frame.get(13..15) == Some(&[0x08, 0x20])
+}
+
+/// TCP, but the answer to every 0820 (the signature uploads, once initialised) is lost while `drop` is set.
+struct NoSignatureAnswers {
+    inner: possdk_core::transport::TcpTransport,
+    drop: Arc<AtomicBool>,
+}
+
+impl Transport for NoSignatureAnswers {
+    fn exchange(
+        &mut self,
+        endpoint: &Endpoint,
+        frame: &[u8],
+        cancel: &CancelToken,
+    ) -> Result<Vec<u8>, TransportError> {
+        let result = self.inner.exchange(endpoint, frame, cancel);
+        if is_0820(frame) && self.drop.load(Ordering::SeqCst) {
+            return Err(TransportError::Timeout);
+        }
+        result
+    }
+}
+
+#[test]
+fn the_signature_is_journalled_survives_a_restart_and_is_uploaded_before_settlement() {
+    let host = TestHost::start("day-sig");
+    let dir = temp_dir("day-sig-term");
+    let dev = SimDevices::new();
+    let drop = Arc::new(AtomicBool::new(false));
+    let segments: u32;
+    let stan = {
+        let mut hal = dev.hal();
+        hal.transport = Some(Box::new(NoSignatureAnswers {
+            inner: Default::default(),
+            drop: drop.clone(),
+        }));
+        let t = host.ready(&dir, hal);
+        drop.store(true, Ordering::SeqCst);
+        let r = t
+            .sale(6_600, Payment::Card(Some(swipe(&CUP_SWIPE))))
+            .unwrap();
+        assert!(r.approved, "{r:?}");
+        assert_eq!(dev.signature_pad.taken.load(Ordering::SeqCst), 1);
+        // Compressed, the 384 x 96 stroke takes several 400-byte segments, each an upload owed.
+        let packed =
+            possdk_core::signature::compress(&possdk_sim::SimSignaturePad::image_for(r.stan))
+                .unwrap();
+        segments = packed.len().div_ceil(400) as u32;
+        assert!(segments > 1, "{} bytes", packed.len());
+        assert!(
+            packed.len() * 3 < 384 / 8 * 96,
+            "compressed: {} bytes",
+            packed.len()
+        );
+        assert_eq!(t.status().unwrap().unsent_uploads, segments);
+        // A refund asks no signature.
+        let date = r.datetime[5..10].replace('-', "");
+        let refund = t
+            .refund(
+                1_000,
+                possdk_core::api::OriginalRef {
+                    reference: r.reference.clone(),
+                    date: Some(date),
+                    ..Default::default()
+                },
+                Some(swipe(&CUP_SWIPE)),
+            )
+            .unwrap();
+        assert!(refund.approved);
+        assert_eq!(dev.signature_pad.taken.load(Ordering::SeqCst), 1);
+        r.stan
+    };
+    // Reopened on the same journal (the terminal restarted): still owed; settlement delivers it first.
+    let t = host.terminal(&dir, Hal::default());
+    assert_eq!(t.status().unwrap().unsent_uploads, segments);
+    let s = t.settle().unwrap();
+    assert!(s.balanced, "{s:?}");
+    assert_eq!(t.status().unwrap().unsent_uploads, 0);
+    let ups = chip_uploads(&host);
+    let sig = of_class(&ups, "signature");
+    assert_eq!(sig.len(), 1, "{ups:?}");
+    assert_eq!(sig[0]["stan"], stan);
+    assert_eq!(
+        sig[0]["verified"], true,
+        "the host decompressed it: {ups:?}"
+    );
+    assert_eq!(sig[0]["data"], "384x96");
+    host.shutdown();
+}
+
+#[test]
+fn a_broken_signature_pad_changes_nothing_and_signature_kinds_are_configurable() {
+    let host = TestHost::start("day-sig-cfg");
+    let dir = temp_dir("day-sig-cfg-term");
+    let dev = SimDevices::new();
+    let mut cfg = host.config_json(&dir, 1500);
+    cfg["signature"] = serde_json::json!({"kinds": ["preauth"]});
+    let t = possdk_core::Terminal::new(
+        possdk_core::Config::from_json(&cfg.to_string()).unwrap(),
+        dev.hal(),
+    )
+    .unwrap();
+    initialise(&t).unwrap();
+    assert!(
+        t.sale(500, Payment::Card(Some(swipe(&CUP_SWIPE))))
+            .unwrap()
+            .approved
+    );
+    assert_eq!(
+        dev.signature_pad.taken.load(Ordering::SeqCst),
+        0,
+        "sales are not asked"
+    );
+    let p = t
+        .preauth(800, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
+    assert!(p.approved);
+    assert_eq!(dev.signature_pad.taken.load(Ordering::SeqCst), 1);
+    assert_eq!(of_class(&chip_uploads(&host), "signature").len(), 1);
+    dev.signature_pad.fail.store(true, Ordering::SeqCst);
+    let p2 = t
+        .preauth(900, Payment::Card(Some(swipe(&CUP_SWIPE))))
+        .unwrap();
+    assert!(p2.approved, "the transaction stands without its signature");
+    assert_eq!(t.status().unwrap().unsent_uploads, 0);
+    assert!(t.settle().unwrap().balanced);
+    host.shutdown();
+
+    let host = TestHost::start("day-sig-bad");
+    let dir = temp_dir("day-sig-bad-term");
+    let mut cfg = host.config_json(&dir, 1500);
+    cfg["signature"] = serde_json::json!({"kinds": ["teleport"]});
+    let e = possdk_core::Config::from_json(&cfg.to_string()).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("signature.kinds"), "{e}");
+    host.shutdown();
 }

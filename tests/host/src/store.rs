@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS chip_uploads (
     tid TEXT NOT NULL, class TEXT NOT NULL, orig_batch INTEGER NOT NULL, orig_stan INTEGER NOT NULL,
     stan INTEGER NOT NULL, data TEXT NOT NULL, verified INTEGER NOT NULL, stamp TEXT NOT NULL,
     PRIMARY KEY (tid, class, orig_batch, orig_stan));
+CREATE TABLE IF NOT EXISTS signature_parts (
+    tid TEXT NOT NULL, orig_batch INTEGER NOT NULL, orig_stan INTEGER NOT NULL, part INTEGER NOT NULL,
+    total INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tid, orig_batch, orig_stan, part));
 CREATE TABLE IF NOT EXISTS settlements (
     tid TEXT NOT NULL, batch INTEGER NOT NULL, stamp TEXT NOT NULL, terminal_totals TEXT NOT NULL,
     host_totals TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (tid, batch));
@@ -776,6 +779,31 @@ impl Store {
             params![tid, class, ob, os, stan, data, verified, stamp],
         )?;
         Ok(n == 1)
+    }
+
+    /// One segment of a transaction's signature (kept once); returns all segments when `total` are in.
+    pub fn put_signature_part(
+        &self,
+        tid: &str,
+        ob: u32,
+        os: u32,
+        part: u8,
+        total: u8,
+        data: &[u8],
+    ) -> DbResult<Option<Vec<u8>>> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO signature_parts (tid, orig_batch, orig_stan, part, total, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![tid, ob, os, part, total, data],
+        )?;
+        let mut st = self.conn.prepare(
+            "SELECT data FROM signature_parts WHERE tid = ?1 AND orig_batch = ?2 AND orig_stan = ?3 \
+             AND total = ?4 ORDER BY part",
+        )?;
+        let parts: Vec<Vec<u8>> = st
+            .query_map(params![tid, ob, os, total], |r| r.get(0))?
+            .collect::<DbResult<_>>()?;
+        Ok((parts.len() == usize::from(total)).then(|| parts.concat()))
     }
 
     /// Chip uploads of a terminal, oldest first.

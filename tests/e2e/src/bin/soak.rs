@@ -589,6 +589,8 @@ fn run_child(config_path: &Path) -> ExitCode {
     let hal = possdk_core::hal::Hal {
         card_reader: Some(Box::new(reader.clone())),
         pin_pad: Some(Box::new(possdk_sim::SimPinPad::default())),
+        // Sales are signed: their signatures go with the uploads and must be delivered before settlement.
+        signature_pad: Some(Box::new(possdk_sim::SimSignaturePad::default())),
         ..Default::default()
     };
     let terminal = match possdk_core::Terminal::new(config, hal) {
@@ -2108,12 +2110,16 @@ impl Soak {
         let uploads = self.admin(json!({"cmd": "chip_uploads", "tid": TID}));
         let ups = uploads["uploads"].as_array().cloned().unwrap_or_default();
         let tcs = ups.iter().filter(|u| u["class"] == "tc").count();
+        let signatures = ups
+            .iter()
+            .filter(|u| u["class"] == "signature" && u["verified"] == true)
+            .count();
         let verified = ups
             .iter()
             .filter(|u| u["class"] == "tc" && u["verified"] == true)
             .count();
         json!({
-            "chip": {"tc_uploads": tcs, "tc_verified": verified,
+            "chip": {"tc_uploads": tcs, "tc_verified": verified, "signatures": signatures,
                      "offline_approved": self.stats.outcomes_offline},
             "seed": self.args.seed,
             "rounds": self.round,

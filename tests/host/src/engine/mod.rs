@@ -467,6 +467,7 @@ impl Shared {
         let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
             || (mti == 800 && nmc == "397")
             || sign_off
+            || (mti == 820 && nmc == "800")
             || (mti == 820 && nmc == "301" && req.has(64));
         if maced {
             let keys = db.work_keys(&tid)?;
@@ -518,6 +519,7 @@ impl Shared {
             (320, "201" | "202") => self.batch_upload(db, req, &term, now, &nmc),
             (620, "951") => self.script_advice(db, req, &term, now),
             (320, "203") => self.tc_upload(db, req, &term, now),
+            (820, "800") => self.signature_upload(db, req, &term, now),
             _ => {
                 info!("{tid}: unsupported message {} / {nmc}", req.mti);
                 Ok(self.error_reply(req, "30"))

@@ -40,6 +40,23 @@ interface Printer {
     fun print(slip: Slip)
 }
 
+/**
+ * The cardholder's electronic signature, asked after an approval of the kinds the config's `signature.kinds`
+ * names (sales by default). The SDK compresses, journals and uploads it; a pad that throws is logged and changes
+ * nothing (docs/PROTOCOL.md §8.8).
+ */
+interface SignaturePad {
+    fun capture(request: SignatureRequest): SignatureImage
+}
+
+class SignatureRequest(val transaction: String, val stan: Long, val amount: Long?, val timeoutMs: Long, private val cancel: CancelSignal) {
+    fun isCancelled(): Boolean = cancel.isCancelled()
+    override fun toString() = "SignatureRequest($transaction, stan=$stan, amount=$amount)"
+}
+
+/** A 1-bit bitmap: [height] rows of `(width + 7) / 8` bytes, most significant bit first, 1 = ink. */
+class SignatureImage(val width: Int, val height: Int, val bits: ByteArray)
+
 enum class SlipCopy { MERCHANT, CARDHOLDER }
 
 enum class SlipAlign { LEFT, CENTER, RIGHT }

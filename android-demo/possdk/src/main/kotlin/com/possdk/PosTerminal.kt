@@ -30,7 +30,8 @@ class PosTerminal @JvmOverloads constructor(
     securityModule: SecurityModule? = null,
     deviceInfo: DeviceInfo? = null,
     sealKeyProvider: SealKeyProvider? = null,
-    printer: Printer? = null
+    printer: Printer? = null,
+    signaturePad: SignaturePad? = null
 ) : AutoCloseable {
     @JvmOverloads
     constructor(
@@ -42,10 +43,15 @@ class PosTerminal @JvmOverloads constructor(
         securityModule: SecurityModule? = null,
         deviceInfo: DeviceInfo? = null,
         sealKeyProvider: SealKeyProvider? = null,
-        printer: Printer? = null
-    ) : this(config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, sealKeyProvider, printer)
+        printer: Printer? = null,
+        signaturePad: SignaturePad? = null
+    ) : this(
+        config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, sealKeyProvider, printer,
+        signaturePad
+    )
 
-    private val bridge = CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, printer)
+    private val bridge =
+        CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, printer, signaturePad)
     private val handle = AtomicLong(NativeBridge.create(withSealKey(configJson, sealKeyProvider), bridge))
 
     val isClosed: Boolean get() = handle.get() == 0L

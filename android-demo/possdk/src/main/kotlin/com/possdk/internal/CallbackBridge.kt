@@ -22,6 +22,8 @@ import com.possdk.QrRequest
 import com.possdk.QrScanner
 import com.possdk.SecurityModule
 import com.possdk.SecurityModuleException
+import com.possdk.SignaturePad
+import com.possdk.SignatureRequest
 import com.possdk.Slip
 import com.possdk.SlipAlign
 import com.possdk.SlipCopy
@@ -46,7 +48,8 @@ class CallbackBridge(
     private val events: EventListener?,
     private val securityModule: SecurityModule? = null,
     private val deviceInfo: DeviceInfo? = null,
-    private val printer: Printer? = null
+    private val printer: Printer? = null,
+    private val signaturePad: SignaturePad? = null
 ) : CancelSignal {
     /** Set by `PosTerminal.cancel()`/`close()`, cleared when an operation starts; devices poll it. */
     @Volatile
@@ -59,7 +62,20 @@ class CallbackBridge(
         (if (cardReader != null) 1 else 0) or (if (pinPad != null) 2 else 0) or
             (if (qrScanner != null) 4 else 0) or (if (events != null) 8 else 0) or
             (if (securityModule != null) 16 else 0) or (if (deviceInfo != null) 32 else 0) or
-            (if (printer != null) 64 else 0)
+            (if (printer != null) 64 else 0) or (if (signaturePad != null) 128 else 0)
+
+    /** `[width (2, big-endian), height (2)] + bitmap` */
+    fun captureSignature(transaction: String, stan: Long, amount: Long, timeoutMs: Long): ByteArray {
+        val pad = signaturePad ?: throw IllegalStateException("no SignaturePad")
+        val img = pad.capture(SignatureRequest(transaction, stan, amountOf(amount), timeoutMs, this))
+        val out = ByteArray(4 + img.bits.size)
+        out[0] = (img.width shr 8).toByte()
+        out[1] = img.width.toByte()
+        out[2] = (img.height shr 8).toByte()
+        out[3] = img.height.toByte()
+        System.arraycopy(img.bits, 0, out, 4, img.bits.size)
+        return out
+    }
 
     /** One copy of a slip as the core's JSON (`{"copy", "lines": [{"type": "text"|"qr", ...}]}`), to the app. */
     fun printSlip(json: String) {
