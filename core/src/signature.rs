@@ -152,7 +152,7 @@ mod tests {
         let stride = SignatureImage::stride(width);
         let mut bits = vec![0u8; stride * usize::from(height)];
         for x in 0..usize::from(width) {
-            let y = usize::from(height) / 2 + (x / 7) % 9;
+            let y = (usize::from(height) / 2 + (x / 7) % 9) % usize::from(height);
             bits[y * stride + x / 8] |= 0x80 >> (x % 8);
         }
         SignatureImage {

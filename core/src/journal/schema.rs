@@ -89,7 +89,7 @@ const MIGRATIONS: &[Step] = &[
     ),
     // 3 -> 4: the electronic signature of a transaction, compressed (docs/PROTOCOL.md §8.8).
     Step::Sql(
-        "CREATE TABLE signature (
+        "CREATE TABLE IF NOT EXISTS signature (
         tx_id INTEGER PRIMARY KEY REFERENCES tx(id),
         image BLOB NOT NULL
     );",
