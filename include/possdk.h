@@ -427,6 +427,11 @@ typedef struct pos_print_line {
     bool double_size;
     // UTF-8, NUL-terminated: the text, or the QR code's payload.
     const char *text;
+    // `POS_PRINT_SIGNATURE`: the image's size and bitmap (0 and NULL for other kinds).
+    uint16_t width;
+    uint16_t height;
+    const uint8_t *data;
+    size_t data_len;
 } pos_print_line;
 
 // Printer callback: print `count` lines of one copy. Called after every approved transaction with the
@@ -801,6 +806,10 @@ typedef struct pos_status_result {
 
 // A QR code of `text` (a QR transaction's voucher).
 #define POS_PRINT_QR 1
+
+// The cardholder's electronic signature: `width` × `height` pixels, `data` (`data_len` bytes) rows of
+// `(width + 7) / 8` bytes, most significant bit first, 1 = ink; `text` is "".
+#define POS_PRINT_SIGNATURE 2
 
 #define POS_ALIGN_LEFT 0
 

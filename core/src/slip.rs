@@ -48,6 +48,18 @@ pub enum Line {
     },
     /// A QR code of `payload` (a QR transaction's voucher), centred.
     Qr { payload: String },
+    /// The cardholder's electronic signature (signature.rs: a 1-bit bitmap, rows MSB first, 1 = ink); in
+    /// JSON `bits` is hex.
+    Signature {
+        width: u16,
+        height: u16,
+        #[serde(serialize_with = "hex_bits")]
+        bits: Vec<u8>,
+    },
+}
+
+fn hex_bits<S: serde::Serializer>(bits: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode_upper(bits))
 }
 
 /// One copy of a slip (serialised for the JNI bridge, docs/ANDROID.md).
@@ -67,6 +79,10 @@ impl Slip {
                 Line::Qr { payload } => match locale {
                     Locale::ZhCn => format!("[二维码 QR] {payload}"),
                     Locale::En => format!("[QR] {payload}"),
+                },
+                Line::Signature { width, height, .. } => match locale {
+                    Locale::ZhCn => format!("[电子签名 E-SIGNATURE {width}x{height}]"),
+                    Locale::En => format!("[E-SIGNATURE {width}x{height}]"),
                 },
             })
             .collect()
@@ -108,6 +124,8 @@ pub struct SlipContext<'a> {
     pub tid: &'a str,
     pub mid: &'a str,
     pub locale: Locale,
+    /// The cardholder's electronic signature, printed on the merchant copy in place of the signature line.
+    pub signature: Option<&'a crate::signature::SignatureImage>,
 }
 
 fn money(fen: u64, locale: Locale) -> String {
@@ -246,12 +264,19 @@ pub fn build(r: &TransactionResult, ctx: &SlipContext<'_>, copy: Copy) -> Slip {
     if r.approved && r.kind != "balance" && copy == Copy::Merchant {
         b.text(String::new(), Align::Left, false, false);
         b.plain("持卡人签名(CARDHOLDER SIGNATURE):", "CARDHOLDER SIGNATURE:");
-        b.text(
-            "______________________________".to_string(),
-            Align::Left,
-            false,
-            false,
-        );
+        match ctx.signature {
+            Some(img) => b.lines.push(Line::Signature {
+                width: img.width,
+                height: img.height,
+                bits: img.bits.clone(),
+            }),
+            None => b.text(
+                "______________________________".to_string(),
+                Align::Left,
+                false,
+                false,
+            ),
+        }
         b.plain(
             "本人确认以上交易，同意将其记入本卡账户",
             "I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES",
@@ -304,7 +329,35 @@ mod tests {
             tid: "12345678",
             mid: "123456789012345",
             locale,
+            signature: None,
         }
+    }
+
+    #[test]
+    fn a_signature_replaces_the_signature_line_on_the_merchant_copy() {
+        let img = crate::signature::SignatureImage {
+            width: 8,
+            height: 2,
+            bits: vec![0x81, 0x7E],
+        };
+        let mut c = ctx(Locale::ZhCn);
+        c.signature = Some(&img);
+        let m = build(&result("sale"), &c, Copy::Merchant);
+        assert!(m.lines.contains(&Line::Signature {
+            width: 8,
+            height: 2,
+            bits: vec![0x81, 0x7E]
+        }));
+        assert!(m
+            .text_lines(Locale::ZhCn)
+            .contains(&"[电子签名 E-SIGNATURE 8x2]".to_string()));
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(
+            json.contains(r#"{"type":"signature","width":8,"height":2,"bits":"817E"}"#),
+            "{json}"
+        );
+        let h = build(&result("sale"), &c, Copy::Cardholder);
+        assert!(!h.lines.iter().any(|l| matches!(l, Line::Signature { .. })));
     }
 
     #[test]

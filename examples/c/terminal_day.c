@@ -40,6 +40,7 @@ typedef struct devices {
     int slips[2];           /* slips printed, per copy (merchant, cardholder) */
     int slip_lines, slip_sale_type, slip_bold_centre;
     int signatures;         /* signatures given */
+    int slip_signatures;    /* signature lines printed (merchant copies) */
 } devices;
 
 static void sleep_ms(long ms) {
@@ -165,6 +166,12 @@ static pos_hal_status sim_print(void *ctx, pos_slip_copy copy, const pos_print_l
         if (strstr(lines[i].text, "\xe6\xb6\x88\xe8\xb4\xb9(SALE)") != NULL) d->slip_sale_type++; /* 消费 */
         if (i == 0 && lines[i].kind == POS_PRINT_TEXT && lines[i].align == POS_ALIGN_CENTER && lines[i].bold)
             d->slip_bold_centre++;
+        if (lines[i].kind == POS_PRINT_SIGNATURE) {
+            if (copy != POS_COPY_MERCHANT || lines[i].data == NULL || lines[i].width != 256 ||
+                lines[i].data_len != (size_t)32 * lines[i].height)
+                return POS_HAL_ERROR;
+            d->slip_signatures++;
+        }
     }
     return POS_HAL_OK;
 }
@@ -429,6 +436,7 @@ int main(int argc, char **argv) {
            "both copies of the sale's slip printed");
     EXPECT(dev.slip_sale_type == 2 && dev.slip_bold_centre == 2, "slip lines: 交易类型 消费, bold centred title");
     EXPECT(dev.signatures == 1, "the cardholder signed the sale on the pad");
+    EXPECT(dev.slip_signatures == 1, "the merchant copy carries the signature");
     EXPECT(strstr(sale1.receipt, "\xe5\x95\x86\xe6\x88\xb7\xe5\xad\x98\xe6\xa0\xb9") != NULL,
            "the text receipt is the merchant copy (商户存根)");
 

@@ -11,6 +11,9 @@ pub type pos_print_kind = u32;
 pub const POS_PRINT_TEXT: pos_print_kind = 0;
 /// A QR code of `text` (a QR transaction's voucher).
 pub const POS_PRINT_QR: pos_print_kind = 1;
+/// The cardholder's electronic signature: `width` × `height` pixels, `data` (`data_len` bytes) rows of
+/// `(width + 7) / 8` bytes, most significant bit first, 1 = ink; `text` is "".
+pub const POS_PRINT_SIGNATURE: pos_print_kind = 2;
 
 /// A line's alignment (`pos_print_line.align`).
 pub type pos_print_align = u32;
@@ -35,6 +38,11 @@ pub struct pos_print_line {
     pub double_size: bool,
     /// UTF-8, NUL-terminated: the text, or the QR code's payload.
     pub text: *const c_char,
+    /// `POS_PRINT_SIGNATURE`: the image's size and bitmap (0 and NULL for other kinds).
+    pub width: u16,
+    pub height: u16,
+    pub data: *const u8,
+    pub data_len: usize,
 }
 
 /// Printer callback: print `count` lines of one copy. Called after every approved transaction with the
@@ -76,6 +84,7 @@ impl Printer for CPrinter {
             .map(|l| match l {
                 Line::Text { text, .. } => cstring(text),
                 Line::Qr { payload } => cstring(payload),
+                Line::Signature { .. } => cstring(""),
             })
             .collect();
         let lines: Vec<pos_print_line> = slip
@@ -98,6 +107,10 @@ impl Printer for CPrinter {
                     bold: *bold,
                     double_size: *double,
                     text: t.as_ptr(),
+                    width: 0,
+                    height: 0,
+                    data: std::ptr::null(),
+                    data_len: 0,
                 },
                 Line::Qr { .. } => pos_print_line {
                     kind: POS_PRINT_QR,
@@ -105,6 +118,25 @@ impl Printer for CPrinter {
                     bold: false,
                     double_size: false,
                     text: t.as_ptr(),
+                    width: 0,
+                    height: 0,
+                    data: std::ptr::null(),
+                    data_len: 0,
+                },
+                Line::Signature {
+                    width,
+                    height,
+                    bits,
+                } => pos_print_line {
+                    kind: POS_PRINT_SIGNATURE,
+                    align: POS_ALIGN_CENTER,
+                    bold: false,
+                    double_size: false,
+                    text: t.as_ptr(),
+                    width: *width,
+                    height: *height,
+                    data: bits.as_ptr(),
+                    data_len: bits.len(),
                 },
             })
             .collect();

@@ -244,8 +244,8 @@ impl Engine {
             }
         }
         let result = self.tx_result(def, id, Some(resp))?;
-        self.print_slips(def, &result);
-        self.take_signature(def, id, &result);
+        let signature = self.take_signature(def, id, &result);
+        self.print_slips(def, &result, signature.as_ref());
         log::info!("{} {:06}: {} {}", def.name, stan, rc, result.message);
         self.emit(Event::Done {
             approved: result.approved,

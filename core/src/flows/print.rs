@@ -4,6 +4,7 @@
 use super::kinds::KindDef;
 use super::Engine;
 use crate::model::TransactionResult;
+use crate::signature::SignatureImage;
 use crate::slip::{self, Copy, SlipContext};
 
 impl Engine {
@@ -19,12 +20,19 @@ impl Engine {
             tid: &self.cfg.tid,
             mid: &self.cfg.mid,
             locale: self.cfg.receipt.locale,
+            signature: None,
         }
     }
 
-    /// Both copies of an approved transaction's slip to the printer, when there is one. A printer failure is
-    /// logged: the transaction stands, and `reprint` gives the slip again.
-    pub(super) fn print_slips(&mut self, def: &KindDef, result: &TransactionResult) {
+    /// Both copies of an approved transaction's slip to the printer, when there is one, the merchant copy
+    /// with the cardholder's signature when one was taken. A printer failure is logged: the transaction
+    /// stands, and `reprint` gives the slip again.
+    pub(super) fn print_slips(
+        &mut self,
+        def: &KindDef,
+        result: &TransactionResult,
+        signature: Option<&SignatureImage>,
+    ) {
         if !result.approved || self.printer.is_none() {
             return;
         }
@@ -36,7 +44,13 @@ impl Engine {
             .unwrap_or_default();
         let slips: Vec<slip::Slip> = [Copy::Merchant, Copy::Cardholder]
             .into_iter()
-            .map(|c| slip::build(result, &self.slip_context(def, &merchant), c))
+            .map(|c| {
+                let ctx = SlipContext {
+                    signature,
+                    ..self.slip_context(def, &merchant)
+                };
+                slip::build(result, &ctx, c)
+            })
             .collect();
         if let Some(p) = self.printer.as_mut() {
             for s in &slips {

@@ -9,6 +9,7 @@ use crate::hal::SignatureRequest;
 use crate::iso8583::{Message, Mti};
 use crate::journal::NewUpload;
 use crate::model::TransactionResult;
+use crate::signature::SignatureImage;
 use crate::tlv::{self, Tlv};
 
 /// Queue class of the signature's segments.
@@ -60,20 +61,35 @@ impl Engine {
     /// Ask for the cardholder's signature after an approval the config names; journal it with its upload
     /// segments and send them. Nothing here changes the transaction: a pad that fails or refuses is
     /// logged, and the slip is then signed on paper.
-    pub(super) fn take_signature(&mut self, def: &KindDef, id: i64, result: &TransactionResult) {
+    /// Returns the image taken, for the slip.
+    pub(super) fn take_signature(
+        &mut self,
+        def: &KindDef,
+        id: i64,
+        result: &TransactionResult,
+    ) -> Option<SignatureImage> {
         if !result.approved || !self.cfg.signature.asks(def.name) || self.signature_pad.is_none() {
-            return;
+            return None;
         }
-        if let Err(e) = self.signature_for(def, id, result) {
-            log::warn!("signature of {:06} not taken: {e}", result.stan);
-            return;
-        }
+        let image = match self.signature_for(def, id, result) {
+            Ok(image) => image,
+            Err(e) => {
+                log::warn!("signature of {:06} not taken: {e}", result.stan);
+                return None;
+            }
+        };
         if let Err(e) = self.flush_uploads() {
             log::warn!("signature upload kept for later: {e}");
         }
+        Some(image)
     }
 
-    fn signature_for(&mut self, def: &KindDef, id: i64, result: &TransactionResult) -> Result<()> {
+    fn signature_for(
+        &mut self,
+        def: &KindDef,
+        id: i64,
+        result: &TransactionResult,
+    ) -> Result<SignatureImage> {
         let request = SignatureRequest {
             transaction: def.name,
             stan: result.stan,
@@ -82,7 +98,7 @@ impl Engine {
             cancel: self.cancel.clone(),
         };
         let Some(pad) = self.signature_pad.as_mut() else {
-            return Ok(());
+            return Err(crate::Error::internal("no signature pad"));
         };
         let image = pad
             .capture(&request)
@@ -131,6 +147,6 @@ impl Engine {
             packed.len(),
             chunks.len()
         );
-        Ok(())
+        Ok(image)
     }
 }

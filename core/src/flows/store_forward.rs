@@ -160,8 +160,8 @@ impl Engine {
             // Approved offline, or confirmed by the host's answer to the advice just now.
             result.outcome = Outcome::Approved;
         }
-        self.print_slips(def, &result);
-        self.take_signature(def, sent.id, &result);
+        let signature = self.take_signature(def, sent.id, &result);
+        self.print_slips(def, &result, signature.as_ref());
         self.emit(Event::Done {
             approved: result.approved,
             response_code: result.response_code.clone(),

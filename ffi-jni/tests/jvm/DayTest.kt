@@ -618,6 +618,8 @@ fun main(args: Array<String>) {
                 "a slip shows the full PAN"
             }
             expect(signaturePad.taken == 1) { "the sale was not signed (${signaturePad.taken})" }
+            val sig = slips[0].lines.filterIsInstance<SlipLine.Signature>()
+            expect(sig.size == 1 && sig[0].width == 128 && sig[0].bits.size == 16 * 32) { "merchant copy signature $sig" }
             expect(terminal.status().unsentUploads == 0L) { "the signature upload is owed" }
             expect(pinPad.asked > 0) { "PIN pad not asked" }
             expect(events.events.contains(PosEvent.WaitingForCard)) { "events ${events.events}" }

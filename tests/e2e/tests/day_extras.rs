@@ -467,6 +467,11 @@ fn slips_are_bilingual_chinese_by_default_and_printed_in_two_copies() {
         .text_lines(possdk_core::slip::Locale::ZhCn)
         .join("\n");
     assert!(holder.contains("持卡人存根"), "{holder}");
+    // The sale was signed on the pad: the merchant copy prints the signature, the cardholder's does not.
+    let signed =
+        |s: &possdk_core::slip::Slip| s.lines.iter().any(|l| matches!(l, Line::Signature { .. }));
+    assert!(signed(&printed[0]));
+    assert!(!signed(&printed[1]));
 
     // A void: 消费撤销; a QR sale carries its voucher as a QR line.
     let v = t.void(s.stan, Some(swipe(&CUP_SWIPE))).unwrap();

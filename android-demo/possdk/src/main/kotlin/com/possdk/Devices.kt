@@ -65,6 +65,8 @@ enum class SlipAlign { LEFT, CENTER, RIGHT }
 sealed class SlipLine {
     data class Text(val text: String, val align: SlipAlign, val bold: Boolean, val doubleSize: Boolean) : SlipLine()
     data class Qr(val payload: String) : SlipLine()
+    /** The cardholder's electronic signature on the merchant copy: a [SignatureImage]'s bitmap. */
+    class Signature(val width: Int, val height: Int, val bits: ByteArray) : SlipLine()
 }
 
 data class Slip(val copy: SlipCopy, val lines: List<SlipLine>)

@@ -87,6 +87,7 @@ class CallbackBridge(
             val l = arr.getJSONObject(i)
             when (l.getString("type")) {
                 "qr" -> SlipLine.Qr(l.getString("payload"))
+                "signature" -> SlipLine.Signature(l.getInt("width"), l.getInt("height"), bytesOfHex(l.getString("bits")))
                 else -> SlipLine.Text(
                     l.getString("text"),
                     when (l.getString("align")) {
@@ -266,6 +267,10 @@ class CallbackBridge(
                 else -> PosEvent.Other(name)
             }
         }
+
+        /** Upper- or lower-case hex digits (the core writes them) to bytes. */
+        private fun bytesOfHex(h: String): ByteArray =
+            ByteArray(h.length / 2) { i -> ((Character.digit(h[2 * i], 16) shl 4) or Character.digit(h[2 * i + 1], 16)).toByte() }
 
         private fun hexOf(b: ByteArray): String {
             val digits = "0123456789ABCDEF"
