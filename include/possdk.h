@@ -423,6 +423,28 @@ typedef struct pos_transport {
     void (*destroy)(void *ctx);
 } pos_transport;
 
+// A merchant-presented QR code to show (valid during the call).
+typedef struct pos_qr_show {
+    // What the code encodes: render it as a QR code.
+    const char *payload;
+    // Amount in fen.
+    uint64_t amount;
+    // How long the host keeps the order open, seconds.
+    uint32_t expires_in_s;
+    // STAN of the order request.
+    uint32_t stan;
+} pos_qr_show;
+
+// QR display callbacks (docs/C-API.md): `show_qr` shows a merchant-presented code (an error status is
+// logged and the order goes on: the payload is in the result too); `clear_qr` (may be NULL) takes it down
+// once the order is final.
+typedef struct pos_qr_display {
+    void *ctx;
+    pos_hal_status (*show_qr)(void *ctx, const struct pos_qr_show *show);
+    void (*clear_qr)(void *ctx);
+    void (*destroy)(void *ctx);
+} pos_qr_display;
+
 // The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
 // and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
 // possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
@@ -440,6 +462,8 @@ typedef struct pos_hal {
     const struct pos_clock *clock;
     // The network; NULL: possdk's TCP transport (one connection per exchange).
     const struct pos_transport *transport;
+    // A screen for merchant-presented QR codes; NULL: the code is only in the result (`qr_payload`).
+    const struct pos_qr_display *qr_display;
 } pos_hal;
 
 // Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are
@@ -552,6 +576,11 @@ typedef struct pos_transaction_result {
     bool has_balance;
     // Balance in fen (balance inquiry); negative when in debit.
     int64_t balance;
+    // QR payments: the state the host last gave (`paid`, `waiting`, `paying`, `not_paid`, `closed`,
+    // `expired`, `not_found`), or "".
+    char qr_state[16];
+    // `pos_terminal_qr_order`: the code payload the customer scans (also given to the QR display), or "".
+    char qr_payload[512];
     // Receipt (merchant copy) as text, one line per `\n`. Owned: free with `pos_string_free`.
     char *receipt;
 } pos_transaction_result;
@@ -723,6 +752,10 @@ typedef struct pos_status_result {
 
 // `approved` and `response_code` are set.
 #define POS_EVENT_DONE 10
+
+// A QR status query was answered: `stan` is the payment's; poll number and state are in `json`
+// (`{"event":"qr_polling","stan":..,"poll":..,"state":"waiting"}`).
+#define POS_EVENT_QR_POLLING 11
 
 // Card: `card` inline, or NULL to ask the card reader callback.
 #define POS_PAYMENT_CARD 0
@@ -978,6 +1011,26 @@ pos_result pos_terminal_tip_void(struct pos_terminal *terminal,
 pos_result pos_terminal_balance(struct pos_terminal *terminal,
                                 const struct pos_card_input *card,
                                 struct pos_transaction_result *out);
+
+// Merchant-presented QR order: the host's code is shown through the QR display callback (and is in
+// `out->qr_payload`), then its status is polled until it is paid, expired or closed;
+// `pos_terminal_cancel` closes it at the host (an order found paid when closed is approved).
+//
+// # Safety
+// `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+pos_result pos_terminal_qr_order(struct pos_terminal *terminal,
+                                 uint64_t amount,
+                                 struct pos_transaction_result *out);
+
+// One QR status query: `order` is the STAN of a QR payment in the journal (0: none), else `voucher`
+// names it (NULL: none). The state is in `out->qr_state`.
+//
+// # Safety
+// `voucher` NULL or NUL-terminated; `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+pos_result pos_terminal_qr_query(struct pos_terminal *terminal,
+                                 uint32_t order,
+                                 const char *voucher,
+                                 struct pos_transaction_result *out);
 
 // Detail query from the host. `batch` 0 = the open batch.
 //

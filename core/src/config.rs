@@ -49,6 +49,52 @@ pub struct JournalConfig {
     pub retain_batches: Option<u32>,
 }
 
+/// `"qr"`: QR status polling (docs/PROTOCOL.md §4.10, §4.11) and what the host allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct QrConfig {
+    /// Pause between two status queries (default 2,000 ms).
+    #[serde(default = "default_qr_poll_interval")]
+    pub poll_interval_ms: u64,
+    /// A merchant-presented order not final after this long is closed (default 120,000 ms).
+    #[serde(default = "default_qr_order_timeout")]
+    pub order_timeout_ms: u64,
+    /// Status queries while the customer is still paying, before a customer-presented QR payment whose
+    /// outcome is unknown is reversed (default 30).
+    #[serde(default = "default_qr_paying_polls")]
+    pub paying_polls: u32,
+    /// Status queries in a row without an answer that counts before the reversal is sent (default 3).
+    #[serde(default = "default_qr_query_attempts")]
+    pub query_attempts: u32,
+    /// The host refunds a QR payment named by its reference number alone, without its voucher.
+    #[serde(default)]
+    pub refund_by_reference: bool,
+}
+
+impl Default for QrConfig {
+    fn default() -> QrConfig {
+        QrConfig {
+            poll_interval_ms: default_qr_poll_interval(),
+            order_timeout_ms: default_qr_order_timeout(),
+            paying_polls: default_qr_paying_polls(),
+            query_attempts: default_qr_query_attempts(),
+            refund_by_reference: false,
+        }
+    }
+}
+
+fn default_qr_poll_interval() -> u64 {
+    2_000
+}
+fn default_qr_order_timeout() -> u64 {
+    120_000
+}
+fn default_qr_paying_polls() -> u32 {
+    30
+}
+fn default_qr_query_attempts() -> u32 {
+    3
+}
+
 /// Terminal configuration (JSON-API.md "Config"). Its Debug form never shows the seal key.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct Config {
@@ -93,6 +139,9 @@ pub struct Config {
     /// Journal retention.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// QR status polling.
+    #[serde(default)]
+    pub qr: QrConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -115,6 +164,7 @@ impl std::fmt::Debug for Config {
             .field("pin_required", &self.pin_required)
             .field("pin_bypass_allowed", &self.pin_bypass_allowed)
             .field("journal", &self.journal)
+            .field("qr", &self.qr)
             .finish()
     }
 }
@@ -191,6 +241,21 @@ impl Config {
                 "journal.retain_batches",
                 "must be a whole number of batches from 0 to 999999",
             ));
+        }
+        if !(1..=600_000).contains(&self.qr.poll_interval_ms) {
+            return Err(Error::invalid("qr.poll_interval_ms", "must be 1 to 600000"));
+        }
+        if !(1..=3_600_000).contains(&self.qr.order_timeout_ms) {
+            return Err(Error::invalid(
+                "qr.order_timeout_ms",
+                "must be 1 to 3600000",
+            ));
+        }
+        if !(1..=1_000).contains(&self.qr.paying_polls) {
+            return Err(Error::invalid("qr.paying_polls", "must be 1 to 1000"));
+        }
+        if !(1..=10).contains(&self.qr.query_attempts) {
+            return Err(Error::invalid("qr.query_attempts", "must be 1 to 10"));
         }
         if self.max_tip_percent > 100 {
             return Err(Error::invalid("max_tip_percent", "must be 0 to 100"));

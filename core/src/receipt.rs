@@ -161,6 +161,8 @@ mod tests {
             datetime: "2026-11-25T10:15:45".into(),
             balance: None,
             receipt: vec![],
+            qr_state: None,
+            qr_payload: None,
         };
         let lines = merchant_copy(&r, "SALE", "Demo Shop", "12345678", "123456789012345");
         let all = lines.join("\n");

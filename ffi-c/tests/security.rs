@@ -285,6 +285,7 @@ fn day(family: KeyFamily) {
         begin_tmk_download_sm2: Some(begin_sm2),
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),
@@ -393,6 +394,7 @@ fn incomplete_security_vtable_is_refused() {
         begin_tmk_download_sm2: None,
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),
@@ -442,6 +444,7 @@ fn a_security_vtable_of_the_other_family_is_refused() {
         begin_tmk_download_sm2: Some(begin_sm2),
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),

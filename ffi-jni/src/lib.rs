@@ -11,7 +11,9 @@ mod convert;
 mod handle;
 mod security;
 
-use callbacks::{Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaQrScanner};
+use callbacks::{
+    Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaQrDisplay, JavaQrScanner,
+};
 use convert::{BridgeError, ThrowPos};
 use jni::objects::{JClass, JObject, JString};
 use jni::sys::{jboolean, jint, jlong, JNI_ERR, JNI_VERSION_1_6};
@@ -88,6 +90,9 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     }
     if flags & callbacks::HAS_QR_SCANNER != 0 {
         hal.qr_scanner = Some(Box::new(JavaQrScanner(bridge.clone())));
+    }
+    if flags & callbacks::HAS_QR_DISPLAY != 0 {
+        hal.qr_display = Some(Box::new(JavaQrDisplay(bridge.clone())));
     }
     if flags & callbacks::HAS_EVENTS != 0 {
         hal.events = Some(Box::new(JavaEvents(bridge.clone())));

@@ -1,7 +1,7 @@
 //! Request fields from a kind's row + the inputs (docs/PROTOCOL.md §4), the 0400 draft
 //! (§6) and the 0620 script advice (§8). Flows name fields here; encodings live in the field table.
 
-use super::kinds::{AmountRule, Echo, KindDef, Means, F61};
+use super::kinds::{AmountRule, Echo, KindDef, Means, OnOriginal, F61};
 use super::{digits, Engine};
 use crate::error::{Error, Result};
 use crate::hal::{CardData, EntryMode};
@@ -238,6 +238,12 @@ pub fn qr_tlv(tag: &str, value: &str) -> String {
     format!("{tag}{:03}{value}", value.len())
 }
 
+/// The terminal's number for a merchant-presented order (59 `A5`, docs/PROTOCOL.md §4.10): TID, batch and
+/// STAN of the order request, 20 characters, unique per terminal within a batch.
+pub fn order_number(tid: &str, batch: u32, stan: u32) -> String {
+    format!("{tid}{batch:06}{stan:06}")
+}
+
 /// Value of a tag in field 59.
 pub fn qr_get(f59: &str, tag: &str) -> Option<String> {
     let mut rest = f59;
@@ -398,18 +404,29 @@ pub(crate) fn build_request(
             msg.set_str(59, &qr_tlv("A3", code));
         }
         Means::QrVoucher => {
-            let voucher = p
-                .original
-                .as_ref()
-                .and_then(|o| o.voucher.as_deref())
-                .ok_or_else(|| {
-                    Error::invalid(
+            let voucher = p.original.as_ref().and_then(|o| o.voucher.as_deref());
+            msg.set_str(22, "032");
+            match voucher {
+                Some(v) => {
+                    msg.set_str(59, &qr_tlv("A4", v));
+                }
+                // A refund by reference alone (37, no 59), where the host allows it (§4.2).
+                None if p.def.on_original == OnOriginal::Refund
+                    && engine.cfg.qr.refund_by_reference => {}
+                None => {
+                    return Err(Error::invalid(
                         "original.voucher",
                         "the QR voucher of the original is required",
-                    )
-                })?;
+                    ))
+                }
+            }
+        }
+        Means::QrPresented => {
             msg.set_str(22, "032");
-            msg.set_str(59, &qr_tlv("A4", voucher));
+            msg.set_str(
+                59,
+                &qr_tlv("A5", &order_number(&engine.cfg.tid, batch, stan)),
+            );
         }
     }
 

@@ -57,7 +57,7 @@ impl Engine {
                 };
                 captured.qr_code = Some(code);
             }
-            Means::QrVoucher | Means::OriginalCard => {}
+            Means::QrVoucher | Means::OriginalCard | Means::QrPresented => {}
         }
         Ok(captured)
     }

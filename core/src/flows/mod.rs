@@ -12,6 +12,7 @@ pub(crate) mod init;
 pub(crate) mod kinds;
 mod original;
 pub(crate) mod outcome;
+pub(crate) mod qr_order;
 pub(crate) mod query;
 mod reversal;
 pub(crate) mod settlement;
@@ -20,8 +21,8 @@ use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
-    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrScanner,
-    SystemClock, Transport, TransportError,
+    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrDisplay,
+    QrScanner, SystemClock, Transport, TransportError,
 };
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
@@ -67,6 +68,7 @@ pub(crate) struct Engine {
     card_reader: Option<Box<dyn CardReader>>,
     pin_pad: Option<Box<dyn PinPad>>,
     qr_scanner: Option<Box<dyn QrScanner>>,
+    qr_display: Option<Box<dyn QrDisplay>>,
     events: Option<Box<dyn EventSink>>,
     clock: Box<dyn Clock>,
     transport: Box<dyn Transport>,
@@ -136,6 +138,7 @@ impl Engine {
             card_reader,
             pin_pad,
             qr_scanner,
+            qr_display,
             device: _,
             events,
             clock,
@@ -146,6 +149,7 @@ impl Engine {
             card_reader,
             pin_pad,
             qr_scanner,
+            qr_display,
             events,
             clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
             transport: transport.unwrap_or_else(|| Box::new(TcpTransport::default())),
@@ -157,7 +161,7 @@ impl Engine {
             serial,
         };
         engine.restore_parameters();
-        let orphans = engine.journal.fail_orphans()?;
+        let orphans = engine.journal.fail_orphans(&qr_order::open_order_kinds())?;
         if orphans > 0 {
             log::warn!(
                 "{orphans} interrupted inquiry row(s) left pending by a crash: marked failed"

@@ -422,3 +422,37 @@ fn retention_keeps_the_last_batches_the_open_one_and_anything_owed() {
     assert_eq!(left(&j, 1), vec![owed_reversal]);
     assert_eq!(left(&j, 2), vec![owed_advice]);
 }
+
+#[test]
+fn open_orders_survive_the_orphan_sweep() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    let inquiry = j
+        .record_request(
+            &NewTx {
+                kind: "balance".into(),
+                ..sale(1, None)
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    let order = j
+        .record_request(
+            &NewTx {
+                kind: "qr_order".into(),
+                ..sale(2, None)
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(j.fail_orphans(&["qr_order"]).unwrap(), 1);
+    assert_eq!(j.get(inquiry).unwrap().unwrap().state, TxState::Failed);
+    assert_eq!(j.get(order).unwrap().unwrap().state, TxState::Pending);
+    let open = j.pending_of_kind("qr_order").unwrap();
+    assert_eq!(open.iter().map(|r| r.id).collect::<Vec<_>>(), vec![order]);
+    assert!(j.pending_of_kind("sale").unwrap().is_empty());
+    // With no kind kept, every orphan goes.
+    assert_eq!(j.fail_orphans(&[]).unwrap(), 1);
+    assert!(j.pending_of_kind("qr_order").unwrap().is_empty());
+}

@@ -40,6 +40,8 @@ import com.possdk.PosSecurityException
 import com.possdk.PosTerminal
 import com.possdk.QrRequest
 import com.possdk.QrScanner
+import com.possdk.QrDisplay
+import com.possdk.QrShow
 import com.possdk.RequestException
 import com.possdk.SealKeyProvider
 import com.possdk.SecurityModule
@@ -124,6 +126,17 @@ class SimPinPad : PinPad {
 class SimQrScanner : QrScanner {
     @Volatile var code = "134567890123456789"
     override fun scan(request: QrRequest): String = code
+}
+
+class SimQrDisplay : QrDisplay {
+    val shown: MutableList<QrShow> = Collections.synchronizedList(ArrayList())
+    @Volatile var cleared = 0
+    override fun showQr(show: QrShow) {
+        shown.add(show)
+    }
+    override fun clearQr() {
+        cleared++
+    }
 }
 
 class Recorder : EventListener {
@@ -703,13 +716,15 @@ fun main(args: Array<String>) {
     val reader = SimCardReader()
     val pinPad = SimPinPad()
     val scanner = SimQrScanner()
+    val display = SimQrDisplay()
     val events = Recorder()
     val security = KotlinSecurityModule()
     val device = SimDeviceInfo("SN0001")
     // The day's terminal keeps its keys in the Kotlin module (which also encrypts the tracks) and takes its
     // serial number from DeviceInfo.
     val terminal = PosTerminal(
-        config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device
+        config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device,
+        qrDisplay = display
     )
     try {
         check("activate (DeviceInfo serial), master key and sign in (keys in the Kotlin module), parameters") {
@@ -796,6 +811,25 @@ fun main(args: Array<String>) {
             expect(r.approved && r.voucher != null) { "QR sale $r" }
             val v = terminal.void(r.stan)
             expect(v.approved) { "QR void $v" }
+        }
+
+        check("merchant-presented QR order through the Kotlin display, then a QR query") {
+            val r = terminal.qrOrder(6_600)
+            expect(r.approved && r.qrState == "paid" && r.qrPayload != null) { "QR order $r" }
+            expect(display.shown.size == 1 && display.shown[0].payload == r.qrPayload && display.shown[0].amount == 6_600L) {
+                "display ${display.shown}"
+            }
+            expect(display.cleared == 1) { "display not cleared" }
+            expect(events.events.any { it is PosEvent.QrPolling && it.stan == r.stan && it.state == "paid" }) {
+                "no qr_polling event"
+            }
+            val q = terminal.qrQuery(order = r.stan)
+            expect(q.approved && q.qrState == "paid" && q.stan == r.stan) { "QR query $q" }
+            val byVoucher = terminal.qrQuery(voucher = r.voucher)
+            expect(byVoucher.qrState == "paid") { "QR query by voucher $byVoucher" }
+            // Refunded by its reference alone: the journal knows it as a QR payment.
+            val refund = terminal.qrRefund(600, OriginalRef(reference = r.reference, date = mmdd(r)))
+            expect(refund.approved && refund.kind == "qr_refund") { "QR refund by reference $refund" }
         }
 
         check("declines are results, not exceptions") {

@@ -232,6 +232,25 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
             let db = lock_db();
             Ok(json!({"ok": true, "count": db.store.message_count().map_err(dbe)?}))
         }
+        "qr_payer" => {
+            let tid = opt_tid(req)?;
+            let mode = crate::engine::PayerMode::parse(str_field(req, "mode")?)
+                .ok_or_else(|| err("mode: pay|paying|fail|expire|never"))?;
+            let after = u64_field(req, "after")?.unwrap_or(1).min(10_000) as u32;
+            shared
+                .qr
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_payer(tid, mode, after);
+            info!("admin: QR payer for {tid}: {mode:?} after {after}");
+            Ok(json!({"ok": true}))
+        }
+        "pay_order" => {
+            let tid = str_field(req, "tid")?;
+            let voucher = str_field(req, "voucher")?;
+            let paid = shared.pay_order(tid, voucher).map_err(dbe)?;
+            Ok(json!({"ok": true, "paid": paid}))
+        }
         "require" => {
             let tid = str_field(req, "tid")?;
             let flag = match str_field(req, "what")? {

@@ -215,6 +215,7 @@ impl Host {
         let shared = Arc::new(Shared {
             db: Mutex::new(Db::new(store)),
             faults: Mutex::new(faults::Faults::default()),
+            qr: Mutex::new(engine::QrBook::default()),
             rsa_modulus: rsa.n_bytes().to_vec(),
             rsa_exponent: rsa.e_bytes().to_vec(),
             rsa,

@@ -133,7 +133,8 @@ pub struct Txn {
     pub entry: String,
     pub amount: i64,
     pub tip: i64,
-    /// approved | declined | voided | reversed | completed | tipped
+    /// approved | declined | voided | reversed | completed | tipped; QR payments not yet paid: open |
+    /// paying | closed | expired
     pub state: String,
     pub rc: String,
     pub card_id: Option<i64>,
@@ -662,6 +663,16 @@ impl Store {
                 "UPDATE txns SET state = ?2, tip = ?3, refunded = ?4, hold = ?5 WHERE id = ?1",
             )?
             .execute(params![t.id, t.state, t.tip, t.refunded, t.hold])?;
+        Ok(())
+    }
+
+    /// Write back a QR payment's progress (state, code, reference, authorisation id, moved).
+    pub fn update_qr(&self, t: &Txn) -> DbResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE txns SET state = ?2, rc = ?3, rrn = ?4, auth = ?5, moved = ?6 WHERE id = ?1",
+            )?
+            .execute(params![t.id, t.state, t.rc, t.rrn, t.auth, t.moved])?;
         Ok(())
     }
 

@@ -109,6 +109,8 @@ struct Fin<'a> {
     /// 59 A3 payment code or A4 voucher.
     qr_code: Option<String>,
     voucher_ref: Option<String>,
+    /// 59 `A5`: the terminal's number of a merchant-presented order (docs/PROTOCOL.md §4.10).
+    order_no: Option<String>,
 }
 
 /// ASCII TLVs of field 59: tag(2) + length(3 digits) + value.
@@ -165,19 +167,36 @@ impl Shared {
             return Err("13");
         }
         let qr = entry.starts_with("03");
-        let (mut qr_code, mut voucher_ref) = (None, None);
+        let (mut qr_code, mut voucher_ref, mut order_no) = (None, None, None);
         let mut pan = None;
         if qr {
-            let items = parse59(req.get(59).ok_or("30")?).ok_or("30")?;
+            // A QR refund named by its reference number alone carries no 59 (docs/PROTOCOL.md §4.2).
+            let items = match req.get(59) {
+                Some(f) => parse59(f).ok_or("30")?,
+                None if kind == Kind::Refund => Vec::new(),
+                None => return Err("30"),
+            };
             for (t, v) in items {
                 match t.as_str() {
                     "A3" => qr_code = Some(v),
                     "A4" => voucher_ref = Some(v),
+                    "A5" => order_no = Some(v),
                     _ => {}
                 }
             }
-            let needs_code = matches!(kind, Kind::Sale | Kind::PreAuth);
-            if needs_code && qr_code.is_none() || !needs_code && voucher_ref.is_none() {
+            // An order (A5) is a sale without a payment code: the customer scans the host's code.
+            let order = kind == Kind::Sale && order_no.is_some() && qr_code.is_none();
+            let needs_code = matches!(kind, Kind::Sale | Kind::PreAuth) && !order;
+            if order_no.is_some() && !order {
+                return Err("30");
+            }
+            if needs_code && qr_code.is_none()
+                || !needs_code && !order && voucher_ref.is_none() && kind != Kind::Refund
+            {
+                return Err("30");
+            }
+            // A QR refund names its original by voucher, or by reference number alone (37).
+            if kind == Kind::Refund && voucher_ref.is_none() && req.get_str(37).is_none() {
                 return Err("30");
             }
         } else {
@@ -215,6 +234,7 @@ impl Shared {
             pan,
             qr_code,
             voucher_ref,
+            order_no,
         })
     }
 
@@ -339,7 +359,22 @@ impl Shared {
                     };
                 }
                 t.moved = fin.kind != Kind::Balance;
+                // A merchant-presented order is open until the customer pays it; a customer confirming
+                // in the wallet is paying (`Q0`): both are learnt by status queries (docs/PROTOCOL.md
+                // §4.10, §4.11).
+                let paying = fin.qr_code.as_deref().and_then(super::qr::paying_code);
+                if fin.order_no.is_some() || paying.is_some() {
+                    t.state = if paying.is_some() { "paying" } else { "open" }.into();
+                    t.moved = false;
+                    t.auth = String::new();
+                    if paying.is_some() {
+                        t.rc = super::qr::PAYING_RC.into();
+                    }
+                }
                 t.id = db.store.insert_txn(&t)?;
+                if fin.order_no.is_some() || paying.is_some() {
+                    self.script_payment(t.id, tid, paying);
+                }
                 if let (Some(c), true) = (&card, t.delta != 0) {
                     db.store.adjust_balance(c.id, t.delta)?;
                 }
@@ -356,7 +391,15 @@ impl Shared {
                         resp.set_str(54, &format!("1002156{sign}{:012}", c.balance.abs()));
                     }
                 }
-                if fin.qr {
+                if fin.order_no.is_some() {
+                    let v = t.voucher.clone().unwrap_or_default();
+                    let payload = format!("https://qr.possdk.test/o/{v}");
+                    let validity = super::qr::ORDER_VALIDITY_S.to_string();
+                    resp.set_str(
+                        59,
+                        &build59(&[("A4", &v), ("A6", "W"), ("A7", &payload), ("A8", &validity)]),
+                    );
+                } else if fin.qr {
                     let v = t.voucher.clone().unwrap_or_default();
                     resp.set_str(59, &build59(&[("A4", &v)]));
                 }
@@ -378,6 +421,14 @@ impl Shared {
         }
         resp.set_str(39, &t.rc);
         resp.set_str(63, &t.org);
+        if t.rc == super::qr::PAYING_RC {
+            // Nothing is approved yet: no reference or authorisation id, no MAC (docs/PROTOCOL.md §4.11).
+            resp.remove(37);
+            resp.remove(38);
+            let mut r = Reply::new(resp);
+            r.mac = false;
+            return Ok(r);
+        }
         if let Some(v) = &chip {
             let mut f55 = v.response_55(approved);
             let script = approved
@@ -487,7 +538,8 @@ impl Shared {
                         && o.pan_masked == possdk_core::mask_pan(p)
                 }
                 (None, Some(v)) => o.voucher.as_deref() == Some(v.as_str()),
-                (None, None) => false,
+                // A QR refund by reference alone: the original must be a QR payment.
+                (None, None) => fin.qr && o.voucher.is_some(),
             }
         };
         t.card_id = card.as_ref().map(|c| c.id);

@@ -8,11 +8,13 @@
 mod financial;
 pub mod keys;
 mod management;
+mod qr;
 mod query;
 mod reversal;
 mod settlement;
 
 pub use financial::{build59, parse59};
+pub use qr::{PayerMode, QrBook};
 
 use crate::faults::{FaultKind, Faults};
 use crate::store::{self, DbResult, Store, Txn};
@@ -106,6 +108,8 @@ impl Db {
 pub struct Shared {
     pub db: Mutex<Db>,
     pub faults: Mutex<Faults>,
+    /// The scripted QR payer (docs/HOST.md, admin `qr_payer` / `pay_order`).
+    pub qr: Mutex<QrBook>,
     pub rsa: rsa::PrivateKey,
     pub rsa_modulus: Vec<u8>,
     pub rsa_exponent: Vec<u8>,
@@ -498,8 +502,8 @@ impl Shared {
             return Ok(mgmt_reply(req, "03"));
         }
         let mti = req.mti.0;
-        let maced =
-            matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620) || (mti == 800 && nmc == "397");
+        let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
+            || (mti == 800 && matches!(nmc.as_str(), "397" | "391" | "392"));
         if maced {
             let keys = db.work_keys(&tid)?;
             let Some(keys) = keys else {
@@ -542,6 +546,8 @@ impl Shared {
                 Ok(mgmt_reply(req, "00"))
             }
             (800, "397") => self.detail_query(db, req, &term),
+            (800, "391") => self.qr_status(db, req, raw, &term, now, false),
+            (800, "392") => self.qr_status(db, req, raw, &term, now, true),
             (100 | 200 | 220, _) => self.financial(db, req, raw, &term, now, pre),
             (400, _) => self.reversal(db, req, &term, now),
             (500, "201") => self.settlement(db, req, &term, now, pre),

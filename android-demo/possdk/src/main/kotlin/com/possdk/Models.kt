@@ -172,7 +172,11 @@ data class TransactionResult(
     val datetime: String,
     /** Balance inquiry: fen, negative when the account is in debit. */
     val balance: Long?,
-    val receipt: List<String>
+    val receipt: List<String>,
+    /** QR payments: the host's last state (`paid`, `waiting`, `paying`, `not_paid`, `closed`, `expired`, `not_found`). */
+    val qrState: String? = null,
+    /** `qrOrder`: the code payload the customer scans. */
+    val qrPayload: String? = null
 )
 
 data class CountAmount(val count: Long, val amount: Long)
@@ -306,7 +310,9 @@ internal object Results {
         cardOrg = o.optStr("card_org"),
         datetime = o.optStr("datetime") ?: "",
         balance = o.optLong("balance"),
-        receipt = o.strings("receipt")
+        receipt = o.strings("receipt"),
+        qrState = o.optStr("qr_state"),
+        qrPayload = o.optStr("qr_payload")
     )
 
     private fun countAmount(o: Obj) = CountAmount(o.long("count"), o.long("amount"))

@@ -18,8 +18,10 @@ import com.possdk.PinPad
 import com.possdk.PinRequest
 import com.possdk.PosEvent
 import com.possdk.PosException
+import com.possdk.QrDisplay
 import com.possdk.QrRequest
 import com.possdk.QrScanner
+import com.possdk.QrShow
 import com.possdk.SecurityModule
 import com.possdk.SecurityModuleException
 import org.json.JSONObject
@@ -41,7 +43,8 @@ class CallbackBridge(
     private val qrScanner: QrScanner?,
     private val events: EventListener?,
     private val securityModule: SecurityModule? = null,
-    private val deviceInfo: DeviceInfo? = null
+    private val deviceInfo: DeviceInfo? = null,
+    private val qrDisplay: QrDisplay? = null
 ) : CancelSignal {
     /** Set by `PosTerminal.cancel()`/`close()`, cleared when an operation starts; devices poll it. */
     @Volatile
@@ -53,7 +56,8 @@ class CallbackBridge(
     fun flags(): Int =
         (if (cardReader != null) 1 else 0) or (if (pinPad != null) 2 else 0) or
             (if (qrScanner != null) 4 else 0) or (if (events != null) 8 else 0) or
-            (if (securityModule != null) 16 else 0) or (if (deviceInfo != null) 32 else 0)
+            (if (securityModule != null) 16 else 0) or (if (deviceInfo != null) 32 else 0) or
+            (if (qrDisplay != null) 64 else 0)
 
     private fun amountOf(a: Long): Long? = if (a < 0) null else a
 
@@ -111,6 +115,15 @@ class CallbackBridge(
     fun scanQr(transaction: String, amount: Long, timeoutMs: Long): String {
         val scanner = qrScanner ?: throw IllegalStateException("no QrScanner")
         return scanner.scan(QrRequest(transaction, amountOf(amount), timeoutMs, this))
+    }
+
+    fun showQr(payload: String, amount: Long, expiresInS: Long, stan: Long) {
+        val display = qrDisplay ?: throw IllegalStateException("no QrDisplay")
+        display.showQr(QrShow(payload, amount, expiresInS, stan))
+    }
+
+    fun clearQr() {
+        qrDisplay?.clearQr()
     }
 
     fun onEvent(json: String) {
@@ -229,6 +242,7 @@ class CallbackBridge(
                 "reversing" -> PosEvent.Reversing(long("stan"))
                 "resending_advice" -> PosEvent.ResendingAdvice(long("stan"))
                 "done" -> PosEvent.Done(m.optBoolean("approved", false), m.optString("response_code", ""))
+                "qr_polling" -> PosEvent.QrPolling(long("stan"), long("poll"), m.optString("state", ""))
                 else -> PosEvent.Other(name)
             }
         }
