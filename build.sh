@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # possdk build driver.
-#   ./build.sh demo      the embedded acquirer host simulator + a full terminal day
+#   ./build.sh demo      the embedded acquirer host simulator + a full terminal day [--key-family tdes|sm]
 #   ./build.sh test      format check, clippy (-D warnings), every test (Rust, C, Python, JVM), soak smoke,
 #                        library size budget
 #   ./build.sh bench     criterion benches (codec, MAC, PIN), host load client, sale latency, perf budgets
-#   ./build.sh soak      crash-and-fault soak: [--rounds N] [--seed S] (release build)
+#   ./build.sh soak      crash-and-fault soak: [--rounds N] [--seed S] [--key-family tdes|sm] (release build)
 #   ./build.sh android   cross-build the JNI library for Android (needs an NDK and cargo-ndk)
 #   ./build.sh fuzz [S]  every cargo-fuzz target for S seconds each (default 30; nightly + cargo-fuzz)
 set -euo pipefail
@@ -36,7 +36,9 @@ cmd_test() {
     # The debug binary is already built above; a release build would cost more time than it saves.
     step "soak smoke: terminal kills and host faults, seed 1 (./build.sh soak runs longer ones)"
     cargo run --quiet -p possdk-e2e --bin possdk-soak -- --rounds 280 --seed 1
-    step "library size budget (release build of libpossdk.so and libpossdk_jni.so, stripped, <= 2 MiB each)"
+    step "soak smoke in the SM key family (docs/PROTOCOL.md §11), seed 2"
+    cargo run --quiet -p possdk-e2e --bin possdk-soak -- --rounds 80 --seed 2 --key-family sm
+    step "library size budgets (release libpossdk.so and libpossdk_jni.so, stripped: plain <= 2 MiB, tls <= 3 MiB)"
     scripts/size-check.sh
 }
 

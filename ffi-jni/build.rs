@@ -14,6 +14,7 @@ fn on_path(tool: &str) -> bool {
 }
 
 fn main() {
+    pack_relocations();
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CI");
     println!("cargo::rerun-if-env-changed=PATH");
@@ -24,5 +25,24 @@ fn main() {
             println!("cargo::warning={tool} is not on PATH: the JVM test is ignored");
             println!("cargo::rustc-cfg={cfg}");
         }
+    }
+}
+
+/// Packed relative relocations for the shared library: a position-independent library holds one relocation per
+/// pointer in its data (vtables, tables of strings), 24 bytes each as `.rela.dyn`; packed, they take a few
+/// hundred bytes (docs/PERFORMANCE.md, "Library size"). Linux/glibc gets DT_RELR (GNU ld 2.38+, glibc 2.36+ to
+/// load); Android gets its own packed format (lld, bionic API 23+, below the SDK's minimum of 24).
+/// `POSSDK_PLAIN_RELOCS=1` turns it off, for a host whose glibc is older than 2.36.
+fn pack_relocations() {
+    println!("cargo::rerun-if-env-changed=POSSDK_PLAIN_RELOCS");
+    if std::env::var("POSSDK_PLAIN_RELOCS").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    match (os.as_str(), env.as_str()) {
+        ("linux", "gnu") => println!("cargo::rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs"),
+        ("android", _) => println!("cargo::rustc-cdylib-link-arg=-Wl,--pack-dyn-relocs=android"),
+        _ => {}
     }
 }

@@ -87,6 +87,34 @@ def main():
         tlv(0x9F06, bytes.fromhex("A000000333")) + tlv(0x9F22, b"\x01") + tlv(0xDF02, n) + tlv(0xDF04, e),
     )
 
+    # The SM key family (docs/PROTOCOL.md §11): its sign-in field 62 under the vectors' SM4 TMK, its TMK
+    # download answer, and a host key answer with the 65-byte SM2 point and DF25 `SM2`.
+    with open(os.path.join(VECTORS, "sm.json")) as f:
+        sm = json.load(f)
+    add("f62_keys", "sm_signin_working_keys", bytes.fromhex(sm["sign_in_f62"]["f62"]))
+    dl = sm["sm2_tmk_download"]
+    add(
+        "f62_keys",
+        "sm_tmk_answer",
+        tlv(0xDF21, bytes.fromhex(dl["DF21_tmk_under_R"])) + tlv(0xDF22, bytes.fromhex(dl["DF22_kcv_tmk"])),
+    )
+    add(
+        "f62_keys",
+        "sm_host_key_answer",
+        tlv(0x9F06, bytes.fromhex("A000000333")) + tlv(0x9F22, b"\x01")
+        + tlv(0xDF02, bytes.fromhex(dl["host_public_key"])) + tlv(0xDF25, b"SM2"),
+    )
+    # An SM-family request: 41 (a TID the target reads as SM), 52 b128, 53 `2410...`.
+    bitmap = 0
+    for field in (41, 52, 53):
+        bitmap |= 1 << (64 - field)
+    body = (
+        bytes.fromhex("0200") + bitmap.to_bytes(8, "big") + b"12345678" + bytes(range(16))
+        + bytes.fromhex("2410000000000000")
+    )
+    framed = bytes.fromhex("6000030000") + bytes.fromhex("603100000000") + body
+    add("iso8583_frame", "sm_pin_block_b128", len(framed).to_bytes(2, "big") + framed)
+
     # EMV parameters: query pages (status byte + list), a CAPK download answer with its SHA-1 and
     # an AID download answer.
     rid, index, modulus, exponent = bytes.fromhex("A000000333"), 0x92, bytes([0xC1]) * 64, b"\x03"

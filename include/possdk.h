@@ -297,7 +297,8 @@ typedef struct pos_event_sink {
     void (*destroy)(void *ctx);
 } pos_event_sink;
 
-// Written by `begin_tmk_download`: RSA-PKCS#1 v1.5(host key, R) and the check value of R.
+// Written by `begin_tmk_download` (RSA-PKCS#1 v1.5(host key, R)) or `begin_tmk_download_sm2` (SM2(host key, R),
+// C1 ‖ C3 ‖ C2, 113 bytes), with the check value of R.
 typedef struct pos_tmk_transport {
     uint8_t encrypted_key[512];
     size_t encrypted_key_len;
@@ -314,18 +315,24 @@ typedef struct pos_encrypted_key {
 // Key slot numbers (`uint32_t`).
 typedef uint32_t pos_key_slot;
 
-// The security module vtable. Every function is required. Return `POS_HAL_OK`, one of the
-// `POS_SECURITY_*` values, or `POS_HAL_ERROR`.
+// Key family numbers (`uint32_t`): the field `key_family` of the vtable and of `pos_status_result`.
+typedef uint32_t pos_key_family;
+
+// The security module vtable. Every function is required, except the TMK download of the family the module does
+// not work in (`begin_tmk_download` for TDES, `begin_tmk_download_sm2` for SM). Return `POS_HAL_OK`, one of
+// the `POS_SECURITY_*` values, or `POS_HAL_ERROR`.
 typedef struct pos_security_module {
     void *ctx;
-    // Generate a random transport key R, encrypt it to the host RSA key (big-endian modulus/exponent).
+    // TDES family: generate a random transport key R, encrypt it to the host RSA key (big-endian
+    // modulus/exponent).
     pos_hal_status (*begin_tmk_download)(void *ctx,
                                          const uint8_t *modulus,
                                          size_t modulus_len,
                                          const uint8_t *exponent,
                                          size_t exponent_len,
                                          struct pos_tmk_transport *out);
-    // Decrypt the TMK under R, verify its check value, keep it pending; write its check value.
+    // Decrypt the TMK under R (TDES-ECB, or SM4-ECB in the SM family), verify its check value, keep it pending;
+    // write its 4-byte check value.
     pos_hal_status (*receive_tmk)(void *ctx,
                                   const uint8_t *encrypted_tmk,
                                   size_t encrypted_tmk_len,
@@ -342,14 +349,24 @@ typedef struct pos_security_module {
     bool (*has_key)(void *ctx, pos_key_slot slot);
     // Write the slot's 4-byte check value; any status but `POS_HAL_OK` means "no key".
     pos_hal_status (*check_value)(void *ctx, pos_key_slot slot, uint8_t *out);
-    // ISO 9564 format-0 PIN block under the PIK (8 bytes to `out`). `pin` and `pan` are secrets.
+    // The format-0 PIN block under the PIK: 8 bytes (TDES) or 16 bytes (SM4) to `out`, which has room for 16.
+    // `pin` and `pan` are secrets.
     pos_hal_status (*pin_block)(void *ctx, const char *pin, const char *pan, uint8_t *out);
-    // CUP-ECB MAC under the MAK: the 8 ASCII bytes of field 64 to `out`.
+    // The MAC under the MAK, the 8 bytes of field 64 to `out`: CUP-ECB (ASCII) or CUP-SM4 (binary).
     pos_hal_status (*mac)(void *ctx, const uint8_t *data, size_t data_len, uint8_t *out);
-    // TDES-ECB(TDK, block) (8 bytes in, 8 bytes out).
+    // ECB(TDK, block): 8 bytes in and out (TDES), 16 bytes in and out (SM4).
     pos_hal_status (*encrypt_track_block)(void *ctx, const uint8_t *block, uint8_t *out);
     pos_hal_status (*clear_working_keys)(void *ctx);
     void (*destroy)(void *ctx);
+    // The module's key family: `POS_KEY_FAMILY_TDES` (0, what a zeroed vtable says) or `POS_KEY_FAMILY_SM`.
+    // It must be the config's `key_family`.
+    pos_key_family key_family;
+    // SM family: generate a random SM4 transport key R, encrypt it to the host SM2 key (`public_key`, the
+    // 65-byte `04 ‖ X ‖ Y`) as C1 ‖ C3 ‖ C2.
+    pos_hal_status (*begin_tmk_download_sm2)(void *ctx,
+                                             const uint8_t *public_key,
+                                             size_t public_key_len,
+                                             struct pos_tmk_transport *out);
 } pos_security_module;
 
 // A local date and time (the terminal's time zone; China Standard Time is UTC+8).
@@ -408,6 +425,28 @@ typedef struct pos_transport {
                                      const struct pos_cancel_token *cancel);
     void (*destroy)(void *ctx);
 } pos_transport;
+
+// A merchant-presented QR code to show (valid during the call).
+typedef struct pos_qr_show {
+    // What the code encodes: render it as a QR code.
+    const char *payload;
+    // Amount in fen.
+    uint64_t amount;
+    // How long the host keeps the order open, seconds.
+    uint32_t expires_in_s;
+    // STAN of the order request.
+    uint32_t stan;
+} pos_qr_show;
+
+// QR display callbacks (docs/C-API.md): `show_qr` shows a merchant-presented code (an error status is
+// logged and the order goes on: the payload is in the result too); `clear_qr` (may be NULL) takes it down
+// once the order is final.
+typedef struct pos_qr_display {
+    void *ctx;
+    pos_hal_status (*show_qr)(void *ctx, const struct pos_qr_show *show);
+    void (*clear_qr)(void *ctx);
+    void (*destroy)(void *ctx);
+} pos_qr_display;
 
 // Which copy of the slip (`print`'s `copy`).
 typedef uint32_t pos_slip_copy;
@@ -491,6 +530,8 @@ typedef struct pos_hal {
     const struct pos_clock *clock;
     // The network; NULL: possdk's TCP transport (one connection per exchange).
     const struct pos_transport *transport;
+    // A screen for merchant-presented QR codes; NULL: the code is only in the result (`qr_payload`).
+    const struct pos_qr_display *qr_display;
     // Prints the sales slips of approved transactions; NULL: slips only come back as text.
     const struct pos_printer *printer;
     // Takes the cardholder's electronic signature after an approval; NULL: none is taken.
@@ -623,6 +664,11 @@ typedef struct pos_transaction_result {
     bool has_balance;
     // Balance in fen (balance inquiry); negative when in debit.
     int64_t balance;
+    // QR payments: the state the host last gave (`paid`, `waiting`, `paying`, `not_paid`, `closed`,
+    // `expired`, `not_found`), or "".
+    char qr_state[16];
+    // `pos_terminal_qr_order`: the code payload the customer scans (also given to the QR display), or "".
+    char qr_payload[512];
     // Receipt (merchant copy) as text, one line per `\n`. Owned: free with `pos_string_free`.
     char *receipt;
 } pos_transaction_result;
@@ -731,6 +777,8 @@ typedef struct pos_status_result {
     // Reversal reason (`98`, `A0`, `06`) or "".
     char pending_reversal_reason[4];
     uint32_t unsent_advices;
+    // The terminal's key family (`POS_KEY_FAMILY_TDES` or `POS_KEY_FAMILY_SM`).
+    pos_key_family key_family;
     // Chip uploads (TC, script results) still owed.
     uint32_t unsent_uploads;
 } pos_status_result;
@@ -795,6 +843,10 @@ typedef struct pos_status_result {
 // `approved` and `response_code` are set.
 #define POS_EVENT_DONE 10
 
+// A QR status query was answered: `stan` is the payment's; poll number and state are in `json`
+// (`{"event":"qr_polling","stan":..,"poll":..,"state":"waiting"}`).
+#define POS_EVENT_QR_POLLING 11
+
 // Card: `card` inline, or NULL to ask the card reader callback.
 #define POS_PAYMENT_CARD 0
 
@@ -833,6 +885,12 @@ typedef struct pos_status_result {
 #define POS_KEY_MAK 2
 
 #define POS_KEY_TDK 3
+
+// RSA TMK transport, TDES keys, CUP-ECB MAC, 8-byte PIN and track blocks (the default: 0).
+#define POS_KEY_FAMILY_TDES 0
+
+// SM2 TMK transport, SM4 keys, CUP-SM4 MAC, 16-byte PIN and track blocks.
+#define POS_KEY_FAMILY_SM 1
 
 // Security callbacks may also return these (besides `POS_HAL_OK` / `POS_HAL_ERROR`).
 // A received key's check value did not match (the key was not installed).
@@ -1078,6 +1136,26 @@ pos_result pos_terminal_tip_void(struct pos_terminal *terminal,
 pos_result pos_terminal_balance(struct pos_terminal *terminal,
                                 const struct pos_card_input *card,
                                 struct pos_transaction_result *out);
+
+// Merchant-presented QR order: the host's code is shown through the QR display callback (and is in
+// `out->qr_payload`), then its status is polled until it is paid, expired or closed;
+// `pos_terminal_cancel` closes it at the host (an order found paid when closed is approved).
+//
+// # Safety
+// `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+pos_result pos_terminal_qr_order(struct pos_terminal *terminal,
+                                 uint64_t amount,
+                                 struct pos_transaction_result *out);
+
+// One QR status query: `order` is the STAN of a QR payment in the journal (0: none), else `voucher`
+// names it (NULL: none). The state is in `out->qr_state`.
+//
+// # Safety
+// `voucher` NULL or NUL-terminated; `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+pos_result pos_terminal_qr_query(struct pos_terminal *terminal,
+                                 uint32_t order,
+                                 const char *voucher,
+                                 struct pos_transaction_result *out);
 
 // Detail query from the host. `batch` 0 = the open batch.
 //

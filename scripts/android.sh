@@ -83,7 +83,7 @@ profile_args=()
 [[ "$PROFILE" == "release" ]] && profile_args=(--release)
 
 mkdir -p "$OUT"
-(cd "$ROOT" && cargo ndk "${targets[@]}" -P "$API" -o "$OUT" build -p possdk-jni "${profile_args[@]}")
+(cd "$ROOT" && cargo ndk "${targets[@]}" -P "$API" -o "$OUT" build -p possdk-jni --features tls "${profile_args[@]}")
 
 # Check what landed: present, and every LOAD segment aligned to 16 KB (when the NDK's readelf is there).
 readelf="$(find "$ANDROID_NDK_HOME/toolchains/llvm/prebuilt" -maxdepth 3 -name llvm-readelf -type f 2>/dev/null | head -n 1 || true)"

@@ -37,6 +37,9 @@ pub enum Request {
         amount: u64,
         original: OriginalRef,
         card: Option<CardInput>,
+        /// `"payment": "qr"`: the original is a QR payment (named by voucher or, where the host allows it,
+        /// by reference alone).
+        qr: bool,
     },
     PreauthVoid {
         amount: u64,
@@ -61,6 +64,15 @@ pub enum Request {
     },
     Balance {
         card: Option<CardInput>,
+    },
+    /// Merchant-presented QR order (`amount`).
+    QrOrder {
+        amount: u64,
+    },
+    /// One QR status query (`order`: the STAN of a journal QR payment, or `voucher`).
+    QrQuery {
+        order: Option<u32>,
+        voucher: Option<String>,
     },
     QueryDetails {
         batch: Option<u32>,
@@ -346,7 +358,7 @@ pub const OPS: &[OpSpec] = &[
     ),
     op(
         "refund",
-        "`amount`, `original: {reference, date, voucher?}`, `card` unless `voucher`",
+        "`amount`, `original: {reference, date, voucher?}`, `card` unless `voucher`; a QR original without `voucher`: `\"payment\": \"qr\"` (or found in the journal)",
         "TransactionResult",
         "refund",
         true,
@@ -387,6 +399,20 @@ pub const OPS: &[OpSpec] = &[
         true,
     ),
     op("balance", "`card`", "TransactionResult", "balance", true),
+    op(
+        "qr_order",
+        "`amount` — merchant-presented QR: shows the host's code, polls to a final state; the result carries the code payload (`qr_payload`) and `qr_state`",
+        "TransactionResult",
+        "qrOrder",
+        true,
+    ),
+    op(
+        "qr_query",
+        "`order` (STAN of a journal QR payment) or `voucher` — one QR status query; the result carries `qr_state`",
+        "TransactionResult",
+        "qrQuery",
+        true,
+    ),
     op(
         "query_details",
         "`batch?`",
@@ -497,11 +523,29 @@ impl Request {
                 stan: req_u32(obj, "stan", "stan")?,
                 card: card_input(obj)?,
             },
-            "refund" => Request::Refund {
-                amount: req_u64(obj, "amount", "amount")?,
-                original: original_ref(obj)?,
-                card: card_input(obj)?,
-            },
+            "refund" => {
+                let card = card_input(obj)?;
+                let qr = match obj.get("payment") {
+                    None | Some(serde_json::Value::Null) => false,
+                    Some(p) => match p.as_str() {
+                        Some("qr") if card.is_none() => true,
+                        Some("qr") => {
+                            return Err(crate::Error::invalid(
+                                "payment",
+                                "a QR refund takes no card",
+                            ))
+                        }
+                        Some("card") => false,
+                        _ => return Err(crate::Error::invalid("payment", "must be card or qr")),
+                    },
+                };
+                Request::Refund {
+                    amount: req_u64(obj, "amount", "amount")?,
+                    original: original_ref(obj)?,
+                    card,
+                    qr,
+                }
+            }
             "preauth_void" => Request::PreauthVoid {
                 amount: req_u64(obj, "amount", "amount")?,
                 original: original_ref(obj)?,
@@ -525,6 +569,13 @@ impl Request {
             },
             "balance" => Request::Balance {
                 card: card_input(obj)?,
+            },
+            "qr_order" => Request::QrOrder {
+                amount: req_u64(obj, "amount", "amount")?,
+            },
+            "qr_query" => Request::QrQuery {
+                order: opt_u32(obj, "order", "order")?,
+                voucher: opt_str(obj, "voucher", "voucher")?,
             },
             "query_details" => Request::QueryDetails {
                 batch: opt_u32(obj, "batch", "batch")?,

@@ -75,6 +75,52 @@ impl SignatureConfig {
     }
 }
 
+/// `"qr"`: QR status polling (docs/PROTOCOL.md §4.10, §4.11) and what the host allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct QrConfig {
+    /// Pause between two status queries (default 2,000 ms).
+    #[serde(default = "default_qr_poll_interval")]
+    pub poll_interval_ms: u64,
+    /// A merchant-presented order not final after this long is closed (default 120,000 ms).
+    #[serde(default = "default_qr_order_timeout")]
+    pub order_timeout_ms: u64,
+    /// Status queries while the customer is still paying, before a customer-presented QR payment whose
+    /// outcome is unknown is reversed (default 30).
+    #[serde(default = "default_qr_paying_polls")]
+    pub paying_polls: u32,
+    /// Status queries in a row without an answer that counts before the reversal is sent (default 3).
+    #[serde(default = "default_qr_query_attempts")]
+    pub query_attempts: u32,
+    /// The host refunds a QR payment named by its reference number alone, without its voucher.
+    #[serde(default)]
+    pub refund_by_reference: bool,
+}
+
+impl Default for QrConfig {
+    fn default() -> QrConfig {
+        QrConfig {
+            poll_interval_ms: default_qr_poll_interval(),
+            order_timeout_ms: default_qr_order_timeout(),
+            paying_polls: default_qr_paying_polls(),
+            query_attempts: default_qr_query_attempts(),
+            refund_by_reference: false,
+        }
+    }
+}
+
+fn default_qr_poll_interval() -> u64 {
+    2_000
+}
+fn default_qr_order_timeout() -> u64 {
+    120_000
+}
+fn default_qr_paying_polls() -> u32 {
+    30
+}
+fn default_qr_query_attempts() -> u32 {
+    3
+}
+
 /// Terminal configuration (JSON-API.md "Config"). Its Debug form never shows the seal key.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct Config {
@@ -89,9 +135,13 @@ pub struct Config {
     pub reversal_attempts: u32,
     #[serde(default = "default_max_tip")]
     pub max_tip_percent: u32,
-    /// Hex SHA-256(modulus || exponent) of the host RSA key to accept.
+    /// Hex SHA-256 of the host key to accept: SHA-256(modulus || exponent) of an RSA key (TDES family), of the
+    /// 65-byte point of an SM2 key (SM family).
     #[serde(default)]
     pub host_key_sha256: Option<String>,
+    /// The key family the terminal is provisioned with: `tdes` (default) or `sm` (docs/PROTOCOL.md §11).
+    #[serde(default)]
+    pub key_family: crate::crypto::KeyFamily,
     /// Device info used when no DeviceInfo callback is given.
     #[serde(default)]
     pub device: Option<DeviceConfig>,
@@ -125,6 +175,9 @@ pub struct Config {
     /// The electronic signature: which approvals ask for it.
     #[serde(default)]
     pub signature: SignatureConfig,
+    /// QR status polling.
+    #[serde(default)]
+    pub qr: QrConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -139,6 +192,7 @@ impl std::fmt::Debug for Config {
             .field("reversal_attempts", &self.reversal_attempts)
             .field("max_tip_percent", &self.max_tip_percent)
             .field("host_key_sha256", &self.host_key_sha256)
+            .field("key_family", &self.key_family)
             .field("device", &self.device)
             .field("seal_key", &self.seal_key.as_ref().map(|_| "<hidden>"))
             .field("production", &self.production)
@@ -149,6 +203,7 @@ impl std::fmt::Debug for Config {
             .field("floor_limit", &self.floor_limit)
             .field("receipt", &self.receipt)
             .field("signature", &self.signature)
+            .field("qr", &self.qr)
             .finish()
     }
 }
@@ -225,6 +280,21 @@ impl Config {
                 "journal.retain_batches",
                 "must be a whole number of batches from 0 to 999999",
             ));
+        }
+        if !(1..=600_000).contains(&self.qr.poll_interval_ms) {
+            return Err(Error::invalid("qr.poll_interval_ms", "must be 1 to 600000"));
+        }
+        if !(1..=3_600_000).contains(&self.qr.order_timeout_ms) {
+            return Err(Error::invalid(
+                "qr.order_timeout_ms",
+                "must be 1 to 3600000",
+            ));
+        }
+        if !(1..=1_000).contains(&self.qr.paying_polls) {
+            return Err(Error::invalid("qr.paying_polls", "must be 1 to 1000"));
+        }
+        if !(1..=10).contains(&self.qr.query_attempts) {
+            return Err(Error::invalid("qr.query_attempts", "must be 1 to 10"));
         }
         if self.max_tip_percent > 100 {
             return Err(Error::invalid("max_tip_percent", "must be 0 to 100"));
@@ -319,6 +389,16 @@ impl Config {
             "a string",
         )?;
         check("seal_key", obj.get("seal_key"), string, "a string")?;
+        check(
+            "key_family",
+            obj.get("key_family"),
+            |x| {
+                x.as_str()
+                    .and_then(crate::crypto::KeyFamily::from_name)
+                    .is_some()
+            },
+            "\"tdes\" or \"sm\"",
+        )?;
         check(
             "production",
             obj.get("production"),
@@ -554,6 +634,19 @@ mod tests {
         let mut v = base();
         v["host_key_sha256"] = "zz".into();
         assert_eq!(field_of(v).as_deref(), Some("host_key_sha256"));
+        let mut v = base();
+        v["key_family"] = "SM4".into();
+        assert_eq!(field_of(v).as_deref(), Some("key_family"));
+        let mut v = base();
+        v["key_family"] = "sm".into();
+        assert_eq!(
+            Config::from_json(&v.to_string()).unwrap().key_family,
+            crate::crypto::KeyFamily::Sm
+        );
+        assert_eq!(
+            Config::from_json(&base().to_string()).unwrap().key_family,
+            crate::crypto::KeyFamily::Tdes
+        );
         let mut v = base();
         v["pin_required"] = serde_json::json!(["sale", "teleport"]);
         assert_eq!(field_of(v).as_deref(), Some("pin_required"));

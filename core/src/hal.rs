@@ -263,6 +263,27 @@ pub trait QrScanner: Send {
     fn scan(&mut self, request: &QrRequest) -> Result<String, HalError>;
 }
 
+/// A merchant-presented QR code to show the customer (docs/PROTOCOL.md §4.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrShow {
+    /// What the code encodes, as the host gave it (59 `A7`): render it as a QR code.
+    pub payload: String,
+    /// Amount in fen.
+    pub amount: u64,
+    /// How long the host keeps the order open (59 `A8`).
+    pub expires_in: Duration,
+    /// STAN of the order request.
+    pub stan: u32,
+}
+
+/// A screen the customer can scan a merchant-presented QR code from.
+pub trait QrDisplay: Send {
+    /// Show the code; an error is logged and the order goes on (the payload is in the result too).
+    fn show_qr(&mut self, show: &QrShow) -> Result<(), HalError>;
+    /// The order reached a final state (paid, expired, closed): take the code down.
+    fn clear_qr(&mut self) {}
+}
+
 pub trait DeviceInfo: Send {
     fn serial_number(&self) -> String;
     fn model(&self) -> String;
@@ -290,6 +311,13 @@ pub enum Event {
     Done {
         approved: bool,
         response_code: String,
+    },
+    /// One QR status query answered (docs/PROTOCOL.md §4.10): the order's or payment's state (`waiting`,
+    /// `paying`, `paid`, `not_paid`, `closed`, `expired`, or `unknown` when the query got no answer).
+    QrPolling {
+        stan: u32,
+        poll: u32,
+        state: String,
     },
 }
 
@@ -496,6 +524,8 @@ pub struct Hal {
     pub card_reader: Option<Box<dyn CardReader>>,
     pub pin_pad: Option<Box<dyn PinPad>>,
     pub qr_scanner: Option<Box<dyn QrScanner>>,
+    /// Shows merchant-presented QR codes; None: the code is only in the result.
+    pub qr_display: Option<Box<dyn QrDisplay>>,
     pub device: Option<Box<dyn DeviceInfo>>,
     pub events: Option<Box<dyn EventSink>>,
     /// None: the system clock at UTC+8.

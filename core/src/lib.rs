@@ -37,11 +37,11 @@ pub use terminal::Terminal;
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::api::DetailRecord;
-    use crate::crypto::rsa::HostPublicKey;
     use crate::security::{EncryptedKey, SecurityError};
     use crate::tlv::Tlv;
     use crate::Result;
 
+    pub use crate::crypto::KeyFamily;
     pub use crate::flows::build::qr_get;
     pub use crate::flows::init::capk_from_tlvs;
     pub use crate::flows::outcome::parse_balance;
@@ -49,8 +49,8 @@ pub mod fuzzing {
     pub use crate::flows::settlement::parse_field48;
     pub use crate::iso8583::mask::masked;
     pub use crate::iso8583::profile::{field, Format};
-    pub use crate::iso8583::{decode_frame, encode_frame, mac_span, Frame};
-    pub use crate::security::KeySlot;
+    pub use crate::iso8583::{decode_frame, decode_frame_for, encode_frame, mac_span, Frame};
+    pub use crate::security::{HostKey, KeySlot};
     pub use crate::tlv::{ascii59, decode as tlv_decode, encode as tlv_encode};
 
     /// Field 62 of a platform answer as TLVs (after the status byte when `skip_status`).
@@ -63,8 +63,8 @@ pub mod fuzzing {
         crate::flows::query_page(f62)
     }
 
-    /// The host RSA key answer (`352`): RID, index, key.
-    pub fn host_key_from_tlvs(items: &[Tlv]) -> Result<(Vec<u8>, Vec<u8>, HostPublicKey)> {
+    /// The host key answer (`352`): RID, index, key (RSA, or SM2 with DF25 `SM2`).
+    pub fn host_key_from_tlvs(items: &[Tlv]) -> Result<(Vec<u8>, Vec<u8>, HostKey)> {
         crate::flows::init::host_key_from_tlvs(items)
     }
 
@@ -88,6 +88,17 @@ pub mod fuzzing {
     ) -> std::result::Result<[u8; 4], SecurityError> {
         let kek = crate::crypto::DesKey::from_bytes(kek)?;
         crate::security::software::unwrap_key(&kek, encrypted, check_value, slot).map(|k| k.kcv())
+    }
+
+    /// An SM4 key block unwrapped under the SM4 `kek` and checked against `check_value` (the SM family's
+    /// sign-in and TMK download); returns the key's check value.
+    pub fn unwrap_sm4_key(
+        kek: &[u8],
+        encrypted: &[u8],
+        check_value: &[u8],
+    ) -> std::result::Result<[u8; 4], crate::crypto::CryptoError> {
+        let kek = crate::crypto::sm4::Sm4Key::from_bytes(kek)?;
+        crate::crypto::sm::unwrap_key(&kek, encrypted, check_value).map(|k| k.kcv())
     }
 
     /// A parameter query answer split into entries, each starting at 9F06.

@@ -128,6 +128,13 @@ pub struct TransactionResult {
     /// Balance in fen (balance inquiry), negative when the account is in debit.
     pub balance: Option<i64>,
     pub receipt: Vec<String>,
+    /// QR payments: the state the host last gave (`paid`, `waiting`, `paying`, `not_paid`, `closed`,
+    /// `expired`, `not_found`; docs/PROTOCOL.md §4.10), when a status query or an order told it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_state: Option<String>,
+    /// `qr_order`: the code payload the customer scans (also given to the QR display).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_payload: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +208,8 @@ pub struct StatusResult {
     pub unsent_advices: u32,
     /// Chip uploads (TC uploads, script results) still owed (docs/PROTOCOL.md §6.6).
     pub unsent_uploads: u32,
+    /// `tdes` or `sm` (docs/PROTOCOL.md §11).
+    pub key_family: crate::crypto::KeyFamily,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -109,6 +109,7 @@ const ZH_TYPES: &[(&str, &str)] = &[
     ("qr_complete", "扫码预授权完成"),
     ("qr_complete_void", "扫码预授权完成撤销"),
     ("offline_sale", "离线消费"),
+    ("qr_order", "主扫消费"),
 ];
 
 /// 交易类型 of a kind (its English label when the table has none).
@@ -319,6 +320,8 @@ mod tests {
             datetime: "2026-11-25T10:15:45".into(),
             balance: None,
             receipt: vec![],
+            qr_state: None,
+            qr_payload: None,
         }
     }
 

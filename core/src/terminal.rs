@@ -83,9 +83,10 @@ impl Terminal {
         let journal = Journal::open(Path::new(&config.journal_path), &seal)?;
         let security = match security {
             Some(s) => s,
-            None => Box::new(SoftwareSecurityModule::open(
+            None => Box::new(SoftwareSecurityModule::open_family(
                 Some(PathBuf::from(format!("{}.keys", config.journal_path))),
                 &seal,
+                config.key_family,
             )?),
         };
         let cancel = CancelToken::new();
@@ -151,7 +152,14 @@ impl Terminal {
             Request::Refund {
                 amount,
                 original,
+                card: None,
+                qr: true,
+            } => Response::Transaction(self.qr_refund(amount, original)?),
+            Request::Refund {
+                amount,
+                original,
                 card,
+                ..
             } => Response::Transaction(self.refund(amount, original, card)?),
             Request::PreauthVoid {
                 amount,
@@ -169,6 +177,10 @@ impl Terminal {
             Request::Tip { stan, tip } => Response::Transaction(self.tip(stan, tip)?),
             Request::TipVoid { stan } => Response::Transaction(self.tip_void(stan)?),
             Request::Balance { card } => Response::Transaction(self.balance(card)?),
+            Request::QrOrder { amount } => Response::Transaction(self.qr_order(amount)?),
+            Request::QrQuery { order, voucher } => {
+                Response::Transaction(self.qr_query(order, voucher)?)
+            }
             Request::QueryDetails { batch } => Response::Details(self.query_details(batch)?),
             Request::Settle => Response::Settlement(self.settle()?),
             Request::Journal { batch } => Response::Journal(self.journal(batch)?),
@@ -227,6 +239,20 @@ impl Terminal {
         card: Option<CardInput>,
     ) -> Result<TransactionResult> {
         self.by_reference(Kind::Refund, Kind::QrRefund, amount, original, card)
+    }
+    /// A refund of a QR payment (`original.voucher`, or by reference alone where the host allows it,
+    /// config `qr.refund_by_reference`; docs/PROTOCOL.md §4.2).
+    pub fn qr_refund(&self, amount: u64, original: OriginalRef) -> Result<TransactionResult> {
+        self.run_tx(|e| {
+            e.transact(
+                Kind::QrRefund,
+                TxInput {
+                    amount: Some(amount),
+                    original_ref: Some(original),
+                    ..Default::default()
+                },
+            )
+        })
     }
     pub fn preauth_void(
         &self,
@@ -298,12 +324,12 @@ impl Terminal {
         original: OriginalRef,
         card: Option<CardInput>,
     ) -> Result<TransactionResult> {
-        let kind = if original.voucher.is_some() {
-            qr_kind
-        } else {
-            card_kind
-        };
         self.run_tx(|e| {
+            let kind = if original.voucher.is_some() || e.original_is_qr(&original)? {
+                qr_kind
+            } else {
+                card_kind
+            };
             e.transact(
                 kind,
                 TxInput {
@@ -367,6 +393,19 @@ impl Terminal {
                 },
             )
         })
+    }
+    /// Merchant-presented QR order: the host's code is shown (QR display, and `qr_payload` in the result)
+    /// and its status polled until it is paid, expired or closed; `cancel` closes it at the host.
+    pub fn qr_order(&self, amount: u64) -> Result<TransactionResult> {
+        self.run_tx(|e| e.qr_order(amount))
+    }
+    /// One QR status query for a journal QR payment (`order`, its STAN) or a voucher.
+    pub fn qr_query(
+        &self,
+        order: Option<u32>,
+        voucher: Option<String>,
+    ) -> Result<TransactionResult> {
+        self.run_tx(|e| e.qr_query(order, voucher))
     }
     pub fn query_details(&self, batch: Option<u32>) -> Result<DetailQueryResult> {
         self.run(|e| e.query_details(batch))

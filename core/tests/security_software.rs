@@ -2,9 +2,14 @@
 //! and activation, working keys, PIN block / MAC / track encryption, and the sealed key store on disk.
 
 use possdk_core::crypto::rsa::HostPublicKey;
+use possdk_core::crypto::sm::{self as smalg, WorkingKeys};
+use possdk_core::crypto::sm2::Sm2PrivateKey;
+use possdk_core::crypto::sm4::Sm4Key;
 use possdk_core::crypto::{tdes, DesKey};
 use possdk_core::security::software::SoftwareSecurityModule;
-use possdk_core::security::{EncryptedKey, KeySlot, SecurityError, SecurityModule, TmkTransport};
+use possdk_core::security::{
+    EncryptedKey, HostKey, KeyFamily, KeySlot, SecurityError, SecurityModule, TmkTransport,
+};
 use possdk_sim::fixture;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -77,10 +82,10 @@ fn host_wraps_tmk(transport: &TmkTransport, tmk_hex: &str) -> (Vec<u8>, [u8; 4])
     (df21, tmk.kcv())
 }
 
-fn host_key() -> HostPublicKey {
+fn host_key() -> HostKey {
     let v = json("rsa/rsa_vectors.json");
     let n = unhex(v["n_hex"].as_str().expect("n_hex"));
-    HostPublicKey::new(&n, &[0x01, 0x00, 0x01]).expect("host key")
+    HostKey::Rsa(HostPublicKey::new(&n, &[0x01, 0x00, 0x01]).expect("host key"))
 }
 
 /// Field 62 of the golden sign-in response, split into the three keys.
@@ -421,4 +426,91 @@ fn debug_shows_check_values_only() {
             "{name} leaked"
         );
     }
+}
+
+/// The SM family end to end in the software module, against tests/vectors/sm.json: SM2 TMK transport (the host
+/// decrypts R with its private key), SM4 working keys with check values, the 16-byte PIN block, CUP-SM4 MAC, a
+/// 16-byte track block; and the sealed store records the family.
+#[test]
+fn sm_family_module_against_the_vectors() {
+    let v = json("sm.json");
+    let dl = &v["sm2_tmk_download"];
+    let host = Sm2PrivateKey::from_bytes(&unhex(dl["host_private_key"].as_str().unwrap())).unwrap();
+    let dir = temp_dir();
+    let path = dir.join("keys.bin");
+    let mut sm =
+        SoftwareSecurityModule::open_family(Some(path.clone()), &seal_key(), KeyFamily::Sm)
+            .unwrap();
+    assert_eq!(sm.key_family(), KeyFamily::Sm);
+    // An RSA host key belongs to the other family.
+    assert_eq!(
+        sm.begin_tmk_download(&host_key()).unwrap_err(),
+        SecurityError::Family(KeyFamily::Sm)
+    );
+    let transport = sm
+        .begin_tmk_download(&HostKey::Sm2(host.public_key()))
+        .unwrap();
+    assert_eq!(transport.encrypted_key.len(), 16 + 97);
+    let r =
+        smalg::tmk_transport_key(&host, &transport.encrypted_key, &transport.check_value).unwrap();
+    let f62v = &v["sign_in_f62"];
+    let tmk = Sm4Key::from_hex(f62v["tmk"].as_str().unwrap()).unwrap();
+    let (df21, df22) = smalg::tmk_wrap(&r, &tmk);
+    let cv = sm.receive_tmk(&df21, &df22).unwrap();
+    assert_eq!(cv, tmk.kcv());
+    sm.activate_tmk().unwrap();
+    let f62 = unhex(f62v["f62"].as_str().unwrap());
+    let key = |i: usize| EncryptedKey {
+        encrypted: f62[i * 20..i * 20 + 16].to_vec(),
+        check_value: f62[i * 20 + 16..i * 20 + 20].try_into().unwrap(),
+    };
+    let (pik, mut mak, tdk) = (key(0), key(1), key(2));
+    mak.check_value[1] ^= 1;
+    assert_eq!(
+        sm.install_working_keys(&pik, &mak, &tdk),
+        Err(SecurityError::KeyCheck(KeySlot::Mak))
+    );
+    sm.install_working_keys(&pik, &key(1), &tdk).unwrap();
+    let keys = WorkingKeys {
+        pik: Sm4Key::from_hex(f62v["pik"].as_str().unwrap()).unwrap(),
+        mak: Sm4Key::from_hex(f62v["mak"].as_str().unwrap()).unwrap(),
+        tdk: Sm4Key::from_hex(f62v["tdk"].as_str().unwrap()).unwrap(),
+    };
+    assert_eq!(sm.check_value(KeySlot::Mak), Some(keys.mak.kcv()));
+    let block = sm.pin_block("123456", "6225880123456789").unwrap();
+    assert_eq!(block.len(), 16);
+    let block: [u8; 16] = block.try_into().unwrap();
+    assert_eq!(
+        &smalg::pin_block_decrypt(&keys.pik, &block, "6225880123456789").unwrap()[..],
+        "123456"
+    );
+    assert_eq!(
+        sm.mac(b"0200 sample body").unwrap(),
+        smalg::cup_sm4_mac(&keys.mak, b"0200 sample body")
+    );
+    let enc = sm.encrypt_track_block(&[0u8; 16]).unwrap();
+    assert_eq!(enc, keys.tdk.check_block().to_vec());
+    assert!(matches!(
+        sm.encrypt_track_block(&[0u8; 8]),
+        Err(SecurityError::Crypto(_))
+    ));
+    drop(sm);
+
+    // The store says SM: it reopens in the SM family with the same keys, and refuses the TDES family.
+    let sm = SoftwareSecurityModule::open_family(Some(path.clone()), &seal_key(), KeyFamily::Sm)
+        .unwrap();
+    assert_eq!(sm.check_value(KeySlot::Pik), Some(keys.pik.kcv()));
+    let err = SoftwareSecurityModule::open(Some(path.clone()), &seal_key()).unwrap_err();
+    assert!(
+        matches!(&err, SecurityError::Storage(m) if m.contains("sm keys") && m.contains("tdes")),
+        "{err:?}"
+    );
+    // And a TDES store is refused in the SM family.
+    let tdes_path = dir.join("tdes.bin");
+    drop(signed_in(Some(tdes_path.clone())));
+    assert!(matches!(
+        SoftwareSecurityModule::open_family(Some(tdes_path), &seal_key(), KeyFamily::Sm),
+        Err(SecurityError::Storage(_))
+    ));
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -41,6 +41,8 @@ typedef struct devices {
     int slip_lines, slip_sale_type, slip_bold_centre;
     int signatures;         /* signatures given */
     int slip_signatures;    /* signature lines printed (merchant copies) */
+    int qr_shown, qr_cleared, qr_polls;
+    char qr_payload[512];   /* the last merchant-presented code shown */
 } devices;
 
 static void sleep_ms(long ms) {
@@ -120,9 +122,22 @@ static pos_hal_status sim_model(void *ctx, char *buf, size_t len) {
     return POS_HAL_OK;
 }
 
+/* The customer-facing screen: a real terminal renders the payload as a QR code. */
+static pos_hal_status sim_show_qr(void *ctx, const pos_qr_show *show) {
+    devices *d = (devices *)ctx;
+    d->qr_shown++;
+    copy_str(d->qr_payload, sizeof d->qr_payload, show->payload);
+    printf("    (display) QR for %llu fen, %u s: %s\n", (unsigned long long)show->amount,
+           (unsigned)show->expires_in_s, show->payload);
+    return POS_HAL_OK;
+}
+
+static void sim_clear_qr(void *ctx) { ((devices *)ctx)->qr_cleared++; }
+
 static void sim_event(void *ctx, const pos_event *e) {
     devices *d = (devices *)ctx;
     d->events++;
+    if (e->kind == POS_EVENT_QR_POLLING) d->qr_polls++;
     if (e->kind == POS_EVENT_REVERSING) printf("    (event) reversing STAN %06u\n", (unsigned)e->stan);
 }
 
@@ -132,8 +147,8 @@ static void destroy_scanner(void *ctx) { ((devices *)ctx)->destroyed |= 4; }
 static void destroy_device(void *ctx) { ((devices *)ctx)->destroyed |= 8; }
 static void destroy_events(void *ctx) { ((devices *)ctx)->destroyed |= 16; }
 static void destroy_clock(void *ctx) { ((devices *)ctx)->destroyed |= 32; }
-static void destroy_printer(void *ctx) { ((devices *)ctx)->destroyed |= 64; }
-static void destroy_signature_pad(void *ctx) { ((devices *)ctx)->destroyed |= 128; }
+static void destroy_printer(void *ctx) { ((devices *)ctx)->destroyed |= 128; }
+static void destroy_signature_pad(void *ctx) { ((devices *)ctx)->destroyed |= 256; }
 
 /* The signature pad: a 256 x 64 zigzag stroke (1 bit per pixel, rows MSB first). */
 static pos_hal_status sim_signature(void *ctx, const pos_signature_request *req, pos_signature_image *out) {
@@ -175,6 +190,7 @@ static pos_hal_status sim_print(void *ctx, pos_slip_copy copy, const pos_print_l
     }
     return POS_HAL_OK;
 }
+static void destroy_display(void *ctx) { ((devices *)ctx)->destroyed |= 64; }
 
 /* The terminal's clock: local time from the C library (the system's time zone). */
 static pos_hal_status sys_now(void *ctx, pos_date_time *out) {
@@ -280,6 +296,7 @@ int main(int argc, char **argv) {
     pos_clock clock;
     pos_printer printer;
     pos_signature_pad signature_pad;
+    pos_qr_display display;
     pos_hal hal;
     pos_terminal *t = NULL;
     char config[1024];
@@ -341,6 +358,10 @@ int main(int argc, char **argv) {
     signature_pad.ctx = &dev;
     signature_pad.capture = sim_signature;
     signature_pad.destroy = destroy_signature_pad;
+    display.ctx = &dev;
+    display.show_qr = sim_show_qr;
+    display.clear_qr = sim_clear_qr;
+    display.destroy = destroy_display;
     memset(&hal, 0, sizeof hal); /* members this program does not set stay NULL */
     hal.card_reader = &reader;
     hal.pin_pad = &pad;
@@ -352,6 +373,7 @@ int main(int argc, char **argv) {
     hal.transport = NULL; /* possdk's TCP transport */
     hal.printer = &printer;
     hal.signature_pad = &signature_pad;
+    hal.qr_display = &display;
 
     printf("possdk %s\n", pos_version());
 
@@ -377,7 +399,8 @@ int main(int argc, char **argv) {
              "{\"tid\":\"12345678\",\"mid\":\"123456789012345\","
              "\"gateway\":{\"address\":\"%s\",\"tpdu\":\"6000030000\"},"
              "\"platform\":{\"address\":\"%s\",\"tpdu\":\"6000050000\"},"
-             "\"journal_path\":\"%s\",\"timeouts_ms\":{\"connect\":3000,\"response\":10000}}",
+             "\"journal_path\":\"%s\",\"timeouts_ms\":{\"connect\":3000,\"response\":10000},"
+             "\"qr\":{\"poll_interval_ms\":50}}",
              argv[1], argv[1], argv[2]);
     CHECK_OK(NULL, "pos_terminal_new", pos_terminal_new(config, &hal, &t));
 
@@ -563,6 +586,28 @@ int main(int argc, char **argv) {
     tx.receipt = NULL;
     sale_req.method = POS_PAYMENT_CARD;
 
+    /* Merchant-presented QR: the code goes to the display callback, the status is polled until paid
+     * (possdk-host's default payer pays at the second query); then one status query by its STAN. */
+    {
+        uint32_t order_stan;
+        CHECK_OK(t, "qr order", pos_terminal_qr_order(t, 4321, &tx));
+        show("qr order", &tx);
+        EXPECT(tx.approved && strcmp(tx.qr_state, "paid") == 0, "QR order paid");
+        EXPECT(dev.qr_shown == 1 && dev.qr_cleared == 1, "QR code shown once and cleared");
+        EXPECT(strcmp(dev.qr_payload, tx.qr_payload) == 0, "displayed payload is the result's");
+        EXPECT(dev.qr_polls >= 2, "each poll is an event");
+        order_stan = tx.stan;
+        pos_string_free(tx.receipt);
+        tx.receipt = NULL;
+        CHECK_OK(t, "qr query", pos_terminal_qr_query(t, order_stan, NULL, &tx));
+        show("qr query", &tx);
+        EXPECT(tx.approved && tx.stan == order_stan && strcmp(tx.qr_state, "paid") == 0, "QR query says paid");
+        pos_string_free(tx.receipt);
+        tx.receipt = NULL;
+        r = pos_terminal_qr_query(t, 0, NULL, &tx);
+        EXPECT(r == POS_INVALID_REQUEST, "QR query without order or voucher refused");
+    }
+
     /* Card data inline (no card-reader or PIN-pad call): the scripting-host way, from C. */
     {
         pos_card_input inline_card;
@@ -670,8 +715,8 @@ done:
     pos_string_free(tx.receipt);
     pos_string_free(preauth.receipt);
     pos_terminal_free(t);
-    if (t != NULL && dev.destroyed != 255) {
-        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 255\n", dev.destroyed);
+    if (t != NULL && dev.destroyed != 511) {
+        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 511\n", dev.destroyed);
         failures++;
     }
     if (t != NULL) {

@@ -13,7 +13,8 @@ use crate::result::Failure;
 use crate::strings;
 use possdk_core::hal::{
     AidParams, Capk, CardData, CardReader, ChipCompletion, ChipOutcome, DeviceInfo, EntryMode,
-    Event, EventSink, HalError, PinEntry, PinPad, PinRequest, QrRequest, QrScanner,
+    Event, EventSink, HalError, PinEntry, PinPad, PinRequest, QrDisplay, QrRequest, QrScanner,
+    QrShow,
 };
 use possdk_core::hal::{CancelToken, CardRequest};
 use std::ffi::{c_char, c_void, CString};
@@ -595,6 +596,59 @@ impl QrScanner for CQrScanner {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// QR display
+
+/// A merchant-presented QR code to show (valid during the call).
+#[repr(C)]
+pub struct pos_qr_show {
+    /// What the code encodes: render it as a QR code.
+    pub payload: *const c_char,
+    /// Amount in fen.
+    pub amount: u64,
+    /// How long the host keeps the order open, seconds.
+    pub expires_in_s: u32,
+    /// STAN of the order request.
+    pub stan: u32,
+}
+
+/// QR display callbacks (docs/C-API.md): `show_qr` shows a merchant-presented code (an error status is
+/// logged and the order goes on: the payload is in the result too); `clear_qr` (may be NULL) takes it down
+/// once the order is final.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct pos_qr_display {
+    pub ctx: *mut c_void,
+    pub show_qr:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, show: *const pos_qr_show) -> pos_hal_status>,
+    pub clear_qr: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+    pub destroy: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+}
+
+pub(crate) struct CQrDisplay(Owned<pos_qr_display>);
+
+impl QrDisplay for CQrDisplay {
+    fn show_qr(&mut self, show: &QrShow) -> Result<(), HalError> {
+        let f = self.0.v.show_qr.ok_or_else(|| missing("show_qr"))?;
+        let payload = cstring(&show.payload);
+        let s = pos_qr_show {
+            payload: payload.as_ptr(),
+            amount: show.amount,
+            expires_in_s: u32::try_from(show.expires_in.as_secs()).unwrap_or(u32::MAX),
+            stan: show.stan,
+        };
+        // SAFETY: application callback; `s` and its string are valid for the call.
+        let status = unsafe { f(self.0.v.ctx, &s) };
+        status_to_hal(status, "show_qr")
+    }
+    fn clear_qr(&mut self) {
+        if let Some(f) = self.0.v.clear_qr {
+            // SAFETY: application callback.
+            unsafe { f(self.0.v.ctx) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Device info
 
 /// Device information callbacks: write a NUL-terminated string into `buf` (`len` bytes with the NUL).
@@ -660,6 +714,9 @@ pub const POS_EVENT_REVERSING: pos_event_kind = 8;
 pub const POS_EVENT_RESENDING_ADVICE: pos_event_kind = 9;
 /// `approved` and `response_code` are set.
 pub const POS_EVENT_DONE: pos_event_kind = 10;
+/// A QR status query was answered: `stan` is the payment's; poll number and state are in `json`
+/// (`{"event":"qr_polling","stan":..,"poll":..,"state":"waiting"}`).
+pub const POS_EVENT_QR_POLLING: pos_event_kind = 11;
 
 /// A progress event (valid during the call).
 #[repr(C)]
@@ -704,6 +761,7 @@ impl EventSink for CEventSink {
                 approved,
                 response_code,
             } => (POS_EVENT_DONE, "", 0, *approved, response_code.as_str()),
+            Event::QrPolling { stan, .. } => (POS_EVENT_QR_POLLING, "", *stan, false, ""),
         };
         let masked = cstring(masked);
         let rc = cstring(rc);
@@ -742,6 +800,8 @@ pub struct pos_hal {
     pub clock: *const crate::transport::pos_clock,
     /// The network; NULL: possdk's TCP transport (one connection per exchange).
     pub transport: *const crate::transport::pos_transport,
+    /// A screen for merchant-presented QR codes; NULL: the code is only in the result (`qr_payload`).
+    pub qr_display: *const pos_qr_display,
     /// Prints the sales slips of approved transactions; NULL: slips only come back as text.
     pub printer: *const crate::printer::pos_printer,
     /// Takes the cardholder's electronic signature after an approval; NULL: none is taken.
@@ -786,6 +846,9 @@ pub(crate) unsafe fn take_hal(hal: *const pos_hal) -> TakenHal {
     }
     if let Some(v) = unsafe { h.qr_scanner.as_ref() } {
         out.qr_scanner = Some(Box::new(CQrScanner(own(*v, v.ctx, v.destroy))));
+    }
+    if let Some(v) = unsafe { h.qr_display.as_ref() } {
+        out.qr_display = Some(Box::new(CQrDisplay(own(*v, v.ctx, v.destroy))));
     }
     if let Some(v) = unsafe { h.device.as_ref() } {
         out.device = Some(Box::new(CDeviceInfo(own(*v, v.ctx, v.destroy))));
@@ -862,6 +925,7 @@ mod tests {
             destroy: Some(destroy),
         };
         let hal = pos_hal {
+            qr_display: std::ptr::null(),
             card_reader: &v,
             pin_pad: std::ptr::null(),
             qr_scanner: std::ptr::null(),

@@ -221,6 +221,11 @@ pub struct pos_transaction_result {
     pub has_balance: bool,
     /// Balance in fen (balance inquiry); negative when in debit.
     pub balance: i64,
+    /// QR payments: the state the host last gave (`paid`, `waiting`, `paying`, `not_paid`, `closed`,
+    /// `expired`, `not_found`), or "".
+    pub qr_state: [c_char; 16],
+    /// `pos_terminal_qr_order`: the code payload the customer scans (also given to the QR display), or "".
+    pub qr_payload: [c_char; 512],
     /// Receipt (merchant copy) as text, one line per `\n`. Owned: free with `pos_string_free`.
     pub receipt: *mut c_char,
 }
@@ -244,8 +249,12 @@ fn transaction_result(r: api::TransactionResult) -> pos_transaction_result {
         datetime: [0; 24],
         has_balance: r.balance.is_some(),
         balance: r.balance.unwrap_or(0),
+        qr_state: [0; 16],
+        qr_payload: [0; 512],
         receipt: std::ptr::null_mut(),
     };
+    put(&mut o.qr_state, r.qr_state.as_deref().unwrap_or(""));
+    put(&mut o.qr_payload, r.qr_payload.as_deref().unwrap_or(""));
     put(&mut o.response_code, &r.response_code);
     put(&mut o.message, &r.message);
     put(&mut o.kind, &r.kind);
@@ -405,6 +414,8 @@ pub struct pos_status_result {
     /// Reversal reason (`98`, `A0`, `06`) or "".
     pub pending_reversal_reason: [c_char; 4],
     pub unsent_advices: u32,
+    /// The terminal's key family (`POS_KEY_FAMILY_TDES` or `POS_KEY_FAMILY_SM`).
+    pub key_family: crate::security::pos_key_family,
     /// Chip uploads (TC, script results) still owed.
     pub unsent_uploads: u32,
 }
@@ -506,6 +517,7 @@ fn status_result(r: api::StatusResult) -> pos_status_result {
         pending_reversal_flagged: rev.map(|p| p.flagged).unwrap_or(false),
         pending_reversal_reason: [0; 4],
         unsent_advices: r.unsent_advices,
+        key_family: crate::security::family_c(r.key_family),
         unsent_uploads: r.unsent_uploads,
     };
     put(
@@ -690,6 +702,13 @@ c_ops! {
         stan => |t, stan| transaction_result(t.tip_void(stan)?);
     balance(card: *const pos_card_input) -> pos_transaction_result:
         card_input(card)? => |t, card| transaction_result(t.balance(card)?);
+    qr_order(amount: u64) -> pos_transaction_result:
+        amount => |t, amount| transaction_result(t.qr_order(amount)?);
+    qr_query(order: u32, voucher: *const c_char) -> pos_transaction_result:
+        (
+            (order != 0).then_some(order),
+            strings::optional(voucher, "voucher")?.map(str::to_string),
+        ) => |t, (order, voucher)| transaction_result(t.qr_query(order, voucher)?);
     query_details(batch: u32) -> pos_detail_query_result:
         batch_or_open(batch) => |t, batch| {
             let r = t.query_details(batch)?;
@@ -993,6 +1012,38 @@ pub unsafe extern "C" fn pos_terminal_balance(
     unsafe { table::balance(terminal, card, out) }
 }
 
+/// Merchant-presented QR order: the host's code is shown through the QR display callback (and is in
+/// `out->qr_payload`), then its status is polled until it is paid, expired or closed;
+/// `pos_terminal_cancel` closes it at the host (an order found paid when closed is approved).
+///
+/// # Safety
+/// `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn pos_terminal_qr_order(
+    terminal: *mut pos_terminal,
+    amount: u64,
+    out: *mut pos_transaction_result,
+) -> pos_result {
+    // SAFETY: forwarded contract.
+    unsafe { table::qr_order(terminal, amount, out) }
+}
+
+/// One QR status query: `order` is the STAN of a QR payment in the journal (0: none), else `voucher`
+/// names it (NULL: none). The state is in `out->qr_state`.
+///
+/// # Safety
+/// `voucher` NULL or NUL-terminated; `out` NULL or writable. Free `out->receipt` with `pos_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn pos_terminal_qr_query(
+    terminal: *mut pos_terminal,
+    order: u32,
+    voucher: *const c_char,
+    out: *mut pos_transaction_result,
+) -> pos_result {
+    // SAFETY: forwarded contract.
+    unsafe { table::qr_query(terminal, order, voucher, out) }
+}
+
 /// Detail query from the host. `batch` 0 = the open batch.
 ///
 /// # Safety
@@ -1131,6 +1182,8 @@ mod tests {
             datetime: "2026-11-25T18:00:00".into(),
             balance: Some(-5),
             receipt: vec!["MERCHANT COPY".into(), "SALE".into()],
+            qr_state: None,
+            qr_payload: None,
         };
         let o = transaction_result(r);
         let s = |a: &[c_char]| crate::strings::get(a, "x").unwrap();

@@ -3,12 +3,17 @@
 //!
 //! Threading and ownership are those of the device callbacks (callbacks.rs): called on the thread that
 //! runs the operation, `destroy` once when the terminal is freed. Keys never cross this interface in
-//! clear: the module receives keys encrypted under the TMK (or the RSA transport key) and returns only
+//! clear: the module receives keys encrypted under the TMK (or the transport key) and returns only
 //! check values, PIN blocks and MACs.
+//!
+//! The module works in one key family (docs/PROTOCOL.md §11), which it states in `key_family`: TDES (RSA
+//! transport through `begin_tmk_download`, 8-byte PIN and track blocks) or SM (SM2 transport through
+//! `begin_tmk_download_sm2`, SM4 keys, 16-byte PIN and track blocks, the CUP-SM4 MAC).
 
 use crate::callbacks::{pos_hal_status, POS_HAL_OK};
-use possdk_core::crypto::rsa::HostPublicKey;
-use possdk_core::security::{EncryptedKey, KeySlot, SecurityError, SecurityModule, TmkTransport};
+use possdk_core::security::{
+    EncryptedKey, HostKey, KeyFamily, KeySlot, SecurityError, SecurityModule, TmkTransport,
+};
 use std::ffi::{c_char, c_void, CString};
 use zeroize::Zeroizing;
 
@@ -18,6 +23,20 @@ pub const POS_KEY_TMK: pos_key_slot = 0;
 pub const POS_KEY_PIK: pos_key_slot = 1;
 pub const POS_KEY_MAK: pos_key_slot = 2;
 pub const POS_KEY_TDK: pos_key_slot = 3;
+
+/// Key family numbers (`uint32_t`): the field `key_family` of the vtable and of `pos_status_result`.
+pub type pos_key_family = u32;
+/// RSA TMK transport, TDES keys, CUP-ECB MAC, 8-byte PIN and track blocks (the default: 0).
+pub const POS_KEY_FAMILY_TDES: pos_key_family = 0;
+/// SM2 TMK transport, SM4 keys, CUP-SM4 MAC, 16-byte PIN and track blocks.
+pub const POS_KEY_FAMILY_SM: pos_key_family = 1;
+
+pub(crate) fn family_c(f: KeyFamily) -> pos_key_family {
+    match f {
+        KeyFamily::Tdes => POS_KEY_FAMILY_TDES,
+        KeyFamily::Sm => POS_KEY_FAMILY_SM,
+    }
+}
 
 /// Security callbacks may also return these (besides `POS_HAL_OK` / `POS_HAL_ERROR`).
 /// A received key's check value did not match (the key was not installed).
@@ -36,7 +55,8 @@ fn slot_c(s: KeySlot) -> pos_key_slot {
     }
 }
 
-/// Written by `begin_tmk_download`: RSA-PKCS#1 v1.5(host key, R) and the check value of R.
+/// Written by `begin_tmk_download` (RSA-PKCS#1 v1.5(host key, R)) or `begin_tmk_download_sm2` (SM2(host key, R),
+/// C1 ‖ C3 ‖ C2, 113 bytes), with the check value of R.
 #[repr(C)]
 pub struct pos_tmk_transport {
     pub encrypted_key: [u8; 512],
@@ -52,13 +72,15 @@ pub struct pos_encrypted_key {
     pub check_value: [u8; 4],
 }
 
-/// The security module vtable. Every function is required. Return `POS_HAL_OK`, one of the
-/// `POS_SECURITY_*` values, or `POS_HAL_ERROR`.
+/// The security module vtable. Every function is required, except the TMK download of the family the module does
+/// not work in (`begin_tmk_download` for TDES, `begin_tmk_download_sm2` for SM). Return `POS_HAL_OK`, one of
+/// the `POS_SECURITY_*` values, or `POS_HAL_ERROR`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct pos_security_module {
     pub ctx: *mut c_void,
-    /// Generate a random transport key R, encrypt it to the host RSA key (big-endian modulus/exponent).
+    /// TDES family: generate a random transport key R, encrypt it to the host RSA key (big-endian
+    /// modulus/exponent).
     pub begin_tmk_download: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,
@@ -69,7 +91,8 @@ pub struct pos_security_module {
             out: *mut pos_tmk_transport,
         ) -> pos_hal_status,
     >,
-    /// Decrypt the TMK under R, verify its check value, keep it pending; write its check value.
+    /// Decrypt the TMK under R (TDES-ECB, or SM4-ECB in the SM family), verify its check value, keep it pending;
+    /// write its 4-byte check value.
     pub receive_tmk: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,
@@ -96,7 +119,8 @@ pub struct pos_security_module {
     pub check_value: Option<
         unsafe extern "C" fn(ctx: *mut c_void, slot: pos_key_slot, out: *mut u8) -> pos_hal_status,
     >,
-    /// ISO 9564 format-0 PIN block under the PIK (8 bytes to `out`). `pin` and `pan` are secrets.
+    /// The format-0 PIN block under the PIK: 8 bytes (TDES) or 16 bytes (SM4) to `out`, which has room for 16.
+    /// `pin` and `pan` are secrets.
     pub pin_block: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,
@@ -105,7 +129,7 @@ pub struct pos_security_module {
             out: *mut u8,
         ) -> pos_hal_status,
     >,
-    /// CUP-ECB MAC under the MAK: the 8 ASCII bytes of field 64 to `out`.
+    /// The MAC under the MAK, the 8 bytes of field 64 to `out`: CUP-ECB (ASCII) or CUP-SM4 (binary).
     pub mac: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,
@@ -114,16 +138,30 @@ pub struct pos_security_module {
             out: *mut u8,
         ) -> pos_hal_status,
     >,
-    /// TDES-ECB(TDK, block) (8 bytes in, 8 bytes out).
+    /// ECB(TDK, block): 8 bytes in and out (TDES), 16 bytes in and out (SM4).
     pub encrypt_track_block: Option<
         unsafe extern "C" fn(ctx: *mut c_void, block: *const u8, out: *mut u8) -> pos_hal_status,
     >,
     pub clear_working_keys: Option<unsafe extern "C" fn(ctx: *mut c_void) -> pos_hal_status>,
     pub destroy: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+    /// The module's key family: `POS_KEY_FAMILY_TDES` (0, what a zeroed vtable says) or `POS_KEY_FAMILY_SM`.
+    /// It must be the config's `key_family`.
+    pub key_family: pos_key_family,
+    /// SM family: generate a random SM4 transport key R, encrypt it to the host SM2 key (`public_key`, the
+    /// 65-byte `04 ‖ X ‖ Y`) as C1 ‖ C3 ‖ C2.
+    pub begin_tmk_download_sm2: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            public_key: *const u8,
+            public_key_len: usize,
+            out: *mut pos_tmk_transport,
+        ) -> pos_hal_status,
+    >,
 }
 
 pub(crate) struct CSecurity {
     v: pos_security_module,
+    family: KeyFamily,
 }
 
 // SAFETY: as for the device callbacks: the contract requires ctx usable from the calling threads.
@@ -162,9 +200,30 @@ fn missing(what: &str) -> SecurityError {
 impl CSecurity {
     /// Check that every function is present (a NULL one is a configuration error, not a later failure).
     pub(crate) fn new(v: pos_security_module) -> Result<CSecurity, String> {
-        let s = CSecurity { v };
+        let family = match v.key_family {
+            POS_KEY_FAMILY_TDES => Some(KeyFamily::Tdes),
+            POS_KEY_FAMILY_SM => Some(KeyFamily::Sm),
+            _ => None,
+        };
+        let s = CSecurity {
+            v,
+            family: family.unwrap_or_default(),
+        };
+        let Some(family) = family else {
+            return Err(format!(
+                "security.key_family {} is neither POS_KEY_FAMILY_TDES nor POS_KEY_FAMILY_SM",
+                s.v.key_family
+            ));
+        };
         let names = [
-            ("begin_tmk_download", s.v.begin_tmk_download.is_some()),
+            (
+                "begin_tmk_download",
+                s.v.begin_tmk_download.is_some() || family == KeyFamily::Sm,
+            ),
+            (
+                "begin_tmk_download_sm2",
+                s.v.begin_tmk_download_sm2.is_some() || family == KeyFamily::Tdes,
+            ),
             ("receive_tmk", s.v.receive_tmk.is_some()),
             ("activate_tmk", s.v.activate_tmk.is_some()),
             ("install_working_keys", s.v.install_working_keys.is_some()),
@@ -183,33 +242,9 @@ impl CSecurity {
     }
 }
 
-impl SecurityModule for CSecurity {
-    fn begin_tmk_download(
-        &mut self,
-        host_key: &HostPublicKey,
-    ) -> Result<TmkTransport, SecurityError> {
-        let f = self
-            .v
-            .begin_tmk_download
-            .ok_or_else(|| missing("begin_tmk_download"))?;
-        let mut out = Box::new(pos_tmk_transport {
-            encrypted_key: [0; 512],
-            encrypted_key_len: 0,
-            check_value: [0; 4],
-        });
-        let (m, e) = (host_key.modulus(), host_key.exponent());
-        // SAFETY: application callback; slices and `out` valid for the call.
-        let status = unsafe {
-            f(
-                self.v.ctx,
-                m.as_ptr(),
-                m.len(),
-                e.as_ptr(),
-                e.len(),
-                &mut *out,
-            )
-        };
-        check(status, KeySlot::Tmk, "begin_tmk_download")?;
+impl CSecurity {
+    /// The transport the module wrote, checked.
+    fn transport(out: &pos_tmk_transport) -> Result<TmkTransport, SecurityError> {
         if out.encrypted_key_len == 0 || out.encrypted_key_len > out.encrypted_key.len() {
             return Err(SecurityError::Storage(format!(
                 "begin_tmk_download returned encrypted_key_len {}",
@@ -220,6 +255,54 @@ impl SecurityModule for CSecurity {
             encrypted_key: out.encrypted_key[..out.encrypted_key_len].to_vec(),
             check_value: out.check_value,
         })
+    }
+}
+
+impl SecurityModule for CSecurity {
+    fn key_family(&self) -> KeyFamily {
+        self.family
+    }
+
+    fn begin_tmk_download(&mut self, host_key: &HostKey) -> Result<TmkTransport, SecurityError> {
+        if host_key.family() != self.family {
+            return Err(SecurityError::Family(self.family));
+        }
+        let mut out = Box::new(pos_tmk_transport {
+            encrypted_key: [0; 512],
+            encrypted_key_len: 0,
+            check_value: [0; 4],
+        });
+        let status = match host_key {
+            HostKey::Rsa(key) => {
+                let f = self
+                    .v
+                    .begin_tmk_download
+                    .ok_or_else(|| missing("begin_tmk_download"))?;
+                let (m, e) = (key.modulus(), key.exponent());
+                // SAFETY: application callback; slices and `out` valid for the call.
+                unsafe {
+                    f(
+                        self.v.ctx,
+                        m.as_ptr(),
+                        m.len(),
+                        e.as_ptr(),
+                        e.len(),
+                        &mut *out,
+                    )
+                }
+            }
+            HostKey::Sm2(key) => {
+                let f = self
+                    .v
+                    .begin_tmk_download_sm2
+                    .ok_or_else(|| missing("begin_tmk_download_sm2"))?;
+                let point = key.to_uncompressed();
+                // SAFETY: application callback; the 65 bytes and `out` valid for the call.
+                unsafe { f(self.v.ctx, point.as_ptr(), point.len(), &mut *out) }
+            }
+        };
+        check(status, KeySlot::Tmk, "begin_tmk_download")?;
+        Self::transport(&out)
     }
 
     fn receive_tmk(
@@ -288,12 +371,12 @@ impl SecurityModule for CSecurity {
         (status == POS_HAL_OK).then_some(cv)
     }
 
-    fn pin_block(&mut self, pin: &str, pan: &str) -> Result<[u8; 8], SecurityError> {
+    fn pin_block(&mut self, pin: &str, pan: &str) -> Result<Vec<u8>, SecurityError> {
         let f = self.v.pin_block.ok_or_else(|| missing("pin_block"))?;
         let pin_c = Zeroizing::new(cstring_secret(pin));
         let pan_c = Zeroizing::new(cstring_secret(pan));
-        let mut out = [0u8; 8];
-        // SAFETY: application callback; NUL-terminated strings and 8 writable bytes.
+        let mut out = [0u8; 16];
+        // SAFETY: application callback; NUL-terminated strings and 16 writable bytes.
         let status = unsafe {
             f(
                 self.v.ctx,
@@ -303,7 +386,7 @@ impl SecurityModule for CSecurity {
             )
         };
         check(status, KeySlot::Pik, "pin_block")?;
-        Ok(out)
+        Ok(out[..self.family.block_len()].to_vec())
     }
 
     fn mac(&mut self, data: &[u8]) -> Result<[u8; 8], SecurityError> {
@@ -315,16 +398,20 @@ impl SecurityModule for CSecurity {
         Ok(out)
     }
 
-    fn encrypt_track_block(&mut self, block: &[u8; 8]) -> Result<[u8; 8], SecurityError> {
+    fn encrypt_track_block(&mut self, block: &[u8]) -> Result<Vec<u8>, SecurityError> {
         let f = self
             .v
             .encrypt_track_block
             .ok_or_else(|| missing("encrypt_track_block"))?;
-        let mut out = [0u8; 8];
-        // SAFETY: application callback; 8 bytes in, 8 writable bytes out.
+        let n = self.family.block_len();
+        if block.len() != n {
+            return Err(SecurityError::Family(self.family));
+        }
+        let mut out = Zeroizing::new([0u8; 16]);
+        // SAFETY: application callback; one block of the family's size in, as many writable bytes out.
         let status = unsafe { f(self.v.ctx, block.as_ptr(), out.as_mut_ptr()) };
         check(status, KeySlot::Tdk, "encrypt_track_block")?;
-        Ok(out)
+        Ok(out[..n].to_vec())
     }
 
     fn clear_working_keys(&mut self) -> Result<(), SecurityError> {
@@ -373,12 +460,28 @@ mod tests {
             encrypt_track_block: None,
             clear_working_keys: None,
             destroy: None,
+            key_family: POS_KEY_FAMILY_TDES,
+            begin_tmk_download_sm2: None,
         };
         assert_eq!(
             CSecurity::new(v).err().unwrap(),
             "security.begin_tmk_download is NULL"
         );
-        let mut s = CSecurity { v };
+        // The SM family needs its own download callback; an unknown family number is refused.
+        let sm = pos_security_module {
+            key_family: POS_KEY_FAMILY_SM,
+            ..v
+        };
+        assert_eq!(
+            CSecurity::new(sm).err().unwrap(),
+            "security.begin_tmk_download_sm2 is NULL"
+        );
+        let odd = pos_security_module { key_family: 7, ..v };
+        assert!(CSecurity::new(odd).err().unwrap().contains("key_family 7"));
+        let mut s = CSecurity {
+            v,
+            family: KeyFamily::Tdes,
+        };
         assert_eq!(
             s.mac(b"data").unwrap_err(),
             SecurityError::MissingKey(KeySlot::Mak)

@@ -144,6 +144,7 @@ unsafe extern "C" fn count_destroy(_ctx: *mut c_void) {
 
 fn counting_hal(reader: &pos_card_reader, pad: &pos_pin_pad) -> pos_hal {
     pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: reader,
         pin_pad: pad,
         qr_scanner: null(),
@@ -423,6 +424,7 @@ fn cancel_from_another_thread_stops_a_waiting_card_read() {
         destroy: None,
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: &reader,
         pin_pad: null(),
         qr_scanner: null(),

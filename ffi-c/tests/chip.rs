@@ -203,6 +203,7 @@ fn chip_sale_through_c_callbacks() {
         destroy: None,
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: &reader,
         pin_pad: &pad,
         qr_scanner: null(),

@@ -276,6 +276,7 @@ fn free_during_a_call_cancels_and_waits_for_it() {
         destroy: Some(destroy_blocking),
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),

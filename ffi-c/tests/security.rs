@@ -8,8 +8,11 @@ mod host;
 
 use possdk::*;
 use possdk_core::crypto::rsa::HostPublicKey;
+use possdk_core::crypto::sm2::Sm2PublicKey;
 use possdk_core::security::software::SoftwareSecurityModule;
-use possdk_core::security::{EncryptedKey, KeySlot, SecurityError, SecurityModule};
+use possdk_core::security::{
+    EncryptedKey, HostKey, KeyFamily, KeySlot, SecurityError, SecurityModule,
+};
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr::null;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +23,10 @@ struct Ctx {
     pin_blocks: AtomicUsize,
     macs: AtomicUsize,
     destroyed: AtomicUsize,
+    sm2_downloads: AtomicUsize,
+    /// Bytes of the last PIN block and track block (8 TDES, 16 SM).
+    pin_block_len: AtomicUsize,
+    track_block_len: AtomicUsize,
 }
 
 fn ctx<'a>(p: *mut c_void) -> &'a mut Ctx {
@@ -64,10 +71,30 @@ unsafe extern "C" fn begin(
     let c = ctx(c);
     c.calls.fetch_add(1, Ordering::SeqCst);
     let key = match HostPublicKey::new(unsafe { bytes(m, ml) }, unsafe { bytes(e, el) }) {
-        Ok(k) => k,
+        Ok(k) => HostKey::Rsa(k),
         Err(_) => return POS_HAL_ERROR,
     };
-    match c.module.begin_tmk_download(&key) {
+    transport(c, &key, out)
+}
+
+unsafe extern "C" fn begin_sm2(
+    c: *mut c_void,
+    k: *const u8,
+    kl: usize,
+    out: *mut pos_tmk_transport,
+) -> pos_hal_status {
+    let c = ctx(c);
+    c.calls.fetch_add(1, Ordering::SeqCst);
+    c.sm2_downloads.fetch_add(1, Ordering::SeqCst);
+    let key = match Sm2PublicKey::from_uncompressed(unsafe { bytes(k, kl) }) {
+        Ok(k) => HostKey::Sm2(k),
+        Err(_) => return POS_HAL_ERROR,
+    };
+    transport(c, &key, out)
+}
+
+fn transport(c: &mut Ctx, key: &HostKey, out: *mut pos_tmk_transport) -> pos_hal_status {
+    match c.module.begin_tmk_download(key) {
         Ok(t) => {
             let out = unsafe { &mut *out };
             if t.encrypted_key.len() > out.encrypted_key.len() {
@@ -156,7 +183,9 @@ unsafe extern "C" fn pin_block(
     };
     match c.module.pin_block(pin, pan) {
         Ok(b) => {
-            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), out, 8) };
+            // `out` has room for 16 bytes: the block is 8 (TDES) or 16 (SM4).
+            c.pin_block_len.store(b.len(), Ordering::SeqCst);
+            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), out, b.len()) };
             POS_HAL_OK
         }
         Err(e) => status(Err(e)),
@@ -176,11 +205,14 @@ unsafe extern "C" fn mac(c: *mut c_void, d: *const u8, n: usize, out: *mut u8) -
 }
 
 unsafe extern "C" fn track(c: *mut c_void, b: *const u8, out: *mut u8) -> pos_hal_status {
-    let mut block = [0u8; 8];
-    unsafe { std::ptr::copy_nonoverlapping(b, block.as_mut_ptr(), 8) };
-    match ctx(c).module.encrypt_track_block(&block) {
+    let c = ctx(c);
+    // One block of the module's family: 8 bytes TDES, 16 bytes SM4.
+    let n = c.module.key_family().block_len();
+    c.track_block_len.store(n, Ordering::SeqCst);
+    let block = unsafe { bytes(b, n) }.to_vec();
+    match c.module.encrypt_track_block(&block) {
         Ok(e) => {
-            unsafe { std::ptr::copy_nonoverlapping(e.as_ptr(), out, 8) };
+            unsafe { std::ptr::copy_nonoverlapping(e.as_ptr(), out, n) };
             POS_HAL_OK
         }
         Err(e) => status(Err(e)),
@@ -207,15 +239,35 @@ fn call(t: *mut pos_terminal, request: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn application_security_module_runs_a_day() {
-    let dir = common::scratch_dir("security-vtable");
+    day(KeyFamily::Tdes);
+}
+
+/// The SM family (docs/PROTOCOL.md §11) through the vtable: SM2 download, 16-byte PIN and track blocks,
+/// CUP-SM4 MACs, and `pos_terminal_status` says `POS_KEY_FAMILY_SM`.
+#[test]
+fn application_security_module_runs_an_sm_family_day() {
+    day(KeyFamily::Sm);
+}
+
+fn day(family: KeyFamily) {
+    let dir = common::scratch_dir(&format!("security-vtable-{family}"));
     let host = host::start_host(&dir);
+    host.set_key_family(None, family).expect("host family");
     let mut c = Box::new(Ctx {
-        module: SoftwareSecurityModule::open(None, &[7u8; 32]).expect("software module"),
+        module: SoftwareSecurityModule::open_family(None, &[7u8; 32], family)
+            .expect("software module"),
         calls: AtomicUsize::new(0),
         pin_blocks: AtomicUsize::new(0),
         macs: AtomicUsize::new(0),
         destroyed: AtomicUsize::new(0),
+        sm2_downloads: AtomicUsize::new(0),
+        pin_block_len: AtomicUsize::new(0),
+        track_block_len: AtomicUsize::new(0),
     });
+    let c_family = match family {
+        KeyFamily::Tdes => POS_KEY_FAMILY_TDES,
+        KeyFamily::Sm => POS_KEY_FAMILY_SM,
+    };
     let vt = pos_security_module {
         ctx: &mut *c as *mut Ctx as *mut c_void,
         begin_tmk_download: Some(begin),
@@ -229,8 +281,11 @@ fn application_security_module_runs_a_day() {
         encrypt_track_block: Some(track),
         clear_working_keys: Some(clear),
         destroy: Some(destroy),
+        key_family: c_family,
+        begin_tmk_download_sm2: Some(begin_sm2),
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),
@@ -249,7 +304,9 @@ fn application_security_module_runs_a_day() {
             "gateway": {"address": addr, "tpdu": "6000030000"},
             "platform": {"address": addr, "tpdu": "6000050000"},
             "journal_path": dir.join("journal.db").to_str().unwrap(),
-            "device": {"serial": "SN0001", "model": "test"}
+            "device": {"serial": "SN0001", "model": "test"},
+            "key_family": family.name(),
+            "encrypt_tracks": true
         })
         .to_string(),
     )
@@ -260,6 +317,12 @@ fn application_security_module_runs_a_day() {
         pos_result::POS_OK
     );
 
+    let mut st = std::mem::MaybeUninit::<pos_status_result>::uninit();
+    assert_eq!(
+        unsafe { pos_terminal_status(t, st.as_mut_ptr()) },
+        pos_result::POS_OK
+    );
+    assert_eq!(unsafe { st.assume_init() }.key_family, c_family);
     let card = serde_json::json!({"entry": "swipe", "track2": "6225880123456789D30121010000000000", "pin": "123456"});
     call(
         t,
@@ -292,6 +355,13 @@ fn application_security_module_runs_a_day() {
         c.macs.load(Ordering::SeqCst) >= 2,
         "MACs came from the vtable"
     );
+    let blocks = family.block_len();
+    assert_eq!(c.pin_block_len.load(Ordering::SeqCst), blocks);
+    assert_eq!(c.track_block_len.load(Ordering::SeqCst), blocks);
+    assert_eq!(
+        c.sm2_downloads.load(Ordering::SeqCst),
+        usize::from(family == KeyFamily::Sm)
+    );
     unsafe { pos_terminal_free(t) };
     assert_eq!(c.destroyed.load(Ordering::SeqCst), 1);
     host.shutdown();
@@ -305,6 +375,9 @@ fn incomplete_security_vtable_is_refused() {
         pin_blocks: AtomicUsize::new(0),
         macs: AtomicUsize::new(0),
         destroyed: AtomicUsize::new(0),
+        sm2_downloads: AtomicUsize::new(0),
+        pin_block_len: AtomicUsize::new(0),
+        track_block_len: AtomicUsize::new(0),
     });
     let vt = pos_security_module {
         ctx: &*destroyed as *const Ctx as *mut c_void,
@@ -319,8 +392,11 @@ fn incomplete_security_vtable_is_refused() {
         encrypt_track_block: Some(track),
         clear_working_keys: Some(clear),
         destroy: Some(destroy),
+        key_family: POS_KEY_FAMILY_TDES,
+        begin_tmk_download_sm2: None,
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),
@@ -337,4 +413,67 @@ fn incomplete_security_vtable_is_refused() {
     assert_eq!(r, pos_result::POS_INVALID_ARGUMENT);
     assert!(t.is_null());
     assert_eq!(destroyed.destroyed.load(Ordering::SeqCst), 1);
+}
+
+/// A vtable whose `key_family` is not the config's is refused when the terminal opens (docs/PROTOCOL.md §11),
+/// and its destroy runs.
+#[test]
+fn a_security_vtable_of_the_other_family_is_refused() {
+    let dir = common::scratch_dir("security-family-mismatch");
+    let c = Box::new(Ctx {
+        module: SoftwareSecurityModule::open_family(None, &[3u8; 32], KeyFamily::Sm)
+            .expect("software module"),
+        calls: AtomicUsize::new(0),
+        pin_blocks: AtomicUsize::new(0),
+        macs: AtomicUsize::new(0),
+        destroyed: AtomicUsize::new(0),
+        sm2_downloads: AtomicUsize::new(0),
+        pin_block_len: AtomicUsize::new(0),
+        track_block_len: AtomicUsize::new(0),
+    });
+    let vt = pos_security_module {
+        ctx: &*c as *const Ctx as *mut c_void,
+        begin_tmk_download: None,
+        receive_tmk: Some(receive),
+        activate_tmk: Some(activate),
+        install_working_keys: Some(install),
+        has_key: Some(has_key),
+        check_value: Some(check_value),
+        pin_block: Some(pin_block),
+        mac: Some(mac),
+        encrypt_track_block: Some(track),
+        clear_working_keys: Some(clear),
+        destroy: Some(destroy),
+        key_family: POS_KEY_FAMILY_SM,
+        begin_tmk_download_sm2: Some(begin_sm2),
+    };
+    let hal = pos_hal {
+        qr_display: std::ptr::null(),
+        printer: null(),
+        signature_pad: null(),
+        card_reader: null(),
+        pin_pad: null(),
+        qr_scanner: null(),
+        device: null(),
+        events: null(),
+        security: &vt,
+        clock: null(),
+        transport: null(),
+    };
+    let cfg = CString::new(
+        serde_json::json!({
+            "tid": "12345678", "mid": "123456789012345",
+            "gateway": {"address": "127.0.0.1:1", "tpdu": "6000030000"},
+            "platform": {"address": "127.0.0.1:1", "tpdu": "6000050000"},
+            "journal_path": dir.join("journal.db").to_str().unwrap(),
+            "device": {"serial": "SN0001", "model": "test"}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut t = std::ptr::null_mut();
+    let r = unsafe { pos_terminal_new(cfg.as_ptr(), &hal, &mut t) };
+    assert_eq!(r, pos_result::POS_INVALID_REQUEST);
+    assert!(t.is_null());
+    assert_eq!(c.destroyed.load(Ordering::SeqCst), 1);
 }

@@ -203,6 +203,7 @@ fn sale_reversal_and_unreachable_through_a_c_transport_and_clock() {
         destroy: Some(destroy),
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),
@@ -324,6 +325,7 @@ fn missing_exchange_is_never_sent_and_a_bad_clock_falls_back() {
         destroy: None,
     };
     let hal = pos_hal {
+        qr_display: std::ptr::null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),

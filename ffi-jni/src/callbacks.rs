@@ -19,7 +19,8 @@ use jni::refs::Global;
 use jni::{jni_sig, jni_str, Env, JValue, JavaVM};
 use possdk_core::hal::{
     AidParams, Capk, CardData, CardReader, CardRequest, ChipCompletion, ChipOutcome, DeviceInfo,
-    EntryMode, Event, EventSink, HalError, PinEntry, PinPad, PinRequest, QrRequest, QrScanner,
+    EntryMode, Event, EventSink, HalError, PinEntry, PinPad, PinRequest, QrDisplay, QrRequest,
+    QrScanner, QrShow,
 };
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
@@ -31,8 +32,9 @@ pub const HAS_QR_SCANNER: i32 = 4;
 pub const HAS_EVENTS: i32 = 8;
 pub const HAS_SECURITY_MODULE: i32 = 16;
 pub const HAS_DEVICE_INFO: i32 = 32;
-pub const HAS_PRINTER: i32 = 64;
-pub const HAS_SIGNATURE_PAD: i32 = 128;
+pub const HAS_QR_DISPLAY: i32 = 64;
+pub const HAS_PRINTER: i32 = 128;
+pub const HAS_SIGNATURE_PAD: i32 = 256;
 
 /// `classify(Throwable)` answers.
 const THROWN_CANCELLED: i32 = 1;
@@ -571,6 +573,39 @@ impl possdk_core::hal::SignaturePad for JavaSignaturePad {
             _ => Err(HalError::Device(
                 "SignaturePad.capture returned no image".into(),
             )),
+        }
+    }
+}
+
+/// The app's QR display (merchant-presented codes).
+pub struct JavaQrDisplay(pub Bridge);
+
+impl QrDisplay for JavaQrDisplay {
+    fn show_qr(&mut self, show: &QrShow) -> Result<(), HalError> {
+        self.0.call("QrDisplay.showQr", |env, bridge| {
+            let payload = env.new_string(&show.payload)?;
+            env.call_method(
+                bridge,
+                jni_str!("showQr"),
+                jni_sig!("(Ljava/lang/String;JJJ)V"),
+                &[
+                    JValue::from(&payload),
+                    JValue::Long(i64::try_from(show.amount).unwrap_or(i64::MAX)),
+                    JValue::Long(i64::try_from(show.expires_in.as_secs()).unwrap_or(i64::MAX)),
+                    JValue::Long(i64::from(show.stan)),
+                ],
+            )?
+            .v()
+        })
+    }
+
+    fn clear_qr(&mut self) {
+        let r = self.0.call_with("QrDisplay.clearQr", false, |env, bridge| {
+            env.call_method(bridge, jni_str!("clearQr"), jni_sig!("()V"), &[])?
+                .v()
+        });
+        if let Err(e) = r {
+            log::warn!("QrDisplay.clearQr failed: {e}");
         }
     }
 }

@@ -12,8 +12,8 @@ mod handle;
 mod security;
 
 use callbacks::{
-    Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaPrinter, JavaQrScanner,
-    JavaSignaturePad,
+    Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaPrinter, JavaQrDisplay,
+    JavaQrScanner, JavaSignaturePad,
 };
 use convert::{BridgeError, ThrowPos};
 use jni::objects::{JClass, JObject, JString};
@@ -66,6 +66,20 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     let flags = env
         .call_method(bridge, jni_str!("flags"), jni_sig!("()I"), &[])?
         .i()?;
+    // The security module's key family (Kotlin `KeyFamily.number`), asked once.
+    let family = if flags & callbacks::HAS_SECURITY_MODULE != 0 {
+        let n = env
+            .call_method(bridge, jni_str!("keyFamily"), jni_sig!("()I"), &[])?
+            .i()?;
+        Some(security::family_of(n).ok_or_else(|| {
+            Error::invalid(
+                "security.key_family",
+                format!("SecurityModule.keyFamily number {n} is neither TDES (0) nor SM (1)"),
+            )
+        })?)
+    } else {
+        None
+    };
     let global = env.new_global_ref(bridge)?;
     let bridge = Bridge::new(global);
     let mut hal = Hal::default();
@@ -77,6 +91,9 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     }
     if flags & callbacks::HAS_QR_SCANNER != 0 {
         hal.qr_scanner = Some(Box::new(JavaQrScanner(bridge.clone())));
+    }
+    if flags & callbacks::HAS_QR_DISPLAY != 0 {
+        hal.qr_display = Some(Box::new(JavaQrDisplay(bridge.clone())));
     }
     if flags & callbacks::HAS_EVENTS != 0 {
         hal.events = Some(Box::new(JavaEvents(bridge.clone())));
@@ -90,8 +107,10 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     if flags & callbacks::HAS_SIGNATURE_PAD != 0 {
         hal.signature_pad = Some(Box::new(JavaSignaturePad(bridge.clone())));
     }
-    let security: Option<Box<dyn SecurityModule>> = (flags & callbacks::HAS_SECURITY_MODULE != 0)
-        .then(|| Box::new(security::JavaSecurity(bridge)) as Box<dyn SecurityModule>);
+    let security: Option<Box<dyn SecurityModule>> = match family {
+        Some(family) => Some(Box::new(security::JavaSecurity { bridge, family })),
+        None => None,
+    };
     Ok((hal, security))
 }
 

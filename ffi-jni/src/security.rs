@@ -8,6 +8,10 @@
 //! arrays it was handed when the app's method returns, and what the app returns is copied into zeroizing
 //! memory here and the Java array overwritten.
 //!
+//! The module works in one key family (docs/PROTOCOL.md §11), read once from `SecurityModule.keyFamily` when the
+//! terminal opens: TDES (RSA transport through `beginTmkDownload`, 8-byte PIN and track blocks) or SM (SM2
+//! transport through `beginTmkDownload` with the 65-byte SM2 key, 16-byte PIN and track blocks, CUP-SM4 MAC).
+//!
 //! Key slots cross as the numbers of Kotlin's `KeySlot` (TMK 0, PIK 1, MAK 2, TDK 3, as in the C API). A
 //! `SecurityModuleException` thrown by the app reports the failures the core acts on (a check value that does
 //! not match, a missing key, no download in progress); any other exception is a `security` error.
@@ -15,8 +19,9 @@
 use crate::callbacks::{byte_array, take_byte_array, Bridge, Failure, Step};
 use jni::objects::{JObject, JThrowable};
 use jni::{jni_sig, jni_str, Env, JValue};
-use possdk_core::crypto::rsa::HostPublicKey;
-use possdk_core::security::{EncryptedKey, KeySlot, SecurityError, SecurityModule, TmkTransport};
+use possdk_core::security::{
+    EncryptedKey, HostKey, KeyFamily, KeySlot, SecurityError, SecurityModule, TmkTransport,
+};
 use zeroize::Zeroizing;
 
 /// `KeySlot.number` on the Kotlin side.
@@ -36,6 +41,13 @@ fn slot_number(slot: KeySlot) -> i32 {
 
 fn slot_of(number: i32) -> Option<KeySlot> {
     SLOTS.iter().find(|(_, n)| *n == number).map(|(s, _)| *s)
+}
+
+/// `KeyFamily.number` on the Kotlin side.
+const FAMILIES: [(KeyFamily, i32); 2] = [(KeyFamily::Tdes, 0), (KeyFamily::Sm, 1)];
+
+pub(crate) fn family_of(number: i32) -> Option<KeyFamily> {
+    FAMILIES.iter().find(|(_, n)| *n == number).map(|(f, _)| *f)
 }
 
 /// `CallbackBridge.securityFailure(Throwable)`: `reason << 8 | slot` for a `SecurityModuleException`
@@ -93,8 +105,29 @@ fn fixed<const N: usize>(
     })
 }
 
-/// The app's security module.
-pub struct JavaSecurity(pub Bridge);
+/// The app's security module, in the key family it stated.
+pub struct JavaSecurity {
+    pub bridge: Bridge,
+    pub family: KeyFamily,
+}
+
+/// Exactly one block of `family` (8 or 16 bytes) of a returned array.
+fn block(
+    what: &str,
+    family: KeyFamily,
+    bytes: Option<Zeroizing<Vec<u8>>>,
+) -> Result<Vec<u8>, SecurityError> {
+    let bytes = bytes
+        .ok_or_else(|| SecurityError::Storage(format!("security module: {what} returned null")))?;
+    if bytes.len() != family.block_len() {
+        return Err(SecurityError::Storage(format!(
+            "security module: {what} returned {} bytes, not the {} of the {family} key family",
+            bytes.len(),
+            family.block_len()
+        )));
+    }
+    Ok(bytes.to_vec())
+}
 
 impl JavaSecurity {
     fn call<T>(
@@ -103,7 +136,7 @@ impl JavaSecurity {
         slot: KeySlot,
         f: impl FnOnce(&mut Env, &JObject) -> Step<T>,
     ) -> Result<T, SecurityError> {
-        self.0
+        self.bridge
             .invoke(what, true, f, security_failure)
             .map_err(|failure| to_security_error(what, slot, failure))
     }
@@ -133,19 +166,32 @@ impl JavaSecurity {
 }
 
 impl SecurityModule for JavaSecurity {
-    fn begin_tmk_download(
-        &mut self,
-        host_key: &HostPublicKey,
-    ) -> Result<TmkTransport, SecurityError> {
+    fn key_family(&self) -> KeyFamily {
+        self.family
+    }
+
+    fn begin_tmk_download(&mut self, host_key: &HostKey) -> Result<TmkTransport, SecurityError> {
         let what = "SecurityModule.beginTmkDownload";
-        // Answer: the transport key's 4-byte check value, then RSA(host key, R).
-        let answer = self.bytes_call(
-            what,
-            KeySlot::Tmk,
-            jni_str!("beginTmkDownload"),
-            jni_sig!("([B[B)[B"),
-            &[host_key.modulus(), host_key.exponent()],
-        )?;
+        if host_key.family() != self.family {
+            return Err(SecurityError::Family(self.family));
+        }
+        // Answer: the transport key's 4-byte check value, then R under the host key (RSA or SM2).
+        let answer = match host_key {
+            HostKey::Rsa(key) => self.bytes_call(
+                what,
+                KeySlot::Tmk,
+                jni_str!("beginTmkDownload"),
+                jni_sig!("([B[B)[B"),
+                &[key.modulus(), key.exponent()],
+            )?,
+            HostKey::Sm2(key) => self.bytes_call(
+                what,
+                KeySlot::Tmk,
+                jni_str!("beginTmkDownloadSm2"),
+                jni_sig!("([B)[B"),
+                &[&key.to_uncompressed()[..]],
+            )?,
+        };
         let answer = answer.ok_or_else(|| {
             SecurityError::Storage(format!("security module: {what} returned null"))
         })?;
@@ -254,9 +300,9 @@ impl SecurityModule for JavaSecurity {
         }
     }
 
-    fn pin_block(&mut self, pin: &str, pan: &str) -> Result<[u8; 8], SecurityError> {
+    fn pin_block(&mut self, pin: &str, pan: &str) -> Result<Vec<u8>, SecurityError> {
         let what = "SecurityModule.pinBlock";
-        let block = self.call(what, KeySlot::Pik, |env, bridge| {
+        let out = self.call(what, KeySlot::Pik, |env, bridge| {
             // The bridge wipes the PIN array (and its char copy) when the app's method returns.
             let pin = byte_array(env, pin.as_bytes())?;
             let pan = env.new_string(pan)?;
@@ -270,7 +316,7 @@ impl SecurityModule for JavaSecurity {
                 .l()?;
             take_byte_array(env, v)
         })?;
-        fixed(what, block)
+        block(what, self.family, out)
     }
 
     fn mac(&mut self, data: &[u8]) -> Result<[u8; 8], SecurityError> {
@@ -285,16 +331,19 @@ impl SecurityModule for JavaSecurity {
         fixed(what, mac)
     }
 
-    fn encrypt_track_block(&mut self, block: &[u8; 8]) -> Result<[u8; 8], SecurityError> {
+    fn encrypt_track_block(&mut self, data: &[u8]) -> Result<Vec<u8>, SecurityError> {
         let what = "SecurityModule.encryptTrackBlock";
+        if data.len() != self.family.block_len() {
+            return Err(SecurityError::Family(self.family));
+        }
         let out = self.bytes_call(
             what,
             KeySlot::Tdk,
             jni_str!("encryptTrackBlock"),
             jni_sig!("([B)[B"),
-            &[block],
+            &[data],
         )?;
-        fixed(what, out)
+        block(what, self.family, out)
     }
 
     fn clear_working_keys(&mut self) -> Result<(), SecurityError> {
@@ -359,6 +408,23 @@ mod tests {
             assert_eq!(slot_of(n), Some(slot));
             assert_eq!(slot_number(slot), n);
         }
+        for (family, n) in FAMILIES {
+            let name = format!("{family:?}").to_uppercase();
+            assert!(
+                src.contains(&format!("{name}({n}")),
+                "Security.kt: KeyFamily.{name} must be number {n}"
+            );
+            assert_eq!(family_of(n), Some(family));
+        }
+        assert_eq!(family_of(2), None);
+        assert!(matches!(
+            block("m", KeyFamily::Sm, Some(Zeroizing::new(vec![0; 8]))),
+            Err(SecurityError::Storage(_))
+        ));
+        assert_eq!(
+            block("m", KeyFamily::Sm, Some(Zeroizing::new(vec![0; 16]))).ok(),
+            Some(vec![0; 16])
+        );
         for (reason, n) in [
             ("KEY_CHECK_FAILED", REASON_KEY_CHECK),
             ("MISSING_KEY", REASON_MISSING_KEY),

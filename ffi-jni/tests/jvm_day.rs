@@ -39,6 +39,8 @@ fn newest(dir: &Path, newest_so_far: &mut SystemTime) {
 
 /// Android's `org.json` for the host JVM (Debian `libandroid-json-java`).
 const ANDROID_JSON_JAR: &str = "/usr/share/java/com.android.json.jar";
+/// BouncyCastle, whose SM2 and SM4 the test's Kotlin SM security module uses (Debian `libbcprov-java`).
+const BCPROV_JAR: &str = "/usr/share/java/bcprov.jar";
 
 /// `target/<profile>/` of this test binary (`target/<profile>/deps/jvm_day-<hash>`).
 fn profile_dir() -> PathBuf {
@@ -62,6 +64,11 @@ fn jvm_terminal_day() {
     assert!(
         json_jar.is_file(),
         "{ANDROID_JSON_JAR} (org.json) is needed: apt-get install -y libandroid-json-java"
+    );
+    let bc_jar = Path::new(BCPROV_JAR);
+    assert!(
+        bc_jar.is_file(),
+        "{BCPROV_JAR} (BouncyCastle, for the SM-family module) is needed: apt-get install -y libbcprov-java"
     );
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let api_src = manifest.join("../android-demo/possdk/src/main/kotlin");
@@ -109,7 +116,7 @@ fn jvm_terminal_day() {
             .arg(&api_src)
             .arg(&harness)
             .arg("-cp")
-            .arg(json_jar)
+            .arg(std::env::join_paths([json_jar, bc_jar]).expect("classpath"))
             .args(["-include-runtime", "-nowarn", "-d"])
             .arg(&jar)
             .status()
@@ -127,19 +134,30 @@ fn jvm_terminal_day() {
     ))
     .expect("start possdk-host");
     let addr = host.addr().to_string();
+    // A second host whose terminal is in the SM key family (docs/PROTOCOL.md §11).
+    let sm_host = possdk_host::Host::start(possdk_host::HostConfig::new(
+        "127.0.0.1:0",
+        work.join("host-sm.db"),
+    ))
+    .expect("start the SM-family possdk-host");
+    sm_host
+        .set_key_family(None, possdk_core::crypto::KeyFamily::Sm)
+        .expect("SM family");
 
     let output = Command::new(&java)
         .arg("-Xcheck:jni")
         .arg(format!("-Djava.library.path={}", lib_dir.display()))
         .arg("-cp")
-        .arg(std::env::join_paths([jar.as_path(), json_jar]).expect("classpath"))
+        .arg(std::env::join_paths([jar.as_path(), json_jar, bc_jar]).expect("classpath"))
         .arg("possdk.jvmtest.DayTestKt")
         .arg(&addr)
         .arg(&work)
         .arg(manifest.join("../tests/vectors/crypto.json"))
+        .arg(sm_host.addr().to_string())
         .output()
         .expect("run java");
     host.shutdown();
+    sm_host.shutdown();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");

@@ -30,6 +30,19 @@ pub const FIXED_MAK: &str = "04F4108A1C9B3DB0CD62FD264CABDA10";
 /// The track key of every fixed-keys sign-in (messages.json `keys.tdk`).
 pub const FIXED_TDK: &str = "0123456789ABCDEFFEDCBA9876543210";
 
+/// The SM4 TMK possdk-host hands an SM-family terminal with `fixed_keys` (tests/vectors/sm.json `sign_in_f62.tmk`).
+pub const FIXED_SM_TMK: &str = "3C5A1E9F0B7D24E8C6419A2F5D83B07E";
+/// The SM4 PIN key of every fixed-keys sign-in of an SM-family terminal (sm.json `sign_in_f62.pik`).
+pub const FIXED_SM_PIK: &str = "7AC2B3618E4F5D09A1C63E2B94F0D857";
+/// The SM4 MAC key of every fixed-keys SM sign-in (sm.json `sign_in_f62.mak`).
+pub const FIXED_SM_MAK: &str = "04F4108A1C9B3DB0CD62FD264CABDA10";
+/// The SM4 track key of every fixed-keys SM sign-in (sm.json `sign_in_f62.tdk`).
+pub const FIXED_SM_TDK: &str = "0123456789ABCDEFFEDCBA9876543210";
+/// The host SM2 private key (scalar d) possdk-host uses with `fixed_keys` (sm.json
+/// `sm2_tmk_download.host_private_key`, the key of tests/vectors/sm2/host_sm2_priv.pem).
+pub const FIXED_HOST_SM2_PRIVATE: &str =
+    "15A80B77032F5161FA74EF782FB54F6B04CAEC106D951041FA3CF19E207FAC68";
+
 /// Issuer master key for application cryptograms of the test issuer (docs/PROTOCOL.md §8.5): the simulated
 /// chip cards compute their ARQC under keys derived from it and possdk-host verifies them with it.
 pub const IMK_AC: &str = "0123456789ABCDEFFEDCBA9876543210";
@@ -199,7 +212,17 @@ mod tests {
 
     #[test]
     fn keys_are_double_length_and_the_seal_key_is_32_bytes() {
-        for k in [FIXED_TMK, FIXED_PIK, FIXED_MAK, FIXED_TDK, IMK_AC] {
+        for k in [
+            FIXED_TMK,
+            FIXED_PIK,
+            FIXED_MAK,
+            FIXED_TDK,
+            IMK_AC,
+            FIXED_SM_TMK,
+            FIXED_SM_PIK,
+            FIXED_SM_MAK,
+            FIXED_SM_TDK,
+        ] {
             assert_eq!(hex::decode(k).map(|b| b.len()), Ok(16), "{k}");
         }
         assert_eq!(hex::encode(seal_key()), SEAL_KEY_HEX);

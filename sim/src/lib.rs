@@ -19,7 +19,7 @@ use possdk_core::crypto::DesKey;
 use possdk_core::hal::{
     AidParams, CancelToken, Capk, CardData, CardReader, CardRequest, ChipCompletion, ChipOutcome,
     Clock, DateTime, DeviceInfo, EntryMode, Event, EventSink, HalError, PinEntry, PinPad,
-    PinRequest, QrRequest, QrScanner, SystemClock,
+    PinRequest, QrDisplay, QrRequest, QrScanner, QrShow, SystemClock,
 };
 use possdk_core::tlv::{self, Tlv};
 use std::collections::{HashMap, VecDeque};
@@ -722,6 +722,50 @@ impl QrScanner for SimQrScanner {
     }
 }
 
+/// What the customer does on seeing a merchant-presented code (e.g. tell the test host to pay it).
+pub type QrCustomer = Arc<dyn Fn(&QrShow) + Send + Sync>;
+
+/// A simulated customer-facing screen: it records every code shown and, when a customer is set, hands
+/// the code to it (the customer scans it with the wallet).
+#[derive(Clone, Default)]
+pub struct SimQrDisplay {
+    shown: Arc<Mutex<Vec<QrShow>>>,
+    cleared: Arc<Mutex<u32>>,
+    customer: Arc<Mutex<Option<QrCustomer>>>,
+}
+
+impl SimQrDisplay {
+    /// Every code shown so far, oldest first.
+    pub fn shown(&self) -> Vec<QrShow> {
+        lock(&self.shown).clone()
+    }
+    /// How many times a code was taken down.
+    pub fn cleared(&self) -> u32 {
+        *lock(&self.cleared)
+    }
+    /// The customer who scans each code as it is shown.
+    pub fn set_customer(&self, customer: Option<QrCustomer>) {
+        *lock(&self.customer) = customer;
+    }
+}
+
+impl QrDisplay for SimQrDisplay {
+    fn show_qr(&mut self, show: &QrShow) -> Result<(), HalError> {
+        if show.payload.is_empty() {
+            return Err(HalError::Device("empty QR payload".into()));
+        }
+        lock(&self.shown).push(show.clone());
+        let customer = lock(&self.customer).clone();
+        if let Some(c) = customer {
+            c(show);
+        }
+        Ok(())
+    }
+    fn clear_qr(&mut self) {
+        *lock(&self.cleared) += 1;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Device, events, clocks
 
@@ -891,6 +935,7 @@ pub struct SimDevices {
     pub reader: SimCardReader,
     pub pin_pad: SimPinPad,
     pub qr: SimQrScanner,
+    pub qr_display: SimQrDisplay,
     pub device: SimDevice,
     pub events: RecordingEvents,
     pub printer: SimPrinter,
@@ -911,6 +956,7 @@ impl SimDevices {
             card_reader: Some(Box::new(self.reader.clone())),
             pin_pad: Some(Box::new(self.pin_pad.clone())),
             qr_scanner: Some(Box::new(self.qr.clone())),
+            qr_display: Some(Box::new(self.qr_display.clone())),
             device: Some(Box::new(self.device.clone())),
             events: Some(Box::new(self.events.clone())),
             clock: self.clock.clone().map(|c| Box::new(c) as Box<dyn Clock>),

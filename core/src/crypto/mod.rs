@@ -3,6 +3,7 @@
 //! The signatures below are the contract other modules code against.
 
 pub mod emv;
+mod family;
 mod fast_des;
 pub mod keys;
 pub mod mac;
@@ -14,6 +15,7 @@ pub mod sm2;
 pub mod sm4;
 pub mod tdes;
 
+pub use family::KeyFamily;
 pub use keys::DesKey;
 
 /// Errors of the crypto layer. Messages never carry key, PIN or PAN material.

@@ -1,7 +1,7 @@
 //! Request fields from a kind's row + the inputs (docs/PROTOCOL.md §4), the 0400 draft
 //! (§6) and the 0620 script advice (§8). Flows name fields here; encodings live in the field table.
 
-use super::kinds::{AmountRule, Echo, KindDef, Means, F61};
+use super::kinds::{AmountRule, Echo, KindDef, Means, OnOriginal, F61};
 use super::{digits, Engine};
 use crate::error::{Error, Result};
 use crate::hal::{CardData, EntryMode};
@@ -68,7 +68,8 @@ pub(crate) struct Prepared {
     /// Tip (field 48 for tip / tip void).
     pub tip: u64,
     pub card: Option<CardRead>,
-    pub pin_block: Option<[u8; 8]>,
+    /// 8 bytes (TDES family) or 16 (SM family).
+    pub pin_block: Option<Vec<u8>>,
     pub qr_code: Option<String>,
     pub original: Option<OriginalInfo>,
 }
@@ -237,6 +238,12 @@ pub fn qr_tlv(tag: &str, value: &str) -> String {
     format!("{tag}{:03}{value}", value.len())
 }
 
+/// The terminal's number for a merchant-presented order (59 `A5`, docs/PROTOCOL.md §4.10): TID, batch and
+/// STAN of the order request, 20 characters, unique per terminal within a batch.
+pub fn order_number(tid: &str, batch: u32, stan: u32) -> String {
+    format!("{tid}{batch:06}{stan:06}")
+}
+
 /// Value of a tag in field 59.
 pub fn qr_get(f59: &str, tag: &str) -> Option<String> {
     let mut rest = f59;
@@ -252,13 +259,15 @@ pub fn qr_get(f59: &str, tag: &str) -> Option<String> {
     None
 }
 
-/// Replace the 8 bytes before the last byte of the packed track by TDES(TDK) (docs/PROTOCOL.md §7).
-/// The track with the 8 bytes before its last packed byte encrypted under the TDK (docs/PROTOCOL.md §7.3).
+/// The track with the block before its last packed byte encrypted under the TDK: 8 bytes TDES
+/// (docs/PROTOCOL.md §7), 16 bytes SM4 (§11); a track too short for that goes clear.
 /// Every intermediate buffer holds card data: each is sized once and wiped when dropped.
 fn encrypt_track(engine: &mut Engine, track: &str) -> Result<Zeroizing<String>> {
     let n = track.len();
+    let family = engine.key_family();
+    let block_len = family.block_len();
     let mut out = Zeroizing::new(String::with_capacity(n + 1));
-    if n < 18 {
+    if n < family.track_min_encrypted_digits() {
         out.push_str(track);
         return Ok(out);
     }
@@ -269,10 +278,22 @@ fn encrypt_track(engine: &mut Engine, track: &str) -> Result<Zeroizing<String>> 
         packed.push((nibble(pair[0]) << 4) | low);
     }
     let m = packed.len();
-    let mut block = Zeroizing::new([0u8; 8]);
-    block.copy_from_slice(&packed[m - 9..m - 1]);
-    let enc = engine.security.encrypt_track_block(&block)?;
-    packed[m - 9..m - 1].copy_from_slice(&enc);
+    let range = m - 1 - block_len..m - 1;
+    let enc = Zeroizing::new(
+        engine
+            .security
+            .encrypt_track_block(&packed[range.clone()])?,
+    );
+    if enc.len() != block_len {
+        return Err(Error::new(
+            crate::error::ErrorKind::Security,
+            format!(
+                "the security module returned a {}-byte track block; the {family} key family needs {block_len}",
+                enc.len()
+            ),
+        ));
+    }
+    packed[range].copy_from_slice(&enc);
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in packed.iter() {
         out.push(HEX[(b >> 4) as usize] as char);
@@ -318,6 +339,7 @@ pub(crate) fn build_request(
     );
 
     let track_flag = if engine.cfg.encrypt_tracks { '1' } else { '0' };
+    let cipher_digit = engine.key_family().f53_digit();
     match def.means {
         Means::Card => {
             let card = p
@@ -349,11 +371,11 @@ pub(crate) fn build_request(
             match &p.pin_block {
                 Some(block) => {
                     msg.set_str(26, "12");
-                    msg.set(52, block.to_vec());
-                    msg.set_str(53, &format!("26{track_flag}0000000000000"));
+                    msg.set(52, block.clone());
+                    msg.set_str(53, &format!("2{cipher_digit}{track_flag}0000000000000"));
                 }
                 None => {
-                    msg.set_str(53, &format!("06{track_flag}0000000000000"));
+                    msg.set_str(53, &format!("0{cipher_digit}{track_flag}0000000000000"));
                 }
             }
         }
@@ -371,7 +393,7 @@ pub(crate) fn build_request(
             })?;
             msg.set_str(2, pan);
             msg.set_str(22, orig.entry_mode.as_deref().unwrap_or("012"));
-            msg.set_str(53, "0600000000000000");
+            msg.set_str(53, &format!("0{cipher_digit}00000000000000"));
         }
         Means::QrCode => {
             let code = p
@@ -382,18 +404,29 @@ pub(crate) fn build_request(
             msg.set_str(59, &qr_tlv("A3", code));
         }
         Means::QrVoucher => {
-            let voucher = p
-                .original
-                .as_ref()
-                .and_then(|o| o.voucher.as_deref())
-                .ok_or_else(|| {
-                    Error::invalid(
+            let voucher = p.original.as_ref().and_then(|o| o.voucher.as_deref());
+            msg.set_str(22, "032");
+            match voucher {
+                Some(v) => {
+                    msg.set_str(59, &qr_tlv("A4", v));
+                }
+                // A refund by reference alone (37, no 59), where the host allows it (§4.2).
+                None if p.def.on_original == OnOriginal::Refund
+                    && engine.cfg.qr.refund_by_reference => {}
+                None => {
+                    return Err(Error::invalid(
                         "original.voucher",
                         "the QR voucher of the original is required",
-                    )
-                })?;
+                    ))
+                }
+            }
+        }
+        Means::QrPresented => {
             msg.set_str(22, "032");
-            msg.set_str(59, &qr_tlv("A4", voucher));
+            msg.set_str(
+                59,
+                &qr_tlv("A5", &order_number(&engine.cfg.tid, batch, stan)),
+            );
         }
     }
 

@@ -13,7 +13,8 @@ use crate::hal::{CardModes, CardRequest, Event, PinEntry, PinRequest, QrRequest}
 #[derive(Default)]
 pub(super) struct Captured {
     pub card: Option<CardRead>,
-    pub pin_block: Option<[u8; 8]>,
+    /// 8 bytes (TDES family) or 16 (SM family).
+    pub pin_block: Option<Vec<u8>>,
     pub qr_code: Option<String>,
 }
 
@@ -56,7 +57,7 @@ impl Engine {
                 };
                 captured.qr_code = Some(code);
             }
-            Means::QrVoucher | Means::OriginalCard => {}
+            Means::QrVoucher | Means::OriginalCard | Means::QrPresented => {}
         }
         Ok(captured)
     }
@@ -122,10 +123,10 @@ impl Engine {
         card: &CardRead,
         inline_pin: Option<&str>,
         amount: Option<u64>,
-    ) -> Result<Option<[u8; 8]>> {
+    ) -> Result<Option<Vec<u8>>> {
         let (need, bypass) = self.pin_policy(def);
         if let Some(pin) = inline_pin {
-            return Ok(Some(self.security.pin_block(pin, &card.pan)?));
+            return self.module_pin_block(pin, &card.pan).map(Some);
         }
         if !need {
             return Ok(None);
@@ -150,10 +151,20 @@ impl Engine {
             .get_pin(&request, &card.pan)
             .map_err(|e| hal_error(e, "PIN"))?
         {
-            PinEntry::Block(b) => Ok(Some(b)),
+            // A secure pad's own block is a TDES format-0 block (8 bytes): the SM family's 16-byte block
+            // comes from the security module only.
+            PinEntry::Block(b) if self.key_family().block_len() == b.len() => Ok(Some(b.to_vec())),
+            PinEntry::Block(_) => Err(Error::new(
+                crate::error::ErrorKind::Security,
+                format!(
+                    "the PIN pad returned an 8-byte PIN block; the {} key family needs the security module's \
+                     16-byte block: return the PIN to possdk instead",
+                    self.key_family()
+                ),
+            )),
             PinEntry::Clear(pin) => {
                 build::validate_pin("card.pin", &pin)?;
-                Ok(Some(self.security.pin_block(&pin, &card.pan)?))
+                self.module_pin_block(&pin, &card.pan).map(Some)
             }
             PinEntry::Bypass if bypass => Ok(None),
             PinEntry::Bypass => Err(Error::invalid(
@@ -161,5 +172,22 @@ impl Engine {
                 "PIN bypass is not allowed for this transaction",
             )),
         }
+    }
+
+    /// The security module's PIN block, checked to be one block of the terminal's family.
+    fn module_pin_block(&mut self, pin: &str, pan: &str) -> Result<Vec<u8>> {
+        let block = self.security.pin_block(pin, pan)?;
+        let want = self.key_family().block_len();
+        if block.len() != want {
+            return Err(Error::new(
+                crate::error::ErrorKind::Security,
+                format!(
+                    "the security module returned a {}-byte PIN block; the {} key family needs {want}",
+                    block.len(),
+                    self.key_family()
+                ),
+            ));
+        }
+        Ok(block)
     }
 }

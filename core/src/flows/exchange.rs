@@ -47,6 +47,8 @@ impl Engine {
             log::info!("host asked for AIDs: downloading before the transaction");
             self.download_aids()?;
         }
+        // An open merchant-presented order goes first of all: it may have been paid.
+        self.resolve_open_orders()?;
         // Every reversal owed goes first, a flagged one too: a transaction sent ahead of an undelivered
         // reversal could touch the same original (a retried void approved while the first void's reversal
         // waits) and the late reversal would then undo the wrong thing.
@@ -157,6 +159,8 @@ impl Engine {
                 }
                 .with_outcome(Outcome::AdvicePending)
             }
+            // An order is never reversed: it stays open, and is queried and closed (flows/qr_order.rs).
+            Delivery::Order => err.with_outcome(Outcome::ReversalPending),
             Delivery::Plain => match self.record_failed(id) {
                 Ok(()) => err.with_outcome(Outcome::NotSent),
                 Err(e) => e.or_stan(stan),

@@ -14,8 +14,9 @@
 //! What differs between kinds is a column of their row in kinds.rs; nothing here names a kind.
 
 use super::build::{self, card_data_of, card_read, CardRead, OriginalInfo, Prepared};
-use super::kinds::{self, AmountRule, Delivery, Kind, KindDef, Means, OnOriginal};
+use super::kinds::{self, AmountRule, Delivery, Kind, KindDef, Means, OnOriginal, Unknown};
 use super::outcome::unanswered_outcome;
+use super::qr_order::PAYING_CODE;
 use super::reversal::ReversalReason;
 use super::{is_approval, rc_of, transport_error, Dest, Engine};
 use crate::error::{Error, ErrorKind, Outcome, Result};
@@ -109,7 +110,7 @@ impl Engine {
     /// Phase 5: the request built on the STAN it will get, MAC'd, and journalled in one durable commit
     /// with its pending reversal (reversible kinds) or advice (advices). A request that cannot be built
     /// leaves the journal as it was.
-    fn record(&mut self, prepared: &Prepared) -> Result<Sent> {
+    pub(super) fn record(&mut self, prepared: &Prepared) -> Result<Sent> {
         let def = prepared.def;
         let batch = self.journal.batch()?;
         let stan = self.journal.peek_stan()?;
@@ -121,7 +122,7 @@ impl Engine {
                 .original
                 .as_ref()
                 .and_then(|o| o.pan.as_ref().map(|p| p.to_string())),
-            Means::QrCode | Means::QrVoucher => None,
+            Means::QrCode | Means::QrVoucher | Means::QrPresented => None,
         };
         let original = prepared.original.as_ref();
         let mut new_tx = NewTx {
@@ -152,7 +153,7 @@ impl Engine {
                 attempts: 0,
                 flagged: false,
             }),
-            Delivery::Advice | Delivery::Plain => None,
+            Delivery::Advice | Delivery::Plain | Delivery::Order => None,
         };
         let advice = match def.delivery {
             Delivery::Advice => Some(PendingAdvice {
@@ -161,7 +162,7 @@ impl Engine {
                 frame: frame.clone(),
                 attempts: 0,
             }),
-            Delivery::Reversible | Delivery::Plain => None,
+            Delivery::Reversible | Delivery::Plain | Delivery::Order => None,
         };
         // `record_request` consumes the peeked STAN in the same durable commit as the row.
         let id = self
@@ -215,11 +216,13 @@ impl Engine {
                     TransportError::Cancelled { .. } => ReversalReason::Other,
                     _ => ReversalReason::NoAnswer,
                 };
-                return Err(self.fail_after_send(def, id, stan, reason, None, transport_error(&e)));
+                let err = self.fail_after_send(def, id, stan, reason, None, transport_error(&e));
+                return self.paid_after_all(def, id, err);
             }
             Reply::Invalid(e) => {
                 log::warn!("{} {:06}: invalid response: {}", def.name, stan, e.message);
-                return Err(self.fail_after_send(def, id, stan, ReversalReason::Other, None, e));
+                let err = self.fail_after_send(def, id, stan, ReversalReason::Other, None, e);
+                return self.paid_after_all(def, id, err);
             }
         };
         if !self.answer_mac_ok(&raw, &resp) {
@@ -232,12 +235,21 @@ impl Engine {
             let err =
                 self.fail_after_send(def, id, stan, ReversalReason::BadMac, auth.as_deref(), err);
             self.sign_out("response MAC invalid")?;
-            return Err(Error {
+            let err = Error {
                 message: format!("{}; sign in again", err.message),
                 ..err
-            });
+            };
+            return self.paid_after_all(def, id, err);
         }
         self.note_header(&header)?;
+        // The customer is still confirming in the wallet: the outcome is learnt by querying, and the
+        // reversal goes only if it was not paid (docs/PROTOCOL.md §4.11).
+        if def.unknown == Unknown::QueryFirst && rc_of(&resp) == PAYING_CODE {
+            log::info!("{} {:06}: the customer is paying: querying", def.name, stan);
+            let err = Error::new(ErrorKind::HostTimeout, "the customer did not finish paying");
+            let err = self.fail_after_send(def, id, stan, ReversalReason::Other, None, err);
+            return self.paid_after_all(def, id, err);
+        }
         // 7. outcome, 8. chip completion
         self.conclude(prepared, live_chip, &sent, &resp)
     }

@@ -3,11 +3,13 @@
 
 use super::{keys, rc_of, rejected, Dest, Engine};
 use crate::crypto::rsa::HostPublicKey;
+use crate::crypto::sm2::Sm2PublicKey;
+use crate::crypto::KeyFamily;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{AidParams, Capk};
 use crate::iso8583::Message;
 use crate::model::{ActivationResult, DownloadResult, MasterKeyResult, SignInResult};
-use crate::security::{EncryptedKey, KeySlot};
+use crate::security::{EncryptedKey, HostKey, KeySlot};
 use crate::tlv::{self, Tlv};
 
 /// Most query pages followed before giving up (a host that always says "more").
@@ -31,8 +33,9 @@ pub(crate) fn f62_items(data: &[u8], skip_status: bool) -> Result<Vec<Tlv>> {
     Ok(tlv::decode(data)?)
 }
 
-/// The host RSA key answer (`352`): RID (9F06), index (9F22) and the key (DF02 modulus, DF04 exponent).
-pub(crate) fn host_key_from_tlvs(items: &[Tlv]) -> Result<(Vec<u8>, Vec<u8>, HostPublicKey)> {
+/// The host key answer (`352`): RID (9F06), index (9F22) and the key: DF02 modulus and DF04 exponent of an RSA
+/// key, or with DF25 = `SM2` the 65-byte SM2 point in DF02 (docs/PROTOCOL.md §11).
+pub(crate) fn host_key_from_tlvs(items: &[Tlv]) -> Result<(Vec<u8>, Vec<u8>, HostKey)> {
     let rid = tlv::get(items, 0x9F06)
         .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: 9F06 missing"))?
         .to_vec();
@@ -41,9 +44,37 @@ pub(crate) fn host_key_from_tlvs(items: &[Tlv]) -> Result<(Vec<u8>, Vec<u8>, Hos
         .to_vec();
     let modulus = tlv::get(items, 0xDF02)
         .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF02 missing"))?;
+    match tlv::get(items, 0xDF25) {
+        Some(b"SM2") => {
+            let key = Sm2PublicKey::from_uncompressed(modulus).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!(
+                        "host key: DF02 is not a 65-byte uncompressed SM2 point ({} bytes)",
+                        modulus.len()
+                    ),
+                )
+            })?;
+            return Ok((rid, index, HostKey::Sm2(key)));
+        }
+        Some(other) => {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                format!(
+                    "host key: DF25 names the algorithm {:?}, not SM2",
+                    String::from_utf8_lossy(other)
+                ),
+            ))
+        }
+        None => {}
+    }
     let exponent = tlv::get(items, 0xDF04)
         .ok_or_else(|| Error::new(ErrorKind::InvalidResponse, "host key: DF04 missing"))?;
-    Ok((rid, index, HostPublicKey::new(modulus, exponent)?))
+    Ok((
+        rid,
+        index,
+        HostKey::Rsa(HostPublicKey::new(modulus, exponent)?),
+    ))
 }
 
 /// The TMK download answer (`350`): the TMK under the transport key (DF21) and its check value (DF22).
@@ -162,6 +193,24 @@ impl Engine {
             return Err(rejected("activation", &rc));
         }
         let items = f62_tlvs(&resp, false)?;
+        // The host's view of the key family comes first: a terminal of the other family stores nothing.
+        let host_family = KeyFamily::from_wire(tlv::get(&items, 0xDF57)).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                "activation: DF57 (key family) is neither SM nor TDES",
+            )
+        })?;
+        if host_family != self.key_family() {
+            return Err(Error::field(
+                ErrorKind::Security,
+                "key_family",
+                format!(
+                    "the host provisions this terminal for the {host_family} key family (DF57) but it is configured \
+                     for {}: activation refused, nothing stored",
+                    self.key_family()
+                ),
+            ));
+        }
         let merchant_name = tlv::get(&items, 0xDF51)
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .unwrap_or_default();
@@ -213,6 +262,16 @@ impl Engine {
             return Err(rejected("host key query", &rc));
         }
         let (rid, index, host_key) = host_key_from_tlvs(&f62_tlvs(&resp, false)?)?;
+        if host_key.family() != self.key_family() {
+            return Err(Error::new(
+                ErrorKind::Security,
+                format!(
+                    "the host sent a key of the {} family (DF25) but the terminal works in the {} key family",
+                    host_key.family(),
+                    self.key_family()
+                ),
+            ));
+        }
         let fingerprint = hex::encode(host_key.fingerprint());
         let pinned = match &self.cfg.host_key_sha256 {
             Some(p) => Some(p.to_ascii_lowercase()),
@@ -225,10 +284,10 @@ impl Engine {
             Some(p) if p != fingerprint => {
                 return Err(Error::new(
                     ErrorKind::KeyCheckFailed,
-                    "the host RSA key does not match the pinned fingerprint",
+                    "the host key does not match the pinned fingerprint",
                 ));
             }
-            Some(_) => log::info!("host RSA key matches the pinned fingerprint"),
+            Some(_) => log::info!("host key matches the pinned fingerprint"),
             None => log::warn!("no pinned host key fingerprint: accepting host key {fingerprint}"),
         }
 

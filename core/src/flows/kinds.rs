@@ -23,6 +23,8 @@ pub enum Kind {
     QrCompleteVoid,
     /// A chip sale the card approved offline (Y1) within the floor limit, delivered as an advice.
     OfflineSale,
+    /// Merchant-presented QR: the terminal shows the host's code and polls until paid (flows/qr_order.rs).
+    QrOrder,
 }
 
 /// How the customer's means of payment reaches the request.
@@ -36,6 +38,9 @@ pub enum Means {
     QrVoucher,
     /// Card not present: 2 and 22 repeat the sale's (tips).
     OriginalCard,
+    /// Merchant-presented QR: 59 `A5` the terminal's order number, 22 `032`; the host answers the code to
+    /// show (docs/PROTOCOL.md §4.10).
+    QrPresented,
 }
 
 /// Where field 4 comes from.
@@ -71,7 +76,6 @@ pub enum RefPart {
     Batch,
     Stan,
     AuthCode,
-    Voucher,
 }
 
 impl RefPart {
@@ -82,7 +86,6 @@ impl RefPart {
             RefPart::Batch => "original.batch",
             RefPart::Stan => "original.stan",
             RefPart::AuthCode => "original.auth_code",
-            RefPart::Voucher => "original.voucher",
         }
     }
 }
@@ -96,6 +99,20 @@ pub enum Delivery {
     Advice,
     /// Neither (balance inquiry).
     Plain,
+    /// A merchant-presented QR order: never reversed; an order whose outcome is unknown is queried and
+    /// closed (docs/PROTOCOL.md §4.10).
+    Order,
+}
+
+/// What the terminal does first when a reversible request has no answer that counts (docs/PROTOCOL.md
+/// §4.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// Reverse it (0400).
+    Reverse,
+    /// Ask the host for its status (0800 `391`) and reverse only when it was not paid, or when querying has
+    /// failed as §4.11 states.
+    QueryFirst,
 }
 
 /// What an approved transaction does to its original (journal effects).
@@ -169,6 +186,8 @@ pub struct KindDef {
     pub f54_balance: bool,
     /// Settlement class (§5): counted as debit / credit when approved.
     pub settle: Settle,
+    /// What an unknown outcome leads to first.
+    pub unknown: Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +205,7 @@ use Means as M;
 use OnOriginal as O;
 
 const SALES: &[Kind] = &[K::Sale];
-const QR_SALES: &[Kind] = &[K::QrSale];
+const QR_SALES: &[Kind] = &[K::QrSale, K::QrOrder];
 const PREAUTHS: &[Kind] = &[K::Preauth];
 const QR_PREAUTHS: &[Kind] = &[K::QrPreauth];
 const COMPLETIONS: &[Kind] = &[K::PreauthComplete];
@@ -196,31 +215,33 @@ const TIPS: &[Kind] = &[K::Tip];
 // What a request must name of an original it gives by reference (checked in this order).
 use RefPart as R;
 const REF: &[RefPart] = &[R::Reference];
-const QR_REF: &[RefPart] = &[R::Reference, R::Voucher];
+// A QR original's voucher comes from the request or the journal (checked when the original is resolved).
+const QR_REF: &[RefPart] = &[R::Reference];
 const AUTH: &[RefPart] = &[R::Batch, R::Stan, R::AuthCode];
-const QR_AUTH: &[RefPart] = &[R::Batch, R::Stan, R::Voucher];
+const QR_AUTH: &[RefPart] = &[R::Batch, R::Stan];
 
 #[rustfmt::skip]
 pub const KINDS: &[KindDef] = &[
     //        kind                    name                     label                    mti  3         25    60.1  means            amount             original                          pin    delivery      on original        37            38            61                  63          48     settle
-    KindDef { kind: K::Sale,                name: "sale",                  label: "SALE",                 mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
-    KindDef { kind: K::Void,                name: "void",                  label: "VOID",                 mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(SALES),        pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::Refund,              name: "refund",                label: "REFUND",               mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(SALES, REF), pin_default: true,  delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: Some("CUP"), f48_tip: false, f54_balance: false, settle: Settle::Credit },
-    KindDef { kind: K::Balance,             name: "balance",               label: "BALANCE INQUIRY",      mti: 200, processing: "310000", condition: "00", type_code: "01", means: M::Card,         amount: A::Absent,        original: OriginalRule::None,                     pin_default: true,  delivery: D::Plain,      on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: true, settle: Settle::None },
-    KindDef { kind: K::Preauth,             name: "preauth",               label: "PRE-AUTH",             mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::PreauthVoid,         name: "preauth_void",          label: "PRE-AUTH VOID",        mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::PreauthComplete,     name: "preauth_complete",      label: "PRE-AUTH COMPLETION",  mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  delivery: D::Reversible, on_original: O::Complete,     f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
-    KindDef { kind: K::PreauthCompleteVoid, name: "preauth_complete_void", label: "COMPLETION VOID",      mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(COMPLETIONS),  pin_default: true,  delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::Tip,                 name: "tip",                   label: "TIP",                  mti: 220, processing: "000000", condition: "00", type_code: "34", means: M::OriginalCard, amount: A::SalePlusTip,   original: OriginalRule::ByStan(SALES),        pin_default: false, delivery: D::Advice,     on_original: O::Tip,          f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::TipVoid,             name: "tip_void",              label: "TIP VOID",             mti: 220, processing: "200000", condition: "00", type_code: "35", means: M::OriginalCard, amount: A::SaleAmount,    original: OriginalRule::ByStan(TIPS),         pin_default: false, delivery: D::Advice,     on_original: O::TipVoid,      f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::QrSale,              name: "qr_sale",               label: "QR SALE",              mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
-    KindDef { kind: K::QrVoid,              name: "qr_void",               label: "QR VOID",              mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_SALES),     pin_default: false, delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::QrRefund,            name: "qr_refund",             label: "QR REFUND",            mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_SALES, QR_REF),pin_default: false, delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Credit },
-    KindDef { kind: K::QrPreauth,           name: "qr_preauth",            label: "QR PRE-AUTH",          mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::QrPreauthVoid,       name: "qr_preauth_void",       label: "QR PRE-AUTH VOID",     mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, delivery: D::Reversible, on_original: O::Void,     f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::QrComplete,          name: "qr_complete",           label: "QR COMPLETION",        mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, delivery: D::Reversible, on_original: O::Complete, f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
-    KindDef { kind: K::QrCompleteVoid,      name: "qr_complete_void",      label: "QR COMPLETION VOID",   mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_COMPLETIONS),pin_default: false, delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown, f61: F61::BatchStan,  f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None },
-    KindDef { kind: K::OfflineSale,         name: "offline_sale",          label: "OFFLINE SALE",         mti: 220, processing: "000000", condition: "00", type_code: "30", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Advice,     on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit },
+    KindDef { kind: K::Sale,                name: "sale",                  label: "SALE",                 mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::Reverse },
+    KindDef { kind: K::Void,                name: "void",                  label: "VOID",                 mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(SALES),        pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::Refund,              name: "refund",                label: "REFUND",               mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(SALES, REF), pin_default: true,  delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: Some("CUP"), f48_tip: false, f54_balance: false, settle: Settle::Credit, unknown: Unknown::Reverse },
+    KindDef { kind: K::Balance,             name: "balance",               label: "BALANCE INQUIRY",      mti: 200, processing: "310000", condition: "00", type_code: "01", means: M::Card,         amount: A::Absent,        original: OriginalRule::None,                     pin_default: true,  delivery: D::Plain,      on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: true, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::Preauth,             name: "preauth",               label: "PRE-AUTH",             mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: true,  delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::PreauthVoid,         name: "preauth_void",          label: "PRE-AUTH VOID",        mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  delivery: D::Reversible, on_original: O::Void,         f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::PreauthComplete,     name: "preauth_complete",      label: "PRE-AUTH COMPLETION",  mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::Card,         amount: A::Input,         original: OriginalRule::ByReference(PREAUTHS, AUTH),pin_default: true,  delivery: D::Reversible, on_original: O::Complete,     f37: E::No,       f38: E::Required, f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::Reverse },
+    KindDef { kind: K::PreauthCompleteVoid, name: "preauth_complete_void", label: "COMPLETION VOID",      mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::Card,         amount: A::OriginalTotal, original: OriginalRule::ByStan(COMPLETIONS),  pin_default: true,  delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::Tip,                 name: "tip",                   label: "TIP",                  mti: 220, processing: "000000", condition: "00", type_code: "34", means: M::OriginalCard, amount: A::SalePlusTip,   original: OriginalRule::ByStan(SALES),        pin_default: false, delivery: D::Advice,     on_original: O::Tip,          f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::TipVoid,             name: "tip_void",              label: "TIP VOID",             mti: 220, processing: "200000", condition: "00", type_code: "35", means: M::OriginalCard, amount: A::SaleAmount,    original: OriginalRule::ByStan(TIPS),         pin_default: false, delivery: D::Advice,     on_original: O::TipVoid,      f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: true,  f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::QrSale,              name: "qr_sale",               label: "QR SALE",              mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::QueryFirst },
+    KindDef { kind: K::QrVoid,              name: "qr_void",               label: "QR VOID",              mti: 200, processing: "200000", condition: "00", type_code: "23", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_SALES),     pin_default: false, delivery: D::Reversible, on_original: O::Void,         f37: E::Required, f38: E::IfKnown,  f61: F61::BatchStan,     f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::QrRefund,            name: "qr_refund",             label: "QR REFUND",            mti: 220, processing: "200000", condition: "00", type_code: "25", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_SALES, QR_REF),pin_default: false, delivery: D::Advice,     on_original: O::Refund,       f37: E::Required, f38: E::No,       f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Credit, unknown: Unknown::Reverse },
+    KindDef { kind: K::QrPreauth,           name: "qr_preauth",            label: "QR PRE-AUTH",          mti: 100, processing: "030000", condition: "06", type_code: "10", means: M::QrCode,       amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Reversible, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::QrPreauthVoid,       name: "qr_preauth_void",       label: "QR PRE-AUTH VOID",     mti: 100, processing: "200000", condition: "06", type_code: "11", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, delivery: D::Reversible, on_original: O::Void,     f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::QrComplete,          name: "qr_complete",           label: "QR COMPLETION",        mti: 200, processing: "000000", condition: "06", type_code: "20", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, delivery: D::Reversible, on_original: O::Complete, f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::Reverse },
+    KindDef { kind: K::QrCompleteVoid,      name: "qr_complete_void",      label: "QR COMPLETION VOID",   mti: 200, processing: "200000", condition: "06", type_code: "21", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_COMPLETIONS),pin_default: false, delivery: D::Reversible, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown, f61: F61::BatchStan,  f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::OfflineSale,         name: "offline_sale",          label: "OFFLINE SALE",         mti: 220, processing: "000000", condition: "00", type_code: "30", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Advice,     on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::Reverse },
+    KindDef { kind: K::QrOrder,             name: "qr_order",              label: "QR ORDER",             mti: 200, processing: "000000", condition: "00", type_code: "22", means: M::QrPresented,  amount: A::Input,         original: OriginalRule::None,                     pin_default: false, delivery: D::Order,      on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::QueryFirst },
 ];
 
 /// Kinds a chip card may approve offline (Y1, first GENERATE AC answering a TC) within the floor limit, and
@@ -242,7 +263,10 @@ pub fn by_name(name: &str) -> Option<&'static KindDef> {
 
 impl KindDef {
     pub fn is_qr(&self) -> bool {
-        matches!(self.means, Means::QrCode | Means::QrVoucher)
+        matches!(
+            self.means,
+            Means::QrCode | Means::QrVoucher | Means::QrPresented
+        )
     }
 }
 
@@ -280,6 +304,7 @@ mod tests {
             K::QrComplete,
             K::QrCompleteVoid,
             K::OfflineSale,
+            K::QrOrder,
         ];
         assert_eq!(KINDS.len(), all.len());
         for (i, d) in KINDS.iter().enumerate() {
@@ -298,6 +323,7 @@ mod tests {
             match d.mti {
                 220 => assert_eq!(d.delivery, Delivery::Advice, "{}", d.name),
                 100 | 200 if d.kind == K::Balance => assert_eq!(d.delivery, Delivery::Plain),
+                200 if d.means == Means::QrPresented => assert_eq!(d.delivery, Delivery::Order),
                 100 | 200 => assert_eq!(d.delivery, Delivery::Reversible, "{}", d.name),
                 other => panic!("unexpected MTI {other}"),
             }

@@ -13,6 +13,7 @@ pub(crate) mod kinds;
 mod original;
 pub(crate) mod outcome;
 mod print;
+pub(crate) mod qr_order;
 pub(crate) mod query;
 mod reversal;
 mod session;
@@ -25,7 +26,7 @@ use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
     CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, Printer,
-    QrScanner, SystemClock, Transport, TransportError,
+    QrDisplay, QrScanner, SystemClock, Transport, TransportError,
 };
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
@@ -71,6 +72,7 @@ pub(crate) struct Engine {
     card_reader: Option<Box<dyn CardReader>>,
     pin_pad: Option<Box<dyn PinPad>>,
     qr_scanner: Option<Box<dyn QrScanner>>,
+    qr_display: Option<Box<dyn QrDisplay>>,
     events: Option<Box<dyn EventSink>>,
     printer: Option<Box<dyn Printer>>,
     signature_pad: Option<Box<dyn crate::hal::SignaturePad>>,
@@ -111,11 +113,22 @@ impl Engine {
                 tpdu: parse_tpdu(&format!("{name}.tpdu"), &ep.tpdu)?,
             })
         };
+        if security.key_family() != cfg.key_family {
+            return Err(Error::invalid(
+                "key_family",
+                format!(
+                    "the terminal is configured for the {} key family but its security module works in the {} \
+                     family",
+                    cfg.key_family,
+                    security.key_family()
+                ),
+            ));
+        }
         let gateway = route("gateway", &cfg.gateway)?;
         let platform = route("platform", &cfg.platform)?;
-        // Plain TCP is meant for loopback simulators: a release build that talks plain TCP to anything else
-        // says so once per start.
-        if cfg!(not(debug_assertions)) {
+        // Plain TCP is meant for loopback simulators: a production config, or any release build, that talks
+        // plain TCP to anything else says so once per start (docs/PROTOCOL.md §10).
+        if cfg.production || cfg!(not(debug_assertions)) {
             let exposed = crate::transport::tls::plain_non_loopback(&[
                 ("gateway", &cfg.gateway),
                 ("platform", &cfg.platform),
@@ -131,6 +144,7 @@ impl Engine {
             card_reader,
             pin_pad,
             qr_scanner,
+            qr_display,
             device: _,
             events,
             clock,
@@ -143,6 +157,7 @@ impl Engine {
             card_reader,
             pin_pad,
             qr_scanner,
+            qr_display,
             events,
             printer,
             signature_pad,
@@ -156,7 +171,7 @@ impl Engine {
             serial,
         };
         engine.restore_parameters();
-        let orphans = engine.journal.fail_orphans()?;
+        let orphans = engine.journal.fail_orphans(&qr_order::open_order_kinds())?;
         if orphans > 0 {
             log::warn!(
                 "{orphans} interrupted inquiry row(s) left pending by a crash: marked failed"
@@ -175,6 +190,11 @@ impl Engine {
     #[cfg(feature = "instrument")]
     pub(crate) fn journal_mut(&mut self) -> &mut Journal {
         &mut self.journal
+    }
+
+    /// The key family of the terminal (its config; the security module works in the same one).
+    pub(crate) fn key_family(&self) -> crate::crypto::KeyFamily {
+        self.cfg.key_family
     }
 
     /// The local records of a batch (the open one by default).
@@ -210,6 +230,7 @@ impl Engine {
             pending_reversal,
             unsent_advices: self.journal.pending_advices()?.len() as u32,
             unsent_uploads: self.journal.pending_uploads()?.len() as u32,
+            key_family: self.key_family(),
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use super::build::OriginalInfo;
 use super::execute::TxInput;
-use super::kinds::{self, Kind, KindDef, OnOriginal, OriginalRule, RefPart};
+use super::kinds::{self, Kind, KindDef, Means, OnOriginal, OriginalRule, RefPart};
 use super::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::journal::{TxRecord, TxState};
@@ -68,14 +68,9 @@ pub(super) fn validate_original_ref(def: &KindDef, r: &OriginalRef) -> Result<()
                 RefPart::Batch => r.batch.is_some(),
                 RefPart::Stan => r.stan.is_some(),
                 RefPart::AuthCode => r.auth_code.is_some(),
-                RefPart::Voucher => r.voucher.is_some(),
             };
             if !given {
-                let why = match part {
-                    RefPart::Voucher => "required for a QR original",
-                    _ => "required",
-                };
-                return Err(Error::invalid(part.field(), why));
+                return Err(Error::invalid(part.field(), "required"));
             }
         }
     }
@@ -91,6 +86,30 @@ fn kind_names(kinds: &[Kind]) -> String {
 }
 
 impl Engine {
+    /// Whether the journal knows the original a request names by reference (batch + STAN, else reference
+    /// number in the open batch) as a QR payment: then the QR kind runs, with the journal's voucher.
+    pub(crate) fn original_is_qr(&self, r: &OriginalRef) -> Result<bool> {
+        let is_qr = |row: &TxRecord| kinds::by_name(&row.kind).is_some_and(|d| d.is_qr());
+        if let (Some(b), Some(s)) = (r.batch, r.stan) {
+            if let Some(row) = self.journal.find_by_stan(b, s)? {
+                return Ok(is_qr(&row));
+            }
+        }
+        if let Some(reference) = &r.reference {
+            let batch = self.journal.batch()?;
+            if let Some(row) = self
+                .journal
+                .list(batch)?
+                .into_iter()
+                .rev()
+                .find(|row| row.reference.as_deref() == Some(reference.as_str()))
+            {
+                return Ok(is_qr(&row));
+            }
+        }
+        Ok(false)
+    }
+
     /// The journal row a request names by `stan` (checked) in `batch` (checked; the open batch when
     /// absent); `original_not_found` naming `stan` when there is none.
     pub(super) fn row_by_stan(&self, stan: u32, batch: Option<u32>) -> Result<TxRecord> {
@@ -292,6 +311,19 @@ impl Engine {
                     Some(row) => self.journal.pan(row.id)?,
                     None => None,
                 };
+                // A QR original is named by its voucher (the request's, or the journal's), except a refund
+                // by reference alone where the host allows it (`qr.refund_by_reference`, docs/PROTOCOL.md
+                // §4.2).
+                let voucher_known =
+                    r.voucher.is_some() || local.as_ref().is_some_and(|x| x.voucher.is_some());
+                let by_reference_alone =
+                    def.on_original == OnOriginal::Refund && self.cfg.qr.refund_by_reference;
+                if def.means == Means::QrVoucher && !voucher_known && !by_reference_alone {
+                    return Err(Error::invalid(
+                        "original.voucher",
+                        "required for a QR original (the host does not refund by reference alone)",
+                    ));
+                }
                 Ok(Some(OriginalInfo {
                     batch: r.batch.or(local.as_ref().map(|x| x.batch)).unwrap_or(0),
                     stan: r.stan.or(local.as_ref().map(|x| x.stan)).unwrap_or(0),

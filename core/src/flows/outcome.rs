@@ -16,7 +16,8 @@ use crate::model::TransactionResult;
 /// Where the money stands when a journalled request has no valid answer and nothing more is known.
 pub(super) fn unanswered_outcome(delivery: Delivery) -> Outcome {
     match delivery {
-        Delivery::Reversible => Outcome::ReversalPending,
+        // An open order is still owed a resolution (queried, then closed) before anything else is sent.
+        Delivery::Reversible | Delivery::Order => Outcome::ReversalPending,
         Delivery::Advice => Outcome::AdvicePending,
         // An inquiry moves no money and leaves nothing owed.
         Delivery::Plain => Outcome::NotSent,
@@ -321,6 +322,8 @@ impl Engine {
             outcome: row_outcome(row.state, def.delivery),
             approved: is_approval(&rc),
             message: crate::receipt::response_text(&rc).to_string(),
+            qr_state: None,
+            qr_payload: None,
             response_code: rc,
             kind: def.name.to_string(),
             stan: row.stan,

@@ -8,6 +8,7 @@
 use super::exchange::Reply;
 use super::kinds;
 use super::outcome::{effects_for, undo_effects};
+use super::qr_order::BeforeReversal;
 use super::{is_approval, rc_of, transport_error, validate_echo, Dest, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{CancelToken, Event};
@@ -71,6 +72,11 @@ impl Engine {
     /// One attempt; the journal records the result. `Ok(true)` when the host cleared it.
     fn attempt_reversal(&mut self, rev: &PendingReversal) -> Result<bool> {
         let limit = self.cfg.reversal_attempts.max(1);
+        // A kind queried first (kinds.rs `unknown`) is asked about before it is reversed: paid, there is
+        // nothing to reverse (docs/PROTOCOL.md §4.11).
+        if let BeforeReversal::Paid = self.query_before_reversal(rev)? {
+            return Ok(true);
+        }
         match self.send_reversal(rev) {
             Ok(rc) => {
                 let undo = match self.journal.get(rev.tx_id)? {
@@ -151,8 +157,10 @@ impl Engine {
     /// the attempt limit it is still resent before each transaction and must be delivered before
     /// settlement. `Ok(true)` when none is left.
     pub fn flush_advices(&mut self) -> Result<bool> {
+        let family = self.key_family();
         for adv in self.journal.pending_advices()? {
-            let req = match iso8583::decode_frame(&adv.frame) {
+            // A refund advice may carry a PIN block: 16 bytes in the SM family.
+            let req = match iso8583::decode_frame_for(&adv.frame, &|_| family) {
                 Ok(f) => f.message,
                 Err(e) => {
                     log::error!("stored advice {:06} does not decode: {:?}", adv.stan, e);

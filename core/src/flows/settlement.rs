@@ -107,7 +107,10 @@ impl Engine {
     /// Settle the current batch.
     pub fn settle(&mut self) -> Result<SettlementResult> {
         self.ensure_signed_in()?;
-        // A pending reversal (flagged or not) and every advice must reach the host first.
+        // An open QR order is resolved first (it may have been paid), then a pending reversal (flagged
+        // or not) and every advice must reach the host.
+        self.resolve_open_orders()
+            .map_err(|e| Error::new(e.kind, format!("{}: settlement postponed", e.message)))?;
         if !self.flush_all_reversals()? {
             return Err(Error::new(
                 ErrorKind::HostTimeout,

@@ -8,7 +8,23 @@
 use super::message::{bit, HDR};
 use super::profile::{Fast, Kind, Spec, FIXED_WIRE_TOTAL, MAX_VALUES_TOTAL, SPECS};
 use super::{Message, Mti};
+use crate::crypto::KeyFamily;
 use zeroize::Zeroize;
+
+/// Field 52 in the SM key family: b128, 16 bytes (docs/PROTOCOL.md §11). The field table holds the TDES b64.
+const PIN_BLOCK_SM: Spec = Spec {
+    kind: Kind::BinFixed,
+    fast: Fast::Generic,
+    prefix: 0,
+    z: false,
+    an: false,
+    ascii: false,
+    max: 16,
+};
+
+/// The key family of the terminal a message being decoded belongs to, from its field 41 (terminal id, which
+/// precedes field 52; empty when the message has none). It decides field 52's length.
+pub type FamilyOf<'a> = &'a dyn Fn(&[u8]) -> KeyFamily;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError {
@@ -208,7 +224,13 @@ fn encode_fields(msg: &Message, mut bits: u64, o: &mut [u8]) -> Result<usize, Co
         let e = u32::from_le_bytes([ends[i], ends[i + 1], ends[i + 2], ends[i + 3]]) as usize;
         let value = &msg.buf[s..e];
         s = e;
-        w = encode_field(k as u8 + 1, SPECS[k], value, o, w)?;
+        // Field 52 is 8 bytes in the TDES family, 16 in the SM family: the value says which.
+        let spec = if k == 51 && value.len() == 16 {
+            PIN_BLOCK_SM
+        } else {
+            SPECS[k]
+        };
+        w = encode_field(k as u8 + 1, spec, value, o, w)?;
     }
     Ok(w)
 }
@@ -779,16 +801,26 @@ fn printable(value: &[u8]) -> bool {
     bad & (0x80 * ONES) == 0 && tail == 0
 }
 
-/// Decode MTI + bitmap + fields, strictly: any deviation is an error naming the field.
+/// Decode MTI + bitmap + fields, strictly: any deviation is an error naming the field. Field 52, if
+/// present, is the TDES family's 8 bytes.
 pub fn decode_body(data: &[u8]) -> Result<Message, CodecError> {
+    decode_body_for(data, &|_| KeyFamily::Tdes)
+}
+
+/// [`decode_body`] with field 52's length taken from the family of the message's terminal.
+pub fn decode_body_for(data: &[u8], family_of: FamilyOf<'_>) -> Result<Message, CodecError> {
     let mut msg = Message::new(Mti(0));
-    decode_body_into(data, &mut msg)?;
+    decode_body_into(data, &mut msg, family_of)?;
     Ok(msg)
 }
 
-/// `decode_body` into a new, empty `msg` (so a frame decodes in place, without moving the
+/// `decode_body_for` into a new, empty `msg` (so a frame decodes in place, without moving the
 /// message). On an error `msg` holds no field; dropping it zeroizes whatever was decoded.
-pub(super) fn decode_body_into(data: &[u8], msg: &mut Message) -> Result<(), CodecError> {
+pub(super) fn decode_body_into(
+    data: &[u8],
+    msg: &mut Message,
+    family_of: FamilyOf<'_>,
+) -> Result<(), CodecError> {
     let (m0, m1) = match data {
         [a, b, ..] => (*a, *b),
         _ => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
@@ -806,7 +838,8 @@ pub(super) fn decode_body_into(data: &[u8], msg: &mut Message) -> Result<(), Cod
     // Field values are never larger than their wire form (BCD doubles at most), nor all together
     // larger than every field at its maximum. The buffer is filled by index and cut to the bytes
     // used at the end; until then dropping the message (on an error) zeroizes all of it.
-    let cap = (2 * (data.len() - 10)).min(MAX_VALUES_TOTAL);
+    // + 8: field 52 of the SM family is 8 bytes longer than the table's.
+    let cap = (2 * (data.len() - 10)).min(MAX_VALUES_TOTAL + 8);
     msg.mti = Mti(hi as u16 * 100 + lo as u16);
     msg.present = 0;
     let mut old = std::mem::replace(&mut msg.buf, Vec::with_capacity(HDR + cap));
@@ -815,11 +848,21 @@ pub(super) fn decode_body_into(data: &[u8], msg: &mut Message) -> Result<(), Cod
     let mut r = 10;
     let mut w = HDR;
     let mut bits = bitmap;
+    // Where field 41's value sits in `msg.buf` once decoded.
+    let mut tid = 0..0;
     while bits != 0 {
         let k = bits.leading_zeros() as usize;
         bits ^= (1u64 << 63) >> k;
         let n = k as u8 + 1;
-        let len = decode_field(n, SPECS[k], data, &mut r, &mut msg.buf[w..])?;
+        let spec = if n == 52 && family_of(&msg.buf[tid.clone()]) == KeyFamily::Sm {
+            PIN_BLOCK_SM
+        } else {
+            SPECS[k]
+        };
+        let len = decode_field(n, spec, data, &mut r, &mut msg.buf[w..])?;
+        if n == 41 {
+            tid = w..w + len;
+        }
         msg.set_end(k + 1, w + len);
         w += len;
     }
@@ -1279,6 +1322,39 @@ mod tests {
         let mut m = Message::new(Mti(200));
         m.set(52, vec![0; 7]);
         assert_eq!(encode_body(&m), Err(CodecError::at(52, BadLength)));
+    }
+
+    /// Field 52 is b64 in the TDES family and b128 in the SM family; a decoder learns the family from field 41,
+    /// which precedes it (docs/PROTOCOL.md §11).
+    #[test]
+    fn field_52_length_follows_the_family_of_field_41() {
+        let mut m = Message::new(Mti(200));
+        m.set_str(41, "SMTERM01");
+        m.set(52, (0..16).collect::<Vec<u8>>());
+        m.set_str(53, "2400000000000000");
+        let body = encode_body(&m).expect("16-byte 52 encodes");
+        let sm_of = |tid: &[u8]| {
+            if tid == b"SMTERM01" {
+                KeyFamily::Sm
+            } else {
+                KeyFamily::Tdes
+            }
+        };
+        assert_eq!(decode_body_for(&body, &sm_of).expect("decode"), m);
+        // Read as TDES, the 16 bytes do not fit: 52 takes 8 and field 53 then starts inside the block.
+        assert!(decode_body(&body).is_err());
+        // An 8-byte 52 of a TDES terminal decodes as before with the same resolver.
+        let mut t = m.clone();
+        t.set_str(41, "TDTERM01");
+        t.set(52, vec![7; 8]);
+        let body = encode_body(&t).expect("encode");
+        assert_eq!(decode_body_for(&body, &sm_of).expect("decode"), t);
+        // Neither 7, 9 nor 15 bytes is a field 52 of either family.
+        for n in [7, 9, 15, 17] {
+            let mut b = m.clone();
+            b.set(52, vec![0; n]);
+            assert_eq!(encode_body(&b).unwrap_err().field, Some(52), "{n}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
-use super::codec::{decode_body_into, encode_body_into, max_body_len};
+use super::codec::{decode_body_into, encode_body_into, max_body_len, FamilyOf};
 use super::{CodecError, CodecErrorKind, Message, Mti};
+use crate::crypto::KeyFamily;
 use zeroize::Zeroize;
 
 /// Largest frame, length prefix included (docs/PROTOCOL.md §1: "at most 2,048 bytes in all").
@@ -154,8 +155,15 @@ pub fn check_frame_len(prefix: [u8; 2]) -> Result<usize, CodecError> {
     Ok(n)
 }
 
-/// Decode a whole frame including its 2-byte length prefix (must match exactly).
+/// Decode a whole frame including its 2-byte length prefix (must match exactly). Field 52, if present, is
+/// the TDES family's 8 bytes.
 pub fn decode_frame(data: &[u8]) -> Result<Frame, CodecError> {
+    decode_frame_for(data, &|_| KeyFamily::Tdes)
+}
+
+/// [`decode_frame`] with field 52's length taken from the family of the message's terminal (its field 41):
+/// how a host that serves both families parses requests (docs/PROTOCOL.md §11).
+pub fn decode_frame_for(data: &[u8], family_of: FamilyOf<'_>) -> Result<Frame, CodecError> {
     if data.len() > MAX_FRAME {
         return Err(too_large(data.len()));
     }
@@ -184,7 +192,7 @@ pub fn decode_frame(data: &[u8]) -> Result<Frame, CodecError> {
         header,
         message: Message::new(Mti(0)),
     };
-    decode_body_into(&data[BODY_OFFSET..], &mut frame.message)?;
+    decode_body_into(&data[BODY_OFFSET..], &mut frame.message, family_of)?;
     Ok(frame)
 }
 

@@ -5,6 +5,8 @@ pub mod mask;
 pub mod message;
 pub mod profile;
 
-pub use codec::{decode_body, encode_body, CodecError, CodecErrorKind};
-pub use frame::{decode_frame, encode_frame, mac_span, Frame, Header, Tpdu, MAX_FRAME};
+pub use codec::{decode_body, decode_body_for, encode_body, CodecError, CodecErrorKind, FamilyOf};
+pub use frame::{
+    decode_frame, decode_frame_for, encode_frame, mac_span, Frame, Header, Tpdu, MAX_FRAME,
+};
 pub use message::{Message, Mti};

@@ -648,14 +648,31 @@ impl Journal {
     }
 
     /// Rows left `pending` with no reversal and no advice owed for them (an inquiry, which moves no money,
-    /// interrupted by a crash) become `failed`: nothing can answer them any more. Returns how many.
-    pub fn fail_orphans(&mut self) -> JResult<usize> {
+    /// interrupted by a crash) become `failed`: nothing can answer them any more. Rows of the `open_kinds`
+    /// (merchant-presented orders, resolved by a status query) stay pending. Returns how many.
+    pub fn fail_orphans(&mut self, open_kinds: &[&str]) -> JResult<usize> {
         exec(&self.conn,
-                "UPDATE tx SET state = 'failed' WHERE state = 'pending' \
-                 AND id NOT IN (SELECT tx_id FROM reversal) AND id NOT IN (SELECT tx_id FROM advice)",
-                [],
+                &format!(
+                    "UPDATE tx SET state = 'failed' WHERE state = 'pending' \
+                     AND id NOT IN (SELECT tx_id FROM reversal) AND id NOT IN (SELECT tx_id FROM advice) \
+                     AND kind NOT IN ({})",
+                    placeholders(open_kinds.len())
+                ),
+                rusqlite::params_from_iter(open_kinds),
             )
             .map_err(db)
+    }
+
+    /// Rows of a kind still `pending` (open merchant-presented orders), oldest first.
+    pub fn pending_of_kind(&self, kind: &str) -> JResult<Vec<TxRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {TX_COLUMNS} FROM tx WHERE state = 'pending' AND kind = ?1 ORDER BY id"
+            ))
+            .map_err(db)?;
+        let rows = stmt.query_map([kind], tx_from_row).map_err(db)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
     }
 
     pub fn get(&self, id: i64) -> JResult<Option<TxRecord>> {
@@ -1020,6 +1037,17 @@ impl Journal {
         }
         Ok(deleted)
     }
+}
+
+/// `?1, ?2, ...` for an `IN` list of `n` values (for none, the empty kind name, which no row has).
+fn placeholders(n: usize) -> String {
+    if n == 0 {
+        return "''".to_string();
+    }
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

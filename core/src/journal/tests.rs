@@ -458,3 +458,37 @@ fn a_signature_and_its_segments_commit_together_and_survive_reopen() {
         "the image stays after its upload"
     );
 }
+
+#[test]
+fn open_orders_survive_the_orphan_sweep() {
+    let mut j = Journal::open_in_memory(&KEY).unwrap();
+    let inquiry = j
+        .record_request(
+            &NewTx {
+                kind: "balance".into(),
+                ..sale(1, None)
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    let order = j
+        .record_request(
+            &NewTx {
+                kind: "qr_order".into(),
+                ..sale(2, None)
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(j.fail_orphans(&["qr_order"]).unwrap(), 1);
+    assert_eq!(j.get(inquiry).unwrap().unwrap().state, TxState::Failed);
+    assert_eq!(j.get(order).unwrap().unwrap().state, TxState::Pending);
+    let open = j.pending_of_kind("qr_order").unwrap();
+    assert_eq!(open.iter().map(|r| r.id).collect::<Vec<_>>(), vec![order]);
+    assert!(j.pending_of_kind("sale").unwrap().is_empty());
+    // With no kind kept, every orphan goes.
+    assert_eq!(j.fail_orphans(&[]).unwrap(), 1);
+    assert!(j.pending_of_kind("qr_order").unwrap().is_empty());
+}

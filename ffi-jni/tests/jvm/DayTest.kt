@@ -1,8 +1,10 @@
 // JVM test harness for the JNI bridge: a terminal day through PosTerminal with Kotlin device callbacks, a
 // Kotlin security module holding the keys and a Kotlin DeviceInfo giving the serial number, then the failure
 // paths (a callback that throws, a security module that throws, cancel() from another thread, close() with a
-// call in flight, close() twice, a call after close). Run by ffi-jni/tests/jvm_day.rs; args: <host address>
-// <work dir> <tests/vectors/crypto.json>. Prints one line per check and "N passed, M failed" last; exits 1 on any failure.
+// call in flight, close() twice, a call after close); then an SM-family day (docs/PROTOCOL.md §11) with a Kotlin
+// SM security module on BouncyCastle's SM2 and SM4. Run by ffi-jni/tests/jvm_day.rs; args: <host address>
+// <work dir> <tests/vectors/crypto.json> [<SM-family host address>]. Prints one line per check and
+// "N passed, M failed" last; exits 1 on any failure.
 package possdk.jvmtest
 
 import com.possdk.AidParams
@@ -21,6 +23,7 @@ import com.possdk.ErrorCode
 import com.possdk.HostException
 import com.possdk.HostPublicKey
 import com.possdk.HostTimeoutException
+import com.possdk.KeyFamily
 import com.possdk.KeySlot
 import com.possdk.Outcome
 import com.possdk.EntryMode
@@ -37,6 +40,8 @@ import com.possdk.PosSecurityException
 import com.possdk.PosTerminal
 import com.possdk.QrRequest
 import com.possdk.QrScanner
+import com.possdk.QrDisplay
+import com.possdk.QrShow
 import com.possdk.RequestException
 import com.possdk.SealKeyProvider
 import com.possdk.SecurityModule
@@ -65,6 +70,13 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicReference
 import javax.crypto.Cipher
 import javax.crypto.spec.SecretKeySpec
+import org.bouncycastle.asn1.gm.GMNamedCurves
+import org.bouncycastle.crypto.engines.SM2Engine
+import org.bouncycastle.crypto.engines.SM4Engine
+import org.bouncycastle.crypto.params.ECDomainParameters
+import org.bouncycastle.crypto.params.ECPublicKeyParameters
+import org.bouncycastle.crypto.params.KeyParameter
+import org.bouncycastle.crypto.params.ParametersWithRandom
 import org.json.JSONObject
 import kotlin.system.exitProcess
 
@@ -145,6 +157,17 @@ class SimPrinter : Printer {
 class SimQrScanner : QrScanner {
     @Volatile var code = "134567890123456789"
     override fun scan(request: QrRequest): String = code
+}
+
+class SimQrDisplay : QrDisplay {
+    val shown: MutableList<QrShow> = Collections.synchronizedList(ArrayList())
+    @Volatile var cleared = 0
+    override fun showQr(show: QrShow) {
+        shown.add(show)
+    }
+    override fun clearQr() {
+        cleared++
+    }
 }
 
 class Recorder : EventListener {
@@ -334,6 +357,183 @@ class KotlinSecurityModule : SecurityModule {
     }
 }
 
+/**
+ * The SM family's payment layouts (docs/PROTOCOL.md §11) in Kotlin, on BouncyCastle's SM4: check values, the
+ * 16-byte PIN block and the CUP-SM4 MAC. Checked against tests/vectors/sm.json before the SM day uses it.
+ */
+object SmCrypto {
+    fun sm4(key: ByteArray, encrypt: Boolean, data: ByteArray): ByteArray {
+        require(key.size == 16 && data.size % 16 == 0) { "SM4: bad key or data length" }
+        val e = SM4Engine()
+        e.init(encrypt, KeyParameter(key))
+        val out = ByteArray(data.size)
+        for (i in 0 until data.size step 16) e.processBlock(data, i, out, i)
+        return out
+    }
+
+    fun encrypt(key: ByteArray, data: ByteArray) = sm4(key, true, data)
+    fun decrypt(key: ByteArray, data: ByteArray) = sm4(key, false, data)
+    fun checkBlock(key: ByteArray) = encrypt(key, ByteArray(16))
+    fun kcv(key: ByteArray) = checkBlock(key).copyOf(4)
+
+    /** `0` ‖ N ‖ PIN ‖ `F`… to 32 nibbles, XOR 20 zero nibbles ‖ the 12 right-most PAN digits without the check digit. */
+    fun pinClear(pin: CharArray, pan: String): ByteArray {
+        require(pin.size in 4..12 && pin.all { it in '0'..'9' }) { "PIN format" }
+        require(pan.length in 13..19 && pan.all { it in '0'..'9' }) { "PAN format" }
+        val nibbles = IntArray(32) { 0xF }
+        nibbles[0] = 0
+        nibbles[1] = pin.size
+        for (i in pin.indices) nibbles[2 + i] = pin[i] - '0'
+        val panDigits = pan.substring(pan.length - 13, pan.length - 1)
+        val panNibbles = IntArray(32)
+        for (i in 0 until 12) panNibbles[20 + i] = panDigits[i] - '0'
+        val block = ByteArray(16) {
+            (((nibbles[2 * it] shl 4) or nibbles[2 * it + 1]) xor ((panNibbles[2 * it] shl 4) or panNibbles[2 * it + 1])).toByte()
+        }
+        Arrays.fill(nibbles, 0)
+        return block
+    }
+
+    fun pinBlock(pik: ByteArray, pin: CharArray, pan: String): ByteArray {
+        val clear = pinClear(pin, pan)
+        try {
+            return encrypt(pik, clear)
+        } finally {
+            Arrays.fill(clear, 0)
+        }
+    }
+
+    /** XOR of the zero-padded 16-byte blocks as 32 hex characters; E(left 16) XOR right 16; E again; first 8 bytes. */
+    fun cupSm4(mak: ByteArray, data: ByteArray): ByteArray {
+        val x = ByteArray(16)
+        for (i in data.indices) x[i % 16] = (x[i % 16].toInt() xor data[i].toInt()).toByte()
+        val hex = hex(x).toByteArray(Charsets.US_ASCII)
+        val enc1 = encrypt(mak, hex.copyOfRange(0, 16))
+        for (i in 0 until 16) enc1[i] = (enc1[i].toInt() xor hex[16 + i].toInt()).toByte()
+        return encrypt(mak, enc1).copyOf(8)
+    }
+
+    /** SM2 encryption (GB/T 32918.4) of [data] to the 65-byte public key, C1 ‖ C3 ‖ C2, by BouncyCastle. */
+    fun sm2Encrypt(publicKey: ByteArray, data: ByteArray): ByteArray {
+        val curve = GMNamedCurves.getByName("sm2p256v1")
+        val domain = ECDomainParameters(curve.curve, curve.g, curve.n, curve.h)
+        val engine = SM2Engine(SM2Engine.Mode.C1C3C2)
+        engine.init(true, ParametersWithRandom(ECPublicKeyParameters(curve.curve.decodePoint(publicKey), domain), SecureRandom()))
+        return engine.processBlock(data, 0, data.size)
+    }
+}
+
+/** The SM family's security module in Kotlin: SM2 transport, SM4 keys, 16-byte PIN and track blocks, CUP-SM4. */
+class KotlinSmSecurityModule : SecurityModule {
+    private val keys = HashMap<KeySlot, ByteArray>()
+    private var transportKey: ByteArray? = null
+    private var pendingTmk: ByteArray? = null
+    val calls: MutableMap<String, Int> = Collections.synchronizedMap(HashMap())
+    @Volatile var lastPinBlockSize = 0
+    @Volatile var lastTrackBlockSize = 0
+
+    override val keyFamily: KeyFamily
+        get() = KeyFamily.SM
+
+    private fun count(name: String) {
+        synchronized(calls) { calls[name] = (calls[name] ?: 0) + 1 }
+    }
+
+    fun calls(name: String): Int = calls[name] ?: 0
+
+    private fun unwrap(kek: ByteArray, encrypted: ByteArray, checkValue: ByteArray, slot: KeySlot): ByteArray {
+        require(encrypted.size == 16) { "$slot: ${encrypted.size} bytes" }
+        val key = SmCrypto.decrypt(kek, encrypted)
+        val block = SmCrypto.checkBlock(key)
+        if (checkValue.size !in 3..16 || (checkValue.indices).any { block[it] != checkValue[it] }) {
+            Arrays.fill(key, 0)
+            throw SecurityModuleException(SecurityModuleException.Reason.KEY_CHECK_FAILED, slot)
+        }
+        return key
+    }
+
+    private fun key(slot: KeySlot): ByteArray =
+        keys[slot] ?: throw SecurityModuleException(SecurityModuleException.Reason.MISSING_KEY, slot)
+
+    @Synchronized
+    override fun beginTmkDownload(hostKey: HostPublicKey): TmkTransport {
+        count("beginTmkDownload")
+        val point = hostKey.sm2PublicKey ?: throw IllegalArgumentException("an SM-family module needs an SM2 host key")
+        val r = ByteArray(16)
+        SecureRandom().nextBytes(r)
+        transportKey = r
+        pendingTmk = null
+        return TmkTransport(SmCrypto.sm2Encrypt(point, r), SmCrypto.kcv(r))
+    }
+
+    @Synchronized
+    override fun receiveTmk(encryptedTmk: ByteArray, checkValue: ByteArray): ByteArray {
+        count("receiveTmk")
+        val r = transportKey ?: throw SecurityModuleException(SecurityModuleException.Reason.NO_TRANSPORT_KEY)
+        transportKey = null
+        try {
+            val tmk = unwrap(r, encryptedTmk, checkValue, KeySlot.TMK)
+            pendingTmk = tmk
+            return SmCrypto.kcv(tmk)
+        } finally {
+            Arrays.fill(r, 0)
+        }
+    }
+
+    @Synchronized
+    override fun activateTmk() {
+        count("activateTmk")
+        val tmk = pendingTmk ?: throw SecurityModuleException(SecurityModuleException.Reason.NO_TRANSPORT_KEY)
+        pendingTmk = null
+        for (k in keys.values) Arrays.fill(k, 0)
+        keys.clear()
+        keys[KeySlot.TMK] = tmk
+    }
+
+    @Synchronized
+    override fun installWorkingKeys(pik: EncryptedKey, mak: EncryptedKey, tdk: EncryptedKey) {
+        count("installWorkingKeys")
+        val tmk = key(KeySlot.TMK)
+        val p = unwrap(tmk, pik.encrypted, pik.checkValue, KeySlot.PIK)
+        val m = unwrap(tmk, mak.encrypted, mak.checkValue, KeySlot.MAK)
+        val t = unwrap(tmk, tdk.encrypted, tdk.checkValue, KeySlot.TDK)
+        keys[KeySlot.PIK] = p
+        keys[KeySlot.MAK] = m
+        keys[KeySlot.TDK] = t
+    }
+
+    @Synchronized
+    override fun hasKey(slot: KeySlot): Boolean = keys.containsKey(slot)
+
+    @Synchronized
+    override fun checkValue(slot: KeySlot): ByteArray? = keys[slot]?.let { SmCrypto.kcv(it) }
+
+    @Synchronized
+    override fun pinBlock(pin: CharArray, pan: String): ByteArray {
+        count("pinBlock")
+        return SmCrypto.pinBlock(key(KeySlot.PIK), pin, pan).also { lastPinBlockSize = it.size }
+    }
+
+    @Synchronized
+    override fun mac(data: ByteArray): ByteArray {
+        count("mac")
+        return SmCrypto.cupSm4(key(KeySlot.MAK), data)
+    }
+
+    @Synchronized
+    override fun encryptTrackBlock(block: ByteArray): ByteArray {
+        count("encryptTrackBlock")
+        lastTrackBlockSize = block.size
+        return SmCrypto.encrypt(key(KeySlot.TDK), block)
+    }
+
+    @Synchronized
+    override fun clearWorkingKeys() {
+        count("clearWorkingKeys")
+        for (slot in listOf(KeySlot.PIK, KeySlot.MAK, KeySlot.TDK)) keys.remove(slot)?.let { Arrays.fill(it, 0) }
+    }
+}
+
 /** The device's identity from Kotlin; [fail] makes it throw. */
 class SimDeviceInfo(private val serial: String) : DeviceInfo {
     @Volatile var asked = 0
@@ -382,7 +582,8 @@ fun config(
     name: String,
     serial: String? = "SN0001",
     encryptTracks: Boolean = false,
-    production: Boolean = false
+    production: Boolean = false,
+    keyFamily: KeyFamily = KeyFamily.TDES
 ) = PosConfig(
     tid = "12345678",
     mid = "123456789012345",
@@ -394,7 +595,8 @@ fun config(
     deviceSerial = serial,
     deviceModel = "jvm-test",
     encryptTracks = encryptTracks,
-    production = production
+    production = production,
+    keyFamily = keyFamily
 )
 
 /**
@@ -545,6 +747,7 @@ fun main(args: Array<String>) {
     val reader = SimCardReader()
     val pinPad = SimPinPad()
     val scanner = SimQrScanner()
+    val display = SimQrDisplay()
     val events = Recorder()
     val security = KotlinSecurityModule()
     val device = SimDeviceInfo("SN0001")
@@ -554,7 +757,7 @@ fun main(args: Array<String>) {
     // serial number from DeviceInfo.
     val terminal = PosTerminal(
         config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device,
-        printer = printer, signaturePad = signaturePad
+        printer = printer, signaturePad = signaturePad, qrDisplay = display
     )
     try {
         check("activate (DeviceInfo serial), master key and sign in (keys in the Kotlin module), parameters") {
@@ -668,6 +871,25 @@ fun main(args: Array<String>) {
             expect(r.approved && r.voucher != null) { "QR sale $r" }
             val v = terminal.void(r.stan)
             expect(v.approved) { "QR void $v" }
+        }
+
+        check("merchant-presented QR order through the Kotlin display, then a QR query") {
+            val r = terminal.qrOrder(6_600)
+            expect(r.approved && r.qrState == "paid" && r.qrPayload != null) { "QR order $r" }
+            expect(display.shown.size == 1 && display.shown[0].payload == r.qrPayload && display.shown[0].amount == 6_600L) {
+                "display ${display.shown}"
+            }
+            expect(display.cleared == 1) { "display not cleared" }
+            expect(events.events.any { it is PosEvent.QrPolling && it.stan == r.stan && it.state == "paid" }) {
+                "no qr_polling event"
+            }
+            val q = terminal.qrQuery(order = r.stan)
+            expect(q.approved && q.qrState == "paid" && q.stan == r.stan) { "QR query $q" }
+            val byVoucher = terminal.qrQuery(voucher = r.voucher)
+            expect(byVoucher.qrState == "paid") { "QR query by voucher $byVoucher" }
+            // Refunded by its reference alone: the journal knows it as a QR payment.
+            val refund = terminal.qrRefund(600, OriginalRef(reference = r.reference, date = mmdd(r)))
+            expect(refund.approved && refund.kind == "qr_refund") { "QR refund by reference $refund" }
         }
 
         check("declines are results, not exceptions") {
@@ -823,6 +1045,77 @@ fun main(args: Array<String>) {
         expect(NativeBridge.liveTerminals() == 0) { "${NativeBridge.liveTerminals()} still open" }
     }
 
+    if (args.size >= 4) smDay(args[3], dir, File(File(args[2]).parentFile, "sm.json"))
+
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0) 0 else 1)
+}
+
+/** The SM family (docs/PROTOCOL.md §11) through the JNI bridge, with the keys in [KotlinSmSecurityModule]. */
+fun smDay(host: String, dir: File, vectors: File) {
+    check("the Kotlin SM module's crypto gives the known answers of sm.json") {
+        val v = JSONObject(vectors.readText())
+        val kcvs = v.getJSONArray("kcv")
+        for (i in 0 until kcvs.length()) {
+            val k = kcvs.getJSONObject(i)
+            expect(hex(SmCrypto.kcv(unhex(k.getString("key")))) == k.getString("kcv4")) { "SM4 kcv $i" }
+        }
+        val pbs = v.getJSONArray("pin_block_sm4")
+        for (i in 0 until pbs.length()) {
+            val p = pbs.getJSONObject(i)
+            val pin = p.getString("pin").toCharArray()
+            expect(hex(SmCrypto.pinClear(pin, p.getString("pan"))) == p.getString("clear_block")) { "SM4 clear block $i" }
+            expect(hex(SmCrypto.pinBlock(unhex(p.getString("pik")), pin, p.getString("pan"))) == p.getString("encrypted")) {
+                "SM4 PIN block $i"
+            }
+        }
+        val macs = v.getJSONArray("cup_sm4_mac")
+        for (i in 0 until macs.length()) {
+            val m = macs.getJSONObject(i)
+            expect(hex(SmCrypto.cupSm4(unhex(m.getString("mak")), unhex(m.getString("mab")))) == m.getString("mac")) {
+                "CUP-SM4 ${m.optString("from")}"
+            }
+        }
+    }
+
+    val security = KotlinSmSecurityModule()
+    check("a TDES config with an SM security module is refused, naming key_family") {
+        val e = expectThrows<RequestException> {
+            PosTerminal(config(host, dir, "sm-mismatch"), SimCardReader(), SimPinPad(), null, null, security)
+        }
+        expect(e.field == "key_family") { "got $e" }
+    }
+
+    val reader = SimCardReader()
+    val pinPad = SimPinPad()
+    val terminal = PosTerminal(
+        config(host, dir, "smday", encryptTracks = true, keyFamily = KeyFamily.SM), reader, pinPad, null, null, security
+    )
+    try {
+        check("SM family: status says sm; activation, SM2 master key, SM4 sign-in in the Kotlin module") {
+            expect(terminal.status().keyFamily == KeyFamily.SM) { "status ${terminal.status()}" }
+            terminal.activate("TOKEN0001")
+            val k = terminal.downloadMasterKey()
+            expect(security.calls("beginTmkDownload") == 1 && security.calls("activateTmk") == 1) { "TMK calls ${security.calls}" }
+            val tmkCv = security.checkValue(KeySlot.TMK)
+            expect(tmkCv != null && k.tmkCheckValue.equals(hex(tmkCv), ignoreCase = true)) { "TMK check value ${k.tmkCheckValue}" }
+            terminal.signIn()
+            expect(KeySlot.values().all { security.hasKey(it) }) { "module keys ${security.calls}" }
+            expect(!File(dir, "smday.db.keys").exists()) { "the software module's key store exists" }
+        }
+
+        check("SM family: sale with a 16-byte PIN block, SM4 track and CUP-SM4 MACs, its void, settlement") {
+            val r = terminal.sale(8_800)
+            expect(r.approved && r.responseCode == "00") { "sale $r" }
+            expect(security.lastPinBlockSize == 16) { "PIN block ${security.lastPinBlockSize} bytes" }
+            expect(security.lastTrackBlockSize == 16) { "track block ${security.lastTrackBlockSize} bytes" }
+            expect(security.calls("mac") >= 2) { "MACs ${security.calls}" }
+            val v = terminal.void(r.stan)
+            expect(v.approved) { "void $v" }
+            val st = terminal.settle()
+            expect(st.balanced) { "settlement $st" }
+        }
+    } finally {
+        terminal.close()
+    }
 }

@@ -173,6 +173,21 @@ impl TestHost {
         })
     }
 
+    /// Put the test terminal in a key family on this host (`tdes` or `sm`, docs/PROTOCOL.md §11): the host then
+    /// answers its activation with that DF57 and serves it the family's keys.
+    pub fn set_key_family(&self, family: &str) {
+        let v = self.admin(serde_json::json!({"cmd": "key_family", "tid": TID, "family": family}));
+        assert_eq!(v["ok"], true, "key_family answer {v}");
+    }
+
+    /// [`TestHost::config`] in a key family (`tdes` or `sm`), tracks encrypted or not.
+    pub fn config_in(&self, dir: &Path, family: &str, encrypt_tracks: bool) -> Config {
+        let mut v = self.config_json(dir, 1500);
+        v["key_family"] = family.into();
+        v["encrypt_tracks"] = encrypt_tracks.into();
+        Config::from_json(&v.to_string()).expect("config")
+    }
+
     /// A terminal (journal in `dir`) with the given devices.
     pub fn terminal(&self, dir: &Path, hal: Hal) -> Terminal {
         Terminal::new(self.config(dir, 1500), hal).expect("terminal opens")

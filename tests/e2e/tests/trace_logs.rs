@@ -1,10 +1,12 @@
-//! A whole terminal day at trace level: the SDK's log output holds no credential. Every line possdk-core
-//! logs is captured and scanned for every test card's PAN, track, PIN and expiry, the QR payment codes,
-//! the PIN blocks the day sent, and every key (whole and each half). The host runs with fixed keys so the
+//! A whole terminal day at trace level, in each key family (TDES, then SM: docs/PROTOCOL.md §11): the SDK's log
+//! output holds no credential. Every line possdk-core logs is captured and scanned for every test card's PAN,
+//! track, PIN and expiry, the QR payment codes, the PIN blocks the day sent (8-byte TDES and 16-byte SM4), the
+//! encrypted tracks, and every key of both families (whole and each half). The host runs with fixed keys so the
 //! keys are known.
 
 use possdk_core::api::{OriginalRef, Payment};
-use possdk_core::crypto::{pin_block, DesKey};
+use possdk_core::crypto::sm4::Sm4Key;
+use possdk_core::crypto::{pin_block, sm, DesKey, KeyFamily};
 use possdk_core::hal::Hal;
 use possdk_e2e::*;
 use std::sync::Mutex;
@@ -47,7 +49,13 @@ fn has_token(hay: &str, needle: &str) -> bool {
 fn a_day_at_trace_level_logs_no_credential() {
     log::set_logger(&CAPTURE).expect("the only logger of this test binary");
     log::set_max_level(log::LevelFilter::Trace);
+    // One after the other: the captured lines are scanned per family.
+    day(KeyFamily::Tdes);
+    LINES.lock().unwrap().clear();
+    day(KeyFamily::Sm);
+}
 
+fn day(family: KeyFamily) {
     let dir = temp_dir("trace-host");
     let host = TestHost {
         host: possdk_host::Host::start(possdk_host::HostConfig {
@@ -61,9 +69,11 @@ fn a_day_at_trace_level_logs_no_credential() {
         .expect("host starts"),
         dir,
     };
+    host.host.set_key_family(None, family).expect("host family");
     let tdir = temp_dir("trace-term");
     let mut config = host.config_json(&tdir, 5_000);
     config["encrypt_tracks"] = true.into();
+    config["key_family"] = family.name().into();
     let t = possdk_core::Terminal::new(
         possdk_core::Config::from_json(&config.to_string()).expect("config"),
         Hal::default(),
@@ -119,11 +129,18 @@ fn a_day_at_trace_level_logs_no_credential() {
     );
     assert!(lines.contains("622588******6789"), "masked PANs are logged");
     assert!(
+        lines.contains(&format!("{family} family")),
+        "the day ran in the {family} family"
+    );
+    assert!(
         lines.contains(" 59=A3018"),
         "the QR sale's field 59 is logged (masked), so the scan covers it"
     );
 
     let pik = DesKey::from_hex(FIXED_PIK).unwrap();
+    let sm_pik = Sm4Key::from_hex(FIXED_SM_PIK).unwrap();
+    let sm_tdk = Sm4Key::from_hex(FIXED_SM_TDK).unwrap();
+    let tdk = DesKey::from_hex(FIXED_TDK).unwrap();
     let mut secrets: Vec<(String, String)> = Vec::new();
     for card in ALL {
         let (pan, pin, expiry, service) = (card.pan, card.pin, card.expiry, card.service_code);
@@ -136,6 +153,31 @@ fn a_day_at_trace_level_logs_no_credential() {
         if let Ok(block) = pin_block::iso0_encrypt(&pik, pin, pan) {
             secrets.push(("PIN block".into(), hex::encode_upper(block)));
         }
+        if let Ok(block) = sm::pin_block_encrypt(&sm_pik, pin, pan) {
+            secrets.push(("SM4 PIN block".into(), hex::encode_upper(block)));
+            secrets.push(("SM4 PIN block half".into(), hex::encode_upper(&block[..8])));
+            secrets.push(("SM4 PIN block half".into(), hex::encode_upper(&block[8..])));
+        }
+        // The track as sent: its encrypted block (8 bytes TDES, 16 bytes SM4), and what follows the PAN.
+        let track = format!("{pan}D{expiry}{service}0000000000");
+        if let Ok(enc) = sm::encrypt_track(&sm_tdk, &track) {
+            secrets.push(("SM4 track".into(), hex::encode_upper(&enc[..])));
+        }
+        let mut packed = hex::decode(format!(
+            "{track}{}",
+            if track.len() % 2 == 1 { "0" } else { "" }
+        ))
+        .unwrap();
+        let n = packed.len();
+        let mut block = [0u8; 8];
+        block.copy_from_slice(&packed[n - 9..n - 1]);
+        possdk_core::crypto::tdes::encrypt_block(&tdk, &mut block);
+        packed[n - 9..n - 1].copy_from_slice(&block);
+        secrets.push(("TDES track".into(), hex::encode_upper(&packed)));
+        secrets.push((
+            "track after the PAN".into(),
+            format!("{expiry}{service}0000000000"),
+        ));
     }
     for code in [QR_CODE, QR_CODE_2, QR_CODE_DECLINED_51] {
         secrets.push(("QR code".into(), code.to_string()));
@@ -145,6 +187,11 @@ fn a_day_at_trace_level_logs_no_credential() {
         ("PIK", FIXED_PIK),
         ("MAK", FIXED_MAK),
         ("TDK", FIXED_TDK),
+        ("SM4 TMK", FIXED_SM_TMK),
+        ("SM4 PIK", FIXED_SM_PIK),
+        ("SM4 MAK", FIXED_SM_MAK),
+        ("SM4 TDK", FIXED_SM_TDK),
+        ("host SM2 private key", FIXED_HOST_SM2_PRIVATE),
     ] {
         secrets.push((name.into(), key.to_string()));
         secrets.push((format!("{name} left half"), key[..16].to_string()));

@@ -246,6 +246,25 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
             let db = lock_db();
             Ok(json!({"ok": true, "count": db.store.message_count().map_err(dbe)?}))
         }
+        "qr_payer" => {
+            let tid = opt_tid(req)?;
+            let mode = crate::engine::PayerMode::parse(str_field(req, "mode")?)
+                .ok_or_else(|| err("mode: pay|paying|fail|expire|never"))?;
+            let after = u64_field(req, "after")?.unwrap_or(1).min(10_000) as u32;
+            shared
+                .qr
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_payer(tid, mode, after);
+            info!("admin: QR payer for {tid}: {mode:?} after {after}");
+            Ok(json!({"ok": true}))
+        }
+        "pay_order" => {
+            let tid = str_field(req, "tid")?;
+            let voucher = str_field(req, "voucher")?;
+            let paid = shared.pay_order(tid, voucher).map_err(dbe)?;
+            Ok(json!({"ok": true, "paid": paid}))
+        }
         "require" => {
             let tid = str_field(req, "tid")?;
             let flag = match str_field(req, "what")? {
@@ -261,6 +280,24 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
                 .ok_or_else(|| err("tid: unknown terminal"))?;
             db.store.set_flag(tid, flag, true).map_err(dbe)?;
             Ok(json!({"ok": true}))
+        }
+        "key_family" => {
+            // {"cmd": "key_family", "family": "tdes"|"sm", "tid"?: "..."}: one terminal, or every one.
+            let family = str_field(req, "family")?;
+            let family = possdk_core::crypto::KeyFamily::from_name(family)
+                .ok_or_else(|| err(format!("family: tdes|sm, not {family:?}")))?;
+            let tid = req.get("tid").and_then(|v| v.as_str());
+            if let Some(t) = tid {
+                lock_db()
+                    .store
+                    .terminal(t)
+                    .map_err(dbe)?
+                    .ok_or_else(|| err("tid: unknown terminal"))?;
+            }
+            let changed = shared
+                .set_key_family(tid, family)
+                .map_err(|e| err(e.to_string()))?;
+            Ok(json!({"ok": true, "changed": changed}))
         }
         other => {
             warn!("admin: unknown command {other:?}");

@@ -17,6 +17,8 @@ pub mod util;
 
 use engine::{Db, Shared};
 use log::{info, warn};
+use possdk_core::crypto::sm2::Sm2PrivateKey;
+use possdk_core::crypto::KeyFamily;
 use possdk_core::iso8583::MAX_FRAME;
 use rsa::traits::PublicKeyParts;
 use std::io::{Read, Write};
@@ -137,6 +139,27 @@ fn host_rsa_key(store: &store::Store, fixed: bool) -> Result<rsa::PrivateKey, Ho
     Ok(key)
 }
 
+/// The host SM2 key (docs/PROTOCOL.md §11): the vectors' test key with `fixed`, else the one the database keeps,
+/// else a new one (kept for the next start, so pinned terminals stay valid).
+fn host_sm2_key(store: &store::Store, fixed: bool) -> Result<Sm2PrivateKey, HostError> {
+    let sm2 = |e: possdk_core::crypto::CryptoError| HostError::Config(format!("SM2 host key: {e}"));
+    if fixed {
+        let d = zeroize::Zeroizing::new(
+            hex::decode(possdk_sim::fixture::FIXED_HOST_SM2_PRIVATE)
+                .map_err(|e| HostError::Config(e.to_string()))?,
+        );
+        return Sm2PrivateKey::from_bytes(&d).map_err(sm2);
+    }
+    if let Some(d) = store.meta("sm2_private")? {
+        let d = zeroize::Zeroizing::new(d);
+        return Sm2PrivateKey::from_bytes(&d).map_err(sm2);
+    }
+    info!("generating the host SM2 key");
+    let key = Sm2PrivateKey::generate().map_err(sm2)?;
+    store.set_meta("sm2_private", &key.to_bytes()[..])?;
+    Ok(key)
+}
+
 impl Host {
     /// Open (or create) the database, provision it, bind both ports and serve in threads.
     pub fn start(config: HostConfig) -> Result<Host, HostError> {
@@ -158,18 +181,22 @@ impl Host {
             store.set_meta("provisioned", b"1")?;
         }
         if config.fixed_keys {
-            let tmk = hex::decode(possdk_sim::fixture::FIXED_TMK)
-                .map_err(|e| HostError::Config(e.to_string()))?;
             let mut st = store.conn.prepare("SELECT tid FROM terminals")?;
             let tids: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             drop(st);
             for tid in tids {
+                let fixed = match store.key_family(&tid)? {
+                    KeyFamily::Tdes => possdk_sim::fixture::FIXED_TMK,
+                    KeyFamily::Sm => possdk_sim::fixture::FIXED_SM_TMK,
+                };
+                let tmk = hex::decode(fixed).map_err(|e| HostError::Config(e.to_string()))?;
                 if store.keys(&tid)?.tmk.is_none() {
                     store.set_tmk(&tid, &tmk)?;
                 }
             }
         }
         let rsa = host_rsa_key(&store, config.fixed_keys)?;
+        let sm2 = host_sm2_key(&store, config.fixed_keys)?;
         let seq0: i64 =
             store
                 .conn
@@ -188,9 +215,12 @@ impl Host {
         let shared = Arc::new(Shared {
             db: Mutex::new(Db::new(store)),
             faults: Mutex::new(faults::Faults::default()),
+            qr: Mutex::new(engine::QrBook::default()),
             rsa_modulus: rsa.n_bytes().to_vec(),
             rsa_exponent: rsa.e_bytes().to_vec(),
             rsa,
+            sm2_public: sm2.public_key().to_uncompressed().to_vec(),
+            sm2,
             fixed_keys: config.fixed_keys,
             wire_log,
             seq: AtomicU64::new(seq0 as u64 + 1),
@@ -254,6 +284,13 @@ impl Host {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Put a terminal (every provisioned terminal with `None`) in a key family (docs/HOST.md). A terminal whose
+    /// family changes loses its keys; with fixed keys it gets the new family's fixed TMK. Returns how many
+    /// terminals changed.
+    pub fn set_key_family(&self, tid: Option<&str>, family: KeyFamily) -> Result<usize, HostError> {
+        self.shared.set_key_family(tid, family)
     }
 
     /// Process one raw frame in-process (tests): the encoded response, if any.

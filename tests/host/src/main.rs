@@ -1,5 +1,7 @@
 //! `possdk-host --listen 127.0.0.1:0 --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE]
-//! [--tls [--tls-cert FILE --tls-key FILE]]`
+//! [--tls [--tls-cert FILE --tls-key FILE]] [--key-family tdes|sm]`
+//! `--key-family` puts every provisioned terminal in that key family (docs/PROTOCOL.md §11; per terminal: the
+//! provisioning file's `key_family` or the admin command `key_family`).
 //! Prints `{"listening":"ADDR","admin":"ADDR"}` (with TLS also `"tls_spki_sha256":"HEX"`) as its first stdout
 //! line and serves until killed or until stdin closes.
 
@@ -9,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 fn usage() -> ! {
-    eprintln!("usage: possdk-host --listen ADDR --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE] [--tls [--tls-cert FILE --tls-key FILE]]");
+    eprintln!("usage: possdk-host --listen ADDR --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE] [--tls [--tls-cert FILE --tls-key FILE]] [--key-family tdes|sm]");
     std::process::exit(2)
 }
 
@@ -23,6 +25,7 @@ fn main() {
     let mut tls = false;
     let mut tls_cert = None;
     let mut tls_key = None;
+    let mut key_family = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -36,6 +39,15 @@ fn main() {
             "--tls" => tls = true,
             "--tls-cert" => tls_cert = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
             "--tls-key" => tls_key = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
+            "--key-family" => {
+                let name = args.next().unwrap_or_else(|| usage());
+                key_family = Some(
+                    possdk_core::crypto::KeyFamily::from_name(&name).unwrap_or_else(|| {
+                        eprintln!("possdk-host: --key-family: tdes or sm, not {name:?}");
+                        usage()
+                    }),
+                );
+            }
             "-h" | "--help" => usage(),
             other => {
                 eprintln!("unknown argument {other:?}");
@@ -78,6 +90,12 @@ fn main() {
             std::process::exit(1)
         }
     };
+    if let Some(family) = key_family {
+        if let Err(e) = host.set_key_family(None, family) {
+            eprintln!("possdk-host: --key-family: {e}");
+            std::process::exit(1)
+        }
+    }
     let mut line = serde_json::json!({"listening": host.addr().to_string(), "admin": host.admin_addr().to_string()});
     if let Some(pin) = host.tls_spki_sha256() {
         line["tls_spki_sha256"] = pin.into();

@@ -36,6 +36,9 @@ pub struct TerminalDef {
     pub reversal_attempts: u32,
     #[serde(default = "twenty")]
     pub max_tip_percent: u32,
+    /// `tdes` (default) or `sm`: the terminal's key family (docs/PROTOCOL.md §11).
+    #[serde(default)]
+    pub key_family: possdk_core::crypto::KeyFamily,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,6 +206,7 @@ impl Provision {
                 timeout_s: 30,
                 reversal_attempts: 3,
                 max_tip_percent: 20,
+                key_family: Default::default(),
             }],
             devices: vec![DeviceDef {
                 sn: fixture::DEVICE_SN.into(),

@@ -3,6 +3,7 @@
 //! the host's mutex; WAL with synchronous NORMAL.
 
 use crate::provision::{default_aid_params, org_from_bin, Provision};
+use possdk_core::crypto::KeyFamily;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 
@@ -14,7 +15,8 @@ CREATE TABLE IF NOT EXISTS terminals (
     tid TEXT PRIMARY KEY, mid TEXT NOT NULL, merchant_name TEXT NOT NULL, batch INTEGER NOT NULL,
     timeout_s INTEGER NOT NULL, reversal_attempts INTEGER NOT NULL, max_tip_percent INTEGER NOT NULL,
     activated INTEGER NOT NULL DEFAULT 0, need_signin INTEGER NOT NULL DEFAULT 0,
-    need_capk INTEGER NOT NULL DEFAULT 0, need_aid INTEGER NOT NULL DEFAULT 0);
+    need_capk INTEGER NOT NULL DEFAULT 0, need_aid INTEGER NOT NULL DEFAULT 0,
+    key_family TEXT NOT NULL DEFAULT 'tdes');
 CREATE TABLE IF NOT EXISTS devices (sn TEXT PRIMARY KEY, token TEXT NOT NULL, tid TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS keys (
     tid TEXT PRIMARY KEY, tmk BLOB, pending_tmk BLOB, pik BLOB, mak BLOB, tdk BLOB, signed_in TEXT);
@@ -71,6 +73,8 @@ pub struct Terminal {
     pub need_signin: bool,
     pub need_capk: bool,
     pub need_aid: bool,
+    /// `tdes` or `sm` (docs/PROTOCOL.md §11).
+    pub key_family: KeyFamily,
 }
 
 #[derive(Clone)]
@@ -100,6 +104,8 @@ pub struct KeyRow {
     pub pik: Option<Vec<u8>>,
     pub mak: Option<Vec<u8>>,
     pub tdk: Option<Vec<u8>>,
+    /// The family of the keys: the terminal's.
+    pub family: KeyFamily,
 }
 
 impl Drop for KeyRow {
@@ -134,7 +140,8 @@ pub struct Txn {
     pub entry: String,
     pub amount: i64,
     pub tip: i64,
-    /// approved | declined | voided | reversed | completed | tipped
+    /// approved | declined | voided | reversed | completed | tipped; QR payments not yet paid: open |
+    /// paying | closed | expired
     pub state: String,
     pub rc: String,
     pub card_id: Option<i64>,
@@ -256,6 +263,17 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        // Databases made before the SM family have no key_family column: every terminal there is TDES.
+        let has_family: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('terminals') WHERE name = 'key_family'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_family {
+            conn.execute_batch(
+                "ALTER TABLE terminals ADD COLUMN key_family TEXT NOT NULL DEFAULT 'tdes'",
+            )?;
+        }
         Ok(Store { conn })
     }
 
@@ -278,13 +296,29 @@ impl Store {
     pub fn provision(&self, p: &Provision) -> DbResult<()> {
         let tx = self.conn.unchecked_transaction()?;
         for t in &p.terminals {
+            // Keys of another family mean nothing to the terminal any more.
             tx.execute(
-                "INSERT INTO terminals (tid, mid, merchant_name, batch, timeout_s, reversal_attempts, max_tip_percent)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "DELETE FROM keys WHERE tid = ?1 AND EXISTS
+                   (SELECT 1 FROM terminals WHERE tid = ?1 AND key_family != ?2)",
+                params![t.tid, t.key_family.name()],
+            )?;
+            tx.execute(
+                "INSERT INTO terminals (tid, mid, merchant_name, batch, timeout_s, reversal_attempts, max_tip_percent,
+                                        key_family)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(tid) DO UPDATE SET mid = excluded.mid, merchant_name = excluded.merchant_name,
                    timeout_s = excluded.timeout_s, reversal_attempts = excluded.reversal_attempts,
-                   max_tip_percent = excluded.max_tip_percent",
-                params![t.tid, t.mid, t.merchant_name, t.batch, t.timeout_s, t.reversal_attempts, t.max_tip_percent],
+                   max_tip_percent = excluded.max_tip_percent, key_family = excluded.key_family",
+                params![
+                    t.tid,
+                    t.mid,
+                    t.merchant_name,
+                    t.batch,
+                    t.timeout_s,
+                    t.reversal_attempts,
+                    t.max_tip_percent,
+                    t.key_family.name()
+                ],
             )?;
         }
         tx.execute("DELETE FROM devices", [])?;
@@ -357,7 +391,7 @@ impl Store {
         self.conn
             .prepare_cached(
                 "SELECT tid, mid, merchant_name, batch, timeout_s, reversal_attempts, max_tip_percent,
-                        need_signin, need_capk, need_aid FROM terminals WHERE tid = ?1",
+                        need_signin, need_capk, need_aid, key_family FROM terminals WHERE tid = ?1",
             )?
             .query_row([tid], |r| {
                 Ok(Terminal {
@@ -371,6 +405,7 @@ impl Store {
                     need_signin: r.get::<_, i64>(7)? != 0,
                     need_capk: r.get::<_, i64>(8)? != 0,
                     need_aid: r.get::<_, i64>(9)? != 0,
+                    key_family: family_of(&r.get::<_, String>(10)?),
                 })
             })
             .optional()
@@ -415,7 +450,10 @@ impl Store {
     pub fn keys(&self, tid: &str) -> DbResult<KeyRow> {
         Ok(self
             .conn
-            .prepare_cached("SELECT tmk, pending_tmk, pik, mak, tdk FROM keys WHERE tid = ?1")?
+            .prepare_cached(
+                "SELECT k.tmk, k.pending_tmk, k.pik, k.mak, k.tdk, t.key_family
+                 FROM keys k JOIN terminals t ON t.tid = k.tid WHERE k.tid = ?1",
+            )?
             .query_row([tid], |r| {
                 Ok(KeyRow {
                     tmk: r.get(0)?,
@@ -423,10 +461,39 @@ impl Store {
                     pik: r.get(2)?,
                     mak: r.get(3)?,
                     tdk: r.get(4)?,
+                    family: family_of(&r.get::<_, String>(5)?),
                 })
             })
             .optional()?
             .unwrap_or_default())
+    }
+
+    /// The key family of a terminal (TDES for an unknown one): how its field 52 is parsed.
+    pub fn key_family(&self, tid: &str) -> DbResult<KeyFamily> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT key_family FROM terminals WHERE tid = ?1")?
+            .query_row([tid], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|f| family_of(&f))
+            .unwrap_or_default())
+    }
+
+    /// Put a terminal (every terminal with `None`) in a key family. A terminal whose family changes loses its
+    /// keys: it downloads a master key of the new family. Returns how many terminals changed.
+    pub fn set_key_family(&self, tid: Option<&str>, family: KeyFamily) -> DbResult<usize> {
+        let tx = self.conn.unchecked_transaction()?;
+        let filter = "key_family != ?1 AND (?2 IS NULL OR tid = ?2)";
+        tx.execute(
+            &format!("DELETE FROM keys WHERE tid IN (SELECT tid FROM terminals WHERE {filter})"),
+            params![family.name(), tid],
+        )?;
+        let n = tx.execute(
+            &format!("UPDATE terminals SET key_family = ?1 WHERE {filter}"),
+            params![family.name(), tid],
+        )?;
+        tx.commit()?;
+        Ok(n)
     }
 
     pub fn set_pending_tmk(&self, tid: &str, tmk: &[u8]) -> DbResult<()> {
@@ -616,6 +683,16 @@ impl Store {
                 "UPDATE txns SET state = ?2, tip = ?3, refunded = ?4, hold = ?5 WHERE id = ?1",
             )?
             .execute(params![t.id, t.state, t.tip, t.refunded, t.hold])?;
+        Ok(())
+    }
+
+    /// Write back a QR payment's progress (state, code, reference, authorisation id, moved).
+    pub fn update_qr(&self, t: &Txn) -> DbResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE txns SET state = ?2, rc = ?3, rrn = ?4, auth = ?5, moved = ?6 WHERE id = ?1",
+            )?
+            .execute(params![t.id, t.state, t.rc, t.rrn, t.auth, t.moved])?;
         Ok(())
     }
 
@@ -843,4 +920,9 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// A stored family name; anything unknown reads as TDES (the column only ever holds `tdes` or `sm`).
+fn family_of(name: &str) -> KeyFamily {
+    KeyFamily::from_name(name).unwrap_or_default()
 }

@@ -1,7 +1,8 @@
 //! possdk-demo: a full terminal day against an in-process possdk-host (temp dir, ephemeral port):
 //! activation -> TMK -> sign-in -> AIDs/CAPKs -> every transaction, card and QR -> a host that never
 //! answers, reversed -> detail query -> settlement. Prints each step and a receipt; exits 0, or non-zero
-//! on any unexpected result.
+//! on any unexpected result. `--key-family sm` runs the day in the SM key family (docs/PROTOCOL.md §11: SM2
+//! master-key download, SM4 keys, CUP-SM4 MACs, tracks encrypted under SM4); the default is `tdes`.
 
 use possdk_core::api::{OriginalRef, Payment, TransactionResult};
 use possdk_core::{ErrorKind, Terminal};
@@ -318,12 +319,50 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
 fn main() -> ExitCode {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .try_init();
-    println!("possdk demo: a terminal day against possdk-host");
+    let mut family = possdk_core::crypto::KeyFamily::Tdes;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--key-family", Some(name)) => {
+                match possdk_core::crypto::KeyFamily::from_name(&name) {
+                    Some(f) => family = f,
+                    None => {
+                        eprintln!("possdk-demo: --key-family: tdes or sm, not {name:?}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            _ => {
+                eprintln!("usage: possdk-demo [--key-family tdes|sm]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    println!("possdk demo: a terminal day against possdk-host, {family} key family");
     let host = TestHost::start("demo");
+    host.set_key_family(family.name());
     println!("host listening on {}", host.addr());
     let dir = temp_dir("demo-terminal");
     let dev = SimDevices::new();
-    let t = host.terminal(&dir, dev.hal());
+    // Tracks are encrypted in the SM family, to show SM4 track encryption too.
+    let t = match Terminal::new(
+        host.config_in(
+            &dir,
+            family.name(),
+            family == possdk_core::crypto::KeyFamily::Sm,
+        ),
+        dev.hal(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("demo FAILED: terminal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match t.status() {
+        Ok(s) => println!("terminal key family: {}", s.key_family),
+        Err(e) => println!("status: {e}"),
+    }
     let mut day = Day {
         failures: Vec::new(),
     };

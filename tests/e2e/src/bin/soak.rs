@@ -5,9 +5,10 @@
 //! one JSON request per line on stdin and answers each with `possdk_core::api::call_json` on stdout, so
 //! it can be SIGKILLed at any point and restarted on the same journal.
 //!
-//! Each round the parent plays the app: it picks an operation (every card and QR kind, originals taken
-//! from the terminal's own journal; chip sales through the child's card reader, approved online with a TC
-//! upload or offline within the floor limit with an advice; echo tests and sign-offs), maybe queues a host fault (dropped answer, late answer, corrupt MAC,
+//! Each round the parent plays the app: it picks an operation (every card and QR kind, merchant-presented
+//! QR orders under a scripted customer, originals taken from the terminal's own journal; chip sales through
+//! the child's card reader, approved online with a TC upload or offline within the floor limit with an
+//! advice; echo tests and sign-offs), maybe queues a host fault (dropped answer, late answer, corrupt MAC,
 //! frame cut in half, garbage, answer and reversal both dropped, ...) and maybe kills the child a random
 //! time after writing the request. It then compares three views:
 //!
@@ -26,7 +27,9 @@
 //! lands inside the child's work also depends on timing.
 //!
 //! Usage: possdk-soak [--rounds N] [--seed S] [--settle-every K] [--response-ms MS] [--fault-percent P]
-//!                    [--kill-percent P] [--keep] [--verbose]
+//!                    [--kill-percent P] [--keep] [--verbose] [--key-family tdes|sm]
+//!
+//! `--key-family sm` runs the whole soak in the SM key family (docs/PROTOCOL.md §11), tracks encrypted.
 
 use possdk_e2e::*;
 use serde::Deserialize;
@@ -52,6 +55,8 @@ struct Args {
     /// Keep the temp directory (host DB, journal, wire log, child logs) for inspection.
     keep: bool,
     verbose: bool,
+    /// The terminal's key family (docs/PROTOCOL.md §11); the SM family also encrypts tracks (SM4).
+    key_family: possdk_core::crypto::KeyFamily,
 }
 
 impl Default for Args {
@@ -65,6 +70,7 @@ impl Default for Args {
             kill_percent: 12,
             keep: false,
             verbose: false,
+            key_family: possdk_core::crypto::KeyFamily::Tdes,
         }
     }
 }
@@ -87,6 +93,11 @@ fn parse_args(list: &[String]) -> Result<Args, String> {
             "--kill-percent" => a.kill_percent = number("--kill-percent")?.min(100),
             "--keep" => a.keep = true,
             "--verbose" => a.verbose = true,
+            "--key-family" => {
+                let name = it.next().map(String::as_str).unwrap_or_default();
+                a.key_family = possdk_core::crypto::KeyFamily::from_name(name)
+                    .ok_or_else(|| format!("--key-family: tdes or sm, not {name:?}"))?;
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -168,19 +179,37 @@ const PAYMENT_CARDS: &[(Card, u64)] = &[
 
 const ALL_CARDS: &[Card] = &ALL;
 
-/// QR payment codes: two that approve and one that declines 51.
-const QR_CODES: &[(&str, u64)] = &[(QR_CODE, 45), (QR_CODE_2, 45), (QR_CODE_DECLINED_51, 10)];
+/// QR payment codes: two that approve, one that declines 51, and two whose wallet asks the customer for the
+/// password (answered `Q0`, then polled: paid at the second status query, or given up at the first;
+/// docs/PROTOCOL.md §4.11, §12.2).
+const QR_CODES: &[(&str, u64)] = &[
+    (QR_CODE, 40),
+    (QR_CODE_2, 40),
+    (QR_CODE_DECLINED_51, 10),
+    ("134567890123457702", 6),
+    ("134567890123457801", 4),
+];
+
+/// How the host's scripted payer treats the next merchant-presented order (admin `qr_payer`).
+const QR_PAYERS: &[((&str, u64), u64)] = &[
+    (("pay", 1), 30),
+    (("pay", 2), 25),
+    (("paying", 2), 20),
+    (("fail", 1), 8),
+    (("expire", 2), 10),
+    (("never", 1), 7),
+];
 
 /// The host's cards: the default test set, but with balances that a 10,000-round soak does not exhaust
 /// (the little card keeps its 100 fen, for `51`).
-fn provisioning() -> Value {
+fn provisioning(family: possdk_core::crypto::KeyFamily) -> Value {
     let card = |c: Card, balance: i64, status: &str| {
         json!({"pan": c.pan, "pin": c.pin, "expiry": c.expiry, "service_code": c.service_code, "balance": balance,
                "status": status})
     };
     json!({
         "terminals": [{"tid": TID, "mid": MID, "batch": 1, "timeout_s": 30, "reversal_attempts": 3,
-                       "max_tip_percent": 20}],
+                       "max_tip_percent": 20, "key_family": family.name()}],
         "devices": [{"sn": DEVICE_SN, "token": DEVICE_TOKEN, "tid": TID}],
         "cards": [
             card(CUP_SWIPE, 100_000_000_000, "active"),
@@ -218,6 +247,15 @@ enum Delivery {
     Advice,
     Plain,
     Management,
+    /// A merchant-presented QR order: queried and closed, never reversed (docs/PROTOCOL.md §4.10).
+    Order,
+}
+
+/// Kinds whose unknown outcome is learnt by a status query before anything is reversed or closed
+/// (docs/PROTOCOL.md §4.10, §4.11): told `reversal_pending`, they may still end approved; after a kill the
+/// app waits for the journal instead of trying again.
+fn queried_first(kind: &str) -> bool {
+    matches!(kind, "qr_sale" | "qr_order")
 }
 
 /// The app's operations with their weights. A kind that needs an original only runs when the current
@@ -246,6 +284,7 @@ const OPS: &[(&str, u64)] = &[
     ("chip_sale", 8),
     ("echo", 2),
     ("sign_off", 2),
+    ("qr_order", 7),
 ];
 
 /// The floor limit of the soak's terminal: chip sales up to this approve offline when the card says so.
@@ -256,6 +295,7 @@ fn delivery(kind: &str) -> Delivery {
         "refund" | "qr_refund" | "tip" | "tip_void" | "offline_sale" => Delivery::Advice,
         "balance" => Delivery::Plain,
         "sign_in" | "settle" | "echo" | "sign_off" => Delivery::Management,
+        "qr_order" => Delivery::Order,
         _ => Delivery::Reversible,
     }
 }
@@ -263,7 +303,9 @@ fn delivery(kind: &str) -> Delivery {
 /// Journal kinds that settlement counts (docs/PROTOCOL.md §5.1), as debit (true) or credit (false).
 fn settle_class(kind: &str) -> Option<bool> {
     match kind {
-        "sale" | "qr_sale" | "preauth_complete" | "qr_complete" | "offline_sale" => Some(true),
+        "sale" | "qr_sale" | "qr_order" | "preauth_complete" | "qr_complete" | "offline_sale" => {
+            Some(true)
+        }
         "refund" | "qr_refund" => Some(false),
         _ => None,
     }
@@ -795,6 +837,8 @@ fn wire_len(path: &Path) -> u64 {
 struct OrderCheck {
     offset: u64,
     reversals: Vec<u32>,
+    /// Of those, the ones of kinds queried first: a status query may settle them as paid, with no 0400.
+    queried: Vec<u32>,
     advices: Vec<u32>,
     /// The oldest pending reversal as `status` showed it (attempts, flagged).
     status: String,
@@ -840,12 +884,18 @@ struct Soak {
 
 impl Soak {
     fn new(args: Args) -> Soak {
-        let host = TestHost::start_with("soak", Some(&provisioning()), true);
+        let host = TestHost::start_with("soak", Some(&provisioning(args.key_family)), true);
         let dir = host.dir.join("terminal");
         std::fs::create_dir_all(&dir).expect("terminal dir");
         let config_path = dir.join("config.json");
         let mut config = host.config_json(&dir, args.response_ms);
         config["floor_limit"] = json!(FLOOR_LIMIT);
+        config["key_family"] = args.key_family.name().into();
+        if args.key_family == possdk_core::crypto::KeyFamily::Sm {
+            config["encrypt_tracks"] = true.into();
+        }
+        // Short QR polling so an order takes little time.
+        config["qr"] = json!({"poll_interval_ms": 10, "order_timeout_ms": 600});
         std::fs::write(&config_path, config.to_string()).expect("config written");
         let exe = std::env::current_exe().expect("own executable path");
         let rng = Rng(args.seed);
@@ -1060,10 +1110,16 @@ impl Soak {
         if reversals.is_empty() && advices.is_empty() {
             return None;
         }
+        let queried = rows
+            .iter()
+            .filter(|r| reversals.contains(&r.stan) && queried_first(&r.kind))
+            .map(|r| r.stan)
+            .collect();
         let status = self.status()["pending_reversal"].to_string();
         Some(OrderCheck {
             offset: wire_len(&self.wire_log),
             reversals,
+            queried,
             advices,
             status,
         })
@@ -1092,9 +1148,25 @@ impl Soak {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        if !check.reversals.is_empty() {
+        // A queried-first reversal the status query found paid is approved now and sends no 0400.
+        let paid: Vec<u32> = if check.queried.is_empty() {
+            Vec::new()
+        } else {
+            self.journal(None)
+                .into_iter()
+                .filter(|r| check.queried.contains(&r.stan) && r.state == "approved")
+                .map(|r| r.stan)
+                .collect()
+        };
+        let must: Vec<u32> = check
+            .reversals
+            .iter()
+            .filter(|s| !paid.contains(s))
+            .copied()
+            .collect();
+        if !must.is_empty() {
             let (mti, stan) = &fin[0];
-            if mti != "0400" || !check.reversals.contains(stan) {
+            if mti != "0400" || !must.contains(stan) {
                 self.violation(
                     "reversal_not_first",
                     format!(
@@ -1304,6 +1376,10 @@ impl Soak {
                 let card = self.rng.weighted(PAYMENT_CARDS);
                 json!({"op": "balance", "card": card_json(card, card.pin)})
             }
+            "qr_order" => {
+                let amount = self.amount();
+                json!({"op": "qr_order", "amount": amount})
+            }
             "sign_in" => json!({"op": "sign_in"}),
             "echo" => json!({"op": "echo"}),
             "sign_off" => json!({"op": "sign_off"}),
@@ -1419,6 +1495,12 @@ impl Soak {
         let request = self.intents[index].request.clone();
         bump(&mut self.stats.ops, kind, 1);
 
+        if kind == "qr_order" {
+            // The customer of this order: pays at once or later, confirms slowly, fails, lets it expire,
+            // or never scans it (the terminal then closes it after `qr.order_timeout_ms`).
+            let (mode, after) = self.rng.weighted(QR_PAYERS);
+            self.admin(json!({"cmd": "qr_payer", "tid": TID, "mode": mode, "after": after}));
+        }
         let fault = self
             .rng
             .percent(self.args.fault_percent)
@@ -1550,8 +1632,9 @@ impl Soak {
             Told::Error { code, .. } => {
                 ((code == "host_unreachable" || is_request_error(code)) && outcome != "not_sent")
                     || (outcome == "advice_pending" && d != Delivery::Advice)
-                    || (matches!(outcome, "reversed" | "reversal_pending")
-                        && d != Delivery::Reversible)
+                    || (outcome == "reversed" && d != Delivery::Reversible)
+                    || (outcome == "reversal_pending"
+                        && !matches!(d, Delivery::Reversible | Delivery::Order))
             }
             _ => false,
         };
@@ -1594,7 +1677,9 @@ impl Soak {
             "approved" => state == "approved",
             "declined" => state == "declined" || (d == Delivery::Plain && state == "failed"),
             "reversed" => state == "reversed",
-            "reversal_pending" => state == "pending" && d == Delivery::Reversible,
+            "reversal_pending" => {
+                state == "pending" && matches!(d, Delivery::Reversible | Delivery::Order)
+            }
             "advice_pending" => state == "pending" && d == Delivery::Advice,
             "not_sent" => matches!(state, "absent" | "failed"),
             _ => true,
@@ -1689,6 +1774,8 @@ impl Soak {
                     self.stats.advice_pending_not_retried += 1;
                     false
                 }
+                // An order or a QR sale still unresolved may yet be paid: the app waits for the journal.
+                Some("reversal_pending") if queried_first(kind) => false,
                 Some("not_sent" | "reversed" | "reversal_pending" | "declined") => {
                     !is_request_error(code)
                 }
@@ -1710,7 +1797,9 @@ impl Soak {
                             .into_iter()
                             .find(|x| x.id == r.id);
                         match now.map(|x| x.state) {
-                            Some(s) if s == "pending" => delivery(kind) == Delivery::Reversible,
+                            Some(s) if s == "pending" => {
+                                delivery(kind) == Delivery::Reversible && !queried_first(kind)
+                            }
                             Some(s) => s == "failed" || s == "reversed",
                             None => true,
                         }
@@ -2016,6 +2105,14 @@ impl Soak {
                 None => ("absent".to_string(), self.host_tx(stan)),
             };
             let hm = host_money(&tx);
+            // A queried-first kind told `reversal_pending` may end approved, with the host holding it.
+            if outcome == "reversal_pending"
+                && queried_first(intent.kind)
+                && row_state == "approved"
+                && hm == Money::Held
+            {
+                continue;
+            }
             match outcome {
                 "reversal_pending" | "declined" | "reversed" | "not_sent" if moved(hm) => {
                     self.violation(
@@ -2029,7 +2126,12 @@ impl Soak {
                         ),
                     )
                 }
-                "reversal_pending" if row_state != "reversed" => self.violation(
+                "reversal_pending"
+                    if row_state != "reversed"
+                        && !(queried_first(intent.kind)
+                            && matches!(row_state.as_str(), "declined" | "failed")) =>
+                {
+                    self.violation(
                     "outcome_vs_journal",
                     format!(
                         "{} of round {}: {} but after the flush the journal row is {row_state}",
@@ -2037,7 +2139,8 @@ impl Soak {
                         a.round,
                         a.told.show()
                     ),
-                ),
+                )
+                }
                 "advice_pending" if !tx.found => self.violation(
                     "advice_lost",
                     format!(
@@ -2122,6 +2225,7 @@ impl Soak {
             "chip": {"tc_uploads": tcs, "tc_verified": verified, "signatures": signatures,
                      "offline_approved": self.stats.outcomes_offline},
             "seed": self.args.seed,
+            "key_family": self.args.key_family.name(),
             "rounds": self.round,
             "elapsed_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
             "response_timeout_ms": self.args.response_ms,

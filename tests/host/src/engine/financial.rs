@@ -5,7 +5,6 @@ use super::*;
 use crate::issuer;
 use crate::provision::org_from_bin;
 use crate::store::Card;
-use possdk_core::crypto::{pin_block, tdes};
 
 /// Issuer id (11) + acquirer id (11), field 44; acquiring institution, field 32.
 const F44: &str = "0102000000 0103000000 ";
@@ -20,9 +19,9 @@ fn body_hash(raw: &[u8], has_mac: bool) -> Vec<u8> {
     possdk_core::crypto::sha256(raw.get(13..end).unwrap_or(&[])).to_vec()
 }
 
-/// Tracks with the third digit of 53 = `1`: the 8 bytes of packed BCD before the last byte are
-/// TDES-ECB under the TDK. Returns the clear track digits.
-fn decrypt_track(tdk: &DesKey, track: &str) -> Option<String> {
+/// Tracks with the third digit of 53 = `1`: the block of packed BCD before the last byte (8 bytes TDES-ECB,
+/// 16 bytes SM4-ECB, by the TDK's family) is encrypted under the TDK. Returns the clear track digits.
+fn decrypt_track(tdk: &FamilyKey, track: &str) -> Option<String> {
     let nib = |c: u8| -> Option<u8> {
         match c {
             b'0'..=b'9' => Some(c - b'0'),
@@ -33,7 +32,7 @@ fn decrypt_track(tdk: &DesKey, track: &str) -> Option<String> {
         }
     };
     let n = track.len();
-    if n < 18 {
+    if n < tdk.family().track_min_encrypted_digits() {
         return Some(track.to_string());
     }
     let mut packed: Vec<u8> = Vec::with_capacity(n.div_ceil(2));
@@ -44,13 +43,8 @@ fn decrypt_track(tdk: &DesKey, track: &str) -> Option<String> {
         packed.push(hi << 4 | lo);
     }
     let len = packed.len();
-    if len < 9 {
-        return Some(track.to_string());
-    }
-    let mut block = [0u8; 8];
-    block.copy_from_slice(&packed[len - 9..len - 1]);
-    tdes::decrypt_block(tdk, &mut block);
-    packed[len - 9..len - 1].copy_from_slice(&block);
+    let bl = tdk.block_len();
+    tdk.decrypt_block(&mut packed[len - 1 - bl..len - 1])?;
     let mut out = String::with_capacity(n);
     for (i, byte) in packed.iter().enumerate() {
         for (j, v) in [byte >> 4, byte & 0x0F].into_iter().enumerate() {
@@ -118,6 +112,8 @@ struct Fin<'a> {
     /// 59 A3 payment code or A4 voucher.
     qr_code: Option<String>,
     voucher_ref: Option<String>,
+    /// 59 `A5`: the terminal's number of a merchant-presented order (docs/PROTOCOL.md §4.10).
+    order_no: Option<String>,
 }
 
 /// ASCII TLVs of field 59: tag(2) + length(3 digits) + value.
@@ -174,19 +170,36 @@ impl Shared {
             return Err("13");
         }
         let qr = entry.starts_with("03");
-        let (mut qr_code, mut voucher_ref) = (None, None);
+        let (mut qr_code, mut voucher_ref, mut order_no) = (None, None, None);
         let mut pan = None;
         if qr {
-            let items = parse59(req.get(59).ok_or("30")?).ok_or("30")?;
+            // A QR refund named by its reference number alone carries no 59 (docs/PROTOCOL.md §4.2).
+            let items = match req.get(59) {
+                Some(f) => parse59(f).ok_or("30")?,
+                None if kind == Kind::Refund => Vec::new(),
+                None => return Err("30"),
+            };
             for (t, v) in items {
                 match t.as_str() {
                     "A3" => qr_code = Some(v),
                     "A4" => voucher_ref = Some(v),
+                    "A5" => order_no = Some(v),
                     _ => {}
                 }
             }
-            let needs_code = matches!(kind, Kind::Sale | Kind::PreAuth);
-            if needs_code && qr_code.is_none() || !needs_code && voucher_ref.is_none() {
+            // An order (A5) is a sale without a payment code: the customer scans the host's code.
+            let order = kind == Kind::Sale && order_no.is_some() && qr_code.is_none();
+            let needs_code = matches!(kind, Kind::Sale | Kind::PreAuth) && !order;
+            if order_no.is_some() && !order {
+                return Err("30");
+            }
+            if needs_code && qr_code.is_none()
+                || !needs_code && !order && voucher_ref.is_none() && kind != Kind::Refund
+            {
+                return Err("30");
+            }
+            // A QR refund names its original by voucher, or by reference number alone (37).
+            if kind == Kind::Refund && voucher_ref.is_none() && req.get_str(37).is_none() {
                 return Err("30");
             }
         } else {
@@ -224,6 +237,7 @@ impl Shared {
             pan,
             qr_code,
             voucher_ref,
+            order_no,
         })
     }
 
@@ -348,7 +362,22 @@ impl Shared {
                     };
                 }
                 t.moved = fin.kind != Kind::Balance;
+                // A merchant-presented order is open until the customer pays it; a customer confirming
+                // in the wallet is paying (`Q0`): both are learnt by status queries (docs/PROTOCOL.md
+                // §4.10, §4.11).
+                let paying = fin.qr_code.as_deref().and_then(super::qr::paying_code);
+                if fin.order_no.is_some() || paying.is_some() {
+                    t.state = if paying.is_some() { "paying" } else { "open" }.into();
+                    t.moved = false;
+                    t.auth = String::new();
+                    if paying.is_some() {
+                        t.rc = super::qr::PAYING_RC.into();
+                    }
+                }
                 t.id = db.store.insert_txn(&t)?;
+                if fin.order_no.is_some() || paying.is_some() {
+                    self.script_payment(t.id, tid, paying);
+                }
                 if let (Some(c), true) = (&card, t.delta != 0) {
                     db.store.adjust_balance(c.id, t.delta)?;
                 }
@@ -365,7 +394,15 @@ impl Shared {
                         resp.set_str(54, &format!("1002156{sign}{:012}", c.balance.abs()));
                     }
                 }
-                if fin.qr {
+                if fin.order_no.is_some() {
+                    let v = t.voucher.clone().unwrap_or_default();
+                    let payload = format!("https://qr.possdk.test/o/{v}");
+                    let validity = super::qr::ORDER_VALIDITY_S.to_string();
+                    resp.set_str(
+                        59,
+                        &build59(&[("A4", &v), ("A6", "W"), ("A7", &payload), ("A8", &validity)]),
+                    );
+                } else if fin.qr {
                     let v = t.voucher.clone().unwrap_or_default();
                     resp.set_str(59, &build59(&[("A4", &v)]));
                 }
@@ -387,6 +424,14 @@ impl Shared {
         }
         resp.set_str(39, &t.rc);
         resp.set_str(63, &t.org);
+        if t.rc == super::qr::PAYING_RC {
+            // Nothing is approved yet: no reference or authorisation id, no MAC (docs/PROTOCOL.md §4.11).
+            resp.remove(37);
+            resp.remove(38);
+            let mut r = Reply::new(resp);
+            r.mac = false;
+            return Ok(r);
+        }
         if let Some(v) = &chip {
             let mut f55 = v.response_55(approved);
             let script = approved
@@ -446,15 +491,17 @@ impl Shared {
             }
             match req.get(52) {
                 Some(block) => {
-                    let mut b = [0u8; 8];
-                    if block.len() != 8 {
+                    // 53's second digit names the PIN cipher: `6` TDES, `4` SM4 (docs/PROTOCOL.md §11).
+                    let cipher = req.get_str(53).and_then(|s| s.chars().nth(1));
+                    if block.len() != keys.pik.block_len()
+                        || cipher != Some(keys.pik.family().f53_digit())
+                    {
                         return Err("99");
                     }
-                    b.copy_from_slice(block);
-                    match pin_block::iso0_decrypt(&keys.pik, &b, pan) {
-                        Ok(pin) if pin.as_str() == c.pin => {}
-                        Ok(_) => return Err("55"),
-                        Err(_) => return Err("99"),
+                    match keys.pik.pin(block, pan) {
+                        Some(pin) if pin.as_str() == c.pin => {}
+                        Some(_) => return Err("55"),
+                        None => return Err("99"),
                     }
                 }
                 None if fin.kind == Kind::Balance => return Err("55"),
@@ -502,7 +549,8 @@ impl Shared {
                         && o.pan_masked == possdk_core::mask_pan(p)
                 }
                 (None, Some(v)) => o.voucher.as_deref() == Some(v.as_str()),
-                (None, None) => false,
+                // A QR refund by reference alone: the original must be a QR payment.
+                (None, None) => fin.qr && o.voucher.is_some(),
             }
         };
         t.card_id = card.as_ref().map(|c| c.id);
@@ -745,7 +793,8 @@ fn static_code(code: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use possdk_sim::fixture::FIXED_TDK;
+    use possdk_core::crypto::{tdes, DesKey, KeyFamily};
+    use possdk_sim::fixture::{FIXED_SM_TDK, FIXED_TDK};
     #[test]
     fn field59() {
         let s = build59(&[("A4", "12345678901234567890")]);
@@ -759,14 +808,15 @@ mod tests {
     }
     #[test]
     fn encrypted_track_round_trip() {
-        let tdk = DesKey::from_hex(FIXED_TDK).unwrap();
+        let des = DesKey::from_hex(FIXED_TDK).unwrap();
+        let tdk = FamilyKey::Des(DesKey::from_hex(FIXED_TDK).unwrap());
         let clear = "6225880123456789D3012101123456789";
         // Terminal side (PROTOCOL.md §7): pack, encrypt the 8 bytes before the last byte, unpack as hex.
         let mut packed = hex::decode(format!("{clear}0")).unwrap();
         let n = packed.len();
         let mut block = [0u8; 8];
         block.copy_from_slice(&packed[n - 9..n - 1]);
-        tdes::encrypt_block(&tdk, &mut block);
+        tdes::encrypt_block(&des, &mut block);
         packed[n - 9..n - 1].copy_from_slice(&block);
         let sent = &hex::encode_upper(&packed)[..clear.len()];
         assert_ne!(sent, clear);
@@ -777,6 +827,24 @@ mod tests {
             Some("6225880123456789")
         );
         assert_eq!(decrypt_track(&tdk, "62258801234567890123X"), None);
+    }
+
+    /// SM family (docs/PROTOCOL.md §11): the 16 bytes before the last packed byte, from 33 digits on; the terminal
+    /// side is possdk-core's `sm::encrypt_track`, checked against the vectors.
+    #[test]
+    fn sm4_encrypted_track_round_trip() {
+        let key = possdk_core::crypto::sm4::Sm4Key::from_hex(FIXED_SM_TDK).unwrap();
+        let tdk = FamilyKey::from_bytes(KeyFamily::Sm, key.as_bytes()).unwrap();
+        for clear in [
+            "6225880123456789D30121011234567890",
+            "6225880123456789D301210112345678901",
+            "6225880123456789D30121",
+        ] {
+            let packed = possdk_core::crypto::sm::encrypt_track(&key, clear).unwrap();
+            let sent = &hex::encode_upper(&packed[..])[..clear.len()];
+            assert_eq!(sent != clear, clear.len() >= 33, "{clear}");
+            assert_eq!(decrypt_track(&tdk, sent).as_deref(), Some(clear));
+        }
     }
 
     #[test]

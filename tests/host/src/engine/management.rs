@@ -1,14 +1,33 @@
-//! Management messages (0800/0820): activation, the host RSA key and the TMK download, sign-in with fresh
-//! working keys, and the paged EMV parameter queries and downloads (CAPKs, AIDs).
+//! Management messages (0800/0820): activation, the host key (RSA or SM2, by the terminal's key family) and the
+//! TMK download, sign-in with fresh working keys, and the paged EMV parameter queries and downloads (CAPKs, AIDs).
 
 use super::*;
-use possdk_core::crypto::tdes;
+use possdk_core::crypto::KeyFamily;
 use possdk_core::tlv::{self, Tlv};
 use possdk_sim::fixture::{
-    FIXED_MAK, FIXED_PIK, FIXED_TDK, FIXED_TMK, HOST_KEY_INDEX, HOST_KEY_RID,
+    FIXED_MAK, FIXED_PIK, FIXED_SM_MAK, FIXED_SM_PIK, FIXED_SM_TDK, FIXED_SM_TMK, FIXED_TDK,
+    FIXED_TMK, HOST_KEY_INDEX, HOST_KEY_RID,
 };
 
+/// The fixed TMK and working keys (PIK, MAK, TDK) of a family, for `fixed_keys`.
+fn fixed(family: KeyFamily) -> (&'static str, [&'static str; 3]) {
+    match family {
+        KeyFamily::Tdes => (FIXED_TMK, [FIXED_PIK, FIXED_MAK, FIXED_TDK]),
+        KeyFamily::Sm => (FIXED_SM_TMK, [FIXED_SM_PIK, FIXED_SM_MAK, FIXED_SM_TDK]),
+    }
+}
+
 impl Shared {
+    /// The pin of the host key a terminal of `family` downloads its TMK with (activation DF56).
+    fn host_key_sha256(&self, family: KeyFamily) -> [u8; 32] {
+        match family {
+            KeyFamily::Tdes => possdk_core::crypto::sha256(
+                &[self.rsa_modulus.as_slice(), self.rsa_exponent.as_slice()].concat(),
+            ),
+            KeyFamily::Sm => possdk_core::crypto::sha256(&self.sm2_public),
+        }
+    }
+
     pub(super) fn activation(
         &self,
         db: &mut Db,
@@ -31,9 +50,7 @@ impl Shared {
             }
         }
         db.store.mark_activated(&term.tid)?;
-        let fp = possdk_core::crypto::sha256(
-            &[self.rsa_modulus.as_slice(), self.rsa_exponent.as_slice()].concat(),
-        );
+        let fp = self.host_key_sha256(term.key_family);
         let out = tlv::encode(&[
             Tlv::primitive(0xDF51, term.merchant_name.as_bytes().to_vec()),
             Tlv::primitive(0xDF52, term.timeout_s.to_string().into_bytes()),
@@ -41,27 +58,45 @@ impl Shared {
             Tlv::primitive(0xDF54, term.max_tip_percent.to_string().into_bytes()),
             Tlv::primitive(0xDF55, format!("{:06}", term.batch).into_bytes()),
             Tlv::primitive(0xDF56, fp.to_vec()),
+            Tlv::primitive(0xDF57, term.key_family.wire_name().as_bytes().to_vec()),
         ]);
         let mut r = mgmt_reply(req, "00");
         r.msg.set(62, out);
         Ok(r)
     }
 
-    pub(super) fn rsa_query(&self, req: &Message) -> Reply {
+    /// `352`: the RSA key (DF02 modulus, DF04 exponent) for a TDES terminal, the SM2 key (DF02 the 65-byte
+    /// point, DF25 `SM2`, no DF04) for an SM one.
+    pub(super) fn host_key_query(&self, req: &Message, term: &store::Terminal) -> Reply {
+        let mut items = vec![
+            Tlv::primitive(0x9F06, HOST_KEY_RID.to_vec()),
+            Tlv::primitive(0x9F22, vec![HOST_KEY_INDEX]),
+        ];
+        match term.key_family {
+            KeyFamily::Tdes => {
+                items.push(Tlv::primitive(0xDF02, self.rsa_modulus.clone()));
+                items.push(Tlv::primitive(0xDF04, self.rsa_exponent.clone()));
+            }
+            KeyFamily::Sm => {
+                items.push(Tlv::primitive(0xDF02, self.sm2_public.clone()));
+                items.push(Tlv::primitive(0xDF25, b"SM2".to_vec()));
+            }
+        }
         let mut r = mgmt_reply(req, "00");
-        r.msg.set(
-            62,
-            tlv::encode(&[
-                Tlv::primitive(0x9F06, HOST_KEY_RID.to_vec()),
-                Tlv::primitive(0x9F22, vec![HOST_KEY_INDEX]),
-                Tlv::primitive(0xDF02, self.rsa_modulus.clone()),
-                Tlv::primitive(0xDF04, self.rsa_exponent.clone()),
-            ]),
-        );
+        r.msg.set(62, tlv::encode(&items));
         r
     }
 
-    pub(super) fn tmk_download(&self, db: &mut Db, req: &Message, tid: &str) -> DbResult<Reply> {
+    /// `350`: R from DF23 (RSA PKCS#1 v1.5 or SM2 C1‖C3‖C2, by the terminal's family), checked against DF24;
+    /// a fresh TMK under R (DF21) with its check value (DF22), pending until `351`.
+    pub(super) fn tmk_download(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        term: &store::Terminal,
+    ) -> DbResult<Reply> {
+        let tid = term.tid.as_str();
+        let family = term.key_family;
         let Some(items) = req.get(62).and_then(|d| tlv::decode(d).ok()) else {
             return Ok(mgmt_reply(req, "30"));
         };
@@ -74,30 +109,34 @@ impl Shared {
         let (Some(ct), Some(cv)) = (tlv::get(&items, 0xDF23), tlv::get(&items, 0xDF24)) else {
             return Ok(mgmt_reply(req, "30"));
         };
-        let r_key = match self.rsa.decrypt(rsa::Pkcs1v15Encrypt, ct) {
-            Ok(r) if r.len() == 16 => zeroize::Zeroizing::new(r),
-            _ => {
-                info!("{tid}: TMK download: DF23 does not decrypt to 16 bytes");
-                return Ok(mgmt_reply(req, "A7"));
-            }
+        let r_key = match family {
+            KeyFamily::Tdes => self
+                .rsa
+                .decrypt(rsa::Pkcs1v15Encrypt, ct)
+                .ok()
+                .map(zeroize::Zeroizing::new),
+            KeyFamily::Sm => self.sm2.decrypt(ct).ok(),
         };
-        let Ok(r_des) = DesKey::from_bytes(&r_key) else {
+        let Some(r) = r_key
+            .filter(|k| k.len() == 16)
+            .and_then(|k| FamilyKey::from_bytes(family, &k))
+        else {
+            info!("{tid}: TMK download: DF23 does not decrypt to 16 bytes under the {family} host key");
             return Ok(mgmt_reply(req, "A7"));
         };
-        if cv.len() < 3 || cv.len() > 8 || r_des.check_block()[..cv.len()] != cv[..] {
+        if !r.check_matches(cv) {
             info!("{tid}: TMK download: DF24 does not match R");
             return Ok(mgmt_reply(req, "A7"));
         }
         let mut tmk = zeroize::Zeroizing::new([0u8; 16]);
         if self.fixed_keys {
-            tmk.copy_from_slice(&hex::decode(FIXED_TMK).unwrap_or_default());
+            tmk.copy_from_slice(&hex::decode(fixed(family).0).unwrap_or_default());
         } else if possdk_core::crypto::random_bytes(&mut tmk[..]).is_err() {
             return Ok(mgmt_reply(req, "96"));
         }
-        let Ok(tmk_des) = DesKey::from_bytes(&tmk[..]) else {
-            return Ok(mgmt_reply(req, "96"));
-        };
-        let Ok(wrapped) = tdes::encrypt_ecb(&r_des, &tmk[..]) else {
+        let (Some(tmk_key), Some(wrapped)) =
+            (FamilyKey::from_bytes(family, &tmk[..]), r.wrap(&tmk[..]))
+        else {
             return Ok(mgmt_reply(req, "96"));
         };
         db.store.set_pending_tmk(tid, &tmk[..])?;
@@ -106,7 +145,7 @@ impl Shared {
             62,
             tlv::encode(&[
                 Tlv::primitive(0xDF21, wrapped),
-                Tlv::primitive(0xDF22, tmk_des.kcv().to_vec()),
+                Tlv::primitive(0xDF22, tmk_key.kcv().to_vec()),
             ]),
         );
         Ok(r)
@@ -124,12 +163,12 @@ impl Shared {
         let Some(pending) = row
             .pending_tmk
             .as_ref()
-            .and_then(|k| DesKey::from_bytes(k).ok())
+            .and_then(|k| FamilyKey::from_bytes(row.family, k))
         else {
             info!("{tid}: TMK activation without a downloaded TMK");
             return Ok(mgmt_reply(req, "A7"));
         };
-        if cv.len() < 3 || cv.len() > 8 || pending.check_block()[..cv.len()] != cv[..] {
+        if !pending.check_matches(&cv) {
             return Ok(mgmt_reply(req, "A7"));
         }
         db.store.activate_tmk(tid)?;
@@ -147,13 +186,17 @@ impl Shared {
     ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
         let row = db.store.keys(tid)?;
-        let Some(tmk) = row.tmk.as_ref().and_then(|k| DesKey::from_bytes(k).ok()) else {
+        let Some(tmk) = row
+            .tmk
+            .as_ref()
+            .and_then(|k| FamilyKey::from_bytes(row.family, k))
+        else {
             info!("{tid}: sign-in without an active TMK");
             return Ok(mgmt_reply(req, "A7"));
         };
         let mut fresh = zeroize::Zeroizing::new([0u8; 48]);
         if self.fixed_keys {
-            for (i, k) in [FIXED_PIK, FIXED_MAK, FIXED_TDK].iter().enumerate() {
+            for (i, k) in fixed(row.family).1.iter().enumerate() {
                 fresh[i * 16..i * 16 + 16].copy_from_slice(&hex::decode(k).unwrap_or_default());
             }
         } else if possdk_core::crypto::random_bytes(&mut fresh[..]).is_err() {
@@ -162,7 +205,7 @@ impl Shared {
         let mut f62 = Vec::with_capacity(60);
         for i in 0..3 {
             let k = &fresh[i * 16..i * 16 + 16];
-            let (Ok(kd), Ok(enc)) = (DesKey::from_bytes(k), tdes::encrypt_ecb(&tmk, k)) else {
+            let (Some(kd), Some(enc)) = (FamilyKey::from_bytes(row.family, k), tmk.wrap(k)) else {
                 return Ok(mgmt_reply(req, "96"));
             };
             f62.extend_from_slice(&enc);

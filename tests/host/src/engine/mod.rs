@@ -6,7 +6,9 @@
 //! the faults applied to it. Each message family answers in its own module.
 
 mod financial;
+pub mod keys;
 mod management;
+mod qr;
 mod query;
 mod reversal;
 mod session;
@@ -14,14 +16,16 @@ mod settlement;
 mod upload;
 
 pub use financial::{build59, parse59};
+pub use qr::{PayerMode, QrBook};
 
 use crate::faults::{FaultKind, Faults};
 use crate::store::{self, DbResult, Store, Txn};
 use crate::util::{digits, frame_head, num, Now};
+use keys::FamilyKey;
 use log::{debug, info, warn};
-use possdk_core::crypto::{mac, DesKey};
+use possdk_core::crypto::sm2::Sm2PrivateKey;
 use possdk_core::iso8583::{
-    self, decode_frame, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu,
+    self, decode_frame_for, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu,
 };
 use std::collections::HashMap;
 use std::io::Write;
@@ -62,11 +66,11 @@ pub struct Outcome {
     pub close_mid_frame: bool,
 }
 
-/// Working keys of a signed-in terminal.
+/// Working keys of a signed-in terminal, in its key family.
 pub struct WorkKeys {
-    pub pik: DesKey,
-    pub mak: DesKey,
-    pub tdk: DesKey,
+    pub pik: FamilyKey,
+    pub mak: FamilyKey,
+    pub tdk: FamilyKey,
 }
 
 pub struct Db {
@@ -90,10 +94,10 @@ impl Db {
         let (Some(pik), Some(mak), Some(tdk)) = (&row.pik, &row.mak, &row.tdk) else {
             return Ok(None);
         };
-        let (Ok(pik), Ok(mak), Ok(tdk)) = (
-            DesKey::from_bytes(pik),
-            DesKey::from_bytes(mak),
-            DesKey::from_bytes(tdk),
+        let (Some(pik), Some(mak), Some(tdk)) = (
+            FamilyKey::from_bytes(row.family, pik),
+            FamilyKey::from_bytes(row.family, mak),
+            FamilyKey::from_bytes(row.family, tdk),
         ) else {
             return Ok(None);
         };
@@ -106,9 +110,15 @@ impl Db {
 pub struct Shared {
     pub db: Mutex<Db>,
     pub faults: Mutex<Faults>,
+    /// The scripted QR payer (docs/HOST.md, admin `qr_payer` / `pay_order`).
+    pub qr: Mutex<QrBook>,
     pub rsa: rsa::PrivateKey,
     pub rsa_modulus: Vec<u8>,
     pub rsa_exponent: Vec<u8>,
+    /// The host SM2 key of the SM family's TMK transport (docs/PROTOCOL.md §11).
+    pub sm2: Sm2PrivateKey,
+    /// Its public key, the 65-byte point of the `352` answer.
+    pub sm2_public: Vec<u8>,
     pub fixed_keys: bool,
     pub wire_log: Option<Mutex<std::fs::File>>,
     pub seq: AtomicU64,
@@ -155,8 +165,8 @@ fn f60(msg: &Message) -> Option<(String, u32, String)> {
     ))
 }
 
-fn mac_of(mak: &DesKey, raw: &[u8]) -> Option<[u8; 8]> {
-    mac_span(raw).map(|span| mac::cup_ecb(mak, span))
+fn mac_of(mak: &FamilyKey, raw: &[u8]) -> Option<[u8; 8]> {
+    mac_span(raw).map(|span| mak.mac(span))
 }
 
 /// Copy the listed fields from `req` into `resp` when present.
@@ -200,6 +210,38 @@ impl Shared {
         format!("{}{:08}", now.mmdd(), seq % 100_000_000)
     }
 
+    /// See `Host::set_key_family`.
+    pub fn set_key_family(
+        &self,
+        tid: Option<&str>,
+        family: possdk_core::crypto::KeyFamily,
+    ) -> Result<usize, crate::HostError> {
+        let mut db = lock(&self.db);
+        let changed = db.store.set_key_family(tid, family)?;
+        db.keys.clear();
+        if self.fixed_keys && changed > 0 {
+            let tmk = match family {
+                possdk_core::crypto::KeyFamily::Tdes => possdk_sim::fixture::FIXED_TMK,
+                possdk_core::crypto::KeyFamily::Sm => possdk_sim::fixture::FIXED_SM_TMK,
+            };
+            let tmk = zeroize::Zeroizing::new(hex::decode(tmk).unwrap_or_default());
+            let tids: Vec<String> = {
+                let mut st = db.store.conn.prepare(
+                    "SELECT tid FROM terminals WHERE key_family = ?1 AND (?2 IS NULL OR tid = ?2)",
+                )?;
+                let rows = st.query_map(rusqlite::params![family.name(), tid], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for t in tids {
+                if db.store.keys(&t)?.tmk.is_none() {
+                    db.store.set_tmk(&t, &tmk)?;
+                }
+            }
+        }
+        info!("{changed} terminal(s) now in the {family} key family");
+        Ok(changed)
+    }
+
     fn wire(&self, dir: &str, text: &str) {
         if let Some(f) = &self.wire_log {
             let line = format!("{} {dir} {text}\n", Now::current().stamp());
@@ -210,7 +252,12 @@ impl Shared {
     /// Process one frame (2-byte length prefix included).
     pub fn handle(&self, raw: &[u8]) -> Outcome {
         let now = Now::current();
-        let frame = match decode_frame(raw) {
+        // Field 52 is 8 or 16 bytes as the terminal's family says; its field 41 comes first.
+        let family_of = |tid: &[u8]| {
+            let tid = std::str::from_utf8(tid).unwrap_or_default();
+            lock(&self.db).store.key_family(tid).unwrap_or_default()
+        };
+        let frame = match decode_frame_for(raw, &family_of) {
             Ok(f) => f,
             Err(e) => return self.malformed(raw, &e, &now),
         };
@@ -465,7 +512,7 @@ impl Shared {
             return Ok(mgmt_reply(req, "00"));
         }
         let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
-            || (mti == 800 && nmc == "397")
+            || (mti == 800 && matches!(nmc.as_str(), "397" | "391" | "392"))
             || sign_off
             || (mti == 820 && nmc == "800")
             || (mti == 820 && nmc == "301" && req.has(64));
@@ -494,8 +541,8 @@ impl Shared {
         }
         match (mti, nmc.as_str()) {
             (800, "399") => self.activation(db, req, &term),
-            (800, "352") => Ok(self.rsa_query(req)),
-            (800, "350") => self.tmk_download(db, req, &tid),
+            (800, "352") => Ok(self.host_key_query(req, &term)),
+            (800, "350") => self.tmk_download(db, req, &term),
             (800, "351") => self.tmk_activate(db, req, &tid),
             (800, "004") => self.sign_in(db, req, &term, now),
             (820, "372") => self.capk_query(db, req),
@@ -513,6 +560,8 @@ impl Shared {
             (800, "397") => self.detail_query(db, req, &term),
             (820, "002") => self.sign_off(db, req, &tid),
             (820, "301") => Ok(self.echo_test(req, now)),
+            (800, "391") => self.qr_status(db, req, raw, &term, now, false),
+            (800, "392") => self.qr_status(db, req, raw, &term, now, true),
             (100 | 200 | 220, _) => self.financial(db, req, raw, &term, now, pre),
             (400, _) => self.reversal(db, req, &term, now),
             (500, "201") => self.settlement(db, req, &term, now, pre),

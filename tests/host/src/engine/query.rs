@@ -40,7 +40,15 @@ impl Shared {
             .store
             .batch_txns(&term.tid, batch)?
             .into_iter()
-            .filter(|t| matches!(t.mti, 100 | 200 | 220) && t.state != "declined" && t.kind != "01")
+            .filter(|t| {
+                matches!(t.mti, 100 | 200 | 220)
+                    && t.kind != "01"
+                    // Declines, and QR payments never paid (open, paying, closed, expired orders).
+                    && !matches!(
+                        t.state.as_str(),
+                        "declined" | "open" | "paying" | "closed" | "expired"
+                    )
+            })
             .map(|t| {
                 let state = match t.state.as_str() {
                     "voided" => "V",

@@ -83,11 +83,17 @@ impl Shared {
     fn undo(&self, store: &Store, o: &Txn) -> Flow<i64> {
         let get = |id: Option<i64>| id.and_then(|i| store.txn_by_id(i).ok().flatten());
         let put = |t: &Txn| store.update_txn(t).map_err(|_| "96");
+        let mut me = o.clone();
         match o.state.as_str() {
-            "declined" | "reversed" => return Ok(0),
+            "declined" | "reversed" | "closed" | "expired" => return Ok(0),
+            // A QR payment still waiting or being confirmed: cancelled, it can no longer be paid.
+            "open" | "paying" => {
+                me.state = "reversed".into();
+                put(&me)?;
+                return Ok(0);
+            }
             _ => {}
         }
-        let mut me = o.clone();
         match o.kind.as_str() {
             "01" => {}
             "22" | "10" => {

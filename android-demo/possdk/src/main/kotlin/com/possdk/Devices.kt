@@ -199,6 +199,20 @@ class QrRequest(val transaction: String, val amount: Long?, val timeoutMs: Long,
     override fun toString() = "QrRequest($transaction, amount=$amount, timeoutMs=$timeoutMs)"
 }
 
+/** A merchant-presented QR code to show: render [payload] as a QR code ([amount] in fen). */
+class QrShow(val payload: String, val amount: Long, val expiresInS: Long, val stan: Long) {
+    override fun toString() = "QrShow(amount=$amount, expiresInS=$expiresInS, stan=$stan)"
+}
+
+/** A screen the customer scans merchant-presented QR codes from (`PosTerminal.qrOrder`). */
+interface QrDisplay {
+    /** Show the code; throwing is logged and the order goes on (the payload is in the result too). */
+    fun showQr(show: QrShow)
+
+    /** The order is final (paid, expired, closed): take the code down. */
+    fun clearQr() {}
+}
+
 /** Progress events (JSON-API event names). */
 sealed class PosEvent {
     object WaitingForCard : PosEvent()
@@ -211,6 +225,8 @@ sealed class PosEvent {
     data class Reversing(val stan: Long) : PosEvent()
     data class ResendingAdvice(val stan: Long) : PosEvent()
     data class Done(val approved: Boolean, val responseCode: String) : PosEvent()
+    /** A QR status query was answered: the payment's [state] (`waiting`, `paying`, `paid`, ...) at poll [poll]. */
+    data class QrPolling(val stan: Long, val poll: Long, val state: String) : PosEvent()
     /** An event this version of the API does not know yet. */
     data class Other(val name: String) : PosEvent()
 

@@ -29,7 +29,9 @@ class PosConfig(
     val deviceModel: String? = null,
     val sealKey: String? = null,
     val encryptTracks: Boolean = false,
-    val production: Boolean = false
+    val production: Boolean = false,
+    /** The key family (docs/PROTOCOL.md §11); a [SecurityModule] given to [PosTerminal] must work in the same one. */
+    val keyFamily: KeyFamily = KeyFamily.TDES
 ) {
     fun toJson(): String = JSONObject()
         .put("tid", tid)
@@ -45,10 +47,11 @@ class PosConfig(
         .put("seal_key", sealKey)
         .put("encrypt_tracks", encryptTracks)
         .put("production", production)
+        .put("key_family", keyFamily.wire)
         .toString()
 
     override fun toString() =
-        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, production=$production, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
+        "PosConfig(tid=$tid, mid=$mid, gateway=$gateway, platform=$platform, journalPath=$journalPath, production=$production, keyFamily=$keyFamily, sealKey=${if (sealKey != null) "<hidden>" else "null"})"
 }
 
 /**
@@ -175,7 +178,11 @@ data class TransactionResult(
     val datetime: String,
     /** Balance inquiry: fen, negative when the account is in debit. */
     val balance: Long?,
-    val receipt: List<String>
+    val receipt: List<String>,
+    /** QR payments: the host's last state (`paid`, `waiting`, `paying`, `not_paid`, `closed`, `expired`, `not_found`). */
+    val qrState: String? = null,
+    /** `qrOrder`: the code payload the customer scans. */
+    val qrPayload: String? = null
 )
 
 data class CountAmount(val count: Long, val amount: Long)
@@ -218,7 +225,9 @@ data class StatusResult(
     val pendingReversal: PendingReversal?,
     val unsentAdvices: Long,
     /** Chip uploads (TC, script results) still owed. */
-    val unsentUploads: Long = 0
+    val unsentUploads: Long,
+    /** `tdes` or `sm` (docs/PROTOCOL.md §11). */
+    val keyFamily: KeyFamily
 )
 
 /** A local journal record (masked PAN only). */
@@ -313,7 +322,9 @@ internal object Results {
         cardOrg = o.optStr("card_org"),
         datetime = o.optStr("datetime") ?: "",
         balance = o.optLong("balance"),
-        receipt = o.strings("receipt")
+        receipt = o.strings("receipt"),
+        qrState = o.optStr("qr_state"),
+        qrPayload = o.optStr("qr_payload")
     )
 
     private fun countAmount(o: Obj) = CountAmount(o.long("count"), o.long("amount"))
@@ -342,7 +353,8 @@ internal object Results {
             PendingReversal(it.long("stan"), it.optStr("reason"), it.optLong("attempts") ?: 0, it.bool("flagged"))
         },
         o.optLong("unsent_advices") ?: 0,
-        o.optLong("unsent_uploads") ?: 0
+        o.optLong("unsent_uploads") ?: 0,
+        KeyFamily.fromWire(o.optStr("key_family") ?: "tdes") ?: KeyFamily.TDES
     )
 
     fun journal(o: Obj) = JournalResult(

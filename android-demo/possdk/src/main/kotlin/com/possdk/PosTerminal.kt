@@ -31,7 +31,8 @@ class PosTerminal @JvmOverloads constructor(
     deviceInfo: DeviceInfo? = null,
     sealKeyProvider: SealKeyProvider? = null,
     printer: Printer? = null,
-    signaturePad: SignaturePad? = null
+    signaturePad: SignaturePad? = null,
+    qrDisplay: QrDisplay? = null
 ) : AutoCloseable {
     @JvmOverloads
     constructor(
@@ -44,14 +45,15 @@ class PosTerminal @JvmOverloads constructor(
         deviceInfo: DeviceInfo? = null,
         sealKeyProvider: SealKeyProvider? = null,
         printer: Printer? = null,
-        signaturePad: SignaturePad? = null
+        signaturePad: SignaturePad? = null,
+        qrDisplay: QrDisplay? = null
     ) : this(
         config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, sealKeyProvider, printer,
-        signaturePad
+        signaturePad, qrDisplay
     )
 
     private val bridge =
-        CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, printer, signaturePad)
+        CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, printer, signaturePad, qrDisplay)
     private val handle = AtomicLong(NativeBridge.create(withSealKey(configJson, sealKeyProvider), bridge))
 
     val isClosed: Boolean get() = handle.get() == 0L
@@ -112,6 +114,13 @@ class PosTerminal @JvmOverloads constructor(
     fun refund(amount: Long, original: OriginalRef, card: CardInput? = null): TransactionResult =
         Results.transaction(call("refund", "amount" to amount, "original" to original.toJson(), "card" to card?.toJson()))
 
+    /**
+     * Refund of a QR payment: by `original.voucher`, or by reference alone (the journal's voucher, or none where
+     * the host allows it: config `qr.refund_by_reference`).
+     */
+    fun qrRefund(amount: Long, original: OriginalRef): TransactionResult =
+        Results.transaction(call("refund", "amount" to amount, "original" to original.toJson(), "payment" to "qr"))
+
     @JvmOverloads
     fun preauthVoid(amount: Long, original: OriginalRef, card: CardInput? = null): TransactionResult =
         Results.transaction(call("preauth_void", "amount" to amount, "original" to original.toJson(), "card" to card?.toJson()))
@@ -129,6 +138,17 @@ class PosTerminal @JvmOverloads constructor(
 
     @JvmOverloads
     fun balance(card: CardInput? = null): TransactionResult = Results.transaction(call("balance", "card" to card?.toJson()))
+
+    /**
+     * Merchant-presented QR order: the host's code (in `qrPayload`) is shown to the customer and its status
+     * polled until it is paid, expired or closed; [cancel] closes it at the host.
+     */
+    fun qrOrder(amount: Long): TransactionResult = Results.transaction(call("qr_order", "amount" to amount))
+
+    /** One QR status query for a journal QR payment ([order], its STAN) or a [voucher]; the state is in `qrState`. */
+    @JvmOverloads
+    fun qrQuery(order: Long? = null, voucher: String? = null): TransactionResult =
+        Results.transaction(call("qr_query", "order" to order, "voucher" to voucher))
 
     @JvmOverloads
     fun queryDetails(batch: Long? = null): DetailQueryResult = Results.details(call("query_details", "batch" to batch))

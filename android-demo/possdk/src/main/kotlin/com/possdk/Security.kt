@@ -8,8 +8,12 @@ package com.possdk
  * The methods mirror the core's security module (possdk-core `security::SecurityModule`) one to one. Keys
  * never arrive in clear: the TMK comes encrypted under the transport key the module made itself, and the
  * working keys (PIK, MAK, TDK) come encrypted under the TMK, each with its check value (the first bytes of
- * TDES(key, 8 zero bytes); hosts send 3 to 8 of them). A module answers only with check values, PIN blocks,
- * MACs and encrypted track blocks.
+ * TDES(key, 8 zero bytes), or SM4(key, 16 zero bytes) in the SM family; hosts send 3 or more of them). A module
+ * answers only with check values, PIN blocks, MACs and encrypted track blocks.
+ *
+ * A module works in one [keyFamily] (docs/PROTOCOL.md §11), which must be the config's `key_family`: [KeyFamily.TDES]
+ * (RSA transport, TDES keys, CUP-ECB MAC, 8-byte PIN and track blocks) or [KeyFamily.SM] (SM2 transport, SM4
+ * keys, CUP-SM4 MAC, 16-byte PIN and track blocks).
  *
  * Every method runs on the thread that called the [PosTerminal] operation. Arrays passed in are wiped (filled
  * with zeros) when the method returns: copy what you keep. Throw [SecurityModuleException] for the failures
@@ -18,14 +22,19 @@ package com.possdk
  * is the exception thrown.
  */
 interface SecurityModule {
+    /** The key family of the module's keys; TDES unless the module says otherwise. */
+    val keyFamily: KeyFamily
+        get() = KeyFamily.TDES
+
     /**
-     * Start a master-key download: generate a random double-length transport key R (16 bytes), and return R
-     * encrypted to the host's RSA key with PKCS#1 v1.5 padding, with R's 4-byte check value.
+     * Start a master-key download: generate a random 16-byte transport key R, and return R encrypted to the
+     * host's key with R's 4-byte check value: with PKCS#1 v1.5 padding to an RSA key (TDES family), or as
+     * SM2 C1 ‖ C3 ‖ C2 to an SM2 key ([HostPublicKey.sm2PublicKey], SM family).
      */
     fun beginTmkDownload(hostKey: HostPublicKey): TmkTransport
 
     /**
-     * Decrypt the TMK under R (TDES-ECB), verify its [checkValue], and keep it as the *pending* TMK (not used
+     * Decrypt the TMK under R (TDES-ECB, or SM4-ECB in the SM family), verify its [checkValue], and keep it as the *pending* TMK (not used
      * until [activateTmk]). R is single use. Returns the TMK's 4-byte check value.
      */
     fun receiveTmk(encryptedTmk: ByteArray, checkValue: ByteArray): ByteArray
@@ -33,7 +42,7 @@ interface SecurityModule {
     /** The host approved the new master key: the pending TMK becomes the TMK, and the working keys are cleared. */
     fun activateTmk()
 
-    /** Install PIK, MAK and TDK (each TDES-ECB under the TMK) after verifying every check value: all or none. */
+    /** Install PIK, MAK and TDK (each TDES-ECB or SM4-ECB under the TMK) after verifying every check value: all or none. */
     fun installWorkingKeys(pik: EncryptedKey, mak: EncryptedKey, tdk: EncryptedKey)
 
     fun hasKey(slot: KeySlot): Boolean
@@ -41,13 +50,16 @@ interface SecurityModule {
     /** The slot's 4-byte check value, or null when the slot is empty. */
     fun checkValue(slot: KeySlot): ByteArray?
 
-    /** The ISO 9564 format-0 PIN block of [pin] (ASCII digits) and [pan], encrypted under the PIK: 8 bytes. */
+    /**
+     * The format-0 PIN block of [pin] (ASCII digits) and [pan], encrypted under the PIK: 8 bytes (TDES, ISO 9564)
+     * or 16 bytes (SM4, docs/PROTOCOL.md §11).
+     */
     fun pinBlock(pin: CharArray, pan: String): ByteArray
 
-    /** The CUP-ECB MAC of [data] under the MAK: the 8 ASCII characters of field 64. */
+    /** The MAC of [data] under the MAK, 8 bytes: CUP-ECB's ASCII characters, or CUP-SM4's binary bytes. */
     fun mac(data: ByteArray): ByteArray
 
-    /** TDES-ECB of one 8-byte track block under the TDK. */
+    /** One track block under the TDK: TDES-ECB of 8 bytes, or SM4-ECB of 16 bytes. */
     fun encryptTrackBlock(block: ByteArray): ByteArray
 
     /** Forget PIK, MAK and TDK (the terminal must sign in again). */
@@ -64,9 +76,36 @@ enum class KeySlot(val number: Int) {
     }
 }
 
-/** The host's RSA key for the master-key download: big-endian modulus and public exponent. */
-class HostPublicKey(val modulus: ByteArray, val exponent: ByteArray) {
-    override fun toString() = "HostPublicKey(${modulus.size * 8} bits)"
+/** The key families (docs/PROTOCOL.md §11). [number] is the family's number on the native side (as in the C API). */
+enum class KeyFamily(val number: Int, val wire: String) {
+    TDES(0, "tdes"), SM(1, "sm");
+
+    companion object {
+        @JvmStatic
+        fun fromWire(s: String): KeyFamily? = values().firstOrNull { it.wire == s }
+    }
+}
+
+/**
+ * The host's key for the master-key download: an RSA key (big-endian [modulus] and [exponent]; TDES family), or
+ * an SM2 key ([sm2PublicKey], the 65-byte `04 ‖ X ‖ Y`, with empty modulus and exponent; SM family).
+ */
+class HostPublicKey @JvmOverloads constructor(
+    val modulus: ByteArray,
+    val exponent: ByteArray,
+    val sm2PublicKey: ByteArray? = null
+) {
+    val keyFamily: KeyFamily
+        get() = if (sm2PublicKey != null) KeyFamily.SM else KeyFamily.TDES
+
+    override fun toString() =
+        if (sm2PublicKey != null) "HostPublicKey(SM2)" else "HostPublicKey(${modulus.size * 8} bits)"
+
+    companion object {
+        /** An SM2 host key. */
+        @JvmStatic
+        fun sm2(publicKey: ByteArray) = HostPublicKey(ByteArray(0), ByteArray(0), publicKey)
+    }
 }
 
 /** What [SecurityModule.beginTmkDownload] returns: RSA(host key, R) and R's 4-byte check value. */

@@ -11,6 +11,7 @@ import com.possdk.DeviceInfo
 import com.possdk.EncryptedKey
 import com.possdk.EventListener
 import com.possdk.HostPublicKey
+import com.possdk.KeyFamily
 import com.possdk.KeySlot
 import com.possdk.PinEntry
 import com.possdk.PinPad
@@ -18,8 +19,10 @@ import com.possdk.PinRequest
 import com.possdk.PosEvent
 import com.possdk.PosException
 import com.possdk.Printer
+import com.possdk.QrDisplay
 import com.possdk.QrRequest
 import com.possdk.QrScanner
+import com.possdk.QrShow
 import com.possdk.SecurityModule
 import com.possdk.SecurityModuleException
 import com.possdk.SignaturePad
@@ -49,7 +52,8 @@ class CallbackBridge(
     private val securityModule: SecurityModule? = null,
     private val deviceInfo: DeviceInfo? = null,
     private val printer: Printer? = null,
-    private val signaturePad: SignaturePad? = null
+    private val signaturePad: SignaturePad? = null,
+    private val qrDisplay: QrDisplay? = null
 ) : CancelSignal {
     /** Set by `PosTerminal.cancel()`/`close()`, cleared when an operation starts; devices poll it. */
     @Volatile
@@ -62,7 +66,8 @@ class CallbackBridge(
         (if (cardReader != null) 1 else 0) or (if (pinPad != null) 2 else 0) or
             (if (qrScanner != null) 4 else 0) or (if (events != null) 8 else 0) or
             (if (securityModule != null) 16 else 0) or (if (deviceInfo != null) 32 else 0) or
-            (if (printer != null) 64 else 0) or (if (signaturePad != null) 128 else 0)
+            (if (qrDisplay != null) 64 else 0) or (if (printer != null) 128 else 0) or
+            (if (signaturePad != null) 256 else 0)
 
     /** `[width (2, big-endian), height (2)] + bitmap` */
     fun captureSignature(transaction: String, stan: Long, amount: Long, timeoutMs: Long): ByteArray {
@@ -161,6 +166,15 @@ class CallbackBridge(
         return scanner.scan(QrRequest(transaction, amountOf(amount), timeoutMs, this))
     }
 
+    fun showQr(payload: String, amount: Long, expiresInS: Long, stan: Long) {
+        val display = qrDisplay ?: throw IllegalStateException("no QrDisplay")
+        display.showQr(QrShow(payload, amount, expiresInS, stan))
+    }
+
+    fun clearQr() {
+        qrDisplay?.clearQr()
+    }
+
     fun onEvent(json: String) {
         val listener = events ?: return
         listener.onEvent(parseEvent(json))
@@ -189,6 +203,19 @@ class CallbackBridge(
         System.arraycopy(t.encryptedKey, 0, out, 4, t.encryptedKey.size)
         return out
     }
+
+    /** `[4-byte check value of R] + SM2(host key, R)` (C1 ‖ C3 ‖ C2); [publicKey] is the 65-byte SM2 point. */
+    fun beginTmkDownloadSm2(publicKey: ByteArray): ByteArray {
+        val t = security().beginTmkDownload(HostPublicKey.sm2(publicKey.copyOf()))
+        if (t.checkValue.size != 4) throw IllegalStateException("TmkTransport.checkValue must be 4 bytes")
+        val out = ByteArray(4 + t.encryptedKey.size)
+        System.arraycopy(t.checkValue, 0, out, 0, 4)
+        System.arraycopy(t.encryptedKey, 0, out, 4, t.encryptedKey.size)
+        return out
+    }
+
+    /** The security module's [KeyFamily.number]. */
+    fun keyFamily(): Int = security().keyFamily.number
 
     fun receiveTmk(encryptedTmk: ByteArray, checkValue: ByteArray): ByteArray =
         wiping(encryptedTmk, checkValue) { security().receiveTmk(encryptedTmk, checkValue).copyOf() }
@@ -264,6 +291,7 @@ class CallbackBridge(
                 "reversing" -> PosEvent.Reversing(long("stan"))
                 "resending_advice" -> PosEvent.ResendingAdvice(long("stan"))
                 "done" -> PosEvent.Done(m.optBoolean("approved", false), m.optString("response_code", ""))
+                "qr_polling" -> PosEvent.QrPolling(long("stan"), long("poll"), m.optString("state", ""))
                 else -> PosEvent.Other(name)
             }
         }
