@@ -241,6 +241,39 @@ impl Shared {
         })
     }
 
+    /// The first answer to this 0220 when the same terminal sent the same body under the same batch and
+    /// STAN before (the MAC may differ: it is made with the current MAK); None otherwise.
+    fn advice_replay(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        raw: &[u8],
+        tid: &str,
+        batch: u32,
+        stan: u32,
+    ) -> DbResult<Option<Reply>> {
+        let Some((h, body)) = db.store.replay(tid, batch, stan, 220)? else {
+            return Ok(None);
+        };
+        if h != body_hash(raw, true) {
+            return Ok(None);
+        }
+        let Ok(mut m) = iso8583::decode_body(&body) else {
+            return Ok(None);
+        };
+        info!("{tid}: 0220 STAN {stan:06} replayed");
+        if let Some(p) = req.get(2) {
+            m.set(2, p.to_vec());
+        }
+        let mac = m.get_str(39) == Some("00");
+        Ok(Some(Reply {
+            msg: m,
+            mac,
+            processing: 0,
+            replay: None,
+        }))
+    }
+
     pub(super) fn financial(
         &self,
         db: &mut Db,
@@ -254,6 +287,17 @@ impl Shared {
         let Some(keys) = db.work_keys(tid)? else {
             return Ok(self.error_reply(req, "A0"));
         };
+        // A resent 0220 is recognised by terminal, batch, STAN and body before its content is read
+        // (docs/PROTOCOL.md §6.3): its PIN block and tracks are under the working keys of its first sending,
+        // which a sign-in since may have replaced.
+        if req.mti.0 == 220 {
+            let key = f60(req).zip(req.get_str(11).and_then(num));
+            if let Some(((_, batch, _), stan)) = key {
+                if let Some(r) = self.advice_replay(db, req, raw, tid, batch, stan as u32)? {
+                    return Ok(r);
+                }
+            }
+        }
         let fin = match self.parse_fin(req, tid, &keys) {
             Ok(f) => f,
             Err(rc) => {
@@ -268,26 +312,6 @@ impl Shared {
             .txn_by_key(tid, fin.batch, fin.stan, mti)?
             .is_some()
         {
-            if mti == 220 {
-                let hash = body_hash(raw, true);
-                if let Some((h, body)) = db.store.replay(tid, fin.batch, fin.stan, mti)? {
-                    if h == hash {
-                        if let Ok(mut m) = iso8583::decode_body(&body) {
-                            info!("{tid}: 0220 STAN {:06} replayed", fin.stan);
-                            if let Some(p) = req.get(2) {
-                                m.set(2, p.to_vec());
-                            }
-                            let mac = m.get_str(39) == Some("00");
-                            return Ok(Reply {
-                                msg: m,
-                                mac,
-                                processing: 0,
-                                replay: None,
-                            });
-                        }
-                    }
-                }
-            }
             info!(
                 "{tid}: duplicate {} batch {:06} STAN {:06}",
                 req.mti, fin.batch, fin.stan
