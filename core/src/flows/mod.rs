@@ -12,17 +12,21 @@ pub(crate) mod init;
 pub(crate) mod kinds;
 mod original;
 pub(crate) mod outcome;
+mod print;
 pub(crate) mod qr_order;
 pub(crate) mod query;
 mod reversal;
+mod session;
 pub(crate) mod settlement;
+mod signature;
+mod store_forward;
 
 use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
-    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrDisplay,
-    QrScanner, SystemClock, Transport, TransportError,
+    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, Printer,
+    QrDisplay, QrScanner, SystemClock, Transport, TransportError,
 };
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
@@ -70,6 +74,8 @@ pub(crate) struct Engine {
     qr_scanner: Option<Box<dyn QrScanner>>,
     qr_display: Option<Box<dyn QrDisplay>>,
     events: Option<Box<dyn EventSink>>,
+    printer: Option<Box<dyn Printer>>,
+    signature_pad: Option<Box<dyn crate::hal::SignaturePad>>,
     clock: Box<dyn Clock>,
     transport: Box<dyn Transport>,
     security: Box<dyn SecurityModule>,
@@ -143,6 +149,8 @@ impl Engine {
             events,
             clock,
             transport,
+            printer,
+            signature_pad,
         } = hal;
         let mut engine = Engine {
             cfg,
@@ -151,6 +159,8 @@ impl Engine {
             qr_scanner,
             qr_display,
             events,
+            printer,
+            signature_pad,
             clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
             transport: transport.unwrap_or_else(|| Box::new(TcpTransport::default())),
             security,
@@ -219,14 +229,17 @@ impl Engine {
             next_stan: self.journal.peek_stan()?,
             pending_reversal,
             unsent_advices: self.journal.pending_advices()?.len() as u32,
+            unsent_uploads: self.journal.pending_uploads()?.len() as u32,
             key_family: self.key_family(),
         })
     }
 }
 
 /// Response codes that mean approved (docs/PROTOCOL.md §9).
+/// `Y1` and `Y3` are the EMV codes of an offline approval by the card (§8.7): the terminal's own record until
+/// the host answers the advice.
 pub fn is_approval(rc: &str) -> bool {
-    matches!(rc, "00" | "A2" | "A4" | "A5" | "A6" | "10")
+    matches!(rc, "00" | "A2" | "A4" | "A5" | "A6" | "10" | "Y1" | "Y3")
 }
 
 /// Response codes after which the terminal must sign in again.

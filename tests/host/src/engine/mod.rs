@@ -11,7 +11,9 @@ mod management;
 mod qr;
 mod query;
 mod reversal;
+mod session;
 mod settlement;
+mod upload;
 
 pub use financial::{build59, parse59};
 pub use qr::{PayerMode, QrBook};
@@ -502,8 +504,18 @@ impl Shared {
             return Ok(mgmt_reply(req, "03"));
         }
         let mti = req.mti.0;
+        // Sign-off (§3.9): a terminal whose keys are already gone is signed off; a repeat is answered `00`
+        // and changes nothing (it cannot be MAC-checked, and there is nothing left to drop).
+        let sign_off = mti == 820 && nmc == "002";
+        if sign_off && db.work_keys(&tid)?.is_none() {
+            info!("{tid}: sign-off while signed off: nothing to do");
+            return Ok(mgmt_reply(req, "00"));
+        }
         let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
-            || (mti == 800 && matches!(nmc.as_str(), "397" | "391" | "392"));
+            || (mti == 800 && matches!(nmc.as_str(), "397" | "391" | "392"))
+            || sign_off
+            || (mti == 820 && nmc == "800")
+            || (mti == 820 && nmc == "301" && req.has(64));
         if maced {
             let keys = db.work_keys(&tid)?;
             let Some(keys) = keys else {
@@ -546,6 +558,8 @@ impl Shared {
                 Ok(mgmt_reply(req, "00"))
             }
             (800, "397") => self.detail_query(db, req, &term),
+            (820, "002") => self.sign_off(db, req, &tid),
+            (820, "301") => Ok(self.echo_test(req, now)),
             (800, "391") => self.qr_status(db, req, raw, &term, now, false),
             (800, "392") => self.qr_status(db, req, raw, &term, now, true),
             (100 | 200 | 220, _) => self.financial(db, req, raw, &term, now, pre),
@@ -553,6 +567,8 @@ impl Shared {
             (500, "201") => self.settlement(db, req, &term, now, pre),
             (320, "201" | "202") => self.batch_upload(db, req, &term, now, &nmc),
             (620, "951") => self.script_advice(db, req, &term, now),
+            (320, "203") => self.tc_upload(db, req, &term, now),
+            (820, "800") => self.signature_upload(db, req, &term, now),
             _ => {
                 info!("{tid}: unsupported message {} / {nmc}", req.mti);
                 Ok(self.error_reply(req, "30"))
