@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The largest bitmap a signature pad may write: 1,024 × 512 pixels at one bit each.
+#define POS_SIGNATURE_MAX_BYTES 65536
+
 // The largest frame, length prefix included: the size of the `response` buffer possdk passes.
 #define POS_MAX_FRAME 2048
 
@@ -445,6 +448,71 @@ typedef struct pos_qr_display {
     void (*destroy)(void *ctx);
 } pos_qr_display;
 
+// Which copy of the slip (`print`'s `copy`).
+typedef uint32_t pos_slip_copy;
+
+// A slip line's kind (`pos_print_line.kind`).
+typedef uint32_t pos_print_kind;
+
+// A line's alignment (`pos_print_line.align`).
+typedef uint32_t pos_print_align;
+
+// One line of a slip (valid during the `print` call).
+typedef struct pos_print_line {
+    pos_print_kind kind;
+    pos_print_align align;
+    bool bold;
+    // Double width and height.
+    bool double_size;
+    // UTF-8, NUL-terminated: the text, or the QR code's payload.
+    const char *text;
+    // `POS_PRINT_SIGNATURE`: the image's size and bitmap (0 and NULL for other kinds).
+    uint16_t width;
+    uint16_t height;
+    const uint8_t *data;
+    size_t data_len;
+} pos_print_line;
+
+// Printer callback: print `count` lines of one copy. Called after every approved transaction with the
+// merchant copy, then the cardholder copy. A failure (any status but `POS_HAL_OK`) is logged and changes
+// nothing; the slip can be had again with `pos_terminal_reprint`.
+typedef struct pos_printer {
+    void *ctx;
+    pos_hal_status (*print)(void *ctx, pos_slip_copy copy, const struct pos_print_line *lines, size_t count);
+    void (*destroy)(void *ctx);
+} pos_printer;
+
+// What the signature pad is asked for (valid during the call).
+typedef struct pos_signature_request {
+    // "sale", ... (the transaction the cardholder signs for).
+    const char *transaction;
+    uint32_t stan;
+    uint64_t amount;
+    uint32_t timeout_ms;
+    const struct pos_cancel_token *cancel;
+} pos_signature_request;
+
+// The signature the pad writes: `width` × `height` pixels (at most 1,024 × 512), `bits` holding `height`
+// rows of `(width + 7) / 8` bytes, most significant bit first, 1 = ink. possdk gives `bits` with
+// `bits_cap` (`POS_SIGNATURE_MAX_BYTES`) bytes; the pad sets `bits_len`.
+typedef struct pos_signature_image {
+    uint16_t width;
+    uint16_t height;
+    uint8_t *bits;
+    size_t bits_cap;
+    size_t bits_len;
+} pos_signature_image;
+
+// Signature pad callback: asked after an approval of the kinds the config's `signature.kinds` names. A
+// failure (any status but `POS_HAL_OK`) or an image that is not valid is logged and changes nothing.
+typedef struct pos_signature_pad {
+    void *ctx;
+    pos_hal_status (*capture)(void *ctx,
+                              const struct pos_signature_request *request,
+                              struct pos_signature_image *out);
+    void (*destroy)(void *ctx);
+} pos_signature_pad;
+
 // The devices a terminal uses. Every member may be NULL (then the data must come inline in requests
 // and the config). The vtables are copied by `pos_terminal_new`; ownership of each `ctx` passes to
 // possdk in that call, whatever it returns: `destroy` is called exactly once, by `pos_terminal_free`,
@@ -464,6 +532,10 @@ typedef struct pos_hal {
     const struct pos_transport *transport;
     // A screen for merchant-presented QR codes; NULL: the code is only in the result (`qr_payload`).
     const struct pos_qr_display *qr_display;
+    // Prints the sales slips of approved transactions; NULL: slips only come back as text.
+    const struct pos_printer *printer;
+    // Takes the cardholder's electronic signature after an approval; NULL: none is taken.
+    const struct pos_signature_pad *signature_pad;
 } pos_hal;
 
 // Details of a failed call, filled by `pos_terminal_last_error` and `pos_last_error`. Strings are
@@ -506,6 +578,22 @@ typedef struct pos_sign_in_result {
     bool capks_required;
     bool aids_required;
 } pos_sign_in_result;
+
+typedef struct pos_sign_off_result {
+    // The 0820 was sent (false: the terminal was not signed in).
+    bool sent;
+    // Field 39 of the host's answer, or "" when nothing was sent or no answer came.
+    char response_code[3];
+} pos_sign_off_result;
+
+typedef struct pos_echo_result {
+    char response_code[3];
+    // The host's date and time.
+    char datetime[24];
+    // The request was MAC'd (the terminal was signed in).
+    bool maced;
+    uint64_t round_trip_ms;
+} pos_echo_result;
 
 typedef struct pos_download_result {
     // CAPKs / AIDs downloaded, verified and loaded.
@@ -695,6 +783,8 @@ typedef struct pos_status_result {
     char profile_sha256[65];
     // The terminal's key family (`POS_KEY_FAMILY_TDES` or `POS_KEY_FAMILY_SM`).
     pos_key_family key_family;
+    // Chip uploads (TC, script results) still owed.
+    uint32_t unsent_uploads;
 } pos_status_result;
 
 // The callback produced its output.
@@ -766,6 +856,28 @@ typedef struct pos_status_result {
 
 // QR: `qr_code` inline, or NULL to ask the QR scanner callback.
 #define POS_PAYMENT_QR 1
+
+// Text.
+#define POS_PRINT_TEXT 0
+
+// A QR code of `text` (a QR transaction's voucher).
+#define POS_PRINT_QR 1
+
+// The cardholder's electronic signature: `width` × `height` pixels, `data` (`data_len` bytes) rows of
+// `(width + 7) / 8` bytes, most significant bit first, 1 = ink; `text` is "".
+#define POS_PRINT_SIGNATURE 2
+
+#define POS_ALIGN_LEFT 0
+
+#define POS_ALIGN_CENTER 1
+
+#define POS_ALIGN_RIGHT 2
+
+// 商户存根, the copy the cardholder signs.
+#define POS_COPY_MERCHANT 0
+
+// 持卡人存根.
+#define POS_COPY_CARDHOLDER 1
 
 // Every value, for tests and documentation.
 #define pos_result_ALL { POS_OK, POS_INVALID_JSON, POS_INVALID_REQUEST, POS_NOT_ACTIVATED, POS_NOT_SIGNED_IN, POS_ORIGINAL_NOT_FOUND, POS_INVALID_STATE, POS_CANCELLED, POS_HOST_UNREACHABLE, POS_HOST_TIMEOUT, POS_INVALID_RESPONSE, POS_HOST_REJECTED, POS_KEY_CHECK_FAILED, POS_SECURITY, POS_DEVICE, POS_JOURNAL, POS_INTERNAL, POS_NULL_POINTER, POS_INVALID_UTF8, POS_PANIC, POS_BUFFER_TOO_SMALL, POS_INVALID_ARGUMENT, POS_INVALID_HANDLE, }
@@ -916,6 +1028,19 @@ pos_result pos_terminal_download_master_key(struct pos_terminal *terminal, struc
 // # Safety
 // `out` NULL or writable.
 pos_result pos_terminal_sign_in(struct pos_terminal *terminal, struct pos_sign_in_result *out);
+
+// Sign off: the working keys are erased whatever the host answers; the next MAC'd request needs
+// `pos_terminal_sign_in`.
+//
+// # Safety
+// `out` NULL or writable.
+pos_result pos_terminal_sign_off(struct pos_terminal *terminal, struct pos_sign_off_result *out);
+
+// Echo test: one round trip to the gateway that changes nothing (MAC'd when signed in).
+//
+// # Safety
+// `out` NULL or writable.
+pos_result pos_terminal_echo(struct pos_terminal *terminal, struct pos_echo_result *out);
 
 // Download, verify and load the CA public keys (the card reader's `load_emv_parameters` is called).
 //

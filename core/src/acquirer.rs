@@ -93,6 +93,14 @@ pub struct Management {
     pub qr_query: String,
     /// QR order close (**private**, docs/PROTOCOL.md §4.10).
     pub qr_close: String,
+    /// Sign-off (docs/PROTOCOL.md §3.9).
+    pub sign_off: String,
+    /// Echo test (docs/PROTOCOL.md §3.10).
+    pub echo: String,
+    /// IC card TC upload (docs/PROTOCOL.md §8.6).
+    pub tc_upload: String,
+    /// Electronic signature upload (**private**, docs/PROTOCOL.md §8.8).
+    pub signature_upload: String,
 }
 
 /// The management steps, their CUP codes and the MTI each is sent with.
@@ -115,6 +123,10 @@ const MANAGEMENT: &[(&str, &str, u16)] = &[
     ("script_advice", "951", 620),
     ("qr_query", "391", 800),
     ("qr_close", "392", 800),
+    ("sign_off", "002", 820),
+    ("echo", "301", 820),
+    ("tc_upload", "203", 320),
+    ("signature_upload", "800", 820),
 ];
 
 /// A loaded, validated acquirer profile.
@@ -838,6 +850,10 @@ impl Profile {
             script_advice: next(),
             qr_query: next(),
             qr_close: next(),
+            sign_off: next(),
+            echo: next(),
+            tc_upload: next(),
+            signature_upload: next(),
         };
         let currency = root.str_or("currency", Some("156"))?.to_string();
         digits_of("currency", &currency, 3)?;
@@ -1229,6 +1245,27 @@ mod tests {
         let p = Profile::built_in("cup").expect("cup");
         assert_eq!(p.management.qr_query, "391");
         assert_eq!(p.management.qr_close, "392");
+        let m = &p.management;
+        assert_eq!(
+            [
+                &m.sign_off,
+                &m.echo,
+                &m.tc_upload,
+                &m.signature_upload,
+                &m.script_advice
+            ],
+            ["002", "301", "203", "800", "951"]
+        );
+        // 0820: the echo test's code may not be the sign-off's; 0320: the TC upload's not a batch upload's.
+        let mut v = cup_value();
+        v["management"] = serde_json::json!({"echo": "002"});
+        assert!(message_of(v)
+            .contains("management.echo: 002 is also management.sign_off: both are 0820 messages"));
+        let mut v = cup_value();
+        v["management"] = serde_json::json!({"tc_upload": "202"});
+        assert!(message_of(v).contains(
+            "management.tc_upload: 202 is also management.batch_upload_end: both are 0320 messages"
+        ));
         let mut v = cup_value();
         v["management"] = serde_json::json!({"qr_query": "393", "qr_close": "394"});
         let p = Profile::from_value(&v).expect("own codes");

@@ -15,6 +15,10 @@ pub enum Request {
     },
     DownloadMasterKey,
     SignIn,
+    /// Sign off: the working keys are erased (docs/PROTOCOL.md §3.9).
+    SignOff,
+    /// Echo test (docs/PROTOCOL.md §3.10).
+    Echo,
     DownloadCapks,
     DownloadAids,
     Sale {
@@ -236,6 +240,8 @@ pub enum Response {
     Activation(ActivationResult),
     MasterKey(MasterKeyResult),
     SignIn(SignInResult),
+    SignOff(SignOffResult),
+    Echo(EchoResult),
     Download(DownloadResult),
     Transaction(TransactionResult),
     Details(DetailQueryResult),
@@ -301,6 +307,20 @@ pub const OPS: &[OpSpec] = &[
         false,
     ),
     op("sign_in", "—", "SignInResult", "signIn", false),
+    op(
+        "sign_off",
+        "— (the working keys are erased; the next MAC'd request needs `sign_in`)",
+        "SignOffResult",
+        "signOff",
+        false,
+    ),
+    op(
+        "echo",
+        "— (a link test; nothing changes)",
+        "EchoResult",
+        "echo",
+        false,
+    ),
     op(
         "download_capks",
         "—",
@@ -487,6 +507,8 @@ impl Request {
             },
             "download_master_key" => Request::DownloadMasterKey,
             "sign_in" => Request::SignIn,
+            "sign_off" => Request::SignOff,
+            "echo" => Request::Echo,
             "download_capks" => Request::DownloadCapks,
             "download_aids" => Request::DownloadAids,
             "sale" => Request::Sale {

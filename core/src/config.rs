@@ -49,6 +49,32 @@ pub struct JournalConfig {
     pub retain_batches: Option<u32>,
 }
 
+/// `"receipt"`: how sales slips are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub struct ReceiptConfig {
+    /// `"zh-CN"` (bilingual Chinese, the default for the CUP profile) or `"en"`.
+    #[serde(default)]
+    pub locale: crate::slip::Locale,
+}
+
+/// `"signature"`: when the electronic signature is asked (docs/PROTOCOL.md §8.8).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct SignatureConfig {
+    /// The transaction kinds (flow names) whose approval asks the signature pad; None: sales and offline
+    /// sales.
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+}
+
+impl SignatureConfig {
+    pub fn asks(&self, kind: &str) -> bool {
+        match &self.kinds {
+            Some(list) => list.iter().any(|k| k == kind),
+            None => matches!(kind, "sale" | "offline_sale"),
+        }
+    }
+}
+
 /// `"qr"`: QR status polling (docs/PROTOCOL.md §4.10, §4.11) and what the host allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct QrConfig {
@@ -143,6 +169,16 @@ pub struct Config {
     /// absent: `cup`. Loaded and validated by `validate` and when the terminal opens.
     #[serde(default)]
     pub profile: Option<serde_json::Value>,
+    /// Highest amount (fen) a chip card may approve offline (Y1); 0, the default: never offline
+    /// (docs/PROTOCOL.md §8.7).
+    #[serde(default)]
+    pub floor_limit: u64,
+    /// Sales slips: language.
+    #[serde(default)]
+    pub receipt: ReceiptConfig,
+    /// The electronic signature: which approvals ask for it.
+    #[serde(default)]
+    pub signature: SignatureConfig,
     /// QR status polling.
     #[serde(default)]
     pub qr: QrConfig,
@@ -169,6 +205,9 @@ impl std::fmt::Debug for Config {
             .field("pin_bypass_allowed", &self.pin_bypass_allowed)
             .field("journal", &self.journal)
             .field("profile", &self.profile.as_ref().map(profile_label))
+            .field("floor_limit", &self.floor_limit)
+            .field("receipt", &self.receipt)
+            .field("signature", &self.signature)
             .field("qr", &self.qr)
             .finish()
     }
@@ -298,6 +337,7 @@ impl Config {
         for (name, list) in [
             ("pin_required", &self.pin_required),
             ("pin_bypass_allowed", &self.pin_bypass_allowed),
+            ("signature.kinds", &self.signature.kinds),
         ] {
             if let Some(list) = list {
                 if let Some(bad) = list.iter().find(|k| kinds::by_name(k).is_none()) {
@@ -408,6 +448,46 @@ impl Config {
             strings,
             "a list of transaction kinds",
         )?;
+        check(
+            "floor_limit",
+            obj.get("floor_limit"),
+            uint,
+            "a whole number of fen",
+        )?;
+        check(
+            "signature",
+            obj.get("signature"),
+            |x| x.is_object(),
+            "an object",
+        )?;
+        if let Some(r) = obj.get("signature").and_then(V::as_object) {
+            check(
+                "signature.kinds",
+                r.get("kinds"),
+                strings,
+                "a list of transaction kinds",
+            )?;
+            if let Some(k) = r.keys().find(|k| k.as_str() != "kinds") {
+                return Err(Error::invalid(format!("signature.{k}"), "unknown key"));
+            }
+        }
+        check(
+            "receipt",
+            obj.get("receipt"),
+            |x| x.is_object(),
+            "an object",
+        )?;
+        if let Some(r) = obj.get("receipt").and_then(V::as_object) {
+            check(
+                "receipt.locale",
+                r.get("locale"),
+                |x| matches!(x.as_str(), Some("zh-CN" | "en")),
+                "\"zh-CN\" or \"en\"",
+            )?;
+            if let Some(k) = r.keys().find(|k| k.as_str() != "locale") {
+                return Err(Error::invalid(format!("receipt.{k}"), "unknown key"));
+            }
+        }
         check(
             "timeouts_ms",
             obj.get("timeouts_ms"),

@@ -493,6 +493,31 @@ pub trait Transport: Send {
     ) -> Result<Vec<u8>, TransportError>;
 }
 
+/// What the signature pad is asked for: the cardholder signs for this approved transaction.
+#[derive(Debug, Clone)]
+pub struct SignatureRequest {
+    pub transaction: &'static str,
+    pub stan: u32,
+    pub amount: Option<u64>,
+    pub timeout: Duration,
+    pub cancel: CancelToken,
+}
+
+/// The cardholder's electronic signature (docs/PROTOCOL.md §8.8): asked after an approved transaction of the
+/// kinds the config names (`signature.kinds`); the image is compressed, journalled and uploaded.
+pub trait SignaturePad: Send {
+    fn capture(
+        &mut self,
+        request: &SignatureRequest,
+    ) -> Result<crate::signature::SignatureImage, HalError>;
+}
+
+/// Prints sales slips: called after every approved transaction with its merchant copy, then its cardholder
+/// copy (slip.rs). A failure is logged and changes nothing: the transaction stands.
+pub trait Printer: Send {
+    fn print(&mut self, slip: &crate::slip::Slip) -> Result<(), HalError>;
+}
+
 /// The devices a terminal uses. Any of them may be absent when the data comes inline (JSON / scripting).
 #[derive(Default)]
 pub struct Hal {
@@ -507,6 +532,10 @@ pub struct Hal {
     pub clock: Option<Box<dyn Clock>>,
     /// None: the default TCP transport.
     pub transport: Option<Box<dyn Transport>>,
+    /// None: slips are only returned as text (`TransactionResult.receipt`).
+    pub printer: Option<Box<dyn Printer>>,
+    /// None: no electronic signature is taken.
+    pub signature_pad: Option<Box<dyn SignaturePad>>,
 }
 
 #[cfg(test)]

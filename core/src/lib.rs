@@ -20,11 +20,13 @@ mod journal;
 mod model;
 mod receipt;
 pub mod security;
+pub mod signature;
+pub mod slip;
 mod terminal;
 pub mod tlv;
 pub mod transport;
 
-pub use config::{Config, DeviceConfig, EndpointConfig, JournalConfig, Timeouts};
+pub use config::{Config, DeviceConfig, EndpointConfig, JournalConfig, ReceiptConfig, Timeouts};
 pub use error::{Error, ErrorKind, Outcome, Result};
 pub use journal::{TxRecord, TxState};
 pub use terminal::Terminal;

@@ -78,6 +78,27 @@ pub struct SignInResult {
     pub aids_required: bool,
 }
 
+/// Sign-off (docs/PROTOCOL.md §3.9): the working keys are gone whatever the host said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignOffResult {
+    /// The 0820 was sent (false when the terminal was not signed in: nothing to sign off at the host).
+    pub sent: bool,
+    /// Field 39 of the host's answer; None when nothing was sent or no answer came.
+    pub response_code: Option<String>,
+}
+
+/// Echo test (docs/PROTOCOL.md §3.10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EchoResult {
+    pub response_code: String,
+    /// The host's date and time (fields 13 and 12).
+    pub datetime: String,
+    /// The request was MAC'd (the terminal was signed in).
+    pub maced: bool,
+    /// Round trip, milliseconds.
+    pub round_trip_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownloadResult {
     /// Number of CAPKs / AIDs downloaded, verified and loaded.
@@ -183,7 +204,10 @@ pub struct StatusResult {
     pub batch: u32,
     pub next_stan: u32,
     pub pending_reversal: Option<PendingReversalInfo>,
+    /// Advices (0220, offline sales included) still owed (docs/PROTOCOL.md §6.6).
     pub unsent_advices: u32,
+    /// Chip uploads (TC uploads, script results) still owed (docs/PROTOCOL.md §6.6).
+    pub unsent_uploads: u32,
     /// The active acquirer profile (docs/PROFILES.md).
     pub profile: ProfileInfo,
     /// `tdes` or `sm` (docs/PROTOCOL.md §11).

@@ -1,7 +1,4 @@
-//! Receipt lines (merchant copy) from a result, and a readable message for every response code (§9).
-//!
-
-use crate::model::TransactionResult;
+//! A readable message for every response code (docs/PROTOCOL.md §9); the slips themselves are slip.rs.
 
 /// Readable text of a response code (docs/PROTOCOL.md §9).
 pub fn response_text(rc: &str) -> &'static str {
@@ -9,6 +6,7 @@ pub fn response_text(rc: &str) -> &'static str {
         "00" => "Approved",
         "A2" | "A4" | "A5" | "A6" => "Approved (confirm with the issuer)",
         "10" => "Partially approved",
+        "Y1" | "Y3" => "Approved offline by the card",
         "01" => "Refer to the card issuer",
         "03" => "Invalid merchant",
         "04" => "Pick up the card",
@@ -60,74 +58,6 @@ const RESPONSE_CODES: &[&str] = &[
     "65", "75", "90", "91", "92", "94", "96", "97", "98", "99", "A0", "A7",
 ];
 
-fn money(fen: u64) -> String {
-    format!("CNY {}.{:02}", fen / 100, fen % 100)
-}
-
-/// Merchant copy of a transaction receipt. Only the masked PAN appears.
-pub fn merchant_copy(
-    r: &TransactionResult,
-    label: &str,
-    merchant_name: &str,
-    tid: &str,
-    mid: &str,
-) -> Vec<String> {
-    let mut lines = Vec::new();
-    lines.push("POS SALES SLIP - MERCHANT COPY".to_string());
-    lines.push(format!("MERCHANT NAME: {merchant_name}"));
-    lines.push(format!("MERCHANT NO: {mid}"));
-    lines.push(format!("TERMINAL NO: {tid}"));
-    if let Some(org) = &r.card_org {
-        lines.push(format!("CARD ORG: {org}"));
-    }
-    if let Some(p) = &r.masked_pan {
-        lines.push(format!("CARD NO: {p}"));
-    }
-    if let Some(v) = &r.voucher {
-        lines.push(format!("QR VOUCHER: {v}"));
-    }
-    lines.push(format!("TRANS TYPE: {label}"));
-    lines.push(format!(
-        "BATCH NO: {:06}  VOUCHER NO: {:06}",
-        r.batch, r.stan
-    ));
-    if let Some(x) = &r.reference {
-        lines.push(format!("REF NO: {x}"));
-    }
-    if let Some(x) = &r.auth_code {
-        lines.push(format!("AUTH NO: {x}"));
-    }
-    lines.push(format!("DATE/TIME: {}", r.datetime.replace('T', " ")));
-    if r.kind == "tip" || r.kind == "tip_void" {
-        lines.push(format!(
-            "BASE: {}",
-            money(
-                r.amount
-                    .saturating_sub(if r.kind == "tip" { r.tip } else { 0 })
-            )
-        ));
-        lines.push(format!("TIP: {}", money(r.tip)));
-        lines.push(format!("AMOUNT: {}", money(r.amount)));
-    } else if r.kind != "balance" {
-        lines.push(format!("AMOUNT: {}", money(r.amount + r.tip)));
-        if r.tip > 0 {
-            lines.push(format!("  (TIP INCLUDED: {})", money(r.tip)));
-        }
-    }
-    if let Some(b) = r.balance {
-        let sign = if b < 0 { "-" } else { "" };
-        lines.push(format!("BALANCE: {sign}{}", money(b.unsigned_abs())));
-    }
-    lines.push(format!("RESULT: {} {}", r.response_code, r.message));
-    if r.approved && r.kind != "balance" {
-        lines.push(String::new());
-        lines.push("CARDHOLDER SIGNATURE:".to_string());
-        lines.push("______________________________".to_string());
-        lines.push("I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES".to_string());
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,49 +69,5 @@ mod tests {
         }
         assert_eq!(response_text("ZZ"), "Declined");
         assert_eq!(response_text("55"), "Incorrect PIN");
-    }
-
-    #[test]
-    fn receipt_has_the_merchant_copy_lines() {
-        let r = TransactionResult {
-            outcome: crate::Outcome::Approved,
-            approved: true,
-            response_code: "00".into(),
-            message: "Approved".into(),
-            kind: "sale".into(),
-            stan: 2,
-            batch: 1,
-            amount: 1234,
-            tip: 0,
-            reference: Some("112510154502".into()),
-            auth_code: Some("A1B2C3".into()),
-            masked_pan: Some("622588******6789".into()),
-            voucher: None,
-            card_org: Some("CUP".into()),
-            datetime: "2026-11-25T10:15:45".into(),
-            balance: None,
-            receipt: vec![],
-            qr_state: None,
-            qr_payload: None,
-        };
-        let lines = merchant_copy(&r, "SALE", "Demo Shop", "12345678", "123456789012345");
-        let all = lines.join("\n");
-        for needle in [
-            "Demo Shop",
-            "12345678",
-            "123456789012345",
-            "622588******6789",
-            "CUP",
-            "SALE",
-            "BATCH NO: 000001  VOUCHER NO: 000002",
-            "REF NO: 112510154502",
-            "AUTH NO: A1B2C3",
-            "2026-11-25 10:15:45",
-            "CNY 12.34",
-            "SIGNATURE",
-        ] {
-            assert!(all.contains(needle), "missing {needle}");
-        }
-        assert!(!all.contains("6225880123456789"));
     }
 }

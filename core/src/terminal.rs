@@ -156,6 +156,8 @@ impl Terminal {
             }
             Request::DownloadMasterKey => Response::MasterKey(self.download_master_key()?),
             Request::SignIn => Response::SignIn(self.sign_in()?),
+            Request::SignOff => Response::SignOff(self.sign_off()?),
+            Request::Echo => Response::Echo(self.echo()?),
             Request::DownloadCapks => Response::Download(self.download_capks()?),
             Request::DownloadAids => Response::Download(self.download_aids()?),
             Request::Sale { amount, payment } => Response::Transaction(self.sale(amount, payment)?),
@@ -211,6 +213,14 @@ impl Terminal {
     }
     pub fn sign_in(&self) -> Result<SignInResult> {
         self.run(|e| e.sign_in())
+    }
+    /// Sign off at the host; the working keys are erased whatever it answers.
+    pub fn sign_off(&self) -> Result<SignOffResult> {
+        self.run(|e| e.sign_off())
+    }
+    /// Echo test: a round trip to the gateway that changes nothing.
+    pub fn echo(&self) -> Result<EchoResult> {
+        self.run(|e| e.echo())
     }
     pub fn download_capks(&self) -> Result<DownloadResult> {
         self.run(|e| e.download_capks())

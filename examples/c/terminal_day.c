@@ -37,6 +37,10 @@ typedef struct devices {
     size_t aids, capks;
     int destroyed;          /* bit per device: destroy is called exactly once each */
     int clock_reads;
+    int slips[2];           /* slips printed, per copy (merchant, cardholder) */
+    int slip_lines, slip_sale_type, slip_bold_centre;
+    int signatures;         /* signatures given */
+    int slip_signatures;    /* signature lines printed (merchant copies) */
     int qr_shown, qr_cleared, qr_polls;
     char qr_payload[512];   /* the last merchant-presented code shown */
 } devices;
@@ -143,6 +147,49 @@ static void destroy_scanner(void *ctx) { ((devices *)ctx)->destroyed |= 4; }
 static void destroy_device(void *ctx) { ((devices *)ctx)->destroyed |= 8; }
 static void destroy_events(void *ctx) { ((devices *)ctx)->destroyed |= 16; }
 static void destroy_clock(void *ctx) { ((devices *)ctx)->destroyed |= 32; }
+static void destroy_printer(void *ctx) { ((devices *)ctx)->destroyed |= 128; }
+static void destroy_signature_pad(void *ctx) { ((devices *)ctx)->destroyed |= 256; }
+
+/* The signature pad: a 256 x 64 zigzag stroke (1 bit per pixel, rows MSB first). */
+static pos_hal_status sim_signature(void *ctx, const pos_signature_request *req, pos_signature_image *out) {
+    devices *d = (devices *)ctx;
+    const unsigned w = 256, h = 64, stride = (256 + 7) / 8;
+    unsigned x;
+    if (req == NULL || out == NULL || out->bits == NULL || out->bits_cap < stride * h) return POS_HAL_ERROR;
+    memset(out->bits, 0, stride * h);
+    for (x = 8; x < w - 8; x++) {
+        unsigned y = 16 + (x % 32 < 16 ? x % 16 : 15 - x % 16) * 2;
+        out->bits[y * stride + x / 8] |= (uint8_t)(0x80u >> (x % 8));
+        out->bits[(y + 1) * stride + x / 8] |= (uint8_t)(0x80u >> (x % 8));
+    }
+    out->width = (uint16_t)w;
+    out->height = (uint16_t)h;
+    out->bits_len = stride * h;
+    d->signatures++;
+    return POS_HAL_OK;
+}
+
+/* The printer: counts the copies and checks the layout (the default locale is zh-CN: 交易类型 消费). */
+static pos_hal_status sim_print(void *ctx, pos_slip_copy copy, const pos_print_line *lines, size_t count) {
+    devices *d = (devices *)ctx;
+    size_t i;
+    if (copy > POS_COPY_CARDHOLDER || lines == NULL || count == 0) return POS_HAL_ERROR;
+    d->slips[copy]++;
+    for (i = 0; i < count; i++) {
+        if (lines[i].text == NULL) return POS_HAL_ERROR;
+        d->slip_lines++;
+        if (strstr(lines[i].text, "\xe6\xb6\x88\xe8\xb4\xb9(SALE)") != NULL) d->slip_sale_type++; /* 消费 */
+        if (i == 0 && lines[i].kind == POS_PRINT_TEXT && lines[i].align == POS_ALIGN_CENTER && lines[i].bold)
+            d->slip_bold_centre++;
+        if (lines[i].kind == POS_PRINT_SIGNATURE) {
+            if (copy != POS_COPY_MERCHANT || lines[i].data == NULL || lines[i].width != 256 ||
+                lines[i].data_len != (size_t)32 * lines[i].height)
+                return POS_HAL_ERROR;
+            d->slip_signatures++;
+        }
+    }
+    return POS_HAL_OK;
+}
 static void destroy_display(void *ctx) { ((devices *)ctx)->destroyed |= 64; }
 
 /* The terminal's clock: local time from the C library (the system's time zone). */
@@ -247,6 +294,8 @@ int main(int argc, char **argv) {
     pos_device_info info;
     pos_event_sink sink;
     pos_clock clock;
+    pos_printer printer;
+    pos_signature_pad signature_pad;
     pos_qr_display display;
     pos_hal hal;
     pos_terminal *t = NULL;
@@ -255,6 +304,8 @@ int main(int argc, char **argv) {
     pos_activation_result act;
     pos_master_key_result mk;
     pos_sign_in_result si;
+    pos_sign_off_result so;
+    pos_echo_result echo;
     pos_download_result dl;
     pos_status_result st;
     pos_transaction_result sale1, sale2, tx;
@@ -301,6 +352,12 @@ int main(int argc, char **argv) {
     clock.ctx = &dev;
     clock.now = sys_now;
     clock.destroy = destroy_clock;
+    printer.ctx = &dev;
+    printer.print = sim_print;
+    printer.destroy = destroy_printer;
+    signature_pad.ctx = &dev;
+    signature_pad.capture = sim_signature;
+    signature_pad.destroy = destroy_signature_pad;
     display.ctx = &dev;
     display.show_qr = sim_show_qr;
     display.clear_qr = sim_clear_qr;
@@ -314,6 +371,8 @@ int main(int argc, char **argv) {
     hal.security = NULL; /* possdk's software security module */
     hal.clock = &clock;
     hal.transport = NULL; /* possdk's TCP transport */
+    hal.printer = &printer;
+    hal.signature_pad = &signature_pad;
     hal.qr_display = &display;
 
     printf("possdk %s\n", pos_version());
@@ -362,6 +421,26 @@ int main(int argc, char **argv) {
     CHECK_OK(t, "status", pos_terminal_status(t, &st));
     EXPECT(st.activated && st.signed_in && !st.has_pending_reversal, "status after sign-in");
 
+    /* Echo test (MAC'd while signed in), then a sign-off: the next sale needs a sign-in. */
+    CHECK_OK(t, "echo", pos_terminal_echo(t, &echo));
+    printf("%-22s rc=%s maced=%d %llu ms\n", "echo", echo.response_code, (int)echo.maced,
+           (unsigned long long)echo.round_trip_ms);
+    EXPECT(strcmp(echo.response_code, "00") == 0 && echo.maced, "echo answered 00, MAC'd");
+    CHECK_OK(t, "sign_off", pos_terminal_sign_off(t, &so));
+    printf("%-22s sent=%d rc=%s\n", "sign_off", (int)so.sent, so.response_code);
+    EXPECT(so.sent && strcmp(so.response_code, "00") == 0, "sign-off acknowledged");
+    CHECK_OK(t, "status", pos_terminal_status(t, &st));
+    EXPECT(!st.signed_in, "signed out after sign-off");
+    memset(&sale_req, 0, sizeof sale_req);
+    sale_req.amount = 100;
+    sale_req.method = POS_PAYMENT_CARD;
+    dev.card = &CARD_OK;
+    r = pos_terminal_sale(t, &sale_req, &sale1);
+    EXPECT(r != POS_OK, "a sale after sign-off is refused");
+    EXPECT(pos_terminal_last_error(t, &err) == POS_OK && strcmp(err.code, "not_signed_in") == 0,
+           "refused as not_signed_in");
+    CHECK_OK(t, "sign_in", pos_terminal_sign_in(t, &si));
+
     /* Sale, then void it. */
     dev.card = &CARD_OK;
     memset(&sale_req, 0, sizeof sale_req);
@@ -376,6 +455,13 @@ int main(int argc, char **argv) {
     EXPECT(sale1.receipt != NULL && strstr(sale1.receipt, "6789") != NULL, "receipt text");
     EXPECT(strstr(sale1.receipt, "6225880123456789") == NULL, "receipt never shows the full PAN");
     printf("---- receipt ----\n%s\n-----------------\n", sale1.receipt);
+    EXPECT(dev.slips[POS_COPY_MERCHANT] == 1 && dev.slips[POS_COPY_CARDHOLDER] == 1,
+           "both copies of the sale's slip printed");
+    EXPECT(dev.slip_sale_type == 2 && dev.slip_bold_centre == 2, "slip lines: 交易类型 消费, bold centred title");
+    EXPECT(dev.signatures == 1, "the cardholder signed the sale on the pad");
+    EXPECT(dev.slip_signatures == 1, "the merchant copy carries the signature");
+    EXPECT(strstr(sale1.receipt, "\xe5\x95\x86\xe6\x88\xb7\xe5\xad\x98\xe6\xa0\xb9") != NULL,
+           "the text receipt is the merchant copy (商户存根)");
 
     memset(&void_req, 0, sizeof void_req);
     void_req.stan = sale1.stan;
@@ -629,8 +715,8 @@ done:
     pos_string_free(tx.receipt);
     pos_string_free(preauth.receipt);
     pos_terminal_free(t);
-    if (t != NULL && dev.destroyed != 127) {
-        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 127\n", dev.destroyed);
+    if (t != NULL && dev.destroyed != 511) {
+        fprintf(stderr, "FAIL destroy: callbacks destroyed mask %d, expected 511\n", dev.destroyed);
         failures++;
     }
     if (t != NULL) {
@@ -644,8 +730,9 @@ done:
     }
     pos_terminal_free(NULL); /* no-op */
     pos_string_free(NULL);   /* no-op */
-    printf("events=%d card reads=%d PINs=%d scans=%d clock reads=%d\n", dev.events, dev.reads, dev.pins,
-           dev.scans, dev.clock_reads);
+    printf("events=%d card reads=%d PINs=%d scans=%d clock reads=%d slips=%d+%d (%d lines) signatures=%d\n",
+           dev.events, dev.reads, dev.pins, dev.scans, dev.clock_reads, dev.slips[0], dev.slips[1], dev.slip_lines,
+           dev.signatures);
     if (t != NULL && dev.clock_reads == 0) {
         fprintf(stderr, "FAIL clock: the pos_clock callback was never read\n");
         failures++;

@@ -88,7 +88,7 @@ pub unsafe extern "C" fn pos_cancel_token_is_cancelled(token: *const pos_cancel_
     })
 }
 
-fn status_to_hal(status: pos_hal_status, what: &str) -> Result<(), HalError> {
+pub(crate) fn status_to_hal(status: pos_hal_status, what: &str) -> Result<(), HalError> {
     match status {
         POS_HAL_OK => Ok(()),
         POS_HAL_CANCELLED => Err(HalError::Cancelled),
@@ -105,7 +105,7 @@ fn missing(what: &str) -> HalError {
 
 /// A C string for the duration of a callback. Never fails: interior NULs cannot occur in the core's
 /// labels; if one did, the string is cut there.
-fn cstring(s: &str) -> CString {
+pub(crate) fn cstring(s: &str) -> CString {
     let end = s.as_bytes().iter().position(|b| *b == 0).unwrap_or(s.len());
     CString::new(&s.as_bytes()[..end]).unwrap_or_default()
 }
@@ -802,6 +802,10 @@ pub struct pos_hal {
     pub transport: *const crate::transport::pos_transport,
     /// A screen for merchant-presented QR codes; NULL: the code is only in the result (`qr_payload`).
     pub qr_display: *const pos_qr_display,
+    /// Prints the sales slips of approved transactions; NULL: slips only come back as text.
+    pub printer: *const crate::printer::pos_printer,
+    /// Takes the cardholder's electronic signature after an approval; NULL: none is taken.
+    pub signature_pad: *const crate::signature::pos_signature_pad,
 }
 
 pub(crate) fn own<V: Copy>(
@@ -857,6 +861,12 @@ pub(crate) unsafe fn take_hal(hal: *const pos_hal) -> TakenHal {
     }
     if let Some(v) = unsafe { h.transport.as_ref() } {
         out.transport = Some(Box::new(crate::transport::CTransport::new(*v)));
+    }
+    if let Some(v) = unsafe { h.printer.as_ref() } {
+        out.printer = Some(Box::new(crate::printer::CPrinter::new(*v)));
+    }
+    if let Some(v) = unsafe { h.signature_pad.as_ref() } {
+        out.signature_pad = Some(Box::new(crate::signature::CSignaturePad::new(*v)));
     }
     // SAFETY: as above.
     let security = unsafe { h.security.as_ref() }.map(|v| crate::security::CSecurity::new(*v));
@@ -924,6 +934,8 @@ mod tests {
             security: std::ptr::null(),
             clock: std::ptr::null(),
             transport: std::ptr::null(),
+            printer: std::ptr::null(),
+            signature_pad: std::ptr::null(),
         };
         let mut h = unsafe { take_hal(&hal) }.hal;
         let reader = h.card_reader.as_mut().unwrap();

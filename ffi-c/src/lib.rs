@@ -12,17 +12,21 @@ mod callbacks;
 mod handle;
 mod ops;
 mod panic;
+mod printer;
 mod registry;
 mod result;
 mod security;
+mod signature;
 mod strings;
 mod transport;
 
 pub use callbacks::*;
 pub use handle::*;
 pub use ops::*;
+pub use printer::*;
 pub use result::{
     pos_error_details, pos_last_error, pos_outcome, pos_result, pos_result_code, pos_result_message,
 };
 pub use security::*;
+pub use signature::*;
 pub use transport::*;

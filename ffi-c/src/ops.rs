@@ -297,6 +297,24 @@ pub struct pos_sign_in_result {
 }
 
 #[repr(C)]
+pub struct pos_sign_off_result {
+    /// The 0820 was sent (false: the terminal was not signed in).
+    pub sent: bool,
+    /// Field 39 of the host's answer, or "" when nothing was sent or no answer came.
+    pub response_code: [c_char; 3],
+}
+
+#[repr(C)]
+pub struct pos_echo_result {
+    pub response_code: [c_char; 3],
+    /// The host's date and time.
+    pub datetime: [c_char; 24],
+    /// The request was MAC'd (the terminal was signed in).
+    pub maced: bool,
+    pub round_trip_ms: u64,
+}
+
+#[repr(C)]
 pub struct pos_download_result {
     /// CAPKs / AIDs downloaded, verified and loaded.
     pub count: u32,
@@ -402,6 +420,8 @@ pub struct pos_status_result {
     pub profile_sha256: [c_char; 65],
     /// The terminal's key family (`POS_KEY_FAMILY_TDES` or `POS_KEY_FAMILY_SM`).
     pub key_family: crate::security::pos_key_family,
+    /// Chip uploads (TC, script results) still owed.
+    pub unsent_uploads: u32,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -445,6 +465,30 @@ fn sign_in_result(r: api::SignInResult) -> pos_sign_in_result {
     o
 }
 
+fn sign_off_result(r: api::SignOffResult) -> pos_sign_off_result {
+    let mut o = pos_sign_off_result {
+        sent: r.sent,
+        response_code: [0; 3],
+    };
+    put(
+        &mut o.response_code,
+        r.response_code.as_deref().unwrap_or(""),
+    );
+    o
+}
+
+fn echo_result(r: api::EchoResult) -> pos_echo_result {
+    let mut o = pos_echo_result {
+        response_code: [0; 3],
+        datetime: [0; 24],
+        maced: r.maced,
+        round_trip_ms: r.round_trip_ms,
+    };
+    put(&mut o.response_code, &r.response_code);
+    put(&mut o.datetime, &r.datetime);
+    o
+}
+
 fn download_result(r: api::DownloadResult) -> pos_download_result {
     pos_download_result {
         count: r.count,
@@ -480,6 +524,7 @@ fn status_result(r: api::StatusResult) -> pos_status_result {
         profile_name: [0; 64],
         profile_sha256: [0; 65],
         key_family: crate::security::family_c(r.key_family),
+        unsent_uploads: r.unsent_uploads,
     };
     put(
         &mut o.pending_reversal_reason,
@@ -627,6 +672,10 @@ c_ops! {
         () => |t, ()| master_key_result(t.download_master_key()?);
     sign_in() -> pos_sign_in_result:
         () => |t, ()| sign_in_result(t.sign_in()?);
+    sign_off() -> pos_sign_off_result:
+        () => |t, ()| sign_off_result(t.sign_off()?);
+    echo() -> pos_echo_result:
+        () => |t, ()| echo_result(t.echo()?);
     download_capks() -> pos_download_result:
         () => |t, ()| download_result(t.download_capks()?);
     download_aids() -> pos_download_result:
@@ -769,6 +818,33 @@ pub unsafe extern "C" fn pos_terminal_sign_in(
 ) -> pos_result {
     // SAFETY: forwarded contract.
     unsafe { table::sign_in(terminal, out) }
+}
+
+/// Sign off: the working keys are erased whatever the host answers; the next MAC'd request needs
+/// `pos_terminal_sign_in`.
+///
+/// # Safety
+/// `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pos_terminal_sign_off(
+    terminal: *mut pos_terminal,
+    out: *mut pos_sign_off_result,
+) -> pos_result {
+    // SAFETY: forwarded contract.
+    unsafe { table::sign_off(terminal, out) }
+}
+
+/// Echo test: one round trip to the gateway that changes nothing (MAC'd when signed in).
+///
+/// # Safety
+/// `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pos_terminal_echo(
+    terminal: *mut pos_terminal,
+    out: *mut pos_echo_result,
+) -> pos_result {
+    // SAFETY: forwarded contract.
+    unsafe { table::echo(terminal, out) }
 }
 
 /// Download, verify and load the CA public keys (the card reader's `load_emv_parameters` is called).

@@ -153,6 +153,8 @@ fn counting_hal(reader: &pos_card_reader, pad: &pos_pin_pad) -> pos_hal {
         security: null(),
         clock: null(),
         transport: null(),
+        printer: null(),
+        signature_pad: null(),
     }
 }
 
@@ -431,6 +433,8 @@ fn cancel_from_another_thread_stops_a_waiting_card_read() {
         security: null(),
         clock: null(),
         transport: null(),
+        printer: null(),
+        signature_pad: null(),
     };
     let t = new_terminal(&cfg, &hal);
     // Get to a state where a sale reaches the card reader.

@@ -212,6 +212,8 @@ fn chip_sale_through_c_callbacks() {
         security: null(),
         clock: null(),
         transport: null(),
+        printer: null(),
+        signature_pad: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(

@@ -285,6 +285,8 @@ fn free_during_a_call_cancels_and_waits_for_it() {
         security: null(),
         clock: null(),
         transport: &transport,
+        printer: null(),
+        signature_pad: null(),
     };
     let t = new_terminal(&cfg, &hal);
     let handle = t as usize;

@@ -294,6 +294,8 @@ fn day(family: KeyFamily) {
         security: &vt,
         clock: null(),
         transport: null(),
+        printer: null(),
+        signature_pad: null(),
     };
     let addr = host.addr().to_string();
     let cfg = CString::new(
@@ -403,6 +405,8 @@ fn incomplete_security_vtable_is_refused() {
         security: &vt,
         clock: null(),
         transport: null(),
+        printer: null(),
+        signature_pad: null(),
     };
     let mut t = std::ptr::null_mut();
     let r = unsafe { pos_terminal_new(c"{}".as_ptr(), &hal, &mut t) };
@@ -445,6 +449,8 @@ fn a_security_vtable_of_the_other_family_is_refused() {
     };
     let hal = pos_hal {
         qr_display: std::ptr::null(),
+        printer: null(),
+        signature_pad: null(),
         card_reader: null(),
         pin_pad: null(),
         qr_scanner: null(),

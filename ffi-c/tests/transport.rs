@@ -212,6 +212,8 @@ fn sale_reversal_and_unreachable_through_a_c_transport_and_clock() {
         security: null(),
         clock: &clock,
         transport: &transport,
+        printer: null(),
+        signature_pad: null(),
     };
     // The address is only handed to the transport callback; possdk does not connect itself.
     let addr = host.addr().to_string();
@@ -332,6 +334,8 @@ fn missing_exchange_is_never_sent_and_a_bad_clock_falls_back() {
         security: null(),
         clock: &clock,
         transport: &transport,
+        printer: null(),
+        signature_pad: null(),
     };
     let cfg = CString::new(
         serde_json::json!({

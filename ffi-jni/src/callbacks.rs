@@ -33,6 +33,8 @@ pub const HAS_EVENTS: i32 = 8;
 pub const HAS_SECURITY_MODULE: i32 = 16;
 pub const HAS_DEVICE_INFO: i32 = 32;
 pub const HAS_QR_DISPLAY: i32 = 64;
+pub const HAS_PRINTER: i32 = 128;
+pub const HAS_SIGNATURE_PAD: i32 = 256;
 
 /// `classify(Throwable)` answers.
 const THROWN_CANCELLED: i32 = 1;
@@ -505,6 +507,73 @@ impl QrScanner for JavaQrScanner {
             opt_string(env, v)
         })?;
         code.ok_or_else(|| HalError::Device("QrScanner.scan returned no code".into()))
+    }
+}
+
+/// The app's printer: each copy of a slip as the JSON of `possdk_core::slip::Slip`, which the bridge turns
+/// into Kotlin's `Slip`.
+pub struct JavaPrinter(pub Bridge);
+
+impl possdk_core::hal::Printer for JavaPrinter {
+    fn print(&mut self, slip: &possdk_core::slip::Slip) -> Result<(), HalError> {
+        let json = serde_json::to_string(slip)
+            .map_err(|e| HalError::Device(format!("slip does not serialise: {e}")))?;
+        self.0.call_with("Printer.print", false, |env, bridge| {
+            let j = env.new_string(&json)?;
+            env.call_method(
+                bridge,
+                jni_str!("printSlip"),
+                jni_sig!("(Ljava/lang/String;)V"),
+                &[JValue::from(&j)],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// The app's signature pad: `captureSignature` answers width and height (big-endian u16 each) and the
+/// bitmap, the layout of `possdk_core::signature::SignatureImage`.
+pub struct JavaSignaturePad(pub Bridge);
+
+impl possdk_core::hal::SignaturePad for JavaSignaturePad {
+    fn capture(
+        &mut self,
+        request: &possdk_core::hal::SignatureRequest,
+    ) -> Result<possdk_core::signature::SignatureImage, HalError> {
+        if request.cancel.is_cancelled() {
+            return Err(HalError::Cancelled);
+        }
+        let bytes = self.0.call("SignaturePad.capture", |env, bridge| {
+            let transaction = env.new_string(request.transaction)?;
+            let v = env
+                .call_method(
+                    bridge,
+                    jni_str!("captureSignature"),
+                    jni_sig!("(Ljava/lang/String;JJJ)[B"),
+                    &[
+                        JValue::from(&transaction),
+                        JValue::Long(i64::from(request.stan)),
+                        JValue::Long(opt_amount(request.amount)),
+                        JValue::Long(millis(request.timeout)),
+                    ],
+                )?
+                .l()?;
+            if v.is_null() {
+                return Ok(None);
+            }
+            let arr = env.cast_local::<JByteArray>(v)?;
+            Ok(Some(env.convert_byte_array(&arr)?))
+        })?;
+        match bytes {
+            Some(b) if b.len() >= 4 => Ok(possdk_core::signature::SignatureImage {
+                width: u16::from_be_bytes([b[0], b[1]]),
+                height: u16::from_be_bytes([b[2], b[3]]),
+                bits: b[4..].to_vec(),
+            }),
+            _ => Err(HalError::Device(
+                "SignaturePad.capture returned no image".into(),
+            )),
+        }
     }
 }
 

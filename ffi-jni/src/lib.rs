@@ -12,7 +12,8 @@ mod handle;
 mod security;
 
 use callbacks::{
-    Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaQrDisplay, JavaQrScanner,
+    Bridge, JavaCardReader, JavaDeviceInfo, JavaEvents, JavaPinPad, JavaPrinter, JavaQrDisplay,
+    JavaQrScanner, JavaSignaturePad,
 };
 use convert::{BridgeError, ThrowPos};
 use jni::objects::{JClass, JObject, JString};
@@ -99,6 +100,12 @@ fn build_hal(env: &mut jni::Env, bridge: &JObject) -> Result<AppDevices, BridgeE
     }
     if flags & callbacks::HAS_DEVICE_INFO != 0 {
         hal.device = Some(Box::new(JavaDeviceInfo(bridge.clone())));
+    }
+    if flags & callbacks::HAS_PRINTER != 0 {
+        hal.printer = Some(Box::new(JavaPrinter(bridge.clone())));
+    }
+    if flags & callbacks::HAS_SIGNATURE_PAD != 0 {
+        hal.signature_pad = Some(Box::new(JavaSignaturePad(bridge.clone())));
     }
     let security: Option<Box<dyn SecurityModule>> = match family {
         Some(family) => Some(Box::new(security::JavaSecurity { bridge, family })),

@@ -73,6 +73,8 @@ pub struct SimCard {
     /// How the card is presented.
     pub entry: EntryMode,
     pub track3: Option<Zeroizing<String>>,
+    /// The card approves offline: its first GENERATE AC answers a TC (9F27 `40`, the kernel's Y1).
+    pub offline: bool,
 }
 
 impl fmt::Debug for SimCard {
@@ -94,6 +96,7 @@ impl SimCard {
             psn: card.psn.unwrap_or("000").to_string(),
             entry,
             track3: None,
+            offline: false,
         }
     }
     pub fn swipe(card: &fixture::TestCard) -> Self {
@@ -124,6 +127,11 @@ impl SimCard {
     /// Swipe a chip card after its chip failed.
     pub fn fallback(card: &fixture::TestCard) -> Self {
         Self::new(card, EntryMode::Fallback)
+    }
+    /// A chip card whose first GENERATE AC approves offline (Y1): a TC instead of an ARQC.
+    pub fn approving_offline(mut self) -> Self {
+        self.offline = true;
+        self
     }
     pub fn with_track3(mut self, track3: &str) -> Self {
         self.track3 = Some(Zeroizing::new(track3.to_string()));
@@ -159,6 +167,9 @@ impl SimCard {
 struct ChipSession {
     session_key: DesKey,
     arqc: [u8; 8],
+    /// The first GENERATE AC's cryptogram input (CDOL1 data + CVR), which the TC also covers.
+    input: Vec<u8>,
+    atc: u16,
 }
 
 /// What `load_emv_parameters` received.
@@ -346,7 +357,7 @@ impl ReaderState {
         let tx_type = transaction_type(request.transaction);
         let seq = self.sequence_counter;
         let mut items = vec![
-            Tlv::primitive(0x9F27, vec![0x80]),
+            Tlv::primitive(0x9F27, vec![if card.offline { 0x40 } else { 0x80 }]),
             Tlv::primitive(0x9F10, IAD.to_vec()),
             Tlv::primitive(0x9F37, un.to_vec()),
             Tlv::primitive(0x9F36, atc.to_be_bytes().to_vec()),
@@ -369,11 +380,41 @@ impl ReaderState {
         let session_key =
             card_session_key(&card.pan, &card.psn, atc.to_be_bytes()).map_err(chip_error)?;
         let input = emv::arqc_input(&items).map_err(chip_error)?;
-        let arqc = emv::arqc(&session_key, &input).map_err(chip_error)?;
+        let arqc = if card.offline {
+            // Offline approval: the TC over the same input and the ARC `Y1` (docs/PROTOCOL.md §8.7).
+            offline_tc(&session_key, &input).map_err(chip_error)?
+        } else {
+            emv::arqc(&session_key, &input).map_err(chip_error)?
+        };
         items.insert(0, Tlv::primitive(0x9F26, arqc.to_vec()));
-        self.session = Some(ChipSession { session_key, arqc });
+        self.session = Some(ChipSession {
+            session_key,
+            arqc,
+            input,
+            atc,
+        });
         Ok(tlv::encode(&items))
     }
+}
+
+/// The transaction certificate of an approved second GENERATE AC (docs/PROTOCOL.md §8.6): the ARQC's
+/// algorithm and session key over the first GENERATE AC's input followed by the ARC `3030` ("00").
+fn tc(session: &ChipSession) -> Result<[u8; 8], EmvError> {
+    tc_of(&session.session_key, &session.input)
+}
+
+/// TC = ISO 9797-1 MAC algorithm 3 (padding 2) under the session key over `input` ‖ `3030`.
+pub fn tc_of(session_key: &DesKey, input: &[u8]) -> Result<[u8; 8], EmvError> {
+    let mut data = input.to_vec();
+    data.extend_from_slice(b"00");
+    emv::arqc(session_key, &data)
+}
+
+/// The TC of an offline approval (Y1): ISO 9797-1 MAC algorithm 3 under the session key over `input` ‖ `Y1`.
+pub fn offline_tc(session_key: &DesKey, input: &[u8]) -> Result<[u8; 8], EmvError> {
+    let mut data = input.to_vec();
+    data.extend_from_slice(b"Y1");
+    emv::arqc(session_key, &data)
 }
 
 fn chip_error(e: EmvError) -> HalError {
@@ -484,10 +525,24 @@ impl CardReader for SimCardReader {
             results.push(if ok { 0x20 } else { 0x10 });
             results.extend_from_slice(id);
         }
-        let script_results = if results.is_empty() {
+        // The completion data: on approval the second GENERATE AC's TC (9F27 `40`) and the ATC, then the
+        // script results (DF31) when the host sent scripts.
+        let mut done = Vec::new();
+        if approved {
+            done.push(Tlv::primitive(
+                0x9F26,
+                tc(&session).map_err(chip_error)?.to_vec(),
+            ));
+            done.push(Tlv::primitive(0x9F27, vec![0x40]));
+            done.push(Tlv::primitive(0x9F36, session.atc.to_be_bytes().to_vec()));
+        }
+        if !results.is_empty() {
+            done.push(Tlv::primitive(0xDF31, results));
+        }
+        let script_results = if done.is_empty() {
             None
         } else {
-            Some(tlv::encode(&[Tlv::primitive(0xDF31, results)]))
+            Some(tlv::encode(&done))
         };
         let outcome = ChipOutcome {
             approved,
@@ -763,6 +818,76 @@ impl EventSink for RecordingEvents {
     }
 }
 
+/// A printer that keeps every slip it is given (clones share the list); `fail` makes it refuse.
+#[derive(Clone, Default)]
+pub struct SimPrinter {
+    pub printed: Arc<Mutex<Vec<possdk_core::slip::Slip>>>,
+    pub fail: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SimPrinter {
+    /// A copy of the slips printed so far.
+    pub fn printed(&self) -> Vec<possdk_core::slip::Slip> {
+        lock(&self.printed).clone()
+    }
+}
+
+impl possdk_core::hal::Printer for SimPrinter {
+    fn print(&mut self, slip: &possdk_core::slip::Slip) -> Result<(), HalError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(HalError::Device("out of paper".into()));
+        }
+        lock(&self.printed).push(slip.clone());
+        Ok(())
+    }
+}
+
+/// A signature pad: the cardholder "signs" a 384 × 96 pixel stroke, different for every STAN; `fail` makes
+/// it refuse. Clones share the count.
+#[derive(Clone, Default)]
+pub struct SimSignaturePad {
+    pub taken: Arc<std::sync::atomic::AtomicU32>,
+    pub fail: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SimSignaturePad {
+    /// The image the pad gives for a STAN: a wavy stroke across the pad.
+    pub fn image_for(stan: u32) -> possdk_core::signature::SignatureImage {
+        let (width, height) = (384u16, 96u16);
+        let stride = possdk_core::signature::SignatureImage::stride(width);
+        let mut bits = vec![0u8; stride * usize::from(height)];
+        let phase = (stan % 17) as usize;
+        for x in 16..usize::from(width) - 16 {
+            let wave = ((x + phase) % 48) as isize - 24;
+            let y = (48 + wave.abs() - 12) as usize;
+            for t in 0..3 {
+                bits[(y + t) * stride + x / 8] |= 0x80 >> (x % 8);
+            }
+        }
+        possdk_core::signature::SignatureImage {
+            width,
+            height,
+            bits,
+        }
+    }
+}
+
+impl possdk_core::hal::SignaturePad for SimSignaturePad {
+    fn capture(
+        &mut self,
+        request: &possdk_core::hal::SignatureRequest,
+    ) -> Result<possdk_core::signature::SignatureImage, HalError> {
+        if request.cancel.is_cancelled() {
+            return Err(HalError::Cancelled);
+        }
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(HalError::Device("signature pad broken".into()));
+        }
+        self.taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Self::image_for(request.stan))
+    }
+}
+
 /// A clock that always says the same time.
 #[derive(Debug, Clone, Copy)]
 pub struct FixedClock(pub DateTime);
@@ -813,6 +938,8 @@ pub struct SimDevices {
     pub qr_display: SimQrDisplay,
     pub device: SimDevice,
     pub events: RecordingEvents,
+    pub printer: SimPrinter,
+    pub signature_pad: SimSignaturePad,
     /// None: the system clock (UTC+8).
     pub clock: Option<SimClock>,
 }
@@ -834,6 +961,8 @@ impl SimDevices {
             events: Some(Box::new(self.events.clone())),
             clock: self.clock.clone().map(|c| Box::new(c) as Box<dyn Clock>),
             transport: None,
+            printer: Some(Box::new(self.printer.clone())),
+            signature_pad: Some(Box::new(self.signature_pad.clone())),
         }
     }
 }
@@ -1034,13 +1163,14 @@ mod tests {
 
         let (sk, arqc) = session(&mut r);
         let out = done(&mut r, "00", host_answer(&sk, &arqc, b"00"), true);
-        assert_eq!(
-            out,
-            ChipOutcome {
-                approved: true,
-                script_results: None
-            }
-        );
+        assert!(out.approved);
+        // The completion data: the TC (9F27 40) over the first GENERATE AC's input and ARC "00", no DF31.
+        let data = tlv::decode(out.script_results.as_deref().expect("TC")).expect("tlv");
+        assert_eq!(tlv::get(&data, 0x9F27), Some(&[0x40u8][..]));
+        assert_eq!(tlv::get(&data, 0xDF31), None);
+        let tc = tlv::get(&data, 0x9F26).expect("9F26");
+        assert_eq!(tc.len(), 8);
+        assert_ne!(tc, &arqc[..], "the TC is not the ARQC");
         assert_eq!(ctl.last_outcome(), Some(out));
 
         // A forged ARPC: decline.

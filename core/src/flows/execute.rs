@@ -81,18 +81,28 @@ impl Engine {
             original_pan.map(|p| p.as_str()),
             amount,
         )?;
+        // A chip card that approved offline within the floor limit turns the row into its offline twin:
+        // recorded approved (Y1), delivered as an advice, no online PIN.
+        let offline = self.offline_row(def, captured.card.as_ref(), amount)?;
+        let (def, pin_block) = match offline {
+            Some(twin) => (twin, None),
+            None => (def, captured.pin_block),
+        };
         let prepared = Prepared {
             def,
             amount,
             tip,
             card: captured.card,
-            pin_block: captured.pin_block,
+            pin_block,
             qr_code: captured.qr_code,
             original,
         };
         // 5. record
         let sent = self.record(&prepared)?;
         let stan = sent.stan;
+        if offline.is_some() {
+            return self.approve_offline(&prepared, sent);
+        }
         // From here on the request is in the journal: an error that does not say otherwise leaves the
         // money where the delivery class puts an unanswered request.
         self.deliver(&input, &prepared, sent)

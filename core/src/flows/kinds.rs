@@ -21,6 +21,8 @@ pub enum Kind {
     QrPreauthVoid,
     QrComplete,
     QrCompleteVoid,
+    /// A chip sale the card approved offline (Y1) within the floor limit, delivered as an advice.
+    OfflineSale,
     /// Merchant-presented QR: the terminal shows the host's code and polls until paid (flows/qr_order.rs).
     QrOrder,
 }
@@ -233,8 +235,13 @@ pub const KINDS: &[KindDef] = &[
     KindDef { kind: K::QrPreauthVoid,       name: "qr_preauth_void",       label: "QR PRE-AUTH VOID",     type_code: "11", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, on_original: O::Void,     f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
     KindDef { kind: K::QrComplete,          name: "qr_complete",           label: "QR COMPLETION",        type_code: "20", means: M::QrVoucher,    amount: A::Input,         original: OriginalRule::ByReference(QR_PREAUTHS, QR_AUTH), pin_default: false, on_original: O::Complete, f37: E::No,       f38: E::IfKnown,  f61: F61::BatchStanDate, f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::Reverse },
     KindDef { kind: K::QrCompleteVoid,      name: "qr_complete_void",      label: "QR COMPLETION VOID",   type_code: "21", means: M::QrVoucher,    amount: A::OriginalTotal, original: OriginalRule::ByStan(QR_COMPLETIONS),pin_default: false, on_original: O::CompleteVoid, f37: E::Required, f38: E::IfKnown, f61: F61::BatchStan,  f63: None,        f48_tip: false, f54_balance: false, settle: Settle::None, unknown: Unknown::Reverse },
+    KindDef { kind: K::OfflineSale,         name: "offline_sale",          label: "OFFLINE SALE",         type_code: "30", means: M::Card,         amount: A::Input,         original: OriginalRule::None,                     pin_default: false, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::Reverse },
     KindDef { kind: K::QrOrder,             name: "qr_order",              label: "QR ORDER",             type_code: "22", means: M::QrPresented,  amount: A::Input,         original: OriginalRule::None,                     pin_default: false, on_original: O::None,         f37: E::No,       f38: E::No,       f61: F61::None,          f63: None,        f48_tip: false, f54_balance: false, settle: Settle::Debit, unknown: Unknown::QueryFirst },
 ];
+
+/// Kinds a chip card may approve offline (Y1, first GENERATE AC answering a TC) within the floor limit, and
+/// the row such a transaction is then recorded and advised as (docs/PROTOCOL.md §8.7).
+pub const OFFLINE_TWINS: &[(Kind, Kind)] = &[(Kind::Sale, Kind::OfflineSale)];
 
 /// The row of a kind. The table lists the kinds in declaration order (tested), so the kind is its index:
 /// every kind has its row, and no kind can fall back to another's.
@@ -291,6 +298,7 @@ mod tests {
             K::QrPreauthVoid,
             K::QrComplete,
             K::QrCompleteVoid,
+            K::OfflineSale,
             K::QrOrder,
         ];
         assert_eq!(KINDS.len(), all.len());

@@ -12,18 +12,22 @@ pub(crate) mod init;
 pub(crate) mod kinds;
 mod original;
 pub(crate) mod outcome;
+mod print;
 pub(crate) mod qr_order;
 pub(crate) mod query;
 mod reversal;
+mod session;
 pub(crate) mod settlement;
+mod signature;
+mod store_forward;
 
 use crate::acquirer::Profile;
 use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{
-    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, QrDisplay,
-    QrScanner, SystemClock, Transport, TransportError,
+    CancelToken, CardReader, Clock, DateTime, Endpoint, Event, EventSink, Hal, PinPad, Printer,
+    QrDisplay, QrScanner, SystemClock, Transport, TransportError,
 };
 use crate::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use crate::journal::Journal;
@@ -72,6 +76,8 @@ pub(crate) struct Engine {
     qr_scanner: Option<Box<dyn QrScanner>>,
     qr_display: Option<Box<dyn QrDisplay>>,
     events: Option<Box<dyn EventSink>>,
+    printer: Option<Box<dyn Printer>>,
+    signature_pad: Option<Box<dyn crate::hal::SignaturePad>>,
     clock: Box<dyn Clock>,
     transport: Box<dyn Transport>,
     security: Box<dyn SecurityModule>,
@@ -149,6 +155,8 @@ impl Engine {
             events,
             clock,
             transport,
+            printer,
+            signature_pad,
         } = hal;
         let mut engine = Engine {
             cfg,
@@ -157,6 +165,8 @@ impl Engine {
             qr_scanner,
             qr_display,
             events,
+            printer,
+            signature_pad,
             clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
             transport: transport
                 .unwrap_or_else(|| Box::new(TcpTransport::with_length_prefix(profile.wire.prefix))),
@@ -232,10 +242,15 @@ impl Engine {
             pending_reversal,
             unsent_advices: self.journal.pending_advices()?.len() as u32,
             profile,
+            unsent_uploads: self.journal.pending_uploads()?.len() as u32,
             key_family: self.key_family(),
         })
     }
 }
+
+/// `Y1` and `Y3`, the EMV codes of an offline approval by the card (docs/PROTOCOL.md §8.7): approvals in every
+/// acquirer profile (the card's, not the host's), the terminal's own record until the host answers the advice.
+pub const OFFLINE_APPROVALS: &[&str] = &["Y1", "Y3"];
 
 /// Map a transport failure to the public error.
 pub(crate) fn transport_error(e: &TransportError) -> Error {
@@ -515,9 +530,10 @@ impl Engine {
         Ok(self.profile.wire.decode_frame(raw)?)
     }
 
-    /// Response codes that mean approved (the profile's; docs/PROTOCOL.md §9 for CUP).
+    /// Response codes that mean approved: the profile's (docs/PROTOCOL.md §9 for CUP) and the card's
+    /// offline approvals (`OFFLINE_APPROVALS`).
     pub fn is_approval(&self, rc: &str) -> bool {
-        self.profile.is_approval(rc)
+        self.profile.is_approval(rc) || OFFLINE_APPROVALS.contains(&rc)
     }
 
     /// Response codes after which the terminal must sign in again.

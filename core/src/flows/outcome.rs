@@ -3,13 +3,13 @@
 
 use super::build;
 use super::build::Prepared;
-use super::execute::{approval, Reply, Sent};
+use super::execute::{approval, Sent};
 use super::kinds::{self, Delivery, KindDef, OnOriginal};
-use super::{host_datetime, keys, rc_of, transport_error, Dest, Engine};
+use super::{host_datetime, keys, rc_of, Engine};
 use crate::error::{Error, Outcome, Result};
 use crate::hal::{ChipCompletion, Event};
 use crate::iso8583::Message;
-use crate::journal::{Effect, TxOutcome, TxRecord, TxState};
+use crate::journal::{Effect, NewUpload, TxOutcome, TxRecord, TxState};
 use crate::model::TransactionResult;
 
 /// Where the money stands when a journalled request has no valid answer and nothing more is known.
@@ -219,16 +219,33 @@ impl Engine {
             });
             return Ok(result);
         }
-        self.journal.record_outcome(id, &outcome, &effects, true)?;
+        // An approved chip completion owes its TC upload and script results: queued with the outcome.
+        let uploads = if approved {
+            self.chip_uploads(&sent.req, resp, scripts.as_deref(), sent.batch)?
+        } else {
+            Vec::new()
+        };
+        let queued: Vec<NewUpload<'_>> = uploads
+            .iter()
+            .map(|(class, stan, frame)| NewUpload {
+                class,
+                stan: *stan,
+                frame,
+            })
+            .collect();
+        self.journal
+            .record_outcome_with(id, &outcome, &effects, true, &queued)?;
         if self.requires_sign_in(&rc) {
             self.sign_out(&format!("response code {rc}"))?;
         }
-        if let (Some(s), true) = (scripts, approved) {
-            if !s.is_empty() {
-                self.send_script_advice(&sent.req, resp, &s, sent.batch);
+        if !uploads.is_empty() {
+            if let Err(e) = self.flush_uploads() {
+                log::warn!("chip uploads kept for later: {e}");
             }
         }
         let result = self.tx_result(def, id, Some(resp))?;
+        let signature = self.take_signature(def, id, &result);
+        self.print_slips(def, &result, signature.as_ref());
         log::info!("{} {:06}: {} {}", def.name, stan, rc, result.message);
         self.emit(Event::Done {
             approved: result.approved,
@@ -283,26 +300,6 @@ impl Engine {
         }
     }
 
-    /// Run one financial transaction. Every error says where the money stands (`Error::outcome`): an error
-    /// before the request was journalled is `not_sent`; after, the delivery class decides.
-    fn send_script_advice(&mut self, req: &Message, resp: &Message, scripts: &[u8], batch: u32) {
-        let date = self.now().mmdd();
-        let r = (|| -> Result<()> {
-            let stan = self.journal.next_stan()?;
-            let network = self.profile.management.script_advice.clone();
-            let mut m = build::script_advice(req, resp, scripts, stan, batch, &date, &network);
-            let frame = self.encode(Dest::Gateway, &mut m, true)?;
-            match self.send_checked(&m, &frame, Dest::Gateway, false) {
-                Reply::Answer { .. } => Ok(()),
-                Reply::NoAnswer(e) => Err(transport_error(&e)),
-                Reply::Invalid(e) => Err(e),
-            }
-        })();
-        if let Err(e) = r {
-            log::warn!("script result advice not delivered: {e}");
-        }
-    }
-
     /// The result of a recorded transaction.
     pub(crate) fn tx_result(
         &self,
@@ -349,13 +346,13 @@ impl Engine {
             .journal
             .setting(keys::MERCHANT_NAME)?
             .unwrap_or_default();
-        result.receipt = crate::receipt::merchant_copy(
+        let locale = self.cfg.receipt.locale;
+        result.receipt = crate::slip::build(
             &result,
-            def.label,
-            &merchant,
-            &self.cfg.tid,
-            &self.cfg.mid,
-        );
+            &self.slip_context(def, &merchant),
+            crate::slip::Copy::Merchant,
+        )
+        .text_lines(locale);
         Ok(result)
     }
     /// A journal transaction again, with its receipt marked as a reprint (balances are not kept).
@@ -364,7 +361,11 @@ impl Engine {
         let def = kinds::by_name(&row.kind)
             .ok_or_else(|| Error::internal("unknown kind in the journal"))?;
         let mut result = self.tx_result(def, row.id, None)?;
-        result.receipt.insert(0, "*** REPRINT ***".to_string());
+        let mark = match self.cfg.receipt.locale {
+            crate::slip::Locale::ZhCn => "*** 重打印 REPRINT ***",
+            crate::slip::Locale::En => "*** REPRINT ***",
+        };
+        result.receipt.insert(0, mark.to_string());
         Ok(result)
     }
 }

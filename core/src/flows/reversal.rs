@@ -244,6 +244,8 @@ impl Engine {
                 }
             }
         }
-        Ok(self.journal.pending_advices()?.is_empty())
+        // The chip uploads (TC, script results) share the queue and its rules (§6.6).
+        let uploads_done = self.flush_uploads()?;
+        Ok(self.journal.pending_advices()?.is_empty() && uploads_done)
     }
 }

@@ -175,6 +175,35 @@ pub struct PendingAdvice {
     pub attempts: u32,
 }
 
+/// A store-and-forward upload of a transaction (docs/PROTOCOL.md §6.6) waiting for an answer: its class
+/// (`tc`, `script`), its own STAN and the exact frame to resend.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    pub id: i64,
+    pub tx_id: i64,
+    pub class: String,
+    pub stan: u32,
+    pub frame: Vec<u8>,
+    pub attempts: u32,
+}
+
+impl std::fmt::Debug for PendingUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PendingUpload({} of tx {}, stan {}, attempts {})",
+            self.class, self.tx_id, self.stan, self.attempts
+        )
+    }
+}
+
+/// An upload to queue with a transaction's outcome (`Journal::record_outcome_with`).
+pub struct NewUpload<'a> {
+    pub class: &'a str,
+    pub stan: u32,
+    pub frame: &'a [u8],
+}
+
 impl std::fmt::Debug for PendingAdvice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -560,6 +589,20 @@ impl Journal {
         effects: &[Effect],
         clear_pending: bool,
     ) -> JResult<()> {
+        self.record_outcome_with(id, outcome, effects, clear_pending, &[])
+    }
+
+    /// `record_outcome` that also queues the row's uploads (TC, script results) in the same SQLite
+    /// transaction: an approved chip sale never exists without its TC upload owed.
+    pub fn record_outcome_with(
+        &mut self,
+        id: i64,
+        outcome: &TxOutcome,
+        effects: &[Effect],
+        clear_pending: bool,
+        uploads: &[NewUpload<'_>],
+    ) -> JResult<()> {
+        let key = *self.seal_key;
         let tx = self.conn.transaction().map_err(db)?;
         let n = exec(&tx,
                 "UPDATE tx SET state = COALESCE(?2, state), response_code = COALESCE(?3, response_code), \
@@ -585,7 +628,21 @@ impl Journal {
         apply_effects(&tx, effects)?;
         if clear_pending {
             exec(&tx, "DELETE FROM reversal WHERE tx_id = ?1", [id]).map_err(db)?;
-            exec(&tx, "DELETE FROM advice WHERE tx_id = ?1", [id]).map_err(db)?;
+            exec(
+                &tx,
+                "DELETE FROM advice WHERE tx_id = ?1 AND class = 'advice'",
+                [id],
+            )
+            .map_err(db)?;
+        }
+        for u in uploads {
+            let frame = seal::seal(&key, u.frame, &advice_aad(id, u.stan)).map_err(sealing)?;
+            exec(
+                &tx,
+                "INSERT INTO advice (tx_id, class, stan, frame_sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![id, u.class, u.stan, frame],
+            )
+            .map_err(db)?;
         }
         tx.commit().map_err(db)
     }
@@ -780,7 +837,9 @@ impl Journal {
     pub fn pending_advices(&self) -> JResult<Vec<PendingAdvice>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT tx_id, stan, frame_sealed, attempts FROM advice ORDER BY tx_id")
+            .prepare_cached(
+                "SELECT tx_id, stan, frame_sealed, attempts FROM advice WHERE class = 'advice' ORDER BY id",
+            )
             .map_err(db)?;
         let rows = stmt
             .query_map([], |r| {
@@ -811,10 +870,105 @@ impl Journal {
     pub fn advice_attempted(&mut self, tx_id: i64) -> JResult<()> {
         exec(
             &self.conn,
-            "UPDATE advice SET attempts = attempts + 1 WHERE tx_id = ?1",
+            "UPDATE advice SET attempts = attempts + 1 WHERE tx_id = ?1 AND class = 'advice'",
             [tx_id],
         )
         .map_err(db)?;
+        Ok(())
+    }
+
+    /// The transaction's compressed signature and its upload segments, in one commit.
+    pub fn record_signature(
+        &mut self,
+        tx_id: i64,
+        image: &[u8],
+        uploads: &[NewUpload<'_>],
+    ) -> JResult<()> {
+        let key = *self.seal_key;
+        let tx = self.conn.transaction().map_err(db)?;
+        exec(
+            &tx,
+            "INSERT OR REPLACE INTO signature (tx_id, image) VALUES (?1, ?2)",
+            params![tx_id, image],
+        )
+        .map_err(db)?;
+        for u in uploads {
+            let frame = seal::seal(&key, u.frame, &advice_aad(tx_id, u.stan)).map_err(sealing)?;
+            exec(
+                &tx,
+                "INSERT INTO advice (tx_id, class, stan, frame_sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![tx_id, u.class, u.stan, frame],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// The compressed signature of a transaction, when one was taken.
+    #[cfg(test)]
+    pub fn signature(&self, tx_id: i64) -> JResult<Option<Vec<u8>>> {
+        self.conn
+            .query_row(
+                "SELECT image FROM signature WHERE tx_id = ?1",
+                [tx_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    /// The uploads owed (TC, script results, signature segments), oldest first.
+    pub fn pending_uploads(&self) -> JResult<Vec<PendingUpload>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, tx_id, class, stan, frame_sealed, attempts FROM advice \
+                 WHERE class != 'advice' ORDER BY id",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, u32>(5)?,
+                ))
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        rows.into_iter()
+            .map(|(id, tx_id, class, stan, sealed, attempts)| {
+                let frame = seal::open(&self.seal_key, &sealed, &advice_aad(tx_id, stan))
+                    .map_err(sealing)?;
+                Ok(PendingUpload {
+                    id,
+                    tx_id,
+                    class,
+                    stan,
+                    frame: frame.to_vec(),
+                    attempts,
+                })
+            })
+            .collect()
+    }
+
+    pub fn upload_attempted(&mut self, id: i64) -> JResult<()> {
+        exec(
+            &self.conn,
+            "UPDATE advice SET attempts = attempts + 1 WHERE id = ?1",
+            [id],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// An answer that counts arrived: the upload is delivered.
+    pub fn upload_done(&mut self, id: i64) -> JResult<()> {
+        exec(&self.conn, "DELETE FROM advice WHERE id = ?1", [id]).map_err(db)?;
         Ok(())
     }
 
@@ -846,6 +1000,21 @@ impl Journal {
     pub fn prune(&mut self, retain: u32) -> JResult<usize> {
         let open = self.batch()?;
         let tx = self.conn.transaction().map_err(db)?;
+        // The signatures of the rows that go, first (they name their row).
+        exec(&tx,
+                "WITH RECURSIVE
+                   recent(batch) AS (
+                     SELECT batch FROM tx WHERE batch != ?1 GROUP BY batch ORDER BY MAX(id) DESC LIMIT ?2),
+                   keep(id) AS (
+                     SELECT id FROM tx WHERE batch = ?1 OR batch IN recent
+                       OR id IN (SELECT tx_id FROM reversal) OR id IN (SELECT tx_id FROM advice)
+                     UNION
+                     SELECT t.original_id FROM tx t JOIN keep k ON t.id = k.id
+                       WHERE t.original_id IS NOT NULL)
+                 DELETE FROM signature WHERE tx_id NOT IN keep",
+                params![open, retain],
+            )
+            .map_err(db)?;
         let deleted = exec(&tx,
                 "WITH RECURSIVE
                    recent(batch) AS (

@@ -68,6 +68,32 @@ const MIGRATIONS: &[Step] = &[
     // 1 -> 2: pages freed by retention (Journal::prune) can be returned to the file system. Changing
     // auto_vacuum on a database that already has tables only takes effect through a VACUUM.
     Step::Outside("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"),
+    // 2 -> 3: the advice queue also holds the store-and-forward uploads of a transaction (docs/PROTOCOL.md
+    // §6.6): its IC card TC (`tc`), its issuer-script results (`script`) and the segments of its electronic
+    // signature (`signature`), several per row, each with its own STAN and sealed frame. The 0220 advices stay
+    // rows of class `advice`, one per transaction.
+    Step::Sql(
+        "CREATE TABLE advice_queue (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        tx_id        INTEGER NOT NULL REFERENCES tx(id),
+        class        TEXT NOT NULL DEFAULT 'advice' CHECK (class IN ('advice','tc','script','signature')),
+        stan         INTEGER NOT NULL,
+        frame_sealed BLOB NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (tx_id, class, stan)
+    );
+    INSERT INTO advice_queue (tx_id, class, stan, frame_sealed, attempts)
+        SELECT tx_id, 'advice', stan, frame_sealed, attempts FROM advice ORDER BY tx_id;
+    DROP TABLE advice;
+    ALTER TABLE advice_queue RENAME TO advice;",
+    ),
+    // 3 -> 4: the electronic signature of a transaction, compressed (docs/PROTOCOL.md §8.8).
+    Step::Sql(
+        "CREATE TABLE IF NOT EXISTS signature (
+        tx_id INTEGER PRIMARY KEY REFERENCES tx(id),
+        image BLOB NOT NULL
+    );",
+    ),
 ];
 
 /// Current schema version of this build.

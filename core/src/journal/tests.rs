@@ -424,6 +424,42 @@ fn retention_keeps_the_last_batches_the_open_one_and_anything_owed() {
 }
 
 #[test]
+fn a_signature_and_its_segments_commit_together_and_survive_reopen() {
+    let path = temp_path("signature");
+    let id = {
+        let mut j = Journal::open(&path, &KEY).unwrap();
+        let id = j
+            .record_request(&sale(3, Some("6225880123456789")), None, None)
+            .unwrap();
+        let seg = b"segment-frame".to_vec();
+        j.record_signature(
+            id,
+            &[0, 8, 0, 1, 0x00, 0x80],
+            &[NewUpload {
+                class: "signature",
+                stan: 4,
+                frame: &seg,
+            }],
+        )
+        .unwrap();
+        id
+    };
+    let mut j = Journal::open(&path, &KEY).unwrap();
+    assert_eq!(j.signature(id).unwrap(), Some(vec![0, 8, 0, 1, 0x00, 0x80]));
+    let ups = j.pending_uploads().unwrap();
+    assert_eq!(
+        (ups.len(), ups[0].class.as_str(), ups[0].stan),
+        (1, "signature", 4)
+    );
+    j.upload_done(ups[0].id).unwrap();
+    assert!(j.pending_uploads().unwrap().is_empty());
+    assert!(
+        j.signature(id).unwrap().is_some(),
+        "the image stays after its upload"
+    );
+}
+
+#[test]
 fn open_orders_survive_the_orphan_sweep() {
     let mut j = Journal::open_in_memory(&KEY).unwrap();
     let inquiry = j

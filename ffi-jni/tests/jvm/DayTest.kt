@@ -50,6 +50,14 @@ import com.possdk.TmkTransport
 import com.possdk.TransactionResult
 import com.possdk.internal.CallbackBridge
 import com.possdk.internal.NativeBridge
+import com.possdk.Printer
+import com.possdk.Slip
+import com.possdk.SlipAlign
+import com.possdk.SlipCopy
+import com.possdk.SlipLine
+import com.possdk.SignatureImage
+import com.possdk.SignaturePad
+import com.possdk.SignatureRequest
 import java.io.File
 import java.math.BigInteger
 import java.security.KeyFactory
@@ -120,6 +128,29 @@ class SimPinPad : PinPad {
         asked++
         check(request.maskedPan.contains("*")) { "masked PAN is not masked" }
         return PinEntry.Clear(pin.toCharArray())
+    }
+}
+
+/** Signs with a 128 x 32 diagonal stroke. */
+class SimSignaturePad : SignaturePad {
+    @Volatile var taken = 0
+    override fun capture(request: SignatureRequest): SignatureImage {
+        val stride = 16
+        val bits = ByteArray(stride * 32)
+        for (x in 4 until 124) {
+            val y = (x / 4) % 32
+            bits[y * stride + x / 8] = (bits[y * stride + x / 8].toInt() or (0x80 ushr (x % 8))).toByte()
+        }
+        taken++
+        return SignatureImage(128, 32, bits)
+    }
+}
+
+/** Keeps every slip it is given. */
+class SimPrinter : Printer {
+    val slips: MutableList<Slip> = Collections.synchronizedList(ArrayList())
+    override fun print(slip: Slip) {
+        slips.add(slip)
     }
 }
 
@@ -750,11 +781,13 @@ fun main(args: Array<String>) {
     val events = Recorder()
     val security = KotlinSecurityModule()
     val device = SimDeviceInfo("SN0001")
+    val printer = SimPrinter()
+    val signaturePad = SimSignaturePad()
     // The day's terminal keeps its keys in the Kotlin module (which also encrypts the tracks) and takes its
     // serial number from DeviceInfo.
     val terminal = PosTerminal(
         config(host, dir, "day", serial = null, encryptTracks = true), reader, pinPad, scanner, events, security, device,
-        qrDisplay = display
+        printer = printer, signaturePad = signaturePad, qrDisplay = display
     )
     try {
         check("activate (DeviceInfo serial), master key and sign in (keys in the Kotlin module), parameters") {
@@ -786,6 +819,20 @@ fun main(args: Array<String>) {
             expect(terminal.status().signedIn) { "not signed in" }
         }
 
+        check("echo test, sign-off through the Kotlin module, sign-in again") {
+            val e = terminal.echo()
+            expect(e.responseCode == "00" && e.maced) { "echo $e" }
+            val clears = security.calls("clearWorkingKeys")
+            val off = terminal.signOff()
+            expect(off.sent && off.responseCode == "00") { "sign-off $off" }
+            expect(security.calls("clearWorkingKeys") == clears + 1) { "the module's keys were not cleared" }
+            expect(!terminal.status().signedIn) { "still signed in after sign-off" }
+            val refused = expectThrows<RequestException> { terminal.sale(100) }
+            expect(refused.code == "not_signed_in") { "sale after sign-off: ${refused.code}" }
+            expect(terminal.signIn().batch > 0) { "sign-in again" }
+            expect(terminal.status().signedIn) { "not signed in again" }
+        }
+
         check("sale with the Kotlin card reader and PIN pad, then its void") {
             events.events.clear()
             val macs = security.calls("mac")
@@ -794,6 +841,19 @@ fun main(args: Array<String>) {
             expect(r.outcome == Outcome.APPROVED) { "sale outcome $r" }
             expect(r.amount == 12_345L && r.maskedPan == "622588******6789") { "sale $r" }
             expect(r.receipt.isNotEmpty()) { "no receipt" }
+            // The printer got both copies, in zh-CN (the default locale): 交易类型 消费, a bold centred title.
+            val slips = printer.slips.takeLast(2)
+            expect(slips.map { it.copy } == listOf(SlipCopy.MERCHANT, SlipCopy.CARDHOLDER)) { "slips $slips" }
+            expect(slips.all { s -> s.lines.any { it is SlipLine.Text && it.text.contains("消费(SALE)") } }) { "slips $slips" }
+            val title = slips[0].lines[0]
+            expect(title is SlipLine.Text && title.bold && title.align == SlipAlign.CENTER) { "title $title" }
+            expect(slips.none { s -> s.lines.any { it is SlipLine.Text && it.text.contains("6225880123456789") } }) {
+                "a slip shows the full PAN"
+            }
+            expect(signaturePad.taken == 1) { "the sale was not signed (${signaturePad.taken})" }
+            val sig = slips[0].lines.filterIsInstance<SlipLine.Signature>()
+            expect(sig.size == 1 && sig[0].width == 128 && sig[0].bits.size == 16 * 32) { "merchant copy signature $sig" }
+            expect(terminal.status().unsentUploads == 0L) { "the signature upload is owed" }
             expect(pinPad.asked > 0) { "PIN pad not asked" }
             expect(events.events.contains(PosEvent.WaitingForCard)) { "events ${events.events}" }
             expect(events.events.any { it is PosEvent.Done && it.approved }) { "events ${events.events}" }

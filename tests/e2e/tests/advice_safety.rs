@@ -211,3 +211,42 @@ fn approved_refund_with_bad_mac_is_not_paid_twice() {
     assert_eq!(host.balance(CUP_SWIPE.pan), before + 667, "not paid twice");
     host.shutdown();
 }
+
+/// The same refund with track encryption on: the resent advice carries its tracks encrypted under the TDK of
+/// its first sending, and the sign-in after the bad MAC replaced the TDK. The host recognises the replay by its
+/// body before decrypting anything (docs/PROTOCOL.md §6.7), so the refund ends approved on both sides instead of
+/// a `30` at the terminal against a paid refund at the host.
+#[test]
+fn a_resent_advice_with_tracks_under_replaced_keys_is_matched() {
+    let host = TestHost::start("refund-mac-tracks");
+    let dir = temp_dir("refund-mac-tracks-term");
+    let mut config = host.config_json(&dir, 1500);
+    config["encrypt_tracks"] = true.into();
+    let t = Terminal::new(
+        possdk_core::Config::from_json(&config.to_string()).expect("config"),
+        Hal::default(),
+    )
+    .expect("terminal opens");
+    initialise(&t).expect("initialisation");
+    let refund = prepare(&t, AdviceKind::Refund);
+    let before = host.balance(CUP_SWIPE.pan);
+    host.fault("wrong_mac", 1);
+    let e = refund(&t).unwrap_err();
+    assert_eq!(e.outcome, Some(Outcome::AdvicePending), "{e}");
+    let stan = e.stan.expect("the advice's STAN");
+    // New working keys (a new TDK), then the advice goes again before anything else.
+    t.sign_in().unwrap();
+    let s = t.settle().unwrap();
+    assert!(s.balanced && s.uploaded == 0, "{s:?}");
+    assert_eq!(s.terminal.domestic.credit.amount, 667, "{s:?}");
+    let row = t
+        .journal(Some(s.batch))
+        .unwrap()
+        .records
+        .into_iter()
+        .find(|r| r.stan == stan && r.kind == "refund")
+        .expect("the refund's row");
+    assert_eq!(row.state, TxState::Approved, "{row:?}");
+    assert_eq!(host.balance(CUP_SWIPE.pan), before + 667, "paid once");
+    host.shutdown();
+}

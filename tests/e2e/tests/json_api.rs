@@ -60,7 +60,8 @@ fn a_day_through_call_json() {
     let stan = r["stan"].as_u64().unwrap();
     let reprint = call(&t, json!({"op": "reprint", "stan": stan}));
     assert_eq!(reprint["result"]["reference"], r["reference"], "{reprint}");
-    assert_eq!(reprint["result"]["receipt"][0], "*** REPRINT ***");
+    // zh-CN, the default locale: the mark is bilingual.
+    assert_eq!(reprint["result"]["receipt"][0], "*** 重打印 REPRINT ***");
     assert_eq!(
         call(&t, json!({"op": "reprint", "stan": 999_999}))["error"]["code"],
         "original_not_found"

@@ -228,6 +228,20 @@ fn run(shared: &Shared, req: &Value) -> Result<Value, Value> {
             let db = lock_db();
             Ok(json!({"ok": true, "count": db.store.ledger_count(tid).map_err(dbe)?}))
         }
+        "chip_uploads" => {
+            let tid = str_field(req, "tid")?;
+            let db = lock_db();
+            let list: Vec<serde_json::Value> = db
+                .store
+                .chip_uploads(tid)
+                .map_err(dbe)?
+                .into_iter()
+                .map(|(class, b, s, data, verified)| {
+                    json!({"class": class, "batch": b, "stan": s, "data": data, "verified": verified})
+                })
+                .collect();
+            Ok(json!({"ok": true, "uploads": list}))
+        }
         "message_count" => {
             let db = lock_db();
             Ok(json!({"ok": true, "count": db.store.message_count().map_err(dbe)?}))

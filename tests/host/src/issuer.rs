@@ -80,6 +80,34 @@ pub fn verify_arqc(field55: &[u8], pan: &str, psn: &str) -> Result<Verified, Chi
     Ok(Verified { sk, arqc: expected })
 }
 
+/// Verify a TC (9F26, 9F27 `40`) in a field 55: the ARQC's session key and algorithm over the same
+/// cryptogram input followed by `arc`: `00` for the second GENERATE AC of an approved online transaction
+/// (the TC upload, docs/PROTOCOL.md §8.6), `Y1` for an offline approval (§8.7). Returns the TC.
+pub fn verify_tc(
+    field55: &[u8],
+    pan: &str,
+    psn: &str,
+    arc: &[u8; 2],
+) -> Result<[u8; 8], ChipError> {
+    let items = tlv::decode(field55).map_err(|_| ChipError::Format)?;
+    let mut input = emv::arqc_input(&items)?;
+    let got = match tlv::get(&items, 0x9F26) {
+        Some(v) if v.len() == 8 => v,
+        _ => return Err(ChipError::Missing(0x9F26)),
+    };
+    if tlv::get(&items, 0x9F27) != Some(&[0x40][..]) {
+        return Err(ChipError::Missing(0x9F27));
+    }
+    let mk = emv::derive_icc_mk_option_a(&imk_ac(), pan, psn).map_err(|_| ChipError::Cryptogram)?;
+    let sk = emv::common_session_key(&mk, emv::atc(&items)?).map_err(|_| ChipError::Cryptogram)?;
+    input.extend_from_slice(arc);
+    let expected = emv::arqc(&sk, &input).map_err(|_| ChipError::Cryptogram)?;
+    if !mac::mac_eq(&expected, got) {
+        return Err(ChipError::Cryptogram);
+    }
+    Ok(expected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

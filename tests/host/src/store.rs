@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS uploads (
     tid TEXT NOT NULL, batch INTEGER NOT NULL, orig_batch INTEGER NOT NULL, orig_stan INTEGER NOT NULL,
     amount INTEGER NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (tid, batch, orig_batch, orig_stan));
+CREATE TABLE IF NOT EXISTS chip_uploads (
+    tid TEXT NOT NULL, class TEXT NOT NULL, orig_batch INTEGER NOT NULL, orig_stan INTEGER NOT NULL,
+    stan INTEGER NOT NULL, data TEXT NOT NULL, verified INTEGER NOT NULL, stamp TEXT NOT NULL,
+    PRIMARY KEY (tid, class, orig_batch, orig_stan));
+CREATE TABLE IF NOT EXISTS signature_parts (
+    tid TEXT NOT NULL, orig_batch INTEGER NOT NULL, orig_stan INTEGER NOT NULL, part INTEGER NOT NULL,
+    total INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tid, orig_batch, orig_stan, part));
 CREATE TABLE IF NOT EXISTS settlements (
     tid TEXT NOT NULL, batch INTEGER NOT NULL, stamp TEXT NOT NULL, terminal_totals TEXT NOT NULL,
     host_totals TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (tid, batch));
@@ -225,9 +232,10 @@ pub struct Totals {
     pub foreign: Side,
 }
 
-/// Debit kinds of docs/PROTOCOL.md §5 (sale, completion; QR ones share the 60.1 codes) and credit kinds.
+/// Debit kinds of docs/PROTOCOL.md §5 (sale, completion, offline sale; QR ones share the 60.1 codes) and
+/// credit kinds.
 pub fn is_debit(kind: &str) -> bool {
-    kind == "22" || kind == "20"
+    kind == "22" || kind == "20" || kind == "30"
 }
 pub fn is_credit(kind: &str) -> bool {
     kind == "25"
@@ -237,6 +245,9 @@ pub fn counted(t: &Txn) -> bool {
     (is_debit(&t.kind) || is_credit(&t.kind))
         && matches!(t.state.as_str(), "approved" | "tipped" | "completed")
 }
+
+/// A recorded chip upload: (class `tc`/`script`, original batch, original STAN, data hex, verified).
+pub type ChipUpload = (String, u32, u32, String, bool);
 
 /// (expiry YYYYMMDD, modulus, exponent) of a CAPK.
 pub type CapkRow = (String, Vec<u8>, Vec<u8>);
@@ -523,6 +534,15 @@ impl Store {
         self.conn.execute(
             "UPDATE keys SET pik = ?2, mak = ?3, tdk = ?4, signed_in = ?5 WHERE tid = ?1",
             params![tid, pik, mak, tdk, stamp],
+        )?;
+        Ok(())
+    }
+
+    /// Sign-off: the working keys are dropped (a new sign-in makes new ones).
+    pub fn clear_working_keys(&self, tid: &str) -> DbResult<()> {
+        self.conn.execute(
+            "UPDATE keys SET pik = NULL, mak = NULL, tdk = NULL, signed_in = NULL WHERE tid = ?1",
+            [tid],
         )?;
         Ok(())
     }
@@ -814,6 +834,64 @@ impl Store {
             params![tid, batch, ob, os, amount, kind],
         )?;
         Ok(())
+    }
+
+    /// A chip upload (`tc`, `script`) of a transaction. The first one is kept: a resent upload changes
+    /// nothing. Returns whether it was new.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_chip_upload(
+        &self,
+        tid: &str,
+        class: &str,
+        ob: u32,
+        os: u32,
+        stan: u32,
+        data: &str,
+        verified: bool,
+        stamp: &str,
+    ) -> DbResult<bool> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO chip_uploads (tid, class, orig_batch, orig_stan, stan, data, verified, stamp) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![tid, class, ob, os, stan, data, verified, stamp],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// One segment of a transaction's signature (kept once); returns all segments when `total` are in.
+    pub fn put_signature_part(
+        &self,
+        tid: &str,
+        ob: u32,
+        os: u32,
+        part: u8,
+        total: u8,
+        data: &[u8],
+    ) -> DbResult<Option<Vec<u8>>> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO signature_parts (tid, orig_batch, orig_stan, part, total, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![tid, ob, os, part, total, data],
+        )?;
+        let mut st = self.conn.prepare(
+            "SELECT data FROM signature_parts WHERE tid = ?1 AND orig_batch = ?2 AND orig_stan = ?3 \
+             AND total = ?4 ORDER BY part",
+        )?;
+        let parts: Vec<Vec<u8>> = st
+            .query_map(params![tid, ob, os, total], |r| r.get(0))?
+            .collect::<DbResult<_>>()?;
+        Ok((parts.len() == usize::from(total)).then(|| parts.concat()))
+    }
+
+    /// Chip uploads of a terminal, oldest first.
+    pub fn chip_uploads(&self, tid: &str) -> DbResult<Vec<ChipUpload>> {
+        let mut st = self.conn.prepare(
+            "SELECT class, orig_batch, orig_stan, data, verified FROM chip_uploads WHERE tid = ?1 ORDER BY rowid",
+        )?;
+        let rows = st.query_map([tid], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.collect()
     }
 
     /// Uploaded (orig batch, orig STAN, amount) of a batch.

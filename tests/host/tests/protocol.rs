@@ -817,7 +817,10 @@ fn chip_interop_with_the_simulated_card_reader() {
             assert_eq!(rc(&ar), "00");
             assert!(ar.has(64));
         } else {
-            assert!(outcome.script_results.is_none(), "one script only");
+            // One script only: the completion carries the TC, no script results.
+            let data = tlv::decode(outcome.script_results.as_deref().expect("TC")).unwrap();
+            assert!(tlv::get(&data, 0xDF31).is_none(), "one script only");
+            assert_eq!(tlv::get(&data, 0x9F27), Some(&[0x40u8][..]));
         }
     }
     // Foreign card counted on the foreign side.

@@ -6,7 +6,9 @@
 //! it can be SIGKILLed at any point and restarted on the same journal.
 //!
 //! Each round the parent plays the app: it picks an operation (every card and QR kind, merchant-presented
-//! QR orders under a scripted customer, originals taken from the terminal's own journal), maybe queues a host fault (dropped answer, late answer, corrupt MAC,
+//! QR orders under a scripted customer, originals taken from the terminal's own journal; chip sales through
+//! the child's card reader, approved online with a TC upload or offline within the floor limit with an
+//! advice; echo tests and sign-offs), maybe queues a host fault (dropped answer, late answer, corrupt MAC,
 //! frame cut in half, garbage, answer and reversal both dropped, ...) and maybe kills the child a random
 //! time after writing the request. It then compares three views:
 //!
@@ -277,14 +279,22 @@ const OPS: &[(&str, u64)] = &[
     ("tip_void", 12),
     ("balance", 3),
     ("sign_in", 3),
+    // A chip card read by the child's card reader: approved online (its TC is uploaded after the second
+    // GENERATE AC), or approved offline by the card within the floor limit (an advice).
+    ("chip_sale", 8),
+    ("echo", 2),
+    ("sign_off", 2),
     ("qr_order", 7),
 ];
 
+/// The floor limit of the soak's terminal: chip sales up to this approve offline when the card says so.
+const FLOOR_LIMIT: u64 = 5_000;
+
 fn delivery(kind: &str) -> Delivery {
     match kind {
-        "refund" | "qr_refund" | "tip" | "tip_void" => Delivery::Advice,
+        "refund" | "qr_refund" | "tip" | "tip_void" | "offline_sale" => Delivery::Advice,
         "balance" => Delivery::Plain,
-        "sign_in" | "settle" => Delivery::Management,
+        "sign_in" | "settle" | "echo" | "sign_off" => Delivery::Management,
         "qr_order" => Delivery::Order,
         _ => Delivery::Reversible,
     }
@@ -293,7 +303,9 @@ fn delivery(kind: &str) -> Delivery {
 /// Journal kinds that settlement counts (docs/PROTOCOL.md §5.1), as debit (true) or credit (false).
 fn settle_class(kind: &str) -> Option<bool> {
     match kind {
-        "sale" | "qr_sale" | "qr_order" | "preauth_complete" | "qr_complete" => Some(true),
+        "sale" | "qr_sale" | "qr_order" | "preauth_complete" | "qr_complete" | "offline_sale" => {
+            Some(true)
+        }
         "refund" | "qr_refund" => Some(false),
         _ => None,
     }
@@ -335,6 +347,8 @@ struct Row {
     reference: Option<String>,
     auth_code: Option<String>,
     host_date: Option<String>,
+    #[serde(default)]
+    response_code: Option<String>,
     state: String,
     completed: bool,
     refunded: u64,
@@ -580,6 +594,8 @@ struct Stats {
     retries: u64,
     /// `advice_pending` answers the app did not retry (the terminal resends).
     advice_pending_not_retried: u64,
+    /// Sales the chip card approved offline (`Y1`, or already confirmed by the advice's answer).
+    outcomes_offline: u64,
     sign_ins: u64,
     settlements: u64,
     settle_attempts: u64,
@@ -611,7 +627,15 @@ fn run_child(config_path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let terminal = match possdk_core::Terminal::new(config, possdk_core::hal::Hal::default()) {
+    let reader = ChildReader::default();
+    let hal = possdk_core::hal::Hal {
+        card_reader: Some(Box::new(reader.clone())),
+        pin_pad: Some(Box::new(possdk_sim::SimPinPad::default())),
+        // Sales are signed: their signatures go with the uploads and must be delivered before settlement.
+        signature_pad: Some(Box::new(possdk_sim::SimSignaturePad::default())),
+        ..Default::default()
+    };
+    let terminal = match possdk_core::Terminal::new(config, hal) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("possdk-soak child: terminal does not open: {e}");
@@ -622,12 +646,78 @@ fn run_child(config_path: &Path) -> ExitCode {
     let mut out = std::io::stdout().lock();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
+        let line = reader.present(&line);
         let answer = possdk_core::api::call_json(&terminal, &line);
         if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
             break;
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The child's card reader: a request with `"sim_chip": {"card", "offline"}` presents that chip card for
+/// this request only (the key is taken out before the request goes to the terminal); without one, no card
+/// is presented.
+#[derive(Clone, Default)]
+struct ChildReader {
+    presented: std::sync::Arc<std::sync::Mutex<Option<possdk_sim::SimCard>>>,
+    inner: possdk_sim::SimCardReader,
+}
+
+impl ChildReader {
+    fn present(&self, line: &str) -> String {
+        let mut card = None;
+        let out = match serde_json::from_str::<Value>(line) {
+            Ok(mut v) => match v.as_object_mut().and_then(|o| o.remove("sim_chip")) {
+                Some(chip) => {
+                    let test = match chip["card"].as_str() {
+                        Some("VISA_CHIP") => VISA_CHIP,
+                        _ => CUP_CHIP,
+                    };
+                    let c = possdk_sim::SimCard::chip(&test);
+                    card = Some(if chip["offline"].as_bool() == Some(true) {
+                        c.approving_offline()
+                    } else {
+                        c
+                    });
+                    v.to_string()
+                }
+                None => line.to_string(),
+            },
+            Err(_) => line.to_string(),
+        };
+        *self.presented.lock().unwrap_or_else(|p| p.into_inner()) = card;
+        out
+    }
+}
+
+impl possdk_core::hal::CardReader for ChildReader {
+    fn read_card(
+        &mut self,
+        request: &possdk_core::hal::CardRequest,
+    ) -> Result<possdk_core::hal::CardData, possdk_core::hal::HalError> {
+        let card = self
+            .presented
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| possdk_core::hal::HalError::Device("no card presented".into()))?;
+        self.inner.push(card);
+        self.inner.read_card(request)
+    }
+    fn complete_chip(
+        &mut self,
+        completion: &possdk_core::hal::ChipCompletion,
+    ) -> Result<possdk_core::hal::ChipOutcome, possdk_core::hal::HalError> {
+        self.inner.complete_chip(completion)
+    }
+    fn load_emv_parameters(
+        &mut self,
+        aids: &[possdk_core::hal::AidParams],
+        capks: &[possdk_core::hal::Capk],
+    ) -> Result<(), possdk_core::hal::HalError> {
+        self.inner.load_emv_parameters(aids, capks)
+    }
 }
 
 /// The parent's handle on a child terminal. Dropping it kills the child.
@@ -799,6 +889,7 @@ impl Soak {
         std::fs::create_dir_all(&dir).expect("terminal dir");
         let config_path = dir.join("config.json");
         let mut config = host.config_json(&dir, args.response_ms);
+        config["floor_limit"] = json!(FLOOR_LIMIT);
         config["key_family"] = args.key_family.name().into();
         if args.key_family == possdk_core::crypto::KeyFamily::Sm {
             config["encrypt_tracks"] = true.into();
@@ -972,10 +1063,13 @@ impl Soak {
             .filter(|r| delivery(&r.kind) == Delivery::Reversible)
             .map(|r| r.stan)
             .collect();
+        // An advice is owed for a pending advice row, and for an offline approval (Y1) not yet answered.
         let advices: Vec<u32> = rows
             .iter()
-            .filter(pending)
-            .filter(|r| delivery(&r.kind) == Delivery::Advice)
+            .filter(|r| {
+                (r.state == "pending" || r.response_code.as_deref() == Some("Y1"))
+                    && delivery(&r.kind) == Delivery::Advice
+            })
             .map(|r| r.stan)
             .collect();
         // The journal's own account must agree with the rows it holds.
@@ -1287,6 +1381,22 @@ impl Soak {
                 json!({"op": "qr_order", "amount": amount})
             }
             "sign_in" => json!({"op": "sign_in"}),
+            "echo" => json!({"op": "echo"}),
+            "sign_off" => json!({"op": "sign_off"}),
+            "chip_sale" => {
+                let offline = self.rng.percent(40);
+                let amount = if offline {
+                    self.rng.range(1, FLOOR_LIMIT)
+                } else {
+                    self.amount()
+                };
+                let card = if self.rng.percent(70) {
+                    "CUP_CHIP"
+                } else {
+                    "VISA_CHIP"
+                };
+                json!({"op": "sale", "amount": amount, "sim_chip": {"card": card, "offline": offline}})
+            }
             _ => return None,
         })
     }
@@ -1468,6 +1578,9 @@ impl Soak {
         if let Told::Error { code, .. } = &told {
             bump(&mut self.stats.errors, code, 1);
         }
+        if new_rows.iter().any(|r| r.kind == "offline_sale") {
+            self.stats.outcomes_offline += 1;
+        }
         if matches!(told, Told::Result { .. } | Told::Error { .. })
             && delivery(kind) != Delivery::Management
         {
@@ -1596,6 +1709,8 @@ impl Soak {
                     ),
                 ),
             "approved" if d == Delivery::Plain => {}
+            // Approved offline by the card (Y1), its advice not answered yet: checked at the checkpoint.
+            "approved" if matches!(told, Told::Result { rc, .. } if rc == "Y1") => {}
             "approved" if hm != Money::Held => self.violation(
                 "told_approved_host_not",
                 format!(
@@ -1793,7 +1908,10 @@ impl Soak {
     /// intent since the last check.
     fn verify(&mut self) {
         let status = self.status();
-        if !status["pending_reversal"].is_null() || status["unsent_advices"].as_u64() != Some(0) {
+        if !status["pending_reversal"].is_null()
+            || status["unsent_advices"].as_u64() != Some(0)
+            || status["unsent_uploads"].as_u64() != Some(0)
+        {
             self.violation(
                 "pending_after_settle",
                 format!(
@@ -2090,7 +2208,22 @@ impl Soak {
             .collect();
         let injections: u64 = self.stats.injections.values().sum();
         let kills: u64 = self.stats.kills.values().sum();
+        // What the chip sales left at the host: TC uploads (verified against the test issuer), script
+        // results, and the offline sales it booked from their advices.
+        let uploads = self.admin(json!({"cmd": "chip_uploads", "tid": TID}));
+        let ups = uploads["uploads"].as_array().cloned().unwrap_or_default();
+        let tcs = ups.iter().filter(|u| u["class"] == "tc").count();
+        let signatures = ups
+            .iter()
+            .filter(|u| u["class"] == "signature" && u["verified"] == true)
+            .count();
+        let verified = ups
+            .iter()
+            .filter(|u| u["class"] == "tc" && u["verified"] == true)
+            .count();
         json!({
+            "chip": {"tc_uploads": tcs, "tc_verified": verified, "signatures": signatures,
+                     "offline_approved": self.stats.outcomes_offline},
             "seed": self.args.seed,
             "key_family": self.args.key_family.name(),
             "rounds": self.round,

@@ -73,6 +73,8 @@ enum Kind {
     CompletionVoid,
     Tip,
     TipVoid,
+    /// A chip sale the card approved offline (Y1), advised with 0220 60.1 `30` (§8.7).
+    OfflineSale,
 }
 
 impl Kind {
@@ -96,6 +98,7 @@ impl Kind {
             "preauth_complete_void" | "complete_void" => Kind::CompletionVoid,
             "tip" => Kind::Tip,
             "tip_void" => Kind::TipVoid,
+            "offline_sale" => Kind::OfflineSale,
             _ => return None,
         })
     }
@@ -113,6 +116,7 @@ impl Kind {
             (200, "200000", "06", "21") => Kind::CompletionVoid,
             (220, "000000", "00", "34") => Kind::Tip,
             (220, "200000", "00", "35") => Kind::TipVoid,
+            (220, "000000", "00", "30") => Kind::OfflineSale,
             _ => return None,
         })
     }
@@ -263,6 +267,39 @@ impl Shared {
         })
     }
 
+    /// The first answer to this 0220 when the same terminal sent the same body under the same batch and
+    /// STAN before (the MAC may differ: it is made with the current MAK); None otherwise.
+    fn advice_replay(
+        &self,
+        db: &mut Db,
+        req: &Message,
+        raw: &[u8],
+        tid: &str,
+        batch: u32,
+        stan: u32,
+    ) -> DbResult<Option<Reply>> {
+        let Some((h, body)) = db.store.replay(tid, batch, stan, 220)? else {
+            return Ok(None);
+        };
+        if h != body_hash(raw, true, self.profile.wire.body_offset()) {
+            return Ok(None);
+        }
+        let Ok(mut m) = iso8583::decode_body_with(&self.profile.wire.codec, &body) else {
+            return Ok(None);
+        };
+        info!("{tid}: 0220 STAN {stan:06} replayed");
+        if let Some(p) = req.get(2) {
+            m.set(2, p.to_vec());
+        }
+        let mac = m.get_str(39) == Some("00");
+        Ok(Some(Reply {
+            msg: m,
+            mac,
+            processing: 0,
+            replay: None,
+        }))
+    }
+
     pub(super) fn financial(
         &self,
         db: &mut Db,
@@ -276,6 +313,17 @@ impl Shared {
         let Some(keys) = db.work_keys(tid)? else {
             return Ok(self.error_reply(req, "A0"));
         };
+        // A resent 0220 is recognised by terminal, batch, STAN and body before its content is read
+        // (docs/PROTOCOL.md §6.3): its PIN block and tracks are under the working keys of its first sending,
+        // which a sign-in since may have replaced.
+        if req.mti.0 == 220 {
+            let key = f60(req).zip(req.get_str(11).and_then(num));
+            if let Some(((_, batch, _), stan)) = key {
+                if let Some(r) = self.advice_replay(db, req, raw, tid, batch, stan as u32)? {
+                    return Ok(r);
+                }
+            }
+        }
         let fin = match self.parse_fin(req, tid, &keys) {
             Ok(f) => f,
             Err(rc) => {
@@ -290,28 +338,6 @@ impl Shared {
             .txn_by_key(tid, fin.batch, fin.stan, mti)?
             .is_some()
         {
-            if mti == 220 {
-                let hash = body_hash(raw, true, self.profile.wire.body_offset());
-                if let Some((h, body)) = db.store.replay(tid, fin.batch, fin.stan, mti)? {
-                    if h == hash {
-                        if let Ok(mut m) =
-                            iso8583::decode_body_with(&self.profile.wire.codec, &body)
-                        {
-                            info!("{tid}: 0220 STAN {:06} replayed", fin.stan);
-                            if let Some(p) = req.get(2) {
-                                m.set(2, p.to_vec());
-                            }
-                            let mac = m.get_str(39) == Some("00");
-                            return Ok(Reply {
-                                msg: m,
-                                mac,
-                                processing: 0,
-                                replay: None,
-                            });
-                        }
-                    }
-                }
-            }
             info!(
                 "{tid}: duplicate {} batch {:06} STAN {:06}",
                 req.mti, fin.batch, fin.stan
@@ -540,11 +566,19 @@ impl Shared {
                     .get_str(23)
                     .map(|s| s[s.len().saturating_sub(2)..].to_string())
                     .unwrap_or("00".into());
-                match issuer::verify_arqc(f55, pan, &psn) {
-                    Ok(v) => *chip = Some(v),
-                    Err(e) => {
-                        info!("{}: chip cryptogram refused: {e:?}", fin.tid);
+                if fin.kind == Kind::OfflineSale {
+                    // The card's offline TC (Y1); there is no ARPC to answer.
+                    if let Err(e) = issuer::verify_tc(f55, pan, &psn, b"Y1") {
+                        info!("{}: offline TC refused: {e:?}", fin.tid);
                         return Err("A7");
+                    }
+                } else {
+                    match issuer::verify_arqc(f55, pan, &psn) {
+                        Ok(v) => *chip = Some(v),
+                        Err(e) => {
+                            info!("{}: chip cryptogram refused: {e:?}", fin.tid);
+                            return Err("A7");
+                        }
                     }
                 }
             }
@@ -627,7 +661,7 @@ impl Shared {
         };
         let mut fx = Effects::default();
         match fin.kind {
-            Kind::Sale | Kind::PreAuth => {
+            Kind::Sale | Kind::PreAuth | Kind::OfflineSale => {
                 if fin.amount > balance {
                     return Err("51");
                 }

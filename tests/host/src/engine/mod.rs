@@ -11,7 +11,9 @@ mod management;
 mod qr;
 mod query;
 mod reversal;
+mod session;
 mod settlement;
+mod upload;
 
 pub use financial::{build59, parse59};
 pub use qr::{PayerMode, QrBook};
@@ -547,11 +549,21 @@ impl Shared {
             return Ok(mgmt_reply(req, "03"));
         }
         let mti = req.mti.0;
+        // Sign-off (§3.9): a terminal whose keys are already gone is signed off; a repeat is answered `00`
+        // and changes nothing (it cannot be MAC-checked, and there is nothing left to drop).
+        let sign_off = mti == 820 && nmc == self.profile.management.sign_off;
+        if sign_off && db.work_keys(&tid)?.is_none() {
+            info!("{tid}: sign-off while signed off: nothing to do");
+            return Ok(mgmt_reply(req, "00"));
+        }
         let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
             || (mti == 800 && {
                 let m = &self.profile.management;
                 [&m.detail_query, &m.qr_query, &m.qr_close].contains(&&nmc)
-            });
+            })
+            || sign_off
+            || (mti == 820 && nmc == self.profile.management.signature_upload)
+            || (mti == 820 && nmc == self.profile.management.echo && req.has(64));
         if maced {
             let keys = db.work_keys(&tid)?;
             let Some(keys) = keys else {
@@ -597,6 +609,8 @@ impl Shared {
                 Ok(mgmt_reply(req, "00"))
             }
             (800, _) if c == m.detail_query => self.detail_query(db, req, &term),
+            (820, _) if c == m.sign_off => self.sign_off(db, req, &tid),
+            (820, _) if c == m.echo => Ok(self.echo_test(req, now)),
             (800, _) if c == m.qr_query => self.qr_status(db, req, raw, &term, now, false),
             (800, _) if c == m.qr_close => self.qr_status(db, req, raw, &term, now, true),
             (100 | 200 | 220, _) => self.financial(db, req, raw, &term, now, pre),
@@ -607,6 +621,8 @@ impl Shared {
                 self.batch_upload(db, req, &term, now, upload)
             }
             (620, _) if c == m.script_advice => self.script_advice(db, req, &term, now),
+            (320, _) if c == m.tc_upload => self.tc_upload(db, req, &term, now),
+            (820, _) if c == m.signature_upload => self.signature_upload(db, req, &term, now),
             _ => {
                 info!("{tid}: unsupported message {} / {nmc}", req.mti);
                 Ok(self.error_reply(req, "30"))

@@ -91,12 +91,30 @@ impl Shared {
         r.msg.set_str(12, &now.hhmmss());
         r.msg.set_str(13, &now.mmdd());
         r.mac = true;
+        // Recorded once per original (§8.4): a resent advice gets the same answer and changes nothing.
+        let results = req
+            .get(55)
+            .and_then(|d| tlv::decode(d).ok())
+            .and_then(|i| tlv::get(&i, 0xDF31).map(hex::encode_upper))
+            .unwrap_or_default();
+        if let Some((ob, os, _)) = f61(req) {
+            let stan = req.get_str(11).and_then(num).unwrap_or(0) as u32;
+            db.store.put_chip_upload(
+                &term.tid,
+                "script",
+                ob,
+                os,
+                stan,
+                &results,
+                !results.is_empty(),
+                &now.stamp(),
+            )?;
+        }
         info!(
             "{}: script result advice for STAN {:?}",
             term.tid,
             req.get_str(11)
         );
-        let _ = db;
         Ok(r)
     }
 }

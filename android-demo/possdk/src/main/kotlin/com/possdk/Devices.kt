@@ -32,6 +32,46 @@ interface QrScanner {
 }
 
 /**
+ * Prints sales slips (签购单): called after every approved transaction with its merchant copy (商户存根), then
+ * its cardholder copy (持卡人存根). A printer that throws is logged and changes nothing: the transaction
+ * stands, and [PosTerminal.reprint] gives the slip again. The language is the config's `receipt.locale`.
+ */
+interface Printer {
+    fun print(slip: Slip)
+}
+
+/**
+ * The cardholder's electronic signature, asked after an approval of the kinds the config's `signature.kinds`
+ * names (sales by default). The SDK compresses, journals and uploads it; a pad that throws is logged and changes
+ * nothing (docs/PROTOCOL.md §8.8).
+ */
+interface SignaturePad {
+    fun capture(request: SignatureRequest): SignatureImage
+}
+
+class SignatureRequest(val transaction: String, val stan: Long, val amount: Long?, val timeoutMs: Long, private val cancel: CancelSignal) {
+    fun isCancelled(): Boolean = cancel.isCancelled()
+    override fun toString() = "SignatureRequest($transaction, stan=$stan, amount=$amount)"
+}
+
+/** A 1-bit bitmap: [height] rows of `(width + 7) / 8` bytes, most significant bit first, 1 = ink. */
+class SignatureImage(val width: Int, val height: Int, val bits: ByteArray)
+
+enum class SlipCopy { MERCHANT, CARDHOLDER }
+
+enum class SlipAlign { LEFT, CENTER, RIGHT }
+
+/** One printer line: text with its layout, or a QR code (a QR transaction's voucher). */
+sealed class SlipLine {
+    data class Text(val text: String, val align: SlipAlign, val bold: Boolean, val doubleSize: Boolean) : SlipLine()
+    data class Qr(val payload: String) : SlipLine()
+    /** The cardholder's electronic signature on the merchant copy: a [SignatureImage]'s bitmap. */
+    class Signature(val width: Int, val height: Int, val bits: ByteArray) : SlipLine()
+}
+
+data class Slip(val copy: SlipCopy, val lines: List<SlipLine>)
+
+/**
  * The device's identity. The terminal reads the serial number when it is created and sends it at activation
  * (the host knows the device by it); it takes the place of `PosConfig.deviceSerial`.
  */

@@ -141,6 +141,12 @@ data class SignInResult(val batch: Long, val datetime: String, val capksRequired
 
 data class DownloadResult(val count: Long, val rejected: Long)
 
+/** Sign-off: [sent] false when the terminal was not signed in; [responseCode] null when nothing answered. */
+data class SignOffResult(val sent: Boolean, val responseCode: String?)
+
+/** Echo test: [maced] true when the terminal was signed in and the request carried a MAC. */
+data class EchoResult(val responseCode: String, val datetime: String, val maced: Boolean, val roundTripMs: Long)
+
 /**
  * Where the money stands after a financial operation, on every [TransactionResult] and on every [PosException]
  * of a financial operation. Decide from it alone (docs/JSON-API.md, "Outcome"):
@@ -223,6 +229,8 @@ data class StatusResult(
     val nextStan: Long,
     val pendingReversal: PendingReversal?,
     val unsentAdvices: Long,
+    /** Chip uploads (TC, script results) still owed. */
+    val unsentUploads: Long,
     /** The active acquirer profile. */
     val profile: AcquirerProfile? = null,
     /** `tdes` or `sm` (docs/PROTOCOL.md §11). */
@@ -303,6 +311,10 @@ internal object Results {
 
     fun download(o: Obj) = DownloadResult(o.long("count"), o.long("rejected"))
 
+    fun signOff(o: Obj) = SignOffResult(o.bool("sent"), o.optStr("response_code"))
+
+    fun echo(o: Obj) = EchoResult(o.str("response_code"), o.str("datetime"), o.bool("maced"), o.long("round_trip_ms"))
+
     fun transaction(o: Obj) = TransactionResult(
         outcome = Outcome.parse(o.str("outcome")) ?: throw IllegalStateException("unknown outcome"),
         approved = o.bool("approved"),
@@ -351,6 +363,7 @@ internal object Results {
             PendingReversal(it.long("stan"), it.optStr("reason"), it.optLong("attempts") ?: 0, it.bool("flagged"))
         },
         o.optLong("unsent_advices") ?: 0,
+        o.optLong("unsent_uploads") ?: 0,
         o.optObj("profile")?.let { AcquirerProfile(it.str("name"), it.str("sha256")) },
         KeyFamily.fromWire(o.optStr("key_family") ?: "tdes") ?: KeyFamily.TDES
     )

@@ -30,6 +30,8 @@ class PosTerminal @JvmOverloads constructor(
     securityModule: SecurityModule? = null,
     deviceInfo: DeviceInfo? = null,
     sealKeyProvider: SealKeyProvider? = null,
+    printer: Printer? = null,
+    signaturePad: SignaturePad? = null,
     qrDisplay: QrDisplay? = null
 ) : AutoCloseable {
     @JvmOverloads
@@ -42,10 +44,16 @@ class PosTerminal @JvmOverloads constructor(
         securityModule: SecurityModule? = null,
         deviceInfo: DeviceInfo? = null,
         sealKeyProvider: SealKeyProvider? = null,
+        printer: Printer? = null,
+        signaturePad: SignaturePad? = null,
         qrDisplay: QrDisplay? = null
-    ) : this(config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, sealKeyProvider, qrDisplay)
+    ) : this(
+        config.toJson(), cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, sealKeyProvider, printer,
+        signaturePad, qrDisplay
+    )
 
-    private val bridge = CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, qrDisplay)
+    private val bridge =
+        CallbackBridge(cardReader, pinPad, qrScanner, events, securityModule, deviceInfo, printer, signaturePad, qrDisplay)
     private val handle = AtomicLong(NativeBridge.create(withSealKey(configJson, sealKeyProvider), bridge))
 
     val isClosed: Boolean get() = handle.get() == 0L
@@ -75,6 +83,12 @@ class PosTerminal @JvmOverloads constructor(
 
     fun downloadMasterKey(): MasterKeyResult = Results.masterKey(call("download_master_key"))
     fun signIn(): SignInResult = Results.signIn(call("sign_in"))
+
+    /** Sign off: the working keys are erased whatever the host answers; sign in before the next transaction. */
+    fun signOff(): SignOffResult = Results.signOff(call("sign_off"))
+
+    /** Echo test: a round trip to the gateway that changes nothing. */
+    fun echo(): EchoResult = Results.echo(call("echo"))
     fun downloadCapks(): DownloadResult = Results.download(call("download_capks"))
     fun downloadAids(): DownloadResult = Results.download(call("download_aids"))
 

@@ -18,12 +18,19 @@ import com.possdk.PinPad
 import com.possdk.PinRequest
 import com.possdk.PosEvent
 import com.possdk.PosException
+import com.possdk.Printer
 import com.possdk.QrDisplay
 import com.possdk.QrRequest
 import com.possdk.QrScanner
 import com.possdk.QrShow
 import com.possdk.SecurityModule
 import com.possdk.SecurityModuleException
+import com.possdk.SignaturePad
+import com.possdk.SignatureRequest
+import com.possdk.Slip
+import com.possdk.SlipAlign
+import com.possdk.SlipCopy
+import com.possdk.SlipLine
 import org.json.JSONObject
 import java.util.Arrays
 
@@ -44,6 +51,8 @@ class CallbackBridge(
     private val events: EventListener?,
     private val securityModule: SecurityModule? = null,
     private val deviceInfo: DeviceInfo? = null,
+    private val printer: Printer? = null,
+    private val signaturePad: SignaturePad? = null,
     private val qrDisplay: QrDisplay? = null
 ) : CancelSignal {
     /** Set by `PosTerminal.cancel()`/`close()`, cleared when an operation starts; devices poll it. */
@@ -57,7 +66,47 @@ class CallbackBridge(
         (if (cardReader != null) 1 else 0) or (if (pinPad != null) 2 else 0) or
             (if (qrScanner != null) 4 else 0) or (if (events != null) 8 else 0) or
             (if (securityModule != null) 16 else 0) or (if (deviceInfo != null) 32 else 0) or
-            (if (qrDisplay != null) 64 else 0)
+            (if (qrDisplay != null) 64 else 0) or (if (printer != null) 128 else 0) or
+            (if (signaturePad != null) 256 else 0)
+
+    /** `[width (2, big-endian), height (2)] + bitmap` */
+    fun captureSignature(transaction: String, stan: Long, amount: Long, timeoutMs: Long): ByteArray {
+        val pad = signaturePad ?: throw IllegalStateException("no SignaturePad")
+        val img = pad.capture(SignatureRequest(transaction, stan, amountOf(amount), timeoutMs, this))
+        val out = ByteArray(4 + img.bits.size)
+        out[0] = (img.width shr 8).toByte()
+        out[1] = img.width.toByte()
+        out[2] = (img.height shr 8).toByte()
+        out[3] = img.height.toByte()
+        System.arraycopy(img.bits, 0, out, 4, img.bits.size)
+        return out
+    }
+
+    /** One copy of a slip as the core's JSON (`{"copy", "lines": [{"type": "text"|"qr", ...}]}`), to the app. */
+    fun printSlip(json: String) {
+        val p = printer ?: throw IllegalStateException("no Printer")
+        val o = JSONObject(json)
+        val copy = if (o.getString("copy") == "cardholder") SlipCopy.CARDHOLDER else SlipCopy.MERCHANT
+        val arr = o.getJSONArray("lines")
+        val lines = (0 until arr.length()).map { i ->
+            val l = arr.getJSONObject(i)
+            when (l.getString("type")) {
+                "qr" -> SlipLine.Qr(l.getString("payload"))
+                "signature" -> SlipLine.Signature(l.getInt("width"), l.getInt("height"), bytesOfHex(l.getString("bits")))
+                else -> SlipLine.Text(
+                    l.getString("text"),
+                    when (l.getString("align")) {
+                        "center" -> SlipAlign.CENTER
+                        "right" -> SlipAlign.RIGHT
+                        else -> SlipAlign.LEFT
+                    },
+                    l.getBoolean("bold"),
+                    l.getBoolean("double")
+                )
+            }
+        }
+        p.print(Slip(copy, lines))
+    }
 
     private fun amountOf(a: Long): Long? = if (a < 0) null else a
 
@@ -246,6 +295,10 @@ class CallbackBridge(
                 else -> PosEvent.Other(name)
             }
         }
+
+        /** Upper- or lower-case hex digits (the core writes them) to bytes. */
+        private fun bytesOfHex(h: String): ByteArray =
+            ByteArray(h.length / 2) { i -> ((Character.digit(h[2 * i], 16) shl 4) or Character.digit(h[2 * i + 1], 16)).toByte() }
 
         private fun hexOf(b: ByteArray): String {
             val digits = "0123456789ABCDEF"
