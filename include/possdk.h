@@ -777,6 +777,10 @@ typedef struct pos_status_result {
     // Reversal reason (`98`, `A0`, `06`) or "".
     char pending_reversal_reason[4];
     uint32_t unsent_advices;
+    // Name of the active acquirer profile (docs/PROFILES.md), NUL-terminated, cut to 63 bytes.
+    char profile_name[64];
+    // SHA-256 of the active profile's canonical bytes, 64 lower-case hex digits, NUL-terminated.
+    char profile_sha256[65];
     // The terminal's key family (`POS_KEY_FAMILY_TDES` or `POS_KEY_FAMILY_SM`).
     pos_key_family key_family;
     // Chip uploads (TC, script results) still owed.

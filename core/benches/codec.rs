@@ -5,6 +5,7 @@
 //! `CODEC_COUNT=1000 valgrind --tool=callgrind --toggle-collect='*count_decode*' <bench binary>`
 //! and divide the reported Ir by the iteration count.
 use criterion::{criterion_group, Criterion};
+use possdk_core::acquirer::Profile;
 use possdk_core::iso8583::{decode_frame, encode_frame, Frame};
 use std::hint::black_box;
 
@@ -42,6 +43,28 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("codec/encode_sale", |b| {
         b.iter(|| encode_frame(black_box(&frame)).expect("encode"))
+    });
+    // The same frame through a profile loaded from a file (what a terminal configured with a
+    // profile path uses): the cup profile's file, then the ascii built-in's dialect.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/cup.json");
+    let file = Profile::from_config(Some(&serde_json::Value::String(path.into())))
+        .expect("cup.json loads");
+    let wire = &file.wire;
+    assert_eq!(wire.encode_frame(&frame).expect("encode sale"), bytes);
+    c.bench_function("codec/decode_sale_profile_file", |b| {
+        b.iter(|| wire.decode_frame(black_box(&bytes)).expect("decode"))
+    });
+    c.bench_function("codec/encode_sale_profile_file", |b| {
+        b.iter(|| wire.encode_frame(black_box(&frame)).expect("encode"))
+    });
+    let ascii = Profile::built_in("ascii").expect("ascii");
+    let aw = &ascii.wire;
+    let abytes = aw.encode_frame(&frame).expect("encode ascii sale");
+    c.bench_function("codec/decode_sale_ascii", |b| {
+        b.iter(|| aw.decode_frame(black_box(&abytes)).expect("decode"))
+    });
+    c.bench_function("codec/encode_sale_ascii", |b| {
+        b.iter(|| aw.encode_frame(black_box(&frame)).expect("encode"))
     });
 }
 

@@ -165,6 +165,10 @@ pub struct Config {
     /// Journal retention.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// The acquirer profile (docs/PROFILES.md): a built-in name, a file path or an inline object;
+    /// absent: `cup`. Loaded and validated by `validate` and when the terminal opens.
+    #[serde(default)]
+    pub profile: Option<serde_json::Value>,
     /// Highest amount (fen) a chip card may approve offline (Y1); 0, the default: never offline
     /// (docs/PROTOCOL.md §8.7).
     #[serde(default)]
@@ -200,11 +204,23 @@ impl std::fmt::Debug for Config {
             .field("pin_required", &self.pin_required)
             .field("pin_bypass_allowed", &self.pin_bypass_allowed)
             .field("journal", &self.journal)
+            .field("profile", &self.profile.as_ref().map(profile_label))
             .field("floor_limit", &self.floor_limit)
             .field("receipt", &self.receipt)
             .field("signature", &self.signature)
             .field("qr", &self.qr)
             .finish()
+    }
+}
+
+/// How Debug names a profile value (an inline object only by its name).
+fn profile_label(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => format!(
+            "inline {}",
+            other.get("name").and_then(|n| n.as_str()).unwrap_or("?")
+        ),
     }
 }
 
@@ -307,6 +323,15 @@ impl Config {
         if let Some(k) = &self.seal_key {
             if !is_hex(k, 64) {
                 return Err(Error::invalid("seal_key", "must be 64 hex digits"));
+            }
+        }
+        match &self.profile {
+            None | Some(serde_json::Value::String(_)) | Some(serde_json::Value::Object(_)) => {}
+            Some(_) => {
+                return Err(Error::invalid(
+                    "profile",
+                    "must be a built-in name, a file path or an object",
+                ))
             }
         }
         for (name, list) in [

@@ -8,6 +8,7 @@
 //   facade:   terminal (Terminal), api (requests, JSON, the op table)
 // Bridges (ffi-c, ffi-jni) see only what is re-exported here and the public modules.
 
+pub mod acquirer;
 pub mod api;
 mod config;
 pub mod crypto;

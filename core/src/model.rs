@@ -208,8 +208,17 @@ pub struct StatusResult {
     pub unsent_advices: u32,
     /// Chip uploads (TC uploads, script results) still owed (docs/PROTOCOL.md §6.6).
     pub unsent_uploads: u32,
+    /// The active acquirer profile (docs/PROFILES.md).
+    pub profile: ProfileInfo,
     /// `tdes` or `sm` (docs/PROTOCOL.md §11).
     pub key_family: crate::crypto::KeyFamily,
+}
+
+/// The name and SHA-256 (lower-case hex, over the canonical bytes) of the active acquirer profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -39,6 +39,14 @@ impl Terminal {
         security: Option<Box<dyn crate::security::SecurityModule>>,
     ) -> Result<Terminal> {
         config.validate()?;
+        let profile = std::sync::Arc::new(crate::acquirer::Profile::from_config(
+            config.profile.as_ref(),
+        )?);
+        log::info!(
+            "acquirer profile {} (sha256 {})",
+            profile.name,
+            profile.sha256_hex()
+        );
         let serial = match &hal.device {
             Some(d) => d.serial_number(),
             None => config
@@ -90,7 +98,15 @@ impl Terminal {
             )?),
         };
         let cancel = CancelToken::new();
-        let engine = Engine::open(config, hal, security, journal, cancel.clone(), serial)?;
+        let engine = Engine::open(
+            config,
+            hal,
+            security,
+            journal,
+            cancel.clone(),
+            serial,
+            profile,
+        )?;
         Ok(Terminal {
             inner: Mutex::new(engine),
             cancel,

@@ -414,6 +414,10 @@ pub struct pos_status_result {
     /// Reversal reason (`98`, `A0`, `06`) or "".
     pub pending_reversal_reason: [c_char; 4],
     pub unsent_advices: u32,
+    /// Name of the active acquirer profile (docs/PROFILES.md), NUL-terminated, cut to 63 bytes.
+    pub profile_name: [c_char; 64],
+    /// SHA-256 of the active profile's canonical bytes, 64 lower-case hex digits, NUL-terminated.
+    pub profile_sha256: [c_char; 65],
     /// The terminal's key family (`POS_KEY_FAMILY_TDES` or `POS_KEY_FAMILY_SM`).
     pub key_family: crate::security::pos_key_family,
     /// Chip uploads (TC, script results) still owed.
@@ -517,6 +521,8 @@ fn status_result(r: api::StatusResult) -> pos_status_result {
         pending_reversal_flagged: rev.map(|p| p.flagged).unwrap_or(false),
         pending_reversal_reason: [0; 4],
         unsent_advices: r.unsent_advices,
+        profile_name: [0; 64],
+        profile_sha256: [0; 65],
         key_family: crate::security::family_c(r.key_family),
         unsent_uploads: r.unsent_uploads,
     };
@@ -524,6 +530,8 @@ fn status_result(r: api::StatusResult) -> pos_status_result {
         &mut o.pending_reversal_reason,
         rev.and_then(|p| p.reason.as_deref()).unwrap_or(""),
     );
+    put(&mut o.profile_name, &r.profile.name);
+    put(&mut o.profile_sha256, &r.profile.sha256);
     o
 }
 

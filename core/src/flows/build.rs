@@ -5,7 +5,7 @@ use super::kinds::{AmountRule, Echo, KindDef, Means, OnOriginal, F61};
 use super::{digits, Engine};
 use crate::error::{Error, Result};
 use crate::hal::{CardData, EntryMode};
-use crate::iso8583::{encode_body, Message, Mti};
+use crate::iso8583::{Message, Mti};
 use crate::journal::TxRecord;
 use crate::model::CardInput;
 use crate::tlv;
@@ -311,16 +311,18 @@ pub(crate) fn build_request(
     batch: u32,
 ) -> Result<Message> {
     let def = p.def;
-    let mut msg = Message::new(Mti(def.mti));
-    msg.set_str(3, def.processing);
+    let profile = engine.profile.clone();
+    let wire = profile.kind(def.kind)?;
+    let mut msg = Message::new(Mti(wire.mti));
+    msg.set_str(3, &wire.processing);
     if let Some(a) = p.amount {
         msg.set_str(4, &digits(a, 12));
     }
     msg.set_str(11, &digits(stan as u64, 6));
-    msg.set_str(25, def.condition);
+    msg.set_str(25, &wire.condition);
     msg.set_str(41, &engine.cfg.tid.clone());
     msg.set_str(42, &engine.cfg.mid.clone());
-    msg.set_str(49, "156");
+    msg.set_str(49, &profile.currency);
 
     let (read_cap, ic_cond) = match p.card.as_ref().map(|c| c.entry) {
         Some(EntryMode::Contactless) => ('6', '0'),
@@ -330,9 +332,10 @@ pub(crate) fn build_request(
     msg.set_str(
         60,
         &format!(
-            "{}{}000{}{}0000",
-            def.type_code,
+            "{}{}{}{}{}0000",
+            wire.type_code,
             digits(batch as u64, 6),
+            wire.network,
             read_cap,
             ic_cond
         ),
@@ -489,6 +492,14 @@ pub(crate) fn build_request(
         msg.set_str(48, &digits(p.tip, 12));
     }
     debug_assert!(def.amount != AmountRule::Absent || p.amount.is_none());
+    // The profile's field list for the kind: what it does not name is not sent.
+    if let Some(allowed) = wire.fields {
+        for n in 2..=63u8 {
+            if allowed & (1u64 << (n - 1)) == 0 {
+                msg.remove(n);
+            }
+        }
+    }
     Ok(msg)
 }
 
@@ -507,7 +518,10 @@ pub(crate) fn reduce_icc(icc: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The 0400 draft for a reversible request (§6): without 38, 39 and 64, encoded as a body.
-pub(crate) fn reversal_body(req: &Message) -> Result<Vec<u8>> {
+pub(crate) fn reversal_body(
+    codec: &crate::iso8583::profile::Codec,
+    req: &Message,
+) -> Result<Vec<u8>> {
     let mut r = Message::new(Mti(400));
     for f in [2u8, 3, 4, 11, 14, 22, 23, 25, 41, 42, 49, 60, 61] {
         if let Some(v) = req.get(f) {
@@ -517,7 +531,7 @@ pub(crate) fn reversal_body(req: &Message) -> Result<Vec<u8>> {
     if let Some(reduced) = req.get(55).and_then(reduce_icc) {
         r.set(55, reduced);
     }
-    encode_body(&r).map_err(super::encode_error)
+    crate::iso8583::encode_body_with(codec, &r).map_err(super::encode_error)
 }
 
 /// The 0620 script-result advice (§8) for an approved chip request.
@@ -528,6 +542,7 @@ pub(crate) fn script_advice(
     stan: u32,
     batch: u32,
     date: &str,
+    network: &str,
 ) -> Message {
     let mut m = Message::new(Mti(620));
     for f in [2u8, 3, 4, 22, 23, 41, 42, 49] {
@@ -548,7 +563,10 @@ pub(crate) fn script_advice(
         .unwrap_or("22")
         .to_string();
     let orig_stan = req.get_str(11).unwrap_or("000000").to_string();
-    m.set_str(60, &format!("{type_code}{}951", digits(batch as u64, 6)));
+    m.set_str(
+        60,
+        &format!("{type_code}{}{network}", digits(batch as u64, 6)),
+    );
     m.set_str(
         61,
         &format!("{}{}{}", digits(batch as u64, 6), orig_stan, date),

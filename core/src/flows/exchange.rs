@@ -84,7 +84,7 @@ impl Engine {
             Ok(raw) => raw,
             Err(e) => return Reply::NoAnswer(e),
         };
-        let resp = match iso8583::decode_frame(&raw) {
+        let resp = match self.profile.wire.decode_frame(&raw) {
             Ok(f) => f,
             Err(e) => return Reply::Invalid(e.into()),
         };
@@ -116,9 +116,14 @@ impl Engine {
         auth: Option<&str>,
         err: Error,
     ) -> Error {
-        let reason = reason.code();
+        let reason = reason.code(&self.profile).to_string();
+        let reason = reason.as_str();
         let err = err.or_stan(stan);
-        match def.delivery {
+        let delivery = match self.profile.kind(def.kind) {
+            Ok(w) => w.delivery,
+            Err(e) => return e,
+        };
+        match delivery {
             Delivery::Reversible => {
                 if let Err(e) = self.journal.arm_reversal(id, reason, auth) {
                     // Not armed: the row is still pending with its reversal recorded before sending.

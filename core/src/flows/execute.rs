@@ -18,7 +18,7 @@ use super::kinds::{self, AmountRule, Delivery, Kind, KindDef, Means, OnOriginal,
 use super::outcome::unanswered_outcome;
 use super::qr_order::PAYING_CODE;
 use super::reversal::ReversalReason;
-use super::{is_approval, rc_of, transport_error, Dest, Engine};
+use super::{rc_of, transport_error, Dest, Engine};
 use crate::error::{Error, ErrorKind, Outcome, Result};
 use crate::hal::{Event, TransportError};
 use crate::iso8583::Message;
@@ -60,6 +60,8 @@ impl Engine {
     }
 
     fn run_phases(&mut self, def: &'static KindDef, input: TxInput) -> Result<TransactionResult> {
+        // A kind the acquirer profile does not carry is refused before anything happens.
+        let delivery = self.profile.kind(def.kind)?.delivery;
         self.ensure_signed_in()?;
         // 1. validate
         let inline_card = validate(def, &input)?;
@@ -104,7 +106,7 @@ impl Engine {
         // From here on the request is in the journal: an error that does not say otherwise leaves the
         // money where the delivery class puts an unanswered request.
         self.deliver(&input, &prepared, sent)
-            .map_err(|e| e.or_outcome(unanswered_outcome(def.delivery)).or_stan(stan))
+            .map_err(|e| e.or_outcome(unanswered_outcome(delivery)).or_stan(stan))
     }
 
     /// Phase 5: the request built on the STAN it will get, MAC'd, and journalled in one durable commit
@@ -127,7 +129,7 @@ impl Engine {
         let original = prepared.original.as_ref();
         let mut new_tx = NewTx {
             kind: def.name.to_string(),
-            mti: def.mti,
+            mti: req.mti.0,
             batch,
             stan,
             amount: prepared.amount.unwrap_or(0),
@@ -143,11 +145,12 @@ impl Engine {
             auth_code: None,
             created_at: self.now().iso(),
         };
-        let reversal = match def.delivery {
+        let delivery = self.profile.kind(def.kind)?.delivery;
+        let reversal = match delivery {
             Delivery::Reversible => Some(PendingReversal {
                 tx_id: 0,
                 stan,
-                body: build::reversal_body(&req)?,
+                body: build::reversal_body(&self.profile.wire.codec, &req)?,
                 reason: None,
                 auth_code: None,
                 attempts: 0,
@@ -155,7 +158,7 @@ impl Engine {
             }),
             Delivery::Advice | Delivery::Plain | Delivery::Order => None,
         };
-        let advice = match def.delivery {
+        let advice = match delivery {
             Delivery::Advice => Some(PendingAdvice {
                 tx_id: 0,
                 stan,
@@ -242,11 +245,27 @@ impl Engine {
             return self.paid_after_all(def, id, err);
         }
         self.note_header(&header)?;
+        let rc = rc_of(&resp);
         // The customer is still confirming in the wallet: the outcome is learnt by querying, and the
         // reversal goes only if it was not paid (docs/PROTOCOL.md §4.11).
-        if def.unknown == Unknown::QueryFirst && rc_of(&resp) == PAYING_CODE {
+        if def.unknown == Unknown::QueryFirst && rc == PAYING_CODE {
             log::info!("{} {:06}: the customer is paying: querying", def.name, stan);
             let err = Error::new(ErrorKind::HostTimeout, "the customer did not finish paying");
+            let err = self.fail_after_send(def, id, stan, ReversalReason::Other, None, err);
+            return self.paid_after_all(def, id, err);
+        }
+        // An answer the acquirer profile reverses counts as none (docs/PROFILES.md §8).
+        if self.profile.reverses(&rc) {
+            log::warn!(
+                "{} {:06}: answered {rc}, which the profile reverses",
+                def.name,
+                stan
+            );
+            if live_chip {
+                self.chip_offline();
+            }
+            let text = self.profile.response_text(&rc);
+            let err = Error::new(ErrorKind::HostRejected, format!("answered {rc} ({text})"));
             let err = self.fail_after_send(def, id, stan, ReversalReason::Other, None, err);
             return self.paid_after_all(def, id, err);
         }
@@ -260,7 +279,7 @@ impl Engine {
     fn exchange(&mut self, def: &KindDef, sent: &Sent) -> Result<Reply> {
         let (id, stan) = (sent.id, sent.stan);
         let mut reply = self.send_checked(&sent.req, &sent.frame, Dest::Gateway, true);
-        if def.delivery != Delivery::Advice {
+        if self.profile.kind(def.kind)?.delivery != Delivery::Advice {
             return Ok(reply);
         }
         let limit = self.cfg.reversal_attempts.max(1);
@@ -352,8 +371,8 @@ fn amounts(
 }
 
 /// An answer that counts: approved or not, and what 39 says.
-pub(super) fn approval(resp: &Message) -> (String, bool) {
+pub(super) fn approval(engine: &Engine, resp: &Message) -> (String, bool) {
     let rc = rc_of(resp);
-    let approved = is_approval(&rc);
+    let approved = engine.is_approval(&rc);
     (rc, approved)
 }

@@ -187,7 +187,14 @@ impl Engine {
             Tlv::primitive(0xDF42, device_token.as_bytes().to_vec()),
             Tlv::primitive(0xDF43, crate::SDK_VERSION.as_bytes().to_vec()),
         ]);
-        let resp = self.management(Dest::Platform, 800, "399", Some(f62), &[], false)?;
+        let resp = self.management(
+            Dest::Platform,
+            800,
+            &self.profile.management.activate.clone(),
+            Some(f62),
+            &[],
+            false,
+        )?;
         let rc = rc_of(&resp);
         if rc != "00" {
             return Err(rejected("activation", &rc));
@@ -256,7 +263,14 @@ impl Engine {
     pub fn download_master_key(&mut self) -> Result<MasterKeyResult> {
         self.require_activated()?;
         // 352: the host key.
-        let resp = self.management(Dest::Platform, 800, "352", None, &[], false)?;
+        let resp = self.management(
+            Dest::Platform,
+            800,
+            &self.profile.management.key_query.clone(),
+            None,
+            &[],
+            false,
+        )?;
         let rc = rc_of(&resp);
         if rc != "00" {
             return Err(rejected("host key query", &rc));
@@ -299,7 +313,14 @@ impl Engine {
             Tlv::primitive(0xDF23, transport.encrypted_key.clone()),
             Tlv::primitive(0xDF24, transport.check_value.to_vec()),
         ]);
-        let resp = self.management(Dest::Platform, 800, "350", Some(f62), &[], false)?;
+        let resp = self.management(
+            Dest::Platform,
+            800,
+            &self.profile.management.tmk_download.clone(),
+            Some(f62),
+            &[],
+            false,
+        )?;
         let rc = rc_of(&resp);
         if rc != "00" {
             return Err(rejected("master key download", &rc));
@@ -310,7 +331,14 @@ impl Engine {
 
         // 351: activate it.
         let f62 = tlv::encode(&[Tlv::primitive(0xDF22, tmk_cv.to_vec())]);
-        let resp = self.management(Dest::Platform, 800, "351", Some(f62), &[], false)?;
+        let resp = self.management(
+            Dest::Platform,
+            800,
+            &self.profile.management.tmk_activate.clone(),
+            Some(f62),
+            &[],
+            false,
+        )?;
         let rc = rc_of(&resp);
         if rc != "00" {
             return Err(rejected("master key activation", &rc));
@@ -341,7 +369,7 @@ impl Engine {
         let resp = self.management(
             Dest::Gateway,
             800,
-            "004",
+            &self.profile.management.sign_in.clone(),
             None,
             &[(63, b"01 ".to_vec())],
             false,
@@ -462,7 +490,7 @@ impl Engine {
     /// CAPK query (`372`) -> download each (`370`), checksum and expiry verified -> end (`371`) -> reader.
     pub fn download_capks(&mut self) -> Result<DownloadResult> {
         self.require_activated()?;
-        let list = self.emv_query("372")?;
+        let list = self.emv_query(&self.profile.management.capk_query.clone())?;
         let today = {
             let n = self.now();
             format!("{:04}{:02}{:02}", n.year, n.month, n.day)
@@ -480,7 +508,14 @@ impl Engine {
                 Tlv::primitive(0x9F06, rid.clone()),
                 Tlv::primitive(0x9F22, index.clone()),
             ]);
-            let resp = self.management(Dest::Platform, 800, "370", Some(f62), &[], false)?;
+            let resp = self.management(
+                Dest::Platform,
+                800,
+                &self.profile.management.capk_download.clone(),
+                Some(f62),
+                &[],
+                false,
+            )?;
             let rc = rc_of(&resp);
             if rc != "00" {
                 return Err(rejected("CAPK download", &rc));
@@ -494,7 +529,7 @@ impl Engine {
                 }
             }
         }
-        self.emv_end("371")?;
+        self.emv_end(&self.profile.management.capk_end.clone())?;
         let json = serde_json::to_string(&capks).map_err(|e| Error::internal(e.to_string()))?;
         self.journal.set_setting(keys::CAPKS, &json)?;
         self.set_flag(keys::CAPKS_REQUIRED, false)?;
@@ -509,14 +544,21 @@ impl Engine {
     /// AID query (`382`) -> download each (`380`) -> end (`381`) -> reader.
     pub fn download_aids(&mut self) -> Result<DownloadResult> {
         self.require_activated()?;
-        let list = self.emv_query("382")?;
+        let list = self.emv_query(&self.profile.management.aid_query.clone())?;
         let mut aids = Vec::new();
         for entry in entries(list) {
             let Some(aid) = tlv::get(&entry, 0x9F06).map(<[u8]>::to_vec) else {
                 continue;
             };
             let f62 = tlv::encode(&[Tlv::primitive(0x9F06, aid.clone())]);
-            let resp = self.management(Dest::Platform, 800, "380", Some(f62), &[], false)?;
+            let resp = self.management(
+                Dest::Platform,
+                800,
+                &self.profile.management.aid_download.clone(),
+                Some(f62),
+                &[],
+                false,
+            )?;
             let rc = rc_of(&resp);
             if rc != "00" {
                 return Err(rejected("AID download", &rc));
@@ -524,7 +566,7 @@ impl Engine {
             let raw = aid_tlv(resp.get(62).unwrap_or(&[]))?;
             aids.push(AidParams { aid, tlv: raw });
         }
-        self.emv_end("381")?;
+        self.emv_end(&self.profile.management.aid_end.clone())?;
         let json = serde_json::to_string(&aids).map_err(|e| Error::internal(e.to_string()))?;
         self.journal.set_setting(keys::AIDS, &json)?;
         self.set_flag(keys::AIDS_REQUIRED, false)?;

@@ -21,6 +21,7 @@ pub(crate) mod settlement;
 mod signature;
 mod store_forward;
 
+use crate::acquirer::Profile;
 use crate::config::Config;
 use crate::config::{parse_tpdu, EndpointConfig};
 use crate::error::{Error, ErrorKind, Result};
@@ -33,6 +34,7 @@ use crate::journal::Journal;
 use crate::model::{Batch, JournalResult, PendingReversalInfo, StatusResult};
 use crate::security::{KeySlot, SecurityModule};
 use crate::transport::TcpTransport;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Journal settings keys (activation data and flags).
@@ -85,6 +87,8 @@ pub(crate) struct Engine {
     gateway: Route,
     platform: Route,
     serial: String,
+    /// The acquirer profile every message is encoded, MAC'd and read with (docs/PROFILES.md).
+    pub(crate) profile: Arc<Profile>,
 }
 
 impl Engine {
@@ -97,6 +101,7 @@ impl Engine {
         journal: Journal,
         cancel: CancelToken,
         serial: String,
+        profile: Arc<Profile>,
     ) -> Result<Engine> {
         let route = |name: &str, ep: &EndpointConfig| -> Result<Route> {
             let tls = match &ep.tls {
@@ -124,6 +129,7 @@ impl Engine {
                 ),
             ));
         }
+        profile.check_family(cfg.key_family)?;
         let gateway = route("gateway", &cfg.gateway)?;
         let platform = route("platform", &cfg.platform)?;
         // Plain TCP is meant for loopback simulators: a production config, or any release build, that talks
@@ -162,13 +168,15 @@ impl Engine {
             printer,
             signature_pad,
             clock: clock.unwrap_or_else(|| Box::new(SystemClock::default())),
-            transport: transport.unwrap_or_else(|| Box::new(TcpTransport::default())),
+            transport: transport
+                .unwrap_or_else(|| Box::new(TcpTransport::with_length_prefix(profile.wire.prefix))),
             security,
             journal,
             cancel,
             gateway,
             platform,
             serial,
+            profile,
         };
         engine.restore_parameters();
         let orphans = engine.journal.fail_orphans(&qr_order::open_order_kinds())?;
@@ -210,6 +218,10 @@ impl Engine {
     }
 
     pub(crate) fn status(&self) -> Result<StatusResult> {
+        let profile = crate::model::ProfileInfo {
+            name: self.profile.name.clone(),
+            sha256: self.profile.sha256_hex(),
+        };
         let pending_reversal = self
             .journal
             .pending_reversals()?
@@ -229,23 +241,16 @@ impl Engine {
             next_stan: self.journal.peek_stan()?,
             pending_reversal,
             unsent_advices: self.journal.pending_advices()?.len() as u32,
+            profile,
             unsent_uploads: self.journal.pending_uploads()?.len() as u32,
             key_family: self.key_family(),
         })
     }
 }
 
-/// Response codes that mean approved (docs/PROTOCOL.md §9).
-/// `Y1` and `Y3` are the EMV codes of an offline approval by the card (§8.7): the terminal's own record until
-/// the host answers the advice.
-pub fn is_approval(rc: &str) -> bool {
-    matches!(rc, "00" | "A2" | "A4" | "A5" | "A6" | "10" | "Y1" | "Y3")
-}
-
-/// Response codes after which the terminal must sign in again.
-pub fn requires_sign_in(rc: &str) -> bool {
-    matches!(rc, "99" | "A0")
-}
+/// `Y1` and `Y3`, the EMV codes of an offline approval by the card (docs/PROTOCOL.md §8.7): approvals in every
+/// acquirer profile (the card's, not the host's), the terminal's own record until the host answers the advice.
+pub const OFFLINE_APPROVALS: &[&str] = &["Y1", "Y3"];
 
 /// Map a transport failure to the public error.
 pub(crate) fn transport_error(e: &TransportError) -> Error {
@@ -424,15 +429,26 @@ impl Engine {
         }
         let frame = Frame {
             tpdu,
-            header: Header::default(),
+            header: Header {
+                app_type: self.profile.header.app_type,
+                version: self.profile.header.version,
+                ..Header::default()
+            },
             message: msg.clone(),
         };
-        let mut bytes = iso8583::encode_frame(&frame).map_err(encode_error)?;
+        let mut bytes = self
+            .profile
+            .wire
+            .encode_frame(&frame)
+            .map_err(encode_error)?;
         if mac {
-            let span = iso8583::mac_span(&bytes)
+            let span = self
+                .profile
+                .wire
+                .mac_span(&bytes)
                 .ok_or_else(|| Error::internal("encoded frame too short for a MAC"))?
                 .to_vec();
-            let code = self.security.mac(&span)?;
+            let code = self.security.mac_with(self.profile.mac, &span)?;
             let n = bytes.len();
             bytes[n - 8..].copy_from_slice(&code);
             msg.set(64, code.to_vec());
@@ -473,10 +489,11 @@ impl Engine {
         let Some(got) = resp.get(64) else {
             return false;
         };
-        let Some(span) = iso8583::mac_span(raw) else {
+        let profile = self.profile.clone();
+        let Some(span) = profile.wire.mac_span(raw) else {
             return false;
         };
-        match self.security.mac(span) {
+        match self.security.mac_with(profile.mac, span) {
             Ok(expected) => expected.as_slice() == got,
             Err(e) => {
                 log::warn!("cannot verify response MAC: {e}");
@@ -485,20 +502,43 @@ impl Engine {
         }
     }
 
-    /// Act on the header's processing requirement (3 sign in again, 4 CAPKs, 5 AIDs).
+    /// Act on the header's processing requirement (the profile's codes; CUP: 3 sign in again, 4 CAPKs,
+    /// 5 AIDs).
     pub fn note_header(&mut self, header: &Header) -> Result<()> {
-        match header.processing {
-            // A signed-in terminal signs in again by itself before its next transaction; one that never
-            // signed in (e.g. right after a master-key download) is simply not signed in.
-            3 if self.is_signed_in()? => {
-                self.sign_out("host asked for a new sign-in (header 3)")?;
+        let codes = self.profile.header;
+        let p = Some(header.processing);
+        if !self.profile.wire.header || header.processing == 0 {
+            return Ok(());
+        }
+        // A signed-in terminal signs in again by itself before its next transaction; one that never
+        // signed in (e.g. right after a master-key download) is simply not signed in.
+        if p == codes.sign_in {
+            if self.is_signed_in()? {
+                self.sign_out("host asked for a new sign-in (header)")?;
                 self.set_flag(keys::SIGN_IN_REQUESTED, true)?;
             }
-            4 => self.set_flag(keys::CAPKS_REQUIRED, true)?,
-            5 => self.set_flag(keys::AIDS_REQUIRED, true)?,
-            _ => {}
+        } else if p == codes.download_capks {
+            self.set_flag(keys::CAPKS_REQUIRED, true)?;
+        } else if p == codes.download_aids {
+            self.set_flag(keys::AIDS_REQUIRED, true)?;
         }
         Ok(())
+    }
+
+    /// Decode a response frame with the profile.
+    pub(crate) fn decode(&self, raw: &[u8]) -> Result<Frame> {
+        Ok(self.profile.wire.decode_frame(raw)?)
+    }
+
+    /// Response codes that mean approved: the profile's (docs/PROTOCOL.md §9 for CUP) and the card's
+    /// offline approvals (`OFFLINE_APPROVALS`).
+    pub fn is_approval(&self, rc: &str) -> bool {
+        self.profile.is_approval(rc) || OFFLINE_APPROVALS.contains(&rc)
+    }
+
+    /// Response codes after which the terminal must sign in again.
+    pub fn requires_sign_in(&self, rc: &str) -> bool {
+        self.profile.requires_sign_in(rc)
     }
 
     /// Management exchange: 11 41 42 60 (`00` + batch + `code`) [+ 62] [+ extra fields], optional MAC.
@@ -535,7 +575,7 @@ impl Engine {
         let raw = self
             .exchange_raw(dest, &frame, &cancel)
             .map_err(|e| transport_error(&e))?;
-        let resp = iso8583::decode_frame(&raw)?;
+        let resp = self.decode(&raw)?;
         validate_echo(&msg, &resp.message, &[11, 41, 42], true)?;
         self.note_header(&resp.header)?;
         let rc = resp.message.get_str(39).unwrap_or("").to_string();
@@ -656,10 +696,11 @@ mod tests {
 
     #[test]
     fn approvals() {
-        assert!(is_approval("00"));
-        assert!(is_approval("A2"));
-        assert!(!is_approval("51"));
-        assert!(requires_sign_in("A0"));
-        assert!(!requires_sign_in("55"));
+        let p = Profile::cup();
+        assert!(p.is_approval("00"));
+        assert!(p.is_approval("A2"));
+        assert!(!p.is_approval("51"));
+        assert!(p.requires_sign_in("A0"));
+        assert!(!p.requires_sign_in("55"));
     }
 }

@@ -5,8 +5,7 @@ use super::build;
 use super::build::Prepared;
 use super::execute::{approval, Sent};
 use super::kinds::{self, Delivery, KindDef, OnOriginal};
-use super::reversal::ReversalReason;
-use super::{host_datetime, is_approval, keys, rc_of, requires_sign_in, Engine};
+use super::{host_datetime, keys, rc_of, Engine};
 use crate::error::{Error, Outcome, Result};
 use crate::hal::{ChipCompletion, Event};
 use crate::iso8583::Message;
@@ -149,7 +148,7 @@ impl Engine {
     ) -> Result<TransactionResult> {
         let def = prepared.def;
         let (id, stan) = (sent.id, sent.stan);
-        let (rc, approved) = approval(resp);
+        let (rc, approved) = approval(self, resp);
         let original = prepared.original.as_ref();
         let pan = prepared
             .card
@@ -197,7 +196,7 @@ impl Engine {
             );
             self.journal.arm_reversal(
                 id,
-                ReversalReason::Other.code(),
+                &self.profile.reversal.other.clone(),
                 outcome.auth_code.as_deref(),
             )?;
             let reversed = self.flush_reversal(1)?;
@@ -236,7 +235,7 @@ impl Engine {
             .collect();
         self.journal
             .record_outcome_with(id, &outcome, &effects, true, &queued)?;
-        if requires_sign_in(&rc) {
+        if self.requires_sign_in(&rc) {
             self.sign_out(&format!("response code {rc}"))?;
         }
         if !uploads.is_empty() {
@@ -262,7 +261,7 @@ impl Engine {
         pan: Option<&str>,
     ) -> TxOutcome {
         let rc = rc_of(resp);
-        let approved = is_approval(&rc);
+        let approved = self.is_approval(&rc);
         let voucher = resp
             .get_str(59)
             .and_then(|f| build::qr_get(f, "A4"))
@@ -319,9 +318,9 @@ impl Engine {
             None
         };
         let mut result = TransactionResult {
-            outcome: row_outcome(row.state, def.delivery),
-            approved: is_approval(&rc),
-            message: crate::receipt::response_text(&rc).to_string(),
+            outcome: row_outcome(row.state, self.profile.kind(def.kind)?.delivery),
+            approved: self.is_approval(&rc),
+            message: self.profile.response_text(&rc),
             qr_state: None,
             qr_payload: None,
             response_code: rc,

@@ -3,24 +3,22 @@
 //! expired or closed), the QR status query, the order close, and the query that goes before the reversal
 //! of a customer-presented QR payment whose outcome is unknown.
 //!
-//! Which kinds are orders (`Delivery::Order`) and which are queried before they are reversed
-//! (`Unknown::QueryFirst`) are columns of kinds.rs; nothing here names a kind but the order op itself.
+//! Which kinds are orders (the merchant-presented means, `Means::QrPresented`, whose profile rows have
+//! delivery `order`: the profile loader holds the two together) and which are queried before they are
+//! reversed (`Unknown::QueryFirst`) are columns of kinds.rs and the profile; nothing here names a kind
+//! but the order op itself.
 
 use super::build::{self, qr_get, qr_tlv, Prepared};
 use super::execute::Reply;
-use super::kinds::{self, Delivery, Kind, KindDef, Unknown, KINDS};
+use super::kinds::{self, Kind, KindDef, Means, Unknown, KINDS};
 use super::{digits, rc_of, transport_error, validate_echo, Dest, Engine};
 use crate::error::{Error, ErrorKind, Outcome, Result};
 use crate::hal::{CancelToken, Event, QrShow, TransportError};
-use crate::iso8583::{self, Message, Mti};
+use crate::iso8583::{Message, Mti};
 use crate::journal::{PendingReversal, TxOutcome, TxRecord, TxState};
 use crate::model::TransactionResult;
 use std::time::{Duration, Instant};
 
-/// 60.3 of the QR status query (**private**, docs/PROTOCOL.md §4.10).
-pub const QR_QUERY_CODE: &str = "391";
-/// 60.3 of the QR order close (**private**, docs/PROTOCOL.md §4.10).
-pub const QR_CLOSE_CODE: &str = "392";
 /// Field 39 of a customer-presented QR payment the customer is still confirming in the wallet
 /// (**private**, docs/PROTOCOL.md §4.11): its outcome is learnt by querying.
 pub const PAYING_CODE: &str = "Q0";
@@ -121,13 +119,27 @@ impl QrTarget {
     }
 }
 
+/// Whether a kind is an order: merchant-presented, delivery `order` in every profile that carries it
+/// (acquirer.rs refuses anything else), so a journal row is an order whatever profile wrote it.
+fn is_order(d: &KindDef) -> bool {
+    d.means == Means::QrPresented
+}
+
 /// The kinds whose pending rows are open orders (resolved by a status query, never failed as orphans).
 pub(crate) fn open_order_kinds() -> Vec<&'static str> {
     KINDS
         .iter()
-        .filter(|d| d.delivery == Delivery::Order)
+        .filter(|d| is_order(d))
         .map(|d| d.name)
         .collect()
+}
+
+/// Which 0800 a QR status message is: 60.3 is the profile's `management.qr_query` (`391`) or
+/// `management.qr_close` (`392`), both **private** (docs/PROTOCOL.md §4.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QrAsk {
+    Query,
+    Close,
 }
 
 /// A decision of the query that goes before a reversal.
@@ -142,7 +154,12 @@ impl Engine {
     /// One status query (`391`) or close (`392`): 0800 to the gateway, MAC'd, never cancelled by the app
     /// (it settles where money stands). An answer that counts has the echoes, a 39, and when 39 is `00` a
     /// MAC that verifies and a 59 `A6`; 39 `25` is `NotFound`; any other 39 is an error.
-    pub(crate) fn qr_status(&mut self, code: &str, target: &QrTarget) -> Result<QrStatus> {
+    pub(crate) fn qr_status(&mut self, ask: QrAsk, target: &QrTarget) -> Result<QrStatus> {
+        // 60.3 from the profile's management table (`qr_query`, `qr_close`).
+        let code = match ask {
+            QrAsk::Query => self.profile.management.qr_query.clone(),
+            QrAsk::Close => self.profile.management.qr_close.clone(),
+        };
         let batch = self.journal.batch()?;
         let stan = self.journal.next_stan()?;
         let mut msg = Message::new(Mti(800));
@@ -164,7 +181,7 @@ impl Engine {
         let raw = self
             .exchange_raw(Dest::Gateway, &frame, &never)
             .map_err(|e| transport_error(&e))?;
-        let resp = iso8583::decode_frame(&raw)?;
+        let resp = self.decode(&raw)?;
         validate_echo(&msg, &resp.message, &[11, 41, 42], true)?;
         let rc = rc_of(&resp.message);
         if rc == "00" && !self.response_mac_ok(&raw, &resp.message) {
@@ -434,7 +451,7 @@ impl Engine {
             }
             poll += 1;
             let row = self.order_row(id)?;
-            match self.qr_status(QR_QUERY_CODE, &QrTarget::of(&row)) {
+            match self.qr_status(QrAsk::Query, &QrTarget::of(&row)) {
                 Ok(st) => {
                     self.emit(Event::QrPolling {
                         stan,
@@ -469,7 +486,7 @@ impl Engine {
         } else {
             "not paid in time"
         };
-        match self.qr_status(QR_CLOSE_CODE, &QrTarget::of(&row)) {
+        match self.qr_status(QrAsk::Close, &QrTarget::of(&row)) {
             Ok(st) if st.state.is_final() => {
                 self.record_qr_state(&row, &st)?;
                 if st.state == QrState::NotFound {
@@ -512,7 +529,7 @@ impl Engine {
     /// Every open order, oldest kind first.
     fn open_orders(&self) -> Result<Vec<TxRecord>> {
         let mut open = Vec::new();
-        for d in KINDS.iter().filter(|d| d.delivery == Delivery::Order) {
+        for d in KINDS.iter().filter(|d| is_order(d)) {
             open.extend(self.journal.pending_of_kind(d.name)?);
         }
         Ok(open)
@@ -535,9 +552,9 @@ impl Engine {
                 row.stan
             );
             let target = QrTarget::of(&row);
-            let st = match self.qr_status(QR_QUERY_CODE, &target) {
+            let st = match self.qr_status(QrAsk::Query, &target) {
                 Ok(st) if st.state.is_final() => st,
-                Ok(_) => match self.qr_status(QR_CLOSE_CODE, &target) {
+                Ok(_) => match self.qr_status(QrAsk::Close, &target) {
                     Ok(st) => st,
                     Err(e) => {
                         log::warn!("closing {:06} failed: {}", row.stan, e.message);
@@ -597,7 +614,7 @@ impl Engine {
         let (mut failures, mut paying, mut poll) = (0u32, 0u32, 0u32);
         loop {
             poll += 1;
-            match self.qr_status(QR_QUERY_CODE, &target) {
+            match self.qr_status(QrAsk::Query, &target) {
                 Ok(st) => {
                     failures = 0;
                     self.emit(Event::QrPolling {
@@ -721,7 +738,7 @@ impl Engine {
             },
         };
         let st = self
-            .qr_status(QR_QUERY_CODE, &target)
+            .qr_status(QrAsk::Query, &target)
             .map_err(|e| e.or_outcome(Outcome::NotSent))?;
         self.emit(Event::QrPolling {
             stan: row.as_ref().map(|r| r.stan).unwrap_or(0),
@@ -741,7 +758,7 @@ impl Engine {
             // A pending order takes any final state; a payment whose reversal is owed and untried only
             // "paid" (the reversal itself settles the rest).
             if pending
-                && (def.delivery == Delivery::Order && st.state.is_final()
+                && (is_order(def) && st.state.is_final()
                     || st.state == QrState::Paid && reversal_untried)
             {
                 self.record_qr_state(r, &st)?;

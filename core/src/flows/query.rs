@@ -100,7 +100,7 @@ impl Engine {
             let resp = self.management(
                 Dest::Platform,
                 800,
-                "397",
+                &self.profile.management.detail_query.clone(),
                 Some(tlv::encode(&items)),
                 &[],
                 true,

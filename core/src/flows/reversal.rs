@@ -9,10 +9,9 @@ use super::exchange::Reply;
 use super::kinds;
 use super::outcome::{effects_for, undo_effects};
 use super::qr_order::BeforeReversal;
-use super::{is_approval, rc_of, transport_error, validate_echo, Dest, Engine};
+use super::{rc_of, transport_error, validate_echo, Dest, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hal::{CancelToken, Event};
-use crate::iso8583::{self, decode_body};
 use crate::journal::{PendingReversal, TxOutcome};
 
 /// Why a request is reversed: field 39 of the 0400 (docs/PROTOCOL.md §6).
@@ -27,11 +26,12 @@ pub(crate) enum ReversalReason {
 }
 
 impl ReversalReason {
-    pub(crate) fn code(self) -> &'static str {
+    /// Its field 39 code in the profile (CUP: `98`, `A0`, `06`).
+    pub(crate) fn code(self, profile: &crate::acquirer::Profile) -> &str {
         match self {
-            ReversalReason::NoAnswer => "98",
-            ReversalReason::BadMac => "A0",
-            ReversalReason::Other => "06",
+            ReversalReason::NoAnswer => &profile.reversal.no_answer,
+            ReversalReason::BadMac => &profile.reversal.bad_mac,
+            ReversalReason::Other => &profile.reversal.other,
         }
     }
 }
@@ -116,14 +116,14 @@ impl Engine {
 
     /// One 0400 exchange. `Ok(rc)` when the host cleared it (`00` or `25`).
     fn send_reversal(&mut self, rev: &PendingReversal) -> Result<String> {
-        let mut msg = decode_body(&rev.body)?;
+        let mut msg = crate::iso8583::decode_body_with(&self.profile.wire.codec, &rev.body)?;
         if let Some(a) = &rev.auth_code {
             msg.set_str(38, a);
         }
         let reason = rev
             .reason
             .clone()
-            .unwrap_or_else(|| ReversalReason::NoAnswer.code().to_string());
+            .unwrap_or_else(|| ReversalReason::NoAnswer.code(&self.profile).to_string());
         msg.set_str(39, &reason);
         let frame = self.encode(Dest::Gateway, &mut msg, true)?;
         self.emit(Event::Reversing { stan: rev.stan });
@@ -137,7 +137,7 @@ impl Engine {
         let raw = self
             .exchange_raw(Dest::Gateway, &frame, &never)
             .map_err(|e| transport_error(&e))?;
-        let resp = iso8583::decode_frame(&raw)?;
+        let resp = self.decode(&raw)?;
         validate_echo(&msg, &resp.message, &[3, 4, 11, 41, 42], false)?;
         if !self.response_mac_ok(&raw, &resp.message) {
             return Err(Error::new(ErrorKind::InvalidResponse, "0410 MAC invalid"));
@@ -159,8 +159,8 @@ impl Engine {
     pub fn flush_advices(&mut self) -> Result<bool> {
         let family = self.key_family();
         for adv in self.journal.pending_advices()? {
-            // A refund advice may carry a PIN block: 16 bytes in the SM family.
-            let req = match iso8583::decode_frame_for(&adv.frame, &|_| family) {
+            // A refund advice may carry a PIN block: twice the table's length in the SM family.
+            let req = match self.profile.wire.decode_frame_for(&adv.frame, &|_| family) {
                 Ok(f) => f.message,
                 Err(e) => {
                     log::error!("stored advice {:06} does not decode: {:?}", adv.stan, e);
@@ -176,10 +176,13 @@ impl Engine {
             // The identical body; the MAC is recomputed under the current MAK (the same bytes unless
             // the terminal signed in again meanwhile, when the old MAC would no longer verify).
             let mut frame = adv.frame.clone();
-            let span = iso8583::mac_span(&frame)
+            let span = self
+                .profile
+                .wire
+                .mac_span(&frame)
                 .map(<[u8]>::to_vec)
                 .unwrap_or_default();
-            match self.security.mac(&span) {
+            match self.security.mac_with(self.profile.mac, &span) {
                 Ok(mac) => {
                     let n = frame.len();
                     frame[n - 8..].copy_from_slice(&mac);
@@ -213,7 +216,7 @@ impl Engine {
                         row.voucher.as_deref(),
                         pan.as_deref().map(|p| p.as_str()),
                     );
-                    let effects = match (is_approval(&rc), kinds::by_name(&row.kind)) {
+                    let effects = match (self.is_approval(&rc), kinds::by_name(&row.kind)) {
                         (true, Some(def)) => {
                             let orig = match row.original_id {
                                 Some(o) => self.journal.get(o)?,

@@ -49,7 +49,7 @@ impl Engine {
         self.set_flag(keys::SIGN_IN_REQUESTED, false)
     }
 
-    /// The 0820 `002`: MAC'd request, answer checked for MTI and the echoes of 11 41 42 (the host drops
+    /// The 0820 `002` (the profile's `management.sign_off`): MAC'd request, answer checked for MTI and the echoes of 11 41 42 (the host drops
     /// the keys it would MAC with, so the 0830 carries no MAC).
     fn sign_off_exchange(&mut self) -> Result<Message> {
         let batch = self.journal.batch()?;
@@ -58,26 +58,28 @@ impl Engine {
         msg.set_str(11, &digits(stan as u64, 6));
         msg.set_str(41, &self.cfg.tid.clone());
         msg.set_str(42, &self.cfg.mid.clone());
-        msg.set_str(60, &format!("00{}002", digits(batch as u64, 6)));
+        let code = self.profile.management.sign_off.clone();
+        msg.set_str(60, &format!("00{}{code}", digits(batch as u64, 6)));
         msg.set(63, b"01 ".to_vec());
         let frame = self.encode(Dest::Gateway, &mut msg, true)?;
         let cancel = self.cancel.clone();
         let raw = self
             .exchange_raw(Dest::Gateway, &frame, &cancel)
             .map_err(|e| transport_error(&e))?;
-        let resp = iso8583::decode_frame(&raw)?;
+        let resp = self.decode(&raw)?;
         validate_echo(&msg, &resp.message, &[11, 41, 42], true)?;
         log::debug!("response {}", iso8583::mask::masked(&resp.message));
         Ok(resp.message)
     }
 
-    /// Echo test (0820 `301`, gateway): MAC'd when the terminal is signed in, and its answer's MAC then
+    /// Echo test (0820 `301`, the profile's `management.echo`; gateway): MAC'd when the terminal is signed in, and its answer's MAC then
     /// checked; changes nothing on either side.
     pub fn echo(&mut self) -> Result<EchoResult> {
         self.require_activated()?;
         let maced = self.is_signed_in()?;
         let start = Instant::now();
-        let resp = self.management(Dest::Gateway, 820, "301", None, &[], maced)?;
+        let code = self.profile.management.echo.clone();
+        let resp = self.management(Dest::Gateway, 820, &code, None, &[], maced)?;
         let round_trip_ms = start.elapsed().as_millis() as u64;
         let rc = rc_of(&resp);
         if rc != "00" {

@@ -131,7 +131,7 @@ impl Engine {
         let resp = self.management(
             Dest::Platform,
             500,
-            "201",
+            &self.profile.management.settle.clone(),
             None,
             &[
                 (48, f48.into_bytes()),
@@ -200,7 +200,8 @@ impl Engine {
             } else if let Some(pan) = self.journal.pan(row.id)? {
                 m.set_str(2, &pan);
             }
-            m.set_str(3, def.processing);
+            let wire = self.profile.kind(def.kind)?.clone();
+            m.set_str(3, &wire.processing);
             m.set_str(4, &digits(counted_amount(row), 12));
             m.set_str(11, &digits(stan as u64, 6));
             m.set_str(
@@ -217,10 +218,15 @@ impl Engine {
             }
             m.set_str(41, &self.cfg.tid.clone());
             m.set_str(42, &self.cfg.mid.clone());
-            m.set_str(49, "156");
+            m.set_str(49, &self.profile.currency.clone());
             m.set_str(
                 60,
-                &format!("{}{}201", def.type_code, digits(batch as u64, 6)),
+                &format!(
+                    "{}{}{}",
+                    wire.type_code,
+                    digits(batch as u64, 6),
+                    self.profile.management.batch_upload
+                ),
             );
             m.set_str(
                 61,
@@ -244,7 +250,7 @@ impl Engine {
         let resp = self.management(
             Dest::Platform,
             320,
-            "202",
+            &self.profile.management.batch_upload_end.clone(),
             None,
             &[(48, digits(n as u64, 4).into_bytes())],
             true,

@@ -17,7 +17,8 @@ pub(crate) const SIGNATURE: &str = "signature";
 /// Compressed bytes per 0820 (field 62 holds at most 512 bytes with its TLV framing).
 pub(crate) const SEGMENT: usize = 400;
 
-/// The 0820 `800` carrying segment `index` (0-based) of `total` of a transaction's compressed signature.
+/// The 0820 `800` carrying segment `index` (0-based) of `total` of a transaction's compressed signature;
+/// 60.3 is `network`, the profile's `management.signature_upload`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn segment_message(
     tid: &str,
@@ -29,6 +30,7 @@ pub(crate) fn segment_message(
     index: usize,
     total: usize,
     chunk: &[u8],
+    network: &str,
 ) -> Message {
     let mut m = Message::new(Mti(820));
     m.set_str(4, &digits(result.amount + result.tip, 12));
@@ -38,7 +40,7 @@ pub(crate) fn segment_message(
     }
     m.set_str(41, tid);
     m.set_str(42, mid);
-    m.set_str(60, &format!("00{}800", digits(batch as u64, 6)));
+    m.set_str(60, &format!("00{}{network}", digits(batch as u64, 6)));
     m.set_str(
         61,
         &format!(
@@ -116,6 +118,7 @@ impl Engine {
         let date = self.now().mmdd();
         let stans = self.journal.take_stans(chunks.len() as u32)?;
         let mut frames = Vec::with_capacity(chunks.len());
+        let network = self.profile.management.signature_upload.clone();
         for (i, (chunk, stan)) in chunks.iter().zip(&stans).enumerate() {
             let mut m = segment_message(
                 &self.cfg.tid.clone(),
@@ -127,6 +130,7 @@ impl Engine {
                 i,
                 chunks.len(),
                 chunk,
+                &network,
             );
             frames.push((*stan, self.encode(Dest::Gateway, &mut m, true)?));
         }

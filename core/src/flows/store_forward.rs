@@ -10,7 +10,7 @@ use super::kinds::{self, KindDef};
 use super::{digits, transport_error, Dest, Engine};
 use crate::error::{Error, ErrorKind, Outcome, Result};
 use crate::hal::Event;
-use crate::iso8583::{self, Message, Mti};
+use crate::iso8583::{Message, Mti};
 use crate::journal::{PendingUpload, TxOutcome, TxState};
 use crate::model::TransactionResult;
 use crate::tlv::{self, Tlv};
@@ -44,7 +44,8 @@ pub(crate) fn tc_field55(request55: &[u8], completion: &[u8]) -> Option<Vec<u8>>
     Some(tlv::encode(&out))
 }
 
-/// The 0320 `203` IC card TC upload of an approved chip request (`req`) and its answer (`resp`).
+/// The 0320 `203` IC card TC upload of an approved chip request (`req`) and its answer (`resp`); 60.3 is
+/// `network`, the profile's `management.tc_upload`.
 pub(crate) fn tc_upload(
     req: &Message,
     resp: &Message,
@@ -52,6 +53,7 @@ pub(crate) fn tc_upload(
     stan: u32,
     batch: u32,
     date: &str,
+    network: &str,
 ) -> Message {
     let mut m = Message::new(Mti(320));
     for f in [2u8, 3, 4, 22, 23, 41, 42, 49] {
@@ -72,7 +74,10 @@ pub(crate) fn tc_upload(
         .unwrap_or("22")
         .to_string();
     let orig_stan = req.get_str(11).unwrap_or("000000").to_string();
-    m.set_str(60, &format!("{type_code}{}203", digits(batch as u64, 6)));
+    m.set_str(
+        60,
+        &format!("{type_code}{}{network}", digits(batch as u64, 6)),
+    );
     m.set_str(
         61,
         &format!("{}{}{}", digits(batch as u64, 6), orig_stan, date),
@@ -186,7 +191,8 @@ impl Engine {
         let mut out = Vec::new();
         if let Some(f55) = tc_field55(req.get(55).unwrap_or(&[]), done) {
             let stan = self.journal.next_stan()?;
-            let mut m = tc_upload(req, resp, f55, stan, batch, &date);
+            let network = self.profile.management.tc_upload.clone();
+            let mut m = tc_upload(req, resp, f55, stan, batch, &date, &network);
             out.push((TC, stan, self.encode(Dest::Gateway, &mut m, true)?));
         }
         let scripts = tlv::decode(done)
@@ -194,7 +200,8 @@ impl Engine {
             .is_some_and(|items| tlv::get(&items, 0xDF31).is_some_and(|v| !v.is_empty()));
         if scripts {
             let stan = self.journal.next_stan()?;
-            let mut m = super::build::script_advice(req, resp, done, stan, batch, &date);
+            let network = self.profile.management.script_advice.clone();
+            let mut m = super::build::script_advice(req, resp, done, stan, batch, &date, &network);
             out.push((SCRIPT, stan, self.encode(Dest::Gateway, &mut m, true)?));
         }
         Ok(out)
@@ -211,7 +218,9 @@ impl Engine {
     }
 
     fn send_upload(&mut self, up: &PendingUpload) -> Result<()> {
-        let req = match iso8583::decode_frame(&up.frame) {
+        // Read back with the profile and the terminal's family (docs/PROTOCOL.md §11).
+        let family = self.key_family();
+        let req = match self.profile.wire.decode_frame_for(&up.frame, &|_| family) {
             Ok(f) => f.message,
             Err(e) => {
                 log::error!(
@@ -231,10 +240,13 @@ impl Engine {
         );
         // The identical body, MAC'd under the current MAK (§6.6).
         let mut frame = up.frame.clone();
-        let span = iso8583::mac_span(&frame)
+        let span = self
+            .profile
+            .wire
+            .mac_span(&frame)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        match self.security.mac(&span) {
+        match self.security.mac_with(self.profile.mac, &span) {
             Ok(mac) => {
                 let n = frame.len();
                 frame[n - 8..].copy_from_slice(&mac);

@@ -6,21 +6,10 @@
 //! fills the output (sized from an upper bound, then truncated), so there is no growth, no per-field
 //! `resize` and no second pass. Zero nibbles of fixed numeric fields come from the zero fill.
 use super::message::{bit, HDR};
-use super::profile::{Fast, Kind, Spec, FIXED_WIRE_TOTAL, MAX_VALUES_TOTAL, SPECS};
+use super::profile::{Codec, Fast, Kind, Spec, CUP_CODEC, PREFIX_ASCII, PREFIX_BINARY};
 use super::{Message, Mti};
 use crate::crypto::KeyFamily;
 use zeroize::Zeroize;
-
-/// Field 52 in the SM key family: b128, 16 bytes (docs/PROTOCOL.md §11). The field table holds the TDES b64.
-const PIN_BLOCK_SM: Spec = Spec {
-    kind: Kind::BinFixed,
-    fast: Fast::Generic,
-    prefix: 0,
-    z: false,
-    an: false,
-    ascii: false,
-    max: 16,
-};
 
 /// The key family of the terminal a message being decoded belongs to, from its field 41 (terminal id, which
 /// precedes field 52; empty when the message has none). It decides field 52's length.
@@ -147,24 +136,36 @@ static PACK_Z: [u8; 256] = {
     t
 };
 
-/// Encode MTI + bitmap + fields.
+/// Encode MTI + bitmap + fields (the built-in CUP profile).
 pub fn encode_body(msg: &Message) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(max_body_len(msg));
-    encode_body_into(msg, &mut out, false)?;
+    encode_body_with(&CUP_CODEC, msg)
+}
+
+/// Encode MTI + bitmap + fields with a profile's codec.
+pub fn encode_body_with(codec: &Codec, msg: &Message) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(max_body_len(codec, msg));
+    encode_body_into(codec, msg, &mut out, false)?;
     Ok(out)
 }
 
 /// An upper bound of the encoded body (MAC placeholder included): packing never makes a value
-/// longer except in fixed fields, whose wire sizes `FIXED_WIRE_TOTAL` covers, and each of the (at
-/// most 64) fields adds at most 2 prefix bytes. `buf` holds the values after its header.
+/// longer except in fixed fields, whose wire sizes `fixed_wire_total` covers, hex content (at most
+/// `value_factor` wire bytes per value byte), and each of the (at most 64) fields adds at most
+/// `max_prefix` prefix bytes. `buf` holds the values after its header.
 #[inline]
-pub(super) fn max_body_len(msg: &Message) -> usize {
-    10 + FIXED_WIRE_TOTAL + 2 * 64 + msg.buf.len().saturating_sub(HDR)
+pub(super) fn max_body_len(codec: &Codec, msg: &Message) -> usize {
+    codec.head_len()
+        + codec.fixed_wire_total
+        + codec.max_prefix * 64
+        + codec.value_factor * msg.buf.len().saturating_sub(HDR)
 }
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Append the encoded body to `out`. With `mac_placeholder`, field 64 is sent as 8 zero bytes
 /// whatever the message holds (the caller computes the MAC and overwrites it).
 pub(super) fn encode_body_into(
+    codec: &Codec,
     msg: &Message,
     out: &mut Vec<u8>,
     mac_placeholder: bool,
@@ -177,18 +178,23 @@ pub(super) fn encode_body_into(
         return Err(CodecError::new(None, CodecErrorKind::BadMti));
     }
     let base = out.len();
-    out.resize(base + max_body_len(msg), 0);
+    out.resize(base + max_body_len(codec, msg), 0);
     let o = &mut out[base..];
-    o[0] = TO_BCD[mti / 100];
-    o[1] = TO_BCD[mti % 100];
     let mut bits = msg.present;
+    let mut sent = bits;
     if mac_placeholder {
         bits &= !bit(64);
-        o[2..10].copy_from_slice(&(bits | bit(64)).to_be_bytes());
-    } else {
-        o[2..10].copy_from_slice(&bits.to_be_bytes());
+        sent = bits | bit(64);
     }
-    match encode_fields(msg, bits, o) {
+    let head = if codec.ascii_mti || codec.hex_bitmap {
+        encode_head_alt(codec, mti, sent, o)
+    } else {
+        o[0] = TO_BCD[mti / 100];
+        o[1] = TO_BCD[mti % 100];
+        o[2..10].copy_from_slice(&sent.to_be_bytes());
+        10
+    };
+    match encode_fields(&codec.specs, codec.pin_sm, msg, bits, o, head) {
         Ok(mut w) => {
             if mac_placeholder {
                 // Already zero.
@@ -206,10 +212,41 @@ pub(super) fn encode_body_into(
     }
 }
 
-/// Encode the fields in `bits` after MTI and bitmap (`o[..10]`); returns the bytes used.
+/// MTI and bitmap in a profile's ASCII / hex forms; returns their length.
+#[cold]
+fn encode_head_alt(codec: &Codec, mti: usize, bits: u64, o: &mut [u8]) -> usize {
+    let mut w = 0;
+    if codec.ascii_mti {
+        o[..4].copy_from_slice(format!("{mti:04}").as_bytes());
+        w = 4;
+    } else {
+        o[0] = TO_BCD[mti / 100];
+        o[1] = TO_BCD[mti % 100];
+        w += 2;
+    }
+    if codec.hex_bitmap {
+        for (i, b) in bits.to_be_bytes().iter().enumerate() {
+            o[w + 2 * i] = HEX_UPPER[(b >> 4) as usize];
+            o[w + 2 * i + 1] = HEX_UPPER[(b & 0x0F) as usize];
+        }
+        w + 16
+    } else {
+        o[w..w + 8].copy_from_slice(&bits.to_be_bytes());
+        w + 8
+    }
+}
+
+/// Encode the fields in `bits` after MTI and bitmap (`o[..head]`); returns the bytes used.
 #[inline(always)]
-fn encode_fields(msg: &Message, mut bits: u64, o: &mut [u8]) -> Result<usize, CodecError> {
-    let mut w = 10;
+fn encode_fields(
+    specs: &[Spec; 65],
+    pin_sm: Spec,
+    msg: &Message,
+    mut bits: u64,
+    o: &mut [u8],
+    head: usize,
+) -> Result<usize, CodecError> {
+    let mut w = head;
     let mut s = HDR;
     // The end offsets (absent only when no field is present, and then unused).
     let ends: &[u8; HDR] = match msg.buf.get(..HDR).map(<&[u8; HDR]>::try_from) {
@@ -224,11 +261,12 @@ fn encode_fields(msg: &Message, mut bits: u64, o: &mut [u8]) -> Result<usize, Co
         let e = u32::from_le_bytes([ends[i], ends[i + 1], ends[i + 2], ends[i + 3]]) as usize;
         let value = &msg.buf[s..e];
         s = e;
-        // Field 52 is 8 bytes in the TDES family, 16 in the SM family: the value says which.
-        let spec = if k == 51 && value.len() == 16 {
-            PIN_BLOCK_SM
+        // Field 52 is the table's length in the TDES family, twice it in the SM family: the value says
+        // which (docs/PROTOCOL.md §11).
+        let spec = if k == 51 && value.len() == pin_sm.max as usize {
+            pin_sm
         } else {
-            SPECS[k]
+            specs[k]
         };
         w = encode_field(k as u8 + 1, spec, value, o, w)?;
     }
@@ -275,6 +313,9 @@ fn encode_field(
     }
     if len > max {
         return Err(CodecError::at(n, CodecErrorKind::TooLong { len, max }));
+    }
+    if spec.alt {
+        return encode_alt(n, spec, value, o, w);
     }
     let bad = match spec.kind {
         Kind::Undefined => return Err(CodecError::at(n, CodecErrorKind::UndefinedField)),
@@ -801,53 +842,106 @@ fn printable(value: &[u8]) -> bool {
     bad & (0x80 * ONES) == 0 && tail == 0
 }
 
-/// Decode MTI + bitmap + fields, strictly: any deviation is an error naming the field. Field 52, if
-/// present, is the TDES family's 8 bytes.
+/// Decode MTI + bitmap + fields, strictly: any deviation is an error naming the field (the
+/// built-in CUP profile). Field 52, if present, is the TDES family's 8 bytes.
 pub fn decode_body(data: &[u8]) -> Result<Message, CodecError> {
-    decode_body_for(data, &|_| KeyFamily::Tdes)
+    decode_body_with(&CUP_CODEC, data)
 }
 
 /// [`decode_body`] with field 52's length taken from the family of the message's terminal.
 pub fn decode_body_for(data: &[u8], family_of: FamilyOf<'_>) -> Result<Message, CodecError> {
     let mut msg = Message::new(Mti(0));
-    decode_body_into(data, &mut msg, family_of)?;
+    decode_body_into(&CUP_CODEC, data, &mut msg, family_of)?;
     Ok(msg)
 }
 
-/// `decode_body_for` into a new, empty `msg` (so a frame decodes in place, without moving the
-/// message). On an error `msg` holds no field; dropping it zeroizes whatever was decoded.
+/// `decode_body` with a profile's codec.
+pub fn decode_body_with(codec: &Codec, data: &[u8]) -> Result<Message, CodecError> {
+    let mut msg = Message::new(Mti(0));
+    decode_body_into(codec, data, &mut msg, &|_| KeyFamily::Tdes)?;
+    Ok(msg)
+}
+
+/// MTI and bitmap in a profile's ASCII / hex forms: (MTI, bitmap, head length).
+#[cold]
+fn decode_head_alt(codec: &Codec, data: &[u8]) -> Result<(u16, u64, usize), CodecError> {
+    let truncated = || CodecError::new(None, CodecErrorKind::Truncated);
+    let (mti, mut r) = if codec.ascii_mti {
+        let m = data.get(..4).ok_or_else(truncated)?;
+        if !m.iter().all(u8::is_ascii_digit) {
+            return Err(CodecError::new(None, CodecErrorKind::BadMti));
+        }
+        let v = m.iter().fold(0u16, |a, c| a * 10 + u16::from(c - b'0'));
+        (v, 4)
+    } else {
+        let m = data.get(..2).ok_or_else(truncated)?;
+        let (hi, lo) = (BCD_VALUE[m[0] as usize], BCD_VALUE[m[1] as usize]);
+        if hi == NOT_BCD || lo == NOT_BCD {
+            return Err(CodecError::new(None, CodecErrorKind::BadMti));
+        }
+        (hi as u16 * 100 + lo as u16, 2)
+    };
+    let bitmap = if codec.hex_bitmap {
+        let h = data.get(r..r + 16).ok_or_else(truncated)?;
+        let mut v = 0u64;
+        for &c in h {
+            let d = (c as char)
+                .to_digit(16)
+                .ok_or_else(|| CodecError::new(None, CodecErrorKind::BadValue))?;
+            v = v << 4 | u64::from(d);
+        }
+        r += 16;
+        v
+    } else {
+        let mut bm = [0u8; 8];
+        bm.copy_from_slice(data.get(r..r + 8).ok_or_else(truncated)?);
+        r += 8;
+        u64::from_be_bytes(bm)
+    };
+    Ok((mti, bitmap, r))
+}
+
+/// `decode_body_with` into a new, empty `msg` (so a frame decodes in place, without moving the
+/// message), field 52's length taken from the family of the message's terminal. On an error `msg`
+/// holds no field; dropping it zeroizes whatever was decoded.
 pub(super) fn decode_body_into(
+    codec: &Codec,
     data: &[u8],
     msg: &mut Message,
     family_of: FamilyOf<'_>,
 ) -> Result<(), CodecError> {
-    let (m0, m1) = match data {
-        [a, b, ..] => (*a, *b),
-        _ => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
+    let (mti, bitmap, head) = if codec.ascii_mti || codec.hex_bitmap {
+        decode_head_alt(codec, data)?
+    } else {
+        let (m0, m1) = match data {
+            [a, b, ..] => (*a, *b),
+            _ => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
+        };
+        let (hi, lo) = (BCD_VALUE[m0 as usize], BCD_VALUE[m1 as usize]);
+        if hi == NOT_BCD || lo == NOT_BCD {
+            return Err(CodecError::new(None, CodecErrorKind::BadMti));
+        }
+        let mut bm = [0u8; 8];
+        match data.get(2..10) {
+            Some(b) => bm.copy_from_slice(b),
+            None => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
+        }
+        (hi as u16 * 100 + lo as u16, u64::from_be_bytes(bm), 10)
     };
-    let (hi, lo) = (BCD_VALUE[m0 as usize], BCD_VALUE[m1 as usize]);
-    if hi == NOT_BCD || lo == NOT_BCD {
-        return Err(CodecError::new(None, CodecErrorKind::BadMti));
-    }
-    let mut bm = [0u8; 8];
-    match data.get(2..10) {
-        Some(b) => bm.copy_from_slice(b),
-        None => return Err(CodecError::new(None, CodecErrorKind::Truncated)),
-    }
-    let bitmap = u64::from_be_bytes(bm);
     // Field values are never larger than their wire form (BCD doubles at most), nor all together
     // larger than every field at its maximum. The buffer is filled by index and cut to the bytes
     // used at the end; until then dropping the message (on an error) zeroizes all of it.
-    // + 8: field 52 of the SM family is 8 bytes longer than the table's.
-    let cap = (2 * (data.len() - 10)).min(MAX_VALUES_TOTAL + 8);
-    msg.mti = Mti(hi as u16 * 100 + lo as u16);
+    // + the field-52 length once more: field 52 of the SM family is twice the table's.
+    let cap = (2 * (data.len() - head)).min(codec.max_values_total + codec.pin_sm.max as usize / 2);
+    msg.mti = Mti(mti);
     msg.present = 0;
     let mut old = std::mem::replace(&mut msg.buf, Vec::with_capacity(HDR + cap));
     old.zeroize();
     msg.buf.resize(HDR + cap, 0);
-    let mut r = 10;
+    let mut r = head;
     let mut w = HDR;
     let mut bits = bitmap;
+    let specs = &codec.specs;
     // Where field 41's value sits in `msg.buf` once decoded.
     let mut tid = 0..0;
     while bits != 0 {
@@ -855,9 +949,9 @@ pub(super) fn decode_body_into(
         bits ^= (1u64 << 63) >> k;
         let n = k as u8 + 1;
         let spec = if n == 52 && family_of(&msg.buf[tid.clone()]) == KeyFamily::Sm {
-            PIN_BLOCK_SM
+            codec.pin_sm
         } else {
-            SPECS[k]
+            specs[k]
         };
         let len = decode_field(n, spec, data, &mut r, &mut msg.buf[w..])?;
         if n == 41 {
@@ -908,6 +1002,9 @@ fn decode_field(
     }
     if spec.kind == Kind::Undefined {
         return Err(CodecError::at(n, CodecErrorKind::UndefinedField));
+    }
+    if spec.alt {
+        return decode_alt(n, spec, data, r, dst);
     }
     let max = spec.max as usize;
     let mut p = *r;
@@ -973,6 +1070,298 @@ fn decode_field(
             dst[..len].copy_from_slice(src);
         }
     }
+    Ok(len)
+}
+
+/// Bytes of a length prefix: LL is 1 byte in BCD or binary, 2 in ASCII; LLL 2 or 3.
+#[inline]
+fn prefix_bytes(spec: Spec) -> usize {
+    match (spec.prefix, spec.prefix_enc) {
+        (0, _) => 0,
+        (1, PREFIX_ASCII) => 2,
+        (1, _) => 1,
+        (_, PREFIX_ASCII) => 3,
+        _ => 2,
+    }
+}
+
+/// Write the length prefix of `count` (digits, characters or bytes) in the profile's encoding.
+fn write_prefix_alt(spec: Spec, count: usize, o: &mut [u8], w: usize) -> usize {
+    let nb = prefix_bytes(spec);
+    match spec.prefix_enc {
+        PREFIX_ASCII => {
+            let mut c = count;
+            for i in (0..nb).rev() {
+                o[w + i] = b'0' + (c % 10) as u8;
+                c /= 10;
+            }
+        }
+        PREFIX_BINARY => {
+            let be = (count as u16).to_be_bytes();
+            o[w..w + nb].copy_from_slice(&be[2 - nb..]);
+        }
+        _ => {
+            return write_prefix(spec.prefix, count, o, w);
+        }
+    }
+    w + nb
+}
+
+/// Read a length prefix in the profile's encoding.
+fn read_prefix_alt(n: u8, spec: Spec, data: &[u8], p: usize) -> Result<usize, CodecError> {
+    let nb = prefix_bytes(spec);
+    let b = data.get(p..p + nb).ok_or_else(|| truncated(n))?;
+    let bad = || CodecError::at(n, CodecErrorKind::BadLength);
+    Ok(match spec.prefix_enc {
+        PREFIX_ASCII => {
+            if !b.iter().all(u8::is_ascii_digit) {
+                return Err(bad());
+            }
+            b.iter().fold(0, |a, c| a * 10 + usize::from(c - b'0'))
+        }
+        PREFIX_BINARY => b.iter().fold(0, |a, &c| a << 8 | usize::from(c)),
+        _ => {
+            let mut v = 0;
+            for &c in b {
+                let d = BCD_VALUE[c as usize];
+                if d == NOT_BCD {
+                    return Err(bad());
+                }
+                v = v * 100 + d as usize;
+            }
+            v
+        }
+    })
+}
+
+/// Whether `c` is a character of an `n` (digits) or `z` (digits, `A`-`F`, `=`) value.
+#[inline]
+fn digit_ok(c: u8, z: bool) -> bool {
+    c.is_ascii_digit() || (z && (matches!(c, b'A'..=b'F') || c == b'='))
+}
+
+/// `encode_field` for a field with profile-chosen encodings (ASCII digits or prefixes, binary
+/// prefixes, hex content, the `F` pad nibble); `value.len() <= max` is checked.
+#[cold]
+#[inline(never)]
+fn encode_alt(
+    n: u8,
+    spec: Spec,
+    value: &[u8],
+    o: &mut [u8],
+    mut w: usize,
+) -> Result<usize, CodecError> {
+    let len = value.len();
+    let max = spec.max as usize;
+    let fixed = spec.prefix == 0;
+    match spec.kind {
+        Kind::BcdRight | Kind::BcdLeft | Kind::BcdVar => {
+            if !value.iter().all(|&c| digit_ok(c, spec.z)) {
+                return Err(CodecError::at(n, CodecErrorKind::NotDigit));
+            }
+            if spec.ascii_digits {
+                if !fixed {
+                    w = write_prefix_alt(spec, len, o, w);
+                }
+                // Fixed fields are zero-filled to their size: in front (right-aligned) or after.
+                let lead = if fixed && spec.kind == Kind::BcdRight {
+                    max - len
+                } else {
+                    0
+                };
+                let size = if fixed { max } else { len };
+                o[w..w + size].fill(b'0');
+                for (i, &c) in value.iter().enumerate() {
+                    // The track separator is `=` on an ASCII wire.
+                    o[w + lead + i] = if spec.z && c == b'D' { b'=' } else { c };
+                }
+                return Ok(w + size);
+            }
+            if !fixed {
+                w = write_prefix_alt(spec, len, o, w);
+            }
+            let digits = if fixed { max } else { len };
+            let nbytes = digits.div_ceil(2);
+            // Where the value starts, in nibbles: right-aligned fixed fields end with it; left-aligned
+            // and variable ones start with it (leading zero digits before a short left-aligned value).
+            let lead = match spec.kind {
+                Kind::BcdRight => 2 * nbytes - len,
+                Kind::BcdLeft => max - len,
+                _ => 0,
+            };
+            if pack(
+                &mut o[w + lead / 2..w + nbytes],
+                lead % 2 == 1,
+                value,
+                spec.z,
+            ) {
+                return Err(CodecError::at(n, CodecErrorKind::NotDigit));
+            }
+            if digits % 2 == 1 {
+                if spec.kind == Kind::BcdRight {
+                    o[w] |= spec.pad << 4;
+                } else {
+                    o[w + nbytes - 1] |= spec.pad;
+                }
+            }
+            Ok(w + nbytes)
+        }
+        Kind::TextFixed | Kind::TextVar => {
+            check_text(n, spec, value)?;
+            if fixed {
+                o[w..w + len].copy_from_slice(value);
+                o[w + len..w + max].fill(b' ');
+                return Ok(w + max);
+            }
+            w = write_prefix_alt(spec, len, o, w);
+            o[w..w + len].copy_from_slice(value);
+            Ok(w + len)
+        }
+        Kind::BinFixed | Kind::BinVar => {
+            if fixed && len != max {
+                return Err(CodecError::at(n, CodecErrorKind::BadLength));
+            }
+            if spec.hex {
+                if !fixed {
+                    w = write_prefix_alt(spec, 2 * len, o, w);
+                }
+                for (i, b) in value.iter().enumerate() {
+                    o[w + 2 * i] = HEX_UPPER[(b >> 4) as usize];
+                    o[w + 2 * i + 1] = HEX_UPPER[(b & 0x0F) as usize];
+                }
+                return Ok(w + 2 * len);
+            }
+            if !fixed {
+                w = write_prefix_alt(spec, len, o, w);
+            }
+            o[w..w + len].copy_from_slice(value);
+            Ok(w + len)
+        }
+        Kind::Undefined => Err(CodecError::at(n, CodecErrorKind::UndefinedField)),
+    }
+}
+
+/// `decode_field` for a field with profile-chosen encodings (the inverse of `encode_alt`).
+#[cold]
+#[inline(never)]
+fn decode_alt(
+    n: u8,
+    spec: Spec,
+    data: &[u8],
+    r: &mut usize,
+    dst: &mut [u8],
+) -> Result<usize, CodecError> {
+    let max = spec.max as usize;
+    let fixed = spec.prefix == 0;
+    let mut p = *r;
+    let declared = if fixed {
+        None
+    } else {
+        let v = read_prefix_alt(n, spec, data, p)?;
+        p += prefix_bytes(spec);
+        Some(v)
+    };
+    let too_long = |len: usize| CodecError::at(n, CodecErrorKind::TooLong { len, max });
+    let len = match spec.kind {
+        Kind::BcdRight | Kind::BcdLeft | Kind::BcdVar => {
+            let len = declared.unwrap_or(max);
+            if len > max {
+                return Err(too_long(len));
+            }
+            if spec.ascii_digits {
+                let src = data.get(p..p + len).ok_or_else(|| truncated(n))?;
+                for (d, &c) in dst[..len].iter_mut().zip(src) {
+                    if !digit_ok(c, spec.z) {
+                        return Err(CodecError::at(n, CodecErrorKind::NotDigit));
+                    }
+                    *d = if c == b'=' { b'D' } else { c };
+                }
+                *r = p + len;
+                return Ok(len);
+            }
+            let nbytes = len.div_ceil(2);
+            let src = data.get(p..p + nbytes).ok_or_else(|| truncated(n))?;
+            let pad_first = len % 2 == 1 && spec.kind == Kind::BcdRight;
+            if len % 2 == 1 {
+                let pad = if pad_first {
+                    src[0] >> 4
+                } else {
+                    src[nbytes - 1] & 0x0F
+                };
+                if pad != spec.pad {
+                    return Err(CodecError::at(n, CodecErrorKind::BadPad));
+                }
+            }
+            // Unpack from a copy whose pad nibble is zero (the unpackers read it as a digit slot).
+            let mut tmp = [0u8; 512];
+            let t = tmp.get_mut(..nbytes).ok_or_else(|| too_long(len))?;
+            t.copy_from_slice(src);
+            if len % 2 == 1 {
+                if pad_first {
+                    t[0] &= 0x0F;
+                } else {
+                    t[nbytes - 1] &= 0xF0;
+                }
+            }
+            let bad = unpack_bcd(&mut dst[..len], t, usize::from(pad_first), spec.z);
+            tmp.zeroize();
+            if bad {
+                return Err(CodecError::at(n, CodecErrorKind::NotDigit));
+            }
+            p += nbytes;
+            len
+        }
+        Kind::TextFixed | Kind::TextVar => {
+            let len = declared.unwrap_or(max);
+            if len > max {
+                return Err(too_long(len));
+            }
+            let src = data.get(p..p + len).ok_or_else(|| truncated(n))?;
+            check_text(n, spec, src)?;
+            dst[..len].copy_from_slice(src);
+            p += len;
+            len
+        }
+        Kind::BinFixed | Kind::BinVar => {
+            if spec.hex {
+                // The prefix counts hex characters.
+                let chars = declared.unwrap_or(2 * max);
+                if chars % 2 == 1 {
+                    return Err(CodecError::at(n, CodecErrorKind::BadLength));
+                }
+                let len = chars / 2;
+                if len > max {
+                    return Err(too_long(len));
+                }
+                let src = data.get(p..p + chars).ok_or_else(|| truncated(n))?;
+                for (d, pair) in dst[..len].iter_mut().zip(src.chunks_exact(2)) {
+                    let hexval = |c: u8| match c {
+                        b'0'..=b'9' => Some(c - b'0'),
+                        b'A'..=b'F' => Some(c - b'A' + 10),
+                        b'a'..=b'f' => Some(c - b'a' + 10),
+                        _ => None,
+                    };
+                    match (hexval(pair[0]), hexval(pair[1])) {
+                        (Some(h), Some(l)) => *d = h << 4 | l,
+                        _ => return Err(CodecError::at(n, CodecErrorKind::BadValue)),
+                    }
+                }
+                p += chars;
+                len
+            } else {
+                let len = declared.unwrap_or(max);
+                if len > max {
+                    return Err(too_long(len));
+                }
+                let src = data.get(p..p + len).ok_or_else(|| truncated(n))?;
+                dst[..len].copy_from_slice(src);
+                p += len;
+                len
+            }
+        }
+        Kind::Undefined => return Err(CodecError::at(n, CodecErrorKind::UndefinedField)),
+    };
+    *r = p;
     Ok(len)
 }
 

@@ -1,5 +1,6 @@
 //! Whole frames: LEN(2) TPDU(5) HEADER(6) BODY.
 use super::codec::{decode_body_into, encode_body_into, max_body_len, FamilyOf};
+use super::profile::{Codec, CUP_CODEC_VALUE};
 use super::{CodecError, CodecErrorKind, Message, Mti};
 use crate::crypto::KeyFamily;
 use zeroize::Zeroize;
@@ -65,75 +66,323 @@ fn too_large(len: usize) -> CodecError {
     CodecError::new(None, CodecErrorKind::FrameTooLarge(len))
 }
 
-/// Write prefix placeholder, TPDU and header; the body follows.
-fn encode_head(frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    let h = &frame.header;
-    if h.status > 0x0F || h.processing > 0x0F {
-        return Err(CodecError::new(None, CodecErrorKind::BadValue));
-    }
-    let t = &frame.tpdu.0;
-    let r = &h.reserved;
-    out.extend_from_slice(&[
-        0,
-        0,
-        t[0],
-        t[1],
-        t[2],
-        t[3],
-        t[4],
-        h.app_type,
-        h.version,
-        h.status << 4 | h.processing,
-        r[0],
-        r[1],
-        r[2],
-    ]);
-    Ok(())
+/// How the length prefix of a frame is written: `bytes` of binary (big-endian), BCD or ASCII
+/// digits, counting the bytes that follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthPrefix {
+    Binary(u8),
+    Bcd(u8),
+    Ascii(u8),
 }
 
-/// Fill in the length prefix, or refuse an oversized frame (wiping it: it may hold a packed PAN).
-fn finish_prefix(out: &mut [u8]) -> Result<(), CodecError> {
-    if out.len() > MAX_FRAME {
-        let len = out.len();
-        out.zeroize();
-        return Err(too_large(len));
+impl LengthPrefix {
+    pub fn bytes(self) -> usize {
+        match self {
+            LengthPrefix::Binary(n) | LengthPrefix::Bcd(n) | LengthPrefix::Ascii(n) => n as usize,
+        }
     }
-    let n = (out.len() - 2) as u16;
-    out[..2].copy_from_slice(&n.to_be_bytes());
-    Ok(())
+
+    /// Write `len` into `out` (exactly `bytes()` long); None when it does not fit.
+    pub fn write(self, len: usize, out: &mut [u8]) -> Option<()> {
+        match self {
+            LengthPrefix::Binary(_) => {
+                let be = (len as u64).to_be_bytes();
+                let nb = out.len();
+                if nb < 8 && len >> (8 * nb) != 0 {
+                    return None;
+                }
+                out.copy_from_slice(&be[8 - nb..]);
+            }
+            LengthPrefix::Bcd(_) => {
+                let mut v = len;
+                for b in out.iter_mut().rev() {
+                    *b = (((v / 10 % 10) << 4) | (v % 10)) as u8;
+                    v /= 100;
+                }
+                if v != 0 {
+                    return None;
+                }
+            }
+            LengthPrefix::Ascii(_) => {
+                let mut v = len;
+                for b in out.iter_mut().rev() {
+                    *b = b'0' + (v % 10) as u8;
+                    v /= 10;
+                }
+                if v != 0 {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// The length a prefix announces; None when its bytes are not of its encoding.
+    pub fn read(self, prefix: &[u8]) -> Option<usize> {
+        match self {
+            LengthPrefix::Binary(_) => Some(prefix.iter().fold(0, |a, &b| a << 8 | b as usize)),
+            LengthPrefix::Bcd(_) => prefix.iter().try_fold(0, |a, &b| {
+                let (h, l) = (b >> 4, b & 0x0F);
+                (h <= 9 && l <= 9).then_some(a * 100 + (h * 10 + l) as usize)
+            }),
+            LengthPrefix::Ascii(_) => prefix.iter().try_fold(0, |a, &b| {
+                b.is_ascii_digit().then_some(a * 10 + (b - b'0') as usize)
+            }),
+        }
+    }
 }
 
-/// Encode with the 2-byte length prefix; rejects frames over MAX_FRAME.
+/// Which bytes the MAC covers (the MAB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mab {
+    /// MTI up to the byte before field 64 (docs/PROTOCOL.md §7.1).
+    Body,
+    /// The header (when the profile has one), then the body as above.
+    HeaderAndBody,
+}
+
+/// The frame layout of a profile: length prefix, TPDU, header, and the body codec.
+#[derive(Debug, Clone)]
+pub struct Wire {
+    pub prefix: LengthPrefix,
+    /// A 5-byte TPDU follows the prefix.
+    pub tpdu: bool,
+    /// A 6-byte header follows the TPDU (docs/PROTOCOL.md §1.4).
+    pub header: bool,
+    pub mab: Mab,
+    pub codec: Codec,
+}
+
+/// The built-in CUP frame layout (docs/PROTOCOL.md §1).
+pub static CUP_WIRE: Wire = Wire {
+    prefix: LengthPrefix::Binary(2),
+    tpdu: true,
+    header: true,
+    mab: Mab::Body,
+    codec: CUP_CODEC_VALUE,
+};
+
+impl Wire {
+    /// Bytes before the body.
+    #[inline]
+    pub fn body_offset(&self) -> usize {
+        self.prefix.bytes() + if self.tpdu { 5 } else { 0 } + if self.header { 6 } else { 0 }
+    }
+
+    /// Write prefix placeholder, TPDU and header; the body follows.
+    fn encode_head(&self, frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let h = &frame.header;
+        if h.status > 0x0F || h.processing > 0x0F {
+            return Err(CodecError::new(None, CodecErrorKind::BadValue));
+        }
+        let t = &frame.tpdu.0;
+        let r = &h.reserved;
+        if self.prefix == LengthPrefix::Binary(2) && self.tpdu && self.header {
+            out.extend_from_slice(&[
+                0,
+                0,
+                t[0],
+                t[1],
+                t[2],
+                t[3],
+                t[4],
+                h.app_type,
+                h.version,
+                h.status << 4 | h.processing,
+                r[0],
+                r[1],
+                r[2],
+            ]);
+            return Ok(());
+        }
+        out.resize(out.len() + self.prefix.bytes(), 0);
+        if self.tpdu {
+            out.extend_from_slice(t);
+        }
+        if self.header {
+            out.extend_from_slice(&[
+                h.app_type,
+                h.version,
+                h.status << 4 | h.processing,
+                r[0],
+                r[1],
+                r[2],
+            ]);
+        }
+        Ok(())
+    }
+
+    /// Fill in the length prefix, or refuse an oversized frame (wiping it: it may hold a packed PAN).
+    fn finish_prefix(&self, out: &mut [u8]) -> Result<(), CodecError> {
+        let nb = self.prefix.bytes();
+        if out.len() > MAX_FRAME {
+            let len = out.len();
+            out.zeroize();
+            return Err(too_large(len));
+        }
+        let n = out.len() - nb;
+        if self.prefix.write(n, &mut out[..nb]).is_none() {
+            let len = out.len();
+            out.zeroize();
+            return Err(too_large(len));
+        }
+        Ok(())
+    }
+
+    /// Encode with the length prefix; rejects frames over MAX_FRAME.
+    pub fn encode_frame(&self, frame: &Frame) -> Result<Vec<u8>, CodecError> {
+        let mut out =
+            Vec::with_capacity(self.body_offset() + max_body_len(&self.codec, &frame.message));
+        self.encode_head(frame, &mut out)?;
+        encode_body_into(&self.codec, &frame.message, &mut out, false)?;
+        self.finish_prefix(&mut out)?;
+        Ok(out)
+    }
+
+    /// Encode a frame carrying a MAC: bit 64 is set with an 8-byte zero placeholder (any field 64 in
+    /// the message is ignored), `mac` is computed over the MAB of the result and written into the
+    /// last 8 bytes.
+    pub fn encode_frame_with_mac<E, F>(&self, frame: &Frame, mac: F) -> Result<Vec<u8>, E>
+    where
+        E: From<CodecError>,
+        F: FnOnce(&[u8]) -> Result<[u8; 8], E>,
+    {
+        let mut out =
+            Vec::with_capacity(self.body_offset() + max_body_len(&self.codec, &frame.message));
+        self.encode_head(frame, &mut out)?;
+        encode_body_into(&self.codec, &frame.message, &mut out, true)?;
+        self.finish_prefix(&mut out)?;
+        let end = out.len() - 8;
+        let start = self.mab_start();
+        match mac(&out[start..end]) {
+            Ok(m) => {
+                out[end..].copy_from_slice(&m);
+                Ok(out)
+            }
+            Err(e) => {
+                out.zeroize();
+                Err(e)
+            }
+        }
+    }
+
+    fn mab_start(&self) -> usize {
+        match self.mab {
+            Mab::HeaderAndBody if self.header => self.body_offset() - 6,
+            _ => self.body_offset(),
+        }
+    }
+
+    /// The body length a length prefix announces, refusing what cannot be a valid frame (over
+    /// MAX_FRAME, too short for TPDU + header, or not in the prefix's encoding).
+    pub fn check_frame_len(&self, prefix: &[u8]) -> Result<usize, CodecError> {
+        let n = self
+            .prefix
+            .read(prefix)
+            .ok_or_else(|| CodecError::new(None, CodecErrorKind::BadLength))?;
+        if n + prefix.len() > MAX_FRAME {
+            return Err(too_large(n + prefix.len()));
+        }
+        if n < self.body_offset() - prefix.len() {
+            return Err(CodecError::new(None, CodecErrorKind::Truncated));
+        }
+        Ok(n)
+    }
+
+    /// Decode a whole frame including its length prefix (must match exactly). Field 52, if
+    /// present, is the TDES family's.
+    pub fn decode_frame(&self, data: &[u8]) -> Result<Frame, CodecError> {
+        self.decode_frame_for(data, &|_| KeyFamily::Tdes)
+    }
+
+    /// [`Wire::decode_frame`] with field 52's length taken from the family of the message's terminal
+    /// (its field 41): twice the table's in the SM family (docs/PROTOCOL.md §11).
+    pub fn decode_frame_for(
+        &self,
+        data: &[u8],
+        family_of: FamilyOf<'_>,
+    ) -> Result<Frame, CodecError> {
+        if data.len() > MAX_FRAME {
+            return Err(too_large(data.len()));
+        }
+        let off = self.body_offset();
+        if data.len() < off {
+            return Err(CodecError::new(None, CodecErrorKind::Truncated));
+        }
+        let nb = self.prefix.bytes();
+        let declared = self
+            .prefix
+            .read(&data[..nb])
+            .ok_or_else(|| CodecError::new(None, CodecErrorKind::BadLength))?;
+        let actual = data.len() - nb;
+        if declared > actual {
+            return Err(CodecError::new(None, CodecErrorKind::Truncated));
+        }
+        if declared < actual {
+            return Err(CodecError::new(None, CodecErrorKind::TrailingBytes));
+        }
+        let mut tpdu = [0u8; 5];
+        let mut p = nb;
+        if self.tpdu {
+            tpdu.copy_from_slice(&data[p..p + 5]);
+            p += 5;
+        }
+        let header = if self.header {
+            Header {
+                app_type: data[p],
+                version: data[p + 1],
+                status: data[p + 2] >> 4,
+                processing: data[p + 2] & 0x0F,
+                reserved: [data[p + 3], data[p + 4], data[p + 5]],
+            }
+        } else {
+            Header::default()
+        };
+        let mut frame = Frame {
+            tpdu: Tpdu(tpdu),
+            header,
+            message: Message::new(Mti(0)),
+        };
+        decode_body_into(&self.codec, &data[off..], &mut frame.message, family_of)?;
+        Ok(frame)
+    }
+
+    /// The MAB of an encoded frame (with length prefix): from the start of the body (or of the
+    /// header, `Mab::HeaderAndBody`) to the byte before field 64. None when the frame is too short
+    /// to hold MTI, bitmap and MAC, or bit 64 is not set.
+    pub fn mac_span<'a>(&self, frame: &'a [u8]) -> Option<&'a [u8]> {
+        let off = self.body_offset();
+        let head = self.codec.head_len();
+        if frame.len() < off + head + 8 {
+            return None;
+        }
+        let mti = if self.codec.ascii_mti { 4 } else { 2 };
+        let last = if self.codec.hex_bitmap {
+            (frame[off + mti + 15] as char).to_digit(16)? as u8
+        } else {
+            frame[off + mti + 7]
+        };
+        if last & 0x01 == 0 {
+            return None;
+        }
+        Some(&frame[self.mab_start()..frame.len() - 8])
+    }
+}
+
+/// Encode with the 2-byte length prefix (the built-in CUP profile); rejects frames over MAX_FRAME.
 pub fn encode_frame(frame: &Frame) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(BODY_OFFSET + max_body_len(&frame.message));
-    encode_head(frame, &mut out)?;
-    encode_body_into(&frame.message, &mut out, false)?;
-    finish_prefix(&mut out)?;
-    Ok(out)
+    CUP_WIRE.encode_frame(frame)
 }
 
-/// Encode a frame carrying a MAC: bit 64 is set with an 8-byte zero placeholder (any field 64 in the
-/// message is ignored), `mac` is computed over `mac_span` of the result and written into the last 8 bytes.
+/// Encode a frame carrying a MAC (the built-in CUP profile): bit 64 is set with an 8-byte zero
+/// placeholder (any field 64 in the message is ignored), `mac` is computed over `mac_span` of the
+/// result and written into the last 8 bytes.
 pub fn encode_frame_with_mac<E, F>(frame: &Frame, mac: F) -> Result<Vec<u8>, E>
 where
     E: From<CodecError>,
     F: FnOnce(&[u8]) -> Result<[u8; 8], E>,
 {
-    let mut out = Vec::with_capacity(BODY_OFFSET + max_body_len(&frame.message));
-    encode_head(frame, &mut out)?;
-    encode_body_into(&frame.message, &mut out, true)?;
-    finish_prefix(&mut out)?;
-    let end = out.len() - 8;
-    match mac(&out[BODY_OFFSET..end]) {
-        Ok(m) => {
-            out[end..].copy_from_slice(&m);
-            Ok(out)
-        }
-        Err(e) => {
-            out.zeroize();
-            Err(e)
-        }
-    }
+    CUP_WIRE.encode_frame_with_mac(frame, mac)
 }
 
 /// The body length announced by a 2-byte length prefix (the bytes that follow it).
@@ -145,68 +394,25 @@ pub fn frame_len(prefix: [u8; 2]) -> usize {
 
 /// `frame_len`, refusing what cannot be a valid frame (over MAX_FRAME, or too short for TPDU + header).
 pub fn check_frame_len(prefix: [u8; 2]) -> Result<usize, CodecError> {
-    let n = frame_len(prefix);
-    if n + 2 > MAX_FRAME {
-        return Err(too_large(n + 2));
-    }
-    if n < BODY_OFFSET - 2 {
-        return Err(CodecError::new(None, CodecErrorKind::Truncated));
-    }
-    Ok(n)
+    CUP_WIRE.check_frame_len(&prefix)
 }
 
-/// Decode a whole frame including its 2-byte length prefix (must match exactly). Field 52, if present, is
-/// the TDES family's 8 bytes.
+/// Decode a whole frame including its 2-byte length prefix (the built-in CUP profile). Field 52, if
+/// present, is the TDES family's 8 bytes.
 pub fn decode_frame(data: &[u8]) -> Result<Frame, CodecError> {
-    decode_frame_for(data, &|_| KeyFamily::Tdes)
+    CUP_WIRE.decode_frame(data)
 }
 
 /// [`decode_frame`] with field 52's length taken from the family of the message's terminal (its field 41):
 /// how a host that serves both families parses requests (docs/PROTOCOL.md §11).
 pub fn decode_frame_for(data: &[u8], family_of: FamilyOf<'_>) -> Result<Frame, CodecError> {
-    if data.len() > MAX_FRAME {
-        return Err(too_large(data.len()));
-    }
-    if data.len() < BODY_OFFSET {
-        return Err(CodecError::new(None, CodecErrorKind::Truncated));
-    }
-    let declared = frame_len([data[0], data[1]]);
-    let actual = data.len() - 2;
-    if declared > actual {
-        return Err(CodecError::new(None, CodecErrorKind::Truncated));
-    }
-    if declared < actual {
-        return Err(CodecError::new(None, CodecErrorKind::TrailingBytes));
-    }
-    let mut tpdu = [0u8; 5];
-    tpdu.copy_from_slice(&data[2..7]);
-    let header = Header {
-        app_type: data[7],
-        version: data[8],
-        status: data[9] >> 4,
-        processing: data[9] & 0x0F,
-        reserved: [data[10], data[11], data[12]],
-    };
-    let mut frame = Frame {
-        tpdu: Tpdu(tpdu),
-        header,
-        message: Message::new(Mti(0)),
-    };
-    decode_body_into(&data[BODY_OFFSET..], &mut frame.message, family_of)?;
-    Ok(frame)
+    CUP_WIRE.decode_frame_for(data, family_of)
 }
 
 /// The MAC'd span of an encoded frame (with length prefix): bytes 13 .. len-8 (MTI up to field 64).
 /// None when the frame is too short to hold MTI, bitmap and MAC, or bit 64 is not set.
 pub fn mac_span(frame: &[u8]) -> Option<&[u8]> {
-    if frame.len() < BODY_OFFSET + 10 + 8 {
-        return None;
-    }
-    // Bitmap byte 8 (frame byte 22), least significant bit = field 64.
-    if frame[BODY_OFFSET + 9] & 0x01 == 0 {
-        return None;
-    }
-    Some(&frame[BODY_OFFSET..frame.len() - 8])
+    CUP_WIRE.mac_span(frame)
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ pub(crate) enum Fast {
 }
 
 /// Codec view of one field number.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Spec {
     pub kind: Kind,
     pub fast: Fast,
@@ -185,9 +185,23 @@ pub(crate) struct Spec {
     pub ascii: bool,
     /// Fixed length or maximum, as in `FieldDef::max`.
     pub max: u16,
+    /// Anything but the built-in CUP encodings below (the codec's `alt` paths handle the field).
+    pub alt: bool,
+    /// n/z digits as ASCII characters rather than packed BCD.
+    pub ascii_digits: bool,
+    /// Length prefix encoding: `PREFIX_BCD`, `PREFIX_ASCII` or `PREFIX_BINARY`.
+    pub prefix_enc: u8,
+    /// A `b` value sent as upper-case hex characters (two per byte).
+    pub hex: bool,
+    /// The pad nibble of an odd digit count in BCD: 0x0 or 0xF.
+    pub pad: u8,
 }
 
-const UNDEFINED: Spec = Spec {
+pub(crate) const PREFIX_BCD: u8 = 0;
+pub(crate) const PREFIX_ASCII: u8 = 1;
+pub(crate) const PREFIX_BINARY: u8 = 2;
+
+pub(crate) const UNDEFINED: Spec = Spec {
     kind: Kind::Undefined,
     fast: Fast::Generic,
     prefix: 0,
@@ -195,9 +209,14 @@ const UNDEFINED: Spec = Spec {
     an: false,
     ascii: false,
     max: 0,
+    alt: false,
+    ascii_digits: false,
+    prefix_enc: PREFIX_BCD,
+    hex: false,
+    pad: 0,
 };
 
-const fn spec_of(d: &FieldDef) -> Spec {
+pub(crate) const fn spec_of(d: &FieldDef) -> Spec {
     let fixed = matches!(d.length, Fixed);
     let kind = match d.format {
         N | Z if fixed && d.left_aligned => Kind::BcdLeft,
@@ -237,8 +256,136 @@ const fn spec_of(d: &FieldDef) -> Spec {
         an: matches!(d.format, An),
         ascii: matches!(d.format, Ans) && !d.eight_bit,
         max: d.max as u16,
+        alt: false,
+        ascii_digits: false,
+        prefix_enc: PREFIX_BCD,
+        hex: false,
+        pad: 0,
     }
 }
+
+/// Non-default wire choices of one field (acquirer profiles, docs/PROFILES.md "fields").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Encoding {
+    /// n/z digits as ASCII characters.
+    pub ascii_digits: bool,
+    /// `PREFIX_BCD`, `PREFIX_ASCII` or `PREFIX_BINARY`.
+    pub prefix: u8,
+    /// A `b` value as hex characters.
+    pub hex: bool,
+    /// Pad nibble 0xF instead of 0x0.
+    pub pad_f: bool,
+}
+
+/// The codec view of a field with profile-chosen encodings: the CUP spec when every choice is the
+/// default (so the straight-line paths apply), else the same spec marked `alt`.
+pub(crate) fn spec_with(d: &FieldDef, e: Encoding) -> Spec {
+    let mut s = spec_of(d);
+    if e != Encoding::default() {
+        s.alt = true;
+        s.fast = Fast::Generic;
+        s.ascii_digits = e.ascii_digits;
+        s.prefix_enc = e.prefix;
+        s.hex = e.hex;
+        s.pad = if e.pad_f { 0x0F } else { 0 };
+    }
+    s
+}
+
+/// The message codec of a profile: one `Spec` per field number and the encodings of MTI and bitmap.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    pub(crate) specs: [Spec; 65],
+    /// Field 52 in the SM key family: the table's field 52 (the TDES block) at twice its length
+    /// (docs/PROTOCOL.md §11, docs/PROFILES.md "fields").
+    pub(crate) pin_sm: Spec,
+    /// MTI as 4 ASCII digits (else 2 BCD bytes).
+    pub(crate) ascii_mti: bool,
+    /// Bitmap as 16 upper-case hex characters (else 8 bytes).
+    pub(crate) hex_bitmap: bool,
+    /// The most value bytes a decoded message can hold.
+    pub(crate) max_values_total: usize,
+    /// Upper bound of the wire bytes of all fixed fields and the MAC placeholder.
+    pub(crate) fixed_wire_total: usize,
+    /// Largest length prefix in bytes.
+    pub(crate) max_prefix: usize,
+    /// Wire bytes per value byte at most (2 with hex content).
+    pub(crate) value_factor: usize,
+}
+
+impl Codec {
+    /// Bytes of MTI + bitmap.
+    #[inline(always)]
+    pub(crate) fn head_len(&self) -> usize {
+        (if self.ascii_mti { 4 } else { 2 }) + if self.hex_bitmap { 16 } else { 8 }
+    }
+
+    /// A codec from field definitions and their encodings.
+    pub(crate) fn build(
+        fields: &[(FieldDef, Encoding)],
+        ascii_mti: bool,
+        hex_bitmap: bool,
+    ) -> Codec {
+        let mut specs = [UNDEFINED; 65];
+        let mut max_values_total = 0;
+        let mut fixed_wire_total = 8;
+        let mut max_prefix = 2;
+        let mut value_factor = 1;
+        for (d, e) in fields {
+            let s = spec_with(d, *e);
+            specs[d.number as usize - 1] = s;
+            max_values_total += d.max;
+            let wire = if e.hex {
+                2 * d.max
+            } else {
+                d.max.div_ceil(2) * 2
+            };
+            if matches!(d.length, Fixed) {
+                fixed_wire_total += wire;
+            }
+            if e.prefix == PREFIX_ASCII {
+                max_prefix = 3;
+            }
+            if e.hex {
+                value_factor = 2;
+            }
+        }
+        Codec {
+            pin_sm: sm_pin_block(specs[51]),
+            specs,
+            ascii_mti,
+            hex_bitmap,
+            max_values_total,
+            fixed_wire_total,
+            max_prefix,
+            value_factor,
+        }
+    }
+}
+
+/// Field 52 of the SM family from the table's (TDES) field 52: the same encoding, twice the length
+/// (b64 becomes b128; 16 hex characters become 32). Undefined stays undefined.
+pub(crate) const fn sm_pin_block(tdes: Spec) -> Spec {
+    let mut s = tdes;
+    if !matches!(s.kind, Kind::Undefined) {
+        s.max *= 2;
+        s.fast = Fast::Generic;
+    }
+    s
+}
+
+/// The built-in CUP codec (docs/PROTOCOL.md §2): the field table above, BCD MTI, binary bitmap.
+pub static CUP_CODEC: Codec = CUP_CODEC_VALUE;
+pub(crate) const CUP_CODEC_VALUE: Codec = Codec {
+    specs: SPECS_TABLE,
+    pin_sm: sm_pin_block(SPECS_TABLE[51]),
+    ascii_mti: false,
+    hex_bitmap: false,
+    max_values_total: MAX_VALUES_TOTAL,
+    fixed_wire_total: FIXED_WIRE_TOTAL,
+    max_prefix: 2,
+    value_factor: 1,
+};
 
 /// The most value bytes a message can hold once decoded (every defined field at its maximum).
 pub(crate) const MAX_VALUES_TOTAL: usize = {
@@ -253,7 +400,9 @@ pub(crate) const MAX_VALUES_TOTAL: usize = {
 
 /// `SPECS[k]` describes field `k + 1` (k = 0..=63; entry 64 is unused and undefined), so a bitmap
 /// position from `leading_zeros` indexes it without a bounds check.
-pub(crate) static SPECS: [Spec; 65] = {
+#[cfg(test)]
+pub(crate) static SPECS: [Spec; 65] = SPECS_TABLE;
+const SPECS_TABLE: [Spec; 65] = {
     let mut t = [UNDEFINED; 65];
     let mut i = 0;
     while i < FIELDS.len() {

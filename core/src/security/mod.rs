@@ -5,6 +5,7 @@
 
 pub mod software;
 
+pub use crate::acquirer::MacAlgorithm;
 use crate::crypto::rsa::HostPublicKey;
 use crate::crypto::sm2::Sm2PublicKey;
 use crate::crypto::CryptoError;
@@ -152,6 +153,17 @@ pub trait SecurityModule: Send {
     fn pin_block(&mut self, pin: &str, pan: &str) -> Result<Vec<u8>, SecurityError>;
     /// The MAC of field 64 under the MAK: CUP-ECB's 8 ASCII bytes, or CUP-SM4's first 8 binary bytes.
     fn mac(&mut self, data: &[u8]) -> Result<[u8; 8], SecurityError>;
+    /// The MAC of `data` under the MAK with the acquirer profile's algorithm. `CupEcb` is the CUP MAC
+    /// of the module's family (`mac`: CUP-ECB, or CUP-SM4 in the SM family); the default refuses the
+    /// others (a module that has them overrides this).
+    fn mac_with(&mut self, alg: MacAlgorithm, data: &[u8]) -> Result<[u8; 8], SecurityError> {
+        match alg {
+            MacAlgorithm::CupEcb => self.mac(data),
+            other => Err(SecurityError::Storage(format!(
+                "this security module has no {other:?} MAC"
+            ))),
+        }
+    }
     /// ECB(TDK, block) for track encryption: one block of `key_family().block_len()` bytes in and out.
     fn encrypt_track_block(&mut self, block: &[u8]) -> Result<Vec<u8>, SecurityError>;
     /// Forget PIK/MAK/TDK (the terminal must sign in again).

@@ -483,6 +483,22 @@ impl SecurityModule for SoftwareSecurityModule {
         })
     }
 
+    fn mac_with(
+        &mut self,
+        alg: super::MacAlgorithm,
+        data: &[u8],
+    ) -> Result<[u8; 8], SecurityError> {
+        match alg {
+            super::MacAlgorithm::CupEcb => self.mac(data),
+            super::MacAlgorithm::X919 => match self.key(KeySlot::Mak)? {
+                Key::Des(mak) => Ok(mac::x9_19(mak, data)?),
+                Key::Sm4(_) => Err(SecurityError::Storage(
+                    "the X9.19 MAC needs a TDES MAK (key_family tdes)".into(),
+                )),
+            },
+        }
+    }
+
     fn encrypt_track_block(&mut self, block: &[u8]) -> Result<Vec<u8>, SecurityError> {
         self.key(KeySlot::Tdk)?.encrypt_block(block)
     }

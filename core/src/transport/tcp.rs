@@ -12,6 +12,7 @@
 //!
 //! Logging is at debug level and never includes frame contents.
 use crate::hal::{CancelToken, Endpoint, Transport, TransportError};
+use crate::iso8583::LengthPrefix;
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
@@ -47,11 +48,25 @@ pub struct TcpTransport {
     /// The rustls configuration of each TLS endpoint seen, built once: it also keeps the TLS session cache,
     /// so the connection of the next exchange can resume.
     tls_configs: Vec<(crate::hal::TlsSettings, Arc<ClientConfig>)>,
+    /// The frames' length prefix (the acquirer profile's); None: 2 binary bytes (docs/PROTOCOL.md §1.2).
+    prefix: Option<LengthPrefix>,
 }
 
 impl TcpTransport {
     pub fn new() -> Self {
         TcpTransport::default()
+    }
+
+    /// A transport for frames whose length prefix is `prefix` (docs/PROFILES.md, "framing").
+    pub fn with_length_prefix(prefix: LengthPrefix) -> Self {
+        TcpTransport {
+            prefix: Some(prefix),
+            ..TcpTransport::default()
+        }
+    }
+
+    fn length_prefix(&self) -> LengthPrefix {
+        self.prefix.unwrap_or(LengthPrefix::Binary(2))
     }
 
     #[cfg(feature = "tls")]
@@ -75,7 +90,8 @@ impl Transport for TcpTransport {
         frame: &[u8],
         cancel: &CancelToken,
     ) -> Result<Vec<u8>, TransportError> {
-        check_outgoing(frame)?;
+        let prefix = self.length_prefix();
+        check_outgoing(prefix, frame)?;
         if cancel.is_cancelled() {
             return Err(TransportError::Cancelled { sent: false });
         }
@@ -101,7 +117,7 @@ impl Transport for TcpTransport {
         }
         send(&mut stream, endpoint, frame)?;
         log::debug!("tcp: sent {} bytes to {}", frame.len(), endpoint.address);
-        let response = receive(&mut stream, endpoint.response_timeout, cancel)?;
+        let response = receive(prefix, &mut stream, endpoint.response_timeout, cancel)?;
         log::debug!(
             "tcp: received {} bytes from {}",
             response.len(),
@@ -158,8 +174,9 @@ impl Write for Stream {
 
 /// The request must carry a correct 2-byte length prefix and fit in 2048 bytes. A bad request is never sent;
 /// it is reported as `Framing` (a programming error of the caller, conservatively "maybe sent").
-fn check_outgoing(frame: &[u8]) -> Result<(), TransportError> {
-    if frame.len() < 3 {
+fn check_outgoing(prefix: LengthPrefix, frame: &[u8]) -> Result<(), TransportError> {
+    let nb = prefix.bytes();
+    if frame.len() < nb + 1 {
         return Err(TransportError::Framing(format!(
             "request frame of {} bytes is too short",
             frame.len()
@@ -171,11 +188,11 @@ fn check_outgoing(frame: &[u8]) -> Result<(), TransportError> {
             frame.len()
         )));
     }
-    let declared = usize::from(u16::from_be_bytes([frame[0], frame[1]]));
-    if declared != frame.len() - 2 {
+    let declared = prefix.read(&frame[..nb]);
+    if declared != Some(frame.len() - nb) {
         return Err(TransportError::Framing(format!(
-            "request length prefix {declared} does not match {} body bytes",
-            frame.len() - 2
+            "request length prefix {declared:?} does not match {} body bytes",
+            frame.len() - nb
         )));
     }
     Ok(())
@@ -373,24 +390,29 @@ fn send(stream: &mut Stream, endpoint: &Endpoint, frame: &[u8]) -> Result<(), Tr
 
 /// Read one frame (length prefix + body) before `timeout`, waking every `POLL_SLICE` to honour `cancel`.
 fn receive(
+    prefix: LengthPrefix,
     stream: &mut Stream,
     timeout: Duration,
     cancel: &CancelToken,
 ) -> Result<Vec<u8>, TransportError> {
     let deadline = Instant::now() + timeout;
-    let mut frame = vec![0u8; 2];
+    let nb = prefix.bytes();
+    let mut frame = vec![0u8; nb];
     read_exact_until(stream, &mut frame, deadline, cancel)?;
-    let len = usize::from(u16::from_be_bytes([frame[0], frame[1]]));
-    if len > MAX_BODY {
+    let len = prefix.read(&frame).ok_or_else(|| {
+        TransportError::Framing("response length prefix is not in the profile's encoding".into())
+    })?;
+    if len > MAX_FRAME - nb {
         return Err(TransportError::Framing(format!(
-            "response length {len} exceeds {MAX_BODY}"
+            "response length {len} exceeds {}",
+            MAX_FRAME - nb
         )));
     }
     if len == 0 {
         return Err(TransportError::Framing("response length is zero".into()));
     }
-    frame.resize(2 + len, 0);
-    read_exact_until(stream, &mut frame[2..], deadline, cancel)?;
+    frame.resize(nb + len, 0);
+    read_exact_until(stream, &mut frame[nb..], deadline, cancel)?;
     Ok(frame)
 }
 

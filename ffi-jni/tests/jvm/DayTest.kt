@@ -599,6 +599,12 @@ fun config(
     keyFamily = keyFamily
 )
 
+/** The same config with a profile given by name or path, or inline. */
+fun PosConfig.copyWith(profile: String? = null, profileJson: String? = null) = PosConfig(
+    tid, mid, gateway, platform, journalPath, connectTimeoutMs, responseTimeoutMs, reversalAttempts, maxTipPercent,
+    hostKeySha256, deviceSerial, deviceModel, sealKey, encryptTracks, production, profile, profileJson
+)
+
 /**
  * The test's stand-in for KeystoreSealKeyProvider (which needs Android): a fixed key, a fresh copy per call, and
  * each copy kept so the test can check that PosTerminal wiped it.
@@ -719,6 +725,30 @@ fun main(args: Array<String>) {
             t.close()
         }
         expect(info.asked > 0) { "DeviceInfo not asked" }
+    }
+
+    check("the acquirer profile by name, by path and inline; status reports it; a bad one names the key") {
+        val profiles = File(File(args[2]).absoluteFile.parentFile.parentFile.parentFile, "core/profiles")
+        val byName = PosTerminal(config(host, dir, "profile-name").copyWith(profile = "ascii"))
+        val named = byName.status().profile
+        byName.close()
+        expect(named != null && named.name == "ascii" && named.sha256.length == 64) { "by name: $named" }
+        val path = File(profiles, "ascii.json").path
+        val byPath = PosTerminal(config(host, dir, "profile-path").copyWith(profile = path))
+        val pathed = byPath.status().profile
+        byPath.close()
+        expect(pathed == named) { "by path: $pathed, by name: $named" }
+        val text = File(profiles, "cup.json").readText()
+        val inline = PosTerminal(config(host, dir, "profile-inline").copyWith(profileJson = text))
+        val inl = inline.status().profile
+        inline.close()
+        expect(inl?.name == "cup") { "inline: $inl" }
+        val bad = JSONObject(text)
+        bad.getJSONObject("kinds").getJSONObject("refund").put("delivery", "reversible")
+        val e = expectThrows<RequestException> {
+            PosTerminal(config(host, dir, "profile-bad").copyWith(profileJson = bad.toString()))
+        }
+        expect(e.field == "profile" && e.message?.contains("kinds.refund: mti 0220 is an advice") == true) { "got $e" }
     }
 
     check("production without a seal key is refused, naming seal_key") {

@@ -50,6 +50,8 @@ pub fn swipe_with_pin(card: &TestCard, pin: Option<&str>) -> CardInput {
 pub struct TestHost {
     pub host: possdk_host::Host,
     pub dir: PathBuf,
+    /// The config's `"profile"` value for terminals of this host (None: the default, `cup`).
+    pub profile: Option<serde_json::Value>,
 }
 
 impl TestHost {
@@ -67,6 +69,16 @@ impl TestHost {
         TestHost::start_full(name, provision, wire_log, None)
     }
 
+    /// A host speaking an acquirer profile (docs/PROFILES.md): `profile` is the config value (a
+    /// built-in name, a file path or an inline object) the host loads and its terminals are given.
+    pub fn start_profile(name: &str, profile: serde_json::Value) -> TestHost {
+        let loaded = possdk_core::acquirer::Profile::from_config(Some(&profile))
+            .unwrap_or_else(|e| panic!("profile {profile}: {e}"));
+        let mut h = TestHost::start_inner(name, None, false, None, std::sync::Arc::new(loaded));
+        h.profile = Some(profile);
+        h
+    }
+
     /// A host serving TLS (docs/HOST.md `--tls`); its pin is [`TestHost::tls_pin`].
     pub fn start_tls(name: &str, tls: possdk_host::tls::TlsSetup) -> TestHost {
         TestHost::start_full(name, None, false, Some(tls))
@@ -78,22 +90,40 @@ impl TestHost {
         wire_log: bool,
         tls: Option<possdk_host::tls::TlsSetup>,
     ) -> TestHost {
+        let cup = possdk_core::acquirer::Profile::cup();
+        TestHost::start_inner(name, provision, wire_log, tls, cup)
+    }
+
+    fn start_inner(
+        name: &str,
+        provision: Option<&serde_json::Value>,
+        wire_log: bool,
+        tls: Option<possdk_host::tls::TlsSetup>,
+        profile: std::sync::Arc<possdk_core::acquirer::Profile>,
+    ) -> TestHost {
         let dir = temp_dir(name);
         let provision = provision.map(|p| {
             let path = dir.join("provision.json");
             std::fs::write(&path, p.to_string()).expect("provisioning file written");
             path
         });
-        let host = possdk_host::Host::start(possdk_host::HostConfig {
-            listen: "127.0.0.1:0".into(),
-            db: dir.join("host.db"),
-            provision,
-            fixed_keys: false,
-            wire_log: wire_log.then(|| dir.join("wire.log")),
-            tls,
-        })
+        let host = possdk_host::Host::start_with_profile(
+            possdk_host::HostConfig {
+                listen: "127.0.0.1:0".into(),
+                db: dir.join("host.db"),
+                provision,
+                fixed_keys: false,
+                wire_log: wire_log.then(|| dir.join("wire.log")),
+                tls,
+            },
+            profile,
+        )
         .expect("host starts");
-        TestHost { host, dir }
+        TestHost {
+            host,
+            dir,
+            profile: None,
+        }
     }
 
     /// Where a host started with a wire log writes it (masked: PANs 6+4, no PINs, keys or tracks).
@@ -160,7 +190,7 @@ impl TestHost {
 
     /// The same config as JSON (JSON-API.md "Config"), e.g. for a terminal in another process.
     pub fn config_json(&self, dir: &Path, response_ms: u64) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "tid": TID, "mid": MID,
             "gateway": {"address": self.addr(), "tpdu": "6000030000"},
             "platform": {"address": self.addr(), "tpdu": "6000050000"},
@@ -170,7 +200,11 @@ impl TestHost {
             "max_tip_percent": 20,
             "device": {"serial": DEVICE_SN, "model": "e2e"},
             "seal_key": SEAL_KEY_HEX
-        })
+        });
+        if let Some(p) = &self.profile {
+            v["profile"] = p.clone();
+        }
+        v
     }
 
     /// Put the test terminal in a key family on this host (`tdes` or `sm`, docs/PROTOCOL.md §11): the host then

@@ -68,6 +68,7 @@ fn day(family: KeyFamily) {
         })
         .expect("host starts"),
         dir,
+        profile: None,
     };
     host.host.set_key_family(None, family).expect("host family");
     let tdir = temp_dir("trace-term");

@@ -162,7 +162,16 @@ fn host_sm2_key(store: &store::Store, fixed: bool) -> Result<Sm2PrivateKey, Host
 
 impl Host {
     /// Open (or create) the database, provision it, bind both ports and serve in threads.
+    /// A host speaking the built-in `cup` profile.
     pub fn start(config: HostConfig) -> Result<Host, HostError> {
+        Host::start_with_profile(config, possdk_core::acquirer::Profile::cup())
+    }
+
+    /// A host speaking an acquirer profile (docs/PROFILES.md).
+    pub fn start_with_profile(
+        config: HostConfig,
+        profile: Arc<possdk_core::acquirer::Profile>,
+    ) -> Result<Host, HostError> {
         let store = store::Store::open(&config.db)?;
         let provision = match &config.provision {
             Some(p) => {
@@ -224,6 +233,7 @@ impl Host {
             fixed_keys: config.fixed_keys,
             wire_log,
             seq: AtomicU64::new(seq0 as u64 + 1),
+            profile,
         });
         let tls = match &config.tls {
             Some(setup) => Some(tls::server(setup).map_err(HostError::Config)?),
@@ -400,8 +410,10 @@ fn serve<S: Read + Write + Close>(
     peer: &str,
     stop: Arc<AtomicBool>,
 ) {
+    let prefix = shared.profile.wire.prefix;
+    let nb = prefix.bytes();
     loop {
-        let mut len = [0u8; 2];
+        let mut len = vec![0u8; nb];
         if let Err(e) = stream.read_exact(&mut len) {
             if e.kind() != std::io::ErrorKind::UnexpectedEof {
                 // With TLS this is where a refused handshake shows (the terminal's pin did not match ...).
@@ -409,14 +421,14 @@ fn serve<S: Read + Write + Close>(
             }
             break;
         }
-        let n = u16::from_be_bytes(len) as usize;
+        let n = prefix.read(&len).unwrap_or(0);
         if n == 0 || n > MAX_FRAME {
             warn!("{peer}: frame length {n} refused, closing");
             break;
         }
-        let mut raw = vec![0u8; n + 2];
-        raw[..2].copy_from_slice(&len);
-        if stream.read_exact(&mut raw[2..]).is_err() {
+        let mut raw = vec![0u8; n + nb];
+        raw[..nb].copy_from_slice(&len);
+        if stream.read_exact(&mut raw[nb..]).is_err() {
             warn!("{peer}: connection ended inside a frame");
             break;
         }

@@ -1,5 +1,5 @@
 //! `possdk-host --listen 127.0.0.1:0 --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE]
-//! [--tls [--tls-cert FILE --tls-key FILE]] [--key-family tdes|sm]`
+//! [--tls [--tls-cert FILE --tls-key FILE]] [--profile NAME|PATH] [--key-family tdes|sm]`
 //! `--key-family` puts every provisioned terminal in that key family (docs/PROTOCOL.md §11; per terminal: the
 //! provisioning file's `key_family` or the admin command `key_family`).
 //! Prints `{"listening":"ADDR","admin":"ADDR"}` (with TLS also `"tls_spki_sha256":"HEX"`) as its first stdout
@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 fn usage() -> ! {
-    eprintln!("usage: possdk-host --listen ADDR --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE] [--tls [--tls-cert FILE --tls-key FILE]] [--key-family tdes|sm]");
+    eprintln!("usage: possdk-host --listen ADDR --db PATH [--provision FILE] [--fixed-keys] [--wire-log FILE] [--tls [--tls-cert FILE --tls-key FILE]] [--profile NAME|PATH] [--key-family tdes|sm]");
     std::process::exit(2)
 }
 
@@ -25,6 +25,7 @@ fn main() {
     let mut tls = false;
     let mut tls_cert = None;
     let mut tls_key = None;
+    let mut profile = None;
     let mut key_family = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -39,6 +40,7 @@ fn main() {
             "--tls" => tls = true,
             "--tls-cert" => tls_cert = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
             "--tls-key" => tls_key = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
+            "--profile" => profile = Some(args.next().unwrap_or_else(|| usage())),
             "--key-family" => {
                 let name = args.next().unwrap_or_else(|| usage());
                 key_family = Some(
@@ -76,14 +78,27 @@ fn main() {
             usage()
         }
     };
-    let host = match Host::start(HostConfig {
-        listen,
-        db,
-        provision,
-        fixed_keys,
-        wire_log,
-        tls,
-    }) {
+    // The same loader as the terminal's config: a built-in name or a file.
+    let profile = match possdk_core::acquirer::Profile::from_config(
+        profile.map(serde_json::Value::String).as_ref(),
+    ) {
+        Ok(p) => std::sync::Arc::new(p),
+        Err(e) => {
+            eprintln!("possdk-host: --profile: {e}");
+            std::process::exit(2)
+        }
+    };
+    let host = match Host::start_with_profile(
+        HostConfig {
+            listen,
+            db,
+            provision,
+            fixed_keys,
+            wire_log,
+            tls,
+        },
+        profile,
+    ) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("possdk-host: {e}");

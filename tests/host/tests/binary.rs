@@ -38,6 +38,93 @@ fn binary_prints_addresses_and_stops_when_stdin_closes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--profile NAME|PATH`: a built-in name or a file; the host then reads frames in that dialect (an
+/// ASCII length prefix for `ascii`); a profile that does not validate stops it with status 2, naming the key.
+#[test]
+fn profile_flag_takes_a_name_or_a_file_and_refuses_a_bad_one() {
+    let dir = tempdir("bin-profile");
+    let bad = dir.join("bad.json");
+    let mut p: serde_json::Value =
+        serde_json::from_str(include_str!("../../../core/profiles/cup.json")).unwrap();
+    p["kinds"]["refund"]["delivery"] = json!("reversible");
+    std::fs::write(&bad, p.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_possdk-host"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.join("bad.db"))
+        .arg("--profile")
+        .arg(&bad)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kinds.refund: mti 0220 is an advice but delivery = reversible"),
+        "{err}"
+    );
+
+    for profile in [
+        "ascii".to_string(),
+        dir.join("good.json").display().to_string(),
+    ] {
+        if profile.ends_with("good.json") {
+            p["kinds"]["refund"]["delivery"] = json!("advice");
+            p["name"] = json!("good");
+            std::fs::write(&profile, p.to_string()).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_possdk-host"))
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(dir.join(format!("{}.db", profile.len())))
+            .args(["--profile", &profile])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let addr: std::net::SocketAddr = v["listening"].as_str().unwrap().parse().unwrap();
+        // An echo-less management request in the dialect gets a frame back in the same dialect.
+        let loaded = possdk_core::acquirer::Profile::from_config(Some(&json!(profile))).unwrap();
+        let mut m = possdk_core::iso8583::Message::new(possdk_core::iso8583::Mti(800));
+        m.set_str(11, "000001")
+            .set_str(41, "99999999")
+            .set_str(42, "123456789012345")
+            .set_str(60, "00000001004");
+        let f = possdk_core::iso8583::Frame {
+            tpdu: possdk_core::iso8583::Tpdu([0x60, 0, 3, 0, 0]),
+            header: possdk_core::iso8583::Header::default(),
+            message: m,
+        };
+        let bytes = loaded.wire.encode_frame(&f).unwrap();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(&bytes).unwrap();
+        let nb = loaded.wire.prefix.bytes();
+        let mut len = vec![0u8; nb];
+        std::io::Read::read_exact(&mut s, &mut len).unwrap();
+        let n = loaded
+            .wire
+            .prefix
+            .read(&len)
+            .expect("a prefix in the profile's encoding");
+        let mut rest = vec![0u8; n];
+        std::io::Read::read_exact(&mut s, &mut rest).unwrap();
+        len.extend(rest);
+        let r = loaded
+            .wire
+            .decode_frame(&len)
+            .expect("an answer in the dialect");
+        assert_eq!(r.message.mti.0, 810);
+        assert_eq!(r.message.get_str(39), Some("97"), "unknown terminal");
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_arguments_and_bad_provisioning_fail_cleanly() {
     let st = Command::new(env!("CARGO_BIN_EXE_possdk-host"))

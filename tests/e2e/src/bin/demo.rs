@@ -319,7 +319,14 @@ fn run(day: &mut Day, host: &TestHost, t: &Terminal, dev: &SimDevices) {
 fn main() -> ExitCode {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .try_init();
+    // `--profile NAME|PATH`: the acquirer profile both the host and the terminal speak (docs/PROFILES.md);
+    // `--key-family tdes|sm`: the terminal's key family (docs/PROTOCOL.md §11).
+    let usage = || {
+        eprintln!("usage: possdk-demo [--profile NAME|PATH] [--key-family tdes|sm]");
+        ExitCode::from(2)
+    };
     let mut family = possdk_core::crypto::KeyFamily::Tdes;
+    let mut profile: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
@@ -332,14 +339,24 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            _ => {
-                eprintln!("usage: possdk-demo [--key-family tdes|sm]");
-                return ExitCode::from(2);
-            }
+            ("--profile", Some(value)) => profile = Some(value),
+            _ => return usage(),
         }
     }
     println!("possdk demo: a terminal day against possdk-host, {family} key family");
-    let host = TestHost::start("demo");
+    let host = match profile {
+        Some(p) => {
+            let checked = possdk_core::acquirer::Profile::from_config(Some(&p.clone().into()))
+                .and_then(|loaded| loaded.check_family(family));
+            if let Err(e) = checked {
+                eprintln!("possdk-demo: --profile {p}: {e}");
+                return ExitCode::from(2);
+            }
+            println!("acquirer profile: {p}");
+            TestHost::start_profile("demo", p.into())
+        }
+        None => TestHost::start("demo"),
+    };
     host.set_key_family(family.name());
     println!("host listening on {}", host.addr());
     let dir = temp_dir("demo-terminal");

@@ -10,13 +10,13 @@ use crate::store::Card;
 const F44: &str = "0102000000 0103000000 ";
 const F32: &str = "00010000";
 
-fn body_hash(raw: &[u8], has_mac: bool) -> Vec<u8> {
+fn body_hash(raw: &[u8], has_mac: bool, body_offset: usize) -> Vec<u8> {
     let end = if has_mac {
         raw.len().saturating_sub(8)
     } else {
         raw.len()
     };
-    possdk_core::crypto::sha256(raw.get(13..end).unwrap_or(&[])).to_vec()
+    possdk_core::crypto::sha256(raw.get(body_offset..end).unwrap_or(&[])).to_vec()
 }
 
 /// Tracks with the third digit of 53 = `1`: the block of packed BCD before the last byte (8 bytes TDES-ECB,
@@ -78,6 +78,32 @@ enum Kind {
 }
 
 impl Kind {
+    /// The kind of a request under the acquirer profile: the profile row whose MTI, 3, 25 and 60.1 match.
+    fn classify_in(
+        profile: &possdk_core::acquirer::Profile,
+        mti: u16,
+        pcode: &str,
+        cond: &str,
+        t: &str,
+    ) -> Option<Kind> {
+        let name = profile.kind_of_request(mti, pcode, cond, t)?;
+        Some(match name.strip_prefix("qr_").unwrap_or(name) {
+            "sale" => Kind::Sale,
+            "void" => Kind::Void,
+            "refund" => Kind::Refund,
+            "balance" => Kind::Balance,
+            "preauth" => Kind::PreAuth,
+            "preauth_void" => Kind::PreAuthVoid,
+            "preauth_complete" | "complete" => Kind::Completion,
+            "preauth_complete_void" | "complete_void" => Kind::CompletionVoid,
+            "tip" => Kind::Tip,
+            "tip_void" => Kind::TipVoid,
+            "offline_sale" => Kind::OfflineSale,
+            _ => return None,
+        })
+    }
+
+    #[cfg(test)]
     fn classify(mti: u16, pcode: &str, cond: &str, t: &str) -> Option<Kind> {
         Some(match (mti, pcode, cond, t) {
             (200, "000000", "00", "22") => Kind::Sale,
@@ -152,7 +178,7 @@ impl Shared {
             .ok_or("30")?
             .to_string();
         let cond = req.get_str(25).ok_or("30")?;
-        let kind = Kind::classify(req.mti.0, &pcode, cond, &t60).ok_or("30")?;
+        let kind = Kind::classify_in(&self.profile, req.mti.0, &pcode, cond, &t60).ok_or("30")?;
         let entry = req
             .get_str(22)
             .filter(|s| s.len() == 3 && digits(s))
@@ -255,10 +281,10 @@ impl Shared {
         let Some((h, body)) = db.store.replay(tid, batch, stan, 220)? else {
             return Ok(None);
         };
-        if h != body_hash(raw, true) {
+        if h != body_hash(raw, true, self.profile.wire.body_offset()) {
             return Ok(None);
         }
-        let Ok(mut m) = iso8583::decode_body(&body) else {
+        let Ok(mut m) = iso8583::decode_body_with(&self.profile.wire.codec, &body) else {
             return Ok(None);
         };
         info!("{tid}: 0220 STAN {stan:06} replayed");
@@ -473,7 +499,11 @@ impl Shared {
             r.processing = 3;
         }
         if mti == 220 {
-            r.replay = Some((fin.batch, fin.stan, body_hash(raw, true)));
+            r.replay = Some((
+                fin.batch,
+                fin.stan,
+                body_hash(raw, true, self.profile.wire.body_offset()),
+            ));
         }
         Ok(r)
     }

@@ -23,10 +23,10 @@ use crate::store::{self, DbResult, Store, Txn};
 use crate::util::{digits, frame_head, num, Now};
 use keys::FamilyKey;
 use log::{debug, info, warn};
+use possdk_core::acquirer::{MacAlgorithm, Profile};
+use possdk_core::crypto::mac;
 use possdk_core::crypto::sm2::Sm2PrivateKey;
-use possdk_core::iso8583::{
-    self, decode_frame_for, encode_frame, mac_span, Frame, Header, Message, Mti, Tpdu,
-};
+use possdk_core::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,6 +122,8 @@ pub struct Shared {
     pub fixed_keys: bool,
     pub wire_log: Option<Mutex<std::fs::File>>,
     pub seq: AtomicU64,
+    /// The acquirer profile spoken (docs/PROFILES.md; `cup` unless `--profile`).
+    pub profile: Arc<Profile>,
 }
 
 /// A response under construction.
@@ -165,8 +167,39 @@ fn f60(msg: &Message) -> Option<(String, u32, String)> {
     ))
 }
 
-fn mac_of(mak: &FamilyKey, raw: &[u8]) -> Option<[u8; 8]> {
-    mac_span(raw).map(|span| mak.mac(span))
+/// The MAC of a frame with the profile's algorithm under a terminal's MAK: `cup_ecb` is the CUP MAC
+/// of the MAK's family (CUP-ECB or CUP-SM4); X9.19 exists only for a TDES MAK.
+fn mac_of(profile: &Profile, mak: &FamilyKey, raw: &[u8]) -> Option<[u8; 8]> {
+    let span = profile.wire.mac_span(raw)?;
+    match (profile.mac, mak) {
+        (MacAlgorithm::CupEcb, _) => Some(mak.mac(span)),
+        (MacAlgorithm::X919, FamilyKey::Des(k)) => mac::x9_19(k, span).ok(),
+        (MacAlgorithm::X919, _) => None,
+    }
+}
+
+impl Shared {
+    /// The header processing-requirement code of the profile for CUP's 3 (sign in), 4 (CAPKs), 5 (AIDs).
+    fn header_code(&self, cup: u8) -> u8 {
+        let h = &self.profile.header;
+        match cup {
+            3 => h.sign_in,
+            4 => h.download_capks,
+            5 => h.download_aids,
+            _ => None,
+        }
+        .unwrap_or(0)
+    }
+
+    /// The response header: the profile's application type and version.
+    fn header(&self, cup_processing: u8) -> Header {
+        Header {
+            app_type: self.profile.header.app_type,
+            version: self.profile.header.version,
+            processing: self.header_code(cup_processing),
+            ..Header::default()
+        }
+    }
 }
 
 /// Copy the listed fields from `req` into `resp` when present.
@@ -252,12 +285,13 @@ impl Shared {
     /// Process one frame (2-byte length prefix included).
     pub fn handle(&self, raw: &[u8]) -> Outcome {
         let now = Now::current();
-        // Field 52 is 8 or 16 bytes as the terminal's family says; its field 41 comes first.
+        // Field 52 is the table's length or twice it as the terminal's family says; its field 41
+        // comes first.
         let family_of = |tid: &[u8]| {
             let tid = std::str::from_utf8(tid).unwrap_or_default();
             lock(&self.db).store.key_family(tid).unwrap_or_default()
         };
-        let frame = match decode_frame_for(raw, &family_of) {
+        let frame = match self.profile.wire.decode_frame_for(raw, &family_of) {
             Ok(f) => f,
             Err(e) => return self.malformed(raw, &e, &now),
         };
@@ -317,10 +351,18 @@ impl Shared {
             if processing == 0 {
                 if post.contains(&FaultKind::SignInAgain) {
                     processing = 3;
-                } else if !matches!(
-                    f60(req).map(|f| f.2).as_deref(),
-                    Some("370" | "371" | "372" | "380" | "381" | "382")
-                ) {
+                } else if !f60(req).is_some_and(|f| {
+                    let m = &self.profile.management;
+                    [
+                        &m.capk_query,
+                        &m.capk_download,
+                        &m.capk_end,
+                        &m.aid_query,
+                        &m.aid_download,
+                        &m.aid_end,
+                    ]
+                    .contains(&&f.2)
+                }) {
                     if let Ok(Some(term)) = db.store.terminal(t) {
                         processing = if term.need_signin {
                             3
@@ -351,13 +393,10 @@ impl Shared {
         }
         let resp = Frame {
             tpdu: frame.tpdu.swapped(),
-            header: Header {
-                processing,
-                ..Header::default()
-            },
+            header: self.header(processing),
             message: reply.msg,
         };
-        let mut bytes = match encode_frame(&resp) {
+        let mut bytes = match self.profile.wire.encode_frame(&resp) {
             Ok(b) => b,
             Err(e) => {
                 warn!("cannot encode the response to {}: {e:?}", req.mti);
@@ -365,7 +404,7 @@ impl Shared {
             }
         };
         if let Some(k) = &mak {
-            if let Some(m) = mac_of(&k.mak, &bytes) {
+            if let Some(m) = mac_of(&self.profile, &k.mak, &bytes) {
                 let n = bytes.len();
                 bytes[n - 8..].copy_from_slice(&m);
             }
@@ -376,7 +415,7 @@ impl Shared {
             let mut m = resp.message.clone();
             m.remove(2);
             m.remove(64);
-            if let Ok(body) = iso8583::encode_body(&m) {
+            if let Ok(body) = iso8583::encode_body_with(&self.profile.wire.codec, &m) {
                 if let Err(e) = db.store.put_replay(t, *batch, *stan, mti, hash, &body) {
                     warn!("replay cache: {e}");
                 }
@@ -452,15 +491,20 @@ impl Shared {
             return Outcome::default();
         };
         let mut tp = [0u8; 5];
-        tp.copy_from_slice(&raw[2..7]);
+        let at = self.profile.wire.prefix.bytes();
+        if self.profile.wire.tpdu {
+            if let Some(t) = raw.get(at..at + 5) {
+                tp.copy_from_slice(t);
+            }
+        }
         let mut m = Message::new(Mti(mti).response());
         m.set_str(39, "30");
         let resp = Frame {
             tpdu: Tpdu(tp).swapped(),
-            header: Header::default(),
+            header: self.header(0),
             message: m,
         };
-        match encode_frame(&resp) {
+        match self.profile.wire.encode_frame(&resp) {
             Ok(b) => {
                 let masked = iso8583::mask::masked(&resp.message);
                 self.wire("->", &masked);
@@ -486,7 +530,8 @@ impl Shared {
     ) -> DbResult<Reply> {
         let req = &frame.message;
         let dest = frame.tpdu.destination();
-        if dest != 3 && dest != 5 {
+        // A profile without a TPDU has one address for both roles.
+        if self.profile.wire.tpdu && dest != 3 && dest != 5 {
             info!("request to unknown TPDU destination {dest:04X}");
             return Ok(mgmt_reply(req, "30"));
         }
@@ -506,16 +551,19 @@ impl Shared {
         let mti = req.mti.0;
         // Sign-off (§3.9): a terminal whose keys are already gone is signed off; a repeat is answered `00`
         // and changes nothing (it cannot be MAC-checked, and there is nothing left to drop).
-        let sign_off = mti == 820 && nmc == "002";
+        let sign_off = mti == 820 && nmc == self.profile.management.sign_off;
         if sign_off && db.work_keys(&tid)?.is_none() {
             info!("{tid}: sign-off while signed off: nothing to do");
             return Ok(mgmt_reply(req, "00"));
         }
         let maced = matches!(mti, 100 | 200 | 220 | 320 | 400 | 500 | 620)
-            || (mti == 800 && matches!(nmc.as_str(), "397" | "391" | "392"))
+            || (mti == 800 && {
+                let m = &self.profile.management;
+                [&m.detail_query, &m.qr_query, &m.qr_close].contains(&&nmc)
+            })
             || sign_off
-            || (mti == 820 && nmc == "800")
-            || (mti == 820 && nmc == "301" && req.has(64));
+            || (mti == 820 && nmc == self.profile.management.signature_upload)
+            || (mti == 820 && nmc == self.profile.management.echo && req.has(64));
         if maced {
             let keys = db.work_keys(&tid)?;
             let Some(keys) = keys else {
@@ -524,9 +572,9 @@ impl Shared {
                 r.processing = 3;
                 return Ok(r);
             };
-            let ok = req
-                .get(64)
-                .is_some_and(|m| mac_of(&keys.mak, raw).is_some_and(|c| c[..] == m[..]));
+            let ok = req.get(64).is_some_and(|m| {
+                mac_of(&self.profile, &keys.mak, raw).is_some_and(|c| c[..] == m[..])
+            });
             if !ok {
                 info!(
                     "{tid}: request MAC invalid ({} STAN {:?})",
@@ -539,36 +587,42 @@ impl Shared {
                 return Ok(r);
             }
         }
-        match (mti, nmc.as_str()) {
-            (800, "399") => self.activation(db, req, &term),
-            (800, "352") => Ok(self.host_key_query(req, &term)),
-            (800, "350") => self.tmk_download(db, req, &term),
-            (800, "351") => self.tmk_activate(db, req, &tid),
-            (800, "004") => self.sign_in(db, req, &term, now),
-            (820, "372") => self.capk_query(db, req),
-            (800, "370") => self.capk_download(db, req),
-            (800, "371") => {
+        // The profile's network management codes (CUP: docs/PROTOCOL.md §1.7).
+        let m = self.profile.management.clone();
+        let c = nmc.as_str();
+        match (mti, c) {
+            (800, _) if c == m.activate => self.activation(db, req, &term),
+            (800, _) if c == m.key_query => Ok(self.host_key_query(req, &term)),
+            (800, _) if c == m.tmk_download => self.tmk_download(db, req, &term),
+            (800, _) if c == m.tmk_activate => self.tmk_activate(db, req, &tid),
+            (800, _) if c == m.sign_in => self.sign_in(db, req, &term, now),
+            (820, _) if c == m.capk_query => self.capk_query(db, req),
+            (800, _) if c == m.capk_download => self.capk_download(db, req),
+            (800, _) if c == m.capk_end => {
                 db.store.set_flag(&tid, "need_capk", false)?;
                 Ok(mgmt_reply(req, "00"))
             }
-            (820, "382") => self.aid_query(db, req),
-            (800, "380") => self.aid_download(db, req),
-            (800, "381") => {
+            (820, _) if c == m.aid_query => self.aid_query(db, req),
+            (800, _) if c == m.aid_download => self.aid_download(db, req),
+            (800, _) if c == m.aid_end => {
                 db.store.set_flag(&tid, "need_aid", false)?;
                 Ok(mgmt_reply(req, "00"))
             }
-            (800, "397") => self.detail_query(db, req, &term),
-            (820, "002") => self.sign_off(db, req, &tid),
-            (820, "301") => Ok(self.echo_test(req, now)),
-            (800, "391") => self.qr_status(db, req, raw, &term, now, false),
-            (800, "392") => self.qr_status(db, req, raw, &term, now, true),
+            (800, _) if c == m.detail_query => self.detail_query(db, req, &term),
+            (820, _) if c == m.sign_off => self.sign_off(db, req, &tid),
+            (820, _) if c == m.echo => Ok(self.echo_test(req, now)),
+            (800, _) if c == m.qr_query => self.qr_status(db, req, raw, &term, now, false),
+            (800, _) if c == m.qr_close => self.qr_status(db, req, raw, &term, now, true),
             (100 | 200 | 220, _) => self.financial(db, req, raw, &term, now, pre),
             (400, _) => self.reversal(db, req, &term, now),
-            (500, "201") => self.settlement(db, req, &term, now, pre),
-            (320, "201" | "202") => self.batch_upload(db, req, &term, now, &nmc),
-            (620, "951") => self.script_advice(db, req, &term, now),
-            (320, "203") => self.tc_upload(db, req, &term, now),
-            (820, "800") => self.signature_upload(db, req, &term, now),
+            (500, _) if c == m.settle => self.settlement(db, req, &term, now, pre),
+            (320, _) if c == m.batch_upload || c == m.batch_upload_end => {
+                let upload = c == m.batch_upload;
+                self.batch_upload(db, req, &term, now, upload)
+            }
+            (620, _) if c == m.script_advice => self.script_advice(db, req, &term, now),
+            (320, _) if c == m.tc_upload => self.tc_upload(db, req, &term, now),
+            (820, _) if c == m.signature_upload => self.signature_upload(db, req, &term, now),
             _ => {
                 info!("{tid}: unsupported message {} / {nmc}", req.mti);
                 Ok(self.error_reply(req, "30"))

@@ -197,12 +197,13 @@ impl Shared {
             return Ok(mgmt_reply(req, "30"));
         };
         let stan = stan as u32;
+        let from = self.profile.wire.body_offset();
         let hash =
-            possdk_core::crypto::sha256(raw.get(13..raw.len().saturating_sub(8)).unwrap_or(&[]))
+            possdk_core::crypto::sha256(raw.get(from..raw.len().saturating_sub(8)).unwrap_or(&[]))
                 .to_vec();
         if let Some((h, body)) = db.store.replay(tid, batch, stan, 800)? {
             if h == hash {
-                if let Ok(m) = iso8583::decode_body(&body) {
+                if let Ok(m) = iso8583::decode_body_with(&self.profile.wire.codec, &body) {
                     info!("{tid}: QR status STAN {stan:06} replayed");
                     let mac = m.get_str(39) == Some("00");
                     return Ok(Reply {

@@ -76,7 +76,8 @@ impl Shared {
         req: &Message,
         term: &store::Terminal,
         now: &Now,
-        nmc: &str,
+        // A record (the profile's `batch_upload` code) rather than the end.
+        record: bool,
     ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
         let Some((_, batch, _)) = f60(req) else {
@@ -86,7 +87,7 @@ impl Shared {
         r.msg.set_str(12, &now.hhmmss());
         r.msg.set_str(13, &now.mmdd());
         r.mac = true;
-        if nmc == "201" {
+        if record {
             let (Some((ob, os, _)), Some(amount)) = (f61(req), req.get_str(4).and_then(num)) else {
                 return Ok(mgmt_reply(req, "30"));
             };

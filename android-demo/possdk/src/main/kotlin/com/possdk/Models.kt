@@ -30,6 +30,10 @@ class PosConfig(
     val sealKey: String? = null,
     val encryptTracks: Boolean = false,
     val production: Boolean = false,
+    /** The acquirer profile (docs/PROFILES.md): a built-in name (`cup`, `ascii`) or a profile file's path. */
+    val profile: String? = null,
+    /** The acquirer profile given inline: the JSON text of a profile object (wins over [profile]). */
+    val profileJson: String? = null,
     /** The key family (docs/PROTOCOL.md §11); a [SecurityModule] given to [PosTerminal] must work in the same one. */
     val keyFamily: KeyFamily = KeyFamily.TDES
 ) {
@@ -47,6 +51,7 @@ class PosConfig(
         .put("seal_key", sealKey)
         .put("encrypt_tracks", encryptTracks)
         .put("production", production)
+        .put("profile", profileJson?.let { JSONObject(it) } ?: profile)
         .put("key_family", keyFamily.wire)
         .toString()
 
@@ -226,9 +231,14 @@ data class StatusResult(
     val unsentAdvices: Long,
     /** Chip uploads (TC, script results) still owed. */
     val unsentUploads: Long,
+    /** The active acquirer profile. */
+    val profile: AcquirerProfile? = null,
     /** `tdes` or `sm` (docs/PROTOCOL.md §11). */
     val keyFamily: KeyFamily
 )
+
+/** An acquirer profile's name and the SHA-256 (hex) of its canonical bytes (docs/PROFILES.md). */
+data class AcquirerProfile(val name: String, val sha256: String)
 
 /** A local journal record (masked PAN only). */
 data class JournalRecord(
@@ -354,6 +364,7 @@ internal object Results {
         },
         o.optLong("unsent_advices") ?: 0,
         o.optLong("unsent_uploads") ?: 0,
+        o.optObj("profile")?.let { AcquirerProfile(it.str("name"), it.str("sha256")) },
         KeyFamily.fromWire(o.optStr("key_family") ?: "tdes") ?: KeyFamily.TDES
     )
 
