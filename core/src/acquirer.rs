@@ -150,6 +150,9 @@ pub struct Profile {
     /// Field 49 (currency) sent in financial requests.
     pub currency: String,
     pub management: Management,
+    /// Each field's secrecy as this profile declares it, by field number (None: not defined). Logs use the
+    /// stricter of this and the built-in table's (`iso8583::mask::masked_with`).
+    pub secrecy: [Option<Secrecy>; 65],
 }
 
 fn err(key: &str, reason: impl std::fmt::Display) -> Error {
@@ -589,6 +592,10 @@ impl Profile {
             }
         }
         let codec = Codec::build(&defs, ascii_mti, hex_bitmap);
+        let mut secrecy = [None; 65];
+        for (d, _) in &defs {
+            secrecy[d.number as usize] = Some(d.secrecy);
+        }
 
         // Security.
         let sec = root.obj("security")?;
@@ -881,6 +888,7 @@ impl Profile {
             reversal,
             currency,
             management,
+            secrecy,
         })
     }
 

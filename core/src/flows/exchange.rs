@@ -97,7 +97,10 @@ impl Engine {
                 "response without a valid field 39",
             ));
         }
-        log::debug!("response {}", iso8583::mask::masked(&resp.message));
+        log::debug!(
+            "response {}",
+            iso8583::mask::masked_with(&resp.message, &self.profile.secrecy)
+        );
         Reply::Answer {
             resp: Box::new(resp.message),
             raw,

@@ -453,7 +453,10 @@ impl Engine {
             bytes[n - 8..].copy_from_slice(&code);
             msg.set(64, code.to_vec());
         }
-        log::debug!("request {}", iso8583::mask::masked(msg));
+        log::debug!(
+            "request {}",
+            iso8583::mask::masked_with(msg, &self.profile.secrecy)
+        );
         Ok(bytes)
     }
 
@@ -592,7 +595,10 @@ impl Engine {
                 "response MAC invalid; sign in again",
             ));
         }
-        log::debug!("response {}", iso8583::mask::masked(&resp.message));
+        log::debug!(
+            "response {}",
+            iso8583::mask::masked_with(&resp.message, &self.profile.secrecy)
+        );
         Ok(resp.message)
     }
 }

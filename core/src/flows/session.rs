@@ -68,7 +68,10 @@ impl Engine {
             .map_err(|e| transport_error(&e))?;
         let resp = self.decode(&raw)?;
         validate_echo(&msg, &resp.message, &[11, 41, 42], true)?;
-        log::debug!("response {}", iso8583::mask::masked(&resp.message));
+        log::debug!(
+            "response {}",
+            iso8583::mask::masked_with(&resp.message, &self.profile.secrecy)
+        );
         Ok(resp.message)
     }
 

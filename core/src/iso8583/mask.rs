@@ -5,15 +5,34 @@ use std::fmt::Write;
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// The stricter of two secrecy choices; two different partial masks (PAN and payment code) hide the field.
+fn stricter(a: Secrecy, b: Option<Secrecy>) -> Secrecy {
+    match (a, b) {
+        (a, None) => a,
+        (a, Some(b)) if a == b => a,
+        (Secrecy::Clear, Some(b)) => b,
+        (a, Some(Secrecy::Clear)) => a,
+        _ => Secrecy::Hidden,
+    }
+}
+
 /// One line: `0200 2=622588******6789 3=000000 35=<hidden 33> 52=<hidden> 55=<hidden 120 bytes> 64=...`.
 /// Binary clear fields are upper-case hex; non-printable bytes of text fields show as `.`.
 pub fn masked(msg: &Message) -> String {
+    masked_with(msg, &[None; 65])
+}
+
+/// [`masked`] under an acquirer profile's secrecy column (docs/PROFILES.md "fields"): each field shows as the
+/// stricter of the profile's and the built-in table's choice, so a profile can hide more (a private field that
+/// carries a secret) but never less (a profile that calls field 35 `clear` still has its tracks hidden).
+pub fn masked_with(msg: &Message, declared: &[Option<Secrecy>; 65]) -> String {
     let mut s = String::with_capacity(128);
     let _ = write!(s, "{}", msg.mti);
     for (n, v) in msg.fields() {
         let _ = write!(s, " {n}=");
         let def = profile::field(n);
-        let secrecy = def.map(|d| d.secrecy).unwrap_or(Secrecy::Hidden);
+        let builtin = def.map(|d| d.secrecy).unwrap_or(Secrecy::Hidden);
+        let secrecy = stricter(builtin, declared.get(n as usize).copied().flatten());
         let binary = def.map(|d| d.format == Format::B).unwrap_or(true);
         match secrecy {
             Secrecy::Pan => push_masked(&mut s, v, 6, 4),
@@ -108,6 +127,32 @@ fn push_payment_codes(out: &mut String, v: &[u8]) {
 mod tests {
     use super::*;
     use crate::iso8583::Mti;
+
+    #[test]
+    fn a_profile_hides_more_never_less() {
+        let mut m = Message::new(Mti(200));
+        m.set_str(2, "6225880123456789")
+            .set_str(3, "000000")
+            .set_str(63, "CUP");
+        let mut declared = [None; 65];
+        // A dialect that carries something secret in 63 and (wrongly) calls the PAN clear.
+        declared[63] = Some(Secrecy::Hidden);
+        declared[2] = Some(Secrecy::Clear);
+        declared[3] = Some(Secrecy::Clear);
+        let line = masked_with(&m, &declared);
+        assert!(line.contains("2=622588******6789"), "{line}");
+        assert!(line.contains("63=<hidden 3>"), "{line}");
+        assert!(line.contains("3=000000"), "{line}");
+        assert!(
+            !line.contains("6225880123456789") && !line.contains("CUP"),
+            "{line}"
+        );
+        assert_eq!(masked(&m), masked_with(&m, &[None; 65]));
+        assert_eq!(
+            stricter(Secrecy::Pan, Some(Secrecy::PaymentCode)),
+            Secrecy::Hidden
+        );
+    }
 
     #[test]
     fn hides_secrets() {

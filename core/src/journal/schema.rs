@@ -94,6 +94,10 @@ const MIGRATIONS: &[Step] = &[
         image BLOB NOT NULL
     );",
     ),
+    // 4 -> 5: the rows still pending, by kind. Before every financial message the terminal looks for open
+    // merchant-presented QR orders (docs/PROTOCOL.md §4.10); without this index that look-up scanned the
+    // whole journal on every sale. Few rows are ever pending, so the index stays tiny.
+    Step::Sql("CREATE INDEX IF NOT EXISTS tx_pending ON tx (kind) WHERE state = 'pending';"),
 ];
 
 /// Current schema version of this build.

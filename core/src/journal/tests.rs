@@ -492,3 +492,22 @@ fn open_orders_survive_the_orphan_sweep() {
     assert_eq!(j.fail_orphans(&[]).unwrap(), 1);
     assert!(j.pending_of_kind("qr_order").unwrap().is_empty());
 }
+
+#[test]
+fn the_open_order_lookup_uses_an_index_not_a_scan() {
+    // Run before every financial message (docs/PROTOCOL.md §4.10): it must not read the whole journal.
+    let j = Journal::open_in_memory(&KEY).unwrap();
+    let plan: Vec<String> = j
+        .conn
+        .prepare("EXPLAIN QUERY PLAN SELECT id FROM tx WHERE state = 'pending' AND kind = ?1 ORDER BY id")
+        .unwrap()
+        .query_map(["qr_order"], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|l| l.contains("INDEX tx_pending")),
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|l| l.starts_with("SCAN tx")), "{plan:?}");
+}
