@@ -316,6 +316,12 @@ fn reversals_undo_and_unknown_is_25() {
     let r = s.send(rv, 3, true);
     assert_eq!(rc(&r), "25");
     assert!(r.has(64));
+    // Its original arriving late (the reversal overtook it): refused, nothing moves (docs/PROTOCOL.md §6.5).
+    let lost = r.get_str(11).expect("0410 echoes 11").to_string();
+    let mut late = s.card_msg(200, "000000", "00", "22", PAN, Some(700), None);
+    late.set_str(11, &lost);
+    assert_eq!(rc(&s.send(late, 3, true)), "94");
+    assert_eq!(s.balance(PAN), start);
     // Reversing a void restores the sale.
     let (st2, sale2) = s.sale(PAN, "123456", 300);
     let v = void_msg(&mut s, st2, &sale2, 300);

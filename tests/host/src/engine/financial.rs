@@ -332,6 +332,20 @@ impl Shared {
             }
         };
         let mti = req.mti.0;
+        // A reversal that overtook its original (docs/PROTOCOL.md §6.5): the terminal already gave this
+        // request up, so it must move nothing when it arrives late.
+        if mti != 220
+            && db
+                .store
+                .txn_by_key(tid, fin.batch, fin.stan, 400)?
+                .is_some()
+        {
+            info!(
+                "{tid}: {} batch {:06} STAN {:06} arrived after its reversal: refused",
+                req.mti, fin.batch, fin.stan
+            );
+            return Ok(self.error_reply(req, "94"));
+        }
         // Duplicates and 0220 replays.
         if db
             .store
