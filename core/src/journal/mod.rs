@@ -378,6 +378,18 @@ fn advice_aad(tx_id: i64, stan: u32) -> Vec<u8> {
     format!("advice:{tx_id}:{stan}").into_bytes()
 }
 
+/// The rows `Journal::prune` keeps (?1 the open batch, ?2 how many settled batches to keep): the open batch, the
+/// last `retain` settled ones, every row owing a reversal or an advice, and transitively the originals of each.
+const PRUNE_KEEP: &str = "WITH RECURSIVE
+    recent(batch) AS (
+      SELECT batch FROM tx WHERE batch != ?1 GROUP BY batch ORDER BY MAX(id) DESC LIMIT ?2),
+    keep(id) AS (
+      SELECT id FROM tx WHERE batch = ?1 OR batch IN recent
+        OR id IN (SELECT tx_id FROM reversal) OR id IN (SELECT tx_id FROM advice)
+      UNION
+      SELECT t.original_id FROM tx t JOIN keep k ON t.id = k.id
+        WHERE t.original_id IS NOT NULL)";
+
 impl Journal {
     /// Open (creating and migrating) the journal at `path`. `seal_key` seals PANs and pending messages.
     pub fn open(path: &Path, seal_key: &[u8; 32]) -> JResult<Journal> {
@@ -1001,34 +1013,18 @@ impl Journal {
         let open = self.batch()?;
         let tx = self.conn.transaction().map_err(db)?;
         // The signatures of the rows that go, first (they name their row).
-        exec(&tx,
-                "WITH RECURSIVE
-                   recent(batch) AS (
-                     SELECT batch FROM tx WHERE batch != ?1 GROUP BY batch ORDER BY MAX(id) DESC LIMIT ?2),
-                   keep(id) AS (
-                     SELECT id FROM tx WHERE batch = ?1 OR batch IN recent
-                       OR id IN (SELECT tx_id FROM reversal) OR id IN (SELECT tx_id FROM advice)
-                     UNION
-                     SELECT t.original_id FROM tx t JOIN keep k ON t.id = k.id
-                       WHERE t.original_id IS NOT NULL)
-                 DELETE FROM signature WHERE tx_id NOT IN keep",
-                params![open, retain],
-            )
-            .map_err(db)?;
-        let deleted = exec(&tx,
-                "WITH RECURSIVE
-                   recent(batch) AS (
-                     SELECT batch FROM tx WHERE batch != ?1 GROUP BY batch ORDER BY MAX(id) DESC LIMIT ?2),
-                   keep(id) AS (
-                     SELECT id FROM tx WHERE batch = ?1 OR batch IN recent
-                       OR id IN (SELECT tx_id FROM reversal) OR id IN (SELECT tx_id FROM advice)
-                     UNION
-                     SELECT t.original_id FROM tx t JOIN keep k ON t.id = k.id
-                       WHERE t.original_id IS NOT NULL)
-                 DELETE FROM tx WHERE id NOT IN keep",
-                params![open, retain],
-            )
-            .map_err(db)?;
+        exec(
+            &tx,
+            &format!("{PRUNE_KEEP} DELETE FROM signature WHERE tx_id NOT IN keep"),
+            params![open, retain],
+        )
+        .map_err(db)?;
+        let deleted = exec(
+            &tx,
+            &format!("{PRUNE_KEEP} DELETE FROM tx WHERE id NOT IN keep"),
+            params![open, retain],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         if deleted > 0 {
             self.conn
