@@ -47,7 +47,14 @@ pub mod fuzzing {
     pub use crate::flows::init::capk_from_tlvs;
     pub use crate::flows::outcome::parse_balance;
     pub use crate::flows::query::record_from_tlvs;
-    pub use crate::flows::settlement::parse_field48;
+
+    static CUP: std::sync::LazyLock<std::sync::Arc<crate::acquirer::Profile>> =
+        std::sync::LazyLock::new(crate::acquirer::Profile::cup);
+
+    /// A 0510 field 48 in the CUP layout.
+    pub fn parse_field48(f48: &str) -> Option<(crate::model::SettlementTotals, u8, u8)> {
+        crate::flows::settlement::parse_field48(&CUP.subfields, f48)
+    }
     pub use crate::iso8583::mask::masked;
     pub use crate::iso8583::profile::{field, Format};
     pub use crate::iso8583::{decode_frame, decode_frame_for, encode_frame, mac_span, Frame};
@@ -74,9 +81,9 @@ pub mod fuzzing {
         crate::flows::init::tmk_from_tlvs(items)
     }
 
-    /// Sign-in field 62: PIK, MAK, TDK under the TMK.
+    /// Sign-in field 62 in the CUP layout: PIK, MAK, TDK under the TMK.
     pub fn working_keys(f62: &[u8]) -> Result<[EncryptedKey; 3]> {
-        crate::flows::init::working_keys(f62)
+        crate::flows::init::working_keys(&CUP.subfields, f62)
     }
 
     /// A key block unwrapped under `kek` (8, 16 or 24 bytes) and checked against `check_value`;

@@ -245,6 +245,10 @@ impl SimCardReader {
     pub fn push(&self, card: SimCard) {
         lock(&self.state).queue.push_back(card);
     }
+    /// Forget the queued cards (an operation that never read the card it was given one for).
+    pub fn clear_queue(&self) {
+        lock(&self.state).queue.clear();
+    }
     pub fn set_default(&self, card: Option<SimCard>) {
         lock(&self.state).default_card = card;
     }
@@ -636,6 +640,10 @@ impl SimPinPad {
     pub fn push(&self, action: SimPin) {
         lock(&self.state).queue.push_back(action);
     }
+    /// Forget the queued actions.
+    pub fn clear_queue(&self) {
+        lock(&self.state).queue.clear();
+    }
     pub fn set_default(&self, action: SimPin) {
         lock(&self.state).default = action;
     }
@@ -700,6 +708,10 @@ impl SimQrScanner {
     }
     pub fn push(&self, code: &str) {
         lock(&self.state).queue.push_back(code.to_string());
+    }
+    /// Forget the queued codes.
+    pub fn clear_queue(&self) {
+        lock(&self.state).queue.clear();
     }
     pub fn scans(&self) -> u32 {
         lock(&self.state).scans

@@ -89,7 +89,7 @@ pub fn wrap_sign_in(tmk: &Sm4Key, keys: &WorkingKeys) -> [u8; F62_LEN] {
 /// Clear 16-byte SM4 PIN block: `0` ‖ N ‖ PIN ‖ `F` padding to 32 nibbles, XOR 20 zero nibbles ‖ the 12
 /// right-most PAN digits excluding the check digit (the format-0 layout of crypto/pin_block.rs in 16 bytes).
 pub fn pin_block_clear(pin: &str, pan: &str) -> Result<Zeroizing<[u8; 16]>, CryptoError> {
-    super::pin_block::clear_block(pin, pan)
+    super::pin_block::clear_block(super::pin_block::PinFormat::Iso0, pin, pan)
 }
 
 /// Field 52 of the SM family: the clear block under the PIK (SM4-ECB), 16 bytes.
@@ -101,7 +101,7 @@ pub fn pin_block_encrypt(pik: &Sm4Key, pin: &str, pan: &str) -> Result<[u8; 16],
 
 /// Recover the PIN from a clear 16-byte block: control nibble 0, length 4..=12, decimal digits, `F` padding.
 pub fn pin_block_parse(clear: &[u8; 16], pan: &str) -> Result<Zeroizing<String>, CryptoError> {
-    super::pin_block::parse_block(clear, pan)
+    super::pin_block::parse_block(super::pin_block::PinFormat::Iso0, clear, pan)
 }
 
 /// Host side: decrypt field 52 under the PIK and recover the PIN.

@@ -325,19 +325,17 @@ pub(crate) fn build_request(
     msg.set_str(49, &profile.currency);
 
     let (read_cap, ic_cond) = match p.card.as_ref().map(|c| c.entry) {
-        Some(EntryMode::Contactless) => ('6', '0'),
-        Some(EntryMode::Fallback) => ('5', '2'),
-        _ => ('5', '0'),
+        Some(EntryMode::Contactless) => (b'6', b'0'),
+        Some(EntryMode::Fallback) => (b'5', b'2'),
+        _ => (b'5', b'0'),
     };
     msg.set_str(
         60,
-        &format!(
-            "{}{}{}{}{}0000",
-            wire.type_code,
-            digits(batch as u64, 6),
-            wire.network,
-            read_cap,
-            ic_cond
+        &profile.subfields.field60(
+            &wire.type_code,
+            batch,
+            &wire.network,
+            Some((read_cap, ic_cond)),
         ),
     );
 
@@ -463,30 +461,20 @@ pub(crate) fn build_request(
         match def.f61 {
             F61::None => {}
             F61::BatchStan => {
-                msg.set_str(
-                    61,
-                    &format!(
-                        "{}{}",
-                        digits(orig.batch as u64, 6),
-                        digits(orig.stan as u64, 6)
-                    ),
-                );
+                msg.set_str(61, &profile.subfields.field61(orig.batch, orig.stan, None));
             }
             F61::BatchStanDate => {
                 msg.set_str(
                     61,
-                    &format!(
-                        "{}{}{}",
-                        digits(orig.batch as u64, 6),
-                        digits(orig.stan as u64, 6),
-                        orig.date
-                    ),
+                    &profile
+                        .subfields
+                        .field61(orig.batch, orig.stan, Some(&orig.date)),
                 );
             }
         }
     }
     if let Some(t) = def.f63 {
-        msg.set_str(63, t);
+        msg.set_str(63, &profile.subfields.field63(t));
     }
     if def.f48_tip {
         msg.set_str(48, &digits(p.tip, 12));
@@ -532,46 +520,6 @@ pub(crate) fn reversal_body(
         r.set(55, reduced);
     }
     crate::iso8583::encode_body_with(codec, &r).map_err(super::encode_error)
-}
-
-/// The 0620 script-result advice (§8) for an approved chip request.
-pub(crate) fn script_advice(
-    req: &Message,
-    resp: &Message,
-    scripts: &[u8],
-    stan: u32,
-    batch: u32,
-    date: &str,
-    network: &str,
-) -> Message {
-    let mut m = Message::new(Mti(620));
-    for f in [2u8, 3, 4, 22, 23, 41, 42, 49] {
-        if let Some(v) = req.get(f) {
-            m.set(f, v.to_vec());
-        }
-    }
-    for f in [32u8, 37, 38] {
-        if let Some(v) = resp.get(f) {
-            m.set(f, v.to_vec());
-        }
-    }
-    m.set_str(11, &digits(stan as u64, 6));
-    m.set(55, scripts.to_vec());
-    let type_code = req
-        .get_str(60)
-        .and_then(|s| s.get(..2))
-        .unwrap_or("22")
-        .to_string();
-    let orig_stan = req.get_str(11).unwrap_or("000000").to_string();
-    m.set_str(
-        60,
-        &format!("{type_code}{}{network}", digits(batch as u64, 6)),
-    );
-    m.set_str(
-        61,
-        &format!("{}{}{}", digits(batch as u64, 6), orig_stan, date),
-    );
-    m
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::exchange::hal_error;
 use super::execute::{TxInput, DEVICE_TIMEOUT};
 use super::kinds::{KindDef, Means};
 use super::Engine;
+use crate::crypto::pin_block::PinFormat;
 use crate::error::{Error, Result};
 use crate::hal::{CardModes, CardRequest, Event, PinEntry, PinRequest, QrRequest};
 
@@ -153,6 +154,16 @@ impl Engine {
         {
             // A secure pad's own block is a TDES format-0 block (8 bytes): the SM family's 16-byte block
             // comes from the security module only.
+            // A secure pad's own block is format 0: an acquirer profile with another format needs the PIN.
+            PinEntry::Block(_) if self.profile.pin_block != PinFormat::Iso0 => Err(Error::new(
+                crate::error::ErrorKind::Security,
+                format!(
+                    "the PIN pad returned its own (format 0) PIN block; the acquirer profile \"{}\" needs \
+                     {}: return the PIN to possdk instead",
+                    self.profile.name,
+                    self.profile.pin_block.name()
+                ),
+            )),
             PinEntry::Block(b) if self.key_family().block_len() == b.len() => Ok(Some(b.to_vec())),
             PinEntry::Block(_) => Err(Error::new(
                 crate::error::ErrorKind::Security,
@@ -176,7 +187,8 @@ impl Engine {
 
     /// The security module's PIN block, checked to be one block of the terminal's family.
     fn module_pin_block(&mut self, pin: &str, pan: &str) -> Result<Vec<u8>> {
-        let block = self.security.pin_block(pin, pan)?;
+        let format = self.profile.pin_block;
+        let block = self.security.pin_block_in(format, pin, pan)?;
         let want = self.key_family().block_len();
         if block.len() != want {
             return Err(Error::new(

@@ -2,6 +2,7 @@
 //! CAPK and AID downloads.
 
 use super::{keys, rc_of, rejected, Dest, Engine};
+use crate::acquirer::Subfields;
 use crate::crypto::rsa::HostPublicKey;
 use crate::crypto::sm2::Sm2PublicKey;
 use crate::crypto::KeyFamily;
@@ -86,23 +87,23 @@ pub(crate) fn tmk_from_tlvs(items: &[Tlv]) -> Result<(&[u8], &[u8])> {
     Ok((enc, cv))
 }
 
-/// Sign-in field 62: PIK, MAK and TDK, each 16 bytes under the TMK followed by a 4-byte check value.
-pub(crate) fn working_keys(f62: &[u8]) -> Result<[EncryptedKey; 3]> {
-    if f62.len() != 60 {
-        return Err(Error::new(
+/// Sign-in field 62 in the profile's layout (CUP: PIK, MAK and TDK, each 16 bytes under the TMK
+/// followed by a 4-byte check value, 60 bytes).
+pub(crate) fn working_keys(sf: &Subfields, f62: &[u8]) -> Result<[EncryptedKey; 3]> {
+    let keys = sf.read62(f62).ok_or_else(|| {
+        Error::new(
             ErrorKind::InvalidResponse,
-            format!("sign-in field 62 is {} bytes, not 60", f62.len()),
-        ));
-    }
-    let key = |i: usize| {
-        let mut cv = [0u8; 4];
-        cv.copy_from_slice(&f62[i * 20 + 16..i * 20 + 20]);
-        EncryptedKey {
-            encrypted: f62[i * 20..i * 20 + 16].to_vec(),
-            check_value: cv,
-        }
-    };
-    Ok([key(0), key(1), key(2)])
+            format!(
+                "sign-in field 62 is {} bytes, not {}",
+                f62.len(),
+                sf.f62.width()
+            ),
+        )
+    })?;
+    Ok(keys.map(|(encrypted, check_value)| EncryptedKey {
+        encrypted,
+        check_value,
+    }))
 }
 
 /// A parameter query answer (`372` / `382`) split into entries, each starting at 9F06.
@@ -371,24 +372,21 @@ impl Engine {
             800,
             &self.profile.management.sign_in.clone(),
             None,
-            &[(63, b"01 ".to_vec())],
+            &[(63, self.profile.subfields.operator.clone().into_bytes())],
             false,
         )?;
         let rc = rc_of(&resp);
         if rc != "00" {
             return Err(rejected("sign-in", &rc));
         }
-        let [pik, mak, tdk] = working_keys(resp.get(62).unwrap_or(&[]))?;
+        let [pik, mak, tdk] = working_keys(&self.profile.subfields, resp.get(62).unwrap_or(&[]))?;
         if let Err(e) = self.security.install_working_keys(&pik, &mak, &tdk) {
             // Keys that do not check leave the terminal signed out.
             self.sign_out("sign-in keys refused")?;
             return Err(e.into());
         }
-        if let Some(batch) = resp
-            .get_str(60)
-            .and_then(|s| s.get(2..8))
-            .and_then(|b| b.parse::<u32>().ok())
-        {
+        let sf = &self.profile.subfields;
+        if let Some((_, batch, _)) = resp.get_str(60).and_then(|s| sf.read60(s)) {
             if (1..=999_999).contains(&batch) {
                 self.journal.set_batch(batch)?;
             }
@@ -624,12 +622,13 @@ mod tests {
     #[test]
     fn working_keys_are_three_blocks_of_twenty() {
         let f62: Vec<u8> = (0..60).collect();
-        let [pik, mak, tdk] = working_keys(&f62).expect("60 bytes");
+        let sf = &crate::acquirer::Profile::cup().subfields;
+        let [pik, mak, tdk] = working_keys(sf, &f62).expect("60 bytes");
         assert_eq!(pik.encrypted, (0..16).collect::<Vec<u8>>());
         assert_eq!(mak.check_value, [36, 37, 38, 39]);
         assert_eq!(tdk.encrypted, (40..56).collect::<Vec<u8>>());
-        assert!(working_keys(&f62[..59]).is_err());
-        assert!(working_keys(&[]).is_err());
+        assert!(working_keys(sf, &f62[..59]).is_err());
+        assert!(working_keys(sf, &[]).is_err());
     }
 
     #[test]

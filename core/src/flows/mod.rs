@@ -432,6 +432,7 @@ impl Engine {
             header: Header {
                 app_type: self.profile.header.app_type,
                 version: self.profile.header.version,
+                status: self.profile.header.status,
                 ..Header::default()
             },
             message: msg.clone(),
@@ -561,7 +562,7 @@ impl Engine {
         msg.set_str(11, &digits(stan as u64, 6));
         msg.set_str(41, &self.cfg.tid.clone());
         msg.set_str(42, &self.cfg.mid.clone());
-        msg.set_str(60, &format!("00{}{}", digits(batch as u64, 6), code));
+        msg.set_str(60, &self.profile.subfields.field60("00", batch, code, None));
         if let Some(v) = f62 {
             msg.set(62, v);
         }

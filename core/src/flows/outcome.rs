@@ -268,8 +268,9 @@ impl Engine {
             .or(fallback_voucher.map(str::to_string));
         let card_org = resp
             .get_str(63)
-            .map(|s| s.chars().take(3).collect::<String>().trim().to_string())
+            .and_then(|s| self.profile.subfields.organisation63(s))
             .filter(|s| !s.is_empty())
+            .map(str::to_string)
             .or_else(|| {
                 if voucher.is_some() && pan.is_none() {
                     Some("CUP".to_string())

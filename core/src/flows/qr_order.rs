@@ -120,7 +120,7 @@ impl QrTarget {
 }
 
 /// Whether a kind is an order: merchant-presented, delivery `order` in every profile that carries it
-/// (acquirer.rs refuses anything else), so a journal row is an order whatever profile wrote it.
+/// (acquirer/mod.rs refuses anything else), so a journal row is an order whatever profile wrote it.
 fn is_order(d: &KindDef) -> bool {
     d.means == Means::QrPresented
 }
@@ -169,12 +169,10 @@ impl Engine {
         if let Some(v) = &target.voucher {
             msg.set_str(59, &qr_tlv("A4", v));
         }
-        msg.set_str(60, &format!("00{}{code}", digits(u64::from(batch), 6)));
+        let sf = &self.profile.subfields;
+        msg.set_str(60, &sf.field60("00", batch, &code, None));
         if let Some((b, s)) = target.batch_stan {
-            msg.set_str(
-                61,
-                &format!("{}{}", digits(u64::from(b), 6), digits(u64::from(s), 6)),
-            );
+            msg.set_str(61, &sf.field61(b, s, None));
         }
         let frame = self.encode(Dest::Gateway, &mut msg, true)?;
         let never = CancelToken::new();

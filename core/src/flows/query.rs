@@ -1,6 +1,6 @@
 //! Detail query (docs/PROTOCOL.md §4, *private* `397`, management platform, MAC'd), paged.
 
-use super::{digits, kinds, rc_of, Dest, Engine};
+use super::{digits, kinds, rc_of, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{DetailQueryResult, DetailRecord};
 use crate::tlv::{self, Tlv};
@@ -98,7 +98,7 @@ impl Engine {
                 records.len().to_string().into_bytes(),
             ));
             let resp = self.management(
-                Dest::Platform,
+                self.profile.routes.detail_query,
                 800,
                 &self.profile.management.detail_query.clone(),
                 Some(tlv::encode(&items)),

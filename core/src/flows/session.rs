@@ -59,8 +59,9 @@ impl Engine {
         msg.set_str(41, &self.cfg.tid.clone());
         msg.set_str(42, &self.cfg.mid.clone());
         let code = self.profile.management.sign_off.clone();
-        msg.set_str(60, &format!("00{}{code}", digits(batch as u64, 6)));
-        msg.set(63, b"01 ".to_vec());
+        let sf = &self.profile.subfields;
+        msg.set_str(60, &sf.field60("00", batch, &code, None));
+        msg.set(63, sf.operator.clone().into_bytes());
         let frame = self.encode(Dest::Gateway, &mut msg, true)?;
         let cancel = self.cancel.clone();
         let raw = self

@@ -2,7 +2,8 @@
 //! does not balance, batch closed.
 
 use super::kinds::{self, Settle};
-use super::{digits, rc_of, Dest, Engine};
+use super::{digits, rc_of, Engine};
+use crate::acquirer::{SideTotals, Subfields};
 use crate::error::{Error, ErrorKind, Result};
 use crate::iso8583::{Message, Mti};
 use crate::journal::{TxRecord, TxState};
@@ -65,42 +66,39 @@ pub fn totals(rows: &[TxRecord]) -> SettlementTotals {
     t
 }
 
-/// Field 48 (62 digits): per side debit n12 + n3, credit n12 + n3, `0`.
-pub fn field48(t: &SettlementTotals) -> String {
-    let side = |s: &Totals| {
-        format!(
-            "{}{}{}{}0",
-            digits(s.debit.amount, 12),
-            digits(s.debit.count as u64 % 1000, 3),
-            digits(s.credit.amount, 12),
-            digits(s.credit.count as u64 % 1000, 3)
-        )
+/// Field 48 of a 0500: both sides' totals in the profile's layout (CUP: per side debit n12 + n3,
+/// credit n12 + n3, `0`; 62 digits).
+pub fn field48(sf: &Subfields, t: &SettlementTotals) -> Result<String> {
+    let side = |s: &Totals| SideTotals {
+        debit_amount: s.debit.amount,
+        debit_count: u64::from(s.debit.count),
+        credit_amount: s.credit.amount,
+        credit_count: u64::from(s.credit.count),
+        result: 0,
     };
-    format!("{}{}", side(&t.domestic), side(&t.foreign))
+    sf.field48(&[side(&t.domestic), side(&t.foreign)])
 }
 
-/// Parse a 0510 field 48: totals and the two status digits (`1` balanced, `2` not, `3` error).
-pub fn parse_field48(f48: &str) -> Option<(SettlementTotals, u8, u8)> {
-    if f48.len() < 62 || !f48.bytes().take(62).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let side = |s: &str| -> Option<Totals> {
+/// Parse a 0510 field 48: totals and the two result digits (`1` balanced, `2` not, `3` error).
+pub fn parse_field48(sf: &Subfields, f48: &str) -> Option<(SettlementTotals, u8, u8)> {
+    let [d, f] = sf.read48(f48)?;
+    let side = |s: &SideTotals| -> Option<Totals> {
         Some(Totals {
             debit: CountAmount {
-                amount: s[0..12].parse().ok()?,
-                count: s[12..15].parse().ok()?,
+                amount: s.debit_amount,
+                count: u32::try_from(s.debit_count).ok()?,
             },
             credit: CountAmount {
-                amount: s[15..27].parse().ok()?,
-                count: s[27..30].parse().ok()?,
+                amount: s.credit_amount,
+                count: u32::try_from(s.credit_count).ok()?,
             },
         })
     };
     let t = SettlementTotals {
-        domestic: side(&f48[0..31])?,
-        foreign: side(&f48[31..62])?,
+        domestic: side(&d)?,
+        foreign: side(&f)?,
     };
-    Some((t, f48.as_bytes()[30] - b'0', f48.as_bytes()[61] - b'0'))
+    Some((t, d.result, f.result))
 }
 
 impl Engine {
@@ -127,16 +125,16 @@ impl Engine {
         let batch = self.journal.batch()?;
         let rows = self.journal.list(batch)?;
         let terminal = totals(&rows);
-        let f48 = field48(&terminal);
+        let f48 = field48(&self.profile.subfields, &terminal)?;
         let resp = self.management(
-            Dest::Platform,
+            self.profile.routes.settle,
             500,
             &self.profile.management.settle.clone(),
             None,
             &[
                 (48, f48.into_bytes()),
-                (49, b"156".to_vec()),
-                (63, b"01 ".to_vec()),
+                (49, self.profile.currency.clone().into_bytes()),
+                (63, self.profile.subfields.operator.clone().into_bytes()),
             ],
             true,
         )?;
@@ -144,7 +142,9 @@ impl Engine {
         if rc != "00" {
             return Err(super::rejected("settlement", &rc));
         }
-        let (host, dom, foreign) = resp.get_str(48).and_then(parse_field48).ok_or_else(|| {
+        let sf = &self.profile.subfields;
+        let parsed = resp.get_str(48).and_then(|s| parse_field48(sf, s));
+        let (host, dom, foreign) = parsed.ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidResponse,
                 "settlement response field 48 invalid",
@@ -219,25 +219,21 @@ impl Engine {
             m.set_str(41, &self.cfg.tid.clone());
             m.set_str(42, &self.cfg.mid.clone());
             m.set_str(49, &self.profile.currency.clone());
+            let sf = &self.profile.subfields;
             m.set_str(
                 60,
-                &format!(
-                    "{}{}{}",
-                    wire.type_code,
-                    digits(batch as u64, 6),
-                    self.profile.management.batch_upload
+                &sf.field60(
+                    &wire.type_code,
+                    batch,
+                    &self.profile.management.batch_upload,
+                    None,
                 ),
             );
             m.set_str(
                 61,
-                &format!(
-                    "{}{}{}",
-                    digits(row.batch as u64, 6),
-                    digits(row.stan as u64, 6),
-                    super::original::row_date(row)
-                ),
+                &sf.field61(row.batch, row.stan, Some(&super::original::row_date(row))),
             );
-            let resp = self.send_management(Dest::Platform, m, true)?;
+            let resp = self.send_management(self.profile.routes.batch_upload, m, true)?;
             let rc = rc_of(&resp);
             if rc != "00" {
                 return Err(super::rejected(
@@ -248,7 +244,7 @@ impl Engine {
             n += 1;
         }
         let resp = self.management(
-            Dest::Platform,
+            self.profile.routes.batch_upload,
             320,
             &self.profile.management.batch_upload_end.clone(),
             None,
@@ -340,9 +336,10 @@ mod tests {
             }
         );
         assert_eq!(t.foreign.credit, CountAmount::default());
-        let f = field48(&t);
+        let sf = &crate::acquirer::Profile::cup().subfields;
+        let f = field48(sf, &t).expect("fits");
         assert_eq!(f.len(), 62);
-        let (back, d, fo) = parse_field48(&f).unwrap();
+        let (back, d, fo) = parse_field48(sf, &f).unwrap();
         assert_eq!(back, t);
         assert_eq!((d, fo), (0, 0));
     }
@@ -354,8 +351,9 @@ mod tests {
             count: 1,
             amount: 8800,
         };
+        let sf = &crate::acquirer::Profile::cup().subfields;
         assert_eq!(
-            field48(&t),
+            field48(sf, &t).expect("fits"),
             "00000000880000100000000000000000000000000000000000000000000000"
         );
     }

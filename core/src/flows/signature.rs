@@ -21,6 +21,7 @@ pub(crate) const SEGMENT: usize = 400;
 /// 60.3 is `network`, the profile's `management.signature_upload`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn segment_message(
+    sf: &crate::acquirer::Subfields,
     tid: &str,
     mid: &str,
     result: &TransactionResult,
@@ -40,15 +41,8 @@ pub(crate) fn segment_message(
     }
     m.set_str(41, tid);
     m.set_str(42, mid);
-    m.set_str(60, &format!("00{}{network}", digits(batch as u64, 6)));
-    m.set_str(
-        61,
-        &format!(
-            "{}{}{date}",
-            digits(result.batch as u64, 6),
-            digits(result.stan as u64, 6)
-        ),
-    );
+    m.set_str(60, &sf.field60("00", batch, network, None));
+    m.set_str(61, &sf.field61(result.batch, result.stan, Some(date)));
     m.set(
         62,
         tlv::encode(&[
@@ -121,6 +115,7 @@ impl Engine {
         let network = self.profile.management.signature_upload.clone();
         for (i, (chunk, stan)) in chunks.iter().zip(&stans).enumerate() {
             let mut m = segment_message(
+                &self.profile.subfields,
                 &self.cfg.tid.clone(),
                 &self.cfg.mid.clone(),
                 result,

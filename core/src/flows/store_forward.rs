@@ -8,6 +8,7 @@ use super::exchange::Reply;
 use super::execute::Sent;
 use super::kinds::{self, KindDef};
 use super::{digits, transport_error, Dest, Engine};
+use crate::acquirer::Subfields;
 use crate::error::{Error, ErrorKind, Outcome, Result};
 use crate::hal::Event;
 use crate::iso8583::{Message, Mti};
@@ -44,44 +45,52 @@ pub(crate) fn tc_field55(request55: &[u8], completion: &[u8]) -> Option<Vec<u8>>
     Some(tlv::encode(&out))
 }
 
-/// The 0320 `203` IC card TC upload of an approved chip request (`req`) and its answer (`resp`); 60.3 is
-/// `network`, the profile's `management.tc_upload`.
-pub(crate) fn tc_upload(
+/// How an upload about an approved chip request is filed: 60 is the request's type, `batch` and
+/// `network` (the profile's `management.tc_upload` or `script_advice`); 61 names the request by `batch`,
+/// its STAN and `date`.
+pub(crate) struct UploadTag<'a> {
+    pub sf: &'a Subfields,
+    pub batch: u32,
+    pub date: &'a str,
+    pub network: &'a str,
+}
+
+/// An upload about an approved chip request (`req`) and its answer (`resp`): the 0320 `203` IC card TC
+/// upload (docs/PROTOCOL.md §8.6; 37 and 38 from the answer) or the 0620 script-result advice (§8.4; 32,
+/// 37 and 38), with `field55` and its own `stan`.
+pub(crate) fn chip_upload(
+    tag: &UploadTag<'_>,
+    mti: u16,
     req: &Message,
     resp: &Message,
     field55: Vec<u8>,
     stan: u32,
-    batch: u32,
-    date: &str,
-    network: &str,
 ) -> Message {
-    let mut m = Message::new(Mti(320));
+    let mut m = Message::new(Mti(mti));
     for f in [2u8, 3, 4, 22, 23, 41, 42, 49] {
         if let Some(v) = req.get(f) {
             m.set(f, v.to_vec());
         }
     }
-    for f in [37u8, 38] {
+    let from_answer: &[u8] = if mti == 620 { &[32, 37, 38] } else { &[37, 38] };
+    for &f in from_answer {
         if let Some(v) = resp.get(f) {
             m.set(f, v.to_vec());
         }
     }
     m.set_str(11, &digits(stan as u64, 6));
     m.set(55, field55);
+    let sf = tag.sf;
     let type_code = req
         .get_str(60)
-        .and_then(|s| s.get(..2))
-        .unwrap_or("22")
-        .to_string();
-    let orig_stan = req.get_str(11).unwrap_or("000000").to_string();
-    m.set_str(
-        60,
-        &format!("{type_code}{}{network}", digits(batch as u64, 6)),
-    );
-    m.set_str(
-        61,
-        &format!("{}{}{}", digits(batch as u64, 6), orig_stan, date),
-    );
+        .and_then(|s| sf.read60(s))
+        .map_or_else(|| "22".to_string(), |(t, _, _)| t);
+    let orig_stan = req
+        .get_str(11)
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(0);
+    m.set_str(60, &sf.field60(&type_code, tag.batch, tag.network, None));
+    m.set_str(61, &sf.field61(tag.batch, orig_stan, Some(tag.date)));
     m
 }
 
@@ -188,11 +197,18 @@ impl Engine {
             return Ok(Vec::new());
         };
         let date = self.now().mmdd();
+        let profile = self.profile.clone();
+        let tag = |network| UploadTag {
+            sf: &profile.subfields,
+            batch,
+            date: &date,
+            network,
+        };
         let mut out = Vec::new();
         if let Some(f55) = tc_field55(req.get(55).unwrap_or(&[]), done) {
             let stan = self.journal.next_stan()?;
-            let network = self.profile.management.tc_upload.clone();
-            let mut m = tc_upload(req, resp, f55, stan, batch, &date, &network);
+            let tc = tag(&profile.management.tc_upload);
+            let mut m = chip_upload(&tc, 320, req, resp, f55, stan);
             out.push((TC, stan, self.encode(Dest::Gateway, &mut m, true)?));
         }
         let scripts = tlv::decode(done)
@@ -200,8 +216,8 @@ impl Engine {
             .is_some_and(|items| tlv::get(&items, 0xDF31).is_some_and(|v| !v.is_empty()));
         if scripts {
             let stan = self.journal.next_stan()?;
-            let network = self.profile.management.script_advice.clone();
-            let mut m = super::build::script_advice(req, resp, done, stan, batch, &date, &network);
+            let advice = tag(&profile.management.script_advice);
+            let mut m = chip_upload(&advice, 620, req, resp, done.to_vec(), stan);
             out.push((SCRIPT, stan, self.encode(Dest::Gateway, &mut m, true)?));
         }
         Ok(out)

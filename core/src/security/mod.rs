@@ -6,6 +6,7 @@
 pub mod software;
 
 pub use crate::acquirer::MacAlgorithm;
+pub use crate::crypto::pin_block::PinFormat;
 use crate::crypto::rsa::HostPublicKey;
 use crate::crypto::sm2::Sm2PublicKey;
 use crate::crypto::CryptoError;
@@ -151,6 +152,22 @@ pub trait SecurityModule: Send {
     fn check_value(&self, slot: KeySlot) -> Option<[u8; 4]>;
     /// The format-0 PIN block under the PIK: 8 bytes TDES (ISO 9564), 16 bytes SM4 (docs/PROTOCOL.md §11).
     fn pin_block(&mut self, pin: &str, pan: &str) -> Result<Vec<u8>, SecurityError>;
+    /// The PIN block in the acquirer profile's format under the PIK. `Iso0` is `pin_block`; the default
+    /// refuses the others (a module that has them overrides this).
+    fn pin_block_in(
+        &mut self,
+        format: PinFormat,
+        pin: &str,
+        pan: &str,
+    ) -> Result<Vec<u8>, SecurityError> {
+        match format {
+            PinFormat::Iso0 => self.pin_block(pin, pan),
+            other => Err(SecurityError::Storage(format!(
+                "this security module has no {} PIN block",
+                other.name()
+            ))),
+        }
+    }
     /// The MAC of field 64 under the MAK: CUP-ECB's 8 ASCII bytes, or CUP-SM4's first 8 binary bytes.
     fn mac(&mut self, data: &[u8]) -> Result<[u8; 8], SecurityError>;
     /// The MAC of `data` under the MAK with the acquirer profile's algorithm. `CupEcb` is the CUP MAC

@@ -483,6 +483,22 @@ impl SecurityModule for SoftwareSecurityModule {
         })
     }
 
+    fn pin_block_in(
+        &mut self,
+        format: super::PinFormat,
+        pin: &str,
+        pan: &str,
+    ) -> Result<Vec<u8>, SecurityError> {
+        match (format, self.key(KeySlot::Pik)?) {
+            (super::PinFormat::Iso0, _) => self.pin_block(pin, pan),
+            (_, Key::Des(pik)) => Ok(pin_block::encrypt(format, pik, pin, pan)?.to_vec()),
+            (_, Key::Sm4(_)) => Err(SecurityError::Storage(format!(
+                "the {} PIN block needs a TDES PIK (key_family tdes)",
+                format.name()
+            ))),
+        }
+    }
+
     fn mac_with(
         &mut self,
         alg: super::MacAlgorithm,

@@ -79,6 +79,26 @@ impl TestHost {
         h
     }
 
+    /// A host speaking an acquirer profile with the fixture's fixed keys (`fixed_keys`: the TMK it
+    /// delivers is `FIXED_TMK`), so that another gateway knowing that TMK can serve the terminal after
+    /// its master-key download here (tests/e2e/tests/independent_host.rs).
+    pub fn start_profile_fixed_keys(name: &str, profile: serde_json::Value) -> TestHost {
+        let loaded = possdk_core::acquirer::Profile::from_config(Some(&profile))
+            .unwrap_or_else(|e| panic!("profile {profile}: {e}"));
+        let dir = temp_dir(name);
+        let config = possdk_host::HostConfig {
+            fixed_keys: true,
+            ..possdk_host::HostConfig::new("127.0.0.1:0", dir.join("host.db"))
+        };
+        let host = possdk_host::Host::start_with_profile(config, std::sync::Arc::new(loaded))
+            .expect("host starts");
+        TestHost {
+            host,
+            dir,
+            profile: Some(profile),
+        }
+    }
+
     /// A host serving TLS (docs/HOST.md `--tls`); its pin is [`TestHost::tls_pin`].
     pub fn start_tls(name: &str, tls: possdk_host::tls::TlsSetup) -> TestHost {
         TestHost::start_full(name, None, false, Some(tls))

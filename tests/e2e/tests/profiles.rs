@@ -11,6 +11,15 @@ fn card() -> Option<possdk_core::api::CardInput> {
     Some(swipe(&CUP_SWIPE))
 }
 
+/// A refund's original named by the sale's reference number and date.
+fn by_reference(sale: &possdk_core::api::TransactionResult) -> OriginalRef {
+    OriginalRef {
+        reference: sale.reference.clone(),
+        date: Some(sale.datetime[5..10].replace('-', "")),
+        ..Default::default()
+    }
+}
+
 fn fixture_profile() -> String {
     format!("{}/profiles/bank.json", env!("CARGO_MANIFEST_DIR"))
 }
@@ -42,15 +51,7 @@ fn day(name: &str, profile: Value, expect_name: &str) {
     let tip_void = t.tip_void(tip.stan).expect("tip void");
     assert!(tip_void.approved, "{tip_void:?}");
     let refund = t
-        .refund(
-            3_000,
-            OriginalRef {
-                reference: sale2.reference.clone(),
-                date: Some(sale2.datetime[5..10].replace('-', "")),
-                ..Default::default()
-            },
-            card(),
-        )
+        .refund(3_000, by_reference(&sale2), card())
         .expect("refund");
     assert!(refund.approved, "{refund:?}");
     let bal = t.balance(card()).expect("balance");
@@ -264,7 +265,7 @@ fn a_profile_whose_mac_cannot_work_in_the_key_family_is_refused() {
             .contains("security.mac: x919 needs key_family tdes"),
         "{e}"
     );
-    // The test dialect serves tdes only (its security.key_family).
+    // The test dialect serves tdes only: its PIN blocks are format 3 (and its security.key_family says so).
     cfg["profile"] = json!(fixture_profile());
     let config = possdk_core::Config::from_json(&cfg.to_string()).expect("config parses");
     let e = possdk_core::Terminal::new(config, Hal::default())
@@ -272,9 +273,167 @@ fn a_profile_whose_mac_cannot_work_in_the_key_family_is_refused() {
         .expect("refused");
     assert!(
         e.to_string()
-            .contains("security.key_family: the profile serves tdes only"),
+            .contains("security.pin_block: iso3 needs key_family tdes"),
         "{e}"
     );
+    host.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Request and answer frames, in order.
+type Exchanges = std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
+/// Records every frame the terminal exchanges.
+struct Tap {
+    inner: possdk_core::transport::TcpTransport,
+    frames: Exchanges,
+}
+
+impl possdk_core::hal::Transport for Tap {
+    fn exchange(
+        &mut self,
+        endpoint: &possdk_core::hal::Endpoint,
+        frame: &[u8],
+        cancel: &possdk_core::hal::CancelToken,
+    ) -> Result<Vec<u8>, possdk_core::hal::TransportError> {
+        let answer = self.inner.exchange(endpoint, frame, cancel)?;
+        let mut f = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        f.push((frame.to_vec(), answer.clone()));
+        Ok(answer)
+    }
+}
+
+/// The test dialect's `subfields` on the wire, both ways: 60 without 60.6/60.7, counts of n4 in
+/// settlement's 48, the TDK first in the sign-in's 62, 63 with a filler, its own operator id. The host
+/// reads and writes them through the same profile, so a day that settles balanced proves both sides
+/// agree; this test pins what is actually sent.
+#[test]
+fn the_test_dialects_sub_field_layouts_are_on_the_wire() {
+    use possdk_core::iso8583::Message;
+    let profile = possdk_core::acquirer::Profile::from_config(Some(&json!(fixture_profile())))
+        .expect("bank profile");
+    let host = TestHost::start_profile("prof-layouts", json!(fixture_profile()));
+    let dir = temp_dir("prof-layouts-term");
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hal = Hal {
+        transport: Some(Box::new(Tap {
+            inner: possdk_core::transport::TcpTransport::with_length_prefix(profile.wire.prefix),
+            frames: frames.clone(),
+        })),
+        ..Hal::default()
+    };
+    let t = host.ready(&dir, hal);
+    let sale = t.sale(10_000, Payment::Card(card())).expect("sale");
+    assert!(sale.approved, "{sale:?}");
+    let void = t.void(sale.stan, card()).expect("void");
+    assert!(void.approved, "{void:?}");
+    let sale2 = t.sale(7_000, Payment::Card(card())).expect("sale 2");
+    let refund = t
+        .refund(2_000, by_reference(&sale2), card())
+        .expect("refund");
+    assert!(refund.approved, "{refund:?}");
+    let s = t.settle().expect("settle");
+    assert!(s.balanced, "{s:?}");
+    drop(t);
+
+    let family = |_: &[u8]| possdk_core::crypto::KeyFamily::Tdes;
+    let read = |raw: &[u8]| -> Message {
+        profile
+            .wire
+            .decode_frame_for(raw, &family)
+            .expect("a bank frame")
+            .message
+    };
+    let exchanged: Vec<(Message, Message)> = frames
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(q, a)| (read(q), read(a)))
+        .collect();
+    let find = |mti: u16, nmc: &str| {
+        exchanged
+            .iter()
+            .find(|(q, _)| {
+                q.mti.0 == mti && q.get_str(60).is_some_and(|s| s.get(8..11) == Some(nmc))
+            })
+            .unwrap_or_else(|| panic!("no {mti:04} {nmc}"))
+    };
+    // Sign-in (the dialect's 003): 60 is 11 digits, 63 the operator "02 ", 62 = TDK, PIK, MAK.
+    let (q, a) = find(800, "003");
+    assert_eq!(q.get_str(60).map(str::len), Some(11));
+    assert_eq!(q.get_str(63), Some("02 "));
+    assert_eq!(a.get(62).map(<[u8]>::len), Some(60));
+    // The sale: 60 is 60.1-60.5, 13 digits; its answer's 63 is the organisation then the filler.
+    let (q, a) = exchanged
+        .iter()
+        .find(|(q, _)| q.mti.0 == 200 && q.get_str(3) == Some("000000"))
+        .expect("sale");
+    assert_eq!(q.get_str(60).map(str::len), Some(13), "{:?}", q.get_str(60));
+    assert_eq!(a.get_str(63), Some("CUP "));
+    // The void names its original by batch and STAN (12 digits); the refund adds the date.
+    let (q, _) = exchanged
+        .iter()
+        .find(|(q, _)| q.mti.0 == 200 && q.get_str(3) == Some("200000"))
+        .expect("void");
+    assert_eq!(
+        q.get_str(61),
+        Some(format!("{:06}{:06}", sale.batch, sale.stan).as_str())
+    );
+    let (q, _) = exchanged
+        .iter()
+        .find(|(q, _)| q.mti.0 == 220)
+        .expect("refund");
+    assert_eq!(q.get_str(61).map(str::len), Some(16), "{:?}", q.get_str(61));
+    // The dialect's refunds carry no 63 (its `kinds.refund.fields`).
+    assert_eq!(q.get_str(63), None);
+    // Settlement (the dialect's 301): 48 is 33 digits per side, counts n4; the answer balances both.
+    let (q, a) = find(500, "301");
+    let f48 = q.get_str(48).expect("48");
+    assert_eq!(f48.len(), 66, "{f48}");
+    // Domestic: one sale of 70.00 (the voided one no longer counts), one refund of 20.00.
+    assert_eq!(&f48[..33], "000000007000000100000000200000010");
+    assert_eq!(q.get_str(63), Some("02 "));
+    let answer = a.get_str(48).expect("answer 48");
+    assert_eq!((&answer[32..33], &answer[65..66]), ("1", "1"), "{answer}");
+    host.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A secure PIN pad that builds its own (format 0) block.
+struct BlockPad;
+
+impl possdk_core::hal::PinPad for BlockPad {
+    fn get_pin(
+        &mut self,
+        _request: &possdk_core::hal::PinRequest,
+        _pan: &str,
+    ) -> Result<possdk_core::hal::PinEntry, possdk_core::hal::HalError> {
+        Ok(possdk_core::hal::PinEntry::Block([0x5A; 8]))
+    }
+}
+
+/// The test dialect's PIN blocks are ISO 9564 format 3 (`security.pin_block: "iso3"`): the day above
+/// runs with them (possdk-host decrypts each in format 3 and checks the PIN). A pad's own format-0
+/// block cannot be sent under it: refused before anything leaves, nothing journalled.
+#[test]
+fn a_pads_format_0_block_is_refused_under_a_format_3_profile() {
+    let host = TestHost::start_profile("prof-iso3", json!(fixture_profile()));
+    let dir = temp_dir("prof-iso3-term");
+    let hal = Hal {
+        pin_pad: Some(Box::new(BlockPad)),
+        ..Hal::default()
+    };
+    let t = host.ready(&dir, hal);
+    let e = t
+        .sale(1_000, Payment::Card(Some(swipe_with_pin(&CUP_SWIPE, None))))
+        .expect_err("refused");
+    assert_eq!(e.kind, possdk_core::ErrorKind::Security, "{e}");
+    assert!(e.to_string().contains("needs iso3"), "{e}");
+    assert!(t.journal(None).expect("journal").records.is_empty());
+    // The PIN given to possdk goes in format 3 and the host accepts it.
+    let ok = t.sale(1_000, Payment::Card(card())).expect("sale");
+    assert!(ok.approved, "{ok:?}");
+    drop(t);
     host.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }

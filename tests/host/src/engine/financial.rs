@@ -166,7 +166,7 @@ pub fn build59(items: &[(&str, &str)]) -> String {
 
 impl Shared {
     fn parse_fin<'a>(&self, req: &'a Message, tid: &str, keys: &WorkKeys) -> Flow<Fin<'a>> {
-        let (t60, batch, _) = f60(req).ok_or("30")?;
+        let (t60, batch, _) = self.f60(req).ok_or("30")?;
         let stan = req
             .get_str(11)
             .and_then(num)
@@ -317,7 +317,7 @@ impl Shared {
         // (docs/PROTOCOL.md §6.3): its PIN block and tracks are under the working keys of its first sending,
         // which a sign-in since may have replaced.
         if req.mti.0 == 220 {
-            let key = f60(req).zip(req.get_str(11).and_then(num));
+            let key = self.f60(req).zip(req.get_str(11).and_then(num));
             if let Some(((_, batch, _), stan)) = key {
                 if let Some(r) = self.advice_replay(db, req, raw, tid, batch, stan as u32)? {
                     return Ok(r);
@@ -487,7 +487,7 @@ impl Shared {
             }
         }
         resp.set_str(39, &t.rc);
-        resp.set_str(63, &t.org);
+        resp.set_str(63, &self.profile.subfields.field63(&t.org));
         if t.rc == super::qr::PAYING_RC {
             // Nothing is approved yet: no reference or authorisation id, no MAC (docs/PROTOCOL.md §4.11).
             resp.remove(37);
@@ -566,7 +566,7 @@ impl Shared {
                     {
                         return Err("99");
                     }
-                    match keys.pik.pin(block, pan) {
+                    match keys.pik.pin(self.profile.pin_block, block, pan) {
                         Some(pin) if pin.as_str() == c.pin => {}
                         Some(_) => return Err("55"),
                         None => return Err("99"),
@@ -622,7 +622,7 @@ impl Shared {
             }
         };
         t.card_id = card.as_ref().map(|c| c.id);
-        let f61v = f61(req);
+        let f61v = self.f61(req);
         let rrn_ok = |o: &Txn| req.get_str(37).is_none_or(|r| r == o.rrn);
         let auth_ok = |o: &Txn| req.get_str(38).is_none_or(|a| a == o.auth);
         // Find an original in this terminal by 61 (batch + STAN), else by 37 / 38 / the QR voucher.

@@ -1,6 +1,7 @@
 //! The host's side of the two key families (docs/PROTOCOL.md §3, §7 and §11): a terminal's keys are TDES or SM4
 //! keys as its family says, and every key operation (wrap under the TMK, check values, MAC, PIN block, track
 //! block) goes through [`FamilyKey`].
+use possdk_core::crypto::pin_block::PinFormat;
 use possdk_core::crypto::sm4::Sm4Key;
 use possdk_core::crypto::{mac, pin_block, sm, tdes, DesKey, KeyFamily};
 use zeroize::Zeroizing;
@@ -55,13 +56,13 @@ impl FamilyKey {
         }
     }
 
-    /// The PIN of field 52 under this PIK: 8 bytes TDES, 16 bytes SM4. None: the block does not decode (or has
-    /// the other family's size).
-    pub fn pin(&self, block: &[u8], pan: &str) -> Option<Zeroizing<String>> {
+    /// The PIN of field 52 under this PIK, in the profile's format: 8 bytes TDES, 16 bytes SM4 (format 0's
+    /// layout). None: the block does not decode (or has the other family's size).
+    pub fn pin(&self, format: PinFormat, block: &[u8], pan: &str) -> Option<Zeroizing<String>> {
         match self {
             FamilyKey::Des(k) => {
                 let b: [u8; 8] = block.try_into().ok()?;
-                pin_block::iso0_decrypt(k, &b, pan).ok()
+                pin_block::decrypt(format, k, &b, pan).ok()
             }
             FamilyKey::Sm4(k) => {
                 let b: [u8; 16] = block.try_into().ok()?;

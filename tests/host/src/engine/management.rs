@@ -202,15 +202,17 @@ impl Shared {
         } else if possdk_core::crypto::random_bytes(&mut fresh[..]).is_err() {
             return Ok(mgmt_reply(req, "96"));
         }
-        let mut f62 = Vec::with_capacity(60);
+        // PIK, MAK, TDK, each under the TMK with its check value, in the profile's 62 layout.
+        let mut wrapped: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(3);
         for i in 0..3 {
             let k = &fresh[i * 16..i * 16 + 16];
             let (Some(kd), Some(enc)) = (FamilyKey::from_bytes(row.family, k), tmk.wrap(k)) else {
                 return Ok(mgmt_reply(req, "96"));
             };
-            f62.extend_from_slice(&enc);
-            f62.extend_from_slice(&kd.kcv());
+            wrapped.push((enc.to_vec(), kd.kcv().to_vec()));
         }
+        let part = |i: usize| (wrapped[i].0.as_slice(), wrapped[i].1.as_slice());
+        let f62 = self.profile.subfields.field62([part(0), part(1), part(2)]);
         db.store.set_working_keys(
             tid,
             &fresh[0..16],
@@ -224,8 +226,8 @@ impl Shared {
         let mut r = mgmt_reply(req, "00");
         if let Some(s) = req.get_str(60) {
             // 60.2 = the batch the terminal adopts.
-            let v = format!("{}{:06}{}", &s[0..2], term.batch, &s[8..]);
-            r.msg.set_str(60, &v);
+            r.msg
+                .set_str(60, &self.profile.subfields.with_batch60(s, term.batch));
         }
         r.msg.set_str(12, &now.hhmmss());
         r.msg.set_str(13, &now.mmdd());

@@ -23,7 +23,7 @@ use crate::store::{self, DbResult, Store, Txn};
 use crate::util::{digits, frame_head, num, Now};
 use keys::FamilyKey;
 use log::{debug, info, warn};
-use possdk_core::acquirer::{MacAlgorithm, Profile};
+use possdk_core::acquirer::{MacAlgorithm, Profile, SideTotals};
 use possdk_core::crypto::mac;
 use possdk_core::crypto::sm2::Sm2PrivateKey;
 use possdk_core::iso8583::{self, Frame, Header, Message, Mti, Tpdu};
@@ -155,18 +155,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn f60(msg: &Message) -> Option<(String, u32, String)> {
-    let s = msg.get_str(60)?;
-    if s.len() < 11 || !digits(s) {
-        return None;
-    }
-    Some((
-        s[0..2].to_string(),
-        num(&s[2..8])? as u32,
-        s[8..11].to_string(),
-    ))
-}
-
 /// The MAC of a frame with the profile's algorithm under a terminal's MAK: `cup_ecb` is the CUP MAC
 /// of the MAK's family (CUP-ECB or CUP-SM4); X9.19 exists only for a TDES MAK.
 fn mac_of(profile: &Profile, mak: &FamilyKey, raw: &[u8]) -> Option<[u8; 8]> {
@@ -218,23 +206,17 @@ fn mgmt_reply(req: &Message, rc: &str) -> Reply {
     Reply::new(r)
 }
 
-/// Original reference from field 61: (batch, STAN, MMDD).
-fn f61(msg: &Message) -> Option<(u32, u32, Option<String>)> {
-    let s = msg.get_str(61)?;
-    if s.len() < 12 || !digits(s) {
-        return None;
-    }
-    let b = num(&s[0..6])? as u32;
-    let st = num(&s[6..12])? as u32;
-    let d = if s.len() >= 16 {
-        Some(s[12..16].to_string())
-    } else {
-        None
-    };
-    Some((b, st, d))
-}
-
 impl Shared {
+    /// Type (60.1), batch (60.2) and network code (60.3) of a request's 60, in the profile's layout.
+    fn f60(&self, msg: &Message) -> Option<(String, u32, String)> {
+        self.profile.subfields.read60(msg.get_str(60)?)
+    }
+
+    /// Original reference from field 61 in the profile's layout: (batch, STAN, MMDD when sent).
+    fn f61(&self, msg: &Message) -> Option<(u32, u32, Option<String>)> {
+        self.profile.subfields.read61(msg.get_str(61)?)
+    }
+
     fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
@@ -351,7 +333,7 @@ impl Shared {
             if processing == 0 {
                 if post.contains(&FaultKind::SignInAgain) {
                     processing = 3;
-                } else if !f60(req).is_some_and(|f| {
+                } else if !self.f60(req).is_some_and(|f| {
                     let m = &self.profile.management;
                     [
                         &m.capk_query,
@@ -538,7 +520,7 @@ impl Shared {
         let Some(tid) = req.get_str(41).filter(|t| t.len() == 8).map(str::to_string) else {
             return Ok(mgmt_reply(req, "30"));
         };
-        let Some((_, _, nmc)) = f60(req) else {
+        let Some((_, _, nmc)) = self.f60(req) else {
             return Ok(mgmt_reply(req, "30"));
         };
         let Some(term) = db.store.terminal(&tid)? else {

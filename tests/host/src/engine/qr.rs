@@ -193,7 +193,8 @@ impl Shared {
         close: bool,
     ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
-        let (Some((_, batch, _)), Some(stan)) = (f60(req), req.get_str(11).and_then(num)) else {
+        let (Some((_, batch, _)), Some(stan)) = (self.f60(req), req.get_str(11).and_then(num))
+        else {
             return Ok(mgmt_reply(req, "30"));
         };
         let stan = stan as u32;
@@ -223,7 +224,7 @@ impl Shared {
             },
             None => None,
         };
-        let by_stan = f61(req);
+        let by_stan = self.f61(req);
         if by_stan.is_none() && voucher.is_none() {
             return Ok(mgmt_reply(req, "30"));
         }

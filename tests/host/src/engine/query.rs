@@ -97,7 +97,7 @@ impl Shared {
             .and_then(|d| tlv::decode(d).ok())
             .and_then(|i| tlv::get(&i, 0xDF31).map(hex::encode_upper))
             .unwrap_or_default();
-        if let Some((ob, os, _)) = f61(req) {
+        if let Some((ob, os, _)) = self.f61(req) {
             let stan = req.get_str(11).and_then(num).unwrap_or(0) as u32;
             db.store.put_chip_upload(
                 &term.tid,

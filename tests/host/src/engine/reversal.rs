@@ -18,7 +18,8 @@ impl Shared {
             r.mac = true;
             r
         };
-        let (Some((_, batch, _)), Some(stan)) = (f60(req), req.get_str(11).and_then(num)) else {
+        let (Some((_, batch, _)), Some(stan)) = (self.f60(req), req.get_str(11).and_then(num))
+        else {
             return Ok(reply("30"));
         };
         let stan = stan as u32;

@@ -13,42 +13,52 @@ impl Shared {
         pre: &[FaultKind],
     ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
-        let Some((_, batch, _)) = f60(req) else {
+        let Some((_, batch, _)) = self.f60(req) else {
             return Ok(mgmt_reply(req, "30"));
         };
-        let Some(f48) = req.get_str(48).filter(|s| s.len() == 62 && digits(s)) else {
+        // 48 in the profile's layout, exactly as long as it (CUP: 62 digits).
+        let sf = &self.profile.subfields;
+        let Some((f48, [dom, foreign])) = req
+            .get_str(48)
+            .filter(|s| s.len() == sf.f48.width())
+            .and_then(|s| Some((s, sf.read48(s)?)))
+        else {
             return Ok(mgmt_reply(req, "30"));
         };
         let host = db.store.totals(tid, batch)?;
-        let side_str = |s: &store::Side| {
-            format!(
-                "{:012}{:03}{:012}{:03}",
-                s.debit_amount,
-                s.debit_count % 1000,
-                s.credit_amount,
-                s.credit_count % 1000
-            )
+        let side = |s: &store::Side| SideTotals {
+            debit_amount: s.debit_amount.max(0) as u64,
+            debit_count: s.debit_count,
+            credit_amount: s.credit_amount.max(0) as u64,
+            credit_count: s.credit_count,
+            result: 0,
         };
+        // The host's totals as the layout carries them (counts modulo their width).
+        let Some(ours) = sf
+            .field48(&[side(&host.domestic), side(&host.foreign)])
+            .ok()
+            .and_then(|s| Some((sf.read48(&s)?, s)))
+        else {
+            return Ok(mgmt_reply(req, "96"));
+        };
+        let same = |a: &SideTotals, b: &SideTotals| SideTotals { result: 0, ..*a } == *b;
         let forced = pre.contains(&FaultKind::UnbalancedSettlement);
-        let dom_ok = f48[0..30] == side_str(&host.domestic) && !forced;
-        let for_ok = f48[31..61] == side_str(&host.foreign) && !forced;
-        let mut out = f48.as_bytes().to_vec();
-        out[30] = if dom_ok { b'1' } else { b'2' };
-        out[61] = if for_ok { b'1' } else { b'2' };
-        let out = String::from_utf8(out).unwrap_or_default();
+        let dom_ok = same(&dom, &ours.0[0]) && !forced;
+        let for_ok = same(&foreign, &ours.0[1]) && !forced;
+        let answer = |s: &SideTotals, ok: bool| SideTotals {
+            result: if ok { 1 } else { 2 },
+            ..*s
+        };
+        let Ok(out) = sf.field48(&[answer(&dom, dom_ok), answer(&foreign, for_ok)]) else {
+            return Ok(mgmt_reply(req, "30"));
+        };
         let result = if dom_ok && for_ok {
             "balanced"
         } else {
             "not balanced"
         };
-        db.store.put_settlement(
-            tid,
-            batch,
-            &now.stamp(),
-            f48,
-            &format!("{}0{}0", side_str(&host.domestic), side_str(&host.foreign)),
-            result,
-        )?;
+        db.store
+            .put_settlement(tid, batch, &now.stamp(), f48, &ours.1, result)?;
         if dom_ok && for_ok {
             self.close_batch(db, term, batch)?;
         }
@@ -80,7 +90,7 @@ impl Shared {
         record: bool,
     ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
-        let Some((_, batch, _)) = f60(req) else {
+        let Some((_, batch, _)) = self.f60(req) else {
             return Ok(mgmt_reply(req, "30"));
         };
         let mut r = mgmt_reply(req, "00");
@@ -88,13 +98,11 @@ impl Shared {
         r.msg.set_str(13, &now.mmdd());
         r.mac = true;
         if record {
-            let (Some((ob, os, _)), Some(amount)) = (f61(req), req.get_str(4).and_then(num)) else {
+            let (Some((ob, os, _)), Some(amount)) = (self.f61(req), req.get_str(4).and_then(num))
+            else {
                 return Ok(mgmt_reply(req, "30"));
             };
-            let kind = req
-                .get_str(60)
-                .map(|s| s[0..2].to_string())
-                .unwrap_or_default();
+            let kind = self.f60(req).map(|(t, _, _)| t).unwrap_or_default();
             db.store
                 .put_upload(tid, batch, ob, os, amount as i64, &kind)?;
             echo(req, &mut r.msg, &[2, 3, 4, 37, 38, 59]);

@@ -15,7 +15,8 @@ impl Shared {
         now: &Now,
     ) -> DbResult<Reply> {
         let tid = term.tid.as_str();
-        let (Some((ob, os, _)), Some(f55), Some(pan)) = (f61(req), req.get(55), req.get_str(2))
+        let (Some((ob, os, _)), Some(f55), Some(pan)) =
+            (self.f61(req), req.get(55), req.get_str(2))
         else {
             info!("{tid}: TC upload without 61, 55 or 2");
             return Ok(self.upload_reply(req, "30", now));
@@ -77,7 +78,8 @@ impl Shared {
         let items = req.get(62).and_then(|d| tlv::decode(d).ok());
         let seg = items.as_ref().and_then(|i| tlv::get(i, 0xDF71));
         let data = items.as_ref().and_then(|i| tlv::get(i, 0xDF72));
-        let (Some((ob, os, _)), Some(&[part, total]), Some(data)) = (f61(req), seg, data) else {
+        let (Some((ob, os, _)), Some(&[part, total]), Some(data)) = (self.f61(req), seg, data)
+        else {
             info!("{tid}: signature upload without 61 or a readable 62");
             return Ok(reply("30"));
         };

@@ -5,6 +5,7 @@
 use crate::crypto::KeyFamily;
 use crate::error::{Error, Result};
 use crate::flows::kinds::{self, Delivery, Kind};
+use crate::flows::Dest;
 use crate::iso8583::frame::{LengthPrefix, Mab, Wire};
 use crate::iso8583::profile::{
     Codec, Encoding, FieldDef, Format, Length, Secrecy, PREFIX_ASCII, PREFIX_BCD, PREFIX_BINARY,
@@ -13,10 +14,13 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub mod layout;
+pub use layout::{SideTotals, Subfields};
+
 /// The built-in profiles, by name.
 pub const BUILT_IN: &[(&str, &str)] = &[
-    ("cup", include_str!("../profiles/cup.json")),
-    ("ascii", include_str!("../profiles/ascii.json")),
+    ("cup", include_str!("../../profiles/cup.json")),
+    ("ascii", include_str!("../../profiles/ascii.json")),
 ];
 
 /// The MAC algorithm of a profile (docs/PROTOCOL.md §7.1 for CUP-ECB).
@@ -28,12 +32,8 @@ pub enum MacAlgorithm {
     X919,
 }
 
-/// The PIN block format of a profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinFormat {
-    /// ISO 9564-1 format 0 (with the PAN), 3DES under the PIK.
-    Iso0,
-}
+/// The PIN block format of a profile (`security.pin_block`).
+pub use crate::crypto::pin_block::PinFormat;
 
 /// The wire data of one transaction kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub struct KindWire {
 pub struct HeaderCodes {
     pub app_type: u8,
     pub version: u8,
+    /// The status nibble the terminal sends (docs/PROTOCOL.md §1.4: `0` normal, `1` test).
+    pub status: u8,
     pub sign_in: Option<u8>,
     pub download_capks: Option<u8>,
     pub download_aids: Option<u8>,
@@ -101,6 +103,18 @@ pub struct Management {
     pub tc_upload: String,
     /// Electronic signature upload (**private**, docs/PROTOCOL.md §8.8).
     pub signature_upload: String,
+}
+
+/// Which of the terminal's two hosts (config `gateway`, `platform`) gets the messages CUP sends to the
+/// management platform and some acquirers take at the gateway (`routes`, docs/PROFILES.md §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routes {
+    /// The 0500 settlement.
+    pub settle: Dest,
+    /// The 0320 batch-upload records and their end.
+    pub batch_upload: Dest,
+    /// The detail query (0800 `detail_query`).
+    pub detail_query: Dest,
 }
 
 /// The management steps, their CUP codes and the MTI each is sent with.
@@ -150,6 +164,9 @@ pub struct Profile {
     /// Field 49 (currency) sent in financial requests.
     pub currency: String,
     pub management: Management,
+    pub routes: Routes,
+    /// The sub-field layouts of 48, 60, 61, 62 and 63 (`subfields`, docs/PROFILES.md §11).
+    pub subfields: Subfields,
     /// Each field's secrecy as this profile declares it, by field number (None: not defined). Logs use the
     /// stricter of this and the built-in table's (`iso8583::mask::masked_with`).
     pub secrecy: [Option<Secrecy>; 65],
@@ -381,6 +398,8 @@ impl Profile {
             "reversal_reasons",
             "currency",
             "management",
+            "routes",
+            "subfields",
         ])?;
         let name = root.string("name")?.to_string();
         if name.is_empty() {
@@ -409,6 +428,7 @@ impl Profile {
                 HeaderCodes {
                     app_type: 0x60,
                     version: 0x31,
+                    status: 0,
                     sign_in: None,
                     download_capks: None,
                     download_aids: None,
@@ -418,6 +438,7 @@ impl Profile {
                 h.only(&[
                     "app_type",
                     "version",
+                    "status",
                     "sign_in",
                     "download_capks",
                     "download_aids",
@@ -427,6 +448,7 @@ impl Profile {
                     HeaderCodes {
                         app_type: hex_byte(&h.key("app_type"), h.str_or("app_type", Some("60"))?)?,
                         version: hex_byte(&h.key("version"), h.str_or("version", Some("31"))?)?,
+                        status: h.uint("status", 0..=15, Some(0))? as u8,
                         sign_in: nibble(&h, "sign_in", Some(3))?,
                         download_capks: nibble(&h, "download_capks", Some(4))?,
                         download_aids: nibble(&h, "download_aids", Some(5))?,
@@ -611,12 +633,16 @@ impl Profile {
         if mab == Mab::HeaderAndBody && !has_header {
             return Err(err(&sec.key("mab"), "header_and_body needs framing.header"));
         }
-        sec.choice("pin_block", &["iso0"], Some("iso0"))?;
-        // The families the profile serves: a name or a list; absent, every family its MAC works in.
-        // CUP's MAC exists in both (CUP-ECB under TDES, CUP-SM4 under SM4); X9.19 is DES only.
+        let pin_names: Vec<&str> = PinFormat::ALL.iter().map(|f| f.name()).collect();
+        let pin_block = PinFormat::from_name(sec.choice("pin_block", &pin_names, Some("iso0"))?)
+            .unwrap_or(PinFormat::Iso0);
+        // The families the profile serves: a name or a list; absent, every family its MAC and PIN block
+        // work in. CUP's MAC exists in both (CUP-ECB under TDES, CUP-SM4 under SM4); X9.19 is DES only,
+        // and so are PIN block formats 1 and 3 (the SM family's 16-byte block has the format-0 layout).
+        let des_only = mac == MacAlgorithm::X919 || pin_block != PinFormat::Iso0;
         let fam_key = sec.key("key_family");
         let key_families: Vec<KeyFamily> = match sec.get("key_family") {
-            None if mac == MacAlgorithm::X919 => vec![KeyFamily::Tdes],
+            None if des_only => vec![KeyFamily::Tdes],
             None => vec![KeyFamily::Tdes, KeyFamily::Sm],
             Some(v) => {
                 let names: Vec<&Value> = match v {
@@ -641,6 +667,12 @@ impl Profile {
         };
         if mac == MacAlgorithm::X919 && key_families.contains(&KeyFamily::Sm) {
             return Err(err(&sec.key("mac"), "x919 needs key_family tdes"));
+        }
+        if pin_block != PinFormat::Iso0 && key_families.contains(&KeyFamily::Sm) {
+            return Err(err(
+                &sec.key("pin_block"),
+                format!("{} needs key_family tdes", pin_block.name()),
+            ));
         }
 
         // Kinds.
@@ -864,6 +896,27 @@ impl Profile {
         };
         let currency = root.str_or("currency", Some("156"))?.to_string();
         digits_of("currency", &currency, 3)?;
+        let route = |o: &Option<Obj>, k: &str| -> Result<Dest> {
+            Ok(match o {
+                Some(o)
+                    if o.choice(k, &["gateway", "platform"], Some("platform"))? == "gateway" =>
+                {
+                    Dest::Gateway
+                }
+                _ => Dest::Platform,
+            })
+        };
+        let ro = root.opt_obj("routes")?;
+        if let Some(o) = &ro {
+            o.only(&["settle", "batch_upload", "detail_query"])?;
+        }
+        let routes = Routes {
+            settle: route(&ro, "settle")?,
+            batch_upload: route(&ro, "batch_upload")?,
+            detail_query: route(&ro, "detail_query")?,
+        };
+        let field_max = |n: u8| defs.iter().find(|(d, _)| d.number == n).map(|(d, _)| d.max);
+        let subfields = Subfields::parse(root.get("subfields"), field_max)?;
 
         let canonical = serde_json::to_vec(v).map_err(|e| err("profile", e))?;
         Ok(Profile {
@@ -879,7 +932,7 @@ impl Profile {
             header,
             kinds: kinds_v,
             mac,
-            pin_block: PinFormat::Iso0,
+            pin_block,
             key_families,
             approved,
             sign_in,
@@ -888,6 +941,8 @@ impl Profile {
             reversal,
             currency,
             management,
+            routes,
+            subfields,
             secrecy,
         })
     }
@@ -968,6 +1023,11 @@ impl Profile {
         }
         let why = if self.mac == MacAlgorithm::X919 {
             "security.mac: x919 needs key_family tdes".to_string()
+        } else if family == KeyFamily::Sm && self.pin_block != PinFormat::Iso0 {
+            format!(
+                "security.pin_block: {} needs key_family tdes",
+                self.pin_block.name()
+            )
         } else {
             format!(
                 "security.key_family: the profile serves {} only",
@@ -1034,6 +1094,9 @@ mod tests {
             Delivery::Plain
         );
         assert_eq!(p.reversal.no_answer, "98");
+        // cup.json spells out the layouts a profile without `subfields` gets.
+        let default = Subfields::parse(None, |_| None).expect("CUP layouts");
+        assert_eq!(p.subfields, default);
         // The identity is the SHA-256 of the compact, key-sorted JSON.
         let canonical = serde_json::to_vec(&cup_value()).expect("json");
         assert_eq!(p.sha256, crate::crypto::sha256(&canonical));
@@ -1366,5 +1429,47 @@ mod tests {
             // Read as TDES the 16 bytes do not fit.
             assert!(p.wire.decode_frame(&raw).is_err(), "{name}");
         }
+    }
+
+    #[test]
+    fn the_header_status_and_the_layouts_are_profile_data() {
+        let mut v = cup_value();
+        assert_eq!(Profile::from_value(&v).expect("cup").header.status, 0);
+        v["framing"]["header"]["status"] = 1.into();
+        let p = Profile::from_value(&v).expect("status 1");
+        assert_eq!(p.header.status, 1);
+        v["framing"]["header"]["status"] = 16.into();
+        assert!(message_of(v.clone())
+            .contains("framing.header.status: must be a whole number from 0 to 15"));
+        // A layout wider than its field's maximum, and a layout that is not a list.
+        let mut v = cup_value();
+        v["fields"]["61"]["max"] = 12.into();
+        assert!(message_of(v.clone()).contains("subfields.61: 16 digits but fields.61.max is 12"));
+        let mut v = cup_value();
+        v["subfields"]["62"] = "pik".into();
+        assert!(message_of(v).contains("subfields.62: must be a list of parts"));
+        // Routes: CUP's platform unless a message is moved to the gateway.
+        assert_eq!(Profile::cup().routes.settle, Dest::Platform);
+        let mut v = cup_value();
+        v["routes"] = serde_json::json!({"settle": "gateway", "batch_upload": "gateway"});
+        let p = Profile::from_value(&v).expect("routes");
+        assert_eq!(
+            (
+                p.routes.settle,
+                p.routes.batch_upload,
+                p.routes.detail_query
+            ),
+            (Dest::Gateway, Dest::Gateway, Dest::Platform)
+        );
+        v["routes"] = serde_json::json!({"settle": "host"});
+        assert!(message_of(v.clone())
+            .contains("routes.settle: \"host\" is not one of gateway, platform"));
+        v["routes"] = serde_json::json!({"echo": "gateway"});
+        assert!(message_of(v).contains("routes.echo: unknown key"));
+        // Leaving `subfields` out keeps CUP's layouts.
+        let mut v = cup_value();
+        v.as_object_mut().expect("object").remove("subfields");
+        let p = Profile::from_value(&v).expect("without subfields");
+        assert_eq!(p.subfields, Profile::cup().subfields);
     }
 }
