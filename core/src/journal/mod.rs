@@ -412,6 +412,14 @@ impl Journal {
         conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
         // Room for every statement a transaction and its settlement use (rusqlite's default is 16).
         conn.set_prepared_statement_cache_capacity(64);
+        // The query planner stability guarantee: plans do not depend on bound values. Without it SQLite
+        // re-prepares (re-parses) a cached statement whose plan looked at a parameter each time that
+        // parameter is rebound, which was the largest part of a sale's own work (docs/PERFORMANCE.md §2).
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db)?;
         let mut j = Journal {

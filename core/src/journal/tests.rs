@@ -511,3 +511,26 @@ fn the_open_order_lookup_uses_an_index_not_a_scan() {
     );
     assert!(!plan.iter().any(|l| l.starts_with("SCAN tx")), "{plan:?}");
 }
+
+#[test]
+fn cached_statements_are_not_prepared_again_on_each_use() {
+    // Without the query planner stability guarantee SQLite re-prepared a statement whose plan had
+    // looked at a bound value (here: the ORDER BY against `kind = ?1`) each time that parameter was
+    // rebound. SQLITE_STMTSTATUS_REPREPARE counts those re-preparations.
+    let j = Journal::open_in_memory(&KEY).unwrap();
+    let sql = "SELECT id FROM tx WHERE state = 'pending' AND kind = ?1 ORDER BY id";
+    for kind in ["qr_order", "sale", "qr_order", "void"] {
+        let mut stmt = j.conn.prepare_cached(sql).unwrap();
+        let rows: Vec<i64> = stmt
+            .query_map([kind], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(rows.is_empty());
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "re-prepared for {kind}"
+        );
+    }
+}

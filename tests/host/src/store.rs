@@ -262,6 +262,12 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Plans that do not depend on bound values: otherwise SQLite re-parses a cached statement each
+        // time a parameter its plan looked at is rebound (as the terminal's journal, core/src/journal).
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         conn.execute_batch(SCHEMA)?;
         // Databases made before the SM family have no key_family column: every terminal there is TDES.
         let has_family: bool = conn.query_row(
