@@ -445,8 +445,10 @@ impl Subfields {
     pub fn with_batch60(&self, s: &str, batch: u32) -> String {
         let mut b = s.as_bytes().to_vec();
         if let Some((at, len)) = self.f60.span("batch") {
-            if let Some(slot) = b.get_mut(at..at + len) {
-                slot.copy_from_slice(digits(u64::from(batch), len).as_bytes());
+            let value = digits(u64::from(batch), len);
+            match b.get_mut(at..at + len) {
+                Some(slot) if value.len() == len => slot.copy_from_slice(value.as_bytes()),
+                _ => {}
             }
         }
         text(b)
@@ -609,6 +611,9 @@ mod tests {
         );
         assert_eq!(s.read60("2200000"), None);
         assert_eq!(s.with_batch60("00000001004", 7), "00000007004");
+        // Too short to hold a batch, or a batch too wide: left as received.
+        assert_eq!(s.with_batch60("0000", 7), "0000");
+        assert_eq!(s.with_batch60("00000001004", 1_000_000), "00000001004");
         assert_eq!(s.field61(1, 23, None), "000001000023");
         assert_eq!(s.field61(1, 23, Some("1201")), "0000010000231201");
         assert_eq!(
