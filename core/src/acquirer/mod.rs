@@ -4,7 +4,7 @@
 //! contract of docs/PROTOCOL.md; `ascii` is a second built-in dialect.
 use crate::crypto::KeyFamily;
 use crate::error::{Error, Result};
-use crate::flows::kinds::{self, Delivery, Kind};
+use crate::flows::kinds::{self, Delivery, Echo, Kind, OriginalRule, F61};
 use crate::flows::Dest;
 use crate::iso8583::frame::{LengthPrefix, Mab, Wire};
 use crate::iso8583::profile::{
@@ -50,6 +50,10 @@ pub struct KindWire {
     pub delivery: Delivery,
     /// The fields the request may carry (bit n-1 for field n); None: every field the kind builds.
     pub fields: Option<u64>,
+    /// How the request names its original on the wire (`original`): 37, 38 and the form of 61.
+    pub f37: Echo,
+    pub f38: Echo,
+    pub f61: F61,
 }
 
 /// Header processing-requirement codes (docs/PROTOCOL.md §3.8).
@@ -319,6 +323,52 @@ const KNOWN_FIELDS: &[u8] = &[
     2, 3, 4, 11, 12, 13, 14, 15, 22, 23, 25, 26, 32, 35, 36, 37, 38, 39, 41, 42, 44, 48, 49, 52,
     53, 54, 55, 59, 60, 61, 62, 63, 64,
 ];
+
+/// A kind's `original`: how its request names the original (37, 38, the form of 61); absent keys keep
+/// the kind's CUP form (core/src/flows/kinds.rs).
+fn original_wire(o: &Obj, def: &kinds::KindDef, k: &str) -> Result<(Echo, Echo, F61)> {
+    let mut out = (def.f37, def.f38, def.f61);
+    let Some(or) = o.opt_obj("original")? else {
+        return Ok(out);
+    };
+    if matches!(def.original, OriginalRule::None) {
+        return Err(err(&or.path, format!("{k} names no original")));
+    }
+    or.only(&["37", "38", "61"])?;
+    let echo = |key: &str, d: Echo| -> Result<Echo> {
+        let dflt = match d {
+            Echo::No => "no",
+            Echo::IfKnown => "if_known",
+            Echo::Required => "required",
+        };
+        Ok(
+            match or.choice(key, &["no", "if_known", "required"], Some(dflt))? {
+                "no" => Echo::No,
+                "if_known" => Echo::IfKnown,
+                _ => Echo::Required,
+            },
+        )
+    };
+    out.0 = echo("37", def.f37)?;
+    out.1 = echo("38", def.f38)?;
+    let d61 = match def.f61 {
+        F61::None => "none",
+        F61::BatchStan => "batch_stan",
+        F61::BatchStanDate => "batch_stan_date",
+    };
+    out.2 = match or.choice("61", &["none", "batch_stan", "batch_stan_date"], Some(d61))? {
+        "none" => F61::None,
+        "batch_stan" => F61::BatchStan,
+        _ => F61::BatchStanDate,
+    };
+    if out == (Echo::No, Echo::No, F61::None) {
+        return Err(err(
+            &or.path,
+            "names the original by nothing: send 61, or 37 or 38",
+        ));
+    }
+    Ok(out)
+}
 
 fn kind_name(k: Kind) -> &'static str {
     kinds::def(k).name
@@ -702,6 +752,7 @@ impl Profile {
                 "network",
                 "delivery",
                 "fields",
+                "original",
             ])?;
             let mti_s = o.string("mti")?;
             digits_of(&o.key("mti"), mti_s, 4)?;
@@ -788,6 +839,7 @@ impl Profile {
                 }
                 Some(_) => return Err(err(&o.key("fields"), "must be a list of field numbers")),
             };
+            let (f37, f38, f61) = original_wire(&o, def, k)?;
             kinds_v[def.kind as usize] = Some(KindWire {
                 mti,
                 processing: processing.to_string(),
@@ -796,6 +848,9 @@ impl Profile {
                 network: network.to_string(),
                 delivery,
                 fields,
+                f37,
+                f38,
+                f61,
             });
         }
 
@@ -1466,6 +1521,31 @@ mod tests {
             .contains("routes.settle: \"host\" is not one of gateway, platform"));
         v["routes"] = serde_json::json!({"echo": "gateway"});
         assert!(message_of(v).contains("routes.echo: unknown key"));
+        // How a kind names its original: CUP's forms unless `original` says otherwise.
+        let cup = Profile::cup();
+        let void = cup.kind(Kind::Void).expect("void");
+        assert_eq!(
+            (void.f37, void.f38, void.f61),
+            (Echo::Required, Echo::IfKnown, F61::BatchStan)
+        );
+        let mut v = cup_value();
+        v["kinds"]["void"]["original"] = serde_json::json!({"38": "no", "61": "batch_stan_date"});
+        let p = Profile::from_value(&v).expect("original");
+        let void = p.kind(Kind::Void).expect("void");
+        assert_eq!(
+            (void.f37, void.f38, void.f61),
+            (Echo::Required, Echo::No, F61::BatchStanDate)
+        );
+        v["kinds"]["void"]["original"] = serde_json::json!({"37": "no", "38": "no", "61": "none"});
+        assert!(message_of(v.clone())
+            .contains("kinds.void.original: names the original by nothing: send 61, or 37 or 38"));
+        v["kinds"]["void"]["original"] = serde_json::json!({"61": "batch"});
+        assert!(message_of(v.clone()).contains(
+            "kinds.void.original.61: \"batch\" is not one of none, batch_stan, batch_stan_date"
+        ));
+        let mut v = cup_value();
+        v["kinds"]["sale"]["original"] = serde_json::json!({"37": "required"});
+        assert!(message_of(v).contains("kinds.sale.original: sale names no original"));
         // Leaving `subfields` out keeps CUP's layouts.
         let mut v = cup_value();
         v.as_object_mut().expect("object").remove("subfields");

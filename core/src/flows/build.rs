@@ -432,7 +432,7 @@ pub(crate) fn build_request(
     }
 
     if let Some(orig) = &p.original {
-        match (def.f37, &orig.reference) {
+        match (wire.f37, &orig.reference) {
             (Echo::No, _) => {}
             (_, Some(r)) => {
                 msg.set_str(37, r);
@@ -445,7 +445,7 @@ pub(crate) fn build_request(
             }
             (Echo::IfKnown, None) => {}
         }
-        match (def.f38, &orig.auth_code) {
+        match (wire.f38, &orig.auth_code) {
             (Echo::No, _) => {}
             (_, Some(a)) => {
                 msg.set_str(38, a);
@@ -458,7 +458,7 @@ pub(crate) fn build_request(
             }
             (Echo::IfKnown, None) => {}
         }
-        match def.f61 {
+        match wire.f61 {
             F61::None => {}
             F61::BatchStan => {
                 msg.set_str(61, &profile.subfields.field61(orig.batch, orig.stan, None));

@@ -379,6 +379,9 @@ fn the_test_dialects_sub_field_layouts_are_on_the_wire() {
         q.get_str(61),
         Some(format!("{:06}{:06}", sale.batch, sale.stan).as_str())
     );
+    // The dialect's voids name the original by 37 and 61, not 38 (`kinds.void.original`).
+    assert_eq!(q.get_str(37), sale.reference.as_deref());
+    assert!(!q.has(38), "{q:?}");
     let (q, _) = exchanged
         .iter()
         .find(|(q, _)| q.mti.0 == 220)
