@@ -94,6 +94,7 @@ fuzz_max_len() {
         f62_keys | emv_params | detail_query) echo 600 ;;
         settlement_48) echo 400 ;;
         balance_54) echo 200 ;;
+        profile) echo 12000 ;;
         *) echo 4096 ;;
     esac
 }

@@ -186,6 +186,13 @@ def main():
     for i, r in enumerate(requests):
         add("json_request", f"request_{i}", json.dumps(r).encode())
 
+    # Acquirer profiles: the built-ins, the test dialect and the independent host's dialect.
+    root = os.path.join(HERE, "..")
+    for name, path in [("cup", "core/profiles/cup.json"), ("ascii", "core/profiles/ascii.json"),
+                       ("bank", "tests/e2e/profiles/bank.json"), ("lotus", "tests/dialect/lotus.json")]:
+        with open(os.path.join(root, path), "rb") as f:
+            add("profile", name, f.read())
+
     if os.path.isdir(out):
         shutil.rmtree(out)
     for target, items in seeds.items():
