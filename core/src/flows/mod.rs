@@ -443,15 +443,7 @@ impl Engine {
             .encode_frame(&frame)
             .map_err(encode_error)?;
         if mac {
-            let span = self
-                .profile
-                .wire
-                .mac_span(&bytes)
-                .ok_or_else(|| Error::internal("encoded frame too short for a MAC"))?
-                .to_vec();
-            let code = self.security.mac_with(self.profile.mac, &span)?;
-            let n = bytes.len();
-            bytes[n - 8..].copy_from_slice(&code);
+            let code = self.mac_frame(&mut bytes)?;
             msg.set(64, code.to_vec());
         }
         log::debug!(
@@ -532,6 +524,33 @@ impl Engine {
     /// Decode a response frame with the profile.
     pub(crate) fn decode(&self, raw: &[u8]) -> Result<Frame> {
         Ok(self.profile.wire.decode_frame(raw)?)
+    }
+
+    /// A journalled request (advice, upload) read back with the profile and the terminal's key family:
+    /// a PIN block in it is twice as long in the SM family (docs/PROTOCOL.md §11).
+    pub(crate) fn decode_stored(&self, frame: &[u8]) -> Result<Message> {
+        let family = self.key_family();
+        Ok(self
+            .profile
+            .wire
+            .decode_frame_for(frame, &|_| family)?
+            .message)
+    }
+
+    /// The MAC of an encoded frame (its span: docs/PROTOCOL.md §4.5) under the current MAK with the
+    /// profile's algorithm, written into the frame's last 8 bytes and returned. A journalled frame sent
+    /// again goes through this too: the identical body, MAC'd under the MAK of now (§6.6).
+    pub(crate) fn mac_frame(&mut self, bytes: &mut [u8]) -> Result<[u8; 8]> {
+        let span = self
+            .profile
+            .wire
+            .mac_span(bytes)
+            .ok_or_else(|| Error::internal("encoded frame too short for a MAC"))?
+            .to_vec();
+        let code = self.security.mac_with(self.profile.mac, &span)?;
+        let n = bytes.len();
+        bytes[n - 8..].copy_from_slice(&code);
+        Ok(code)
     }
 
     /// Response codes that mean approved: the profile's (docs/PROTOCOL.md §9 for CUP) and the card's

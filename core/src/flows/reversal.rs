@@ -157,13 +157,11 @@ impl Engine {
     /// the attempt limit it is still resent before each transaction and must be delivered before
     /// settlement. `Ok(true)` when none is left.
     pub fn flush_advices(&mut self) -> Result<bool> {
-        let family = self.key_family();
         for adv in self.journal.pending_advices()? {
-            // A refund advice may carry a PIN block: twice the table's length in the SM family.
-            let req = match self.profile.wire.decode_frame_for(&adv.frame, &|_| family) {
-                Ok(f) => f.message,
+            let req = match self.decode_stored(&adv.frame) {
+                Ok(m) => m,
                 Err(e) => {
-                    log::error!("stored advice {:06} does not decode: {:?}", adv.stan, e);
+                    log::error!("stored advice {:06} does not decode: {e}", adv.stan);
                     continue;
                 }
             };
@@ -176,21 +174,9 @@ impl Engine {
             // The identical body; the MAC is recomputed under the current MAK (the same bytes unless
             // the terminal signed in again meanwhile, when the old MAC would no longer verify).
             let mut frame = adv.frame.clone();
-            let span = self
-                .profile
-                .wire
-                .mac_span(&frame)
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default();
-            match self.security.mac_with(self.profile.mac, &span) {
-                Ok(mac) => {
-                    let n = frame.len();
-                    frame[n - 8..].copy_from_slice(&mac);
-                }
-                Err(e) => {
-                    log::warn!("advice {:06} cannot be MAC'd now: {e}", adv.stan);
-                    continue;
-                }
+            if let Err(e) = self.mac_frame(&mut frame) {
+                log::warn!("advice {:06} cannot be MAC'd now: {e}", adv.stan);
+                continue;
             }
             match self.send_checked(&req, &frame, Dest::Gateway, true) {
                 Reply::Answer { resp, raw, header } => {

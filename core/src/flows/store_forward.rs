@@ -234,13 +234,11 @@ impl Engine {
     }
 
     fn send_upload(&mut self, up: &PendingUpload) -> Result<()> {
-        // Read back with the profile and the terminal's family (docs/PROTOCOL.md §11).
-        let family = self.key_family();
-        let req = match self.profile.wire.decode_frame_for(&up.frame, &|_| family) {
-            Ok(f) => f.message,
+        let req = match self.decode_stored(&up.frame) {
+            Ok(m) => m,
             Err(e) => {
                 log::error!(
-                    "stored {} upload {:06} does not decode: {e:?}",
+                    "stored {} upload {:06} does not decode: {e}",
                     up.class,
                     up.stan
                 );
@@ -256,25 +254,13 @@ impl Engine {
         );
         // The identical body, MAC'd under the current MAK (§6.6).
         let mut frame = up.frame.clone();
-        let span = self
-            .profile
-            .wire
-            .mac_span(&frame)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        match self.security.mac_with(self.profile.mac, &span) {
-            Ok(mac) => {
-                let n = frame.len();
-                frame[n - 8..].copy_from_slice(&mac);
-            }
-            Err(e) => {
-                log::warn!(
-                    "{} upload {:06} cannot be MAC'd now: {e}",
-                    up.class,
-                    up.stan
-                );
-                return Ok(());
-            }
+        if let Err(e) = self.mac_frame(&mut frame) {
+            log::warn!(
+                "{} upload {:06} cannot be MAC'd now: {e}",
+                up.class,
+                up.stan
+            );
+            return Ok(());
         }
         match self.send_checked(&req, &frame, Dest::Gateway, true) {
             Reply::Answer { resp, raw, header } => {
