@@ -227,6 +227,60 @@ unsafe extern "C" fn destroy(c: *mut c_void) {
     ctx(c).destroyed.fetch_add(1, Ordering::SeqCst);
 }
 
+/// The callbacks' context around a software module, every counter at zero.
+fn new_ctx(module: SoftwareSecurityModule) -> Box<Ctx> {
+    Box::new(Ctx {
+        module,
+        calls: AtomicUsize::new(0),
+        pin_blocks: AtomicUsize::new(0),
+        macs: AtomicUsize::new(0),
+        destroyed: AtomicUsize::new(0),
+        sm2_downloads: AtomicUsize::new(0),
+        pin_block_len: AtomicUsize::new(0),
+        track_block_len: AtomicUsize::new(0),
+    })
+}
+
+/// A vtable with every callback over `c`, in `family`; a test leaves out what it needs missing.
+fn full_vtable(c: &mut Ctx, family: KeyFamily) -> pos_security_module {
+    pos_security_module {
+        ctx: c as *mut Ctx as *mut c_void,
+        begin_tmk_download: Some(begin),
+        receive_tmk: Some(receive),
+        activate_tmk: Some(activate),
+        install_working_keys: Some(install),
+        has_key: Some(has_key),
+        check_value: Some(check_value),
+        pin_block: Some(pin_block),
+        mac: Some(mac),
+        encrypt_track_block: Some(track),
+        clear_working_keys: Some(clear),
+        destroy: Some(destroy),
+        key_family: match family {
+            KeyFamily::Tdes => POS_KEY_FAMILY_TDES,
+            KeyFamily::Sm => POS_KEY_FAMILY_SM,
+        },
+        begin_tmk_download_sm2: Some(begin_sm2),
+    }
+}
+
+/// A HAL with only this security module.
+fn hal_with(security: &pos_security_module) -> pos_hal {
+    pos_hal {
+        qr_display: null(),
+        card_reader: null(),
+        pin_pad: null(),
+        qr_scanner: null(),
+        device: null(),
+        events: null(),
+        security,
+        clock: null(),
+        transport: null(),
+        printer: null(),
+        signature_pad: null(),
+    }
+}
+
 fn call(t: *mut pos_terminal, request: serde_json::Value) -> serde_json::Value {
     let c = CString::new(request.to_string()).unwrap();
     let p = unsafe { pos_call_json(t, c.as_ptr()) };
@@ -253,50 +307,11 @@ fn day(family: KeyFamily) {
     let dir = common::scratch_dir(&format!("security-vtable-{family}"));
     let host = host::start_host(&dir);
     host.set_key_family(None, family).expect("host family");
-    let mut c = Box::new(Ctx {
-        module: SoftwareSecurityModule::open_family(None, &[7u8; 32], family)
-            .expect("software module"),
-        calls: AtomicUsize::new(0),
-        pin_blocks: AtomicUsize::new(0),
-        macs: AtomicUsize::new(0),
-        destroyed: AtomicUsize::new(0),
-        sm2_downloads: AtomicUsize::new(0),
-        pin_block_len: AtomicUsize::new(0),
-        track_block_len: AtomicUsize::new(0),
-    });
-    let c_family = match family {
-        KeyFamily::Tdes => POS_KEY_FAMILY_TDES,
-        KeyFamily::Sm => POS_KEY_FAMILY_SM,
-    };
-    let vt = pos_security_module {
-        ctx: &mut *c as *mut Ctx as *mut c_void,
-        begin_tmk_download: Some(begin),
-        receive_tmk: Some(receive),
-        activate_tmk: Some(activate),
-        install_working_keys: Some(install),
-        has_key: Some(has_key),
-        check_value: Some(check_value),
-        pin_block: Some(pin_block),
-        mac: Some(mac),
-        encrypt_track_block: Some(track),
-        clear_working_keys: Some(clear),
-        destroy: Some(destroy),
-        key_family: c_family,
-        begin_tmk_download_sm2: Some(begin_sm2),
-    };
-    let hal = pos_hal {
-        qr_display: std::ptr::null(),
-        card_reader: null(),
-        pin_pad: null(),
-        qr_scanner: null(),
-        device: null(),
-        events: null(),
-        security: &vt,
-        clock: null(),
-        transport: null(),
-        printer: null(),
-        signature_pad: null(),
-    };
+    let mut c = new_ctx(
+        SoftwareSecurityModule::open_family(None, &[7u8; 32], family).expect("software module"),
+    );
+    let vt = full_vtable(&mut c, family);
+    let hal = hal_with(&vt);
     let addr = host.addr().to_string();
     let cfg = CString::new(
         serde_json::json!({
@@ -322,7 +337,7 @@ fn day(family: KeyFamily) {
         unsafe { pos_terminal_status(t, st.as_mut_ptr()) },
         pos_result::POS_OK
     );
-    assert_eq!(unsafe { st.assume_init() }.key_family, c_family);
+    assert_eq!(unsafe { st.assume_init() }.key_family, vt.key_family);
     let card = serde_json::json!({"entry": "swipe", "track2": "6225880123456789D30121010000000000", "pin": "123456"});
     call(
         t,
@@ -369,45 +384,14 @@ fn day(family: KeyFamily) {
 
 #[test]
 fn incomplete_security_vtable_is_refused() {
-    let destroyed = Box::new(Ctx {
-        module: SoftwareSecurityModule::open(None, &[1u8; 32]).expect("software module"),
-        calls: AtomicUsize::new(0),
-        pin_blocks: AtomicUsize::new(0),
-        macs: AtomicUsize::new(0),
-        destroyed: AtomicUsize::new(0),
-        sm2_downloads: AtomicUsize::new(0),
-        pin_block_len: AtomicUsize::new(0),
-        track_block_len: AtomicUsize::new(0),
-    });
+    let mut destroyed =
+        new_ctx(SoftwareSecurityModule::open(None, &[1u8; 32]).expect("software module"));
     let vt = pos_security_module {
-        ctx: &*destroyed as *const Ctx as *mut c_void,
-        begin_tmk_download: Some(begin),
         receive_tmk: None,
-        activate_tmk: Some(activate),
-        install_working_keys: Some(install),
-        has_key: Some(has_key),
-        check_value: Some(check_value),
-        pin_block: Some(pin_block),
-        mac: Some(mac),
-        encrypt_track_block: Some(track),
-        clear_working_keys: Some(clear),
-        destroy: Some(destroy),
-        key_family: POS_KEY_FAMILY_TDES,
         begin_tmk_download_sm2: None,
+        ..full_vtable(&mut destroyed, KeyFamily::Tdes)
     };
-    let hal = pos_hal {
-        qr_display: std::ptr::null(),
-        card_reader: null(),
-        pin_pad: null(),
-        qr_scanner: null(),
-        device: null(),
-        events: null(),
-        security: &vt,
-        clock: null(),
-        transport: null(),
-        printer: null(),
-        signature_pad: null(),
-    };
+    let hal = hal_with(&vt);
     let mut t = std::ptr::null_mut();
     let r = unsafe { pos_terminal_new(c"{}".as_ptr(), &hal, &mut t) };
     assert_eq!(r, pos_result::POS_INVALID_ARGUMENT);
@@ -420,46 +404,15 @@ fn incomplete_security_vtable_is_refused() {
 #[test]
 fn a_security_vtable_of_the_other_family_is_refused() {
     let dir = common::scratch_dir("security-family-mismatch");
-    let c = Box::new(Ctx {
-        module: SoftwareSecurityModule::open_family(None, &[3u8; 32], KeyFamily::Sm)
+    let mut c = new_ctx(
+        SoftwareSecurityModule::open_family(None, &[3u8; 32], KeyFamily::Sm)
             .expect("software module"),
-        calls: AtomicUsize::new(0),
-        pin_blocks: AtomicUsize::new(0),
-        macs: AtomicUsize::new(0),
-        destroyed: AtomicUsize::new(0),
-        sm2_downloads: AtomicUsize::new(0),
-        pin_block_len: AtomicUsize::new(0),
-        track_block_len: AtomicUsize::new(0),
-    });
+    );
     let vt = pos_security_module {
-        ctx: &*c as *const Ctx as *mut c_void,
         begin_tmk_download: None,
-        receive_tmk: Some(receive),
-        activate_tmk: Some(activate),
-        install_working_keys: Some(install),
-        has_key: Some(has_key),
-        check_value: Some(check_value),
-        pin_block: Some(pin_block),
-        mac: Some(mac),
-        encrypt_track_block: Some(track),
-        clear_working_keys: Some(clear),
-        destroy: Some(destroy),
-        key_family: POS_KEY_FAMILY_SM,
-        begin_tmk_download_sm2: Some(begin_sm2),
+        ..full_vtable(&mut c, KeyFamily::Sm)
     };
-    let hal = pos_hal {
-        qr_display: std::ptr::null(),
-        printer: null(),
-        signature_pad: null(),
-        card_reader: null(),
-        pin_pad: null(),
-        qr_scanner: null(),
-        device: null(),
-        events: null(),
-        security: &vt,
-        clock: null(),
-        transport: null(),
-    };
+    let hal = hal_with(&vt);
     let cfg = CString::new(
         serde_json::json!({
             "tid": "12345678", "mid": "123456789012345",

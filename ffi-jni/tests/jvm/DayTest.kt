@@ -243,50 +243,53 @@ object SoftCrypto {
 }
 
 /**
- * A software security module in Kotlin, as an app would put one in front of its keystore, on [SoftCrypto]
- * and RSA-PKCS#1 v1.5 for the transport key. Keys live in this object only. Counts its calls so the test can
- * see the core used it.
+ * The key store both Kotlin test modules share, as an app would put one in front of its keystore: the slots,
+ * the transport key and pending TMK of the master-key download, check-value verification on every unwrap,
+ * and call counts so the test can see the core used it. Keys live in this object only. The family's
+ * algorithms (unwrap, check block) come from the subclass.
  */
-class KotlinSecurityModule : SecurityModule {
+abstract class KotlinKeyStore : SecurityModule {
     private val keys = HashMap<KeySlot, ByteArray>()
     private var transportKey: ByteArray? = null
     private var pendingTmk: ByteArray? = null
     val calls: MutableMap<String, Int> = Collections.synchronizedMap(HashMap())
-    @Volatile var failMac = false
 
-    private fun count(name: String) {
+    /** Decrypt a key block under [kek] in the family's cipher. */
+    protected abstract fun decrypt(kek: ByteArray, data: ByteArray): ByteArray
+
+    /** The family's check block of a key (its first bytes are the check value). */
+    protected abstract fun checkBlock(key: ByteArray): ByteArray
+
+    protected fun kcv(key: ByteArray): ByteArray = checkBlock(key).copyOf(4)
+
+    protected fun count(name: String) {
         synchronized(calls) { calls[name] = (calls[name] ?: 0) + 1 }
     }
 
     fun calls(name: String): Int = calls[name] ?: 0
 
-    /** Decrypt a 16-byte key under [kek] and verify its check value (3 to 8 bytes of the check block). */
+    /** Decrypt a 16-byte key under [kek] and verify its check value (3 bytes up to the whole check block). */
     private fun unwrap(kek: ByteArray, encrypted: ByteArray, checkValue: ByteArray, slot: KeySlot): ByteArray {
         require(encrypted.size == 16) { "$slot: ${encrypted.size} bytes" }
-        val key = SoftCrypto.decrypt(kek, encrypted)
-        val block = SoftCrypto.checkBlock(key)
-        if (checkValue.size !in 3..8 || (checkValue.indices).any { block[it] != checkValue[it] }) {
+        val key = decrypt(kek, encrypted)
+        val block = checkBlock(key)
+        if (checkValue.size !in 3..block.size || (checkValue.indices).any { block[it] != checkValue[it] }) {
             Arrays.fill(key, 0)
             throw SecurityModuleException(SecurityModuleException.Reason.KEY_CHECK_FAILED, slot)
         }
         return key
     }
 
-    private fun key(slot: KeySlot): ByteArray =
+    protected fun key(slot: KeySlot): ByteArray =
         keys[slot] ?: throw SecurityModuleException(SecurityModuleException.Reason.MISSING_KEY, slot)
 
-    @Synchronized
-    override fun beginTmkDownload(hostKey: HostPublicKey): TmkTransport {
-        count("beginTmkDownload")
+    /** A fresh random transport key R for a master-key download; a TMK still pending is forgotten. */
+    protected fun newTransportKey(): ByteArray {
         val r = ByteArray(16)
         SecureRandom().nextBytes(r)
-        val pub = KeyFactory.getInstance("RSA")
-            .generatePublic(RSAPublicKeySpec(BigInteger(1, hostKey.modulus), BigInteger(1, hostKey.exponent)))
-        val rsa = Cipher.getInstance("RSA/ECB/PKCS1Padding")
-        rsa.init(Cipher.ENCRYPT_MODE, pub)
         transportKey = r
         pendingTmk = null
-        return TmkTransport(rsa.doFinal(r), SoftCrypto.kcv(r))
+        return r
     }
 
     @Synchronized
@@ -297,7 +300,7 @@ class KotlinSecurityModule : SecurityModule {
         try {
             val tmk = unwrap(r, encryptedTmk, checkValue, KeySlot.TMK)
             pendingTmk = tmk
-            return SoftCrypto.kcv(tmk)
+            return kcv(tmk)
         } finally {
             Arrays.fill(r, 0)
         }
@@ -329,7 +332,35 @@ class KotlinSecurityModule : SecurityModule {
     override fun hasKey(slot: KeySlot): Boolean = keys.containsKey(slot)
 
     @Synchronized
-    override fun checkValue(slot: KeySlot): ByteArray? = keys[slot]?.let { SoftCrypto.kcv(it) }
+    override fun checkValue(slot: KeySlot): ByteArray? = keys[slot]?.let { kcv(it) }
+
+    @Synchronized
+    override fun clearWorkingKeys() {
+        count("clearWorkingKeys")
+        for (slot in listOf(KeySlot.PIK, KeySlot.MAK, KeySlot.TDK)) keys.remove(slot)?.let { Arrays.fill(it, 0) }
+    }
+}
+
+/**
+ * A TDES security module in Kotlin on [SoftCrypto], with RSA-PKCS#1 v1.5 for the transport key.
+ */
+class KotlinSecurityModule : KotlinKeyStore() {
+    @Volatile var failMac = false
+
+    override fun decrypt(kek: ByteArray, data: ByteArray): ByteArray = SoftCrypto.decrypt(kek, data)
+
+    override fun checkBlock(key: ByteArray): ByteArray = SoftCrypto.checkBlock(key)
+
+    @Synchronized
+    override fun beginTmkDownload(hostKey: HostPublicKey): TmkTransport {
+        count("beginTmkDownload")
+        val pub = KeyFactory.getInstance("RSA")
+            .generatePublic(RSAPublicKeySpec(BigInteger(1, hostKey.modulus), BigInteger(1, hostKey.exponent)))
+        val rsa = Cipher.getInstance("RSA/ECB/PKCS1Padding")
+        rsa.init(Cipher.ENCRYPT_MODE, pub)
+        val r = newTransportKey()
+        return TmkTransport(rsa.doFinal(r), kcv(r))
+    }
 
     @Synchronized
     override fun pinBlock(pin: CharArray, pan: String): ByteArray {
@@ -348,12 +379,6 @@ class KotlinSecurityModule : SecurityModule {
     override fun encryptTrackBlock(block: ByteArray): ByteArray {
         count("encryptTrackBlock")
         return SoftCrypto.encrypt(key(KeySlot.TDK), block)
-    }
-
-    @Synchronized
-    override fun clearWorkingKeys() {
-        count("clearWorkingKeys")
-        for (slot in listOf(KeySlot.PIK, KeySlot.MAK, KeySlot.TDK)) keys.remove(slot)?.let { Arrays.fill(it, 0) }
     }
 }
 
@@ -424,89 +449,24 @@ object SmCrypto {
 }
 
 /** The SM family's security module in Kotlin: SM2 transport, SM4 keys, 16-byte PIN and track blocks, CUP-SM4. */
-class KotlinSmSecurityModule : SecurityModule {
-    private val keys = HashMap<KeySlot, ByteArray>()
-    private var transportKey: ByteArray? = null
-    private var pendingTmk: ByteArray? = null
-    val calls: MutableMap<String, Int> = Collections.synchronizedMap(HashMap())
+class KotlinSmSecurityModule : KotlinKeyStore() {
     @Volatile var lastPinBlockSize = 0
     @Volatile var lastTrackBlockSize = 0
 
     override val keyFamily: KeyFamily
         get() = KeyFamily.SM
 
-    private fun count(name: String) {
-        synchronized(calls) { calls[name] = (calls[name] ?: 0) + 1 }
-    }
+    override fun decrypt(kek: ByteArray, data: ByteArray): ByteArray = SmCrypto.decrypt(kek, data)
 
-    fun calls(name: String): Int = calls[name] ?: 0
-
-    private fun unwrap(kek: ByteArray, encrypted: ByteArray, checkValue: ByteArray, slot: KeySlot): ByteArray {
-        require(encrypted.size == 16) { "$slot: ${encrypted.size} bytes" }
-        val key = SmCrypto.decrypt(kek, encrypted)
-        val block = SmCrypto.checkBlock(key)
-        if (checkValue.size !in 3..16 || (checkValue.indices).any { block[it] != checkValue[it] }) {
-            Arrays.fill(key, 0)
-            throw SecurityModuleException(SecurityModuleException.Reason.KEY_CHECK_FAILED, slot)
-        }
-        return key
-    }
-
-    private fun key(slot: KeySlot): ByteArray =
-        keys[slot] ?: throw SecurityModuleException(SecurityModuleException.Reason.MISSING_KEY, slot)
+    override fun checkBlock(key: ByteArray): ByteArray = SmCrypto.checkBlock(key)
 
     @Synchronized
     override fun beginTmkDownload(hostKey: HostPublicKey): TmkTransport {
         count("beginTmkDownload")
         val point = hostKey.sm2PublicKey ?: throw IllegalArgumentException("an SM-family module needs an SM2 host key")
-        val r = ByteArray(16)
-        SecureRandom().nextBytes(r)
-        transportKey = r
-        pendingTmk = null
-        return TmkTransport(SmCrypto.sm2Encrypt(point, r), SmCrypto.kcv(r))
+        val r = newTransportKey()
+        return TmkTransport(SmCrypto.sm2Encrypt(point, r), kcv(r))
     }
-
-    @Synchronized
-    override fun receiveTmk(encryptedTmk: ByteArray, checkValue: ByteArray): ByteArray {
-        count("receiveTmk")
-        val r = transportKey ?: throw SecurityModuleException(SecurityModuleException.Reason.NO_TRANSPORT_KEY)
-        transportKey = null
-        try {
-            val tmk = unwrap(r, encryptedTmk, checkValue, KeySlot.TMK)
-            pendingTmk = tmk
-            return SmCrypto.kcv(tmk)
-        } finally {
-            Arrays.fill(r, 0)
-        }
-    }
-
-    @Synchronized
-    override fun activateTmk() {
-        count("activateTmk")
-        val tmk = pendingTmk ?: throw SecurityModuleException(SecurityModuleException.Reason.NO_TRANSPORT_KEY)
-        pendingTmk = null
-        for (k in keys.values) Arrays.fill(k, 0)
-        keys.clear()
-        keys[KeySlot.TMK] = tmk
-    }
-
-    @Synchronized
-    override fun installWorkingKeys(pik: EncryptedKey, mak: EncryptedKey, tdk: EncryptedKey) {
-        count("installWorkingKeys")
-        val tmk = key(KeySlot.TMK)
-        val p = unwrap(tmk, pik.encrypted, pik.checkValue, KeySlot.PIK)
-        val m = unwrap(tmk, mak.encrypted, mak.checkValue, KeySlot.MAK)
-        val t = unwrap(tmk, tdk.encrypted, tdk.checkValue, KeySlot.TDK)
-        keys[KeySlot.PIK] = p
-        keys[KeySlot.MAK] = m
-        keys[KeySlot.TDK] = t
-    }
-
-    @Synchronized
-    override fun hasKey(slot: KeySlot): Boolean = keys.containsKey(slot)
-
-    @Synchronized
-    override fun checkValue(slot: KeySlot): ByteArray? = keys[slot]?.let { SmCrypto.kcv(it) }
 
     @Synchronized
     override fun pinBlock(pin: CharArray, pan: String): ByteArray {
@@ -525,12 +485,6 @@ class KotlinSmSecurityModule : SecurityModule {
         count("encryptTrackBlock")
         lastTrackBlockSize = block.size
         return SmCrypto.encrypt(key(KeySlot.TDK), block)
-    }
-
-    @Synchronized
-    override fun clearWorkingKeys() {
-        count("clearWorkingKeys")
-        for (slot in listOf(KeySlot.PIK, KeySlot.MAK, KeySlot.TDK)) keys.remove(slot)?.let { Arrays.fill(it, 0) }
     }
 }
 

@@ -30,6 +30,37 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A swiped test card with its PIN (inline data: no card reader needed).
+/// The default transport, but once `armed` the process "dies" (panics) right after a 0200 went out: its
+/// answer is never read, as when a terminal crashes mid-request.
+pub struct CrashAfter0200 {
+    pub inner: possdk_core::transport::TcpTransport,
+    pub armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CrashAfter0200 {
+    pub fn new(armed: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        CrashAfter0200 {
+            inner: Default::default(),
+            armed: armed.clone(),
+        }
+    }
+}
+
+impl possdk_core::hal::Transport for CrashAfter0200 {
+    fn exchange(
+        &mut self,
+        endpoint: &possdk_core::hal::Endpoint,
+        frame: &[u8],
+        cancel: &possdk_core::hal::CancelToken,
+    ) -> Result<Vec<u8>, possdk_core::hal::TransportError> {
+        let result = self.inner.exchange(endpoint, frame, cancel);
+        if self.armed.load(Ordering::SeqCst) && frame.get(13..15) == Some(&[0x02, 0x00]) {
+            panic!("simulated crash right after sending a 0200");
+        }
+        result
+    }
+}
+
 pub fn swipe(card: &TestCard) -> CardInput {
     swipe_with_pin(card, Some(card.pin))
 }

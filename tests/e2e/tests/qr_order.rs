@@ -197,29 +197,6 @@ fn cancel_closes_the_order_and_a_close_that_finds_it_paid_is_approved() {
     }
 }
 
-/// Crashes right after the order request is written.
-struct CrashAfterOrder {
-    inner: possdk_core::transport::TcpTransport,
-    armed: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl possdk_core::hal::Transport for CrashAfterOrder {
-    fn exchange(
-        &mut self,
-        endpoint: &possdk_core::hal::Endpoint,
-        frame: &[u8],
-        cancel: &possdk_core::hal::CancelToken,
-    ) -> Result<Vec<u8>, possdk_core::hal::TransportError> {
-        let result = self.inner.exchange(endpoint, frame, cancel);
-        if self.armed.load(std::sync::atomic::Ordering::SeqCst)
-            && frame.get(13..15) == Some(&[0x02, 0x00])
-        {
-            panic!("simulated crash right after sending the order");
-        }
-        result
-    }
-}
-
 #[test]
 fn an_order_open_at_a_crash_is_queried_before_anything_else() {
     let host = TestHost::start("qr-order-crash");
@@ -227,10 +204,8 @@ fn an_order_open_at_a_crash_is_queried_before_anything_else() {
     let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stan = {
         let hal = Hal {
-            transport: Some(Box::new(CrashAfterOrder {
-                inner: Default::default(),
-                armed: armed.clone(),
-            })),
+            // Crashes right after the order request (a 0200) is written.
+            transport: Some(Box::new(CrashAfter0200::new(&armed))),
             ..Default::default()
         };
         let t = ready(&host, &dir, hal, 20);

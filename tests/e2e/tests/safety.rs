@@ -137,29 +137,6 @@ fn header_requirements_are_acted_on_before_the_next_transaction() {
     host.shutdown();
 }
 
-/// The default transport, but the process "dies" right after a 0200 went out: the answer is never read.
-struct CrashAfterSend {
-    inner: possdk_core::transport::TcpTransport,
-    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl possdk_core::hal::Transport for CrashAfterSend {
-    fn exchange(
-        &mut self,
-        endpoint: &possdk_core::hal::Endpoint,
-        frame: &[u8],
-        cancel: &possdk_core::hal::CancelToken,
-    ) -> Result<Vec<u8>, possdk_core::hal::TransportError> {
-        let result = self.inner.exchange(endpoint, frame, cancel);
-        if self.armed.load(std::sync::atomic::Ordering::SeqCst)
-            && frame.get(13..15) == Some(&[0x02, 0x00])
-        {
-            panic!("simulated crash right after sending");
-        }
-        result
-    }
-}
-
 #[test]
 fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
     let host = TestHost::start("crash");
@@ -168,10 +145,7 @@ fn crash_right_after_sending_then_reopened_reverses_with_98_first() {
     let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let hal = Hal {
-            transport: Some(Box::new(CrashAfterSend {
-                inner: Default::default(),
-                armed: armed.clone(),
-            })),
+            transport: Some(Box::new(CrashAfter0200::new(&armed))),
             ..Default::default()
         };
         let t = host.ready(&dir, hal);
@@ -241,10 +215,7 @@ fn an_inquiry_interrupted_by_a_crash_is_resolved_on_the_next_start() {
     let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stan = {
         let hal = Hal {
-            transport: Some(Box::new(CrashAfterSend {
-                inner: Default::default(),
-                armed: armed.clone(),
-            })),
+            transport: Some(Box::new(CrashAfter0200::new(&armed))),
             ..Default::default()
         };
         let t = host.ready(&dir, hal);
